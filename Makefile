@@ -1,0 +1,35 @@
+# zonecast: every target is a thin wrapper around a script in scripts/.
+SHELL := /bin/bash
+GO    ?= go
+
+.PHONY: all build test demo bench deb deps clean fmt vet
+
+all: build
+
+build: ## build zonecast-syncer and zonecast-watcher into bin/
+	$(GO) build -o bin/zonecast-syncer ./cmd/syncer
+	$(GO) build -o bin/zonecast-watcher ./cmd/watcher
+
+deps: ## install what tests and the demo need (idempotent)
+	scripts/deps.sh all
+
+test: ## install what tests need and run them all
+	scripts/test.sh
+
+demo: ## start NATS, PowerDNS and the syncer, publish records, dig them
+	scripts/demo.sh
+
+bench: ## run the benchmarks against a real PowerDNS
+	scripts/bench.sh
+
+deb: ## build .deb packages into dist/
+	scripts/deb.sh
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin dist

@@ -1,0 +1,150 @@
+// Package events is zonecast's wire format: the record event a source
+// publishes to JetStream, its subject, and its validation. It is pure: no
+// I/O. docs/wire-format.md describes the same format for third parties.
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+// Version is the format version this package writes and accepts.
+const Version = 1
+
+// Bounds on what one message may carry.
+const (
+	MaxMessageBytes = 32 * 1024
+	MaxRecords      = 64
+	MinTTL          = 1
+	MaxTTL          = 604800 // one week
+	MaxOriginLen    = 64
+)
+
+// ErrInvalid is wrapped by every error that rejects a message for good:
+// retrying the same bytes can never succeed.
+var ErrInvalid = rrset.ErrInvalid
+
+// Message is the complete desired contribution of one origin to one RRset.
+// A message without records is a tombstone: the origin no longer contributes.
+type Message struct {
+	Version int      `json:"v"`
+	Name    string   `json:"name"`
+	Type    string   `json:"type"`
+	Origin  string   `json:"origin"`
+	TTL     uint32   `json:"ttl"`
+	Records []string `json:"records"`
+}
+
+// Tombstone reports whether m withdraws the origin's contribution.
+func (m Message) Tombstone() bool { return len(m.Records) == 0 }
+
+// Key returns the RRset the message is about.
+func (m Message) Key() rrset.Key { return rrset.Key{Name: m.Name, Type: m.Type} }
+
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// Decode parses and validates one message body. Unknown fields, a missing
+// or unknown version, trailing data and oversize bodies are rejected.
+func Decode(data []byte) (Message, error) {
+	if len(data) > MaxMessageBytes {
+		return Message{}, invalidf("message of %d bytes exceeds %d", len(data), MaxMessageBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var m Message
+	if err := dec.Decode(&m); err != nil {
+		return Message{}, invalidf("decoding json: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Message{}, invalidf("trailing data after the json object")
+	}
+	return Validate(m)
+}
+
+// Validate checks m and returns its canonical form: name lowercased and
+// fully qualified, type upper case, records canonical, sorted and distinct.
+func Validate(m Message) (Message, error) {
+	if m.Version != Version {
+		return Message{}, invalidf("format version %d, want %d", m.Version, Version)
+	}
+	name, err := rrset.CanonicalName(m.Name)
+	if err != nil {
+		return Message{}, fmt.Errorf("validating name: %w", err)
+	}
+	typ, err := rrset.CanonicalType(m.Type)
+	if err != nil {
+		return Message{}, fmt.Errorf("validating type: %w", err)
+	}
+	if err := CheckOrigin(m.Origin); err != nil {
+		return Message{}, err
+	}
+	out := Message{Version: Version, Name: name, Type: typ, Origin: m.Origin}
+	if len(m.Records) == 0 {
+		return out, nil // tombstone: TTL is irrelevant
+	}
+	if m.TTL < MinTTL || m.TTL > MaxTTL {
+		return Message{}, invalidf("ttl %d outside [%d, %d]", m.TTL, MinTTL, MaxTTL)
+	}
+	if len(m.Records) > MaxRecords {
+		return Message{}, invalidf("%d records exceed %d", len(m.Records), MaxRecords)
+	}
+	out.TTL = m.TTL
+	out.Records = make([]string, 0, len(m.Records))
+	for _, r := range m.Records {
+		c, err := rrset.CanonicalContent(typ, r)
+		if err != nil {
+			return Message{}, fmt.Errorf("validating record: %w", err)
+		}
+		out.Records = append(out.Records, c)
+	}
+	slices.Sort(out.Records)
+	out.Records = slices.Compact(out.Records)
+	if typ == "CNAME" && len(out.Records) > 1 {
+		return Message{}, invalidf("CNAME with %d records", len(out.Records))
+	}
+	return out, nil
+}
+
+// CheckOrigin validates an origin id: 1-64 characters of a-z, 0-9, '-' and
+// '_', starting with a letter or digit. It is used as one subject token.
+func CheckOrigin(o string) error {
+	if o == "" || len(o) > MaxOriginLen {
+		return invalidf("origin %q must have 1 to %d characters", o, MaxOriginLen)
+	}
+	for i := 0; i < len(o); i++ {
+		c := o[i]
+		alnum := (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+		if alnum || (i > 0 && (c == '-' || c == '_')) {
+			continue
+		}
+		return invalidf("origin %q has character %q (allowed: a-z 0-9 - _, starting with a-z 0-9)", o, c)
+	}
+	return nil
+}
+
+// Encode validates m and returns its canonical wire form.
+func Encode(m Message) ([]byte, error) {
+	v, err := Validate(m)
+	if err != nil {
+		return nil, err
+	}
+	if v.Records == nil {
+		v.Records = []string{}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encoding message: %w", err)
+	}
+	if len(b) > MaxMessageBytes {
+		return nil, invalidf("message of %d bytes exceeds %d", len(b), MaxMessageBytes)
+	}
+	return b, nil
+}

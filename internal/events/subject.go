@@ -1,0 +1,108 @@
+package events
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+// DefaultSubjectPrefix is where record events live unless configured.
+const DefaultSubjectPrefix = "zonecast.rr"
+
+// wildcardToken stands for the DNS wildcard label '*', which NATS reserves.
+const wildcardToken = "%2a"
+
+// Subject returns the subject of (name, type, origin): the prefix, the
+// name's labels from the root down, the type and the origin. A zone's
+// events are therefore all below ZoneFilter(prefix, zone). The arguments
+// must be canonical (see Validate).
+//
+//	web.example.com. AAAA node1  ->  zonecast.rr.com.example.web.AAAA.node1
+func Subject(prefix string, m Message) string {
+	var b strings.Builder
+	b.Grow(len(prefix) + len(m.Name) + len(m.Type) + len(m.Origin) + 3)
+	b.WriteString(prefix)
+	writeReversed(&b, m.Name)
+	b.WriteByte('.')
+	b.WriteString(m.Type)
+	b.WriteByte('.')
+	b.WriteString(m.Origin)
+	return b.String()
+}
+
+func writeReversed(b *strings.Builder, name string) {
+	labels := strings.Split(strings.TrimSuffix(name, "."), ".")
+	for i := len(labels) - 1; i >= 0; i-- {
+		b.WriteByte('.')
+		if labels[i] == "*" {
+			b.WriteString(wildcardToken)
+		} else {
+			b.WriteString(labels[i])
+		}
+	}
+}
+
+// ZoneFilter returns the subject filter matching every event of names in
+// zone (canonical), apex included.
+func ZoneFilter(prefix, zone string) string {
+	var b strings.Builder
+	b.WriteString(prefix)
+	writeReversed(&b, zone)
+	b.WriteString(".>")
+	return b.String()
+}
+
+// ParseSubject splits a subject into its name, type and origin.
+func ParseSubject(prefix, subject string) (rrset.Key, string, error) {
+	rest, ok := strings.CutPrefix(subject, prefix+".")
+	if !ok {
+		return rrset.Key{}, "", invalidf("subject %q is not below %q", subject, prefix)
+	}
+	tokens := strings.Split(rest, ".")
+	if len(tokens) < 3 {
+		return rrset.Key{}, "", invalidf("subject %q has too few tokens", subject)
+	}
+	origin := tokens[len(tokens)-1]
+	typ := tokens[len(tokens)-2]
+	labels := tokens[:len(tokens)-2]
+	slices.Reverse(labels)
+	for i, l := range labels {
+		if l == wildcardToken {
+			labels[i] = "*"
+		}
+	}
+	name, err := rrset.CanonicalName(strings.Join(labels, "."))
+	if err != nil {
+		return rrset.Key{}, "", fmt.Errorf("parsing subject %q: %w", subject, err)
+	}
+	if typ != strings.ToUpper(typ) {
+		return rrset.Key{}, "", invalidf("subject %q: type token not upper case", subject)
+	}
+	if typ, err = rrset.CanonicalType(typ); err != nil {
+		return rrset.Key{}, "", fmt.Errorf("parsing subject %q: %w", subject, err)
+	}
+	if err := CheckOrigin(origin); err != nil {
+		return rrset.Key{}, "", fmt.Errorf("parsing subject %q: %w", subject, err)
+	}
+	return rrset.Key{Name: name, Type: typ}, origin, nil
+}
+
+// DecodeWithSubject decodes a body and checks that it agrees with the
+// subject it arrived on, so that a publisher allowed one subject cannot
+// write another RRset through the body.
+func DecodeWithSubject(prefix, subject string, data []byte) (Message, error) {
+	key, origin, err := ParseSubject(prefix, subject)
+	if err != nil {
+		return Message{}, err
+	}
+	m, err := Decode(data)
+	if err != nil {
+		return Message{}, err
+	}
+	if m.Key() != key || m.Origin != origin {
+		return Message{}, invalidf("body (%s %s %s) does not match subject %q", m.Name, m.Type, m.Origin, subject)
+	}
+	return m, nil
+}

@@ -1,0 +1,148 @@
+package rrset
+
+import (
+	"net/netip"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// MaxContentLen bounds one record's presentation content.
+const MaxContentLen = 2048
+
+// Types lists the record types a record source may publish, in the
+// presentation form used on the wire and by PowerDNS. SOA and apex NS belong
+// to the syncer and are not publishable.
+var Types = []string{"A", "AAAA", "CAA", "CNAME", "MX", "NS", "PTR", "SRV", "TXT"}
+
+var typeCodes = map[string]uint16{
+	"A": dns.TypeA, "AAAA": dns.TypeAAAA, "CAA": dns.TypeCAA, "CNAME": dns.TypeCNAME,
+	"MX": dns.TypeMX, "NS": dns.TypeNS, "PTR": dns.TypePTR, "SRV": dns.TypeSRV,
+	"TXT": dns.TypeTXT, "SOA": dns.TypeSOA,
+}
+
+// CanonicalType returns the upper-case form of a publishable type.
+func CanonicalType(t string) (string, error) {
+	u := strings.ToUpper(t)
+	if u == "SOA" {
+		return "", invalidf("type SOA is managed by the syncer")
+	}
+	if _, ok := typeCodes[u]; !ok {
+		return "", invalidf("unsupported type %q (supported: %s)", t, strings.Join(Types, " "))
+	}
+	return u, nil
+}
+
+// CanonicalContent parses one record's presentation content for type typ
+// (upper case, as returned by CanonicalType, or SOA) and returns it in the
+// canonical form zonecast writes and compares: addresses compressed, names
+// lowercased and fully qualified, strings quoted. The result is idempotent:
+// CanonicalContent(t, CanonicalContent(t, c)) == CanonicalContent(t, c).
+func CanonicalContent(typ, content string) (string, error) {
+	if content == "" {
+		return "", invalidf("empty %s content", typ)
+	}
+	if len(content) > MaxContentLen {
+		return "", invalidf("%s content longer than %d bytes", typ, MaxContentLen)
+	}
+	for i := 0; i < len(content); i++ {
+		if c := content[i]; c < 0x20 || c == 0x7f {
+			return "", invalidf("%s content has control character %#02x", typ, c)
+		}
+	}
+	switch typ {
+	case "A":
+		a, err := netip.ParseAddr(content)
+		if err != nil || !a.Is4() {
+			return "", invalidf("A content %q is not an IPv4 address", content)
+		}
+		return a.String(), nil
+	case "AAAA":
+		a, err := netip.ParseAddr(content)
+		if err != nil || !a.Is6() || a.Zone() != "" {
+			return "", invalidf("AAAA content %q is not an IPv6 address", content)
+		}
+		return a.String(), nil
+	case "CNAME", "NS", "PTR":
+		n, err := canonicalTarget(content)
+		if err != nil {
+			return "", invalidf("%s content %q: %v", typ, content, err)
+		}
+		return n, nil
+	}
+	code, ok := typeCodes[typ]
+	if !ok {
+		return "", invalidf("unsupported type %q", typ)
+	}
+	return parseWithZoneParser(typ, code, content)
+}
+
+// canonicalTarget accepts a host name as record content. Unlike owner names,
+// targets may be the root (MX "0 ." style null targets are handled by the
+// zone parser) but here "." is refused: a CNAME/NS/PTR to the root is useless.
+func canonicalTarget(s string) (string, error) {
+	n, err := CanonicalName(s)
+	if err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(n, "*.") {
+		return "", invalidf("wildcard target")
+	}
+	return n, nil
+}
+
+// parseWithZoneParser handles the types with structured content through
+// miekg/dns's presentation-format parser, then lowercases embedded names.
+func parseWithZoneParser(typ string, code uint16, content string) (string, error) {
+	if c, ok := specialOutsideQuotes(content); ok {
+		return "", invalidf("%s content %q has %q outside quotes", typ, content, c)
+	}
+	rr, err := dns.NewRR("x. 3600 IN " + typ + " " + content)
+	if err != nil {
+		return "", invalidf("%s content %q: %v", typ, content, err)
+	}
+	if rr == nil || rr.Header().Rrtype != code {
+		return "", invalidf("%s content %q does not parse as %s", typ, content, typ)
+	}
+	switch r := rr.(type) {
+	case *dns.MX:
+		r.Mx = strings.ToLower(r.Mx)
+	case *dns.SRV:
+		r.Target = strings.ToLower(r.Target)
+	case *dns.SOA:
+		r.Ns = strings.ToLower(r.Ns)
+		r.Mbox = strings.ToLower(r.Mbox)
+	case *dns.TXT:
+		if len(r.Txt) == 0 {
+			return "", invalidf("TXT content %q has no string", content)
+		}
+	}
+	full := rr.String()
+	hdr := rr.Header().String()
+	if !strings.HasPrefix(full, hdr) {
+		return "", invalidf("%s content %q: unexpected parser output", typ, content)
+	}
+	out := strings.TrimPrefix(full, hdr)
+	if out == "" {
+		return "", invalidf("%s content %q is empty after parsing", typ, content)
+	}
+	return out, nil
+}
+
+// specialOutsideQuotes finds a zone-file control character (comment,
+// directive or grouping) outside a quoted string: the parser would silently
+// drop or reinterpret what follows, so such content is refused.
+func specialOutsideQuotes(s string) (byte, bool) {
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\':
+			i++
+		case c == '"':
+			quoted = !quoted
+		case !quoted && (c == ';' || c == '$' || c == '(' || c == ')'):
+			return c, true
+		}
+	}
+	return 0, false
+}

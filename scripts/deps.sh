@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs, idempotently, the Debian packages that tests, the demo and the
+# benchmarks need. Usage: scripts/deps.sh [all|pdns|lxd|deb]...
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+declare -A groups=(
+  [pdns]="pdns-server pdns-backend-sqlite3 pdns-backend-lmdb sqlite3 dnsutils"
+  [lxd]="lxd dnsmasq-base nftables busybox-static iproute2"
+  [deb]="lintian systemd dpkg-dev"
+)
+
+want=()
+for g in "${@:-all}"; do
+  if [ "$g" = all ]; then
+    for k in "${!groups[@]}"; do want+=(${groups[$k]}); done
+  elif [ -n "${groups[$g]:-}" ]; then
+    want+=(${groups[$g]})
+  else
+    echo "deps.sh: unknown group $g (known: all ${!groups[*]})" >&2; exit 2
+  fi
+done
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps.sh: installing ${missing[*]}"
+# Never let a package start services (pdns on :53 would block LXD's dnsmasq).
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; created_policy=1; fi
+trap '[ $created_policy = 1 ] && rm -f "$policy"' EXIT
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
