@@ -1,0 +1,160 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+)
+
+// ClientConfig says how to reach and authenticate to a NATS server.
+// Secrets are named by file, read at Connect and never logged.
+type ClientConfig struct {
+	// URL is one server URL or a comma-separated list.
+	URL string
+	// User and PasswordFile: user/password authentication.
+	User         string
+	PasswordFile string
+	// CredsFile: a NATS credentials file (JWT + nkey seed).
+	CredsFile string
+	// TokenFile: token authentication.
+	TokenFile string
+	// TLS: CA bundle to verify the server, and a client certificate.
+	TLSCAFile, TLSCertFile, TLSKeyFile string
+	// Name is the connection name shown by the server.
+	Name string
+}
+
+// Reconnect backoff bounds.
+const (
+	minReconnectDelay = 100 * time.Millisecond
+	maxReconnectDelay = 5 * time.Second
+)
+
+// backoff returns the delay before retry number attempt (from 1):
+// exponential from minReconnectDelay to maxReconnectDelay, plus up to 20 %
+// jitter so that a fleet does not reconnect in lockstep.
+func backoff(attempt int) time.Duration {
+	d := maxReconnectDelay
+	if attempt < 16 {
+		d = min(minReconnectDelay<<max(attempt-1, 0), maxReconnectDelay)
+	}
+	return d + rand.N(d/5+1)
+}
+
+// Connect connects to NATS. It retries the first connection with backoff
+// until it succeeds or ctx is done; an authentication failure is returned
+// at once. Once connected the connection reconnects forever with backoff,
+// and logs disconnections, reconnections and asynchronous errors.
+func Connect(ctx context.Context, cfg ClientConfig, log zerolog.Logger) (*nats.Conn, error) {
+	log = log.With().Str("component", "nats").Logger()
+	opts, err := clientOptions(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 1; ; attempt++ {
+		nc, err := nats.Connect(cfg.URL, opts...)
+		if err == nil {
+			log.Info().Str("url", nc.ConnectedUrlRedacted()).Str("server", nc.ConnectedServerName()).Msg("connected to nats")
+			return nc, nil
+		}
+		if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) || errors.Is(err, nats.ErrAuthRevoked) {
+			return nil, fmt.Errorf("connecting to nats: %w", err)
+		}
+		d := backoff(attempt)
+		log.Warn().Err(err).Dur("retry_in", d).Msg("connecting to nats failed")
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connecting to nats: %w (last error: %w)", ctx.Err(), err)
+		case <-time.After(d):
+		}
+	}
+}
+
+func clientOptions(cfg ClientConfig, log zerolog.Logger) ([]nats.Option, error) {
+	opts := []nats.Option{
+		nats.Name(cfg.Name),
+		nats.MaxReconnects(-1),
+		nats.IgnoreAuthErrorAbort(),
+		nats.CustomReconnectDelay(backoff),
+	}
+	opts = append(opts, logHandlers(log)...)
+	if cfg.PasswordFile != "" {
+		if cfg.User == "" {
+			return nil, errors.New("configuring nats client: password file without user")
+		}
+		pw, err := ReadSecretFile(cfg.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("configuring nats client: %w", err)
+		}
+		opts = append(opts, nats.UserInfo(cfg.User, pw))
+	}
+	if cfg.TokenFile != "" {
+		tok, err := ReadSecretFile(cfg.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("configuring nats client: %w", err)
+		}
+		opts = append(opts, nats.Token(tok))
+	}
+	if cfg.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
+	}
+	if cfg.TLSCAFile != "" {
+		opts = append(opts, nats.RootCAs(cfg.TLSCAFile))
+	}
+	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+		return nil, errors.New("configuring nats client: TLS certificate and key go together")
+	}
+	if cfg.TLSCertFile != "" {
+		opts = append(opts, nats.ClientCert(cfg.TLSCertFile, cfg.TLSKeyFile))
+	}
+	return opts, nil
+}
+
+func logHandlers(log zerolog.Logger) []nats.Option {
+	return []nats.Option{
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn().Err(err).Msg("disconnected from nats")
+			} else {
+				log.Info().Msg("disconnected from nats")
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("reconnected to nats")
+		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Debug().Err(err).Msg("reconnect attempt failed")
+		}),
+		nats.ClosedHandler(func(_ *nats.Conn) {
+			log.Info().Msg("nats connection closed")
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			ev := log.Error().Err(err)
+			if sub != nil {
+				ev = ev.Str("subject", sub.Subject)
+			}
+			ev.Msg("nats async error")
+		}),
+	}
+}
+
+// ConnectInProcess connects to an embedded server without a socket. user
+// and password are those of ServerConfig (empty when it has none).
+func ConnectInProcess(srv *server.Server, user, password string, log zerolog.Logger) (*nats.Conn, error) {
+	log = log.With().Str("component", "nats").Logger()
+	opts := append([]nats.Option{nats.InProcessServer(srv), nats.Name("in-process")}, logHandlers(log)...)
+	if user != "" {
+		opts = append(opts, nats.UserInfo(user, password))
+	}
+	nc, err := nats.Connect("", opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connecting in-process to nats: %w", err)
+	}
+	return nc, nil
+}

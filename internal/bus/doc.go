@@ -1,0 +1,15 @@
+// Package bus is zonecast's NATS JetStream layer: an embedded nats-server,
+// client connections, the record stream, publishing and following.
+//
+// The stream IS the fleet's desired state. It keeps only the last message
+// per subject (MaxMsgsPerSubject=1), so replaying it from the start yields
+// exactly one message per (name, type, origin). Messages may carry a
+// per-message TTL (the Nats-TTL header, used for record leases); when such a
+// message expires the server leaves a subject delete marker for
+// StreamConfig.DeleteMarkerTTL, which followers see as a Delivery with
+// Removed set.
+//
+// A syncer never uses a durable consumer: every start it calls Follow, which
+// replays the whole (filtered) stream with an ordered consumer, signals Ready
+// once the replay is complete, then keeps following. Nothing is acknowledged.
+package bus

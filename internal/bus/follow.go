@@ -1,0 +1,206 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// Delivery is one message of the record stream as a follower sees it.
+type Delivery struct {
+	Subject string
+	Data    []byte // the message body; empty when Removed
+	Seq     uint64 // stream sequence, strictly increasing within one Follow
+	// Removed reports a server delete marker: the subject's last message is
+	// gone (its TTL expired, or it was purged). The subject's state is "no
+	// message". A replay can start with markers for subjects it never saw.
+	Removed bool
+	// Pending is how many messages matching the filters the server still
+	// had after this one when it was delivered.
+	Pending uint64
+}
+
+// FollowConfig says what to follow and where deliveries go.
+type FollowConfig struct {
+	Stream  string   // stream name, default DefaultStreamName
+	Filters []string // subject filters (e.g. events.ZoneFilter); none = whole stream
+	// Handle is called for every delivery, sequentially from one goroutine,
+	// in stream order. It should not block for long: Follow does nothing
+	// while it runs (the server buffers).
+	Handle func(Delivery)
+	// Ready, if set, is called exactly once, from the same goroutine as
+	// Handle, when the initial replay is complete: right after the Handle of
+	// the last message that existed when Follow started (or of a message
+	// after which nothing was pending), and before any later Handle. On an
+	// empty stream (or empty filtered part) it is called before any Handle.
+	Ready func()
+	Log   zerolog.Logger
+}
+
+// Follow replays the stream from its first message, then follows it, with
+// an ordered consumer (no durable state on the server, nothing
+// acknowledged). It blocks until ctx is done (then it returns nil) or a
+// fatal error: the stream does not exist, or a bad configuration.
+//
+// Disconnections and server restarts are survived: the ordered consumer
+// recreates itself after the last delivered sequence, and if that fails
+// Follow starts a new one there, retrying with backoff. No sequence is
+// delivered twice. Messages removed from the stream while the follower was
+// away are simply not delivered (their delete markers are, while they last).
+func Follow(ctx context.Context, js jetstream.JetStream, cfg FollowConfig) error {
+	if cfg.Handle == nil {
+		return errors.New("following stream: no handler")
+	}
+	if cfg.Stream == "" {
+		cfg.Stream = DefaultStreamName
+	}
+	f := &follower{cfg: cfg, js: js, log: cfg.Log.With().Str("component", "follow").Str("stream", cfg.Stream).Logger()}
+	for attempt := 1; ; attempt++ {
+		target, err := f.lastSeq(ctx)
+		if err == nil {
+			f.target = target
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return err
+		}
+		if !f.sleep(ctx, attempt, err) {
+			return nil
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		delivered, err := f.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("following stream %s: %w", cfg.Stream, err)
+		}
+		if delivered {
+			attempt = 1
+		}
+		if !f.sleep(ctx, attempt, err) {
+			return nil
+		}
+	}
+}
+
+type follower struct {
+	cfg    FollowConfig
+	js     jetstream.JetStream
+	log    zerolog.Logger
+	target uint64 // last matching sequence when Follow started
+	last   uint64 // last delivered sequence
+	ready  bool
+}
+
+// sleep logs err and waits before retry number attempt; false if ctx ended.
+func (f *follower) sleep(ctx context.Context, attempt int, err error) bool {
+	d := backoff(attempt)
+	f.log.Warn().Err(err).Uint64("seq", f.last).Dur("retry_in", d).Msg("following interrupted, resuming")
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
+// lastSeq returns the sequence of the last message matching the filters
+// (0 if none).
+func (f *follower) lastSeq(ctx context.Context) (uint64, error) {
+	st, err := f.js.Stream(ctx, f.cfg.Stream)
+	if err != nil {
+		return 0, fmt.Errorf("looking up stream %s: %w", f.cfg.Stream, err)
+	}
+	if len(f.cfg.Filters) == 0 {
+		return st.CachedInfo().State.LastSeq, nil
+	}
+	var last uint64
+	for _, flt := range f.cfg.Filters {
+		m, err := st.GetLastMsgForSubject(ctx, flt)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("looking up last message of %s in %s: %w", flt, f.cfg.Stream, err)
+		}
+		last = max(last, m.Sequence)
+	}
+	return last, nil
+}
+
+func (f *follower) markReady() {
+	if f.ready {
+		return
+	}
+	f.ready = true
+	f.log.Debug().Uint64("seq", f.last).Msg("replay complete")
+	if f.cfg.Ready != nil {
+		f.cfg.Ready()
+	}
+}
+
+// session follows with one ordered consumer from f.last+1 until ctx ends
+// or the consumer fails. It reports whether anything was delivered.
+func (f *follower) session(ctx context.Context) (bool, error) {
+	occ := jetstream.OrderedConsumerConfig{
+		FilterSubjects: f.cfg.Filters,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		// One reset attempt by the library (immediately, e.g. after a
+		// reconnect); if it fails, Follow retries with its own backoff, which
+		// ctx can interrupt.
+		MaxResetAttempts: 1,
+	}
+	if f.last > 0 {
+		occ.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		occ.OptStartSeq = f.last + 1
+	}
+	cons, err := f.js.OrderedConsumer(ctx, f.cfg.Stream, occ)
+	if err != nil {
+		return false, fmt.Errorf("creating ordered consumer on %s: %w", f.cfg.Stream, err)
+	}
+	if info := cons.CachedInfo(); info != nil && info.NumPending == 0 {
+		f.markReady()
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(1000))
+	if err != nil {
+		return false, fmt.Errorf("consuming %s: %w", f.cfg.Stream, err)
+	}
+	defer it.Stop()
+	delivered := false
+	for {
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				return delivered, nil
+			}
+			return delivered, fmt.Errorf("receiving from %s: %w", f.cfg.Stream, err)
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			return delivered, fmt.Errorf("reading metadata of a message on %s: %w", msg.Subject(), err)
+		}
+		seq := md.Sequence.Stream
+		if seq <= f.last {
+			continue // never deliver a sequence twice
+		}
+		f.last = seq
+		delivered = true
+		d := Delivery{Subject: msg.Subject(), Data: msg.Data(), Seq: seq, Pending: md.NumPending}
+		if h := msg.Headers(); h != nil && h.Get(jetstream.MarkerReasonHeader) != "" {
+			d.Removed = true
+		}
+		f.cfg.Handle(d)
+		if !f.ready && (md.NumPending == 0 || seq >= f.target) {
+			f.markReady()
+		}
+	}
+}

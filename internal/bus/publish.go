@@ -1,0 +1,142 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/zonecast/zonecast/internal/events"
+)
+
+// Publisher writes record messages to the record stream.
+// Its methods are safe for concurrent use.
+type Publisher struct {
+	js     jetstream.JetStream
+	prefix string
+	stream string
+
+	mu      sync.Mutex
+	pending []jetstream.PubAckFuture
+}
+
+// NewPublisher returns a publisher of messages below prefix (empty means
+// events.DefaultSubjectPrefix) into the stream named stream (empty means
+// DefaultStreamName). Every publish expects that stream, so a message
+// captured by another stream is refused rather than silently misplaced.
+func NewPublisher(js jetstream.JetStream, stream, prefix string) *Publisher {
+	if prefix == "" {
+		prefix = events.DefaultSubjectPrefix
+	}
+	if stream == "" {
+		stream = DefaultStreamName
+	}
+	return &Publisher{js: js, prefix: prefix, stream: stream}
+}
+
+// ttlHeader renders a lease as whole seconds, rounded up, at least 1.
+func ttlHeader(ttl time.Duration) string {
+	s := int64((ttl + time.Second - 1) / time.Second)
+	return strconv.FormatInt(max(s, 1), 10)
+}
+
+// msg encodes m (validating it) into a NATS message on its subject.
+func (p *Publisher) msg(m events.Message, ttl time.Duration) (*nats.Msg, error) {
+	data, err := events.Encode(m)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s %s from %s: %w", m.Name, m.Type, m.Origin, err)
+	}
+	v, err := events.Validate(m) // canonical names for the subject
+	if err != nil {
+		return nil, err
+	}
+	out := nats.NewMsg(events.Subject(p.prefix, v))
+	out.Data = data
+	if ttl > 0 {
+		out.Header.Set(jetstream.MsgTTLHeader, ttlHeader(ttl))
+	}
+	return out, nil
+}
+
+// Publish stores m and returns its stream sequence once JetStream has
+// acknowledged it. With ttl > 0 the message expires after ttl (whole
+// seconds, at least 1s), leaving a delete marker that followers see as
+// Removed; ttl 0 keeps it until replaced.
+func (p *Publisher) Publish(ctx context.Context, m events.Message, ttl time.Duration) (uint64, error) {
+	msg, err := p.msg(m, ttl)
+	if err != nil {
+		return 0, err
+	}
+	ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(p.stream))
+	if err != nil {
+		return 0, fmt.Errorf("publishing %s: %w", msg.Subject, err)
+	}
+	return ack.Sequence, nil
+}
+
+// PublishAsync sends m without waiting for its acknowledgement; Flush waits
+// for all of them. It blocks (until ctx is done) while too many
+// acknowledgements are outstanding. An error here means m was not sent;
+// storage errors are reported by Flush.
+func (p *Publisher) PublishAsync(ctx context.Context, m events.Message, ttl time.Duration) error {
+	msg, err := p.msg(m, ttl)
+	if err != nil {
+		return err
+	}
+	for {
+		f, err := p.js.PublishMsgAsync(msg, jetstream.WithExpectStream(p.stream), jetstream.WithStallWait(time.Second))
+		if err == nil {
+			p.mu.Lock()
+			p.pending = append(p.pending, f)
+			p.mu.Unlock()
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			return fmt.Errorf("publishing %s: %w", msg.Subject, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("publishing %s: %w", msg.Subject, ctx.Err())
+		default:
+		}
+	}
+}
+
+// Flush waits for the acknowledgement of every PublishAsync made so far and
+// returns how many were stored and, if some were not, an error naming the
+// first few failures. Messages still unacknowledged when ctx ends count as
+// failed; give ctx a deadline, since an acknowledgement lost in a
+// disconnection never arrives unless the JetStream context has an async
+// publish timeout (jetstream.WithPublishAsyncTimeout).
+func (p *Publisher) Flush(ctx context.Context) (int, error) {
+	p.mu.Lock()
+	pending := p.pending
+	p.pending = nil
+	p.mu.Unlock()
+	const keep = 5
+	stored, failed := 0, 0
+	var errs []error
+wait:
+	for i, f := range pending {
+		select {
+		case <-f.Ok():
+			stored++
+		case err := <-f.Err():
+			if failed++; failed <= keep {
+				errs = append(errs, fmt.Errorf("publishing %s: %w", f.Msg().Subject, err))
+			}
+		case <-ctx.Done():
+			failed += len(pending) - i
+			errs = append(errs, fmt.Errorf("waiting for %d acknowledgements: %w", len(pending)-i, ctx.Err()))
+			break wait
+		}
+	}
+	if failed == 0 {
+		return stored, nil
+	}
+	return stored, fmt.Errorf("%d of %d messages not stored: %w", failed, len(pending), errors.Join(errs...))
+}
