@@ -74,7 +74,17 @@ func CanonicalContent(typ, content string) (string, error) {
 	if !ok {
 		return "", invalidf("unsupported type %q", typ)
 	}
-	return parseWithZoneParser(typ, code, content)
+	out, err := parseWithZoneParser(typ, code, content)
+	if err != nil {
+		return "", err
+	}
+	// The canonical form can be longer than the input (TXT strings split
+	// at 255 bytes, non-ASCII bytes written as \DDD). Bound it too, or
+	// the canonical form would be refused when canonicalised again.
+	if len(out) > MaxContentLen {
+		return "", invalidf("%s content longer than %d bytes in canonical form", typ, MaxContentLen)
+	}
+	return out, nil
 }
 
 // canonicalTarget accepts a host name as record content. Unlike owner names,
