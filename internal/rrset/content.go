@@ -101,6 +101,18 @@ func canonicalTarget(s string) (string, error) {
 	return n, nil
 }
 
+// canonicalHost accepts an MX or SRV target: a host name as for
+// canonicalTarget, or the root "." (null MX, RFC 7505; "no service", RFC
+// 2782). The zone parser keeps \DDD escapes and any byte in names, so
+// "\097bc." and "abc." would otherwise be two distinct canonical forms of one
+// name, which PowerDNS refuses as duplicate records.
+func canonicalHost(s string) (string, error) {
+	if s == "." {
+		return s, nil
+	}
+	return canonicalTarget(s)
+}
+
 // parseWithZoneParser handles the types with structured content through
 // miekg/dns's presentation-format parser, then lowercases embedded names.
 func parseWithZoneParser(typ string, code uint16, content string) (string, error) {
@@ -116,9 +128,13 @@ func parseWithZoneParser(typ string, code uint16, content string) (string, error
 	}
 	switch r := rr.(type) {
 	case *dns.MX:
-		r.Mx = strings.ToLower(r.Mx)
+		if r.Mx, err = canonicalHost(r.Mx); err != nil {
+			return "", invalidf("MX content %q: %v", content, err)
+		}
 	case *dns.SRV:
-		r.Target = strings.ToLower(r.Target)
+		if r.Target, err = canonicalHost(r.Target); err != nil {
+			return "", invalidf("SRV content %q: %v", content, err)
+		}
 	case *dns.SOA:
 		r.Ns = strings.ToLower(r.Ns)
 		r.Mbox = strings.ToLower(r.Mbox)
