@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+
+	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/config"
+	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/health"
+	"github.com/zonecast/zonecast/internal/pdnsapi"
+	"github.com/zonecast/zonecast/internal/syncer"
+)
+
+// run wires NATS, PowerDNS, the syncer and the HTTP endpoints, and returns
+// when ctx is done or something fails for good.
+func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
+	apiKey, err := config.ReadSecret(cfg.pdnsKeyFile)
+	if err != nil {
+		return fmt.Errorf("reading the PowerDNS API key: %w", err)
+	}
+	nc, srv, err := connectNATS(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		nc.Close()
+		if srv != nil {
+			srv.Shutdown()
+			srv.WaitForShutdown()
+		}
+	}()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("opening jetstream: %w", err)
+	}
+	if _, err := bus.EnsureStream(ctx, js, bus.StreamConfig{Name: cfg.stream, Prefix: cfg.prefix, Replicas: cfg.replicas}); err != nil {
+		return fmt.Errorf("ensuring stream %s: %w", cfg.stream, err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := syncer.NewMetrics(reg)
+	pdns := pdnsapi.New(cfg.pdnsURL, apiKey, cfg.pdnsServerID, cfg.pdnsTimeout)
+	s := syncer.New(syncer.Config{
+		Zones: cfg.zones, Prefix: cfg.prefix, SOA: cfg.soa, NS: cfg.ns,
+		BatchDelay: cfg.batchDelay, ReconcileInterval: cfg.reconcile,
+	}, pdns, metrics, log)
+
+	ready := health.NewReady("replaying the stream and converging zones")
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if err := health.Serve(ctx, cfg.httpListen, health.Handler(reg, ready)); err != nil {
+			errs <- err
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		select {
+		case <-s.Ready():
+			ready.Set()
+		case <-ctx.Done():
+		}
+	}()
+	filters := make([]string, 0, len(cfg.zones))
+	for _, z := range cfg.zones {
+		filters = append(filters, events.ZoneFilter(cfg.prefix, z))
+	}
+	go func() {
+		defer wg.Done()
+		err := bus.Follow(ctx, js, cfg.stream, filters, func(d bus.Delivery) {
+			s.HandleMessage(d.Subject, d.Data, d.Seq, d.Removed)
+		}, s.Replayed)
+		if err != nil && ctx.Err() == nil {
+			errs <- fmt.Errorf("following stream %s: %w", cfg.stream, err)
+		}
+	}()
+	withHUP(ctx, s.RequestReconcile)
+
+	runErr := make(chan error, 1)
+	go func() { runErr <- s.Run(ctx) }()
+	select {
+	case err = <-runErr:
+	case err = <-errs:
+		cancel()
+		<-runErr
+	}
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// connectNATS joins --nats-url, or starts the embedded server and connects
+// in-process. srv is nil when joining.
+func connectNATS(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) (*nats.Conn, *server.Server, error) {
+	if cfg.nats.URL != "" {
+		cfg.nats.Name = "zonecast-syncer/" + cfg.nodeID
+		nc, err := bus.Connect(ctx, *cfg.nats, log)
+		if err != nil {
+			return nil, nil, fmt.Errorf("connecting to nats: %w", err)
+		}
+		return nc, nil, nil
+	}
+	pwFile := cfg.nats.PasswordFile
+	if pwFile == "" {
+		pwFile = filepath.Join(cfg.stateDir, "nats-password")
+	}
+	password, err := bus.EnsurePassword(pwFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("preparing the embedded nats password: %w", err)
+	}
+	srv, err := bus.StartEmbedded(bus.ServerConfig{
+		StoreDir: filepath.Join(cfg.stateDir, "jetstream"), Listen: cfg.natsListen,
+		User: cfg.nats.User, Password: password, Name: cfg.nodeID, Log: log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Info().Str("listen", cfg.natsListen).Str("password_file", pwFile).Msg("embedded nats-server started")
+	nc, err := bus.ConnectInProcess(srv, cfg.nats.User, password, log)
+	if err != nil {
+		srv.Shutdown()
+		return nil, nil, fmt.Errorf("connecting in-process: %w", err)
+	}
+	return nc, srv, nil
+}

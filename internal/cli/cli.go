@@ -1,0 +1,41 @@
+// Package cli holds the flag groups the zonecast commands share: NATS
+// client authentication and logging. main packages stay wiring only.
+package cli
+
+import (
+	"flag"
+	"io"
+
+	"github.com/rs/zerolog"
+
+	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/logging"
+)
+
+// NATSFlags registers the NATS client flags on fs and returns the config
+// they fill. defaultURL may be empty (the syncer's embedded server).
+func NATSFlags(fs *flag.FlagSet, defaultURL, urlHelp string) *bus.ClientConfig {
+	c := &bus.ClientConfig{}
+	fs.StringVar(&c.URL, "nats-url", defaultURL, urlHelp)
+	fs.StringVar(&c.User, "nats-user", "zonecast", "NATS user name (with --nats-password-file)")
+	fs.StringVar(&c.PasswordFile, "nats-password-file", "", "file holding the NATS password")
+	fs.StringVar(&c.CredsFile, "nats-creds-file", "", "NATS credentials file (JWT and nkey seed), instead of user and password")
+	fs.StringVar(&c.TLSCAFile, "nats-tls-ca", "", "CA bundle to verify the NATS server (enables TLS)")
+	fs.StringVar(&c.TLSCertFile, "nats-tls-cert", "", "client certificate for NATS TLS")
+	fs.StringVar(&c.TLSKeyFile, "nats-tls-key", "", "client key for NATS TLS")
+	return c
+}
+
+// LogFlags registers --log-level and --log-format.
+type LogFlags struct{ Level, Format string }
+
+// Register adds the logging flags to fs.
+func (l *LogFlags) Register(fs *flag.FlagSet) {
+	fs.StringVar(&l.Level, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&l.Format, "log-format", "json", "log format: json or console")
+}
+
+// Logger builds the logger the flags describe.
+func (l *LogFlags) Logger(w io.Writer) (zerolog.Logger, error) {
+	return logging.New(w, l.Level, l.Format)
+}

@@ -1,0 +1,151 @@
+// Package desired holds the fleet's desired state as rebuilt from the record
+// stream: every origin's contribution to every RRset of the managed zones,
+// and per zone the stream sequence of the last message applied. It is pure:
+// the caller feeds it decoded messages in stream order.
+package desired
+
+import (
+	"fmt"
+
+	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+type contribution struct {
+	origin string
+	rrset.Contribution
+}
+
+// State is the desired state of a set of zones. It is not safe for
+// concurrent use.
+type State struct {
+	zones []string
+	sets  map[rrset.Key][]contribution
+	seq   map[string]uint64
+}
+
+// New returns an empty state for the canonical zones.
+func New(zones []string) *State {
+	return &State{zones: zones, sets: make(map[rrset.Key][]contribution), seq: make(map[string]uint64)}
+}
+
+// Zones returns the managed zones.
+func (s *State) Zones() []string { return s.zones }
+
+// ZoneOf returns the managed zone of a canonical name.
+func (s *State) ZoneOf(name string) (string, bool) { return rrset.ZoneOf(name, s.zones) }
+
+// Check reports why a canonical message may not be applied to these zones:
+// its name is outside every managed zone, or it would replace the syncer's
+// own apex data (NS at the apex, or a CNAME there).
+func (s *State) Check(m events.Message) (zone string, err error) {
+	zone, ok := s.ZoneOf(m.Name)
+	if !ok {
+		return "", fmt.Errorf("%w: name %s is outside the managed zones", events.ErrInvalid, m.Name)
+	}
+	if m.Name == zone && (m.Type == "NS" || m.Type == "CNAME") {
+		return "", fmt.Errorf("%w: %s at the zone apex %s is managed by the syncer", events.ErrInvalid, m.Type, zone)
+	}
+	return zone, nil
+}
+
+// Apply folds one canonical message, stored at stream sequence seq, into
+// the state: the origin's contribution to the RRset is replaced, or removed
+// for a tombstone. It returns the zone and whether the merged RRset changed.
+func (s *State) Apply(m events.Message, seq uint64) (zone string, changed bool, err error) {
+	zone, err = s.Check(m)
+	if err != nil {
+		return "", false, err
+	}
+	changed = s.set(m.Key(), m.Origin, rrset.Contribution{TTL: m.TTL, Records: m.Records})
+	s.advance(zone, seq)
+	return zone, changed, nil
+}
+
+// Withdraw removes an origin's contribution, as a tombstone does, for a
+// subject whose last message is gone or unusable (expired lease, or a body
+// that failed validation and replaced the previous one in the stream).
+func (s *State) Withdraw(key rrset.Key, origin string, seq uint64) (zone string, changed bool, ok bool) {
+	zone, ok = s.ZoneOf(key.Name)
+	if !ok {
+		return "", false, false
+	}
+	changed = s.set(key, origin, rrset.Contribution{})
+	s.advance(zone, seq)
+	return zone, changed, true
+}
+
+func (s *State) advance(zone string, seq uint64) {
+	if seq > s.seq[zone] {
+		s.seq[zone] = seq
+	}
+}
+
+func (s *State) set(key rrset.Key, origin string, c rrset.Contribution) bool {
+	before := s.Get(key)
+	cs := s.sets[key]
+	i := 0
+	for ; i < len(cs); i++ {
+		if cs[i].origin == origin {
+			break
+		}
+	}
+	switch {
+	case len(c.Records) == 0 && i < len(cs):
+		cs = append(cs[:i], cs[i+1:]...)
+	case len(c.Records) == 0:
+	case i < len(cs):
+		cs[i].Contribution = c
+	default:
+		cs = append(cs, contribution{origin: origin, Contribution: c})
+	}
+	if len(cs) == 0 {
+		delete(s.sets, key)
+	} else {
+		s.sets[key] = cs
+	}
+	return !before.Equal(s.Get(key))
+}
+
+// Get returns the merged RRset for key; it has no records if nothing is
+// desired there.
+func (s *State) Get(key rrset.Key) rrset.Set {
+	cs := s.sets[key]
+	switch len(cs) {
+	case 0:
+		return rrset.Set{Key: key}
+	case 1:
+		return rrset.Set{Key: key, TTL: cs[0].TTL, Records: cs[0].Records}
+	}
+	parts := make([]rrset.Contribution, len(cs))
+	for i, c := range cs {
+		parts[i] = c.Contribution
+	}
+	return rrset.Merge(key, parts)
+}
+
+// Origins returns the origins contributing to key.
+func (s *State) Origins(key rrset.Key) []string {
+	var out []string
+	for _, c := range s.sets[key] {
+		out = append(out, c.origin)
+	}
+	return out
+}
+
+// Keys returns every key with a contribution in zone.
+func (s *State) Keys(zone string) []rrset.Key {
+	var out []rrset.Key
+	for k := range s.sets {
+		if z, _ := s.ZoneOf(k.Name); z == zone {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// Seq returns the stream sequence of the last message applied in zone.
+func (s *State) Seq(zone string) uint64 { return s.seq[zone] }
+
+// Len returns the number of RRsets desired.
+func (s *State) Len() int { return len(s.sets) }

@@ -1,0 +1,74 @@
+// Package plan computes what the syncer must write to PowerDNS so that the
+// RRsets it owns match the desired state. It is pure: the diff between
+// desired and actual state is a value, computed from literals in tests.
+package plan
+
+import (
+	"github.com/zonecast/zonecast/internal/owner"
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+// Conflict is a desired RRset that exists in PowerDNS but is not owned by
+// zonecast: it is reported, never overwritten.
+type Conflict struct {
+	Desired rrset.Set
+	Actual  rrset.Set
+}
+
+// Changes is the outcome of Compute.
+type Changes struct {
+	Upserts   []rrset.Set // RRsets to write (create or replace)
+	Deletes   []rrset.Key // owned RRsets to remove
+	Claims    []rrset.Key // keys to record as owned BEFORE the upserts are written
+	Releases  []rrset.Key // keys to drop from ownership AFTER the deletes are written
+	Conflicts []Conflict
+}
+
+// HasChanges reports whether PowerDNS or the ownership record must change.
+func (c Changes) HasChanges() bool {
+	return len(c.Upserts)+len(c.Deletes)+len(c.Claims)+len(c.Releases) > 0
+}
+
+// Writes is the number of RRsets the changes write.
+func (c Changes) Writes() int { return len(c.Upserts) + len(c.Deletes) }
+
+// Compute compares desired and actual for each key. desired returns the
+// merged desired RRset (no records: nothing desired); actual holds what
+// PowerDNS serves, normalised; owned is the ownership record.
+//
+//   - desired, absent: create it and claim it;
+//   - desired, present and owned: replace it if it differs;
+//   - desired, present and not owned: a conflict, left alone;
+//   - not desired, owned and present: delete it, then release it;
+//   - not desired, owned and absent: release it;
+//   - not desired, not owned: not ours, left alone.
+func Compute(keys []rrset.Key, desired func(rrset.Key) rrset.Set, actual map[rrset.Key]rrset.Set, owned owner.Set) Changes {
+	var c Changes
+	for _, k := range keys {
+		if k.Type == "SOA" {
+			continue
+		}
+		d := desired(k)
+		a, present := actual[k]
+		own := owned.Has(k)
+		switch {
+		case len(d.Records) > 0 && !present:
+			c.Upserts = append(c.Upserts, d)
+			if !own {
+				c.Claims = append(c.Claims, k)
+			}
+		case len(d.Records) > 0 && own:
+			if !d.Equal(a) {
+				c.Upserts = append(c.Upserts, d)
+			}
+		case len(d.Records) > 0:
+			c.Conflicts = append(c.Conflicts, Conflict{Desired: d, Actual: a})
+		case own && present:
+			c.Deletes = append(c.Deletes, k)
+			c.Releases = append(c.Releases, k)
+		case own:
+			c.Releases = append(c.Releases, k)
+		}
+	}
+	return c
+}

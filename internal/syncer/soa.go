@@ -1,0 +1,51 @@
+package syncer
+
+import (
+	"fmt"
+
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+// SOA is the template of the SOA record the syncer writes to each zone.
+// Empty MName and RName default to the first NS (or ns1.<zone>) and
+// hostmaster.<zone>.
+type SOA struct {
+	MName, RName                    string
+	Refresh, Retry, Expire, Minimum uint32
+	TTL                             uint32
+}
+
+func (t SOA) mname(zone string) string {
+	if t.MName != "" {
+		return t.MName
+	}
+	return "ns1." + zone
+}
+
+func (t SOA) rname(zone string) string {
+	if t.RName != "" {
+		return t.RName
+	}
+	return "hostmaster." + zone
+}
+
+// Serial derives the SOA serial from the stream sequence of the last
+// message applied in the zone: every node that has applied the same state
+// serves the same serial, so `dig SOA` shows whether a node has caught up.
+func Serial(seq uint64) uint32 { return uint32(seq) }
+
+// soa returns the zone's SOA RRset for stream sequence seq, canonical.
+func (s *Syncer) soa(zone string, seq uint64) rrset.Set {
+	t := s.cfg.SOA
+	mname := t.MName
+	if mname == "" && len(s.cfg.NS) > 0 {
+		mname = s.cfg.NS[0]
+	}
+	t.MName = mname
+	content := fmt.Sprintf("%s %s %d %d %d %d %d", t.mname(zone), t.rname(zone), Serial(seq),
+		t.Refresh, t.Retry, t.Expire, t.Minimum)
+	if c, err := rrset.CanonicalContent("SOA", content); err == nil {
+		content = c
+	}
+	return rrset.Set{Key: rrset.Key{Name: zone, Type: "SOA"}, TTL: t.TTL, Records: []string{content}}
+}

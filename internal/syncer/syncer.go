@@ -1,0 +1,691 @@
+// Package syncer applies the desired state rebuilt from the record stream
+// to one PowerDNS server. It is the shell around the pure packages: record
+// events go into desired.State, plan.Compute turns desired and actual state
+// into changes, and one writer goroutine applies them in batched PATCHes.
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/zonecast/zonecast/internal/desired"
+	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/owner"
+	"github.com/zonecast/zonecast/internal/pdnsapi"
+	"github.com/zonecast/zonecast/internal/plan"
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+// PDNS is what the syncer needs of a PowerDNS server.
+type PDNS interface {
+	Zone(ctx context.Context, zone string) ([]rrset.Set, bool, error)
+	CreateZone(ctx context.Context, spec pdnsapi.ZoneSpec) error
+	Apply(ctx context.Context, zone string, changes, always []pdnsapi.Change) ([]pdnsapi.Rejection, error)
+	AllMetadata(ctx context.Context, zone string) (map[string][]string, error)
+	SetMetadata(ctx context.Context, zone, kind string, values []string) error
+	Rectify(ctx context.Context, zone string) error
+	FlushCache(ctx context.Context, zone string) error
+}
+
+// Config configures a Syncer.
+type Config struct {
+	Zones             []string // canonical zone names
+	Prefix            string   // subject prefix of record events
+	SOA               SOA
+	NS                []string      // apex NS records of zones the syncer creates
+	BatchDelay        time.Duration // gathering time after the first change of a round
+	ReconcileInterval time.Duration // full reconciliation period; 0 disables
+	RectifyDelay      time.Duration // delay before rectifying a zone whose names changed
+	MaxBackoff        time.Duration // cap of the retry backoff when PowerDNS fails
+	WriteTimeout      time.Duration // bound of one round's PowerDNS calls, also at shutdown
+}
+
+// Syncer keeps one PowerDNS in line with the stream.
+type Syncer struct {
+	cfg  Config
+	pdns PDNS
+	log  zerolog.Logger
+	m    *Metrics
+
+	mu       sync.Mutex // guards the fields fed by HandleMessage
+	desired  *desired.State
+	dirty    map[rrset.Key]struct{}
+	seqDirty map[string]bool
+
+	wake       chan struct{}
+	reconcile  chan struct{}
+	replayed   chan struct{}
+	replayOnce sync.Once
+	ready      chan struct{}
+
+	// Owned by the writer goroutine (Run).
+	zones         map[string]*zoneState
+	needReconcile bool
+}
+
+type zoneState struct {
+	actual    map[rrset.Key]rrset.Set
+	owned     owner.Set
+	conflicts map[rrset.Key]bool
+	rectifyAt time.Time
+}
+
+// New returns a syncer. Call HandleMessage for every stream delivery,
+// Replayed once the initial replay is complete, and Run to write.
+func New(cfg Config, pdns PDNS, m *Metrics, log zerolog.Logger) *Syncer {
+	if cfg.BatchDelay <= 0 {
+		cfg.BatchDelay = 2 * time.Millisecond
+	}
+	if cfg.RectifyDelay <= 0 {
+		cfg.RectifyDelay = time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 2 * time.Minute
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = events.DefaultSubjectPrefix
+	}
+	return &Syncer{
+		cfg: cfg, pdns: pdns, m: m, log: log.With().Str("component", "syncer").Logger(),
+		desired:   desired.New(cfg.Zones),
+		dirty:     map[rrset.Key]struct{}{},
+		seqDirty:  map[string]bool{},
+		wake:      make(chan struct{}, 1),
+		reconcile: make(chan struct{}, 1),
+		replayed:  make(chan struct{}),
+		ready:     make(chan struct{}),
+		zones:     map[string]*zoneState{},
+	}
+}
+
+// HandleMessage folds one stream delivery into the desired state. removed
+// marks a server delete marker: the subject's message expired or was
+// purged. Invalid input is counted and logged, never applied, and never
+// blocks what follows. It is safe to call from another goroutine than Run.
+func (s *Syncer) HandleMessage(subject string, data []byte, seq uint64, removed bool) {
+	log := s.log.With().Str("subject", subject).Uint64("seq", seq).Logger()
+	if removed {
+		s.m.Messages.WithLabelValues("expired").Inc()
+		key, origin, err := events.ParseSubject(s.cfg.Prefix, subject)
+		if err != nil {
+			s.m.Invalid.WithLabelValues("subject").Inc()
+			log.Warn().Err(err).Msg("ignoring delete marker with an invalid subject")
+			return
+		}
+		s.withdraw(key, origin, seq)
+		return
+	}
+	msg, err := events.DecodeWithSubject(s.cfg.Prefix, subject, data)
+	if err != nil {
+		s.m.Invalid.WithLabelValues("message").Inc()
+		log.Warn().Err(err).Msg("rejected invalid record event")
+		// The invalid body replaced the subject's previous message in the
+		// stream; withdraw that contribution so that a node which follows
+		// and a node which replays end with the same state.
+		if key, origin, perr := events.ParseSubject(s.cfg.Prefix, subject); perr == nil {
+			s.withdraw(key, origin, seq)
+		}
+		return
+	}
+	if msg.Tombstone() {
+		s.m.Messages.WithLabelValues("tombstone").Inc()
+	} else {
+		s.m.Messages.WithLabelValues("set").Inc()
+	}
+	s.mu.Lock()
+	zone, changed, err := s.desired.Apply(msg, seq)
+	if err == nil {
+		s.markLocked(msg.Key(), zone, changed)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		s.m.Invalid.WithLabelValues("zone").Inc()
+		log.Warn().Err(err).Str("name", msg.Name).Str("type", msg.Type).Str("origin", msg.Origin).
+			Msg("rejected record event outside the syncer's zones")
+		return
+	}
+	s.poke()
+}
+
+func (s *Syncer) withdraw(key rrset.Key, origin string, seq uint64) {
+	s.mu.Lock()
+	zone, changed, ok := s.desired.Withdraw(key, origin, seq)
+	if ok {
+		s.markLocked(key, zone, changed)
+	}
+	s.mu.Unlock()
+	if ok {
+		s.poke()
+	}
+}
+
+func (s *Syncer) markLocked(key rrset.Key, zone string, changed bool) {
+	if changed {
+		s.dirty[key] = struct{}{}
+	}
+	s.seqDirty[zone] = true
+	s.m.DesiredRRsets.Set(float64(s.desired.Len()))
+}
+
+func (s *Syncer) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Replayed tells the syncer that the initial replay of the stream is done.
+func (s *Syncer) Replayed() {
+	s.replayOnce.Do(func() {
+		s.m.ReplayCompleted.Set(1)
+		close(s.replayed)
+	})
+}
+
+// RequestReconcile asks for a full reconciliation (SIGHUP).
+func (s *Syncer) RequestReconcile() {
+	select {
+	case s.reconcile <- struct{}{}:
+	default:
+	}
+}
+
+// Ready is closed once the first full reconciliation has completed.
+func (s *Syncer) Ready() <-chan struct{} { return s.ready }
+
+// Run waits for the replay, converges every zone, then applies changes as
+// they arrive until ctx is done. A round in flight when ctx ends is
+// finished first. It returns an error only for a fault no retry can mend.
+func (s *Syncer) Run(ctx context.Context) error {
+	select {
+	case <-s.replayed:
+	case <-ctx.Done():
+		return nil
+	}
+	s.log.Info().Int("rrsets", s.desiredLen()).Msg("stream replayed; converging zones")
+	for wait := time.Second; ; wait = min(wait*2, s.cfg.MaxBackoff) {
+		if err := s.retry(ctx, "initial reconciliation", s.reconcileAll); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !s.needReconcile {
+			break
+		}
+		if !sleepCtx(ctx, wait) {
+			return nil
+		}
+	}
+	close(s.ready)
+	s.log.Info().Msg("zones converged; following the stream")
+
+	var tick <-chan time.Time
+	if s.cfg.ReconcileInterval > 0 {
+		t := time.NewTicker(s.cfg.ReconcileInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		var rectify <-chan time.Time
+		if due, ok := s.nextRectify(); ok {
+			rectify = time.After(time.Until(due))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.wake:
+			if !sleepCtx(ctx, s.cfg.BatchDelay) {
+				// Shutting down: write what has arrived, then stop.
+				s.flushOnce(context.WithoutCancel(ctx))
+				return nil
+			}
+			if err := s.retry(ctx, "applying changes", s.flush); err != nil {
+				return err
+			}
+		case <-tick:
+			if err := s.retry(ctx, "periodic reconciliation", s.reconcileAll); err != nil {
+				return err
+			}
+		case <-s.reconcile:
+			s.log.Info().Msg("reconciliation requested")
+			if err := s.retry(ctx, "requested reconciliation", s.reconcileAll); err != nil {
+				return err
+			}
+		case <-rectify:
+			s.rectifyDue(ctx)
+		}
+	}
+}
+
+func (s *Syncer) desiredLen() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.desired.Len()
+}
+
+// retry runs step until it succeeds, ctx ends, or it fails permanently.
+// After a transient failure the next attempt is a full reconciliation:
+// PowerDNS may have come back with other data (a restore, a wipe).
+func (s *Syncer) retry(ctx context.Context, what string, step func(context.Context) error) error {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		if s.needReconcile {
+			step = s.reconcileAll
+		}
+		err := step(ctx)
+		if err == nil {
+			if attempt > 1 {
+				s.log.Info().Int("attempt", attempt).Msgf("%s succeeded after retries", what)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !pdnsapi.IsTransient(err) {
+			s.m.PDNSErrors.WithLabelValues("permanent").Inc()
+			s.log.Error().Err(err).Msgf("%s failed; will try again at the next change or reconciliation", what)
+			s.needReconcile = true
+			return nil
+		}
+		s.m.PDNSErrors.WithLabelValues("transient").Inc()
+		s.m.PDNSReachable.Set(0)
+		s.needReconcile = true
+		s.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", backoff).Msgf("%s failed; retrying", what)
+		if !sleepCtx(ctx, backoff) {
+			return nil
+		}
+		backoff = min(backoff*2, s.cfg.MaxBackoff)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// snapshot takes the dirty keys (all keys if all) with their desired sets
+// and the zones' sequences, and clears the dirty marks.
+func (s *Syncer) snapshot(all bool) (keys map[string][]rrset.Key, sets map[rrset.Key]rrset.Set, seqs map[string]uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys = map[string][]rrset.Key{}
+	sets = map[rrset.Key]rrset.Set{}
+	seqs = map[string]uint64{}
+	add := func(k rrset.Key) {
+		zone, ok := s.desired.ZoneOf(k.Name)
+		if !ok {
+			return
+		}
+		keys[zone] = append(keys[zone], k)
+		sets[k] = s.desired.Get(k)
+	}
+	if all {
+		for _, z := range s.cfg.Zones {
+			for _, k := range s.desired.Keys(z) {
+				add(k)
+			}
+		}
+	} else {
+		for k := range s.dirty {
+			add(k)
+		}
+	}
+	for _, z := range s.cfg.Zones {
+		if all || s.seqDirty[z] {
+			seqs[z] = s.desired.Seq(z)
+			if _, ok := keys[z]; !ok {
+				keys[z] = nil
+			}
+		}
+	}
+	clear(s.dirty)
+	clear(s.seqDirty)
+	return keys, sets, seqs
+}
+
+// requeue marks keys dirty again after a failed round.
+func (s *Syncer) requeue(keys map[string][]rrset.Key) {
+	s.mu.Lock()
+	for z, ks := range keys {
+		for _, k := range ks {
+			s.dirty[k] = struct{}{}
+		}
+		s.seqDirty[z] = true
+	}
+	s.mu.Unlock()
+}
+
+// flushOnce applies what is pending once, logging a failure (shutdown path).
+func (s *Syncer) flushOnce(ctx context.Context) {
+	if err := s.flush(ctx); err != nil {
+		s.log.Warn().Err(err).Msg("could not apply the last changes before stopping; the next start replays them")
+	}
+}
+
+// flush applies the dirty keys of every zone.
+func (s *Syncer) flush(ctx context.Context) error {
+	keys, sets, seqs := s.snapshot(false)
+	if len(keys) == 0 {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
+	defer cancel()
+	zones := sortedZones(keys)
+	for i, zone := range zones {
+		zs, ok := s.zones[zone]
+		if !ok {
+			// Not loaded yet (its creation failed earlier): reconcile.
+			s.requeue(keys)
+			return fmt.Errorf("zone %s not loaded: %w", zone, errNotLoaded)
+		}
+		if _, err := s.syncZone(wctx, zone, zs, keys[zone], sets, seqs); err != nil {
+			rest := map[string][]rrset.Key{}
+			for _, z := range zones[i:] {
+				rest[z] = keys[z]
+			}
+			s.requeue(rest)
+			return err
+		}
+	}
+	return nil
+}
+
+var errNotLoaded = errors.New("zone state not loaded")
+
+func sortedZones(keys map[string][]rrset.Key) []string {
+	zones := make([]string, 0, len(keys))
+	for z := range keys {
+		zones = append(zones, z)
+	}
+	slices.Sort(zones)
+	return zones
+}
+
+// reconcileAll reads every zone from PowerDNS (creating missing zones),
+// replaces the cached actual state and writes what differs.
+func (s *Syncer) reconcileAll(ctx context.Context) error {
+	start := time.Now()
+	keys, sets, seqs := s.snapshot(true)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
+	defer cancel()
+	for i, zone := range s.cfg.Zones {
+		zs, err := s.loadZone(wctx, zone)
+		if err == nil {
+			// Owned keys that are no longer desired must be looked at too.
+			all := keys[zone]
+			for k := range zs.owned {
+				if _, desired := sets[k]; !desired {
+					all = append(all, k)
+				}
+			}
+			var writes int
+			writes, err = s.syncZone(wctx, zone, zs, all, sets, seqs)
+			s.m.ReconcileDrift.WithLabelValues(zone).Set(float64(writes))
+			if writes > 0 {
+				s.log.Info().Str("zone", zone).Int("rrsets", writes).Msg("reconciliation wrote drift")
+			}
+		}
+		if err != nil {
+			rest := map[string][]rrset.Key{}
+			for _, z := range s.cfg.Zones[i:] {
+				rest[z] = keys[z]
+			}
+			s.requeue(rest)
+			return fmt.Errorf("reconciling zone %s: %w", zone, err)
+		}
+	}
+	s.needReconcile = false
+	s.m.PDNSReachable.Set(1)
+	s.m.LastReconcile.SetToCurrentTime()
+	s.log.Debug().Dur("took", time.Since(start)).Msg("reconciliation done")
+	return nil
+}
+
+// loadZone reads one zone and its ownership record, creating the zone if
+// PowerDNS does not have it.
+func (s *Syncer) loadZone(ctx context.Context, zone string) (*zoneState, error) {
+	sets, found, err := s.pdns.Zone(ctx, zone)
+	if err != nil {
+		return nil, fmt.Errorf("reading zone: %w", err)
+	}
+	if !found {
+		spec := pdnsapi.ZoneSpec{Name: zone, SOA: s.soa(zone, 0), NS: s.nsFor(zone), Account: "zonecast"}
+		if err := s.pdns.CreateZone(ctx, spec); err != nil {
+			return nil, fmt.Errorf("creating zone: %w", err)
+		}
+		s.log.Info().Str("zone", zone).Msg("created zone")
+		if sets, _, err = s.pdns.Zone(ctx, zone); err != nil {
+			return nil, fmt.Errorf("reading created zone: %w", err)
+		}
+	}
+	meta, err := s.pdns.AllMetadata(ctx, zone)
+	if err != nil {
+		return nil, fmt.Errorf("reading ownership metadata: %w", err)
+	}
+	owned, err := owner.Decode(meta)
+	if err != nil {
+		return nil, err
+	}
+	zs := &zoneState{actual: make(map[rrset.Key]rrset.Set, len(sets)), owned: owned, conflicts: map[rrset.Key]bool{}}
+	if old, ok := s.zones[zone]; ok {
+		zs.conflicts = old.conflicts
+		zs.rectifyAt = old.rectifyAt
+	}
+	for _, set := range sets {
+		zs.actual[set.Key] = set
+	}
+	s.zones[zone] = zs
+	s.m.OwnedRRsets.WithLabelValues(zone).Set(float64(len(owned)))
+	return zs, nil
+}
+
+func (s *Syncer) nsFor(zone string) []string {
+	if len(s.cfg.NS) > 0 {
+		return s.cfg.NS
+	}
+	return []string{s.cfg.SOA.mname(zone)}
+}
+
+// syncZone computes and applies the changes for keys of one zone and
+// returns the number of RRsets written.
+func (s *Syncer) syncZone(ctx context.Context, zone string, zs *zoneState, keys []rrset.Key,
+	sets map[rrset.Key]rrset.Set, seqs map[string]uint64) (int, error) {
+	get := func(k rrset.Key) rrset.Set {
+		if set, ok := sets[k]; ok {
+			return set
+		}
+		return rrset.Set{Key: k}
+	}
+	ch := plan.Compute(keys, get, zs.actual, zs.owned)
+	s.reportConflicts(zone, zs, keys, ch.Conflicts)
+
+	var always []pdnsapi.Change
+	seq, seqKnown := seqs[zone]
+	soaKey := rrset.Key{Name: zone, Type: "SOA"}
+	if seqKnown {
+		soa := s.soa(zone, seq)
+		if cur, ok := zs.actual[soaKey]; !ok || !cur.Equal(soa) {
+			always = append(always, pdnsapi.Change{Set: soa})
+		}
+		s.m.ZoneSeq.WithLabelValues(zone).Set(float64(seq))
+	}
+	if !ch.HasChanges() && len(always) == 0 {
+		return 0, nil
+	}
+	if err := s.claim(ctx, zone, zs, ch.Claims); err != nil {
+		return 0, err
+	}
+	changes := make([]pdnsapi.Change, 0, ch.Writes())
+	for _, set := range ch.Upserts {
+		changes = append(changes, pdnsapi.Change{Set: set})
+	}
+	for _, k := range ch.Deletes {
+		changes = append(changes, pdnsapi.Change{Set: rrset.Set{Key: k, TTL: 60}, Delete: true})
+	}
+	start := time.Now()
+	rejected, err := s.pdns.Apply(ctx, zone, changes, always)
+	if err != nil {
+		return 0, fmt.Errorf("applying %d rrsets to %s: %w", len(changes), zone, err)
+	}
+	s.m.ApplySeconds.Observe(time.Since(start).Seconds())
+	s.m.BatchSize.Observe(float64(len(changes)))
+	s.m.PDNSReachable.Set(1)
+
+	bad := map[rrset.Key]bool{}
+	for _, r := range rejected {
+		bad[r.Change.Set.Key] = true
+		s.m.Rejected.WithLabelValues(zone).Inc()
+		s.log.Error().Str("zone", zone).Str("name", r.Change.Set.Name).Str("type", r.Change.Set.Type).
+			Str("reason", r.Reason).Strs("records", r.Change.Set.Records).Msg("powerdns rejected rrset")
+	}
+	structural := false
+	for _, set := range ch.Upserts {
+		if bad[set.Key] {
+			continue
+		}
+		if _, existed := zs.actual[set.Key]; !existed {
+			structural = true
+		}
+		zs.actual[set.Key] = set
+	}
+	for _, k := range ch.Deletes {
+		if !bad[k] {
+			delete(zs.actual, k)
+			structural = true
+		}
+	}
+	for _, c := range always {
+		zs.actual[c.Set.Key] = c.Set
+		s.m.ZoneSerial.WithLabelValues(zone).Set(float64(uint32(seq)))
+	}
+	s.m.Applied.WithLabelValues(zone).Add(float64(len(changes) - len(rejected)))
+
+	// Release what is gone, and claims whose creation PowerDNS refused.
+	var release []rrset.Key
+	for _, k := range ch.Releases {
+		if !bad[k] {
+			release = append(release, k)
+		}
+	}
+	for _, k := range ch.Claims {
+		if bad[k] {
+			release = append(release, k)
+		}
+	}
+	if err := s.release(ctx, zone, zs, release); err != nil {
+		// Ownership is over-recorded, which is safe; the next
+		// reconciliation releases it.
+		s.log.Warn().Err(err).Str("zone", zone).Msg("could not record released ownership")
+		s.needReconcile = true
+	}
+	if structural && zs.rectifyAt.IsZero() {
+		zs.rectifyAt = time.Now().Add(s.cfg.RectifyDelay)
+	}
+	s.log.Debug().Str("zone", zone).Int("rrsets", len(changes)).Int("rejected", len(rejected)).
+		Uint64("seq", seq).Dur("took", time.Since(start)).Msg("applied changes")
+	return len(changes) - len(rejected), nil
+}
+
+func (s *Syncer) reportConflicts(zone string, zs *zoneState, keys []rrset.Key, conflicts []plan.Conflict) {
+	for _, k := range keys {
+		delete(zs.conflicts, k)
+	}
+	for _, c := range conflicts {
+		zs.conflicts[c.Desired.Key] = true
+		s.log.Warn().Str("zone", zone).Str("name", c.Desired.Name).Str("type", c.Desired.Type).
+			Strs("desired", c.Desired.Records).Strs("actual", c.Actual.Records).
+			Msg("conflict: a foreign rrset holds this name and type; left untouched")
+	}
+	s.m.Conflicts.WithLabelValues(zone).Set(float64(len(zs.conflicts)))
+}
+
+// claim records ownership of keys before they are written.
+func (s *Syncer) claim(ctx context.Context, zone string, zs *zoneState, keys []rrset.Key) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	for _, k := range keys {
+		zs.owned[k] = struct{}{}
+	}
+	if err := s.writeOwnership(ctx, zone, zs, keys); err != nil {
+		for _, k := range keys {
+			delete(zs.owned, k)
+		}
+		return fmt.Errorf("claiming %d rrsets: %w", len(keys), err)
+	}
+	return nil
+}
+
+// release drops ownership of keys after they are gone.
+func (s *Syncer) release(ctx context.Context, zone string, zs *zoneState, keys []rrset.Key) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	for _, k := range keys {
+		delete(zs.owned, k)
+	}
+	return s.writeOwnership(ctx, zone, zs, keys)
+}
+
+func (s *Syncer) writeOwnership(ctx context.Context, zone string, zs *zoneState, keys []rrset.Key) error {
+	buckets := owner.Touched(keys)
+	values := owner.EncodeBuckets(zs.owned, buckets)
+	for _, b := range buckets {
+		if err := s.pdns.SetMetadata(ctx, zone, owner.Kind(b), values[b]); err != nil {
+			return fmt.Errorf("writing ownership bucket %s: %w", owner.Kind(b), err)
+		}
+	}
+	s.m.OwnedRRsets.WithLabelValues(zone).Set(float64(len(zs.owned)))
+	return nil
+}
+
+func (s *Syncer) nextRectify() (time.Time, bool) {
+	var due time.Time
+	for _, zs := range s.zones {
+		if !zs.rectifyAt.IsZero() && (due.IsZero() || zs.rectifyAt.Before(due)) {
+			due = zs.rectifyAt
+		}
+	}
+	return due, !due.IsZero()
+}
+
+// rectifyDue rectifies the zones whose names changed: API rectify is off
+// (it would cost a whole-zone rectify per PATCH), so empty non-terminals
+// and delegation flags are fixed here, once per burst.
+func (s *Syncer) rectifyDue(ctx context.Context) {
+	now := time.Now()
+	for _, zone := range s.cfg.Zones {
+		zs, ok := s.zones[zone]
+		if !ok || zs.rectifyAt.IsZero() || zs.rectifyAt.After(now) {
+			continue
+		}
+		zs.rectifyAt = time.Time{}
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
+		err := s.pdns.Rectify(wctx, zone)
+		if err == nil {
+			err = s.pdns.FlushCache(wctx, zone)
+		}
+		cancel()
+		if err != nil {
+			zs.rectifyAt = now.Add(s.cfg.RectifyDelay)
+			s.log.Warn().Err(err).Str("zone", zone).Msg("rectify failed; will retry")
+		}
+	}
+}
