@@ -1,0 +1,112 @@
+package desired
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+func msg(name, typ, origin string, ttl uint32, recs ...string) events.Message {
+	return events.Message{Version: 1, Name: name, Type: typ, Origin: origin, TTL: ttl, Records: recs}
+}
+
+var web = rrset.Key{Name: "web.z.", Type: "AAAA"}
+
+// TestMoveEitherOrder: an instance moving from node a to node b keeps
+// resolving whatever order a's removal and b's addition arrive in, and
+// ends with only b's address.
+func TestMoveEitherOrder(t *testing.T) {
+	t.Parallel()
+	addA := msg("web.z.", "AAAA", "a", 60, "2001:db8::a")
+	addB := msg("web.z.", "AAAA", "b", 60, "2001:db8::b")
+	delA := msg("web.z.", "AAAA", "a", 0)
+	for name, order := range map[string][]events.Message{
+		"removal first":  {addA, delA, addB},
+		"addition first": {addA, addB, delA},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := New([]string{"z."})
+			for i, m := range order {
+				if _, _, err := s.Apply(m, uint64(i+1)); err != nil {
+					t.Fatal(err)
+				}
+				if name == "addition first" && i >= 1 && len(s.Get(web).Records) == 0 {
+					t.Fatalf("name stopped resolving after message %d", i+1)
+				}
+			}
+			if got := s.Get(web).Records; !slices.Equal(got, []string{"2001:db8::b"}) {
+				t.Fatalf("final records %v", got)
+			}
+			if s.Seq("z.") != 3 {
+				t.Fatalf("seq %d", s.Seq("z."))
+			}
+		})
+	}
+}
+
+func TestUnionAndMinTTL(t *testing.T) {
+	t.Parallel()
+	s := New([]string{"z."})
+	s.Apply(msg("web.z.", "AAAA", "a", 300, "2001:db8::a"), 1)
+	_, changed, _ := s.Apply(msg("web.z.", "AAAA", "b", 60, "2001:db8::b", "2001:db8::a"), 2)
+	if !changed {
+		t.Fatal("second origin must change the merged set")
+	}
+	got := s.Get(web)
+	if got.TTL != 60 || !slices.Equal(got.Records, []string{"2001:db8::a", "2001:db8::b"}) {
+		t.Fatalf("merged %+v", got)
+	}
+	if _, changed, _ := s.Apply(msg("web.z.", "AAAA", "b", 60, "2001:db8::b", "2001:db8::a"), 3); changed {
+		t.Fatal("a duplicate must not change the merged set")
+	}
+	if o := s.Origins(web); len(o) != 2 {
+		t.Fatalf("origins %v", o)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	s := New([]string{"z.", "sub.z."})
+	tests := map[string]struct {
+		m        events.Message
+		wantZone string
+		wantErr  bool
+	}{
+		"inside":             {msg("a.z.", "A", "o", 60, "192.0.2.1"), "z.", false},
+		"most specific zone": {msg("a.sub.z.", "A", "o", 60, "192.0.2.1"), "sub.z.", false},
+		"outside":            {msg("a.other.", "A", "o", 60, "192.0.2.1"), "", true},
+		"sibling suffix":     {msg("a.xz.", "A", "o", 60, "192.0.2.1"), "", true},
+		"apex NS":            {msg("z.", "NS", "o", 60, "ns.z."), "", true},
+		"apex CNAME":         {msg("sub.z.", "CNAME", "o", 60, "x.z."), "", true},
+		"apex A":             {msg("z.", "A", "o", 60, "192.0.2.1"), "z.", false},
+		"delegation NS":      {msg("_acme-challenge.a.z.", "NS", "o", 60, "a.z."), "z.", false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			zone, err := s.Check(tc.m)
+			if (err != nil) != tc.wantErr || zone != tc.wantZone {
+				t.Fatalf("Check = %q, %v", zone, err)
+			}
+		})
+	}
+}
+
+func TestWithdraw(t *testing.T) {
+	t.Parallel()
+	s := New([]string{"z."})
+	s.Apply(msg("web.z.", "AAAA", "a", 60, "2001:db8::a"), 1)
+	zone, changed, ok := s.Withdraw(web, "a", 7)
+	if !ok || !changed || zone != "z." || s.Len() != 0 || s.Seq("z.") != 7 {
+		t.Fatalf("Withdraw = %q %v %v; len %d seq %d", zone, changed, ok, s.Len(), s.Seq("z."))
+	}
+	if _, _, ok := s.Withdraw(rrset.Key{Name: "x.other.", Type: "A"}, "a", 8); ok {
+		t.Fatal("withdraw outside the zones must be refused")
+	}
+	if len(s.Keys("z.")) != 0 {
+		t.Fatal("keys left")
+	}
+}
