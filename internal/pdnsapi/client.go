@@ -1,0 +1,332 @@
+// Package pdnsapi wraps the PowerDNS Authoritative HTTP API (4.7) for
+// zonecast: full-zone reads normalised to rrset.Set, zone creation, batched
+// PATCHes that isolate the RRsets PowerDNS rejects, zone metadata, rectify
+// and cache flush. Errors carry the action and a typed *Error; IsTransient
+// and IsRejected tell a retry from a permanent refusal.
+//
+// It uses github.com/joeig/go-powerdns/v3 where that library fits and plain
+// net/http where it lacks a call or misbehaves (PATCH: it panics on a nil
+// type, rewrites CNAME/MX content and cannot bound a body's size).
+package pdnsapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/joeig/go-powerdns/v3"
+
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+// DisabledPrefix marks the content of a disabled record returned by Zone, so
+// that it never equals a desired (enabled) record.
+const DisabledPrefix = "disabled:"
+
+// maxErrorBody bounds how much of an error answer is read.
+const maxErrorBody = 64 << 10
+
+// Client talks to one PowerDNS server. Reads may run concurrently; writes
+// (Patch, Apply) are serialised by the client: one writer per PowerDNS,
+// because gsqlite3 fails with concurrent writers ("database is locked").
+type Client struct {
+	base     string // scheme://host:port, without /api/v1
+	apiKey   string
+	serverID string
+	hc       *http.Client
+	pdns     *powerdns.Client
+
+	writeMu sync.Mutex
+}
+
+// New returns a client for the API at baseURL ("http://127.0.0.1:8081"; a
+// trailing "/api/v1" is accepted), authenticating with apiKey, for server
+// serverID ("" means "localhost"). Every HTTP request is bounded by timeout
+// (and by the ctx of the call).
+func New(baseURL, apiKey, serverID string, timeout time.Duration) *Client {
+	base := strings.TrimRight(baseURL, "/")
+	base = strings.TrimSuffix(base, "/api/v1")
+	if serverID == "" {
+		serverID = "localhost"
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil // the API key must not travel through an environment proxy
+	hc := &http.Client{Timeout: timeout, Transport: tr}
+	return &Client{
+		base:     base,
+		apiKey:   apiKey,
+		serverID: serverID,
+		hc:       hc,
+		pdns:     powerdns.New(base, serverID, powerdns.WithAPIKey(apiKey), powerdns.WithHTTPClient(hc)),
+	}
+}
+
+// Ping checks that the server answers and accepts the API key.
+func (c *Client) Ping(ctx context.Context) error {
+	if _, err := c.pdns.Servers.Get(ctx, c.serverID); err != nil {
+		return fmt.Errorf("pinging powerdns server %s: %w", c.serverID, convert(err))
+	}
+	return nil
+}
+
+// ZoneNames lists the zones of the server, sorted, with trailing dots.
+func (c *Client) ZoneNames(ctx context.Context) ([]string, error) {
+	zones, err := c.pdns.Zones.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing zones: %w", convert(err))
+	}
+	names := make([]string, 0, len(zones))
+	for _, z := range zones {
+		if z.Name != nil {
+			names = append(names, canonicalName(*z.Name))
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// Zone reads a whole zone. Every RRset becomes an rrset.Set with content
+// canonicalised by rrset.CanonicalContent (content that does not
+// canonicalise, and types rrset does not support, are kept as PowerDNS
+// returned them); RRsets without records (4.7's comment-only entries) are
+// dropped; a disabled record is kept with DisabledPrefix. Sets are sorted by
+// key. A missing zone gives found=false and no error.
+func (c *Client) Zone(ctx context.Context, zone string) (sets []rrset.Set, found bool, err error) {
+	z, err := c.pdns.Zones.Get(ctx, canonicalName(zone))
+	if err != nil {
+		err = convert(err)
+		var apiErr *Error
+		if errors.As(err, &apiErr) && (apiErr.StatusCode == http.StatusNotFound ||
+			apiErr.StatusCode == http.StatusUnprocessableEntity &&
+				strings.Contains(apiErr.Message, "Could not find domain")) {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("reading zone %s: %w", zone, err)
+	}
+	return ZoneSets(z.RRsets), true, nil
+}
+
+// ZoneSets converts the RRsets of a zone answer as Zone does.
+func ZoneSets(in []powerdns.RRset) []rrset.Set {
+	sets := make([]rrset.Set, 0, len(in))
+	for _, rs := range in {
+		if len(rs.Records) == 0 || rs.Name == nil || rs.Type == nil {
+			continue
+		}
+		typ := strings.ToUpper(string(*rs.Type))
+		s := rrset.Set{
+			Key:     rrset.Key{Name: canonicalName(*rs.Name), Type: typ},
+			TTL:     powerdns.Uint32Value(rs.TTL),
+			Records: make([]string, 0, len(rs.Records)),
+		}
+		for _, r := range rs.Records {
+			content := powerdns.StringValue(r.Content)
+			if cc, err := rrset.CanonicalContent(typ, content); err == nil {
+				content = cc
+			}
+			if powerdns.BoolValue(r.Disabled) {
+				content = DisabledPrefix + content
+			}
+			s.Records = append(s.Records, content)
+		}
+		sets = append(sets, rrset.Normalize(s))
+	}
+	slices.SortFunc(sets, func(a, b rrset.Set) int {
+		if a.Key == b.Key {
+			return 0
+		}
+		if a.Key.Less(b.Key) {
+			return -1
+		}
+		return 1
+	})
+	return sets
+}
+
+// ZoneSpec describes a zone to create.
+type ZoneSpec struct {
+	Name    string    // canonical zone name
+	SOA     rrset.Set // the apex SOA: one record; its TTL is also the NS TTL
+	NS      []string  // apex NS targets, fully qualified
+	Account string    // the zone's account field
+}
+
+// CreateZone creates a Native zone with its SOA and NS RRsets, soa_edit_api
+// "" (the caller writes the serial) and api_rectify false (metadata
+// API-RECTIFY "0": the caller rectifies when names change). An existing
+// zone gives an error matching ErrConflict.
+func (c *Client) CreateZone(ctx context.Context, spec ZoneSpec) error {
+	name := canonicalName(spec.Name)
+	if len(spec.SOA.Records) != 1 {
+		return fmt.Errorf("creating zone %s: SOA needs exactly one record, got %d", name, len(spec.SOA.Records))
+	}
+	if len(spec.NS) == 0 {
+		return fmt.Errorf("creating zone %s: no NS records", name)
+	}
+	soa := powerdns.RRset{
+		Name:    powerdns.String(name),
+		Type:    powerdns.RRTypePtr(powerdns.RRTypeSOA),
+		TTL:     powerdns.Uint32(spec.SOA.TTL),
+		Records: []powerdns.Record{{Content: powerdns.String(spec.SOA.Records[0]), Disabled: powerdns.Bool(false)}},
+	}
+	ns := powerdns.RRset{
+		Name: powerdns.String(name),
+		Type: powerdns.RRTypePtr(powerdns.RRTypeNS),
+		TTL:  powerdns.Uint32(spec.SOA.TTL),
+	}
+	for _, n := range spec.NS {
+		ns.Records = append(ns.Records, powerdns.Record{Content: powerdns.String(canonicalName(n)), Disabled: powerdns.Bool(false)})
+	}
+	z := &powerdns.Zone{
+		Name:       powerdns.String(name),
+		Kind:       powerdns.ZoneKindPtr(powerdns.NativeZoneKind),
+		SOAEditAPI: powerdns.String(""),
+		APIRectify: powerdns.Bool(false),
+		Account:    powerdns.String(spec.Account),
+		RRsets:     []powerdns.RRset{soa, ns},
+	}
+	if _, err := c.pdns.Zones.Add(ctx, z); err != nil {
+		return fmt.Errorf("creating zone %s: %w", name, convert(err))
+	}
+	return nil
+}
+
+// Metadata returns the values of one metadata kind of a zone ([] if none).
+func (c *Client) Metadata(ctx context.Context, zone, kind string) ([]string, error) {
+	m, err := c.pdns.Metadata.Get(ctx, canonicalName(zone), powerdns.MetadataKind(kind))
+	if err != nil {
+		return nil, fmt.Errorf("reading metadata %s of zone %s: %w", kind, zone, convert(err))
+	}
+	if m.Metadata == nil {
+		return []string{}, nil
+	}
+	return m.Metadata, nil
+}
+
+// AllMetadata returns every metadata kind of a zone with its values.
+func (c *Client) AllMetadata(ctx context.Context, zone string) (map[string][]string, error) {
+	list, err := c.pdns.Metadata.List(ctx, canonicalName(zone))
+	if err != nil {
+		return nil, fmt.Errorf("reading metadata of zone %s: %w", zone, convert(err))
+	}
+	out := make(map[string][]string, len(list))
+	for _, m := range list {
+		if m.Kind == nil {
+			continue
+		}
+		v := m.Metadata
+		if v == nil {
+			v = []string{}
+		}
+		out[string(*m.Kind)] = v
+	}
+	return out, nil
+}
+
+// SetMetadata replaces the values of one metadata kind of a zone (custom
+// kinds start with "X-"). No values removes the kind.
+func (c *Client) SetMetadata(ctx context.Context, zone, kind string, values []string) error {
+	if values == nil {
+		values = []string{} // go-powerdns would omit the field: 422
+	}
+	body, err := json.Marshal(struct {
+		Kind     string   `json:"kind"`
+		Metadata []string `json:"metadata"`
+	}{kind, values})
+	if err != nil {
+		return fmt.Errorf("setting metadata %s of zone %s: %w", kind, zone, err)
+	}
+	p := "/zones/" + url.PathEscape(canonicalName(zone)) + "/metadata/" + url.PathEscape(kind)
+	if err := c.do(ctx, http.MethodPut, p, nil, body, nil); err != nil {
+		return fmt.Errorf("setting metadata %s of zone %s: %w", kind, zone, err)
+	}
+	return nil
+}
+
+// Rectify rectifies a zone (ordername, auth and empty non-terminals). It
+// does not purge the cache: see FlushCache.
+func (c *Client) Rectify(ctx context.Context, zone string) error {
+	p := "/zones/" + url.PathEscape(canonicalName(zone)) + "/rectify"
+	if err := c.do(ctx, http.MethodPut, p, nil, nil, nil); err != nil {
+		return fmt.Errorf("rectifying zone %s: %w", zone, err)
+	}
+	return nil
+}
+
+// FlushCache purges the packet and query caches of a zone and its names.
+func (c *Client) FlushCache(ctx context.Context, zone string) error {
+	if _, err := c.pdns.Servers.CacheFlush(ctx, c.serverID, canonicalName(zone)); err != nil {
+		return fmt.Errorf("flushing cache of zone %s: %w", zone, convert(err))
+	}
+	return nil
+}
+
+// do sends one request to /api/v1/servers/ID+path with a JSON body (if
+// any), decodes a 2xx answer into out (if not nil) and turns any other
+// answer into *Error.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body []byte, out any) error {
+	u := c.base + "/api/v1/servers/" + url.PathEscape(c.serverID) + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-API-Key", c.apiKey)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return readError(resp)
+	}
+	if out != nil && resp.StatusCode != http.StatusNoContent {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return fmt.Errorf("decoding answer: %w", err)
+		}
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return nil
+}
+
+func readError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	e := &Error{StatusCode: resp.StatusCode}
+	var j struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(b, &j) == nil && j.Error != "" {
+		e.Message = j.Error
+	} else {
+		e.Message = strings.TrimSpace(string(b))
+	}
+	return e
+}
+
+// canonicalName adds the trailing dot; PowerDNS answers lowercase names.
+func canonicalName(n string) string {
+	n = strings.ToLower(n)
+	if !strings.HasSuffix(n, ".") {
+		n += "."
+	}
+	return n
+}

@@ -1,0 +1,277 @@
+package pdnsapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+const (
+	// MaxBatch is the most RRsets Apply sends in one PATCH.
+	MaxBatch = 1000
+	// MaxBytes bounds the JSON body of one PATCH sent by Apply. PowerDNS
+	// answers 400 above webserver-max-bodysize (default 2 MiB).
+	MaxBytes = 1 << 20
+)
+
+// Change is one RRset write. Set.Records replace the RRset's records; with
+// Delete (or no records) the RRset is removed: REPLACE with records [],
+// which PowerDNS 4.7 treats as a delete (and a no-op for a missing RRset).
+type Change struct {
+	Set    rrset.Set
+	Delete bool
+}
+
+// Rejection is a change PowerDNS refused (422/400) on its own, with
+// PowerDNS's message.
+type Rejection struct {
+	Change Change
+	Reason string
+}
+
+type patchRecord struct {
+	Content  string `json:"content"`
+	Disabled bool   `json:"disabled"`
+}
+
+type patchRRset struct {
+	Name       string        `json:"name"`
+	Type       string        `json:"type"`
+	TTL        uint32        `json:"ttl"`
+	ChangeType string        `json:"changetype"`
+	Records    []patchRecord `json:"records"` // never nil: null would keep the records
+}
+
+// encoded is a change with its JSON, encoded once and reused by bisection.
+type encoded struct {
+	ch   Change
+	js   []byte
+	name string // as sent, for duplicate detection
+	typ  string
+}
+
+func encode(ch Change) (encoded, error) {
+	p := patchRRset{
+		Name:       canonicalName(ch.Set.Name),
+		Type:       strings.ToUpper(ch.Set.Type),
+		TTL:        ch.Set.TTL,
+		ChangeType: "REPLACE",
+		Records:    []patchRecord{},
+	}
+	if p.Type == "" {
+		return encoded{}, fmt.Errorf("rrset %s has no type", p.Name)
+	}
+	if !ch.Delete {
+		for _, r := range ch.Set.Records {
+			p.Records = append(p.Records, patchRecord{Content: r})
+		}
+	}
+	js, err := json.Marshal(p)
+	if err != nil {
+		return encoded{}, fmt.Errorf("encoding rrset %s %s: %w", p.Name, p.Type, err)
+	}
+	return encoded{ch: ch, js: js, name: p.Name, typ: p.Type}, nil
+}
+
+func encodeAll(changes []Change) ([]encoded, error) {
+	out := make([]encoded, 0, len(changes))
+	for _, ch := range changes {
+		e, err := encode(ch)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// body builds {"rrsets":[...]} from the parts, in order.
+func body(parts ...[]encoded) []byte {
+	n := len(`{"rrsets":[]}`)
+	for _, p := range parts {
+		for _, e := range p {
+			n += len(e.js) + 1
+		}
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"rrsets":[`...)
+	first := true
+	for _, p := range parts {
+		for _, e := range p {
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = append(b, e.js...)
+		}
+	}
+	return append(b, "]}"...)
+}
+
+// Patch sends the changes in exactly one PATCH (none when there are no
+// changes): all or nothing, as PowerDNS applies a PATCH. It adds nothing to
+// the changes; names get their trailing dot and records are sent enabled.
+func (c *Client) Patch(ctx context.Context, zone string, changes []Change) error {
+	enc, err := encodeAll(changes)
+	if err != nil {
+		return fmt.Errorf("patching %d rrsets in %s: %w", len(changes), zone, err)
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	return c.patch(ctx, zone, enc)
+}
+
+func (c *Client) patch(ctx context.Context, zone string, parts ...[]encoded) error {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n == 0 {
+		return nil
+	}
+	p := "/zones/" + url.PathEscape(canonicalName(zone))
+	if err := c.do(ctx, http.MethodPatch, p, nil, body(parts...), nil); err != nil {
+		return fmt.Errorf("patching %d rrsets in %s: %w", n, zone, err)
+	}
+	return nil
+}
+
+// Apply writes changes to zone in PATCHes of at most MaxBatch RRsets and
+// MaxBytes of JSON, one after the other. always (e.g. the SOA with a new
+// serial; its keys must not appear in changes) rides on the last PATCH that
+// succeeds, or is sent alone when there are no changes or all were rejected.
+//
+// A PATCH that PowerDNS rejects (422/400) is bisected until the RRsets it
+// refuses on their own are found; all other changes are applied and the
+// refused ones come back as rejections, in input order. A transient error
+// (see IsTransient) or any other error ends the call at once, with the
+// rejections found so far; REPLACE is idempotent, so the caller retries the
+// whole call. A change whose key repeats an earlier one in the same call is
+// sent in a later PATCH (PowerDNS refuses an RRset twice in one PATCH), so
+// the last one wins. If always itself is rejected, the error says so.
+func (c *Client) Apply(ctx context.Context, zone string, changes, always []Change) ([]Rejection, error) {
+	enc, err := encodeAll(changes)
+	if err != nil {
+		return nil, fmt.Errorf("applying %d changes to %s: %w", len(changes), zone, err)
+	}
+	alw, err := encodeAll(always)
+	if err != nil {
+		return nil, fmt.Errorf("applying %d changes to %s: %w", len(changes), zone, err)
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+
+	a := applier{c: c, zone: zone, always: alw}
+	chunks := chunk(enc, MaxBatch-len(alw), MaxBytes-len(body(alw)))
+	for i, ch := range chunks {
+		if err := a.send(ctx, ch, i == len(chunks)-1); err != nil {
+			return a.rejected, err
+		}
+	}
+	if len(alw) > 0 && !a.alwaysSent {
+		if err := c.patch(ctx, zone, alw); err != nil {
+			return a.rejected, fmt.Errorf("applying the %d always-changes to %s: %w", len(alw), zone, err)
+		}
+	}
+	return a.rejected, nil
+}
+
+type applier struct {
+	c          *Client
+	zone       string
+	always     []encoded
+	alwaysSent bool
+	rejected   []Rejection
+}
+
+// send PATCHes piece (plus always when withAlways) and bisects it on
+// rejection.
+func (a *applier) send(ctx context.Context, piece []encoded, withAlways bool) error {
+	if len(piece) == 0 {
+		return nil
+	}
+	var err error
+	if withAlways && len(a.always) > 0 {
+		err = a.c.patch(ctx, a.zone, piece, a.always)
+		if err == nil {
+			a.alwaysSent = true
+			return nil
+		}
+	} else {
+		withAlways = false
+		err = a.c.patch(ctx, a.zone, piece)
+		if err == nil {
+			return nil
+		}
+	}
+	if !IsRejected(err) {
+		return err
+	}
+	if len(piece) == 1 {
+		if withAlways {
+			// The change or always is at fault: try the change alone;
+			// always then goes alone at the end of Apply.
+			err = a.c.patch(ctx, a.zone, piece)
+			if err == nil {
+				return nil
+			}
+			if !IsRejected(err) {
+				return err
+			}
+		}
+		a.rejected = append(a.rejected, Rejection{Change: piece[0].ch, Reason: reason(err)})
+		return nil
+	}
+	mid := len(piece) / 2
+	if err := a.send(ctx, piece[:mid], false); err != nil {
+		return err
+	}
+	return a.send(ctx, piece[mid:], withAlways)
+}
+
+// reason is PowerDNS's message of a rejection.
+func reason(err error) string {
+	var apiErr *Error
+	if errors.As(err, &apiErr) && apiErr.Message != "" {
+		return apiErr.Message
+	}
+	return err.Error()
+}
+
+// chunk splits changes, in order, into pieces of at most maxCount changes
+// and at most maxBytes of PATCH body, never with the same RRset twice in one
+// piece. A change larger than maxBytes on its own gets a piece of its own.
+func chunk(enc []encoded, maxCount, maxBytes int) [][]encoded {
+	if maxCount < 1 {
+		maxCount = 1
+	}
+	var out [][]encoded
+	start := 0
+	size := len(`{"rrsets":[]}`)
+	seen := map[[2]string]bool{}
+	for i, e := range enc {
+		k := [2]string{e.name, e.typ}
+		n := i - start
+		if n > 0 && (n >= maxCount || size+1+len(e.js) > maxBytes || seen[k]) {
+			out = append(out, enc[start:i])
+			start = i
+			size = len(`{"rrsets":[]}`)
+			clear(seen)
+		}
+		if i > start {
+			size++ // comma
+		}
+		size += len(e.js)
+		seen[k] = true
+	}
+	if start < len(enc) {
+		out = append(out, enc[start:])
+	}
+	return out
+}
