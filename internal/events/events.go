@@ -66,7 +66,16 @@ func Decode(data []byte) (Message, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Message{}, invalidf("trailing data after the json object")
 	}
-	return Validate(m)
+	v, err := Validate(m)
+	if err != nil {
+		return Message{}, err
+	}
+	// The canonical form can be larger than the body (TXT words become
+	// quoted strings, JSON escapes): accept only what Encode can write back.
+	if _, err := marshal(v); err != nil {
+		return Message{}, err
+	}
+	return v, nil
 }
 
 // Validate checks m and returns its canonical form: name lowercased and
@@ -136,6 +145,11 @@ func Encode(m Message) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return marshal(v)
+}
+
+// marshal writes a validated message in its wire form, within MaxMessageBytes.
+func marshal(v Message) ([]byte, error) {
 	if v.Records == nil {
 		v.Records = []string{}
 	}
@@ -144,7 +158,7 @@ func Encode(m Message) ([]byte, error) {
 		return nil, fmt.Errorf("encoding message: %w", err)
 	}
 	if len(b) > MaxMessageBytes {
-		return nil, invalidf("message of %d bytes exceeds %d", len(b), MaxMessageBytes)
+		return nil, invalidf("canonical message of %d bytes exceeds %d", len(b), MaxMessageBytes)
 	}
 	return b, nil
 }
