@@ -86,6 +86,14 @@ func ParseSubject(prefix, subject string) (rrset.Key, string, error) {
 	if err := CheckOrigin(origin); err != nil {
 		return rrset.Key{}, "", fmt.Errorf("parsing subject %q: %w", subject, err)
 	}
+	// Only the subject Subject would write is accepted: an upper-case label
+	// or a literal '*' token names the same RRset on another subject, where
+	// a second message (and its lease) would outlive the canonical one
+	// despite MaxMsgsPerSubject=1.
+	m := Message{Name: name, Type: typ, Origin: origin}
+	if want := Subject(prefix, m); want != subject {
+		return rrset.Key{}, "", invalidf("subject %q is not canonical (want %q)", subject, want)
+	}
 	return rrset.Key{Name: name, Type: typ}, origin, nil
 }
 
