@@ -33,6 +33,9 @@ func Subject(prefix string, m Message) string {
 }
 
 func writeReversed(b *strings.Builder, name string) {
+	if name == "." {
+		return // the root has no label
+	}
 	labels := strings.Split(strings.TrimSuffix(name, "."), ".")
 	for i := len(labels) - 1; i >= 0; i-- {
 		b.WriteByte('.')
