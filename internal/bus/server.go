@@ -91,7 +91,9 @@ type serverLogger struct{ log zerolog.Logger }
 
 func (l serverLogger) Noticef(format string, v ...any) { l.log.Info().Msgf(format, v...) }
 func (l serverLogger) Warnf(format string, v ...any)   { l.log.Warn().Msgf(format, v...) }
-func (l serverLogger) Fatalf(format string, v ...any)  { l.log.Error().Bool("fatal", true).Msgf(format, v...) }
-func (l serverLogger) Errorf(format string, v ...any)  { l.log.Error().Msgf(format, v...) }
-func (l serverLogger) Debugf(format string, v ...any)  { l.log.Debug().Msgf(format, v...) }
-func (l serverLogger) Tracef(format string, v ...any)  { l.log.Trace().Msgf(format, v...) }
+func (l serverLogger) Fatalf(format string, v ...any) {
+	l.log.Error().Bool("fatal", true).Msgf(format, v...)
+}
+func (l serverLogger) Errorf(format string, v ...any) { l.log.Error().Msgf(format, v...) }
+func (l serverLogger) Debugf(format string, v ...any) { l.log.Debug().Msgf(format, v...) }
+func (l serverLogger) Tracef(format string, v ...any) { l.log.Trace().Msgf(format, v...) }

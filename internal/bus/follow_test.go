@@ -1,0 +1,306 @@
+package bus
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/zonecast/zonecast/internal/events"
+)
+
+const prefix = events.DefaultSubjectPrefix
+
+func TestFollowReadyOnEmptyStream(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		seed    []events.Message // published before Follow starts
+		filters []string
+	}{
+		"empty stream":            {},
+		"empty stream, filtered":  {filters: []string{events.ZoneFilter(prefix, "example.com.")}},
+		"other zone only":         {seed: []events.Message{msg("a.example.org.", "n1", "192.0.2.1")}, filters: []string{events.ZoneFilter(prefix, "example.com.")}},
+		"several filters, no hit": {seed: []events.Message{msg("a.example.org.", "n1", "192.0.2.1")}, filters: []string{events.ZoneFilter(prefix, "example.com."), events.ZoneFilter(prefix, "example.net.")}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ts := startTestServer(t, false)
+			_, js := ts.inProcess(t)
+			ensureTestStream(t, js, StreamConfig{})
+			pub := NewPublisher(js, "", "")
+			for _, m := range tc.seed {
+				if _, err := pub.Publish(ctxFor(t, 5*time.Second), m, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c := follow(t, js, tc.filters)
+			c.waitFor(t, "ready", 10*time.Second, func(_ []Delivery, ready int) bool { return ready == 1 })
+			got, _, readyAt := c.snapshot()
+			if len(got) != 0 || readyAt != 0 {
+				t.Fatalf("got %d deliveries, ready after %d; want none before ready", len(got), readyAt)
+			}
+			// Followed afterwards: a new message in the filtered zone arrives.
+			if _, err := pub.Publish(ctxFor(t, 5*time.Second), msg("www.example.com.", "n1", "192.0.2.9"), 0); err != nil {
+				t.Fatal(err)
+			}
+			c.waitFor(t, "the live message", 10*time.Second, func(got []Delivery, _ int) bool { return len(got) == 1 })
+			if _, calls, _ := c.snapshot(); calls != 1 {
+				t.Errorf("ready called %d times", calls)
+			}
+		})
+	}
+}
+
+// TestLastPerSubject publishes 3 versions of one RRset; a replay sees only
+// the last.
+func TestLastPerSubject(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, false)
+	_, js := ts.inProcess(t)
+	ensureTestStream(t, js, StreamConfig{})
+	pub := NewPublisher(js, "", "")
+	var last uint64
+	for i := 1; i <= 3; i++ {
+		seq, err := pub.Publish(ctxFor(t, 5*time.Second), msg("web.example.com.", "node1", fmt.Sprintf("192.0.2.%d", i)), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = seq
+	}
+	c := follow(t, js, nil)
+	got := c.waitFor(t, "ready", 10*time.Second, func(_ []Delivery, ready int) bool { return ready == 1 })
+	if len(got) != 1 {
+		t.Fatalf("replayed %d messages, want 1: %s", len(got), describe(got))
+	}
+	m, err := events.DecodeWithSubject(prefix, got[0].Subject, got[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Seq != last || m.Records[0] != "192.0.2.3" || got[0].Pending != 0 || got[0].Removed {
+		t.Errorf("replayed %+v (%v), want seq %d with 192.0.2.3", got[0], m, last)
+	}
+}
+
+// TestFollowReplayThenFollow replays one zone among two, then follows it.
+func TestFollowReplayThenFollow(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, false)
+	_, js := ts.inProcess(t)
+	ensureTestStream(t, js, StreamConfig{})
+	pub := NewPublisher(js, "", "")
+	ctx := ctxFor(t, 30*time.Second)
+	const n = 50
+	for i := range n {
+		for _, zone := range []string{"example.com.", "example.org."} {
+			name := fmt.Sprintf("h%d.%s", i, zone)
+			if err := pub.PublishAsync(ctx, msg(name, "node1", "192.0.2.1"), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// The zone apex and a wildcard are in the zone too; a deeper zone with a
+	// similar suffix is not.
+	for _, name := range []string{"example.com.", "*.example.com.", "x.notexample.com."} {
+		if err := pub.PublishAsync(ctx, msg(name, "node1", "192.0.2.2"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if stored, err := pub.Flush(ctx); err != nil || stored != 2*n+3 {
+		t.Fatalf("Flush = %d, %v", stored, err)
+	}
+	c := follow(t, js, []string{events.ZoneFilter(prefix, "example.com.")})
+	const want = n + 2
+	c.waitFor(t, "replay", 10*time.Second, func(_ []Delivery, ready int) bool { return ready == 1 })
+	got, _, readyAt := c.snapshot()
+	if readyAt != want || len(got) != want {
+		t.Fatalf("ready after %d deliveries (have %d), want %d", readyAt, len(got), want)
+	}
+	if got[want-1].Pending != 0 {
+		t.Errorf("last replayed delivery has Pending %d", got[want-1].Pending)
+	}
+	for i, d := range got {
+		m, err := events.DecodeWithSubject(prefix, d.Subject, d.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Name != "example.com." && !hasSuffix(m.Name, ".example.com.") {
+			t.Errorf("delivery %d is %s, outside example.com.", i, m.Name)
+		}
+		if i > 0 && d.Seq <= got[i-1].Seq {
+			t.Errorf("delivery %d has seq %d after %d", i, d.Seq, got[i-1].Seq)
+		}
+	}
+	// Live: one message in each zone; only example.com's arrives.
+	if _, err := pub.Publish(ctx, msg("late.example.org.", "node1", "192.0.2.3"), 0); err != nil {
+		t.Fatal(err)
+	}
+	seq, err := pub.Publish(ctx, msg("late.example.com.", "node2", "192.0.2.3"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = c.waitFor(t, "live message", 10*time.Second, func(got []Delivery, _ int) bool { return len(got) > want })
+	time.Sleep(200 * time.Millisecond)
+	got, calls, _ := c.snapshot()
+	if len(got) != want+1 || got[want].Seq != seq || calls != 1 {
+		t.Errorf("after live publish: %d deliveries (last %s), ready %d times", len(got), describe(got[want:]), calls)
+	}
+}
+
+func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }
+
+func TestFollowNoStream(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, false)
+	_, js := ts.inProcess(t)
+	err := Follow(ctxFor(t, 10*time.Second), js, FollowConfig{Handle: func(Delivery) {}, Log: testLog()})
+	if err == nil {
+		t.Fatal("Follow of a missing stream returned nil")
+	}
+}
+
+// TestTTL publishes a lease of 1s and watches it expire.
+func TestTTL(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, false)
+	_, js := ts.inProcess(t)
+	ensureTestStream(t, js, StreamConfig{DeleteMarkerTTL: 2 * time.Second})
+	pub := NewPublisher(js, "", "")
+	ctx := ctxFor(t, 30*time.Second)
+	keep, err := pub.Publish(ctx, msg("keep.example.com.", "node1", "192.0.2.1"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease := msg("lease.example.com.", "node1", "192.0.2.2")
+	leaseSubject := events.Subject(prefix, lease)
+	if _, err := pub.Publish(ctx, lease, 1500*time.Millisecond); err != nil { // rounded up to 2s
+		t.Fatal(err)
+	}
+	c := follow(t, js, nil)
+	got := c.waitFor(t, "a delete marker", 15*time.Second, func(got []Delivery, _ int) bool {
+		return len(got) > 0 && got[len(got)-1].Removed
+	})
+	marker := got[len(got)-1]
+	if len(got) != 3 || marker.Subject != leaseSubject || len(marker.Data) != 0 || got[1].Subject != leaseSubject || got[1].Removed {
+		t.Fatalf("deliveries: %s; want keep, lease, lease removed", describe(got))
+	}
+
+	// A replay while the marker lives sees the marker, not the lease.
+	c2 := follow(t, js, nil)
+	got = c2.waitFor(t, "replay", 10*time.Second, func(_ []Delivery, ready int) bool { return ready == 1 })
+	if len(got) != 2 || got[0].Seq != keep || !got[1].Removed || got[1].Subject != leaseSubject {
+		t.Fatalf("replay during marker: %s", describe(got))
+	}
+	// Once the marker is gone too, a replay sees only the permanent record.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		st, err := js.Stream(ctx, DefaultStreamName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.CachedInfo().State.Msgs == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream still holds %d messages", st.CachedInfo().State.Msgs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	c3 := follow(t, js, nil)
+	got = c3.waitFor(t, "replay", 10*time.Second, func(_ []Delivery, ready int) bool { return ready == 1 })
+	if len(got) != 1 || got[0].Seq != keep {
+		t.Fatalf("replay after marker expiry: %s", describe(got))
+	}
+}
+
+func TestTTLHeader(t *testing.T) {
+	t.Parallel()
+	tests := map[time.Duration]string{
+		time.Millisecond:        "1",
+		time.Second:             "1",
+		1500 * time.Millisecond: "2",
+		time.Minute:             "60",
+		90 * time.Minute:        "5400",
+	}
+	for in, want := range tests {
+		if got := ttlHeader(in); got != want {
+			t.Errorf("ttlHeader(%s) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestFollowSurvivesRestart restarts the server under a follower: at once,
+// and after a pause longer than the ordered consumer's own reset attempt.
+func TestFollowSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	for name, down := range map[string]time.Duration{"quick restart": 0, "down 3s": 3 * time.Second} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testFollowSurvivesRestart(t, down)
+		})
+	}
+}
+
+func testFollowSurvivesRestart(t *testing.T, down time.Duration) {
+	ts := startTestServer(t, true)
+	addr := ts.srv.Addr().String()
+	nc, err := Connect(ctxFor(t, 10*time.Second), ClientConfig{URL: ts.url(), User: testUser, PasswordFile: ts.pwFile}, testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ensureTestStream(t, js, StreamConfig{})
+	pub := NewPublisher(js, "", "")
+	for i := range 5 {
+		if _, err := pub.Publish(ctxFor(t, 5*time.Second), msg(fmt.Sprintf("h%d.example.com.", i), "n1", "192.0.2.1"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := follow(t, js, nil)
+	c.waitFor(t, "replay", 10*time.Second, func(got []Delivery, ready int) bool { return ready == 1 && len(got) == 5 })
+
+	ts.stop()
+	time.Sleep(down)
+	cfg := ts.cfg
+	cfg.Listen = addr
+	srv, err := StartEmbedded(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.srv = srv
+
+	// Publish once the client is back (retrying until then).
+	ctx := ctxFor(t, 30*time.Second)
+	var seqs []uint64
+	for i := 0; i < 3; {
+		seq, err := pub.Publish(ctx, msg(fmt.Sprintf("after%d.example.com.", i), "n1", "192.0.2.7"), 0)
+		if err == nil {
+			seqs = append(seqs, seq)
+			i++
+			continue
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("publishing after restart: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	last := seqs[len(seqs)-1]
+	got := c.waitFor(t, "the messages published after the restart", 30*time.Second, func(got []Delivery, _ int) bool {
+		return len(got) > 0 && got[len(got)-1].Seq == last
+	})
+	for i, d := range got {
+		if i > 0 && d.Seq <= got[i-1].Seq {
+			t.Errorf("seq %d delivered after %d", d.Seq, got[i-1].Seq)
+		}
+	}
+	if len(got) != 8 || got[5].Seq != seqs[0] {
+		t.Errorf("%d deliveries, want 8: %s", len(got), describe(got))
+	}
+	if _, calls, _ := c.snapshot(); calls != 1 {
+		t.Errorf("ready called %d times", calls)
+	}
+}
