@@ -201,10 +201,24 @@ func (c *Client) CreateZone(ctx context.Context, spec ZoneSpec) error {
 }
 
 // Metadata returns the values of one metadata kind of a zone ([] if none).
+// PowerDNS 4.7 refuses a GET of some kinds by name (422 "Unsupported
+// metadata kind 'API-RECTIFY'") that its full list does show: those are read
+// from the list.
 func (c *Client) Metadata(ctx context.Context, zone, kind string) ([]string, error) {
 	m, err := c.pdns.Metadata.Get(ctx, canonicalName(zone), powerdns.MetadataKind(kind))
 	if err != nil {
-		return nil, fmt.Errorf("reading metadata %s of zone %s: %w", kind, zone, convert(err))
+		err = convert(err)
+		if IsRejected(err) {
+			all, lerr := c.AllMetadata(ctx, zone)
+			if lerr != nil {
+				return nil, lerr
+			}
+			if v, ok := all[kind]; ok {
+				return v, nil
+			}
+			return []string{}, nil
+		}
+		return nil, fmt.Errorf("reading metadata %s of zone %s: %w", kind, zone, err)
 	}
 	if m.Metadata == nil {
 		return []string{}, nil
