@@ -113,6 +113,23 @@ func canonicalHost(s string) (string, error) {
 	return canonicalTarget(s)
 }
 
+// checkCAATag enforces RFC 8659 section 4.1: a tag is 1 to 15 ASCII
+// letters and digits. The zone parser takes any bytes, and would print
+// others raw (not as \DDD), so "0 \xc7 x" passed as content.
+func checkCAATag(tag string) error {
+	if tag == "" || len(tag) > 15 {
+		return invalidf("tag %q must have 1 to 15 characters", tag)
+	}
+	for i := 0; i < len(tag); i++ {
+		c := tag[i]
+		if (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') {
+			continue
+		}
+		return invalidf("tag %q has character %q (allowed: A-Z a-z 0-9)", tag, c)
+	}
+	return nil
+}
+
 // parseWithZoneParser handles the types with structured content through
 // miekg/dns's presentation-format parser, then lowercases embedded names.
 func parseWithZoneParser(typ string, code uint16, content string) (string, error) {
@@ -134,6 +151,10 @@ func parseWithZoneParser(typ string, code uint16, content string) (string, error
 	case *dns.SRV:
 		if r.Target, err = canonicalHost(r.Target); err != nil {
 			return "", invalidf("SRV content %q: %v", content, err)
+		}
+	case *dns.CAA:
+		if err := checkCAATag(r.Tag); err != nil {
+			return "", invalidf("CAA content %q: %v", content, err)
 		}
 	case *dns.SOA:
 		r.Ns = strings.ToLower(r.Ns)
