@@ -1,0 +1,146 @@
+package events
+
+import (
+	"errors"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		`{"v":1,"name":"web.example.com.","type":"A","origin":"n1","ttl":60,"records":["192.0.2.1"]}`,
+		`{"v":1,"name":"Web.Example.COM","type":"aaaa","origin":"n1","ttl":60,"records":["2001:DB8::0:1","2001:db8::1"]}`,
+		`{"v":1,"name":"web.example.com.","type":"A","origin":"n1","ttl":0,"records":[]}`,
+		`{"v":1,"name":"web.example.com.","type":"A","origin":"n1"}`,
+		`{"v":1,"name":"*.example.com.","type":"CNAME","origin":"n1","ttl":5,"records":["t.example."]}`,
+		`{"v":1,"name":"_sip._tcp.example.com.","type":"SRV","origin":"gw","ttl":300,"records":["10 5 5060 sip.example.com."]}`,
+		`{"v":1,"name":"example.com.","type":"MX","origin":"gw","ttl":300,"records":["10 mx.example.com.","0 ."]}`,
+		`{"v":1,"name":"example.com.","type":"TXT","origin":"gw","ttl":300,"records":["\"v=spf1 -all\"","a b c","\"x;y\""]}`,
+		`{"v":1,"name":"example.com.","type":"CAA","origin":"gw","ttl":300,"records":["0 issue \"letsencrypt.org\""]}`,
+		`{"v":1,"name":"1.2.0.192.in-addr.arpa.","type":"PTR","origin":"gw","ttl":300,"records":["Host.Example."]}`,
+		`{"v":1,"name":"example.com.","type":"TXT","origin":"gw","ttl":300,"records":["\"<&>\""]}`,
+		`{"v":1,"name":"a.example.","type":"A","origin":"n","ttl":60,"records":["192.0.2.1"]} `,
+		`{"v":1,"name":"a.example.","type":"A","origin":"n","ttl":60,"records":["192.0.2.1"]}{}`,
+		`{"v":2,"name":"a.example.","type":"A","origin":"n","ttl":60,"records":["192.0.2.1"]}`,
+		`{"v":1,"name":"a.example.","type":"A","origin":"n","ttl":60,"records":["192.0.2.1"],"x":1}`,
+		`{"V":1,"NAME":"a.example.","Type":"A","origin":"n","ttl":60,"records":["192.0.2.1"]}`,
+		`{"v":1,"name":"a.example.","name":"b.example.","type":"A","origin":"n","ttl":60,"records":["192.0.2.1"]}`,
+		`null`, ``, `[]`, `{}`, `{"v":1e0}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := Decode(data)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Decode error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		checkCanonical(t, m)
+		b, err := Encode(m)
+		if err != nil {
+			t.Fatalf("Encode of a decoded message: %v", err)
+		}
+		back, err := Decode(b)
+		if err != nil {
+			t.Fatalf("Decode(Encode(m)): %v (%s)", err, b)
+		}
+		if !reflect.DeepEqual(back, m) {
+			t.Fatalf("round trip changed the message: %#v -> %#v", m, back)
+		}
+		if b2, err := Encode(back); err != nil || string(b2) != string(b) {
+			t.Fatalf("encoding not a fixed point: %s vs %s (%v)", b, b2, err)
+		}
+		subject := Subject(DefaultSubjectPrefix, m)
+		key, origin, err := ParseSubject(DefaultSubjectPrefix, subject)
+		if err != nil || key != m.Key() || origin != m.Origin {
+			t.Fatalf("ParseSubject(Subject(m)) = %v %q %v for %q", key, origin, err, subject)
+		}
+		if _, err := DecodeWithSubject(DefaultSubjectPrefix, subject, data); err != nil {
+			t.Fatalf("DecodeWithSubject on the message's own subject %q: %v", subject, err)
+		}
+	})
+}
+
+// checkCanonical asserts the invariants of a message Decode returned.
+func checkCanonical(t *testing.T, m Message) {
+	t.Helper()
+	if m.Version != Version {
+		t.Fatalf("version %d", m.Version)
+	}
+	if n, err := rrset.CanonicalName(m.Name); err != nil || n != m.Name {
+		t.Fatalf("name %q not canonical: %q %v", m.Name, n, err)
+	}
+	if typ, err := rrset.CanonicalType(m.Type); err != nil || typ != m.Type {
+		t.Fatalf("type %q not canonical: %q %v", m.Type, typ, err)
+	}
+	if err := CheckOrigin(m.Origin); err != nil {
+		t.Fatalf("origin: %v", err)
+	}
+	if m.Tombstone() {
+		if m.TTL != 0 || m.Records != nil {
+			t.Fatalf("tombstone with ttl %d and records %#v", m.TTL, m.Records)
+		}
+		return
+	}
+	if m.TTL < MinTTL || m.TTL > MaxTTL {
+		t.Fatalf("ttl %d out of bounds", m.TTL)
+	}
+	if len(m.Records) > MaxRecords {
+		t.Fatalf("%d records", len(m.Records))
+	}
+	if !slices.IsSorted(m.Records) || len(slices.Compact(slices.Clone(m.Records))) != len(m.Records) {
+		t.Fatalf("records not sorted and distinct: %q", m.Records)
+	}
+	if m.Type == "CNAME" && len(m.Records) != 1 {
+		t.Fatalf("CNAME with %d records", len(m.Records))
+	}
+	for _, r := range m.Records {
+		if c, err := rrset.CanonicalContent(m.Type, r); err != nil || c != r {
+			t.Fatalf("record %q not canonical: %q %v", r, c, err)
+		}
+	}
+}
+
+func FuzzParseSubject(f *testing.F) {
+	for _, s := range []string{
+		"zonecast.rr.com.example.web.AAAA.node1",
+		"zonecast.rr.com.example.TXT.node1",
+		"zonecast.rr.com.example.%2a.A.lxd-a",
+		"zonecast.rr.com.example._tcp._sip.SRV.gw",
+		"zonecast.rr.com.Example.web.A.n1",
+		"zonecast.rr.com.example.*.A.n1",
+		"zonecast.rr.com.%2a.web.A.n1",
+		"zonecast.rr.com.example.a.n1",
+		"zonecast.rr.com.example.SOA.n1",
+		"zonecast.rr..A.n1",
+		"zonecast.rr.A.n1",
+		"zonecast.rr",
+		"other.com.example.A.n1",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, subject string) {
+		key, origin, err := ParseSubject(DefaultSubjectPrefix, subject)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("ParseSubject error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		if n, err := rrset.CanonicalName(key.Name); err != nil || n != key.Name {
+			t.Fatalf("name %q not canonical", key.Name)
+		}
+		m := Message{Version: Version, Name: key.Name, Type: key.Type, Origin: origin}
+		if got := Subject(DefaultSubjectPrefix, m); got != subject {
+			t.Fatalf("Subject(ParseSubject(%q)) = %q", subject, got)
+		}
+		if !natsMatch(ZoneFilter(DefaultSubjectPrefix, key.Name), subject) {
+			t.Fatalf("ZoneFilter(%q) does not match %q", key.Name, subject)
+		}
+	})
+}
