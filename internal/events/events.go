@@ -51,20 +51,16 @@ func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
 
-// Decode parses and validates one message body. Unknown fields, a missing
-// or unknown version, trailing data and oversize bodies are rejected.
+// Decode parses and validates one message body. Unknown fields (names are
+// case-sensitive), duplicate fields, a missing or unknown version, trailing
+// data and oversize bodies are rejected.
 func Decode(data []byte) (Message, error) {
 	if len(data) > MaxMessageBytes {
 		return Message{}, invalidf("message of %d bytes exceeds %d", len(data), MaxMessageBytes)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var m Message
-	if err := dec.Decode(&m); err != nil {
-		return Message{}, invalidf("decoding json: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Message{}, invalidf("trailing data after the json object")
+	m, err := decodeObject(data)
+	if err != nil {
+		return Message{}, err
 	}
 	v, err := Validate(m)
 	if err != nil {
@@ -76,6 +72,54 @@ func Decode(data []byte) (Message, error) {
 		return Message{}, err
 	}
 	return v, nil
+}
+
+// decodeObject reads one JSON object into a Message. Field names must match
+// exactly and appear at most once: encoding/json alone matches names without
+// regard to case and keeps the last of duplicates, so {"name":"a.","NAME":"b."}
+// would mean b. here and a. to a stricter reader of the same stream.
+func decodeObject(data []byte) (Message, error) {
+	var m Message
+	fields := [...]struct {
+		name string
+		ptr  any
+	}{
+		{"v", &m.Version}, {"name", &m.Name}, {"type", &m.Type},
+		{"origin", &m.Origin}, {"ttl", &m.TTL}, {"records", &m.Records},
+	}
+	var seen [len(fields)]bool
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return Message{}, invalidf("decoding json: not a json object")
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return Message{}, invalidf("decoding json: %v", err)
+		}
+		key, _ := tok.(string)
+		i := 0
+		for i < len(fields) && fields[i].name != key {
+			i++
+		}
+		switch {
+		case i == len(fields):
+			return Message{}, invalidf("decoding json: unknown field %q", key)
+		case seen[i]:
+			return Message{}, invalidf("decoding json: duplicate field %q", key)
+		}
+		seen[i] = true
+		if err := dec.Decode(fields[i].ptr); err != nil {
+			return Message{}, invalidf("decoding json field %q: %v", key, err)
+		}
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return Message{}, invalidf("decoding json: unterminated object")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Message{}, invalidf("trailing data after the json object")
+	}
+	return m, nil
 }
 
 // Validate checks m and returns its canonical form: name lowercased and
