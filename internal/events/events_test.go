@@ -146,14 +146,37 @@ func TestDecode(t *testing.T) {
 			f["type"] = "CNAME"
 			f["records"] = []string{"a.example.com.", "b.example.com."}
 		}))},
-		"trailing object":     {body: append(jsonBody(t, validFields()), []byte(`{}`)...)},
-		"trailing garbage":    {body: append(jsonBody(t, validFields()), []byte(`x`)...)},
-		"trailing brace":      {body: append(jsonBody(t, validFields()), '}')},
-		"trailing whitespace": {body: append(jsonBody(t, validFields()), []byte(" \n\t")...), want: &canonicalA},
-		"empty body":          {body: []byte{}},
-		"null":                {body: []byte(`null`)},
-		"array":               {body: []byte(`[]`)},
-		"truncated":           {body: jsonBody(t, validFields())[:20]},
+		"field name in other case": {
+			body: []byte(`{"V":1,"Name":"web.example.com.","TYPE":"A","origin":"lxd-node1","ttl":60,"records":["192.0.2.1"]}`),
+		},
+		"duplicate field": {
+			body: []byte(`{"v":1,"name":"web.example.com.","name":"www.example.com.","type":"A","origin":"lxd-node1","ttl":60,"records":["192.0.2.1"]}`),
+		},
+		"duplicate field differing in case": {
+			body: []byte(`{"v":1,"name":"web.example.com.","NAME":"www.example.com.","type":"A","origin":"lxd-node1","ttl":60,"records":["192.0.2.1"]}`),
+		},
+		"fields in any order": {
+			body: []byte(`{"records":["192.0.2.1","192.0.2.2"],"ttl":60,"origin":"lxd-node1","type":"A","name":"web.example.com.","v":1}`),
+			want: &canonicalA,
+		},
+		"null field values": {
+			body: []byte(`{"v":1,"name":"web.example.com.","type":"A","origin":"lxd-node1","ttl":null,"records":null}`),
+			want: &tomb,
+		},
+		"nested unknown field": {body: []byte(`{"v":1,"name":"a.example.","type":"A","origin":"n","ttl":60,"records":["192.0.2.1"],"x":{"y":1}}`)},
+		"missing comma":        {body: []byte(`{"v":1 "name":"a.example.","type":"A","origin":"n"}`)},
+		"trailing comma":       {body: []byte(`{"v":1,"name":"a.example.","type":"A","origin":"n",}`)},
+		"missing colon":        {body: []byte(`{"v":1,"name" "a.example.","type":"A","origin":"n"}`)},
+		"unterminated object":  {body: []byte(`{"v":1,"name":"a.example.","type":"A","origin":"n"`)},
+		"key not a string":     {body: []byte(`{"v":1,"name":"a.example.","type":"A","origin":"n",1:2}`)},
+		"trailing object":      {body: append(jsonBody(t, validFields()), []byte(`{}`)...)},
+		"trailing garbage":     {body: append(jsonBody(t, validFields()), []byte(`x`)...)},
+		"trailing brace":       {body: append(jsonBody(t, validFields()), '}')},
+		"trailing whitespace":  {body: append(jsonBody(t, validFields()), []byte(" \n\t")...), want: &canonicalA},
+		"empty body":           {body: []byte{}},
+		"null":                 {body: []byte(`null`)},
+		"array":                {body: []byte(`[]`)},
+		"truncated":            {body: jsonBody(t, validFields())[:20]},
 		"oversize": {body: jsonBody(t, with(func(f map[string]any) {
 			f["type"] = "TXT"
 			f["records"] = []string{`"` + strings.Repeat("x", MaxMessageBytes) + `"`}

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"slices"
@@ -29,6 +30,8 @@ func FuzzDecode(f *testing.F) {
 		`{"V":1,"NAME":"a.example.","Type":"A","origin":"n","ttl":60,"records":["192.0.2.1"]}`,
 		`{"v":1,"name":"a.example.","name":"b.example.","type":"A","origin":"n","ttl":60,"records":["192.0.2.1"]}`,
 		`null`, ``, `[]`, `{}`, `{"v":1e0}`,
+		`{"v":1 "name":"a.example.","type":"A","origin":"n"}`,
+		`{"v":1,"name":"a.example.","type":"A","origin":"n",}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -39,6 +42,9 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("Decode error %v does not wrap ErrInvalid", err)
 			}
 			return
+		}
+		if !json.Valid(data) {
+			t.Fatalf("Decode accepted invalid json %q", data)
 		}
 		checkCanonical(t, m)
 		b, err := Encode(m)
