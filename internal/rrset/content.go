@@ -23,7 +23,7 @@ var typeCodes = map[string]uint16{
 
 // CanonicalType returns the upper-case form of a publishable type.
 func CanonicalType(t string) (string, error) {
-	u := strings.ToUpper(t)
+	u := asciiUpper(t)
 	if u == "SOA" {
 		return "", invalidf("type SOA is managed by the syncer")
 	}

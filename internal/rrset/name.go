@@ -33,7 +33,7 @@ func CanonicalName(name string) (string, error) {
 	if len(name) > MaxNameLen+1 {
 		return "", invalidf("name longer than %d characters", MaxNameLen)
 	}
-	n := strings.ToLower(name)
+	n := asciiLower(name)
 	if !strings.HasSuffix(n, ".") {
 		n += "."
 	}
@@ -47,6 +47,28 @@ func CanonicalName(name string) (string, error) {
 		}
 	}
 	return n, nil
+}
+
+// asciiLower lowercases A-Z only. strings.ToLower also maps some non-ASCII
+// runes to ASCII letters (KELVIN SIGN U+212A to 'k', U+0130 to 'i'), which
+// would let non-ASCII names through the character check below.
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'A' && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, s)
+}
+
+// asciiUpper uppercases a-z only (strings.ToUpper maps U+017F LONG S to 'S').
+func asciiUpper(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' {
+			return r - ('a' - 'A')
+		}
+		return r
+	}, s)
 }
 
 func checkLabel(l string, first bool) error {
