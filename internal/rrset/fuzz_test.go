@@ -11,6 +11,7 @@ func FuzzCanonicalName(f *testing.F) {
 		"", ".", "www.Example.COM", "www.example.com.", "*.example.com.", "a.*.example.",
 		"_sip._tcp.example.", "a..b", strings.Repeat("a", 64) + ".", nameOfLen(MaxNameLen),
 		nameOfLen(MaxNameLen + 1), `a\.b.`, "%2a.example.", "bücher.example.",
+		"\u212aelvin.example.", "\u0130.example.",
 	} {
 		f.Add(s)
 	}
@@ -24,6 +25,11 @@ func FuzzCanonicalName(f *testing.F) {
 		}
 		if len(out) < 2 || len(out) > MaxNameLen || !strings.HasSuffix(out, ".") {
 			t.Fatalf("CanonicalName(%q) = %q: bad length or no trailing dot", in, out)
+		}
+		for i := 0; i < len(in); i++ {
+			if c := in[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.*", c) >= 0) {
+				t.Fatalf("CanonicalName(%q) accepted byte %q", in, c)
+			}
 		}
 		if lower := strings.ToLower(in); out != lower && out != lower+"." {
 			t.Fatalf("CanonicalName(%q) = %q changed more than case and the dot", in, out)

@@ -75,6 +75,10 @@ func TestCanonicalName(t *testing.T) {
 		"very long garbage is refused":  {in: strings.Repeat("x", 10000)},
 		"very long dotted is refused":   {in: strings.Repeat("a.", 200)},
 		"only dots":                     {in: "..."},
+		"kelvin sign is not k":          {in: "\u212aexample.com."},
+		"dotted capital i":              {in: "\u0130.example."},
+		"fullwidth letters":             {in: "\uff41.example."},
+		"invalid utf-8":                 {in: "\xff.example."},
 		"upper-case non-letters intact": {in: "A_B-C.Example.", want: "a_b-c.example."},
 	}
 	for name, tc := range tests {
@@ -179,17 +183,20 @@ func TestCanonicalType(t *testing.T) {
 	tests := map[string]struct {
 		in, want string // want "" means rejected
 	}{
-		"upper":        {in: "AAAA", want: "AAAA"},
-		"lower":        {in: "aaaa", want: "AAAA"},
-		"mixed":        {in: "CnAmE", want: "CNAME"},
-		"soa refused":  {in: "SOA"},
-		"soa lower":    {in: "soa"},
-		"unknown":      {in: "HINFO"},
-		"type number":  {in: "TYPE1"},
-		"empty":        {in: ""},
-		"spaces":       {in: " A"},
-		"wildcard":     {in: "*"},
-		"ds unsupport": {in: "DS"},
+		"upper":         {in: "AAAA", want: "AAAA"},
+		"lower":         {in: "aaaa", want: "AAAA"},
+		"mixed":         {in: "CnAmE", want: "CNAME"},
+		"soa refused":   {in: "SOA"},
+		"soa lower":     {in: "soa"},
+		"unknown":       {in: "HINFO"},
+		"type number":   {in: "TYPE1"},
+		"empty":         {in: ""},
+		"spaces":        {in: " A"},
+		"wildcard":      {in: "*"},
+		"ds unsupport":  {in: "DS"},
+		"long s in ns":  {in: "n\u017f"},
+		"long s in srv": {in: "\u017frv"},
+		"dotless i":     {in: "\u0131"},
 	}
 	for _, typ := range Types {
 		tests["supported "+typ] = struct{ in, want string }{in: typ, want: typ}
