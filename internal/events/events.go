@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/zonecast/zonecast/internal/rrset"
 )
@@ -57,6 +58,11 @@ func invalidf(format string, args ...any) error {
 func Decode(data []byte) (Message, error) {
 	if len(data) > MaxMessageBytes {
 		return Message{}, invalidf("message of %d bytes exceeds %d", len(data), MaxMessageBytes)
+	}
+	if !utf8.Valid(data) {
+		// encoding/json would silently turn each bad byte into U+FFFD,
+		// publishing something else than what the sender meant.
+		return Message{}, invalidf("message is not valid UTF-8")
 	}
 	m, err := decodeObject(data)
 	if err != nil {
