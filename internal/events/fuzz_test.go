@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/zonecast/zonecast/internal/rrset"
 )
@@ -43,7 +44,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		if !json.Valid(data) {
+		if !json.Valid(data) || !utf8.Valid(data) {
 			t.Fatalf("Decode accepted invalid json %q", data)
 		}
 		checkCanonical(t, m)
