@@ -84,10 +84,10 @@ func clientOptions(cfg ClientConfig, log zerolog.Logger) ([]nats.Option, error) 
 		nats.CustomReconnectDelay(backoff),
 	}
 	opts = append(opts, logHandlers(log)...)
+	if (cfg.User == "") != (cfg.PasswordFile == "") {
+		return nil, errors.New("configuring nats client: user and password file go together")
+	}
 	if cfg.PasswordFile != "" {
-		if cfg.User == "" {
-			return nil, errors.New("configuring nats client: password file without user")
-		}
 		pw, err := ReadSecretFile(cfg.PasswordFile)
 		if err != nil {
 			return nil, fmt.Errorf("configuring nats client: %w", err)

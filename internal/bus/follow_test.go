@@ -2,6 +2,7 @@ package bus
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -303,4 +304,66 @@ func testFollowSurvivesRestart(t *testing.T, down time.Duration) {
 	if _, calls, _ := c.snapshot(); calls != 1 {
 		t.Errorf("ready called %d times", calls)
 	}
+}
+
+// TestReadyUnderLoad replays while a publisher keeps adding messages to the
+// followed zone: Ready must still fire, and only after every message that
+// existed at the start.
+func TestReadyUnderLoad(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, false)
+	_, js := ts.inProcess(t)
+	ensureTestStream(t, js, StreamConfig{})
+	pub := NewPublisher(js, "", "")
+	ctx := ctxFor(t, 60*time.Second)
+	const seed = 5000
+	seeded := map[string]bool{}
+	for i := range seed {
+		m := msg(fmt.Sprintf("seed%d.example.com.", i), "n1", "192.0.2.1")
+		seeded[events.Subject(prefix, m)] = true
+		if err := pub.PublishAsync(ctx, m, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pub.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	loadDone := make(chan int, 1)
+	var stopOnce sync.Once
+	published := 0
+	stopLoad := func() { stopOnce.Do(func() { close(stop); published = <-loadDone }) }
+	go func() {
+		live := NewPublisher(js, "", "")
+		n := 0
+		defer func() { loadDone <- n }()
+		for ; ; n++ {
+			select {
+			case <-stop:
+				_, _ = live.Flush(ctx)
+				return
+			default:
+			}
+			if err := live.PublishAsync(ctx, msg(fmt.Sprintf("live%d.example.com.", n), "n1", "192.0.2.2"), 0); err != nil {
+				t.Error(err)
+				return
+			}
+			if n%100 == 99 {
+				_, _ = live.Flush(ctx)
+			}
+		}
+	}()
+	time.Sleep(100 * time.Millisecond) // the load is running before Follow starts
+	c := follow(t, js, []string{events.ZoneFilter(prefix, "example.com.")})
+	t.Cleanup(stopLoad)
+	c.waitFor(t, "ready", 30*time.Second, func(_ []Delivery, ready int) bool { return ready == 1 })
+	stopLoad()
+	got, _, readyAt := c.snapshot()
+	for _, d := range got[:readyAt] {
+		delete(seeded, d.Subject)
+	}
+	if len(seeded) != 0 {
+		t.Errorf("ready fired before %d seeded messages were delivered", len(seeded))
+	}
+	t.Logf("ready after %d deliveries; %d published during the test", readyAt, published)
 }

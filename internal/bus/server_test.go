@@ -76,6 +76,7 @@ func TestConnectBadConfig(t *testing.T) {
 		"empty password file":   {URL: "nats://127.0.0.1:1", User: "u", PasswordFile: empty},
 		"missing password file": {URL: "nats://127.0.0.1:1", User: "u", PasswordFile: empty + ".missing"},
 		"password without user": {URL: "nats://127.0.0.1:1", PasswordFile: empty},
+		"user without password": {URL: "nats://127.0.0.1:1", User: "u"},
 		"empty token file":      {URL: "nats://127.0.0.1:1", TokenFile: empty},
 		"cert without key":      {URL: "nats://127.0.0.1:1", TLSCertFile: empty},
 	}
