@@ -174,7 +174,16 @@ func (f *follower) session(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("consuming %s: %w", f.cfg.Stream, err)
 	}
-	defer it.Stop()
+	defer func() {
+		it.Stop()
+		// The server would drop the consumer after its inactivity threshold
+		// anyway; deleting it now keeps the consumer list clean.
+		if info := cons.CachedInfo(); info != nil {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			_ = f.js.DeleteConsumer(dctx, f.cfg.Stream, info.Name)
+			cancel()
+		}
+	}()
 	delivered := false
 	for {
 		msg, err := it.Next(jetstream.NextContext(ctx))

@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -366,4 +367,41 @@ func TestReadyUnderLoad(t *testing.T) {
 		t.Errorf("ready fired before %d seeded messages were delivered", len(seeded))
 	}
 	t.Logf("ready after %d deliveries; %d published during the test", readyAt, published)
+}
+
+// TestFollowCleansUp checks that a cancelled Follow returns promptly and
+// leaves no consumer on the server.
+func TestFollowCleansUp(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, false)
+	_, js := ts.inProcess(t)
+	ensureTestStream(t, js, StreamConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- Follow(ctx, js, FollowConfig{Handle: func(Delivery) {}, Ready: func() { close(ready) }, Log: testLog()})
+	}()
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not ready")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Follow did not return within 5s of cancel")
+	}
+	st, err := js.Stream(ctxFor(t, 5*time.Second), DefaultStreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := st.CachedInfo().State.Consumers; n != 0 {
+		t.Errorf("%d consumers left on the stream", n)
+	}
 }
