@@ -151,3 +151,65 @@ func FuzzParseSubject(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMessage fuzzes the fields of a message rather than its JSON, to reach
+// the validation of names, types, TTLs and record contents.
+func FuzzMessage(f *testing.F) {
+	type seed struct {
+		name, typ, origin string
+		ttl               uint32
+		r1, r2            string
+	}
+	for _, s := range []seed{
+		{"web.example.com.", "A", "n1", 60, "192.0.2.1", "192.0.2.2"},
+		{"Web.Example.com", "aaaa", "n1", 60, "2001:DB8::1", "2001:db8:0::1"},
+		{"*.example.com.", "CNAME", "n1", 300, "t.example.", "T.example"},
+		{"example.com.", "MX", "gw", 3600, "10 mx.example.com.", "0 ."},
+		{"_sip._tcp.example.com.", "SRV", "gw", 300, "10 5 5060 sip.example.com.", "0 0 0 ."},
+		{"example.com.", "TXT", "gw", 300, `"v=spf1 -all"`, "a b c"},
+		{"example.com.", "CAA", "gw", 300, `0 issue "letsencrypt.org"`, `0 iodef "mailto:a@example.com"`},
+		{"1.2.0.192.in-addr.arpa.", "PTR", "gw", 300, "host.example.", "host.example."},
+		{"sub.example.com.", "NS", "gw", 300, "ns1.example.net.", "ns2.example.net."},
+		{"a.example.", "A", "n", 0, "", ""},
+	} {
+		f.Add(s.name, s.typ, s.origin, s.ttl, s.r1, s.r2)
+	}
+	f.Fuzz(func(t *testing.T, name, typ, origin string, ttl uint32, r1, r2 string) {
+		var recs []string
+		for _, r := range []string{r1, r2} {
+			if r != "" {
+				recs = append(recs, r)
+			}
+		}
+		in := Message{Version: Version, Name: name, Type: typ, Origin: origin, TTL: ttl, Records: recs}
+		body, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Decode(body)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Decode error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		checkCanonical(t, m)
+		if utf8.ValidString(name + typ + origin + r1 + r2) {
+			// json.Marshal kept every string as is: Validate agrees.
+			if v, err := Validate(in); err != nil || !reflect.DeepEqual(v, m) {
+				t.Fatalf("Validate disagrees with Decode: %#v, %v vs %#v", v, err, m)
+			}
+		}
+		b, err := Encode(m)
+		if err != nil {
+			t.Fatalf("Encode of a decoded message: %v", err)
+		}
+		if back, err := Decode(b); err != nil || !reflect.DeepEqual(back, m) {
+			t.Fatalf("round trip: %#v, %v vs %#v", back, err, m)
+		}
+		subject := Subject(DefaultSubjectPrefix, m)
+		if _, err := DecodeWithSubject(DefaultSubjectPrefix, subject, body); err != nil {
+			t.Fatalf("DecodeWithSubject on its own subject %q: %v", subject, err)
+		}
+	})
+}
