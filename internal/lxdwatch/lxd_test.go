@@ -394,3 +394,82 @@ func TestDaemonRestart(t *testing.T) {
 		t.Errorf("%s lost its records over the restart", before)
 	}
 }
+
+func TestLeaseRefresh(t *testing.T) {
+	t.Parallel()
+	srv := requireLXD(t)
+	const lease = 3 * time.Second
+	rec := startFollower(t, srv, instance.Config{}, Options{Lease: lease, PollInterval: time.Hour})
+	name := uniqueName(t, "lease")
+	fq := fqdn(name)
+	launch(t, name)
+	rec.waitFor(t, 15*time.Second, "records of "+fq, func() bool {
+		return rec.get(fq, "AAAA") != nil && rec.get(fq, "A") != nil
+	})
+	n := rec.count()
+	time.Sleep(lease)
+	refreshed := 0
+	for _, m := range rec.since(n) {
+		if m.Name == fq && m.Tombstone() {
+			t.Errorf("unexpected tombstone %s %s", m.Name, m.Type)
+		}
+		if m.Name == fq && m.Type == "A" {
+			refreshed++
+		}
+	}
+	// RefreshEvery is lease/3: within one lease, at least two refreshes.
+	if refreshed < 2 {
+		t.Errorf("A of %s refreshed %d times in one lease, want >= 2", fq, refreshed)
+	}
+}
+
+// syncBuffer is an io.Writer safe for the follower's goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestDryRunPublishesNothing(t *testing.T) {
+	t.Parallel()
+	srv := requireLXD(t)
+	name := uniqueName(t, "dry")
+	launch(t, name)
+	m, err := instance.NewMapper(instance.Config{Zones: []string{testZone}, Origin: "node1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf syncBuffer
+	f, err := New(srv, m, nil, zerolog.New(&buf), Options{DryRun: true, PollInterval: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(buf.String(), `"name":"`+fqdn(name)+`","type":"AAAA"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no dry-run line for %s:\n%s", name, buf.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if !strings.Contains(buf.String(), `"dry_run":true,"message":"would publish"`) {
+		t.Errorf("dry-run lines missing:\n%s", buf.String())
+	}
+}

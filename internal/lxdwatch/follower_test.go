@@ -1,0 +1,182 @@
+package lxdwatch
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/canonical/lxd/shared/api"
+	"github.com/rs/zerolog"
+
+	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/instance"
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+func lifecycle(t *testing.T, project string, lc api.EventLifecycle) api.Event {
+	t.Helper()
+	b, err := json.Marshal(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api.Event{Type: api.EventTypeLifecycle, Project: project, Metadata: b}
+}
+
+func TestParseEvent(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		ev   api.Event
+		want trigger
+		ok   bool
+	}{
+		"started in default": {
+			ev:   lifecycle(t, "", api.EventLifecycle{Action: "instance-started", Source: "/1.0/instances/c1"}),
+			want: trigger{Refs: []ref{{"default", "c1"}}, Fast: true, Action: "instance-started"}, ok: true,
+		},
+		"shutdown in a project, from the source query": {
+			ev:   lifecycle(t, "", api.EventLifecycle{Action: "instance-shutdown", Source: "/1.0/instances/c1?project=p1"}),
+			want: trigger{Refs: []ref{{"p1", "c1"}}, Action: "instance-shutdown"}, ok: true,
+		},
+		"project from the event": {
+			ev:   lifecycle(t, "p2", api.EventLifecycle{Action: "instance-deleted", Source: "/1.0/instances/c1"}),
+			want: trigger{Refs: []ref{{"p2", "c1"}}, Action: "instance-deleted"}, ok: true,
+		},
+		"renamed resyncs old and new": {
+			ev: lifecycle(t, "p1", api.EventLifecycle{Action: "instance-renamed", Source: "/1.0/instances/new?project=p1",
+				Context: map[string]any{"old_name": "old"}}),
+			want: trigger{Refs: []ref{{"p1", "new"}, {"p1", "old"}}, Action: "instance-renamed"}, ok: true,
+		},
+		"restarted is fast": {
+			ev:   lifecycle(t, "", api.EventLifecycle{Action: "instance-restarted", Source: "/1.0/instances/c1"}),
+			want: trigger{Refs: []ref{{"default", "c1"}}, Fast: true, Action: "instance-restarted"}, ok: true,
+		},
+		"exec ignored":          {ev: lifecycle(t, "", api.EventLifecycle{Action: "instance-exec", Source: "/1.0/instances/c1"})},
+		"snapshot ignored":      {ev: lifecycle(t, "", api.EventLifecycle{Action: "instance-snapshot-created", Source: "/1.0/instances/c1/snapshots/s"})},
+		"file push ignored":     {ev: lifecycle(t, "", api.EventLifecycle{Action: "instance-file-pushed", Source: "/1.0/instances/c1"})},
+		"network event":         {ev: lifecycle(t, "", api.EventLifecycle{Action: "network-updated", Source: "/1.0/networks/lxdbr0"})},
+		"not lifecycle":         {ev: api.Event{Type: api.EventTypeLogging, Metadata: []byte(`{}`)}},
+		"garbage metadata":      {ev: api.Event{Type: api.EventTypeLifecycle, Metadata: []byte(`{`)}},
+		"no instance in source": {ev: lifecycle(t, "", api.EventLifecycle{Action: "instance-created", Source: "/1.0/operations/x"})},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			got, ok := parseEvent(tc.ev)
+			if ok != tc.ok || ok && !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("parseEvent = %+v, %v; want %+v, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	t.Parallel()
+	lo, hi := 500*time.Millisecond, 5*time.Second
+	want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}
+	for n, w := range want {
+		if got := backoff(lo, hi, n); got != w {
+			t.Errorf("backoff(%d) = %v, want %v", n, got, w)
+		}
+	}
+}
+
+func running(name, project, addr string) instance.Instance {
+	fam := "inet"
+	if len(addr) > 15 {
+		fam = "inet6"
+	}
+	return instance.Instance{
+		Instance: api.Instance{Name: name, Project: project, Status: "Running"},
+		State: &api.InstanceState{Status: "Running", Network: map[string]api.InstanceStateNetwork{
+			"eth0": {Addresses: []api.InstanceStateNetworkAddress{{Family: fam, Address: addr, Scope: "global"}}},
+		}},
+	}
+}
+
+// TestApplyOrdering feeds fetch results out of order, as concurrent
+// fetches deliver them: an older view never overwrites a newer one.
+func TestApplyOrdering(t *testing.T) {
+	t.Parallel()
+	m, err := instance.NewMapper(instance.Config{Zones: []string{"z."}, Origin: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &Follower{mapper: m, log: zerolog.Nop(), opt: Options{}.withDefaults(), origin: "n1"}
+	st := &state{lastGen: map[ref]uint64{}, desired: map[ref][]events.Message{}, published: map[rrset.Key]events.Message{}, fast: map[ref]time.Time{}}
+	c1 := ref{"default", "c1"}
+	aOf := func() []string {
+		for _, msg := range st.desired[c1] {
+			if msg.Type == "A" {
+				return msg.Records
+			}
+		}
+		return nil
+	}
+
+	// Full listing at gen 2 sees c1 with .1.
+	if !f.applyFull(st, result{Gen: 2, Full: true, Insts: []instance.Instance{running("c1", "default", "192.0.2.1")}}) {
+		t.Fatal("first full sync changed nothing")
+	}
+	// A single fetch started before it (gen 1) arrives late: ignored.
+	if f.applyOne(st, result{Gen: 1, Ref: c1, Insts: []instance.Instance{running("c1", "default", "192.0.2.9")}}) {
+		t.Error("stale single view applied")
+	}
+	// A newer single view (gen 4) wins...
+	if !f.applyOne(st, result{Gen: 4, Ref: c1, Insts: []instance.Instance{running("c1", "default", "192.0.2.4")}}) {
+		t.Error("newer single view not applied")
+	}
+	// ...over a full listing started before it (gen 3) that misses c1.
+	f.applyFull(st, result{Gen: 3, Full: true})
+	if got := aOf(); !reflect.DeepEqual(got, []string{"192.0.2.4"}) {
+		t.Errorf("A = %v after a stale full listing, want [192.0.2.4]", got)
+	}
+	// A failed fetch keeps everything.
+	if f.applyOne(st, result{Gen: 5, Ref: c1, Err: errTest}) || aOf() == nil {
+		t.Error("failed fetch changed the records")
+	}
+	// A newer full listing without c1 removes it.
+	if !f.applyFull(st, result{Gen: 6, Full: true}) || st.desired[c1] != nil {
+		t.Error("instance missing from a newer full listing kept")
+	}
+	// A gone instance (404) is removed, and a stale view cannot bring it back.
+	f.applyOne(st, result{Gen: 8, Ref: c1, Insts: []instance.Instance{running("c1", "default", "192.0.2.8")}})
+	if !f.applyOne(st, result{Gen: 9, Ref: c1}) || st.desired[c1] != nil {
+		t.Error("404 did not remove the instance")
+	}
+	if f.applyOne(st, result{Gen: 7, Ref: c1, Insts: []instance.Instance{running("c1", "default", "192.0.2.7")}}) {
+		t.Error("stale view resurrected a deleted instance")
+	}
+}
+
+type testErr struct{}
+
+func (testErr) Error() string { return "test error" }
+
+var errTest = testErr{}
+
+func TestSettled(t *testing.T) {
+	t.Parallel()
+	a := events.Message{Type: "A"}
+	aaaa := events.Message{Type: "AAAA"}
+	for _, tc := range []struct {
+		noA, noAAAA bool
+		msgs        []events.Message
+		want        bool
+	}{
+		{msgs: nil, want: false},
+		{msgs: []events.Message{aaaa}, want: false},
+		{msgs: []events.Message{aaaa, a}, want: true},
+		{noA: true, msgs: []events.Message{aaaa}, want: true},
+		{noAAAA: true, msgs: []events.Message{a}, want: true},
+	} {
+		m, err := instance.NewMapper(instance.Config{Zones: []string{"z."}, Origin: "n1", NoA: tc.noA, NoAAAA: tc.noAAAA})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &Follower{mapper: m}
+		if got := f.settled(tc.msgs); got != tc.want {
+			t.Errorf("settled(noA=%v noAAAA=%v %v) = %v, want %v", tc.noA, tc.noAAAA, tc.msgs, got, tc.want)
+		}
+	}
+}
