@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,13 +16,39 @@ type Delivery struct {
 	Subject string
 	Data    []byte // the message body; empty when Removed
 	Seq     uint64 // stream sequence, strictly increasing within one Follow
-	// Removed reports a server delete marker: the subject's last message is
-	// gone (its TTL expired, or it was purged). The subject's state is "no
-	// message". A replay can start with markers for subjects it never saw.
+	// Removed reports a server delete marker (header Nats-Marker-Reason):
+	// the subject's last message expired by its TTL, and the subject now has
+	// no message. A replay can start with markers for subjects it never saw;
+	// markers themselves expire after StreamConfig.DeleteMarkerTTL. Server
+	// 2.15 leaves markers for expiries only, not for purges or deletions
+	// made through the API: those are seen at the next replay.
 	Removed bool
 	// Pending is how many messages matching the filters the server still
 	// had after this one when it was delivered.
 	Pending uint64
+	// Stored is when the server stored the message.
+	Stored time.Time
+	// Expires is when the message's TTL (Nats-TTL) runs out; zero if it has
+	// none, and for markers. The server removes an expired message within
+	// about a second, but one that expired while the server was down is
+	// replayed once more right after a restart, followed by its marker:
+	// callers should treat a delivery whose Expires has passed as absent.
+	Expires time.Time
+}
+
+// expiry returns when a message stored at stored with header value ttl
+// (seconds or a Go duration; "never" and "" mean none) expires.
+func expiry(stored time.Time, ttl string) time.Time {
+	if ttl == "" {
+		return time.Time{}
+	}
+	if d, err := time.ParseDuration(ttl); err == nil && d > 0 {
+		return stored.Add(d)
+	}
+	if n, err := strconv.ParseInt(ttl, 10, 64); err == nil && n > 0 {
+		return stored.Add(time.Duration(n) * time.Second)
+	}
+	return time.Time{}
 }
 
 // FollowConfig says what to follow and where deliveries go.
@@ -203,9 +230,13 @@ func (f *follower) session(ctx context.Context) (bool, error) {
 		}
 		f.last = seq
 		delivered = true
-		d := Delivery{Subject: msg.Subject(), Data: msg.Data(), Seq: seq, Pending: md.NumPending}
-		if h := msg.Headers(); h != nil && h.Get(jetstream.MarkerReasonHeader) != "" {
-			d.Removed = true
+		d := Delivery{Subject: msg.Subject(), Data: msg.Data(), Seq: seq, Pending: md.NumPending, Stored: md.Timestamp}
+		if h := msg.Headers(); h != nil {
+			if h.Get(jetstream.MarkerReasonHeader) != "" {
+				d.Removed = true
+			} else {
+				d.Expires = expiry(md.Timestamp, h.Get(jetstream.MsgTTLHeader))
+			}
 		}
 		f.cfg.Handle(d)
 		if !f.ready && (md.NumPending == 0 || seq >= f.target) {

@@ -186,6 +186,9 @@ func TestTTL(t *testing.T) {
 	if len(got) != 3 || marker.Subject != leaseSubject || len(marker.Data) != 0 || got[1].Subject != leaseSubject || got[1].Removed {
 		t.Fatalf("deliveries: %s; want keep, lease, lease removed", describe(got))
 	}
+	if !got[0].Expires.IsZero() || got[1].Expires.Sub(got[1].Stored) != 2*time.Second || !marker.Expires.IsZero() {
+		t.Errorf("Expires: keep %v, lease %v after %v, marker %v", got[0].Expires, got[1].Expires, got[1].Stored, marker.Expires)
+	}
 
 	// A replay while the marker lives sees the marker, not the lease.
 	c2 := follow(t, js, nil)
@@ -403,5 +406,64 @@ func TestFollowCleansUp(t *testing.T) {
 	}
 	if n := st.CachedInfo().State.Consumers; n != 0 {
 		t.Errorf("%d consumers left on the stream", n)
+	}
+}
+
+// TestTTLExpiresWhileServerDown: a lease that runs out while the server is
+// down still leaves a delete marker once the server is back. A follower
+// that replays right after the restart may first get the expired message
+// (the server expires it a moment after starting), then the marker.
+func TestTTLExpiresWhileServerDown(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, false)
+	nc, js := ts.inProcess(t)
+	ensureTestStream(t, js, StreamConfig{DeleteMarkerTTL: time.Minute})
+	lease := msg("lease.example.com.", "node1", "192.0.2.2")
+	if _, err := NewPublisher(js, "", "").Publish(ctxFor(t, 5*time.Second), lease, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	ts.stop()
+	time.Sleep(2 * time.Second)
+	srv, err := StartEmbedded(ts.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.srv = srv
+	_, js = ts.inProcess(t)
+	c := follow(t, js, nil)
+	got := c.waitFor(t, "the marker", 15*time.Second, func(got []Delivery, ready int) bool {
+		return ready == 1 && len(got) > 0 && got[len(got)-1].Removed
+	})
+	for _, d := range got {
+		if d.Subject != events.Subject(prefix, lease) {
+			t.Errorf("unexpected delivery %s", describe([]Delivery{d}))
+		}
+	}
+	if first := got[0]; !first.Removed && (first.Expires.IsZero() || first.Expires.After(time.Now())) {
+		t.Errorf("expired lease replayed with Expires %v (stored %v): callers cannot tell it expired", first.Expires, first.Stored)
+	}
+	_, _, readyAt := c.snapshot()
+	t.Logf("deliveries: %s; ready after %d", describe(got), readyAt)
+}
+
+func TestExpiry(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := map[string]struct {
+		ttl  string
+		want time.Time
+	}{
+		"none":     {"", time.Time{}},
+		"seconds":  {"60", at.Add(time.Minute)},
+		"duration": {"15m0s", at.Add(15 * time.Minute)},
+		"never":    {"never", time.Time{}},
+		"garbage":  {"soon", time.Time{}},
+		"zero":     {"0", time.Time{}},
+	}
+	for name, tc := range tests {
+		if got := expiry(at, tc.ttl); !got.Equal(tc.want) {
+			t.Errorf("%s: expiry(%q) = %v, want %v", name, tc.ttl, got, tc.want)
+		}
 	}
 }
