@@ -21,11 +21,13 @@ root=$tmp/rootfs
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,dev,proc,sys,tmp,run,root,var/run,usr/share/udhcpc}
 chmod 1777 "$root/tmp"
 cp "$bb" "$root/bin/busybox"
-for app in $("$bb" --list-full); do
-  [ "$app" = bin/busybox ] && continue
-  mkdir -p "$root/$(dirname "$app")"
-  ln -sf /bin/busybox "$root/$app"
-done
+# One symlink per applet. perl (Essential in Debian) makes the ~300 links in
+# one process: a fork per link costs ~25 s on these machines.
+"$bb" --list-full | ROOT=$root perl -MFile::Path=make_path -ne '
+  chomp; next if $_ eq "" || $_ eq "bin/busybox";
+  my $p = "$ENV{ROOT}/$_"; (my $d = $p) =~ s{/[^/]+$}{};
+  make_path($d); unlink $p; symlink("/bin/busybox", $p) or die "symlink $p: $!\n";
+'
 ln -sf /bin/busybox "$root/sbin/init"
 
 cat >"$root/etc/inittab" <<'EOF'
