@@ -128,12 +128,26 @@ subst() { # file daemon
       -e "s|@SECRETS@|${secrets[$2]}|g" -e "s|@OWN_SECRETS@|${own_secrets[$2]}|g" "$1"
 }
 
+# gobuild ARCH OUTPUT PACKAGE: a static, reproducible build. One retry: a
+# build cache trimmed by a concurrent `go` command can fail a build once
+# ("could not import ... (open : no such file or directory)").
+gobuild() {
+  local i
+  for i in 1 2; do
+    if (cd "$src" && CGO_ENABLED=0 GOOS=linux GOARCH=$1 "$GO" build -trimpath -buildvcs=false \
+        -ldflags "-s -w -buildid= -X main.version=$describe" -o "$2" "$3"); then
+      return 0
+    fi
+    [ $i = 1 ] && echo "deb.sh: go build $3 ($1) failed, retrying once" >&2
+  done
+  return 1
+}
+
 # A manual page per daemon, from the --help of a binary for this machine.
 hostarch=$("$GO" env GOARCH)
 declare -A helptext
 for d in "${daemons[@]}"; do
-  (cd "$src" && CGO_ENABLED=0 "$GO" build -trimpath -buildvcs=false \
-      -ldflags "-X main.version=$describe" -o "$work/host/zonecast-$d" "./cmd/$d")
+  gobuild "$hostarch" "$work/host/zonecast-$d" "./cmd/$d"
   helptext[$d]=$("$work/host/zonecast-$d" --help 2>&1 </dev/null || true)
 done
 manpage() { # daemon
@@ -194,9 +208,7 @@ for arch in $arches; do
              "$root/etc/zonecast" "$root/usr/share/doc/$pkg"
 
     echo "deb.sh: building $pkg for $arch"
-    (cd "$src" && CGO_ENABLED=0 GOOS=linux GOARCH=$arch "$GO" build -trimpath \
-        -buildvcs=false -ldflags "-s -w -buildid= -X main.version=$describe" \
-        -o "$root/usr/bin/$pkg" "./cmd/$d")
+    gobuild "$arch" "$root/usr/bin/$pkg" "./cmd/$d"
 
     install -m 0644 "$repo/systemd/$pkg.service" "$root/lib/systemd/system/$pkg.service"
     install -m 0644 "$repo/packaging/$d.env" "$root/etc/zonecast/$d.env"

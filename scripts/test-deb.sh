@@ -1,0 +1,316 @@
+#!/usr/bin/env bash
+# Tests the Debian packages on this machine (root, systemd not PID 1):
+# lintian, systemd-analyze verify and security, install, upgrade over an
+# edited conffile, remove and purge. Prints PASS/FAIL per check and ends with
+# "N passed, M failed"; exits non-zero on any failure. Purges what it
+# installed and removes the zonecast user it created, even on failure.
+#
+# Usage: scripts/test-deb.sh       (run by make test)
+# Environment: ZONECAST_SRC (see scripts/deb.sh) to package stand-in binaries.
+set -uo pipefail
+export LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+pkgs_all=(zonecast-syncer zonecast-watcher zonecast-gateway)
+pass=0 fail=0
+
+ok()   { pass=$((pass + 1)); echo "PASS: $*"; }
+bad()  { fail=$((fail + 1)); echo "FAIL: $*"; }
+check() { # description command...
+  local what=$1; shift
+  if "$@" >/dev/null 2>&1; then ok "$what"; else bad "$what"; fi
+}
+installed() { # package -> true if dpkg knows it in any state but not-installed
+  local st
+  st=$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) || return 1
+  [ -n "$st" ] && [ "$st" != not-installed ]
+}
+# dpkg with a wait for the lock: other sessions may run apt-get meanwhile.
+dpkg_() {
+  local i out
+  for i in $(seq 60); do
+    if out=$(dpkg "$@" 2>&1); then printf '%s\n' "$out"; return 0; fi
+    case "$out" in *"dpkg frontend lock"*|*"lock"*"held"*) sleep 2 ;; *) printf '%s\n' "$out" >&2; return 1 ;; esac
+  done
+  printf '%s\n' "$out" >&2; return 1
+}
+
+# ---- preconditions ------------------------------------------------------------
+if [ "$(id -u)" != 0 ]; then echo "test-deb.sh: must run as root" >&2; exit 2; fi
+for p in "${pkgs_all[@]}"; do
+  if installed "$p"; then
+    echo "test-deb.sh: $p is already installed here; refusing to purge it" >&2; exit 2
+  fi
+done
+"$repo/scripts/deps.sh" deb
+
+user_existed=0
+getent passwd zonecast >/dev/null && user_existed=1
+group_existed=0
+getent group zonecast >/dev/null && group_existed=1
+state_existed=0
+[ -e /var/lib/zonecast ] && state_existed=1
+etc_existed=0
+[ -e /etc/zonecast ] && etc_existed=1
+if [ $state_existed = 1 ] || [ $etc_existed = 1 ]; then
+  echo "test-deb.sh: /var/lib/zonecast or /etc/zonecast exists; refusing to run" >&2; exit 2
+fi
+
+tmp=$(mktemp -d /tmp/zonecast-test-deb.XXXXXX)
+cleanup() {
+  local p left=()
+  for p in "${pkgs_all[@]}"; do installed "$p" && left+=("$p"); done
+  if [ ${#left[@]} -gt 0 ]; then
+    echo "test-deb.sh: cleanup: purging ${left[*]}"
+    dpkg_ --purge "${left[@]}" >/dev/null || true
+  fi
+  # Debian policy keeps the system user on purge; this test removes the one
+  # it created, to leave the machine as it found it.
+  if [ $user_existed = 0 ] && getent passwd zonecast >/dev/null; then
+    deluser --system --quiet zonecast >/dev/null 2>&1 || userdel zonecast || true
+  fi
+  if [ $group_existed = 0 ] && getent group zonecast >/dev/null; then
+    delgroup --system --quiet zonecast >/dev/null 2>&1 || groupdel zonecast || true
+  fi
+  [ $state_existed = 0 ] && rm -rf /var/lib/zonecast
+  [ $etc_existed = 0 ] && rm -rf /etc/zonecast
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- build --------------------------------------------------------------------
+echo "== build"
+if DEB_OUT="$tmp/v1" "$repo/scripts/deb.sh" >"$tmp/build1.log" 2>&1; then
+  ok "scripts/deb.sh builds the packages"
+else
+  bad "scripts/deb.sh builds the packages"; cat "$tmp/build1.log"
+fi
+grep 'skipping' "$tmp/build1.log" || true
+built=()
+for p in "${pkgs_all[@]}"; do
+  ls "$tmp/v1/${p}_"*_amd64.deb >/dev/null 2>&1 && built+=("$p")
+done
+echo "packages built: ${built[*]:-none}"
+if [[ " ${built[*]:-} " == *" zonecast-syncer "* ]]; then ok "zonecast-syncer package built"; else bad "zonecast-syncer package built"; fi
+if [ ${#built[@]} -eq 0 ]; then
+  echo "$pass passed, $fail failed"; exit 1
+fi
+version1=$(dpkg-deb -f "$(ls "$tmp/v1/zonecast-syncer_"*_amd64.deb 2>/dev/null | head -1)" Version 2>/dev/null || echo none)
+echo "version: $version1"
+check "version $version1 is a valid Debian version" dpkg --validate-version "$version1"
+
+elf_machine() { # deb file -> ELF e_machine of its binary (3e amd64, b7 arm64)
+  dpkg-deb --fsys-tarfile "$1" | tar -xO "./usr/bin/$2" | od -An -tx1 -j18 -N1 | tr -d ' \n'
+}
+for p in "${built[@]}"; do
+  for arch in amd64 arm64; do
+    deb=$(ls "$tmp/v1/${p}_"*"_$arch.deb" 2>/dev/null | head -1)
+    if [ -z "$deb" ]; then bad "$p $arch package exists"; continue; fi
+    want=3e; [ $arch = arm64 ] && want=b7
+    if [ "$(dpkg-deb -f "$deb" Architecture)" = $arch ] && [ "$(elf_machine "$deb" "$p")" = $want ]; then
+      ok "$p $arch: Architecture field and ELF machine match"
+    else
+      bad "$p $arch: Architecture field and ELF machine match"
+    fi
+  done
+done
+
+# ---- lintian ------------------------------------------------------------------
+echo "== lintian"
+for deb in "$tmp"/v1/*.deb; do
+  name=$(basename "$deb")
+  lintian --fail-on error --display-info "$deb" >"$tmp/lintian.out" 2>&1
+  rc=$?
+  out=$(grep -v 'running with root privileges' "$tmp/lintian.out")
+  if [ "$rc" = 0 ]; then ok "lintian $name: no errors"; else bad "lintian $name: no errors"; fi
+  tags=$(printf '%s\n' "$out" | grep -E '^[EWIP]: ' || true)
+  if [ -n "$tags" ]; then printf '  %s\n' "$tags"; fi
+  undocumented=""
+  for t in $(printf '%s\n' "$tags" | awk '/^[EW]: /{print $3}' | sort -u); do
+    grep -q -- "$t" "$repo/packaging/LINTIAN.md" || undocumented+=" $t"
+  done
+  if [ -z "$undocumented" ]; then ok "lintian $name: every warning documented in packaging/LINTIAN.md"
+  else bad "lintian $name: undocumented warnings:$undocumented"; fi
+done
+
+# ---- systemd-analyze security (offline, from the repository's units) ----------
+echo "== systemd-analyze security"
+for p in "${pkgs_all[@]}"; do
+  unit="$repo/systemd/$p.service"
+  exposure=$(systemd-analyze security --offline=yes "$unit" 2>/dev/null |
+    sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+  echo "  exposure $p: ${exposure:-unknown}"
+  case $p in
+  zonecast-watcher) [ -n "$exposure" ] && ok "security $p: exposure $exposure (printed only)" || bad "security $p: no figure" ;;
+  *)
+    if [ -n "$exposure" ] && awk -v e="$exposure" 'BEGIN{exit !(e <= 2.0)}'; then
+      ok "security $p: exposure $exposure <= 2.0"
+    else
+      bad "security $p: exposure ${exposure:-unknown} <= 2.0"
+    fi ;;
+  esac
+done
+
+# ---- install ------------------------------------------------------------------
+echo "== install $version1"
+debs1=()
+for p in "${built[@]}"; do debs1+=("$(ls "$tmp/v1/${p}_"*_amd64.deb | head -1)"); done
+if [ ${#debs1[@]} -gt 0 ] && dpkg_ -i "${debs1[@]}" >"$tmp/install1.log" 2>&1; then
+  ok "dpkg -i ${built[*]}"
+else
+  bad "dpkg -i ${built[*]:-}"; cat "$tmp/install1.log"
+fi
+
+mode_owner() { stat -c '%a %U:%G' "$1" 2>/dev/null; }
+check "user zonecast exists and is a system user" \
+  sh -c 'u=$(id -u zonecast) && [ "$u" -lt 1000 ] && [ "$(getent passwd zonecast | cut -d: -f6)" = /var/lib/zonecast ]'
+check "group zonecast exists and is the user's primary group" \
+  sh -c '[ "$(id -gn zonecast)" = zonecast ]'
+check "user zonecast has no login shell" \
+  sh -c 'case $(getent passwd zonecast | cut -d: -f7) in */nologin|*/false) ;; *) exit 1 ;; esac'
+m=$(mode_owner /var/lib/zonecast)
+[ "$m" = "750 zonecast:zonecast" ] && ok "/var/lib/zonecast is 750 zonecast:zonecast" || bad "/var/lib/zonecast is 750 zonecast:zonecast (got '$m')"
+for f in /etc/zonecast/nats-password /etc/zonecast/pdns-api-key; do
+  m=$(mode_owner $f)
+  [ "$m" = "640 root:zonecast" ] && ok "$f is 640 root:zonecast" || bad "$f is 640 root:zonecast (got '$m')"
+done
+check "nats-password holds a random 64-hex-digit password" grep -Eqx '[0-9a-f]{64}' /etc/zonecast/nats-password
+check "pdns-api-key is an empty placeholder" test ! -s /etc/zonecast/pdns-api-key
+for p in "${built[@]}"; do
+  d=${p#zonecast-}
+  m=$(mode_owner /usr/bin/$p)
+  [ "$m" = "755 root:root" ] && ok "/usr/bin/$p is 755 root:root" || bad "/usr/bin/$p is 755 root:root (got '$m')"
+  check "/lib/systemd/system/$p.service installed" test -f /lib/systemd/system/$p.service
+  check "/etc/zonecast/$d.env installed, 644" sh -c "[ \"\$(stat -c %a /etc/zonecast/$d.env)\" = 644 ]"
+  check "$p: /etc/zonecast/$d.env listed as conffile" \
+    sh -c "dpkg-query -W -f='\${Conffiles}\n' $p | grep -q '^ /etc/zonecast/$d.env '"
+  check "$p: no secret shipped (only the env file is a conffile)" \
+    sh -c "[ \$(dpkg-query -W -f='\${Conffiles}\n' $p | grep -c .) = 1 ]"
+  check "$p: copyright and changelog.Debian.gz" \
+    test -s /usr/share/doc/$p/copyright -a -s /usr/share/doc/$p/changelog.Debian.gz
+  check "$p: manual page" test -s /usr/share/man/man1/$p.1.gz
+  check "$p: enabled (multi-user.target.wants link)" \
+    test -L /etc/systemd/system/multi-user.target.wants/$p.service
+  # Every option of --help is documented in the env file, and nothing else.
+  "/usr/bin/$p" --help 2>&1 | grep -o 'env ZONECAST_[A-Z0-9_]*' | sed 's/^env //' | sort -u >"$tmp/help-$d"
+  grep -o '^#\?ZONECAST_[A-Z0-9_]*=' "/etc/zonecast/$d.env" | tr -d '#=' | sort -u >"$tmp/env-$d"
+  if [ -s "$tmp/help-$d" ] && diff "$tmp/help-$d" "$tmp/env-$d" >"$tmp/diff-$d"; then
+    ok "$p: env file lists exactly the options of --help ($(wc -l <"$tmp/help-$d"))"
+  else
+    bad "$p: env file lists exactly the options of --help"; sed 's/^/  /' "$tmp/diff-$d"
+  fi
+done
+# Every Go module linked into a binary is covered by a Files: paragraph of
+# the copyright file (which names modules, not package files).
+patterns=$(awk '/^Files:/{sub(/^Files: */,""); print; f=1; next} f && /^ /{sub(/^ +/,""); print; next} {f=0}' \
+  "$repo/packaging/copyright" | grep -vx '\*')
+for p in "${built[@]}"; do
+  missing=""
+  for m in $(go version -m "/usr/bin/$p" 2>/dev/null | awk '$1=="dep"{print $2}'); do
+    covered=0
+    for pat in $patterns; do
+      # shellcheck disable=SC2053 # $pat is a glob on purpose
+      [[ "$m/x" == $pat ]] && { covered=1; break; }
+    done
+    [ $covered = 1 ] || missing+=" $m"
+  done
+  if [ -z "$missing" ]; then ok "$p: copyright covers every linked Go module"
+  else bad "$p: copyright lacks Files: paragraphs for:$missing"; fi
+done
+describe=$(git -C "$repo" describe --tags --always --dirty 2>/dev/null)
+out=$(zonecast-syncer --version 2>&1)
+[[ "$out" == *"$describe"* ]] && ok "zonecast-syncer --version runs: $out" || bad "zonecast-syncer --version runs (got '$out', want '$describe')"
+out=$(runuser -u zonecast -- zonecast-syncer --version 2>&1)
+[ $? = 0 ] && ok "zonecast-syncer --version runs as user zonecast" || bad "zonecast-syncer --version runs as user zonecast: $out"
+
+# ---- systemd-analyze verify ---------------------------------------------------
+echo "== systemd-analyze verify"
+for p in "${pkgs_all[@]}"; do
+  if [ -x /usr/bin/$p ]; then
+    # The installed unit, its binary and manual page.
+    if out=$(systemd-analyze verify /lib/systemd/system/$p.service 2>&1) && [ -z "$out" ]; then
+      ok "systemd-analyze verify $p.service (installed)"
+    else
+      bad "systemd-analyze verify $p.service (installed)"; printf '  %s\n' "$out"
+    fi
+  else
+    # Not packaged yet: verify the repository's unit in a root holding the
+    # system's units and a stand-in binary.
+    vroot=$tmp/verify-root
+    mkdir -p "$vroot/usr/bin" "$vroot/lib/systemd" "$vroot/etc"
+    ln -sfn usr/bin "$vroot/bin"
+    cp -a /lib/systemd/system "$vroot/lib/systemd/"
+    cp /bin/kill "$vroot/usr/bin/kill"
+    cp /bin/true "$vroot/usr/bin/$p"
+    cp "$repo/systemd/$p.service" "$vroot/lib/systemd/system/"
+    if out=$(systemd-analyze verify --man=no --root="$vroot" $p.service 2>&1) && [ -z "$out" ]; then
+      ok "systemd-analyze verify $p.service (not packaged yet: repository unit, stand-in binary)"
+    else
+      bad "systemd-analyze verify $p.service"; printf '  %s\n' "$out"
+    fi
+  fi
+done
+
+# ---- upgrade over an edited conffile ------------------------------------------
+echo "== upgrade"
+echo "ZONECAST_LOG_LEVEL=debug" >>/etc/zonecast/syncer.env
+edited_sum=$(md5sum </etc/zonecast/syncer.env)
+pw_sum=$(md5sum </etc/zonecast/nats-password)
+echo "test-key" >/etc/zonecast/pdns-api-key
+uid1=$(id -u zonecast)
+if DEB_OUT="$tmp/v2" DEB_ARCHES=amd64 DEB_REVISION=2 DEB_ENV_NOTE="changed by the upgrade test" \
+    "$repo/scripts/deb.sh" >"$tmp/build2.log" 2>&1; then
+  ok "second build (revision 2, changed env files)"
+else
+  bad "second build"; cat "$tmp/build2.log"
+fi
+version2=$(dpkg-deb -f "$(ls "$tmp/v2/zonecast-syncer_"*_amd64.deb 2>/dev/null | head -1)" Version 2>/dev/null || echo none)
+check "version $version2 > $version1" dpkg --compare-versions "$version2" gt "$version1"
+debs2=()
+for p in "${built[@]}"; do debs2+=("$(ls "$tmp/v2/${p}_"*_amd64.deb | head -1)"); done
+if [ ${#debs2[@]} -gt 0 ] && dpkg_ --force-confold -i "${debs2[@]}" </dev/null >"$tmp/install2.log" 2>&1; then
+  ok "dpkg --force-confold -i (upgrade, non-interactive)"
+else
+  bad "dpkg --force-confold -i (upgrade)"; cat "$tmp/install2.log"
+fi
+check "zonecast-syncer $version2 installed" \
+  sh -c "[ \"\$(dpkg-query -W -f='\${Version}' zonecast-syncer)\" = '$version2' ]"
+[ "$(md5sum </etc/zonecast/syncer.env)" = "$edited_sum" ] && ok "edited conffile kept" || bad "edited conffile kept"
+check "new conffile beside it as syncer.env.dpkg-dist" grep -q 'changed by the upgrade test' /etc/zonecast/syncer.env.dpkg-dist
+[ "$(md5sum </etc/zonecast/nats-password)" = "$pw_sum" ] && ok "nats-password kept" || bad "nats-password kept"
+check "pdns-api-key kept" grep -qx test-key /etc/zonecast/pdns-api-key
+[ "$(id -u zonecast)" = "$uid1" ] && ok "user zonecast kept its uid" || bad "user zonecast kept its uid"
+
+# ---- remove, then purge -------------------------------------------------------
+echo "== remove and purge"
+if dpkg_ --remove zonecast-syncer >/dev/null; then ok "dpkg --remove zonecast-syncer"; else bad "dpkg --remove zonecast-syncer"; fi
+check "removed: binary gone" test ! -e /usr/bin/zonecast-syncer
+check "removed: conffile kept" test -f /etc/zonecast/syncer.env
+check "removed: state 'config-files'" \
+  sh -c "[ \"\$(dpkg-query -W -f='\${db:Status-Status}' zonecast-syncer)\" = config-files ]"
+if dpkg_ --purge zonecast-syncer >/dev/null; then ok "dpkg --purge zonecast-syncer"; else bad "dpkg --purge zonecast-syncer"; fi
+check "purged syncer: syncer.env and .dpkg-dist gone" \
+  sh -c '! ls /etc/zonecast/syncer.env* 2>/dev/null | grep -q .'
+check "purged syncer: its own secret pdns-api-key gone" test ! -e /etc/zonecast/pdns-api-key
+if [ ${#built[@]} -gt 1 ]; then
+  check "purged syncer: shared nats-password kept for ${built[*]:1}" test -s /etc/zonecast/nats-password
+  check "purged syncer: /var/lib/zonecast kept for ${built[*]:1}" test -d /var/lib/zonecast
+  if dpkg_ --purge "${built[@]:1}" >/dev/null; then ok "dpkg --purge ${built[*]:1}"; else bad "dpkg --purge ${built[*]:1}"; fi
+fi
+for p in "${pkgs_all[@]}"; do
+  check "purged: $p not installed" sh -c "! dpkg-query -W -f='\${db:Status-Status}' $p 2>/dev/null | grep -qv not-installed"
+done
+check "purged: /etc/zonecast gone" test ! -e /etc/zonecast
+check "purged: /var/lib/zonecast gone" test ! -e /var/lib/zonecast
+check "purged: no unit files or enablement links left" \
+  sh -c '! find /etc/systemd /lib/systemd/system /var/lib/systemd -name "zonecast-*" 2>/dev/null | grep -q .'
+check "purged: no binaries left" sh -c '! ls /usr/bin/zonecast-* 2>/dev/null | grep -q .'
+if getent passwd zonecast >/dev/null; then
+  ok "purged: user zonecast stays (Debian policy keeps system users; this test removes it afterwards)"
+else
+  bad "purged: user zonecast stays"
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
