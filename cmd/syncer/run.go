@@ -82,9 +82,10 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	}
 	go func() {
 		defer wg.Done()
-		err := bus.Follow(ctx, js, cfg.stream, filters, func(d bus.Delivery) {
-			s.HandleMessage(d.Subject, d.Data, d.Seq, d.Removed)
-		}, s.Replayed)
+		err := bus.Follow(ctx, js, bus.FollowConfig{
+			Stream: cfg.stream, Filters: filters, Log: log, Ready: s.Replayed,
+			Handle: func(d bus.Delivery) { s.HandleMessage(d.Subject, d.Data, d.Seq, d.Removed) },
+		})
 		if err != nil && ctx.Err() == nil {
 			errs <- fmt.Errorf("following stream %s: %w", cfg.stream, err)
 		}

@@ -344,3 +344,21 @@ func canonicalName(n string) string {
 	}
 	return n
 }
+
+// RRset reads one RRset of a zone (GET with rrset_name and rrset_type). 4.7
+// also returns every commented RRset as an empty phantom: only the
+// requested key counts. found is false when the RRset does not exist.
+func (c *Client) RRset(ctx context.Context, zone string, key rrset.Key) (set rrset.Set, found bool, err error) {
+	q := url.Values{"rrset_name": {key.Name}, "rrset_type": {key.Type}}
+	var z powerdns.Zone
+	p := "/zones/" + url.PathEscape(canonicalName(zone))
+	if err := c.do(ctx, http.MethodGet, p, q, nil, &z); err != nil {
+		return rrset.Set{}, false, fmt.Errorf("reading rrset %s in %s: %w", key, zone, err)
+	}
+	for _, s := range ZoneSets(z.RRsets) {
+		if s.Key == key {
+			return s, true, nil
+		}
+	}
+	return rrset.Set{}, false, nil
+}

@@ -25,6 +25,7 @@ import (
 // PDNS is what the syncer needs of a PowerDNS server.
 type PDNS interface {
 	Zone(ctx context.Context, zone string) ([]rrset.Set, bool, error)
+	RRset(ctx context.Context, zone string, key rrset.Key) (rrset.Set, bool, error)
 	CreateZone(ctx context.Context, spec pdnsapi.ZoneSpec) error
 	Apply(ctx context.Context, zone string, changes, always []pdnsapi.Change) ([]pdnsapi.Rejection, error)
 	AllMetadata(ctx context.Context, zone string) (map[string][]string, error)
@@ -395,7 +396,7 @@ func (s *Syncer) flush(ctx context.Context) error {
 			s.requeue(keys)
 			return fmt.Errorf("zone %s not loaded: %w", zone, errNotLoaded)
 		}
-		if _, err := s.syncZone(wctx, zone, zs, keys[zone], sets, seqs); err != nil {
+		if _, err := s.syncZone(wctx, zone, zs, keys[zone], sets, seqs, true); err != nil {
 			rest := map[string][]rrset.Key{}
 			for _, z := range zones[i:] {
 				rest[z] = keys[z]
@@ -436,7 +437,7 @@ func (s *Syncer) reconcileAll(ctx context.Context) error {
 				}
 			}
 			var writes int
-			writes, err = s.syncZone(wctx, zone, zs, all, sets, seqs)
+			writes, err = s.syncZone(wctx, zone, zs, all, sets, seqs, false)
 			s.m.ReconcileDrift.WithLabelValues(zone).Set(float64(writes))
 			if writes > 0 {
 				s.log.Info().Str("zone", zone).Int("rrsets", writes).Msg("reconciliation wrote drift")
@@ -503,10 +504,19 @@ func (s *Syncer) nsFor(zone string) []string {
 	return []string{s.cfg.SOA.mname(zone)}
 }
 
+// maxVerifiedClaims bounds the new RRsets whose absence is checked in
+// PowerDNS before they are created; see syncZone.
+const maxVerifiedClaims = 32
+
 // syncZone computes and applies the changes for keys of one zone and
-// returns the number of RRsets written.
+// returns the number of RRsets written. With verify, the cached actual
+// state may be older than the last reconciliation: a few new RRsets are
+// checked one by one so that a foreign RRset added by hand since then is
+// reported as a conflict rather than overwritten. Bursts of more new
+// RRsets trust the cache (one GET per RRset would cost more than the
+// burst); the next reconciliation reports what they met.
 func (s *Syncer) syncZone(ctx context.Context, zone string, zs *zoneState, keys []rrset.Key,
-	sets map[rrset.Key]rrset.Set, seqs map[string]uint64) (int, error) {
+	sets map[rrset.Key]rrset.Set, seqs map[string]uint64, verify bool) (int, error) {
 	get := func(k rrset.Key) rrset.Set {
 		if set, ok := sets[k]; ok {
 			return set
@@ -514,6 +524,22 @@ func (s *Syncer) syncZone(ctx context.Context, zone string, zs *zoneState, keys 
 		return rrset.Set{Key: k}
 	}
 	ch := plan.Compute(keys, get, zs.actual, zs.owned)
+	if verify && len(ch.Claims) > 0 && len(ch.Claims) <= maxVerifiedClaims {
+		found := false
+		for _, k := range ch.Claims {
+			set, ok, err := s.pdns.RRset(ctx, zone, k)
+			if err != nil {
+				return 0, fmt.Errorf("checking %s before creating it: %w", k, err)
+			}
+			if ok {
+				zs.actual[k] = set
+				found = true
+			}
+		}
+		if found {
+			ch = plan.Compute(keys, get, zs.actual, zs.owned)
+		}
+	}
 	s.reportConflicts(zone, zs, keys, ch.Conflicts)
 
 	var always []pdnsapi.Change

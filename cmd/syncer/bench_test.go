@@ -1,0 +1,185 @@
+package main
+
+// Benchmarks of the issue's targets, side by side in one run against one
+// real PowerDNS (gsqlite3). Run with `make bench`; results and method are
+// in docs/benchmarks.md.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/pdnsapi"
+	"github.com/zonecast/zonecast/internal/rrset"
+	"github.com/zonecast/zonecast/internal/testenv"
+	"github.com/zonecast/zonecast/internal/testpdns"
+)
+
+// soaSerial asks PowerDNS for zone's SOA serial over UDP.
+func soaSerial(c *dns.Client, addr, zone string) (uint32, bool) {
+	m := new(dns.Msg)
+	m.SetQuestion(zone, dns.TypeSOA)
+	r, _, err := c.Exchange(m, addr)
+	if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
+		return 0, false
+	}
+	soa, ok := r.Answer[0].(*dns.SOA)
+	if !ok {
+		return 0, false
+	}
+	return soa.Serial, true
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func percentile(xs []float64, p float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	i := int(float64(len(s)-1) * p)
+	return s[i]
+}
+
+// BenchmarkBurst20k compares, in alternating rounds on one PowerDNS, the
+// time to apply a burst of 20,000 RRset changes through the pipeline
+// (publish to JetStream -> syncer -> PowerDNS, until the zone's SOA serial
+// shows the last message applied) with a bulk load of the same 20,000
+// RRsets straight through the API in PATCHes of 1,000.
+func BenchmarkBurst20k(b *testing.B) {
+	const n, rounds = 20000, 5
+	p := testpdns.Start(b, "gsqlite3")
+	api := pdnsapi.New(p.APIURL, p.APIKey, "localhost", time.Minute)
+	var zones []string
+	for r := 0; r < rounds; r++ {
+		zones = append(zones, fmt.Sprintf("burst%d.bench.test.", r))
+	}
+	s := testenv.StartSyncer(b, testenv.SyncerOptions{Zones: zones, PDNS: p, Extra: []string{"--log-level", "info"}})
+	pub := s.Publisher(b)
+	ctx := context.Background()
+	c := &dns.Client{Timeout: time.Second}
+	var pipeline, bulk []float64
+	for i := 0; i < b.N; i++ {
+		for r := 0; r < rounds; r++ {
+			// Bulk: the same shape of RRsets into a fresh zone of its own.
+			bz := fmt.Sprintf("bulk%d-%d.bench.test.", i, r)
+			if err := api.CreateZone(ctx, pdnsapi.ZoneSpec{Name: bz, SOA: rrset.Set{Key: rrset.Key{Name: bz, Type: "SOA"},
+				TTL: 3600, Records: []string{"ns1." + bz + " hostmaster." + bz + " 1 10800 3600 604800 60"}},
+				NS: []string{"ns1." + bz}}); err != nil {
+				b.Fatal(err)
+			}
+			var changes []pdnsapi.Change
+			for j := 0; j < n; j++ {
+				changes = append(changes, pdnsapi.Change{Set: rrset.Set{Key: rrset.Key{Name: fmt.Sprintf("h%d.%s", j, bz), Type: "AAAA"},
+					TTL: 60, Records: []string{fmt.Sprintf("2001:db8:%x::%x", r+1, j+1)}}})
+			}
+			start := time.Now()
+			for k := 0; k < n; k += 1000 {
+				if err := api.Patch(ctx, bz, changes[k:k+1000]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			bulk = append(bulk, time.Since(start).Seconds())
+
+			// Pipeline: publish the burst, wait for the SOA serial.
+			z := zones[r]
+			start = time.Now()
+			for j := 0; j < n; j++ {
+				if err := pub.PublishAsync(ctx, events.Message{Version: 1, Name: fmt.Sprintf("h%d.%s", j, z), Type: "AAAA",
+					Origin: "bench", TTL: 60, Records: []string{fmt.Sprintf("2001:db8:%x::%x", r+1, j+1)}}, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			last, err := pub.Flush(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = last
+			info, err := s.StreamLastSeq(b)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for {
+				if serial, ok := soaSerial(c, p.DNSAddr, z); ok && serial == uint32(info) {
+					break
+				}
+				if time.Since(start) > 5*time.Minute {
+					b.Fatalf("burst not applied after 5 minutes:\n%s", s.LogTail(20))
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			pipeline = append(pipeline, time.Since(start).Seconds())
+		}
+	}
+	mb, mp := median(bulk), median(pipeline)
+	b.ReportMetric(n/mb, "bulk-rrsets/s")
+	b.ReportMetric(n/mp, "syncer-rrsets/s")
+	b.ReportMetric(mb/mp, "ratio")
+	b.Logf("burst of %d: bulk PATCH x1000 median %.3fs (%v); syncer median %.3fs (%v); syncer/bulk throughput %.2f",
+		n, mb, fmtSecs(bulk), mp, fmtSecs(pipeline), mb/mp)
+}
+
+func fmtSecs(xs []float64) string {
+	var parts []string
+	for _, x := range xs {
+		parts = append(parts, strconv.FormatFloat(x, 'f', 3, 64))
+	}
+	return strings.Join(parts, " ")
+}
+
+// BenchmarkPublishToDig measures, at low load, the time from publishing one
+// record event until PowerDNS answers the record over DNS (polled every
+// millisecond with a UDP query, as dig would ask).
+func BenchmarkPublishToDig(b *testing.B) {
+	const samples = 60
+	p := testpdns.Start(b, "gsqlite3")
+	z := "latency.bench.test."
+	s := testenv.StartSyncer(b, testenv.SyncerOptions{Zones: []string{z}, PDNS: p, Extra: []string{"--log-level", "info"}})
+	pub := s.Publisher(b)
+	ctx := context.Background()
+	c := &dns.Client{Timeout: time.Second}
+	var lat []float64
+	for i := 0; i < b.N; i++ {
+		for j := 0; j < samples; j++ {
+			name := fmt.Sprintf("l%d-%d.%s", i, j, z)
+			want := fmt.Sprintf("2001:db8::%x", j+1)
+			start := time.Now()
+			if _, err := pub.Publish(ctx, events.Message{Version: 1, Name: name, Type: "AAAA", Origin: "bench",
+				TTL: 60, Records: []string{want}}, 0); err != nil {
+				b.Fatal(err)
+			}
+			for {
+				m := new(dns.Msg)
+				m.SetQuestion(name, dns.TypeAAAA)
+				r, _, err := c.Exchange(m, p.DNSAddr)
+				if err == nil && len(r.Answer) == 1 {
+					if a, ok := r.Answer[0].(*dns.AAAA); ok && a.AAAA.String() == want {
+						break
+					}
+				}
+				if time.Since(start) > 10*time.Second {
+					b.Fatalf("%s not answered after 10s", name)
+				}
+				time.Sleep(time.Millisecond)
+			}
+			lat = append(lat, time.Since(start).Seconds()*1000)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	b.ReportMetric(median(lat), "p50-ms")
+	b.ReportMetric(percentile(lat, 0.99), "p99-ms")
+	b.Logf("publish -> dig over %d samples: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms",
+		len(lat), median(lat), percentile(lat, 0.9), percentile(lat, 0.99), percentile(lat, 1))
+}

@@ -1,0 +1,357 @@
+// Package testenv runs zonecast's real binaries for integration tests and
+// benchmarks: it builds them once per test process, starts them on free
+// loopback ports, waits for readiness, and stops exactly the processes it
+// started. PowerDNS comes from testpdns, NATS from the syncer's embedded
+// server (or bus.StartEmbedded).
+package testenv
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/testpdns"
+)
+
+var (
+	buildMu  sync.Mutex
+	built    = map[string]string{}
+	binDir   string
+	binDirMu sync.Once
+)
+
+// Binary builds ./cmd/<name> once per test process and returns its path.
+func Binary(t testing.TB, name string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := built[name]; ok {
+		return p
+	}
+	binDirMu.Do(func() {
+		d, err := os.MkdirTemp("", "zonecast-testbin-")
+		if err != nil {
+			t.Fatalf("making binary dir: %v", err)
+		}
+		binDir = d
+	})
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(binDir, "zonecast-"+name)
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/"+name)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", name, err, b)
+	}
+	built[name] = out
+	return out
+}
+
+func moduleRoot() (string, error) {
+	b, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("finding the module root: %w", err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(b))), nil
+}
+
+// FreePort returns a free TCP port on 127.0.0.1.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("finding a free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Eventually polls cond every 10 ms until it holds or timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// SyncerOptions configures a zonecast-syncer process.
+type SyncerOptions struct {
+	Zones    []string
+	PDNS     *testpdns.Server
+	StateDir string   // default: a new temp dir
+	NATS     *NATS    // join this NATS instead of embedding one
+	Extra    []string // further flags
+}
+
+// Syncer is a running zonecast-syncer process.
+type Syncer struct {
+	Opts         SyncerOptions
+	NATSPort     int
+	HTTPAddr     string
+	PasswordFile string
+	LogPath      string
+	cmd          *exec.Cmd
+	done         chan struct{}
+	nc           *nats.Conn
+	js           jetstream.JetStream
+}
+
+// StartSyncer starts zonecast-syncer and waits until /readyz answers.
+func StartSyncer(t testing.TB, opts SyncerOptions) *Syncer {
+	t.Helper()
+	if opts.StateDir == "" {
+		opts.StateDir = t.TempDir()
+	}
+	s := &Syncer{Opts: opts, NATSPort: FreePort(t)}
+	s.PasswordFile = filepath.Join(opts.StateDir, "nats-password")
+	s.LogPath = filepath.Join(opts.StateDir, "syncer.log")
+	s.Start(t)
+	t.Cleanup(func() {
+		s.stop(syscall.SIGTERM)
+		if t.Failed() {
+			t.Logf("zonecast-syncer log (%s):\n%s", s.LogPath, s.LogTail(80))
+		}
+	})
+	return s
+}
+
+// Start (re)starts the process with the same options and ports.
+func (s *Syncer) Start(t testing.TB) {
+	t.Helper()
+	if s.HTTPAddr == "" {
+		s.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	}
+	keyFile := filepath.Join(s.Opts.StateDir, "pdns-api-key")
+	if err := os.WriteFile(keyFile, []byte(s.Opts.PDNS.APIKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{
+		"--pdns-url", s.Opts.PDNS.APIURL, "--pdns-api-key-file", keyFile,
+		"--state-dir", s.Opts.StateDir, "--http-listen", s.HTTPAddr,
+		"--nats-listen", fmt.Sprintf("127.0.0.1:%d", s.NATSPort),
+		"--node-id", "test", "--log-level", "debug",
+	}
+	if s.Opts.NATS != nil {
+		args = append(args, "--nats-url", s.Opts.NATS.URL, "--nats-password-file", s.Opts.NATS.PasswordFile)
+	}
+	for _, z := range s.Opts.Zones {
+		args = append(args, "--zone", z)
+	}
+	args = append(args, s.Opts.Extra...)
+	logf, err := os.OpenFile(s.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(Binary(t, "syncer"), args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), "ZONECAST_RECONCILE_INTERVAL=1h")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting zonecast-syncer: %v", err)
+	}
+	s.cmd = cmd
+	s.done = make(chan struct{})
+	go func() { _ = cmd.Wait(); close(s.done) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if s.ready() {
+			return
+		}
+		select {
+		case <-s.done:
+			t.Fatalf("zonecast-syncer exited during start:\n%s", s.LogTail(40))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("zonecast-syncer not ready after 30s:\n%s", s.LogTail(40))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *Syncer) ready() bool {
+	resp, err := http.Get("http://" + s.HTTPAddr + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// Stop sends SIGTERM to the process and waits for it to exit.
+func (s *Syncer) Stop(t testing.TB) {
+	t.Helper()
+	if !s.stop(syscall.SIGTERM) {
+		t.Fatalf("zonecast-syncer did not stop on SIGTERM:\n%s", s.LogTail(20))
+	}
+}
+
+// Kill sends SIGKILL to the process and waits for it to exit.
+func (s *Syncer) Kill(t testing.TB) {
+	t.Helper()
+	s.stop(syscall.SIGKILL)
+}
+
+// Signal sends sig to the process (e.g. SIGHUP).
+func (s *Syncer) Signal(t testing.TB, sig os.Signal) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signalling zonecast-syncer: %v", err)
+	}
+}
+
+func (s *Syncer) stop(sig syscall.Signal) bool {
+	if s.cmd == nil {
+		return true
+	}
+	select {
+	case <-s.done:
+		return true
+	default:
+	}
+	_ = s.cmd.Process.Signal(sig)
+	select {
+	case <-s.done:
+		return true
+	case <-time.After(20 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+		return false
+	}
+}
+
+// LogTail returns the last n lines of the process log.
+func (s *Syncer) LogTail(n int) string {
+	b, _ := os.ReadFile(s.LogPath)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Metric returns the value of one sample from /metrics: name with labels
+// in exposition order, e.g. Metric(t, `zonecast_syncer_rrsets_applied_total{zone="z."}`).
+// A missing sample is 0.
+func (s *Syncer) Metric(t testing.TB, sample string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + s.HTTPAddr + "/metrics")
+	if err != nil {
+		t.Fatalf("reading metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, sample+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", sample, err)
+			}
+			return f
+		}
+	}
+	return 0
+}
+
+// NATS connects to the syncer's embedded NATS over TCP with its password.
+func (s *Syncer) NATS(t testing.TB) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	if s.nc != nil {
+		return s.nc, s.js
+	}
+	url, pwFile := fmt.Sprintf("nats://127.0.0.1:%d", s.NATSPort), s.PasswordFile
+	if s.Opts.NATS != nil {
+		url, pwFile = s.Opts.NATS.URL, s.Opts.NATS.PasswordFile
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, err := bus.Connect(ctx, bus.ClientConfig{URL: url, User: "zonecast", PasswordFile: pwFile}, zerolog.Nop())
+	if err != nil {
+		t.Fatalf("connecting to nats: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.nc, s.js = nc, js
+	return nc, js
+}
+
+// StreamLastSeq returns the last sequence of the record stream.
+func (s *Syncer) StreamLastSeq(t testing.TB) (uint64, error) {
+	t.Helper()
+	_, js := s.NATS(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, "ZONECAST")
+	if err != nil {
+		return 0, fmt.Errorf("looking up the stream: %w", err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("reading stream info: %w", err)
+	}
+	return info.State.LastSeq, nil
+}
+
+// Publisher returns a publisher on the syncer's stream.
+func (s *Syncer) Publisher(t testing.TB) *bus.Publisher {
+	t.Helper()
+	_, js := s.NATS(t)
+	return bus.NewPublisher(js, "ZONECAST", "zonecast.rr")
+}
+
+// NATS is a nats-server with JetStream running in the test process, the way
+// an external NATS deployment looks to the daemons.
+type NATS struct {
+	URL          string
+	PasswordFile string
+}
+
+// StartNATS starts an embedded nats-server with password authentication on
+// a free loopback port; it is shut down when the test ends.
+func StartNATS(t testing.TB) *NATS {
+	t.Helper()
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "nats-password")
+	pw, err := bus.EnsurePassword(pwFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := FreePort(t)
+	srv, err := bus.StartEmbedded(bus.ServerConfig{StoreDir: filepath.Join(dir, "js"),
+		Listen: fmt.Sprintf("127.0.0.1:%d", port), User: "zonecast", Password: pw, Name: "test-nats", Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	return &NATS{URL: fmt.Sprintf("nats://127.0.0.1:%d", port), PasswordFile: pwFile}
+}
