@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -76,15 +77,15 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		case <-ctx.Done():
 		}
 	}()
-	filters := make([]string, 0, len(cfg.zones))
-	for _, z := range cfg.zones {
-		filters = append(filters, events.ZoneFilter(cfg.prefix, z))
-	}
+	filters := events.ZoneFilters(cfg.prefix, cfg.zones)
 	go func() {
 		defer wg.Done()
 		err := bus.Follow(ctx, js, bus.FollowConfig{
 			Stream: cfg.stream, Filters: filters, Log: log, Ready: s.Replayed,
-			Handle: func(d bus.Delivery) { s.HandleMessage(d.Subject, d.Data, d.Seq, d.Removed) },
+			Handle: func(d bus.Delivery) {
+				s.HandleMessage(syncer.Delivery{Subject: d.Subject, Data: d.Data, Seq: d.Seq,
+					Removed: d.Removed, Expires: d.Expires}, time.Now())
+			},
 		})
 		if err != nil && ctx.Err() == nil {
 			errs <- fmt.Errorf("following stream %s: %w", cfg.stream, err)

@@ -45,7 +45,18 @@ func ttlHeader(ttl time.Duration) string {
 }
 
 // msg encodes m (validating it) into a NATS message on its subject.
+// TombstoneTTL is the lease a tombstone gets when published without one:
+// long enough for every follower to see it, after which the subject holds
+// nothing, which means the same (no contribution). Syncers that were away
+// longer remove the RRset at their start-up reconciliation, since they own
+// it and nothing desires it. Without it the stream would keep one message
+// per name ever published.
+const TombstoneTTL = 24 * time.Hour
+
 func (p *Publisher) msg(m events.Message, ttl time.Duration) (*nats.Msg, error) {
+	if ttl <= 0 && m.Tombstone() {
+		ttl = TombstoneTTL
+	}
 	data, err := events.Encode(m)
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s %s from %s: %w", m.Name, m.Type, m.Origin, err)

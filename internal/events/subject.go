@@ -57,6 +57,26 @@ func ZoneFilter(prefix, zone string) string {
 	return b.String()
 }
 
+// ZoneFilters returns the subject filters of a set of canonical zones,
+// leaving out zones below another zone of the set: JetStream refuses a
+// consumer whose filters overlap, and the parent's filter covers them.
+func ZoneFilters(prefix string, zones []string) []string {
+	var out []string
+	for _, z := range zones {
+		covered := false
+		for _, p := range zones {
+			if p != z && rrset.InZone(z, p) {
+				covered = true
+				break
+			}
+		}
+		if !covered && !slices.Contains(out, ZoneFilter(prefix, z)) {
+			out = append(out, ZoneFilter(prefix, z))
+		}
+	}
+	return out
+}
+
 // ParseSubject splits a subject into its name, type and origin.
 func ParseSubject(prefix, subject string) (rrset.Key, string, error) {
 	rest, ok := strings.CutPrefix(subject, prefix+".")

@@ -2,6 +2,7 @@ package events
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -262,5 +263,14 @@ func TestDecodeWithSubject(t *testing.T) {
 				t.Fatalf("decoded message belongs on %q, arrived on %q", s, tc.subject)
 			}
 		})
+	}
+}
+
+func TestZoneFiltersDropCoveredZones(t *testing.T) {
+	t.Parallel()
+	got := ZoneFilters(DefaultSubjectPrefix, []string{"sub.example.com.", "example.com.", "other.net.", "example.com."})
+	want := []string{"zonecast.rr.com.example.>", "zonecast.rr.net.other.>"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("ZoneFilters = %v, want %v", got, want)
 	}
 }

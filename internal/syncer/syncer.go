@@ -108,13 +108,25 @@ func New(cfg Config, pdns PDNS, m *Metrics, log zerolog.Logger) *Syncer {
 	}
 }
 
-// HandleMessage folds one stream delivery into the desired state. removed
-// marks a server delete marker: the subject's message expired or was
-// purged. Invalid input is counted and logged, never applied, and never
-// blocks what follows. It is safe to call from another goroutine than Run.
-func (s *Syncer) HandleMessage(subject string, data []byte, seq uint64, removed bool) {
+// Delivery is one message from the stream.
+type Delivery struct {
+	Subject string
+	Data    []byte
+	Seq     uint64
+	Removed bool      // a server delete marker: the subject's message expired or was purged
+	Expires time.Time // when the message's lease runs out; zero: never
+}
+
+// HandleMessage folds one stream delivery, received at now, into the
+// desired state. A delete marker, or a message whose lease has already run
+// out (a replay right after a server restart can still hand it out),
+// withdraws the subject's contribution. Invalid input is counted and
+// logged, never applied, and never blocks what follows. It is safe to call
+// from another goroutine than Run.
+func (s *Syncer) HandleMessage(d Delivery, now time.Time) {
+	subject, data, seq := d.Subject, d.Data, d.Seq
 	log := s.log.With().Str("subject", subject).Uint64("seq", seq).Logger()
-	if removed {
+	if d.Removed || (!d.Expires.IsZero() && !d.Expires.After(now)) {
 		s.m.Messages.WithLabelValues("expired").Inc()
 		key, origin, err := events.ParseSubject(s.cfg.Prefix, subject)
 		if err != nil {
@@ -358,6 +370,9 @@ func (s *Syncer) snapshot(all bool) (keys map[string][]rrset.Key, sets map[rrset
 	}
 	clear(s.dirty)
 	clear(s.seqDirty)
+	for _, ks := range keys {
+		rrset.SortKeys(ks) // neighbouring names in one PATCH, deterministic batches
+	}
 	return keys, sets, seqs
 }
 

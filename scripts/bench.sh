@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# `make bench`: the performance targets, measured side by side in one run
+# against a real PowerDNS (see docs/benchmarks.md for method and figures).
+# BENCH_PKGS narrows the packages; BENCH_COUNT repeats each benchmark.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
+scripts/deps.sh pdns
+out=.state/bench
+mkdir -p "$out"
+pkgs=${BENCH_PKGS:-./cmd/syncer}
+# -benchtime 1x: each benchmark runs its own rounds and reports medians.
+go test -run '^$' -bench . -benchtime 1x -count "${BENCH_COUNT:-1}" -timeout 60m -v $pkgs 2>&1 \
+  | grep -vE '^\{"level"' | tee "$out/bench.txt"
+echo "results: $out/bench.txt"
