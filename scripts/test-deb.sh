@@ -101,7 +101,7 @@ echo "version: $version1"
 check "version $version1 is a valid Debian version" dpkg --validate-version "$version1"
 
 elf_machine() { # deb file -> ELF e_machine of its binary (3e amd64, b7 arm64)
-  dpkg-deb --fsys-tarfile "$1" | tar -xO "./usr/bin/$2" | od -An -tx1 -j18 -N1 | tr -d ' \n'
+  rm -rf "$tmp/x" && dpkg-deb -x "$1" "$tmp/x" && od -An -tx1 -j18 -N1 "$tmp/x/usr/bin/$2" | tr -d ' \n'
 }
 for p in "${built[@]}"; do
   for arch in amd64 arm64; do
@@ -125,7 +125,7 @@ for deb in "$tmp"/v1/*.deb; do
   out=$(grep -v 'running with root privileges' "$tmp/lintian.out")
   if [ "$rc" = 0 ]; then ok "lintian $name: no errors"; else bad "lintian $name: no errors"; fi
   tags=$(printf '%s\n' "$out" | grep -E '^[EWIP]: ' || true)
-  if [ -n "$tags" ]; then printf '  %s\n' "$tags"; fi
+  if [ -n "$tags" ]; then printf '%s\n' "$tags" | sed 's/^/  /'; fi
   undocumented=""
   for t in $(printf '%s\n' "$tags" | awk '/^[EW]: /{print $3}' | sort -u); do
     grep -q -- "$t" "$repo/packaging/LINTIAN.md" || undocumented+=" $t"
