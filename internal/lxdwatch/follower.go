@@ -57,6 +57,8 @@ type Options struct {
 	RequestTimeout time.Duration
 	// Now is the clock (time.Now by default).
 	Now func() time.Time
+	// Observer is told of connections and full syncs (nil: nobody).
+	Observer Observer
 }
 
 func (o Options) withDefaults() Options {
@@ -75,6 +77,9 @@ func (o Options) withDefaults() Options {
 	def(&o.RequestTimeout, DefaultRequestTimeout)
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
 	}
 	return o
 }
@@ -129,6 +134,9 @@ type state struct {
 	fullAgain bool
 	failed    bool // a publish failed: retry later
 	retries   int
+	// synced counts the followed instances of the last applied full
+	// listing, or is -1 when no full listing awaits its publication.
+	synced int
 }
 
 // Run follows LXD until ctx ends. It returns nil when ctx is cancelled and
@@ -154,7 +162,7 @@ func (f *Follower) Run(ctx context.Context) error {
 	st := &state{
 		lastGen: map[ref]uint64{}, desired: map[ref][]events.Message{},
 		published: map[rrset.Key]events.Message{}, fast: map[ref]time.Time{},
-		inflight: map[ref]bool{}, again: map[ref]bool{},
+		inflight: map[ref]bool{}, again: map[ref]bool{}, synced: -1,
 	}
 	startFull := func() {
 		if st.fullBusy {
@@ -212,6 +220,10 @@ func (f *Follower) Run(ctx context.Context) error {
 	reconcile := func() {
 		if f.reconcile(ctx, st) {
 			st.retries = 0
+			if st.synced >= 0 {
+				f.opt.Observer.Synced(st.synced, f.opt.Now())
+				st.synced = -1
+			}
 			return
 		}
 		d := backoff(f.opt.BackoffMin, f.opt.BackoffMax, st.retries)
@@ -258,7 +270,7 @@ func (f *Follower) Run(ctx context.Context) error {
 		case res := <-results:
 			if res.Full {
 				st.fullBusy = false
-				if f.applyFull(st, res) {
+				if f.applyFull(st, res) || st.synced >= 0 {
 					reconcile()
 				}
 				if st.fullAgain {
@@ -400,6 +412,7 @@ func (f *Follower) applyFull(st *state, res result) bool {
 			changed = true
 		}
 	}
+	st.synced = len(seen)
 	for r := range st.desired {
 		if !seen[r] && st.lastGen[r] < res.Gen {
 			if f.setDesired(st, r, nil) {

@@ -89,6 +89,7 @@ func (f *Follower) listenOnce(ctx context.Context, triggers chan<- trigger, resy
 		}
 	}
 	f.log.Info().Strs("projects", f.opt.Projects).Msg("following lxd lifecycle events")
+	f.opt.Observer.Connected()
 	select {
 	case resync <- struct{}{}:
 	default: // a resync is pending already
