@@ -264,13 +264,12 @@ func TestReconcileDriftAndForeign(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		owned, err := owner.Decode(meta)
+		rec, err := owner.Decode(meta)
 		if err != nil {
 			t.Fatal(err)
 		}
-		owned[stale.Key] = struct{}{}
-		b := owner.Bucket(stale.Key)
-		if err := e.api.SetMetadata(ctx, zone, owner.Kind(b), owner.EncodeBuckets(owned, []int{b})[b]); err != nil {
+		if err := e.api.SetMetadata(ctx, zone, owner.JournalKind(rec.NextSeq),
+			owner.EncodeJournal([]rrset.Key{stale.Key}, true)[0]); err != nil {
 			t.Fatal(err)
 		}
 		e.publish(t, "www."+zone, "A", "node1", 60, "192.0.2.80")

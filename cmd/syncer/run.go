@@ -84,7 +84,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 			Stream: cfg.stream, Filters: filters, Log: log, Ready: s.Replayed,
 			Handle: func(d bus.Delivery) {
 				s.HandleMessage(syncer.Delivery{Subject: d.Subject, Data: d.Data, Seq: d.Seq,
-					Removed: d.Removed, Expires: d.Expires}, time.Now())
+					Removed: d.Removed, Expires: d.Expires, Pending: d.Pending}, time.Now())
 			},
 		})
 		if err != nil && ctx.Err() == nil {

@@ -3,17 +3,29 @@
 // (backups, restores) and works on every backend: lmdb refuses RRset
 // comments, but every backend stores custom X- metadata.
 //
-// The owned keys are spread over Buckets metadata kinds
-// (X-ZONECAST-OWNED-00 .. -3F) by a hash of the key; each kind holds one
-// value, the space-separated list "name/TYPE ...". A change of ownership
-// rewrites only the buckets it touches. The package is pure; the syncer
+// The record has two parts:
+//
+//   - compact buckets: Buckets metadata kinds (X-ZONECAST-OWNED-00 .. -3F),
+//     keys spread by a hash; each kind holds one value, the space-separated
+//     list "name/TYPE ...";
+//   - a journal: kinds X-ZONECAST-JOURNAL-<n> (n increasing), each holding
+//     "+name/TYPE" (claimed) and "-name/TYPE" (released) entries.
+//
+// A claim or release is one journal write, however many keys it covers, so
+// a burst of new RRsets costs one metadata write, not one per bucket. The
+// owned set is the buckets plus the journal applied in order; compaction
+// folds the journal into the buckets it touches and then empties it. Applying
+// a journal again on top of its own compacted result changes nothing, so a
+// crash during compaction loses nothing. The package is pure; the syncer
 // reads and writes the metadata.
 package owner
 
 import (
+	"cmp"
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/zonecast/zonecast/internal/rrset"
@@ -43,26 +55,105 @@ type Set map[rrset.Key]struct{}
 // Has reports whether k is owned.
 func (s Set) Has(k rrset.Key) bool { _, ok := s[k]; return ok }
 
-// Decode rebuilds the owned set from a zone's metadata (all kinds; others
-// are ignored). A malformed entry is an error: guessing could make the
-// syncer delete data it does not own.
-func Decode(meta map[string][]string) (Set, error) {
-	s := Set{}
+// JournalPrefix starts every ownership journal kind.
+const JournalPrefix = "X-ZONECAST-JOURNAL-"
+
+// MaxJournalEntries bounds the entries of one journal kind, keeping each
+// metadata write well below PowerDNS's 2 MiB request limit.
+const MaxJournalEntries = 8000
+
+// JournalKind returns the metadata kind of journal entry n.
+func JournalKind(n uint64) string { return fmt.Sprintf("%s%016X", JournalPrefix, n) }
+
+// Record is the decoded ownership record of a zone.
+type Record struct {
+	Owned   Set
+	Journal []string // journal kinds present, in order
+	NextSeq uint64   // the number the next journal kind takes
+}
+
+func parseKey(e, kind string) (rrset.Key, error) {
+	name, typ, ok := strings.Cut(e, "/")
+	if !ok || name == "" || typ == "" {
+		return rrset.Key{}, fmt.Errorf("decoding ownership entry %q in %s: want name/TYPE", e, kind)
+	}
+	return rrset.Key{Name: name, Type: typ}, nil
+}
+
+// Decode rebuilds the ownership record from a zone's metadata (all kinds;
+// others are ignored). A malformed entry is an error: guessing could make
+// the syncer delete data it does not own.
+func Decode(meta map[string][]string) (Record, error) {
+	r := Record{Owned: Set{}}
+	type journal struct {
+		n      uint64
+		kind   string
+		values []string
+	}
+	var journals []journal
 	for kind, values := range meta {
-		if !strings.HasPrefix(kind, KindPrefix) {
-			continue
-		}
-		for _, v := range values {
-			for _, e := range strings.Fields(v) {
-				name, typ, ok := strings.Cut(e, "/")
-				if !ok || name == "" || typ == "" {
-					return nil, fmt.Errorf("decoding ownership entry %q in %s: want name/TYPE", e, kind)
+		switch {
+		case strings.HasPrefix(kind, KindPrefix):
+			for _, v := range values {
+				for _, e := range strings.Fields(v) {
+					k, err := parseKey(e, kind)
+					if err != nil {
+						return Record{}, err
+					}
+					r.Owned[k] = struct{}{}
 				}
-				s[rrset.Key{Name: name, Type: typ}] = struct{}{}
+			}
+		case strings.HasPrefix(kind, JournalPrefix):
+			n, err := strconv.ParseUint(strings.TrimPrefix(kind, JournalPrefix), 16, 64)
+			if err != nil {
+				return Record{}, fmt.Errorf("decoding ownership journal kind %s: %w", kind, err)
+			}
+			if len(values) > 0 {
+				journals = append(journals, journal{n, kind, values})
+			}
+			r.NextSeq = max(r.NextSeq, n+1)
+		}
+	}
+	slices.SortFunc(journals, func(a, b journal) int { return cmp.Compare(a.n, b.n) })
+	for _, j := range journals {
+		r.Journal = append(r.Journal, j.kind)
+		for _, v := range j.values {
+			for _, e := range strings.Fields(v) {
+				if len(e) < 2 || (e[0] != '+' && e[0] != '-') {
+					return Record{}, fmt.Errorf("decoding ownership journal entry %q in %s: want +name/TYPE or -name/TYPE", e, j.kind)
+				}
+				k, err := parseKey(e[1:], j.kind)
+				if err != nil {
+					return Record{}, err
+				}
+				if e[0] == '+' {
+					r.Owned[k] = struct{}{}
+				} else {
+					delete(r.Owned, k)
+				}
 			}
 		}
 	}
-	return s, nil
+	return r, nil
+}
+
+// EncodeJournal returns the values of journal kinds recording keys as
+// claimed (claim) or released, at most MaxJournalEntries per kind.
+func EncodeJournal(keys []rrset.Key, claim bool) [][]string {
+	sign := "-"
+	if claim {
+		sign = "+"
+	}
+	var out [][]string
+	for start := 0; start < len(keys); start += MaxJournalEntries {
+		part := keys[start:min(start+MaxJournalEntries, len(keys))]
+		entries := make([]string, len(part))
+		for i, k := range part {
+			entries[i] = sign + k.Name + "/" + k.Type
+		}
+		out = append(out, []string{strings.Join(entries, " ")})
+	}
+	return out
 }
 
 // EncodeBuckets returns, for each of the given buckets, the metadata

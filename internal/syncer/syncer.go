@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -59,6 +60,7 @@ type Syncer struct {
 	dirty    map[rrset.Key]struct{}
 	seqDirty map[string]bool
 
+	pending    atomic.Uint64 // from the last delivery: how far behind the stream the syncer is
 	wake       chan struct{}
 	reconcile  chan struct{}
 	replayed   chan struct{}
@@ -73,9 +75,16 @@ type Syncer struct {
 type zoneState struct {
 	actual    map[rrset.Key]rrset.Set
 	owned     owner.Set
+	journal   []string     // ownership journal kinds not yet compacted
+	touched   map[int]bool // buckets the journal touches
+	nextJrnl  uint64
 	conflicts map[rrset.Key]bool
 	rectifyAt time.Time
 }
+
+// compactAfter is the journal length at which the ownership record is
+// folded into its buckets.
+const compactAfter = 16
 
 // New returns a syncer. Call HandleMessage for every stream delivery,
 // Replayed once the initial replay is complete, and Run to write.
@@ -115,6 +124,7 @@ type Delivery struct {
 	Seq     uint64
 	Removed bool      // a server delete marker: the subject's message expired or was purged
 	Expires time.Time // when the message's lease runs out; zero: never
+	Pending uint64    // messages the server still holds for this follower after this one
 }
 
 // HandleMessage folds one stream delivery, received at now, into the
@@ -125,13 +135,17 @@ type Delivery struct {
 // from another goroutine than Run.
 func (s *Syncer) HandleMessage(d Delivery, now time.Time) {
 	subject, data, seq := d.Subject, d.Data, d.Seq
-	log := s.log.With().Str("subject", subject).Uint64("seq", seq).Logger()
+	s.pending.Store(d.Pending)
+	log := func() *zerolog.Logger { // built only when something is logged
+		l := s.log.With().Str("subject", subject).Uint64("seq", seq).Logger()
+		return &l
+	}
 	if d.Removed || (!d.Expires.IsZero() && !d.Expires.After(now)) {
 		s.m.Messages.WithLabelValues("expired").Inc()
 		key, origin, err := events.ParseSubject(s.cfg.Prefix, subject)
 		if err != nil {
 			s.m.Invalid.WithLabelValues("subject").Inc()
-			log.Warn().Err(err).Msg("ignoring delete marker with an invalid subject")
+			log().Warn().Err(err).Msg("ignoring delete marker with an invalid subject")
 			return
 		}
 		s.withdraw(key, origin, seq)
@@ -140,7 +154,7 @@ func (s *Syncer) HandleMessage(d Delivery, now time.Time) {
 	msg, err := events.DecodeWithSubject(s.cfg.Prefix, subject, data)
 	if err != nil {
 		s.m.Invalid.WithLabelValues("message").Inc()
-		log.Warn().Err(err).Msg("rejected invalid record event")
+		log().Warn().Err(err).Msg("rejected invalid record event")
 		// The invalid body replaced the subject's previous message in the
 		// stream; withdraw that contribution so that a node which follows
 		// and a node which replays end with the same state.
@@ -162,7 +176,7 @@ func (s *Syncer) HandleMessage(d Delivery, now time.Time) {
 	s.mu.Unlock()
 	if err != nil {
 		s.m.Invalid.WithLabelValues("zone").Inc()
-		log.Warn().Err(err).Str("name", msg.Name).Str("type", msg.Type).Str("origin", msg.Origin).
+		log().Warn().Err(err).Str("name", msg.Name).Str("type", msg.Type).Str("origin", msg.Origin).
 			Msg("rejected record event outside the syncer's zones")
 		return
 	}
@@ -257,7 +271,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-s.wake:
-			if !sleepCtx(ctx, s.cfg.BatchDelay) {
+			if !s.gather(ctx) {
 				// Shutting down: write what has arrived, then stop.
 				s.flushOnce(context.WithoutCancel(ctx))
 				return nil
@@ -278,6 +292,38 @@ func (s *Syncer) Run(ctx context.Context) error {
 			s.rectifyDue(ctx)
 		}
 	}
+}
+
+// Gathering bounds: while the follower is behind the stream (a burst, a
+// catch-up), a round waits for up to gatherTarget changed RRsets or
+// gatherMax, so that PATCHes are full and the per-round costs (ownership
+// journal, SOA) are paid once per thousands of RRsets.
+const (
+	gatherTarget = 5000
+	gatherMax    = 250 * time.Millisecond
+)
+
+// gather waits BatchDelay, then longer while a burst is still arriving. It
+// returns false if ctx ended.
+func (s *Syncer) gather(ctx context.Context) bool {
+	if !sleepCtx(ctx, s.cfg.BatchDelay) {
+		return false
+	}
+	deadline := time.Now().Add(gatherMax)
+	last := -1
+	for s.pending.Load() > 0 && time.Now().Before(deadline) {
+		s.mu.Lock()
+		n := len(s.dirty)
+		s.mu.Unlock()
+		if n >= gatherTarget || n == last {
+			break // enough for full PATCHes, or nothing more is arriving
+		}
+		last = n
+		if !sleepCtx(ctx, time.Millisecond) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Syncer) desiredLen() int {
@@ -495,11 +541,18 @@ func (s *Syncer) loadZone(ctx context.Context, zone string) (*zoneState, error) 
 	if err != nil {
 		return nil, fmt.Errorf("reading ownership metadata: %w", err)
 	}
-	owned, err := owner.Decode(meta)
+	rec, err := owner.Decode(meta)
 	if err != nil {
 		return nil, err
 	}
-	zs := &zoneState{actual: make(map[rrset.Key]rrset.Set, len(sets)), owned: owned, conflicts: map[rrset.Key]bool{}}
+	owned := rec.Owned
+	zs := &zoneState{actual: make(map[rrset.Key]rrset.Set, len(sets)), owned: owned, conflicts: map[rrset.Key]bool{},
+		journal: rec.Journal, nextJrnl: rec.NextSeq, touched: map[int]bool{}}
+	if len(rec.Journal) > 0 {
+		for b := 0; b < owner.Buckets; b++ {
+			zs.touched[b] = true // which buckets the journal touches is not kept
+		}
+	}
 	if old, ok := s.zones[zone]; ok {
 		zs.conflicts = old.conflicts
 		zs.rectifyAt = old.rectifyAt
@@ -636,6 +689,11 @@ func (s *Syncer) syncZone(ctx context.Context, zone string, zs *zoneState, keys 
 		s.log.Warn().Err(err).Str("zone", zone).Msg("could not record released ownership")
 		s.needReconcile = true
 	}
+	if len(zs.journal) >= compactAfter {
+		if err := s.compact(ctx, zone, zs); err != nil {
+			s.log.Warn().Err(err).Str("zone", zone).Msg("could not compact the ownership record; will retry")
+		}
+	}
 	if structural && zs.rectifyAt.IsZero() {
 		zs.rectifyAt = time.Now().Add(s.cfg.RectifyDelay)
 	}
@@ -665,7 +723,7 @@ func (s *Syncer) claim(ctx context.Context, zone string, zs *zoneState, keys []r
 	for _, k := range keys {
 		zs.owned[k] = struct{}{}
 	}
-	if err := s.writeOwnership(ctx, zone, zs, keys); err != nil {
+	if err := s.writeOwnership(ctx, zone, zs, keys, true); err != nil {
 		for _, k := range keys {
 			delete(zs.owned, k)
 		}
@@ -682,18 +740,48 @@ func (s *Syncer) release(ctx context.Context, zone string, zs *zoneState, keys [
 	for _, k := range keys {
 		delete(zs.owned, k)
 	}
-	return s.writeOwnership(ctx, zone, zs, keys)
+	return s.writeOwnership(ctx, zone, zs, keys, false)
 }
 
-func (s *Syncer) writeOwnership(ctx context.Context, zone string, zs *zoneState, keys []rrset.Key) error {
-	buckets := owner.Touched(keys)
+// writeOwnership appends claims or releases to the zone's ownership
+// journal: one metadata write per MaxJournalEntries keys.
+func (s *Syncer) writeOwnership(ctx context.Context, zone string, zs *zoneState, keys []rrset.Key, claim bool) error {
+	for _, values := range owner.EncodeJournal(keys, claim) {
+		kind := owner.JournalKind(zs.nextJrnl)
+		if err := s.pdns.SetMetadata(ctx, zone, kind, values); err != nil {
+			return fmt.Errorf("writing ownership journal %s: %w", kind, err)
+		}
+		zs.nextJrnl++
+		zs.journal = append(zs.journal, kind)
+	}
+	for _, b := range owner.Touched(keys) {
+		zs.touched[b] = true
+	}
+	s.m.OwnedRRsets.WithLabelValues(zone).Set(float64(len(zs.owned)))
+	return nil
+}
+
+// compact folds the ownership journal into the buckets it touched, then
+// empties the journal kinds. A failure leaves a valid record behind.
+func (s *Syncer) compact(ctx context.Context, zone string, zs *zoneState) error {
+	buckets := make([]int, 0, len(zs.touched))
+	for b := range zs.touched {
+		buckets = append(buckets, b)
+	}
+	slices.Sort(buckets)
 	values := owner.EncodeBuckets(zs.owned, buckets)
 	for _, b := range buckets {
 		if err := s.pdns.SetMetadata(ctx, zone, owner.Kind(b), values[b]); err != nil {
-			return fmt.Errorf("writing ownership bucket %s: %w", owner.Kind(b), err)
+			return fmt.Errorf("compacting ownership bucket %s: %w", owner.Kind(b), err)
 		}
 	}
-	s.m.OwnedRRsets.WithLabelValues(zone).Set(float64(len(zs.owned)))
+	for len(zs.journal) > 0 {
+		if err := s.pdns.SetMetadata(ctx, zone, zs.journal[0], []string{}); err != nil {
+			return fmt.Errorf("emptying ownership journal %s: %w", zs.journal[0], err)
+		}
+		zs.journal = zs.journal[1:]
+	}
+	clear(zs.touched)
 	return nil
 }
 
