@@ -7,8 +7,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"slices"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
