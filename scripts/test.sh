@@ -21,7 +21,9 @@ scripts/lxd.sh up
 trap 'scripts/lxd.sh down || true' EXIT
 
 step "go test -race (unit, fuzz seed corpora, integration against pdns_server, NATS and LXD)"
-go test -race -count=1 -timeout 45m ./...
+# -p 1: the LXD tests of several packages share one daemon, and two of them
+# restart it; packages must not run at the same time.
+go test -race -count=1 -p 1 -timeout 60m ./...
 
 if [ -x scripts/test-deb.sh ]; then
   step "Debian packages and systemd units"
