@@ -7,6 +7,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -78,7 +80,7 @@ func BenchmarkBurst20k(b *testing.B) {
 		level = "debug"
 	}
 	s := testenv.StartSyncer(b, testenv.SyncerOptions{Zones: zones, PDNS: p, NATS: testenv.StartNATS(b),
-		Extra: []string{"--log-level", level}})
+		Extra: []string{"--log-level", level, "--pprof"}})
 	pub := s.Publisher(b)
 	ctx := context.Background()
 	c := &dns.Client{Timeout: time.Second}
@@ -136,6 +138,10 @@ func BenchmarkBurst20k(b *testing.B) {
 			// Queued burst: published while the syncer is stopped.
 			s.Signal(b, syscall.SIGSTOP)
 			publish(zones[2*r], r)
+			if prof := os.Getenv("ZONECAST_BENCH_PROFILE"); prof != "" && r == 1 {
+				go fetchProfile(s.HTTPAddr, prof)
+				time.Sleep(100 * time.Millisecond)
+			}
 			start = time.Now()
 			s.Signal(b, syscall.SIGCONT)
 			waitSerial(zones[2*r], start)
@@ -215,4 +221,15 @@ func BenchmarkPublishToDig(b *testing.B) {
 	b.ReportMetric(percentile(lat, 0.99), "p99-ms")
 	b.Logf("publish -> dig over %d samples: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms",
 		len(lat), median(lat), percentile(lat, 0.9), percentile(lat, 0.99), percentile(lat, 1))
+}
+
+// fetchProfile saves a 1 s CPU profile of the syncer (ZONECAST_BENCH_PROFILE).
+func fetchProfile(addr, path string) {
+	resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=1")
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	_ = os.WriteFile(path, data, 0o600)
 }

@@ -32,6 +32,7 @@ type syncerConfig struct {
 	soa          syncer.SOA
 	ns           []string
 	httpListen   string
+	pprof        bool
 	log          cli.LogFlags
 }
 
@@ -64,6 +65,7 @@ func parseSyncerFlags(args []string) (*syncerConfig, error) {
 	fs.UintVar(&soaTTL, "soa-ttl", 3600, "TTL of the SOA RRset")
 	fs.Var(&ns, "ns", "apex NS of zones the syncer creates (repeatable; default: the SOA primary name server)")
 	fs.StringVar(&c.httpListen, "http-listen", "127.0.0.1:9470", "address of /healthz, /readyz and /metrics; empty disables")
+	fs.BoolVar(&c.pprof, "pprof", false, "also serve Go's profiler under /debug/pprof/ on --http-listen")
 	c.log.Register(fs)
 	fs.Usage = config.Usage(fs, `zonecast-syncer: replay the zonecast record stream into the local PowerDNS and follow it.
 

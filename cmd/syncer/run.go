@@ -65,7 +65,11 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
-		if err := health.Serve(ctx, cfg.httpListen, health.Handler(reg, ready)); err != nil {
+		mux := health.Handler(reg, ready)
+		if cfg.pprof {
+			health.AddPprof(mux)
+		}
+		if err := health.Serve(ctx, cfg.httpListen, mux); err != nil {
 			errs <- err
 		}
 	}()

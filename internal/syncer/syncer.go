@@ -289,6 +289,12 @@ func (s *Syncer) Run(ctx context.Context) error {
 				return err
 			}
 		case <-rectify:
+			if s.busy() {
+				// Changes first: a rectify costs a pass over the whole
+				// zone and would hold them up.
+				s.postponeRectify(time.Now().Add(s.cfg.RectifyDelay))
+				continue
+			}
 			s.rectifyDue(ctx)
 		}
 	}
@@ -783,6 +789,23 @@ func (s *Syncer) compact(ctx context.Context, zone string, zs *zoneState) error 
 	}
 	clear(zs.touched)
 	return nil
+}
+
+// busy reports whether changes are waiting or still arriving.
+func (s *Syncer) busy() bool {
+	s.mu.Lock()
+	n := len(s.dirty)
+	s.mu.Unlock()
+	return n > 0 || s.pending.Load() > 0
+}
+
+// postponeRectify moves every due rectify to at.
+func (s *Syncer) postponeRectify(at time.Time) {
+	for _, zs := range s.zones {
+		if !zs.rectifyAt.IsZero() && zs.rectifyAt.Before(at) {
+			zs.rectifyAt = at
+		}
+	}
 }
 
 func (s *Syncer) nextRectify() (time.Time, bool) {
