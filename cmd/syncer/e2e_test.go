@@ -325,11 +325,11 @@ func TestInvalidInBurst(t *testing.T) {
 			}
 			switch i {
 			case 50:
-				raw("zonecast.rr.test.example.lxd.bad1.A.node1", "{not json")
+				raw("zonecast.rr.node1.test.example.lxd.bad1.A", "{not json")
 			case 100:
-				raw("zonecast.rr.test.example.lxd.bad2.A.node1", `{"v":1,"name":"bad2.lxd.example.test","type":"A","origin":"node1","ttl":60,"records":["999.1.1.1"]}`)
+				raw("zonecast.rr.node1.test.example.lxd.bad2.A", `{"v":1,"name":"bad2.lxd.example.test","type":"A","origin":"node1","ttl":60,"records":["999.1.1.1"]}`)
 			case 150:
-				raw("zonecast.rr.test.example.lxd.bad3.A.node1", `{"v":1,"name":"other.lxd.example.test","type":"A","origin":"node1","ttl":60,"records":["192.0.2.1"]}`)
+				raw("zonecast.rr.node1.test.example.lxd.bad3.A", `{"v":1,"name":"other.lxd.example.test","type":"A","origin":"node1","ttl":60,"records":["192.0.2.1"]}`)
 			case 200:
 				if err := e.pub.PublishAsync(ctx, events.Message{Version: 1, Name: "clash." + zone, Type: "CNAME",
 					Origin: "node1", TTL: 60, Records: []string{"ok1." + zone}}, 0); err != nil {

@@ -115,17 +115,17 @@ func checkCanonical(t *testing.T, m Message) {
 
 func FuzzParseSubject(f *testing.F) {
 	for _, s := range []string{
-		"zonecast.rr.com.example.web.AAAA.node1",
-		"zonecast.rr.com.example.TXT.node1",
-		"zonecast.rr.com.example.%2a.A.lxd-a",
-		"zonecast.rr.com.example._tcp._sip.SRV.gw",
-		"zonecast.rr.com.Example.web.A.n1",
-		"zonecast.rr.com.example.*.A.n1",
-		"zonecast.rr.com.%2a.web.A.n1",
-		"zonecast.rr.com.example.a.n1",
-		"zonecast.rr.com.example.SOA.n1",
-		"zonecast.rr..A.n1",
-		"zonecast.rr.A.n1",
+		"zonecast.rr.node1.com.example.web.AAAA",
+		"zonecast.rr.node1.com.example.TXT",
+		"zonecast.rr.lxd-a.com.example.%2a.A",
+		"zonecast.rr.gw.com.example._tcp._sip.SRV",
+		"zonecast.rr.n1.com.Example.web.A",
+		"zonecast.rr.n1.com.example.*.A",
+		"zonecast.rr.n1.com.%2a.web.A",
+		"zonecast.rr.n1.com.example.a",
+		"zonecast.rr.n1.com.example.SOA",
+		"zonecast.rr.n1..A",
+		"zonecast.rr.n1.A",
 		"zonecast.rr",
 		"other.com.example.A.n1",
 	} {

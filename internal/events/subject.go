@@ -15,20 +15,22 @@ const DefaultSubjectPrefix = "zonecast.rr"
 const wildcardToken = "%2a"
 
 // Subject returns the subject of (name, type, origin): the prefix, the
-// name's labels from the root down, the type and the origin. A zone's
-// events are therefore all below ZoneFilter(prefix, zone). The arguments
-// must be canonical (see Validate).
+// origin, the name's labels from the root down, and the type. A zone's
+// events are therefore all matched by ZoneFilter(prefix, zone), and one
+// origin's events in a zone by OriginFilter: NATS permissions can confine a
+// source to its own origin and zones. The arguments must be canonical (see
+// Validate).
 //
-//	web.example.com. AAAA node1  ->  zonecast.rr.com.example.web.AAAA.node1
+//	web.example.com. AAAA node1  ->  zonecast.rr.node1.com.example.web.AAAA
 func Subject(prefix string, m Message) string {
 	var b strings.Builder
 	b.Grow(len(prefix) + len(m.Name) + len(m.Type) + len(m.Origin) + 3)
 	b.WriteString(prefix)
+	b.WriteByte('.')
+	b.WriteString(m.Origin)
 	writeReversed(&b, m.Name)
 	b.WriteByte('.')
 	b.WriteString(m.Type)
-	b.WriteByte('.')
-	b.WriteString(m.Origin)
 	return b.String()
 }
 
@@ -48,10 +50,19 @@ func writeReversed(b *strings.Builder, name string) {
 }
 
 // ZoneFilter returns the subject filter matching every event of names in
-// zone (canonical), apex included.
+// zone (canonical), apex included, from any origin.
 func ZoneFilter(prefix, zone string) string {
+	return OriginFilter(prefix, "*", zone)
+}
+
+// OriginFilter returns the subject filter matching the events of one
+// origin for names in zone (canonical), apex included: what a source with
+// that origin may publish.
+func OriginFilter(prefix, origin, zone string) string {
 	var b strings.Builder
 	b.WriteString(prefix)
+	b.WriteByte('.')
+	b.WriteString(origin)
 	writeReversed(&b, zone)
 	b.WriteString(".>")
 	return b.String()
@@ -87,9 +98,9 @@ func ParseSubject(prefix, subject string) (rrset.Key, string, error) {
 	if len(tokens) < 3 {
 		return rrset.Key{}, "", invalidf("subject %q has too few tokens", subject)
 	}
-	origin := tokens[len(tokens)-1]
-	typ := tokens[len(tokens)-2]
-	labels := tokens[:len(tokens)-2]
+	origin := tokens[0]
+	typ := tokens[len(tokens)-1]
+	labels := tokens[1 : len(tokens)-1]
 	slices.Reverse(labels)
 	for i, l := range labels {
 		if l == wildcardToken {

@@ -71,14 +71,14 @@ func TestSubjectRoundTrip(t *testing.T) {
 		name, typ, origin string
 		want              string
 	}{
-		"host":                    {"web.example.com.", "AAAA", "node1", "zonecast.rr.com.example.web.AAAA.node1"},
-		"apex":                    {"example.com.", "TXT", "node1", "zonecast.rr.com.example.TXT.node1"},
-		"wildcard":                {"*.example.com.", "A", "lxd-a", "zonecast.rr.com.example.%2a.A.lxd-a"},
-		"deep wildcard":           {"*.dev.example.com.", "CNAME", "o_1", "zonecast.rr.com.example.dev.%2a.CNAME.o_1"},
-		"single label":            {"localhost.", "A", "n", "zonecast.rr.localhost.A.n"},
-		"service":                 {"_sip._tcp.example.com.", "SRV", "gw", "zonecast.rr.com.example._tcp._sip.SRV.gw"},
-		"type-like label":         {"a.example.com.", "A", "a", "zonecast.rr.com.example.a.A.a"},
-		"label looks like a type": {"txt.mx.example.", "MX", "mx", "zonecast.rr.example.mx.txt.MX.mx"},
+		"host":                    {"web.example.com.", "AAAA", "node1", "zonecast.rr.node1.com.example.web.AAAA"},
+		"apex":                    {"example.com.", "TXT", "node1", "zonecast.rr.node1.com.example.TXT"},
+		"wildcard":                {"*.example.com.", "A", "lxd-a", "zonecast.rr.lxd-a.com.example.%2a.A"},
+		"deep wildcard":           {"*.dev.example.com.", "CNAME", "o_1", "zonecast.rr.o_1.com.example.dev.%2a.CNAME"},
+		"single label":            {"localhost.", "A", "n", "zonecast.rr.n.localhost.A"},
+		"service":                 {"_sip._tcp.example.com.", "SRV", "gw", "zonecast.rr.gw.com.example._tcp._sip.SRV"},
+		"type-like label":         {"a.example.com.", "A", "a", "zonecast.rr.a.com.example.a.A"},
+		"label looks like a type": {"txt.mx.example.", "MX", "mx", "zonecast.rr.mx.example.mx.txt.MX"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -113,30 +113,30 @@ func TestParseSubjectRejects(t *testing.T) {
 		"prefix without dot":    "zonecast.rrcom.example.A.n1",
 		"prefix only":           "zonecast.rr",
 		"prefix and dot":        "zonecast.rr.",
-		"too few tokens":        "zonecast.rr.A.n1",
-		"no name":               "zonecast.rr..A.n1",
-		"empty label":           "zonecast.rr.com..web.A.n1",
-		"trailing dot":          "zonecast.rr.com.example.A.n1.",
-		"lower-case type":       "zonecast.rr.com.example.a.n1",
-		"mixed-case type":       "zonecast.rr.com.example.Aaaa.n1",
-		"soa":                   "zonecast.rr.com.example.SOA.n1",
-		"unknown type":          "zonecast.rr.com.example.HINFO.n1",
-		"bad origin":            "zonecast.rr.com.example.A.N1",
-		"origin leading hyphen": "zonecast.rr.com.example.A.-n1",
-		"origin too long":       "zonecast.rr.com.example.A." + strings.Repeat("o", MaxOriginLen+1),
-		"upper-case label":      "zonecast.rr.com.Example.web.A.n1",
-		"upper-case wildcard":   "zonecast.rr.com.example.%2A.A.n1",
-		"literal star label":    "zonecast.rr.com.example.*.A.n1",
-		"gt label":              "zonecast.rr.com.example.>.A.n1",
-		"wildcard not leftmost": "zonecast.rr.com.%2a.web.A.n1",
+		"too few tokens":        "zonecast.rr.n1.A",
+		"no name":               "zonecast.rr.n1..A",
+		"empty label":           "zonecast.rr.n1.com..web.A",
+		"trailing dot":          "zonecast.rr.n1.com.example.A.",
+		"lower-case type":       "zonecast.rr.n1.com.example.a",
+		"mixed-case type":       "zonecast.rr.n1.com.example.Aaaa",
+		"soa":                   "zonecast.rr.n1.com.example.SOA",
+		"unknown type":          "zonecast.rr.n1.com.example.HINFO",
+		"bad origin":            "zonecast.rr.N1.com.example.A",
+		"origin leading hyphen": "zonecast.rr.-n1.com.example.A",
+		"origin too long":       "zonecast.rr.A.com.example." + strings.Repeat("o", MaxOriginLen+1),
+		"upper-case label":      "zonecast.rr.n1.com.Example.web.A",
+		"upper-case wildcard":   "zonecast.rr.n1.com.example.%2A.A",
+		"literal star label":    "zonecast.rr.n1.com.example.*.A",
+		"gt label":              "zonecast.rr.n1.com.example.>.A",
+		"wildcard not leftmost": "zonecast.rr.n1.com.%2a.web.A",
 		"label too long":        "zonecast.rr.com." + long + ".A.n1",
-		"percent in label":      "zonecast.rr.com.example.%41.A.n1",
-		"star origin":           "zonecast.rr.com.example.A.*",
-		"space in label":        "zonecast.rr.com.exa mple.A.n1",
+		"percent in label":      "zonecast.rr.n1.com.example.%41.A",
+		"star origin":           "zonecast.rr.*.com.example.A",
+		"space in label":        "zonecast.rr.exa.com mple.A.n1",
 		"name too long":         "zonecast.rr" + strings.Repeat("."+strings.Repeat("a", 63), 4) + ".A.n1",
 		"empty":                 "",
-		"prefix repeated":       "zonecast.rr.zonecast.rr",
-		"non-ascii label":       "zonecast.rr.com.bücher.A.n1",
+		"prefix repeated":       "zonecast.rr.rr.zonecast",
+		"non-ascii label":       "zonecast.rr.b.comücher.A.n1",
 	}
 	for name, subject := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -165,7 +165,7 @@ func TestZoneFilter(t *testing.T) {
 	}{
 		"second level": {
 			zone: "example.com.",
-			want: "zonecast.rr.com.example.>",
+			want: "zonecast.rr.*.com.example.>",
 			inside: []string{"example.com.", "www.example.com.", "*.example.com.", "a.b.c.example.com.",
 				"*.b.example.com.", "sub.example.com.", "txt.example.com.", "a.example.com."},
 			outside: []string{"badexample.com.", "www.badexample.com.", "com.", "example.org.",
@@ -173,25 +173,25 @@ func TestZoneFilter(t *testing.T) {
 		},
 		"sub zone": {
 			zone:    "sub.example.com.",
-			want:    "zonecast.rr.com.example.sub.>",
+			want:    "zonecast.rr.*.com.example.sub.>",
 			inside:  []string{"sub.example.com.", "x.sub.example.com.", "*.sub.example.com."},
 			outside: []string{"example.com.", "www.example.com.", "xsub.example.com.", "sub.example.org."},
 		},
 		"reverse zone": {
 			zone:    "2.0.192.in-addr.arpa.",
-			want:    "zonecast.rr.arpa.in-addr.192.0.2.>",
+			want:    "zonecast.rr.*.arpa.in-addr.192.0.2.>",
 			inside:  []string{"1.2.0.192.in-addr.arpa.", "2.0.192.in-addr.arpa."},
 			outside: []string{"1.3.0.192.in-addr.arpa.", "12.0.192.in-addr.arpa."},
 		},
 		"tld": {
 			zone:    "test.",
-			want:    "zonecast.rr.test.>",
+			want:    "zonecast.rr.*.test.>",
 			inside:  []string{"test.", "a.test.", "*.test."},
 			outside: []string{"a.testing.", "test.example."},
 		},
 		"root": {
 			zone:   ".",
-			want:   "zonecast.rr.>",
+			want:   "zonecast.rr.*.>",
 			inside: []string{"com.", "www.example.com.", "*.example."},
 		},
 	}
@@ -227,7 +227,7 @@ func TestDecodeWithSubject(t *testing.T) {
 	p := DefaultSubjectPrefix
 	body := []byte(`{"v":1,"name":"Web.Example.com","type":"aaaa","origin":"node1","ttl":60,"records":["2001:db8::1"]}`)
 	tomb := []byte(`{"v":1,"name":"web.example.com.","type":"AAAA","origin":"node1"}`)
-	good := "zonecast.rr.com.example.web.AAAA.node1"
+	good := "zonecast.rr.node1.com.example.web.AAAA"
 	tests := map[string]struct {
 		subject string
 		body    []byte
@@ -235,16 +235,16 @@ func TestDecodeWithSubject(t *testing.T) {
 	}{
 		"agrees":                  {subject: good, body: body, ok: true},
 		"tombstone agrees":        {subject: good, body: tomb, ok: true},
-		"other name":              {subject: "zonecast.rr.com.example.www.AAAA.node1", body: body},
-		"other zone":              {subject: "zonecast.rr.org.example.web.AAAA.node1", body: body},
-		"other type":              {subject: "zonecast.rr.com.example.web.A.node1", body: body},
-		"other origin":            {subject: "zonecast.rr.com.example.web.AAAA.node2", body: body},
-		"wildcard subject":        {subject: "zonecast.rr.com.example.%2a.AAAA.node1", body: body},
-		"bad subject":             {subject: "zonecast.rr.com.example.web.aaaa.node1", body: body},
+		"other name":              {subject: "zonecast.rr.node1.com.example.www.AAAA", body: body},
+		"other zone":              {subject: "zonecast.rr.node1.org.example.web.AAAA", body: body},
+		"other type":              {subject: "zonecast.rr.node1.com.example.web.A", body: body},
+		"other origin":            {subject: "zonecast.rr.node2.com.example.web.AAAA", body: body},
+		"wildcard subject":        {subject: "zonecast.rr.node1.com.example.%2a.AAAA", body: body},
+		"bad subject":             {subject: "zonecast.rr.node1.com.example.web.aaaa", body: body},
 		"other prefix":            {subject: "other.com.example.web.AAAA.node1", body: body},
 		"bad body":                {subject: good, body: []byte(`{"v":1}`)},
-		"non-canonical subject":   {subject: "zonecast.rr.com.EXAMPLE.web.AAAA.node1", body: body},
-		"wildcard body and label": {subject: "zonecast.rr.com.example.%2a.A.n", body: []byte(`{"v":1,"name":"*.example.com.","type":"A","origin":"n","ttl":5,"records":["192.0.2.1"]}`), ok: true},
+		"non-canonical subject":   {subject: "zonecast.rr.node1.com.EXAMPLE.web.AAAA", body: body},
+		"wildcard body and label": {subject: "zonecast.rr.n.com.example.%2a.A", body: []byte(`{"v":1,"name":"*.example.com.","type":"A","origin":"n","ttl":5,"records":["192.0.2.1"]}`), ok: true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -269,7 +269,7 @@ func TestDecodeWithSubject(t *testing.T) {
 func TestZoneFiltersDropCoveredZones(t *testing.T) {
 	t.Parallel()
 	got := ZoneFilters(DefaultSubjectPrefix, []string{"sub.example.com.", "example.com.", "other.net.", "example.com."})
-	want := []string{"zonecast.rr.com.example.>", "zonecast.rr.net.other.>"}
+	want := []string{"zonecast.rr.*.com.example.>", "zonecast.rr.*.net.other.>"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("ZoneFilters = %v, want %v", got, want)
 	}
