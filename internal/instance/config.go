@@ -15,7 +15,7 @@
 //
 // # Records
 //
-// A running (or frozen) instance gets an AAAA RRset with its global IPv6
+// A running, frozen or freezing instance gets an AAAA RRset with its global IPv6
 // addresses and an A RRset with its IPv4 addresses. Link-local, loopback,
 // multicast and unspecified addresses, and the "lo" interface, are never
 // published. Config.NICs limits the interfaces (names as seen inside the

@@ -199,13 +199,19 @@ func (m *Mapper) extraNames(v string) ([]string, []error) {
 	return out, warns
 }
 
-// running reports whether the instance has addresses worth publishing.
+// running reports whether the instance has addresses worth publishing:
+// it runs, or is paused or being paused (LXD freezes a running container
+// for a second while it copies it: its addresses stay valid).
 func running(inst Instance) bool {
 	status := inst.Status
 	if inst.State != nil && inst.State.Status != "" {
 		status = inst.State.Status
 	}
-	return status == "Running" || status == "Frozen"
+	switch status {
+	case "Running", "Frozen", "Freezing", "Thawed", "Ready":
+		return true
+	}
+	return false
 }
 
 // addresses returns the instance's publishable addresses, sorted.

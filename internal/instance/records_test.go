@@ -48,6 +48,11 @@ func inst(project, name string, conf map[string]string, addrs ...string) Instanc
 	return Instance{Instance: api.Instance{Name: name, Project: project, Status: "Running", ExpandedConfig: conf}, State: st}
 }
 
+func withStatus(i Instance, status string) Instance {
+	i.Status, i.State.Status = status, status
+	return i
+}
+
 func msg(name, typ string, ttl uint32, recs ...string) events.Message {
 	return events.Message{Version: 1, Name: name, Type: typ, Origin: "node1", TTL: ttl, Records: recs}
 }
@@ -98,7 +103,12 @@ func TestRecords(t *testing.T) {
 			inst: inst("", "-web", nil, v6),
 			err:  ErrName,
 		},
-		"stopped instance publishes nothing":      {inst: stopped},
+		"stopped instance publishes nothing": {inst: stopped},
+		"freezing instance (lxc copy) keeps its records": {
+			inst: withStatus(inst("", "web", nil, v4), "Freezing"),
+			want: []events.Message{msg("web.lxd.example.com.", "A", 60, v4)},
+		},
+		"stopping instance publishes nothing":     {inst: withStatus(inst("", "web", nil, v4), "Stopping")},
 		"running without state publishes nothing": {inst: noState},
 		"several addresses and NICs, sorted and distinct": {
 			inst: inst("", "db", nil, "2001:db8::2", "2001:db8::1", "2001:db8::1@eth1", "192.0.2.1@eth1"),
