@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-func env(kv map[string]string) func(string) (string, bool) {
+func lookupIn(kv map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) {
 		v, ok := kv[k]
 		return v, ok
@@ -134,7 +134,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			c, err := parseFlags(tc.args, env(tc.env), io.Discard)
+			c, err := parseFlags(tc.args, lookupIn(tc.env), io.Discard)
 			if tc.err != nil {
 				if !errors.Is(err, tc.err) {
 					t.Fatalf("err = %v, want %v", err, tc.err)
