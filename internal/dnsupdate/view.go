@@ -1,0 +1,108 @@
+// Package dnsupdate evaluates RFC 2136 DNS UPDATE messages against the
+// fleet's desired state and turns them into zonecast record events. It is
+// pure: no I/O, no clock, no logger. The caller (internal/gateway) verifies
+// TSIG, holds the state, publishes the result and answers the client.
+package dnsupdate
+
+import (
+	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+// View is what evaluation reads of the desired state: every origin's
+// contribution to an RRset, and which types a name holds.
+type View interface {
+	// Contributions returns every origin's contribution to key (nil when
+	// none). The caller must not modify it.
+	Contributions(key rrset.Key) map[string]rrset.Contribution
+	// Types returns the types that have at least one contribution at name.
+	Types(name string) []string
+}
+
+// Index is a View rebuilt from the record stream. It is not safe for
+// concurrent use; the gateway guards it with a lock.
+type Index struct {
+	sets  map[rrset.Key]map[string]rrset.Contribution
+	names map[string]map[string]int // name -> type -> number of contributing origins
+}
+
+// NewIndex returns an empty index.
+func NewIndex() *Index {
+	return &Index{sets: map[rrset.Key]map[string]rrset.Contribution{}, names: map[string]map[string]int{}}
+}
+
+// Apply folds one canonical message into the index: the origin's
+// contribution is replaced, or removed for a tombstone.
+func (x *Index) Apply(m events.Message) {
+	x.set(m.Key(), m.Origin, rrset.Contribution{TTL: m.TTL, Records: m.Records})
+}
+
+// Withdraw removes an origin's contribution (expired lease, invalid body).
+func (x *Index) Withdraw(key rrset.Key, origin string) {
+	x.set(key, origin, rrset.Contribution{})
+}
+
+func (x *Index) set(key rrset.Key, origin string, c rrset.Contribution) {
+	cs := x.sets[key]
+	_, had := cs[origin]
+	if len(c.Records) == 0 {
+		if !had {
+			return
+		}
+		delete(cs, origin)
+		if len(cs) == 0 {
+			delete(x.sets, key)
+		}
+		types := x.names[key.Name]
+		if types[key.Type]--; types[key.Type] <= 0 {
+			delete(types, key.Type)
+		}
+		if len(types) == 0 {
+			delete(x.names, key.Name)
+		}
+		return
+	}
+	if cs == nil {
+		cs = map[string]rrset.Contribution{}
+		x.sets[key] = cs
+	}
+	cs[origin] = c
+	if !had {
+		types := x.names[key.Name]
+		if types == nil {
+			types = map[string]int{}
+			x.names[key.Name] = types
+		}
+		types[key.Type]++
+	}
+}
+
+// Contributions implements View.
+func (x *Index) Contributions(key rrset.Key) map[string]rrset.Contribution { return x.sets[key] }
+
+// Types implements View.
+func (x *Index) Types(name string) []string {
+	types := x.names[name]
+	if len(types) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(types))
+	for t := range types {
+		out = append(out, t)
+	}
+	return out
+}
+
+// Get returns the merged RRset served for key.
+func (x *Index) Get(key rrset.Key) rrset.Set { return merged(key, x.sets[key]) }
+
+// Len returns the number of RRsets with a contribution.
+func (x *Index) Len() int { return len(x.sets) }
+
+func merged(key rrset.Key, cs map[string]rrset.Contribution) rrset.Set {
+	parts := make([]rrset.Contribution, 0, len(cs))
+	for _, c := range cs {
+		parts = append(parts, c)
+	}
+	return rrset.Merge(key, parts)
+}
