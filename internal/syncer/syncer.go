@@ -135,7 +135,9 @@ type Delivery struct {
 // from another goroutine than Run.
 func (s *Syncer) HandleMessage(d Delivery, now time.Time) {
 	subject, data, seq := d.Subject, d.Data, d.Seq
-	s.pending.Store(d.Pending)
+	if prev := s.pending.Swap(d.Pending); prev > 0 && d.Pending == 0 {
+		s.log.Debug().Uint64("seq", seq).Msg("follower caught up with the stream")
+	}
 	log := func() *zerolog.Logger { // built only when something is logged
 		l := s.log.With().Str("subject", subject).Uint64("seq", seq).Logger()
 		return &l
@@ -301,11 +303,12 @@ func (s *Syncer) Run(ctx context.Context) error {
 }
 
 // Gathering bounds: while the follower is behind the stream (a burst, a
-// catch-up), a round waits for up to gatherTarget changed RRsets or
-// gatherMax, so that PATCHes are full and the per-round costs (ownership
-// journal, SOA) are paid once per thousands of RRsets.
+// catch-up), a round waits until one full PATCH of changed RRsets is ready,
+// or gatherMax. PowerDNS is not left idle longer than that; while a round
+// is being written, the next one gathers by itself, so rounds grow to
+// thousands of RRsets when PowerDNS is the slower side.
 const (
-	gatherTarget = 5000
+	gatherTarget = pdnsapi.MaxBatch
 	gatherMax    = 250 * time.Millisecond
 )
 
