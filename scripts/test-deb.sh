@@ -203,13 +203,13 @@ for p in "${built[@]}"; do
 done
 # Every Go module linked into a binary is covered by a Files: paragraph of
 # the copyright file (which names modules, not package files).
-patterns=$(awk '/^Files:/{sub(/^Files: */,""); print; f=1; next} f && /^ /{sub(/^ +/,""); print; next} {f=0}' \
+mapfile -t patterns < <(awk '/^Files:/{sub(/^Files: */,""); print; f=1; next} f && /^ /{sub(/^ +/,""); print; next} {f=0}' \
   "$repo/packaging/copyright" | grep -vx '\*')
 for p in "${built[@]}"; do
   missing=""
   for m in $(go version -m "/usr/bin/$p" 2>/dev/null | awk '$1=="dep"{print $2}'); do
     covered=0
-    for pat in $patterns; do
+    for pat in "${patterns[@]}"; do
       # shellcheck disable=SC2053 # $pat is a glob on purpose
       [[ "$m/x" == $pat ]] && { covered=1; break; }
     done
@@ -218,7 +218,10 @@ for p in "${built[@]}"; do
   if [ -z "$missing" ]; then ok "$p: copyright covers every linked Go module"
   else bad "$p: copyright lacks Files: paragraphs for:$missing"; fi
 done
-describe=$(git -C "$repo" describe --tags --always --dirty 2>/dev/null)
+# The git description deb.sh built from, as its changelog entry records it
+# (the tree may have moved on since).
+describe=$(zcat /usr/share/doc/zonecast-syncer/changelog.Debian.gz 2>/dev/null |
+  sed -n 's/^  \* Build of \(.*\)\.$/\1/p' | head -1)
 out=$(zonecast-syncer --version 2>&1)
 [[ "$out" == *"$describe"* ]] && ok "zonecast-syncer --version runs: $out" || bad "zonecast-syncer --version runs (got '$out', want '$describe')"
 out=$(runuser -u zonecast -- zonecast-syncer --version 2>&1)
