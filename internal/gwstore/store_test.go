@@ -1,0 +1,148 @@
+package gwstore
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/zonecast/zonecast/internal/bus"
+)
+
+func TestTokens(t *testing.T) {
+	t.Parallel()
+	tok, rec, err := NewToken(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := Host{Name: "h.example.test.", Tokens: []Token{rec}}
+	if !h.Check(tok) {
+		t.Fatal("issued token refused")
+	}
+	for _, bad := range []string{"", tok + "x", tok[1:], rec.Hash} {
+		if h.Check(bad) {
+			t.Fatalf("token %q accepted", bad)
+		}
+	}
+}
+
+func TestKeyValidate(t *testing.T) {
+	t.Parallel()
+	secret, _ := NewSecret("hmac-sha256.")
+	cases := map[string]struct {
+		k  Key
+		ok bool
+	}{
+		"ok":             {Key{Name: "Dhcp-Key", Algorithm: "HMAC-SHA256", Secret: secret, Zones: []string{"Example.test"}, Types: []string{"a"}}, true},
+		"sha1":           {Key{Name: "k", Algorithm: "hmac-sha1", Secret: secret, Zones: []string{"example.test"}}, false},
+		"no zone":        {Key{Name: "k", Algorithm: "hmac-sha256", Secret: secret}, false},
+		"short secret":   {Key{Name: "k", Algorithm: "hmac-sha256", Secret: "YWJj", Zones: []string{"example.test"}}, false},
+		"bad type":       {Key{Name: "k", Algorithm: "hmac-sha256", Secret: secret, Zones: []string{"example.test"}, Types: []string{"SOA"}}, false},
+		"wildcard names": {Key{Name: "k", Algorithm: "hmac-sha512", Secret: secret, Zones: []string{"example.test"}, Names: []string{"*.dhcp.example.test"}}, true},
+	}
+	for name, c := range cases {
+		k, err := c.k.Validate()
+		if (err == nil) != c.ok {
+			t.Errorf("%s: err %v", name, err)
+		}
+		if err == nil && (k.Name != dnsLower(c.k.Name)+"." || k.Zones[0][len(k.Zones[0])-1] != '.') {
+			t.Errorf("%s: not canonical: %+v", name, k)
+		}
+	}
+}
+
+func dnsLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 32
+		}
+	}
+	return string(b)
+}
+
+func TestStoreAndCache(t *testing.T) {
+	t.Parallel()
+	srv, err := bus.StartEmbedded(bus.ServerConfig{StoreDir: filepath.Join(t.TempDir(), "js"), Name: "gwstore-test", Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	nc, err := bus.ConnectInProcess(srv, "", "", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := Open(ctx, js, "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _ := NewSecret("hmac-sha256.")
+	k, err := st.PutKey(ctx, Key{Name: "k1", Algorithm: "hmac-sha256", Secret: secret, Zones: []string{"example.test"}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PutKey(ctx, k, true); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("second create: %v", err)
+	}
+	if _, err := st.PutKey(ctx, Key{Name: "k1.", Algorithm: "hmac-sha256", Secret: secret, Zones: []string{"x.test"}}, false); err != nil {
+		t.Fatalf("replace: %v", err)
+	}
+	// "k-1" and "k.1" share an origin: refused.
+	if _, err := st.PutKey(ctx, Key{Name: "k-1", Algorithm: "hmac-sha256", Secret: secret, Zones: []string{"x.test"}}, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PutKey(ctx, Key{Name: "k.1", Algorithm: "hmac-sha256", Secret: secret, Zones: []string{"x.test"}}, true); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("origin collision: %v", err)
+	}
+	tok, rec, _ := NewToken(time.Now())
+	if _, err := st.PutHost(ctx, Host{Name: "home.example.test", Tokens: []Token{rec}}, true); err != nil {
+		t.Fatal(err)
+	}
+	c := NewCache()
+	ready := make(chan struct{})
+	wctx, wcancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- st.Watch(wctx, c, func() { close(ready) }, zerolog.Nop()) }()
+	<-ready
+	if got, ok := c.Key("k1."); !ok || got.Zones[0] != "x.test." {
+		t.Fatalf("cached key %+v %v", got, ok)
+	}
+	if h, ok := c.Host("home.example.test."); !ok || !h.Check(tok) {
+		t.Fatalf("cached host %+v %v", h, ok)
+	}
+	if err := st.DeleteKey(ctx, "k1."); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteKey(ctx, "k1."); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, ok := c.Key("k1."); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("deleted key still cached")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	keys, err := st.Keys(ctx)
+	if err != nil || len(keys) != 1 || keys[0].Name != "k-1." {
+		t.Fatalf("keys %v %v", keys, err)
+	}
+	wcancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
