@@ -123,7 +123,9 @@ func (s *Store) get(ctx context.Context, entry string, v any) error {
 func (s *Store) DeleteKey(ctx context.Context, name string) error { return s.del(ctx, keyEntry(name)) }
 
 // DeleteHost removes a host and its tokens.
-func (s *Store) DeleteHost(ctx context.Context, name string) error { return s.del(ctx, hostEntry(name)) }
+func (s *Store) DeleteHost(ctx context.Context, name string) error {
+	return s.del(ctx, hostEntry(name))
+}
 
 func (s *Store) del(ctx context.Context, entry string) error {
 	if _, err := s.kv.Get(ctx, entry); errors.Is(err, jetstream.ErrKeyNotFound) {
