@@ -235,25 +235,46 @@ func (s *Syncer) Ready() <-chan struct{} { return s.ready }
 // they arrive until ctx is done. A round in flight when ctx ends is
 // finished first. It returns an error only for a fault no retry can mend.
 func (s *Syncer) Run(ctx context.Context) error {
-	select {
-	case <-s.replayed:
-	case <-ctx.Done():
-		return nil
-	}
-	s.log.Info().Int("rrsets", s.desiredLen()).Msg("stream replayed; converging zones")
-	for wait := time.Second; ; wait = min(wait*2, s.cfg.MaxBackoff) {
-		if err := s.retry(ctx, "initial reconciliation", s.reconcileAll); err != nil {
-			return err
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		if !s.needReconcile {
+	// Read the zones while the stream replays, then create what is missing
+	// as the replay brings it: a new node with an empty PowerDNS writes
+	// while it reads. Replacements and deletions wait for the end of the
+	// replay, when the desired state is complete (a partial union must not
+	// shrink a served RRset on a restarting node).
+	for backoff := 100 * time.Millisecond; ; backoff = min(backoff*2, s.cfg.MaxBackoff) {
+		err := s.loadAll(ctx)
+		if err == nil {
 			break
 		}
-		if !sleepCtx(ctx, wait) {
+		s.m.PDNSErrors.WithLabelValues("transient").Inc()
+		s.m.PDNSReachable.Set(0)
+		s.log.Warn().Err(err).Dur("retry_in", backoff).Msg("reading zones failed; retrying")
+		if !sleepCtx(ctx, backoff) {
 			return nil
 		}
+	}
+	s.needReconcile = false
+	for replaying := true; replaying; {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.replayed:
+			replaying = false
+		case <-s.wake:
+			if !s.gather(ctx) {
+				return nil
+			}
+			if err := s.retry(ctx, "creating rrsets during the replay", s.flushCreates); err != nil {
+				return err
+			}
+		}
+	}
+	s.log.Info().Int("rrsets", s.desiredLen()).Msg("stream replayed; converging zones")
+	converge := s.syncAll
+	if s.needReconcile {
+		converge = s.reconcileAll
+	}
+	if err := s.untilDone(ctx, "initial reconciliation", converge); err != nil || ctx.Err() != nil {
+		return err
 	}
 	close(s.ready)
 	s.log.Info().Msg("zones converged; following the stream")
@@ -335,6 +356,40 @@ func (s *Syncer) gather(ctx context.Context) bool {
 	return true
 }
 
+// untilDone runs step (through retry) until it leaves nothing to
+// reconcile, backing off between attempts that failed for good.
+func (s *Syncer) untilDone(ctx context.Context, what string, step func(context.Context) error) error {
+	for wait := time.Second; ; wait = min(wait*2, s.cfg.MaxBackoff) {
+		if err := s.retry(ctx, what, step); err != nil {
+			return err
+		}
+		if ctx.Err() != nil || !s.needReconcile {
+			return nil
+		}
+		if !sleepCtx(ctx, wait) {
+			return nil
+		}
+		step = s.recoverStep()
+	}
+}
+
+// recoverStep is what follows a failure: a full reconciliation once the
+// stream is replayed; before that (the desired state is incomplete, so
+// nothing may be deleted) reading the zones again and creating only.
+func (s *Syncer) recoverStep() func(context.Context) error {
+	select {
+	case <-s.replayed:
+		return s.reconcileAll
+	default:
+		return func(ctx context.Context) error {
+			if err := s.loadAll(ctx); err != nil {
+				return err
+			}
+			return s.flushCreates(ctx)
+		}
+	}
+}
+
 func (s *Syncer) desiredLen() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -348,7 +403,7 @@ func (s *Syncer) retry(ctx context.Context, what string, step func(context.Conte
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		if s.needReconcile {
-			step = s.reconcileAll
+			step = s.recoverStep()
 		}
 		err := step(ctx)
 		if err == nil {
@@ -451,7 +506,15 @@ func (s *Syncer) flushOnce(ctx context.Context) {
 }
 
 // flush applies the dirty keys of every zone.
-func (s *Syncer) flush(ctx context.Context) error {
+func (s *Syncer) flush(ctx context.Context) error { return s.flushMode(ctx, syncOpts{verify: true}) }
+
+// flushCreates creates the dirty keys PowerDNS does not have yet, during
+// the start-up replay; the rest waits for the full pass after it.
+func (s *Syncer) flushCreates(ctx context.Context) error {
+	return s.flushMode(ctx, syncOpts{createsOnly: true})
+}
+
+func (s *Syncer) flushMode(ctx context.Context, opts syncOpts) error {
 	keys, sets, seqs := s.snapshot(false)
 	if len(keys) == 0 {
 		return nil
@@ -466,7 +529,7 @@ func (s *Syncer) flush(ctx context.Context) error {
 			s.requeue(keys)
 			return fmt.Errorf("zone %s not loaded: %w", zone, errNotLoaded)
 		}
-		if _, err := s.syncZone(wctx, zone, zs, keys[zone], sets, seqs, true); err != nil {
+		if _, err := s.syncZone(wctx, zone, zs, keys[zone], sets, seqs, opts); err != nil {
 			rest := map[string][]rrset.Key{}
 			for _, z := range zones[i:] {
 				rest[z] = keys[z]
@@ -492,13 +555,38 @@ func sortedZones(keys map[string][]rrset.Key) []string {
 // reconcileAll reads every zone from PowerDNS (creating missing zones),
 // replaces the cached actual state and writes what differs.
 func (s *Syncer) reconcileAll(ctx context.Context) error {
+	if err := s.loadAll(ctx); err != nil {
+		return err
+	}
+	return s.syncAll(ctx)
+}
+
+// loadAll reads every zone and its ownership record into the cache.
+func (s *Syncer) loadAll(ctx context.Context) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
+	defer cancel()
+	for _, zone := range s.cfg.Zones {
+		if _, err := s.loadZone(wctx, zone); err != nil {
+			s.needReconcile = true
+			return fmt.Errorf("reading zone %s: %w", zone, err)
+		}
+	}
+	return nil
+}
+
+// syncAll compares every desired and owned RRset with the cached actual
+// state and writes what differs.
+func (s *Syncer) syncAll(ctx context.Context) error {
 	start := time.Now()
 	keys, sets, seqs := s.snapshot(true)
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
 	defer cancel()
 	for i, zone := range s.cfg.Zones {
-		zs, err := s.loadZone(wctx, zone)
-		if err == nil {
+		zs, ok := s.zones[zone]
+		var err error
+		if !ok {
+			err = errNotLoaded
+		} else {
 			// Owned keys that are no longer desired must be looked at too.
 			all := keys[zone]
 			for k := range zs.owned {
@@ -507,7 +595,7 @@ func (s *Syncer) reconcileAll(ctx context.Context) error {
 				}
 			}
 			var writes int
-			writes, err = s.syncZone(wctx, zone, zs, all, sets, seqs, false)
+			writes, err = s.syncZone(wctx, zone, zs, all, sets, seqs, syncOpts{})
 			s.m.ReconcileDrift.WithLabelValues(zone).Set(float64(writes))
 			if writes > 0 {
 				s.log.Info().Str("zone", zone).Int("rrsets", writes).Msg("reconciliation wrote drift")
@@ -581,19 +669,25 @@ func (s *Syncer) nsFor(zone string) []string {
 	return []string{s.cfg.SOA.mname(zone)}
 }
 
+// syncOpts tunes one syncZone pass.
+type syncOpts struct {
+	verify      bool // check few new RRsets in PowerDNS before creating them
+	createsOnly bool // write only RRsets PowerDNS does not have (start-up replay)
+}
+
 // maxVerifiedClaims bounds the new RRsets whose absence is checked in
 // PowerDNS before they are created; see syncZone.
 const maxVerifiedClaims = 32
 
 // syncZone computes and applies the changes for keys of one zone and
-// returns the number of RRsets written. With verify, the cached actual
+// returns the number of RRsets written. With opts.verify, the cached actual
 // state may be older than the last reconciliation: a few new RRsets are
 // checked one by one so that a foreign RRset added by hand since then is
 // reported as a conflict rather than overwritten. Bursts of more new
 // RRsets trust the cache (one GET per RRset would cost more than the
 // burst); the next reconciliation reports what they met.
 func (s *Syncer) syncZone(ctx context.Context, zone string, zs *zoneState, keys []rrset.Key,
-	sets map[rrset.Key]rrset.Set, seqs map[string]uint64, verify bool) (int, error) {
+	sets map[rrset.Key]rrset.Set, seqs map[string]uint64, opts syncOpts) (int, error) {
 	get := func(k rrset.Key) rrset.Set {
 		if set, ok := sets[k]; ok {
 			return set
@@ -601,7 +695,11 @@ func (s *Syncer) syncZone(ctx context.Context, zone string, zs *zoneState, keys 
 		return rrset.Set{Key: k}
 	}
 	ch := plan.Compute(keys, get, zs.actual, zs.owned)
-	if verify && len(ch.Claims) > 0 && len(ch.Claims) <= maxVerifiedClaims {
+	if opts.createsOnly {
+		ch = ch.CreatesOnly(zs.actual)
+		seqs = nil // the serial says "applied up to": not yet
+	}
+	if opts.verify && len(ch.Claims) > 0 && len(ch.Claims) <= maxVerifiedClaims {
 		found := false
 		for _, k := range ch.Claims {
 			set, ok, err := s.pdns.RRset(ctx, zone, k)
@@ -617,7 +715,9 @@ func (s *Syncer) syncZone(ctx context.Context, zone string, zs *zoneState, keys 
 			ch = plan.Compute(keys, get, zs.actual, zs.owned)
 		}
 	}
-	s.reportConflicts(zone, zs, keys, ch.Conflicts)
+	if !opts.createsOnly {
+		s.reportConflicts(zone, zs, keys, ch.Conflicts)
+	}
 
 	var always []pdnsapi.Change
 	seq, seqKnown := seqs[zone]
