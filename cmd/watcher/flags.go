@@ -30,6 +30,7 @@ type watcherConfig struct {
 	stream     string
 	prefix     string
 	httpListen string
+	pprof      bool
 	log        cli.LogFlags
 }
 
@@ -85,6 +86,7 @@ func parseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 	fs.DurationVar(&c.follow.Lease, "lease", lxdwatch.DefaultLease,
 		"records expire this long after the watcher last refreshed them (it refreshes every lease/3)")
 	fs.StringVar(&c.httpListen, "http-listen", "127.0.0.1:9471", "address of /healthz, /readyz and /metrics; empty disables")
+	fs.BoolVar(&c.pprof, "pprof", false, "also serve Go's profiler under /debug/pprof/ on --http-listen")
 	c.log.Register(fs)
 	fs.BoolVar(&dryRun, "dry-run", false, "log what would be published and publish nothing (no NATS connection)")
 	fs.Usage = config.Usage(fs, synopsis)

@@ -46,7 +46,11 @@ func run(ctx context.Context, cfg *watcherConfig, log zerolog.Logger) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := health.Serve(ctx, cfg.httpListen, health.Handler(reg, ready)); err != nil {
+		mux := health.Handler(reg, ready)
+		if cfg.pprof {
+			health.AddPprof(mux)
+		}
+		if err := health.Serve(ctx, cfg.httpListen, mux); err != nil {
 			httpErr <- err
 			cancel()
 		}
