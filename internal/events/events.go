@@ -4,11 +4,8 @@
 package events
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"unicode/utf8"
 
@@ -74,8 +71,12 @@ func Decode(data []byte) (Message, error) {
 	}
 	// The canonical form can be larger than the body (TXT words become
 	// quoted strings, JSON escapes): accept only what Encode can write back.
-	if _, err := marshal(v); err != nil {
-		return Message{}, err
+	// Canonicalisation grows content at most about five times, so small
+	// bodies need no check.
+	if len(data)*6+1024 >= MaxMessageBytes {
+		if _, err := marshal(v); err != nil {
+			return Message{}, err
+		}
 	}
 	return v, nil
 }
@@ -85,47 +86,141 @@ func Decode(data []byte) (Message, error) {
 // regard to case and keeps the last of duplicates, so {"name":"a.","NAME":"b."}
 // would mean b. here and a. to a stricter reader of the same stream.
 func decodeObject(data []byte) (Message, error) {
-	var m Message
-	fields := [...]struct {
-		name string
-		ptr  any
-	}{
-		{"v", &m.Version}, {"name", &m.Name}, {"type", &m.Type},
-		{"origin", &m.Origin}, {"ttl", &m.TTL}, {"records", &m.Records},
-	}
-	var seen [len(fields)]bool
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return Message{}, invalidf("decoding json: not a json object")
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return Message{}, invalidf("decoding json: %v", err)
-		}
-		key, _ := tok.(string)
+	var seen [len(fieldNames)]bool
+	err := scanKeys(data, func(key []byte) error {
 		i := 0
-		for i < len(fields) && fields[i].name != key {
+		for i < len(fieldNames) && fieldNames[i] != string(key) {
 			i++
 		}
 		switch {
-		case i == len(fields):
-			return Message{}, invalidf("decoding json: unknown field %q", key)
+		case i == len(fieldNames):
+			return invalidf("decoding json: unknown field %q", key)
 		case seen[i]:
-			return Message{}, invalidf("decoding json: duplicate field %q", key)
+			return invalidf("decoding json: duplicate field %q", key)
 		}
 		seen[i] = true
-		if err := dec.Decode(fields[i].ptr); err != nil {
-			return Message{}, invalidf("decoding json field %q: %v", key, err)
-		}
+		return nil
+	})
+	if err != nil {
+		return Message{}, err
 	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return Message{}, invalidf("decoding json: unterminated object")
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Message{}, invalidf("trailing data after the json object")
+	// The keys are now known to be exact and distinct, so encoding/json's
+	// case-insensitive matching cannot pick another field.
+	var m Message
+	if err := json.Unmarshal(data, &m); err != nil {
+		return Message{}, invalidf("decoding json: %v", err)
 	}
 	return m, nil
+}
+
+var fieldNames = [...]string{"v", "name", "type", "origin", "ttl", "records"}
+
+// scanKeys walks the top level of one JSON object and calls visit with
+// each key's raw bytes. Keys with escapes are refused (no field name needs
+// one). Values are skipped, not validated: json.Unmarshal does that. Any
+// structural surprise is an error.
+func scanKeys(data []byte, visit func([]byte) error) error {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return invalidf("decoding json: not a json object")
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		if skipSpace(data, i+1) != len(data) {
+			return invalidf("trailing data after the json object")
+		}
+		return nil
+	}
+	for {
+		if i >= len(data) || data[i] != '"' {
+			return invalidf("decoding json: expected a field name")
+		}
+		end := i + 1
+		for end < len(data) && data[end] != '"' {
+			if data[end] == '\\' {
+				return invalidf("decoding json: escaped field name")
+			}
+			end++
+		}
+		if end >= len(data) {
+			return invalidf("decoding json: unterminated field name")
+		}
+		if err := visit(data[i+1 : end]); err != nil {
+			return err
+		}
+		i = skipSpace(data, end+1)
+		if i >= len(data) || data[i] != ':' {
+			return invalidf("decoding json: expected ':'")
+		}
+		var err error
+		if i, err = skipValue(data, skipSpace(data, i+1)); err != nil {
+			return err
+		}
+		i = skipSpace(data, i)
+		if i >= len(data) {
+			return invalidf("decoding json: unterminated object")
+		}
+		switch data[i] {
+		case ',':
+			i = skipSpace(data, i+1)
+		case '}':
+			if skipSpace(data, i+1) != len(data) {
+				return invalidf("trailing data after the json object")
+			}
+			return nil
+		default:
+			return invalidf("decoding json: expected ',' or '}'")
+		}
+	}
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just after the JSON value starting at i.
+func skipValue(data []byte, i int) (int, error) {
+	depth := 0
+	for i < len(data) {
+		switch c := data[i]; c {
+		case '"':
+			i++
+			for i < len(data) && data[i] != '"' {
+				if data[i] == '\\' {
+					i++
+				}
+				i++
+			}
+			if i >= len(data) {
+				return 0, invalidf("decoding json: unterminated string")
+			}
+			i++
+		case '{', '[':
+			depth++
+			i++
+		case '}', ']':
+			if depth == 0 {
+				return i, nil
+			}
+			depth--
+			i++
+		case ',':
+			if depth == 0 {
+				return i, nil
+			}
+			i++
+		default:
+			i++
+		}
+		if depth == 0 && i < len(data) && (data[i] == ',' || data[i] == '}' || data[i] == ' ' ||
+			data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+			return i, nil
+		}
+	}
+	return 0, invalidf("decoding json: unterminated value")
 }
 
 // Validate checks m and returns its canonical form: name lowercased and

@@ -355,3 +355,25 @@ func StartNATS(t testing.TB) *NATS {
 	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
 	return &NATS{URL: fmt.Sprintf("nats://127.0.0.1:%d", port), PasswordFile: pwFile}
 }
+
+// PID returns the process id of the running syncer.
+func (s *Syncer) PID() int { return s.cmd.Process.Pid }
+
+// ProcStatus returns a field of /proc/PID/status in KiB (e.g. "VmRSS",
+// "VmHWM"), or 0.
+func ProcStatus(pid int, field string) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			f := strings.Fields(v)
+			if len(f) > 0 {
+				n, _ := strconv.Atoi(f[0])
+				return n
+			}
+		}
+	}
+	return 0
+}

@@ -50,6 +50,7 @@ type Server struct {
 	dnsPort int
 	apiPort int
 	bin     string
+	extra   string // further pdns.conf lines
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -60,6 +61,12 @@ type Server struct {
 // ("gsqlite3" or "lmdb"), starts pdns_server and waits until both the API
 // and DNS answer. The server is stopped when the test ends.
 func Start(t testing.TB, backend string) *Server {
+	t.Helper()
+	return StartWith(t, backend, "")
+}
+
+// StartWith is Start with extra pdns.conf lines (e.g. "secondary=yes").
+func StartWith(t testing.TB, backend, extraConf string) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("pdns_server")
 	if err != nil {
@@ -80,7 +87,7 @@ func Start(t testing.TB, backend string) *Server {
 			t.Fatalf("testpdns: %v: run `scripts/deps.sh pdns`", err)
 		}
 	}
-	s := &Server{Backend: backend, Dir: t.TempDir(), bin: bin, APIKey: randomHex(t, 16)}
+	s := &Server{Backend: backend, Dir: t.TempDir(), bin: bin, APIKey: randomHex(t, 16), extra: extraConf}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("testpdns: tail of %s:\n%s", s.logPath(), s.LogTail(logTailLines))
@@ -301,7 +308,7 @@ guardian=no
 daemon=no
 disable-syslog=yes
 write-pid=no
-`, s.dnsPort, s.Dir, s.APIKey, s.apiPort)
+`, s.dnsPort, s.Dir, s.APIKey, s.apiPort) + s.extra + "\n"
 	p := filepath.Join(s.Dir, "pdns.conf")
 	if err := os.WriteFile(p, []byte(conf), 0o600); err != nil {
 		return fmt.Errorf("writing %s: %w", p, err)
