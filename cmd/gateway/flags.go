@@ -1,0 +1,138 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/cli"
+	"github.com/zonecast/zonecast/internal/config"
+	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/gwstore"
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+// defaultPasswordFile is used when no NATS password or credentials file is
+// given and it exists: the file a local zonecast-syncer generates.
+var defaultPasswordFile = "/var/lib/zonecast/nats-password"
+
+type gatewayConfig struct {
+	zones                   []string
+	nodeID                  string
+	nats                    *bus.ClientConfig
+	stream, prefix, bucket  string
+	kvReplicas              int
+	dnsListen, dyndnsListen string
+	dyndnsCert, dyndnsKey   string
+	dyndnsRate              float64
+	dyndnsBurst             int
+	httpListen              string
+	confirm                 string
+	log                     cli.LogFlags
+}
+
+const synopsis = `zonecast-gateway: accept RFC 2136 UPDATEs (TSIG) and dyndns2 requests and
+publish the resulting RRsets to the zonecast stream.
+
+Usage:
+  zonecast-gateway --zone example.com [flags]
+  zonecast-gateway key add NAME --algorithm hmac-sha256 --zone Z [--name N] [--type T] [--lease D]
+  zonecast-gateway key list | key remove NAME
+  zonecast-gateway host add HOSTNAME [--ttl S] [--lease D] | host list | host remove HOSTNAME
+  zonecast-gateway token issue HOSTNAME | token revoke HOSTNAME [ID]
+  zonecast-gateway --version
+
+See docs/gateway.md.`
+
+func natsDefaults(c *bus.ClientConfig) {
+	if c.PasswordFile == "" && c.CredsFile == "" {
+		if fi, err := os.Stat(defaultPasswordFile); err == nil && fi.Mode().IsRegular() {
+			c.PasswordFile = defaultPasswordFile
+		}
+	}
+	if c.PasswordFile == "" {
+		c.User = ""
+	}
+}
+
+func parseFlags(args []string, lookup func(string) (string, bool), out io.Writer) (*gatewayConfig, error) {
+	fs := flag.NewFlagSet("zonecast-gateway", flag.ContinueOnError)
+	fs.SetOutput(out)
+	c := &gatewayConfig{}
+	var zones config.List
+	fs.Var(&zones, "zone", "zone the gateway accepts updates for, e.g. dyn.example.com (repeatable; at least one)")
+	fs.StringVar(&c.nodeID, "node-id", hostname(), "this gateway's id, for logs")
+	c.nats = cli.NATSFlags(fs, "nats://127.0.0.1:4222", "NATS server URL(s), comma separated")
+	fs.StringVar(&c.stream, "stream", bus.DefaultStreamName, "JetStream stream name (created by zonecast-syncer, never by the gateway)")
+	fs.StringVar(&c.prefix, "subject-prefix", events.DefaultSubjectPrefix, "subject prefix of record events")
+	fs.StringVar(&c.bucket, "bucket", gwstore.DefaultBucket, "JetStream key-value bucket of TSIG keys and dyndns hosts (created if missing)")
+	fs.IntVar(&c.kvReplicas, "bucket-replicas", 1, "replicas of the bucket when the gateway creates it")
+	fs.StringVar(&c.dnsListen, "dns-listen", "127.0.0.1:5353", "address for DNS UPDATE, UDP and TCP")
+	fs.StringVar(&c.dyndnsListen, "dyndns-listen", "", "address of the dyndns2 HTTP endpoint /nic/update, e.g. 127.0.0.1:8245; empty disables")
+	fs.StringVar(&c.dyndnsCert, "dyndns-tls-cert", "", "certificate (PEM) to serve dyndns2 over HTTPS")
+	fs.StringVar(&c.dyndnsKey, "dyndns-tls-key", "", "key (PEM) of --dyndns-tls-cert")
+	fs.Float64Var(&c.dyndnsRate, "dyndns-rate", 0.1, "dyndns updates per second allowed per host name (sustained)")
+	fs.IntVar(&c.dyndnsBurst, "dyndns-burst", 3, "dyndns updates per host name allowed in a burst")
+	fs.StringVar(&c.httpListen, "http-listen", "127.0.0.1:9472", "address of /healthz, /readyz and /metrics; empty disables")
+	fs.StringVar(&c.confirm, "confirm", "none", "when to answer NOERROR: none = once JetStream stored the change (all|any: not implemented yet)")
+	c.log.Register(fs)
+	fs.Usage = config.Usage(fs, synopsis)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := config.ApplyEnv(fs, lookup); err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	usage := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+	}
+	if fs.NArg() > 0 {
+		return nil, usage("unexpected argument %q", fs.Arg(0))
+	}
+	if len(zones) == 0 {
+		return nil, usage("at least one --zone is required (or %s)", config.EnvName("zone"))
+	}
+	for _, z := range zones {
+		cz, err := rrset.CanonicalName(z)
+		if err != nil || strings.Contains(cz, "*") {
+			return nil, usage("--zone %q: not a zone name", z)
+		}
+		c.zones = append(c.zones, cz)
+	}
+	switch c.confirm {
+	case "none":
+	case "all", "any":
+		// TODO(issue 5): waiting for syncers to report a change applied needs
+		// their status reports; until then only "none" is accepted.
+		return nil, usage("--confirm %s needs syncer status reports (issue 5), not implemented yet; use --confirm none", c.confirm)
+	default:
+		return nil, usage("--confirm %q: want none, all or any", c.confirm)
+	}
+	if (c.dyndnsCert == "") != (c.dyndnsKey == "") {
+		return nil, usage("--dyndns-tls-cert and --dyndns-tls-key go together")
+	}
+	if c.dyndnsRate <= 0 || c.dyndnsBurst <= 0 {
+		return nil, usage("--dyndns-rate and --dyndns-burst must be positive")
+	}
+	if c.stream == "" || c.dnsListen == "" {
+		return nil, usage("--stream and --dns-listen may not be empty")
+	}
+	natsDefaults(c.nats)
+	c.nats.Name = "zonecast-gateway/" + c.nodeID
+	return c, nil
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	return strings.ReplaceAll(strings.ToLower(h), ".", "-")
+}

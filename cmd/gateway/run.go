@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
+
+	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/gateway"
+	"github.com/zonecast/zonecast/internal/gwstore"
+	"github.com/zonecast/zonecast/internal/health"
+)
+
+// run connects to NATS, loads the keys, replays the stream of its zones,
+// then answers DNS and dyndns until ctx is done or something fails.
+func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := gateway.NewMetrics(reg)
+	ready := health.NewReady("starting")
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	errs := make(chan error, 8)
+	goRun := func(fn func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(); err != nil {
+				errs <- err
+				cancel()
+			}
+		}()
+	}
+	failed := func(err error) error {
+		select {
+		case e := <-errs:
+			return e
+		default:
+			return err
+		}
+	}
+	goRun(func() error { return health.Serve(ctx, cfg.httpListen, health.Handler(reg, ready)) })
+
+	ready.NotReady("connecting to nats")
+	nc, err := bus.Connect(ctx, *cfg.nats, log)
+	if err != nil {
+		return failed(fmt.Errorf("connecting to nats: %w", err))
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("opening jetstream: %w", err)
+	}
+	ready.NotReady("waiting for stream " + cfg.stream)
+	if err := waitStream(ctx, js, cfg.stream, log); err != nil {
+		return failed(err)
+	}
+	ready.NotReady("opening bucket " + cfg.bucket)
+	store, err := gwstore.Open(ctx, js, cfg.bucket, cfg.kvReplicas)
+	if err != nil {
+		return failed(err)
+	}
+	cache := gwstore.NewCache()
+	gw := gateway.New(gateway.Config{
+		Zones: cfg.zones, Prefix: cfg.prefix, Directory: cache, Metrics: metrics, Log: log,
+		Publisher:   bus.NewPublisher(js, cfg.stream, cfg.prefix),
+		DyndnsRate:  rate.Limit(cfg.dyndnsRate),
+		DyndnsBurst: cfg.dyndnsBurst,
+	})
+
+	// Ready once the keys are loaded and the zones' state replayed.
+	var pending atomic.Int32
+	pending.Store(2)
+	loaded := func(what string) func() {
+		var once sync.Once
+		return func() {
+			once.Do(func() {
+				log.Info().Msg(what)
+				if pending.Add(-1) == 0 {
+					ready.Set()
+				}
+			})
+		}
+	}
+	ready.NotReady("loading keys and replaying the stream")
+	keysLoaded, replayed := loaded("keys and hosts loaded"), loaded("stream replayed")
+	goRun(func() error { return store.Watch(ctx, cache, keysLoaded, log) })
+	goRun(func() error {
+		return bus.Follow(ctx, js, bus.FollowConfig{Stream: cfg.stream, Filters: gw.Filters(), Handle: gw.Observe, Ready: replayed, Log: log})
+	})
+	// Answer nothing until both are done: prerequisites need the state.
+	for pending.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return failed(nil)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	goRun(func() error { return gw.ServeDNSOn(ctx, cfg.dnsListen) })
+	if cfg.dyndnsListen != "" {
+		goRun(func() error { return serveDyndns(ctx, cfg, gw, log) })
+	}
+	<-ctx.Done()
+	return failed(nil)
+}
+
+func serveDyndns(ctx context.Context, cfg *gatewayConfig, h http.Handler, log zerolog.Logger) error {
+	ln, err := net.Listen("tcp", cfg.dyndnsListen)
+	if err != nil {
+		return fmt.Errorf("listening for dyndns on %s: %w", cfg.dyndnsListen, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
+		defer c()
+		_ = srv.Shutdown(sctx)
+	}()
+	log.Info().Str("addr", cfg.dyndnsListen).Bool("tls", cfg.dyndnsCert != "").Msg("answering dyndns2")
+	if cfg.dyndnsCert != "" {
+		err = srv.ServeTLS(ln, cfg.dyndnsCert, cfg.dyndnsKey)
+	} else {
+		err = srv.Serve(ln)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving dyndns on %s: %w", cfg.dyndnsListen, err)
+	}
+	return nil
+}
+
+// waitStream waits until the record stream exists: a zonecast-syncer
+// creates it.
+func waitStream(ctx context.Context, js jetstream.JetStream, name string, log zerolog.Logger) error {
+	d := 500 * time.Millisecond
+	for {
+		lctx, c := context.WithTimeout(ctx, 10*time.Second)
+		_, err := js.Stream(lctx, name)
+		c()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("waiting for stream %s: %w (last error: %w)", name, ctx.Err(), err)
+		}
+		log.Warn().Err(err).Str("stream", name).Dur("retry_in", d).Msg("record stream not available yet; waiting for a zonecast-syncer to create it")
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for stream %s: %w", name, ctx.Err())
+		case <-time.After(d):
+		}
+		d = min(2*d, 30*time.Second)
+	}
+}

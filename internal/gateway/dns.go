@@ -1,0 +1,292 @@
+package gateway
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/rs/zerolog"
+
+	"github.com/zonecast/zonecast/internal/dnsupdate"
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+// Fudge is the TSIG time window accepted and written (RFC 8945 default).
+const Fudge = 300
+
+// tsigProvider signs and verifies with the keys of the directory. A key is
+// only ever used with the algorithm it was created for.
+type tsigProvider struct{ dir Directory }
+
+func (p tsigProvider) mac(msg []byte, t *dns.TSIG) ([]byte, error) {
+	k, ok := p.dir.Key(dns.CanonicalName(t.Hdr.Name))
+	if !ok {
+		return nil, dns.ErrSecret
+	}
+	if dns.CanonicalName(t.Algorithm) != k.Algorithm {
+		return nil, dns.ErrKeyAlg
+	}
+	secret, err := base64.StdEncoding.DecodeString(k.Secret)
+	if err != nil {
+		return nil, dns.ErrSecret
+	}
+	var h hash.Hash
+	switch k.Algorithm {
+	case dns.HmacSHA256:
+		h = hmac.New(sha256.New, secret)
+	case dns.HmacSHA384:
+		h = hmac.New(sha512.New384, secret)
+	case dns.HmacSHA512:
+		h = hmac.New(sha512.New, secret)
+	default:
+		return nil, dns.ErrKeyAlg
+	}
+	h.Write(msg)
+	return h.Sum(nil), nil
+}
+
+func (p tsigProvider) Generate(msg []byte, t *dns.TSIG) ([]byte, error) { return p.mac(msg, t) }
+
+func (p tsigProvider) Verify(msg []byte, t *dns.TSIG) error {
+	want, err := p.mac(msg, t)
+	if err != nil {
+		return err
+	}
+	got, err := hex.DecodeString(t.MAC)
+	if err != nil || !hmac.Equal(got, want) {
+		return dns.ErrSig // truncated MACs (RFC 8945 5.2.2.1) are not accepted either
+	}
+	return nil
+}
+
+// TsigProvider returns the provider the DNS server verifies and signs with.
+func (g *Gateway) TsigProvider() dns.TsigProvider { return tsigProvider{dir: g.cfg.Directory} }
+
+// tsigError maps a verification error to the TSIG error of RFC 8945 5.2.
+func tsigError(err error) (uint16, string) {
+	switch {
+	case errors.Is(err, dns.ErrTime):
+		return dns.RcodeBadTime, "BADTIME"
+	case errors.Is(err, dns.ErrSecret), errors.Is(err, dns.ErrKeyAlg):
+		return dns.RcodeBadKey, "BADKEY"
+	default:
+		return dns.RcodeBadSig, "BADSIG"
+	}
+}
+
+// acceptMsg lets UPDATE and QUERY messages through to the handler (the
+// default of miekg/dns refuses UPDATE); responses are dropped.
+func acceptMsg(dh dns.Header) dns.MsgAcceptAction {
+	if dh.Bits&(1<<15) != 0 {
+		return dns.MsgIgnore
+	}
+	switch int(dh.Bits>>11) & 0xF {
+	case dns.OpcodeUpdate, dns.OpcodeQuery:
+	default:
+		return dns.MsgRejectNotImplemented
+	}
+	if dh.Qdcount != 1 {
+		return dns.MsgReject
+	}
+	return dns.MsgAccept
+}
+
+// ServeDNS answers one message.
+func (g *Gateway) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	start := time.Now()
+	resp := g.Handle(context.Background(), req, w.TsigStatus(), w.RemoteAddr())
+	if err := w.WriteMsg(resp); err != nil {
+		g.log.Warn().Err(err).Msg("writing dns response")
+	}
+	if req.Opcode == dns.OpcodeUpdate {
+		g.m.updateSeconds.Observe(time.Since(start).Seconds())
+	}
+}
+
+// Handle answers one decoded message whose TSIG the server checked
+// (tsigStatus, nil when unsigned or valid). The response carries a TSIG
+// stub to be signed when the request had one.
+func (g *Gateway) Handle(ctx context.Context, req *dns.Msg, tsigStatus error, remote net.Addr) *dns.Msg {
+	resp := new(dns.Msg)
+	resp.SetReply(req)
+	resp.Authoritative = true
+	if req.Opcode == dns.OpcodeQuery {
+		g.answerQuery(req, resp)
+		return g.sign(req, resp, tsigStatus)
+	}
+	if req.Opcode != dns.OpcodeUpdate {
+		resp.Rcode = dns.RcodeNotImplemented
+		return resp
+	}
+	zone := ""
+	if len(req.Question) > 0 {
+		zone = req.Question[0].Name
+	}
+	log := g.log.With().Str("zone", zone).Str("remote", addrString(remote)).Logger()
+	t := req.IsTsig()
+	if t == nil {
+		resp.Rcode = dns.RcodeRefused
+		g.m.tsigFailures.WithLabelValues("UNSIGNED").Inc()
+		g.count(log, resp.Rcode, "update without tsig", "")
+		return resp
+	}
+	log = log.With().Str("key", t.Hdr.Name).Logger()
+	if tsigStatus != nil {
+		code, name := tsigError(tsigStatus)
+		resp.Rcode = dns.RcodeNotAuth
+		g.m.tsigFailures.WithLabelValues(name).Inc()
+		g.count(log, resp.Rcode, "tsig verification failed: "+name, "")
+		return g.signError(req, resp, code)
+	}
+	key, ok := g.cfg.Directory.Key(dns.CanonicalName(t.Hdr.Name))
+	if !ok { // removed between verification and now
+		resp.Rcode = dns.RcodeNotAuth
+		g.m.tsigFailures.WithLabelValues("BADKEY").Inc()
+		return g.signError(req, resp, dns.RcodeBadKey)
+	}
+	origin := key.Origin()
+	log = log.With().Str("origin", origin).Logger()
+
+	g.mu.Lock()
+	res := dnsupdate.Evaluate(g.idx, dnsupdate.Request{Msg: req, Zones: g.cfg.Zones, Policy: key.Policy(), Origin: origin})
+	if res.Rcode == dns.RcodeSuccess && len(res.Messages) > 0 {
+		if err := g.commitLocked(ctx, res.Messages, key.Lease()); err != nil {
+			res.Rcode, res.Reason = dns.RcodeServerFailure, err.Error()
+		}
+	}
+	g.mu.Unlock()
+	resp.Rcode = res.Rcode
+	g.count(log, res.Rcode, res.Reason, fmt.Sprintf("%d rrsets", len(res.Messages)))
+	if res.Rcode == dns.RcodeSuccess {
+		for _, m := range res.Messages {
+			log.Debug().Str("name", m.Name).Str("type", m.Type).Strs("records", m.Records).Msg("published")
+		}
+	}
+	return g.sign(req, resp, nil)
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+func (g *Gateway) count(log zerolog.Logger, rcode int, reason, detail string) {
+	name := dns.RcodeToString[rcode]
+	g.m.updates.WithLabelValues(name).Inc()
+	if rcode == dns.RcodeSuccess {
+		log.Info().Str("rcode", name).Str("detail", detail).Msg("update applied")
+		return
+	}
+	log.Warn().Str("rcode", name).Str("reason", reason).Msg("update refused")
+}
+
+// sign adds the TSIG stub the server signs the response with (RFC 8945
+// 5.3), if the request was signed.
+func (g *Gateway) sign(req, resp *dns.Msg, tsigStatus error) *dns.Msg {
+	t := req.IsTsig()
+	if t == nil {
+		return resp
+	}
+	if tsigStatus != nil {
+		code, _ := tsigError(tsigStatus)
+		return g.signError(req, resp, code)
+	}
+	resp.SetTsig(t.Hdr.Name, t.Algorithm, Fudge, time.Now().Unix())
+	return resp
+}
+
+// signError adds a TSIG with an error: BADKEY and BADSIG responses carry
+// no MAC (miekg/dns leaves it out); BADTIME is signed and carries the
+// server's time in Other Data, with the request's Time Signed.
+func (g *Gateway) signError(req, resp *dns.Msg, code uint16) *dns.Msg {
+	t := req.IsTsig()
+	resp.SetTsig(t.Hdr.Name, t.Algorithm, Fudge, time.Now().Unix())
+	rt := resp.Extra[len(resp.Extra)-1].(*dns.TSIG)
+	rt.Error = code
+	if code == dns.RcodeBadTime {
+		rt.TimeSigned = t.TimeSigned
+		now := uint64(time.Now().Unix())
+		rt.OtherLen = 6
+		rt.OtherData = fmt.Sprintf("%012x", now&0xffffffffffff)
+	}
+	return resp
+}
+
+// answerQuery answers SOA queries for names in the zones, so that clients
+// (nsupdate without a zone statement) can find the zone to update. The SOA
+// is a placeholder: the real one is on the nameservers.
+func (g *Gateway) answerQuery(req, resp *dns.Msg) {
+	q := req.Question[0]
+	name, err := rrset.CanonicalName(q.Name)
+	if err != nil {
+		resp.Rcode = dns.RcodeRefused
+		return
+	}
+	zone, ok := g.zoneOf(name)
+	if !ok || q.Qclass != dns.ClassINET {
+		resp.Rcode = dns.RcodeRefused
+		return
+	}
+	soa := &dns.SOA{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 0},
+		Ns: zone, Mbox: "hostmaster." + zone, Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: 60}
+	if name == zone && q.Qtype == dns.TypeSOA {
+		resp.Answer = append(resp.Answer, soa)
+		return
+	}
+	resp.Ns = append(resp.Ns, soa)
+}
+
+// ServeDNSOn answers on addr, UDP and TCP, until ctx is done.
+func (g *Gateway) ServeDNSOn(ctx context.Context, addr string) error {
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return fmt.Errorf("listening for dns on udp %s: %w", addr, err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		pc.Close()
+		return fmt.Errorf("listening for dns on tcp %s: %w", addr, err)
+	}
+	prov := g.TsigProvider()
+	servers := []*dns.Server{
+		{PacketConn: pc, Handler: g, TsigProvider: prov, MsgAcceptFunc: acceptMsg},
+		{Listener: ln, Handler: g, TsigProvider: prov, MsgAcceptFunc: acceptMsg, ReadTimeout: 10 * time.Second},
+	}
+	errs := make(chan error, len(servers))
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- s.ActivateAndServe()
+		}()
+	}
+	g.log.Info().Str("addr", addr).Msg("answering dns updates")
+	var first error
+	select {
+	case <-ctx.Done():
+	case first = <-errs:
+	}
+	for _, s := range servers {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = s.ShutdownContext(sctx)
+		cancel()
+	}
+	wg.Wait()
+	if first != nil && ctx.Err() == nil {
+		return fmt.Errorf("serving dns on %s: %w", addr, first)
+	}
+	return nil
+}

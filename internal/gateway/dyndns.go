@@ -1,0 +1,190 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+// dyndns2 return codes.
+const (
+	ddGood    = "good"
+	ddNochg   = "nochg"
+	ddBadauth = "badauth"
+	ddNohost  = "nohost"
+	ddNotfqdn = "notfqdn"
+	ddAbuse   = "abuse"
+	ddFail    = "911"
+)
+
+// DyndnsRequest is a parsed /nic/update request.
+type DyndnsRequest struct {
+	Hostnames []string // as sent
+	V4, V6    []string // canonical addresses by family
+}
+
+// ParseDyndns reads the query of a /nic/update request: hostname (comma
+// list), myip (comma list, IPv4 and IPv6 mixed), myipv6 (comma list). When
+// neither myip nor myipv6 holds an address, the client's address is used.
+// Each address goes to A or AAAA by its family.
+func ParseDyndns(query map[string][]string, remote netip.Addr) (DyndnsRequest, error) {
+	var r DyndnsRequest
+	for _, v := range query["hostname"] {
+		for _, h := range strings.Split(v, ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				r.Hostnames = append(r.Hostnames, h)
+			}
+		}
+	}
+	var addrs []string
+	for _, k := range []string{"myip", "myipv6"} {
+		for _, v := range query[k] {
+			for _, a := range strings.Split(v, ",") {
+				if a = strings.TrimSpace(a); a != "" {
+					addrs = append(addrs, a)
+				}
+			}
+		}
+	}
+	if len(addrs) == 0 && remote.IsValid() {
+		addrs = append(addrs, remote.Unmap().String())
+	}
+	for _, a := range addrs {
+		ip, err := netip.ParseAddr(a)
+		if err != nil || ip.Zone() != "" {
+			return r, fmt.Errorf("address %q is not an IP address", a)
+		}
+		ip = ip.Unmap()
+		if ip.Is4() {
+			r.V4 = append(r.V4, ip.String())
+		} else {
+			r.V6 = append(r.V6, ip.String())
+		}
+	}
+	slices.Sort(r.V4)
+	r.V4 = slices.Compact(r.V4)
+	slices.Sort(r.V6)
+	r.V6 = slices.Compact(r.V6)
+	if len(r.V4)+len(r.V6) > events.MaxRecords {
+		return r, fmt.Errorf("too many addresses")
+	}
+	return r, nil
+}
+
+// ServeHTTP answers GET /nic/update (dyndns2). The answer has one line per
+// host name: "good ADDRS", "nochg ADDRS", "nohost", "notfqdn", "badauth",
+// "abuse" or "911".
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/nic/update" && r.URL.Path != "/update" {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, token, ok := r.BasicAuth()
+	if !ok || token == "" {
+		w.Header().Set("WWW-Authenticate", `Basic realm="zonecast-gateway"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		g.answer(w, ddBadauth)
+		return
+	}
+	var remote netip.Addr
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		remote, _ = netip.ParseAddr(host)
+	}
+	req, err := ParseDyndns(r.URL.Query(), remote)
+	if err != nil || len(req.Hostnames) == 0 {
+		g.log.Warn().Err(err).Str("remote", r.RemoteAddr).Msg("dyndns request refused")
+		g.answer(w, ddNotfqdn)
+		return
+	}
+	var lines []string
+	for _, h := range req.Hostnames {
+		lines = append(lines, g.updateHost(r.Context(), h, token, req))
+	}
+	fmt.Fprint(w, strings.Join(lines, "\n")+"\n")
+}
+
+func (g *Gateway) answer(w http.ResponseWriter, code string) {
+	g.m.dyndns.WithLabelValues(code).Inc()
+	fmt.Fprintln(w, code)
+}
+
+// updateHost applies one host name of a request and returns its answer line.
+func (g *Gateway) updateHost(ctx context.Context, hostname, token string, req DyndnsRequest) string {
+	log := g.log.With().Str("component", "dyndns").Str("name", hostname).Logger()
+	ans := func(code, extra string) string {
+		g.m.dyndns.WithLabelValues(code).Inc()
+		if extra != "" {
+			return code + " " + extra
+		}
+		return code
+	}
+	name, err := rrset.CanonicalName(hostname)
+	if err != nil || !strings.Contains(strings.TrimSuffix(name, "."), ".") || strings.Contains(name, "*") {
+		log.Warn().Msg("dyndns: not a fully qualified host name")
+		return ans(ddNotfqdn, "")
+	}
+	host, ok := g.cfg.Directory.Host(name)
+	if _, inZone := g.zoneOf(name); !ok || !inZone {
+		log.Warn().Msg("dyndns: unknown host")
+		return ans(ddNohost, "")
+	}
+	// Token first: a stranger must not spend the host's rate. Tokens are
+	// 256 random bits, so guessing needs no rate limit.
+	if !host.Check(token) {
+		log.Warn().Msg("dyndns: bad token")
+		return ans(ddBadauth, "")
+	}
+	if !g.limiter(name).Allow() {
+		log.Warn().Msg("dyndns: rate limit exceeded")
+		return ans(ddAbuse, "")
+	}
+	origin := host.Origin()
+	want := map[string][]string{}
+	if len(req.V4) > 0 {
+		want["A"] = req.V4
+	}
+	if len(req.V6) > 0 {
+		want["AAAA"] = req.V6
+	}
+	addrs := strings.Join(append(slices.Clone(req.V4), req.V6...), ",")
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var msgs []events.Message
+	changed := false
+	for _, typ := range []string{"A", "AAAA"} {
+		recs, ok := want[typ]
+		if !ok {
+			continue // the other family is left as it is
+		}
+		have := g.ownLocked(rrset.Key{Name: name, Type: typ}, origin)
+		if !slices.Equal(have.Records, recs) || have.TTL != host.TTL {
+			changed = true
+		}
+		msgs = append(msgs, events.Message{Version: events.Version, Name: name, Type: typ, Origin: origin, TTL: host.TTL, Records: recs})
+	}
+	if !changed && host.Lease() == 0 {
+		return ans(ddNochg, addrs)
+	}
+	// With a lease, an unchanged update is published again: it renews it.
+	if err := g.commitLocked(ctx, msgs, host.Lease()); err != nil {
+		log.Error().Err(err).Msg("dyndns: publishing failed")
+		return ans(ddFail, "")
+	}
+	log.Info().Str("origin", origin).Str("addresses", addrs).Bool("changed", changed).Msg("dyndns update published")
+	if !changed {
+		return ans(ddNochg, addrs)
+	}
+	return ans(ddGood, addrs)
+}

@@ -1,0 +1,42 @@
+package gateway
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the gateway's Prometheus series.
+type Metrics struct {
+	updates       *prometheus.CounterVec // by rcode
+	tsigFailures  *prometheus.CounterVec // by TSIG error
+	updateSeconds prometheus.Histogram
+	published     prometheus.Counter
+	publishErrors prometheus.Counter
+	dyndns        *prometheus.CounterVec // by answer
+	rrsets        prometheus.Gauge
+	streamSeq     prometheus.Gauge
+}
+
+// NewMetrics registers the series on reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		updates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zonecast_gateway_updates_total",
+			Help: "RFC 2136 UPDATE messages answered, by response code."}, []string{"rcode"}),
+		tsigFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zonecast_gateway_tsig_failures_total",
+			Help: "Messages refused for their TSIG (BADKEY, BADSIG, BADTIME) or for having none (UNSIGNED)."}, []string{"error"}),
+		updateSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "zonecast_gateway_update_seconds",
+			Help:    "Time from receiving an UPDATE to answering it (including the JetStream acknowledgement).",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .5, 1, 5}}),
+		published: prometheus.NewCounter(prometheus.CounterOpts{Name: "zonecast_gateway_messages_published_total",
+			Help: "Record messages acknowledged by JetStream."}),
+		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "zonecast_gateway_publish_errors_total",
+			Help: "Record messages JetStream did not acknowledge."}),
+		dyndns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zonecast_gateway_dyndns_answers_total",
+			Help: "dyndns2 answers per host name, by return code (good, nochg, badauth, nohost, notfqdn, abuse, 911)."}, []string{"answer"}),
+		rrsets: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zonecast_gateway_rrsets",
+			Help: "RRsets with a contribution in the gateway's zones, as followed from the stream."}),
+		streamSeq: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zonecast_gateway_stream_sequence",
+			Help: "Stream sequence of the last message followed."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.updates, m.tsigFailures, m.updateSeconds, m.published, m.publishErrors, m.dyndns, m.rrsets, m.streamSeq)
+	}
+	return m
+}
