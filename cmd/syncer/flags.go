@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -32,6 +33,11 @@ type syncerConfig struct {
 	soa          syncer.SOA
 	ns           []string
 	httpListen   string
+	cluster      clusterFlags
+	usersFile    string
+	statusBucket string
+	statusEvery  time.Duration
+	healEvery    time.Duration
 	pprof        bool
 	log          cli.LogFlags
 }
@@ -52,7 +58,8 @@ func parseSyncerFlags(args []string) (*syncerConfig, error) {
 		"client address of the embedded nats-server; empty: in-process only (ignored with --nats-url)")
 	fs.StringVar(&c.stateDir, "state-dir", "/var/lib/zonecast", "state directory (embedded JetStream files, generated NATS password)")
 	fs.StringVar(&c.stream, "stream", "ZONECAST", "JetStream stream name")
-	fs.IntVar(&c.replicas, "stream-replicas", 1, "stream replicas when the syncer creates the stream")
+	fs.IntVar(&c.replicas, "stream-replicas", 0,
+		"stream replicas when the syncer creates the stream (0: 3 when the embedded cluster has 3 or more nodes, else 1)")
 	fs.StringVar(&c.prefix, "subject-prefix", events.DefaultSubjectPrefix, "subject prefix of record events")
 	fs.DurationVar(&c.reconcile, "reconcile-interval", 5*time.Minute, "full reconciliation period (also on SIGHUP); 0 disables")
 	fs.DurationVar(&c.batchDelay, "batch-delay", 2*time.Millisecond, "time to gather changes after the first one of a batch")
@@ -66,12 +73,21 @@ func parseSyncerFlags(args []string) (*syncerConfig, error) {
 	fs.Var(&ns, "ns", "apex NS of zones the syncer creates (repeatable; default: the SOA primary name server)")
 	fs.StringVar(&c.httpListen, "http-listen", "127.0.0.1:9470", "address of /healthz, /readyz and /metrics; empty disables")
 	fs.BoolVar(&c.pprof, "pprof", false, "also serve Go's profiler under /debug/pprof/ on --http-listen")
+	c.cluster.register(fs)
+	fs.StringVar(&c.usersFile, "nats-users-file", "",
+		"JSON file of further NATS users of the embedded server, each confined to a role (see docs/fleet.md)")
+	fs.StringVar(&c.statusBucket, "status-bucket", "zonecast_status", "JetStream KV bucket where every syncer publishes its status")
+	fs.DurationVar(&c.statusEvery, "status-interval", 5*time.Second, "period of status publication (also after every applied round)")
+	fs.DurationVar(&c.healEvery, "heal-interval", 10*time.Second,
+		"period of the PowerDNS data-loss check (zone missing or SOA serial not the one written -> full reconciliation); 0 disables")
 	c.log.Register(fs)
 	fs.Usage = config.Usage(fs, `zonecast-syncer: replay the zonecast record stream into the local PowerDNS and follow it.
 
 Usage:
   zonecast-syncer [flags]            run the syncer
   zonecast-syncer publish [flags]    put a record event on the stream (see publish --help)
+  zonecast-syncer status [flags]     print the convergence status of every node (see status --help)
+  zonecast-syncer passwd | nkey      make credentials for a users file (see docs/fleet.md)
   zonecast-syncer --version`)
 	if err := config.Parse(fs, args); err != nil {
 		if err == flag.ErrHelp {
@@ -116,8 +132,17 @@ Usage:
 	if err := events.CheckOrigin(c.nodeID); err != nil {
 		return nil, fmt.Errorf("%w: --node-id: %v", errUsage, err)
 	}
-	if c.replicas < 1 || c.replicas > 5 {
-		return nil, fmt.Errorf("%w: --stream-replicas must be 1 to 5", errUsage)
+	if c.replicas < 0 || c.replicas > 5 {
+		return nil, fmt.Errorf("%w: --stream-replicas must be 1 to 5 (0: automatic)", errUsage)
+	}
+	if err := c.cluster.check(c.nats.URL != ""); err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if c.replicas == 0 {
+		c.replicas = 1
+		if c.nats.URL == "" && c.cluster.listen != "" {
+			c.replicas = bus.DefaultReplicas(len(c.cluster.routes))
+		}
 	}
 	return c, nil
 }
@@ -126,4 +151,65 @@ Usage:
 // lowercase, dots as dashes.
 func sanitizeNode(s string) string {
 	return strings.ReplaceAll(strings.ToLower(s), ".", "-")
+}
+
+// clusterFlags configure the embedded server's cluster and TLS.
+type clusterFlags struct {
+	listen, name, advertise, user, passwordFile string
+	routes                                      config.List
+	tlsCert, tlsKey, tlsCA                      string
+	srvCert, srvKey, srvCA                      string
+}
+
+func (c *clusterFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.listen, "nats-cluster-listen", "",
+		"route address of the embedded nats-server, e.g. 10.0.0.1:6222; empty: no cluster")
+	fs.Var(&c.routes, "nats-routes", "route URL of another fleet node, nats-route://host:6222 (repeatable)")
+	fs.StringVar(&c.name, "nats-cluster-name", bus.DefaultClusterName, "cluster name, the same on every node")
+	fs.StringVar(&c.advertise, "nats-cluster-advertise", "", "route address advertised to peers (default: --nats-cluster-listen)")
+	fs.StringVar(&c.user, "nats-cluster-user", "zonecast-route", "user name of cluster routes (the same on every node)")
+	fs.StringVar(&c.passwordFile, "nats-cluster-password-file", "",
+		"file holding the cluster route password, the same on every node (required with --nats-cluster-listen unless route TLS is set)")
+	fs.StringVar(&c.tlsCert, "nats-cluster-tls-cert", "", "certificate of this node for mutual TLS on routes")
+	fs.StringVar(&c.tlsKey, "nats-cluster-tls-key", "", "key of --nats-cluster-tls-cert")
+	fs.StringVar(&c.tlsCA, "nats-cluster-tls-ca", "", "CA that signed every node's route certificate")
+	fs.StringVar(&c.srvCert, "nats-server-tls-cert", "", "certificate of the embedded server's client listener (enables TLS)")
+	fs.StringVar(&c.srvKey, "nats-server-tls-key", "", "key of --nats-server-tls-cert")
+	fs.StringVar(&c.srvCA, "nats-server-tls-ca", "", "CA of client certificates: clients must then present one")
+}
+
+func (c *clusterFlags) check(external bool) error {
+	if c.listen == "" {
+		if len(c.routes) > 0 {
+			return errors.New("--nats-routes needs --nats-cluster-listen")
+		}
+		return nil
+	}
+	if external {
+		return errors.New("--nats-cluster-listen is for the embedded server; it cannot go with --nats-url")
+	}
+	if c.passwordFile == "" && c.tlsCert == "" {
+		return errors.New("--nats-cluster-listen needs --nats-cluster-password-file (or route TLS)")
+	}
+	if _, err := bus.ParseRoutes(c.routes); err != nil {
+		return fmt.Errorf("--nats-routes: %v", err)
+	}
+	return nil
+}
+
+// config returns the bus cluster configuration, reading the password.
+func (c *clusterFlags) config() (*bus.ClusterConfig, error) {
+	if c.listen == "" {
+		return nil, nil
+	}
+	cc := &bus.ClusterConfig{Name: c.name, Listen: c.listen, Advertise: c.advertise, Routes: c.routes,
+		TLSCertFile: c.tlsCert, TLSKeyFile: c.tlsKey, TLSCAFile: c.tlsCA}
+	if c.passwordFile != "" {
+		pw, err := bus.ReadSecretFile(c.passwordFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the cluster password: %w", err)
+		}
+		cc.User, cc.Password = c.user, pw
+	}
+	return cc, nil
 }

@@ -24,6 +24,12 @@ func realMain(args []string) int {
 		switch args[0] {
 		case "publish":
 			return runCommand(args[1:], "publish", publishMain)
+		case "status":
+			return runCommand(args[1:], "status", statusMain)
+		case "passwd":
+			return runCommand(args[1:], "passwd", passwdMain)
+		case "nkey":
+			return runCommand(args[1:], "nkey", nkeyMain)
 		case "version", "--version", "-version":
 			fmt.Println("zonecast-syncer", version)
 			return 0

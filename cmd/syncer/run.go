@@ -19,6 +19,7 @@ import (
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/health"
 	"github.com/zonecast/zonecast/internal/pdnsapi"
+	"github.com/zonecast/zonecast/internal/status"
 	"github.com/zonecast/zonecast/internal/syncer"
 )
 
@@ -44,7 +45,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("opening jetstream: %w", err)
 	}
-	if _, err := bus.EnsureStream(ctx, js, bus.StreamConfig{Name: cfg.stream, Prefix: cfg.prefix, Replicas: cfg.replicas}); err != nil {
+	if _, err := bus.EnsureStreamWait(ctx, js, bus.StreamConfig{Name: cfg.stream, Prefix: cfg.prefix, Replicas: cfg.replicas}, log); err != nil {
 		return fmt.Errorf("ensuring stream %s: %w", cfg.stream, err)
 	}
 
@@ -52,20 +53,40 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := syncer.NewMetrics(reg)
 	pdns := pdnsapi.New(cfg.pdnsURL, apiKey, cfg.pdnsServerID, cfg.pdnsTimeout)
+	recent := status.NewRecent(20)
 	s := syncer.New(syncer.Config{
 		Zones: cfg.zones, Prefix: cfg.prefix, SOA: cfg.soa, NS: cfg.ns,
 		BatchDelay: cfg.batchDelay, ReconcileInterval: cfg.reconcile,
-	}, pdns, metrics, log)
+	}, pdns, metrics, log.Hook(recent))
+	kv, err := bus.StatusBucket(ctx, js, cfg.statusBucket, cfg.replicas, log)
+	if err != nil {
+		return fmt.Errorf("opening the status bucket: %w", err)
+	}
+	heal := cfg.healEvery
+	if heal == 0 {
+		heal = -1
+	}
+	mon := syncer.NewMonitor(syncer.MonitorConfig{
+		Node: cfg.nodeID, Version: version, Zones: cfg.zones, Prefix: cfg.prefix,
+		Interval: cfg.statusEvery, HealInterval: heal, Gatherer: reg, PDNS: pdns, Recent: recent,
+		Sink: kv, Reconcile: s.RequestReconcile, Ready: s.Ready(), Started: time.Now(), Log: log.Hook(recent),
+	}, reg)
 
 	ready := health.NewReady("replaying the stream and converging zones")
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
-	wg.Add(3)
+	wg.Add(4)
+	go func() {
+		defer wg.Done()
+		mon.Run(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		mux := health.Handler(reg, ready)
+		mux.Handle("/status", mon)
+		mux.Handle("/status/fleet", fleetHandler(js, cfg))
 		if cfg.pprof {
 			health.AddPprof(mux)
 		}
@@ -129,14 +150,31 @@ func connectNATS(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) (*n
 	if err != nil {
 		return nil, nil, fmt.Errorf("preparing the embedded nats password: %w", err)
 	}
+	cluster, err := cfg.cluster.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	var users []bus.UserSpec
+	if cfg.usersFile != "" {
+		if users, err = bus.ReadUsersFile(cfg.usersFile); err != nil {
+			return nil, nil, err
+		}
+	}
 	srv, err := bus.StartEmbedded(bus.ServerConfig{
 		StoreDir: filepath.Join(cfg.stateDir, "jetstream"), Listen: cfg.natsListen,
 		User: cfg.nats.User, Password: password, Name: cfg.nodeID, Log: log,
+		Cluster: cluster, Users: users,
+		Scope:       bus.Scope{Prefix: cfg.prefix, Stream: cfg.stream, StatusBucket: cfg.statusBucket},
+		TLSCertFile: cfg.cluster.srvCert, TLSKeyFile: cfg.cluster.srvKey, TLSCAFile: cfg.cluster.srvCA,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	log.Info().Str("listen", cfg.natsListen).Str("password_file", pwFile).Msg("embedded nats-server started")
+	ev := log.Info().Str("listen", cfg.natsListen).Str("password_file", pwFile).Int("users", len(users))
+	if cluster != nil {
+		ev = ev.Str("cluster", cluster.Name).Str("cluster_listen", cluster.Listen).Int("routes", len(cluster.Routes))
+	}
+	ev.Msg("embedded nats-server started")
 	nc, err := bus.ConnectInProcess(srv, cfg.nats.User, password, log)
 	if err != nil {
 		srv.Shutdown()

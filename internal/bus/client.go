@@ -22,6 +22,9 @@ type ClientConfig struct {
 	PasswordFile string
 	// CredsFile: a NATS credentials file (JWT + nkey seed).
 	CredsFile string
+	// NkeySeedFile: a file holding a user nkey seed (SU...), whose public
+	// key is listed in the server's users file.
+	NkeySeedFile string
 	// TokenFile: token authentication.
 	TokenFile string
 	// TLS: CA bundle to verify the server, and a client certificate.
@@ -103,6 +106,13 @@ func clientOptions(cfg ClientConfig, log zerolog.Logger) ([]nats.Option, error) 
 	}
 	if cfg.CredsFile != "" {
 		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
+	}
+	if cfg.NkeySeedFile != "" {
+		o, err := nats.NkeyOptionFromSeed(cfg.NkeySeedFile)
+		if err != nil {
+			return nil, fmt.Errorf("configuring nats client: reading nkey seed file %s: %w", cfg.NkeySeedFile, err)
+		}
+		opts = append(opts, o)
 	}
 	if cfg.TLSCAFile != "" {
 		opts = append(opts, nats.RootCAs(cfg.TLSCAFile))

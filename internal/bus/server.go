@@ -24,8 +24,23 @@ type ServerConfig struct {
 	// They are mandatory whenever Listen is set.
 	User     string
 	Password string
-	// Name is the server name (the node id).
+	// Name is the server name (the node id). It must be unique in a
+	// cluster: JetStream uses it to place stream replicas.
 	Name string
+	// Cluster, if set, joins the server to a cluster of embedded servers
+	// (see ClusterConfig).
+	Cluster *ClusterConfig
+	// Users are further client users with role permissions (a users file,
+	// see ParseUsers). User/Password stay the unrestricted user of the
+	// syncer itself.
+	Users []UserSpec
+	// Permissions scope: the subject prefix, the record stream and the
+	// status bucket the roles of Users are confined to (defaults apply).
+	Scope Scope
+	// TLSCertFile and TLSKeyFile, if set, make the client listener require
+	// TLS; with TLSCAFile clients must also present a certificate signed by
+	// that CA.
+	TLSCertFile, TLSKeyFile, TLSCAFile string
 	// Log receives the server's own log lines, tagged component=nats-server.
 	Log zerolog.Logger
 }
@@ -79,6 +94,17 @@ func StartEmbedded(cfg ServerConfig) (*server.Server, error) {
 			port = server.RANDOM_PORT
 		}
 		opts.Host, opts.Port = host, port
+	}
+	if err := applyUsers(opts, cfg); err != nil {
+		return nil, fmt.Errorf("starting nats-server: %w", err)
+	}
+	if err := applyClientTLS(opts, cfg); err != nil {
+		return nil, fmt.Errorf("starting nats-server: %w", err)
+	}
+	if cfg.Cluster != nil {
+		if err := applyCluster(opts, *cfg.Cluster); err != nil {
+			return nil, fmt.Errorf("starting nats-server: %w", err)
+		}
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {

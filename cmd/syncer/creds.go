@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/nats-io/nkeys"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/config"
+)
+
+// passwdMain prints the bcrypt hash of a password for a users file: the
+// password is read from a file (--password-file; generated if missing) or
+// standard input, never from the command line.
+func passwdMain(_ context.Context, args []string) error {
+	fs := flag.NewFlagSet("zonecast-syncer passwd", flag.ContinueOnError)
+	var file string
+	var cost int
+	fs.StringVar(&file, "password-file", "", "password file; a random password is generated into it (mode 0600) if it does not exist; empty: read one line from standard input")
+	fs.IntVar(&cost, "cost", 11, "bcrypt cost")
+	fs.Usage = config.Usage(fs, `zonecast-syncer passwd: print the bcrypt hash of a NATS password, for "password_hash" in a users file.
+
+Usage:
+  zonecast-syncer passwd --password-file /etc/zonecast/watcher-h1.password`)
+	if err := config.Parse(fs, args); err != nil {
+		if err == flag.ErrHelp {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	var pw string
+	var err error
+	if file != "" {
+		pw, err = bus.EnsurePassword(file)
+	} else {
+		var line string
+		line, err = bufio.NewReader(os.Stdin).ReadString('\n')
+		pw = strings.TrimSpace(line)
+		if pw == "" && err == nil {
+			err = fmt.Errorf("empty password")
+		}
+		if pw != "" {
+			err = nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("reading the password: %w", err)
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), cost)
+	if err != nil {
+		return fmt.Errorf("hashing the password: %w", err)
+	}
+	fmt.Println(string(h))
+	return nil
+}
+
+// nkeyMain creates a user nkey: the seed goes into a file (mode 0600),
+// the public key is printed for "nkey" in a users file.
+func nkeyMain(_ context.Context, args []string) error {
+	fs := flag.NewFlagSet("zonecast-syncer nkey", flag.ContinueOnError)
+	var file string
+	fs.StringVar(&file, "seed-file", "", "file to create with the new seed (must not exist)")
+	fs.Usage = config.Usage(fs, `zonecast-syncer nkey: make a NATS user nkey; print its public key for a users file.
+
+Usage:
+  zonecast-syncer nkey --seed-file /etc/zonecast/ns2.nk`)
+	if err := config.Parse(fs, args); err != nil {
+		if err == flag.ErrHelp {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if file == "" {
+		return fmt.Errorf("%w: --seed-file is required", errUsage)
+	}
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return fmt.Errorf("creating an nkey: %w", err)
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		return fmt.Errorf("creating an nkey: %w", err)
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return fmt.Errorf("creating an nkey: %w", err)
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating seed file: %w", err)
+	}
+	if _, err := f.Write(append(seed, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("writing seed file %s: %w", file, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing seed file %s: %w", file, err)
+	}
+	fmt.Println(pub)
+	return nil
+}

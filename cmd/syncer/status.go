@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/cli"
+	"github.com/zonecast/zonecast/internal/config"
+	"github.com/zonecast/zonecast/internal/logging"
+	"github.com/zonecast/zonecast/internal/status"
+)
+
+const statusSynopsis = `zonecast-syncer status: has every nameserver of the fleet applied the stream?
+
+Usage:
+  zonecast-syncer status [flags]
+
+Reads the status every syncer publishes (KV bucket --status-bucket) and
+compares each node's applied sequence, per zone, with the stream's last
+message for that zone. Prints one line per node and zone: caught-up, behind
+by N (messages), starting, pdns-unreachable, serial-mismatch or stale (no
+status for --stale-after). Exits 1 when a node has been behind (or stale)
+for longer than --max-behind, 0 otherwise.`
+
+// exitFailing is returned when the fleet is not converged.
+var errFailing = errors.New("a node has been behind longer than --max-behind")
+
+type fleetOptions struct {
+	stream, bucket string
+	opts           status.Options
+}
+
+func statusMain(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("zonecast-syncer status", flag.ContinueOnError)
+	nc := cli.NATSFlags(fs, "nats://127.0.0.1:4222", "NATS server URL(s)")
+	var (
+		fo     fleetOptions
+		asJSON bool
+		nkey   string
+	)
+	fs.StringVar(&fo.stream, "stream", bus.DefaultStreamName, "JetStream stream name")
+	fs.StringVar(&fo.bucket, "status-bucket", bus.DefaultStatusBucket, "KV bucket of the node statuses")
+	fs.DurationVar(&fo.opts.MaxBehind, "max-behind", 30*time.Second, "fail when a node has been behind (or stale) longer than this")
+	fs.DurationVar(&fo.opts.StaleAfter, "stale-after", 20*time.Second, "a node whose status is older than this is stale")
+	fs.StringVar(&nkey, "nats-nkey-seed-file", "", "file holding a user nkey seed, instead of user and password")
+	fs.BoolVar(&asJSON, "json", false, "print JSON (statuses and rows) instead of a table")
+	fs.Usage = config.Usage(fs, statusSynopsis)
+	if err := config.Parse(fs, args); err != nil {
+		if err == flag.ErrHelp {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	nc.NkeySeedFile = nkey
+	if nc.PasswordFile == "" && nc.CredsFile == "" && nc.NkeySeedFile == "" {
+		if _, err := os.Stat("/var/lib/zonecast/nats-password"); err == nil {
+			nc.PasswordFile = "/var/lib/zonecast/nats-password"
+		}
+	}
+	log, _ := logging.New(os.Stderr, "warn", "console")
+	nc.Name = "zonecast-syncer-status"
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	conn, err := bus.Connect(cctx, *nc, log)
+	if err != nil {
+		return fmt.Errorf("connecting to nats: %w", err)
+	}
+	defer conn.Close()
+	js, err := jetstream.New(conn)
+	if err != nil {
+		return fmt.Errorf("opening jetstream: %w", err)
+	}
+	rep, err := fleetReport(cctx, js, fo, time.Now())
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else if err := status.Render(os.Stdout, rep.Rows); err != nil {
+		return err
+	}
+	if rep.Failing {
+		return errFailing
+	}
+	return nil
+}
+
+// report is the fleet status: every node's own status and the rows.
+type report struct {
+	Time    time.Time     `json:"time"`
+	Failing bool          `json:"failing"`
+	Rows    []status.Row  `json:"rows"`
+	Nodes   []status.Node `json:"nodes"`
+}
+
+// fleetReport reads every node's status and the stream's backlog for each
+// of its zones, and classifies them.
+func fleetReport(ctx context.Context, js jetstream.JetStream, fo fleetOptions, now time.Time) (report, error) {
+	raw, err := bus.ReadStatuses(ctx, js, fo.bucket)
+	if err != nil {
+		return report{}, err
+	}
+	rep := report{Time: now.UTC(), Rows: []status.Row{}, Nodes: []status.Node{}}
+	for key, b := range raw {
+		n, err := status.Decode(b)
+		if err != nil {
+			rep.Rows = append(rep.Rows, status.Row{Node: key, Zone: "-", State: "undecodable", Serial: "-"})
+			continue
+		}
+		backlogs := map[string]status.Backlog{}
+		for _, z := range n.Zones {
+			bl, err := bus.Backlog(ctx, js, fo.stream, z.Filter, z.AppliedSeq)
+			if err != nil {
+				return report{}, fmt.Errorf("node %s zone %s: %w", n.Node, z.Zone, err)
+			}
+			backlogs[z.Zone] = status.Backlog{LastSeq: bl.LastSeq, Pending: bl.Pending, Oldest: bl.Oldest}
+		}
+		rep.Nodes = append(rep.Nodes, n)
+		rep.Rows = append(rep.Rows, status.Classify(n, backlogs, now, fo.opts)...)
+	}
+	status.SortRows(rep.Rows)
+	rep.Failing = status.Failing(rep.Rows)
+	return rep, nil
+}
+
+// fleetHandler serves the fleet report as JSON (/status/fleet), as the
+// status command computes it; ?max-behind=30s&stale-after=20s.
+func fleetHandler(js jetstream.JetStream, cfg *syncerConfig) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fo := fleetOptions{stream: cfg.stream, bucket: cfg.statusBucket,
+			opts: status.Options{MaxBehind: 30 * time.Second, StaleAfter: 4 * cfg.statusEvery}}
+		if d, err := time.ParseDuration(r.URL.Query().Get("max-behind")); err == nil {
+			fo.opts.MaxBehind = d
+		}
+		if d, err := time.ParseDuration(r.URL.Query().Get("stale-after")); err == nil {
+			fo.opts.StaleAfter = d
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		rep, err := fleetReport(ctx, js, fo, time.Now())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if rep.Failing {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(rep)
+	})
+}

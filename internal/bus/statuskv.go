@@ -1,0 +1,136 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// StatusMaxAge is how long a node's status stays in the bucket after its
+// last update: a node gone for longer disappears from the table.
+const StatusMaxAge = 24 * time.Hour
+
+// StatusBucket opens the status KV bucket, creating it (file storage,
+// one value per node, StatusMaxAge, replicas) if it is missing. It
+// retries while JetStream is unavailable (cluster start).
+func StatusBucket(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, log zerolog.Logger) (jetstream.KeyValue, error) {
+	if bucket == "" {
+		bucket = DefaultStatusBucket
+	}
+	if replicas <= 0 {
+		replicas = 1
+	}
+	var kv jetstream.KeyValue
+	log = log.With().Str("component", "nats").Logger()
+	err := retryJS(ctx, "opening status bucket "+bucket, log, func(error) bool { return false },
+		func(ctx context.Context) error {
+			var err error
+			kv, err = js.KeyValue(ctx, bucket)
+			if errors.Is(err, jetstream.ErrBucketNotFound) {
+				kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+					Bucket:      bucket,
+					Description: "zonecast: the status of every syncer, by node id",
+					History:     1,
+					TTL:         StatusMaxAge,
+					Storage:     jetstream.FileStorage,
+					Replicas:    replicas,
+				})
+				if errors.Is(err, jetstream.ErrBucketExists) {
+					kv, err = js.KeyValue(ctx, bucket)
+				}
+			}
+			return err
+		})
+	if err != nil {
+		return nil, err
+	}
+	return kv, nil
+}
+
+// ReadStatuses returns the value of every key of the status bucket.
+func ReadStatuses(ctx context.Context, js jetstream.JetStream, bucket string) (map[string][]byte, error) {
+	if bucket == "" {
+		bucket = DefaultStatusBucket
+	}
+	kv, err := js.KeyValue(ctx, bucket)
+	if err != nil {
+		return nil, fmt.Errorf("opening status bucket %s: %w", bucket, err)
+	}
+	keys, err := kv.Keys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return map[string][]byte{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing status bucket %s: %w", bucket, err)
+	}
+	out := make(map[string][]byte, len(keys))
+	for _, k := range keys {
+		e, err := kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading status of %s: %w", k, err)
+		}
+		out[k] = e.Value()
+	}
+	return out, nil
+}
+
+// ZoneBacklog is what the stream holds for one zone filter after a
+// sequence.
+type ZoneBacklog struct {
+	LastSeq uint64    // last sequence matching the filter (0: none)
+	Pending uint64    // messages matching the filter after the given sequence
+	Oldest  time.Time // when the first of them was stored (zero if none)
+}
+
+// Backlog looks up, for filter, the stream's last matching sequence and
+// the messages after seq: how far a node that applied seq is behind, and
+// since when.
+func Backlog(ctx context.Context, js jetstream.JetStream, stream, filter string, seq uint64) (ZoneBacklog, error) {
+	if stream == "" {
+		stream = DefaultStreamName
+	}
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return ZoneBacklog{}, fmt.Errorf("looking up stream %s: %w", stream, err)
+	}
+	var b ZoneBacklog
+	m, err := st.GetLastMsgForSubject(ctx, filter)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return b, nil
+	}
+	if err != nil {
+		return b, fmt.Errorf("looking up the last message of %s: %w", filter, err)
+	}
+	b.LastSeq = m.Sequence
+	if seq >= b.LastSeq {
+		return b, nil
+	}
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq: seq + 1, HeadersOnly: true,
+	})
+	if err != nil {
+		return b, fmt.Errorf("creating a consumer on %s from %d: %w", filter, seq+1, err)
+	}
+	msg, err := cons.Next(jetstream.FetchMaxWait(2 * time.Second))
+	if err != nil {
+		return b, fmt.Errorf("reading %s from %d: %w", filter, seq+1, err)
+	}
+	md, err := msg.Metadata()
+	if err != nil {
+		return b, fmt.Errorf("reading metadata on %s: %w", filter, err)
+	}
+	b.Pending = md.NumPending + 1
+	b.Oldest = md.Timestamp
+	if info := cons.CachedInfo(); info != nil {
+		_ = js.DeleteConsumer(ctx, stream, info.Name)
+	}
+	return b, nil
+}

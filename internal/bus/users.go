@@ -1,0 +1,261 @@
+package bus
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+// Roles of users file entries.
+const (
+	RoleAdmin  = "admin"  // everything (operators, the publish command)
+	RoleSyncer = "syncer" // reads the record stream, writes its own status
+	RoleSource = "source" // publishes records of its origin in its zones
+	RoleReader = "reader" // reads records and status (zonecast-syncer status)
+)
+
+// DefaultStatusBucket is the KV bucket holding every node's status.
+const DefaultStatusBucket = "zonecast_status"
+
+// UserSpec is one entry of a users file: who, how they authenticate and
+// what role they play.
+//
+//	{"users": [
+//	  {"user": "watcher-h1", "password_hash": "$2a$11$...", "role": "source",
+//	   "origin": "h1", "zones": ["lxd.example.com"]},
+//	  {"nkey": "UD...", "role": "syncer", "node": "ns2"},
+//	  {"user": "ops", "password_hash": "$2a$...", "role": "reader"}
+//	]}
+type UserSpec struct {
+	User         string   `json:"user,omitempty"`
+	PasswordHash string   `json:"password_hash,omitempty"` // bcrypt
+	Nkey         string   `json:"nkey,omitempty"`          // public user nkey (U...), instead of user + password
+	Role         string   `json:"role"`
+	Origin       string   `json:"origin,omitempty"` // role source: the origin id it publishes as
+	Zones        []string `json:"zones,omitempty"`  // role source: the zones it may publish into
+	Node         string   `json:"node,omitempty"`   // role syncer: its node id (its status key)
+}
+
+// usersFile is the document ParseUsers reads.
+type usersFile struct {
+	Users []UserSpec `json:"users"`
+}
+
+// ReadUsersFile reads and checks a users file.
+func ReadUsersFile(path string) ([]UserSpec, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading users file: %w", err)
+	}
+	defer f.Close()
+	users, err := ParseUsers(f)
+	if err != nil {
+		return nil, fmt.Errorf("users file %s: %w", path, err)
+	}
+	return users, nil
+}
+
+// ParseUsers decodes and checks a users file (JSON, unknown fields
+// refused). Names, origins and zones are canonicalised.
+func ParseUsers(r io.Reader) ([]UserSpec, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("reading users: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var doc usersFile
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("decoding users: %w", err)
+	}
+	seen := map[string]bool{}
+	for i := range doc.Users {
+		u := &doc.Users[i]
+		id := u.User
+		if id == "" {
+			id = u.Nkey
+		}
+		if err := checkUser(u); err != nil {
+			return nil, fmt.Errorf("user %d (%s): %w", i+1, id, err)
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("user %d: %s listed twice", i+1, id)
+		}
+		seen[id] = true
+	}
+	return doc.Users, nil
+}
+
+func checkUser(u *UserSpec) error {
+	switch {
+	case u.User != "" && u.Nkey != "":
+		return errors.New("either user + password_hash or nkey, not both")
+	case u.User == "" && u.Nkey == "":
+		return errors.New("no user and no nkey")
+	case u.User != "" && u.PasswordHash == "":
+		return errors.New("user without password_hash")
+	case u.Nkey != "" && u.PasswordHash != "":
+		return errors.New("an nkey user has no password")
+	}
+	if u.PasswordHash != "" {
+		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
+			return fmt.Errorf("password_hash is not a bcrypt hash: %w", err)
+		}
+	}
+	if u.Nkey != "" && !nkeys.IsValidPublicUserKey(u.Nkey) {
+		return errors.New("nkey is not a public user key (U...)")
+	}
+	switch u.Role {
+	case RoleAdmin, RoleReader:
+	case RoleSyncer:
+		if err := events.CheckOrigin(u.Node); err != nil {
+			return fmt.Errorf("role syncer needs its node id: %w", err)
+		}
+	case RoleSource, "watcher":
+		u.Role = RoleSource
+		if err := events.CheckOrigin(u.Origin); err != nil {
+			return fmt.Errorf("role source needs its origin: %w", err)
+		}
+		if len(u.Zones) == 0 {
+			return errors.New("role source needs at least one zone")
+		}
+		for i, z := range u.Zones {
+			cz, err := rrset.CanonicalName(z)
+			if err != nil {
+				return fmt.Errorf("zone %q: %w", z, err)
+			}
+			u.Zones[i] = cz
+		}
+	default:
+		return fmt.Errorf("unknown role %q (want admin, syncer, source or reader)", u.Role)
+	}
+	return nil
+}
+
+// Scope names what role permissions refer to. Zero values take defaults.
+type Scope struct {
+	Prefix       string // record subject prefix, default events.DefaultSubjectPrefix
+	Stream       string // record stream, default DefaultStreamName
+	StatusBucket string // status KV bucket, default DefaultStatusBucket
+}
+
+func (s Scope) withDefaults() Scope {
+	if s.Prefix == "" {
+		s.Prefix = events.DefaultSubjectPrefix
+	}
+	if s.Stream == "" {
+		s.Stream = DefaultStreamName
+	}
+	if s.StatusBucket == "" {
+		s.StatusBucket = DefaultStatusBucket
+	}
+	return s
+}
+
+// readStream is what following a stream with an ordered consumer (and
+// looking up its last messages) needs.
+func readStream(stream string) []string {
+	return []string{
+		"$JS.API.INFO",
+		"$JS.API.STREAM.INFO." + stream,
+		"$JS.API.STREAM.MSG.GET." + stream,
+		"$JS.API.DIRECT.GET." + stream,
+		"$JS.API.DIRECT.GET." + stream + ".>",
+		"$JS.API.CONSUMER.CREATE." + stream,
+		"$JS.API.CONSUMER.CREATE." + stream + ".>",
+		"$JS.API.CONSUMER.INFO." + stream + ".>",
+		"$JS.API.CONSUMER.DELETE." + stream + ".>",
+		"$JS.API.CONSUMER.MSG.NEXT." + stream + ".>",
+	}
+}
+
+// inboxes is where JetStream answers (API replies, publish
+// acknowledgements, consumer deliveries) arrive.
+var inboxes = []string{"_INBOX.>"}
+
+// RolePermissions returns the NATS permissions of a role; nil for admin
+// (no restriction).
+//
+//   - syncer: follows the record stream (ordered consumers), may create or
+//     update it, and writes only its own key of the status bucket (which
+//     it may create), reads the others;
+//   - source: publishes only subjects of its origin in its zones
+//     (events.OriginFilter), and may look the stream up;
+//   - reader: reads the record stream and the status bucket.
+//
+// Every role subscribes to _INBOX.> for replies and deliveries.
+func RolePermissions(u UserSpec, scope Scope) *server.Permissions {
+	sc := scope.withDefaults()
+	kv := "KV_" + sc.StatusBucket
+	readStatus := append(readStream(kv), "$KV."+sc.StatusBucket+".>")
+	var pub, sub []string
+	switch u.Role {
+	case RoleAdmin:
+		return nil
+	case RoleSyncer:
+		pub = append(pub, readStream(sc.Stream)...)
+		pub = append(pub, "$JS.API.STREAM.CREATE."+sc.Stream, "$JS.API.STREAM.UPDATE."+sc.Stream)
+		pub = append(pub, readStream(kv)...)
+		pub = append(pub, "$JS.API.STREAM.CREATE."+kv, "$KV."+sc.StatusBucket+"."+u.Node)
+		sub = append(sub, inboxes...)
+	case RoleSource:
+		pub = append(pub, "$JS.API.INFO", "$JS.API.STREAM.INFO."+sc.Stream)
+		for _, z := range u.Zones {
+			pub = append(pub, events.OriginFilter(sc.Prefix, u.Origin, z))
+		}
+		sub = append(sub, inboxes...)
+	case RoleReader:
+		pub = append(pub, readStream(sc.Stream)...)
+		pub = append(pub, readStatus...)
+		sub = append(sub, inboxes...)
+	default:
+		// Unknown roles never get here (ParseUsers), but deny everything.
+		pub, sub = []string{}, []string{}
+	}
+	slices.Sort(pub)
+	pub = slices.Compact(pub)
+	return &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: pub},
+		Subscribe: &server.SubjectPermission{Allow: sub},
+	}
+}
+
+// applyUsers configures authentication: the unrestricted user of the
+// syncer (User/Password) alone, or together with the users of a users
+// file, each confined to its role.
+func applyUsers(opts *server.Options, cfg ServerConfig) error {
+	if len(cfg.Users) == 0 {
+		return nil // opts.Username/Password as set by StartEmbedded
+	}
+	if cfg.User == "" {
+		return errors.New("a users file needs the syncer's own user and password too")
+	}
+	users := []*server.User{{Username: opts.Username, Password: opts.Password}}
+	var nks []*server.NkeyUser
+	for _, u := range cfg.Users {
+		if strings.EqualFold(u.User, cfg.User) {
+			return fmt.Errorf("users file: user %s is the syncer's own user", u.User)
+		}
+		perms := RolePermissions(u, cfg.Scope)
+		if u.Nkey != "" {
+			nks = append(nks, &server.NkeyUser{Nkey: u.Nkey, Permissions: perms})
+			continue
+		}
+		users = append(users, &server.User{Username: u.User, Password: u.PasswordHash, Permissions: perms})
+	}
+	opts.Username, opts.Password = "", ""
+	opts.Users, opts.Nkeys = users, nks
+	return nil
+}

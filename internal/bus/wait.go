@@ -1,0 +1,62 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// attemptTimeout bounds one JetStream API attempt of the retrying helpers.
+const attemptTimeout = 5 * time.Second
+
+// retryJS runs op until it succeeds, fails permanently (permanent(err)),
+// or ctx ends. In a cluster the JetStream API answers only once a meta
+// leader is elected (and a stream with R replicas needs R servers), so
+// "unavailable" errors and timeouts are retried with backoff.
+func retryJS(ctx context.Context, what string, log zerolog.Logger, permanent func(error) bool, op func(ctx context.Context) error) error {
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := op(actx)
+		cancel()
+		if err == nil {
+			if attempt > 1 {
+				log.Info().Int("attempt", attempt).Msgf("%s succeeded", what)
+			}
+			return nil
+		}
+		if permanent(err) {
+			return err
+		}
+		d := backoff(attempt)
+		ev := log.Warn()
+		if attempt < 4 {
+			ev = log.Info() // the cluster electing its leaders is routine at start
+		}
+		ev.Err(err).Int("attempt", attempt).Dur("retry_in", d).Msgf("%s: jetstream not available yet", what)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), err)
+		case <-time.After(d):
+		}
+	}
+}
+
+// EnsureStreamWait is EnsureStream retried until JetStream can answer:
+// in a cluster that is once a meta leader is elected and enough servers
+// are up for the replicas. An incompatible stream fails at once.
+func EnsureStreamWait(ctx context.Context, js jetstream.JetStream, cfg StreamConfig, log zerolog.Logger) (jetstream.Stream, error) {
+	var st jetstream.Stream
+	log = log.With().Str("component", "nats").Logger()
+	err := retryJS(ctx, "ensuring stream "+cfg.withDefaults().Name, log,
+		func(err error) bool { return errors.Is(err, ErrIncompatibleStream) },
+		func(ctx context.Context) error {
+			var err error
+			st, err = EnsureStream(ctx, js, cfg)
+			return err
+		})
+	return st, err
+}
