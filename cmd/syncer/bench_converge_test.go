@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/pdnsapi"
+	"github.com/zonecast/zonecast/internal/rrset"
+	"github.com/zonecast/zonecast/internal/testenv"
+	"github.com/zonecast/zonecast/internal/testpdns"
+)
+
+// BenchmarkConverge100k measures, side by side in each round on one fresh
+// PowerDNS (gsqlite3):
+//
+//   - bulk: 100,000 RRsets PATCHed straight through the API, 1,000 per PATCH;
+//   - syncer: a new syncer with an empty zone, against a stream holding the
+//     same 100,000 record events, timed from process start until /readyz
+//     (the first full reconciliation is done: everything written, SOA
+//     included), with its resident memory;
+//   - AXFR: a PowerDNS secondary retrieving the syncer-built 100k zone from
+//     that PowerDNS, until its SOA serial matches.
+func BenchmarkConverge100k(b *testing.B) {
+	const n = 100000
+	rounds := 3
+	if os.Getenv("ZONECAST_BENCH_TRACE") != "" {
+		rounds = 1
+	}
+	const zone = "conv.bench.test."
+	ctx := context.Background()
+
+	nats := testenv.StartNATS(b)
+	nc, err := bus.Connect(ctx, bus.ClientConfig{URL: nats.URL, User: "zonecast", PasswordFile: nats.PasswordFile}, zerolog.Nop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := bus.EnsureStream(ctx, js, bus.StreamConfig{}); err != nil {
+		b.Fatal(err)
+	}
+	pub := bus.NewPublisher(js, "ZONECAST", events.DefaultSubjectPrefix)
+	for j := 0; j < n; j++ {
+		if err := pub.PublishAsync(ctx, events.Message{Version: 1, Name: fmt.Sprintf("h%d.%s", j, zone), Type: "AAAA",
+			Origin: "bench", TTL: 60, Records: []string{fmt.Sprintf("2001:db8:1:%x::%x", j/60000, j%60000+1)}}, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	if _, err := pub.Flush(fctx); err != nil {
+		b.Fatal(err)
+	}
+	cancel()
+	st, err := js.Stream(ctx, "ZONECAST")
+	if err != nil {
+		b.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lastSeq := info.State.LastSeq
+
+	c := &dns.Client{Timeout: 2 * time.Second}
+	var bulk, conv, axfr, rss []float64
+	for i := 0; i < b.N; i++ {
+		for r := 0; r < rounds; r++ {
+			p := testpdns.Start(b, "gsqlite3")
+			api := pdnsapi.New(p.APIURL, p.APIKey, "localhost", 5*time.Minute)
+
+			// Bulk load into a zone of its own on the same server.
+			bz := "bulk.bench.test."
+			if err := api.CreateZone(ctx, pdnsapi.ZoneSpec{Name: bz, SOA: rrset.Set{Key: rrset.Key{Name: bz, Type: "SOA"},
+				TTL: 3600, Records: []string{"ns1." + bz + " hostmaster." + bz + " 1 10800 3600 604800 60"}},
+				NS: []string{"ns1." + bz}}); err != nil {
+				b.Fatal(err)
+			}
+			changes := make([]pdnsapi.Change, 0, n)
+			for j := 0; j < n; j++ {
+				changes = append(changes, pdnsapi.Change{Set: rrset.Set{Key: rrset.Key{Name: fmt.Sprintf("h%d.%s", j, bz), Type: "AAAA"},
+					TTL: 60, Records: []string{fmt.Sprintf("2001:db8:1:%x::%x", j/60000, j%60000+1)}}})
+			}
+			start := time.Now()
+			for k := 0; k < n; k += 1000 {
+				if err := api.Patch(ctx, bz, changes[k:k+1000]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			bulk = append(bulk, time.Since(start).Seconds())
+
+			// A new syncer converging the 100k zone from the stream.
+			start = time.Now()
+			level := "info"
+			if os.Getenv("ZONECAST_BENCH_TRACE") != "" {
+				level = "debug"
+			}
+			s := testenv.StartSyncer(b, testenv.SyncerOptions{Zones: []string{zone}, PDNS: p, NATS: nats,
+				Extra: []string{"--log-level", level}})
+			conv = append(conv, time.Since(start).Seconds())
+			if tr := os.Getenv("ZONECAST_BENCH_TRACE"); tr != "" && r == 0 {
+				data, _ := os.ReadFile(s.LogPath)
+				_ = os.WriteFile(tr, data, 0o600)
+			}
+			if serial, ok := soaSerial(c, p.DNSAddr, zone); !ok || serial != uint32(lastSeq) {
+				b.Fatalf("ready but SOA serial %d, want %d", serial, lastSeq)
+			}
+			rss = append(rss, float64(testenv.ProcStatus(s.PID(), "VmRSS"))/1024)
+			s.Stop(b)
+
+			// A secondary taking the same zone by AXFR.
+			sec := testpdns.StartWith(b, "gsqlite3", "secondary=yes")
+			secAPI := pdnsapi.New(sec.APIURL, sec.APIKey, "localhost", time.Minute)
+			if err := createSecondary(ctx, sec, zone, p.DNSAddr); err != nil {
+				b.Fatal(err)
+			}
+			start = time.Now()
+			if err := retrieve(ctx, sec, zone); err != nil {
+				b.Fatal(err)
+			}
+			for {
+				if serial, ok := soaSerial(c, sec.DNSAddr, zone); ok && serial == uint32(lastSeq) {
+					break
+				}
+				if time.Since(start) > 2*time.Minute {
+					b.Fatalf("AXFR not done after 2 minutes:\n%s", sec.LogTail(20))
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			axfr = append(axfr, time.Since(start).Seconds())
+			_ = secAPI
+			sec.Stop(b)
+			p.Stop(b)
+		}
+	}
+	mb, mc, ma := median(bulk), median(conv), median(axfr)
+	b.ReportMetric(mc, "converge-s")
+	b.ReportMetric(mc/mb, "converge/bulk")
+	b.ReportMetric(mc/ma, "converge/axfr")
+	b.ReportMetric(median(rss), "rss-MB")
+	b.Logf("100,000 RRsets, medians of %d rounds:", len(bulk))
+	b.Logf("  bulk PATCH x1000          %.2fs (%s)", mb, fmtSecs(bulk))
+	b.Logf("  new syncer converges      %.2fs (%s)  = %.2f x bulk", mc, fmtSecs(conv), mc/mb)
+	b.Logf("  AXFR to a secondary       %.2fs (%s)  syncer/AXFR = %.2f", ma, fmtSecs(axfr), mc/ma)
+	b.Logf("  syncer resident memory    %.0f MB (%s)", median(rss), fmtSecs(rss))
+}
+
+// createSecondary creates zone as a secondary of primary on sec.
+func createSecondary(ctx context.Context, sec *testpdns.Server, zone, primary string) error {
+	body := fmt.Sprintf(`{"name":%q,"kind":"Slave","masters":[%q],"nameservers":[]}`, zone, primary)
+	return apiCall(ctx, sec, http.MethodPost, "/zones", body)
+}
+
+// retrieve asks sec to AXFR zone from its primary now.
+func retrieve(ctx context.Context, sec *testpdns.Server, zone string) error {
+	return apiCall(ctx, sec, http.MethodPut, "/zones/"+zone+"/axfr-retrieve", "")
+}
+
+func apiCall(ctx context.Context, s *testpdns.Server, method, path, body string) error {
+	req, err := http.NewRequestWithContext(ctx, method, s.APIURL+"/api/v1/servers/localhost"+path, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-API-Key", s.APIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+	}
+	return nil
+}
