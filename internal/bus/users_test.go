@@ -1,0 +1,226 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/zonecast/zonecast/internal/events"
+)
+
+func TestParseUsers(t *testing.T) {
+	t.Parallel()
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, _ := nkeys.CreateUser()
+	pub, _ := kp.PublicKey()
+	h := string(hash)
+	tests := map[string]struct {
+		in      string
+		wantErr string
+	}{
+		"source":         {in: `{"users":[{"user":"w1","password_hash":"` + h + `","role":"watcher","origin":"h1","zones":["LXD.Example.com"]}]}`},
+		"syncer nkey":    {in: `{"users":[{"nkey":"` + pub + `","role":"syncer","node":"ns2"}]}`},
+		"reader":         {in: `{"users":[{"user":"ops","password_hash":"` + h + `","role":"reader"}]}`},
+		"unknown field":  {in: `{"users":[{"user":"ops","password":"x","role":"reader"}]}`, wantErr: "unknown field"},
+		"plain password": {in: `{"users":[{"user":"ops","password_hash":"secret","role":"reader"}]}`, wantErr: "bcrypt"},
+		"no zones":       {in: `{"users":[{"user":"w","password_hash":"` + h + `","role":"source","origin":"h1"}]}`, wantErr: "zone"},
+		"bad origin":     {in: `{"users":[{"user":"w","password_hash":"` + h + `","role":"source","origin":"H.1","zones":["a.b"]}]}`, wantErr: "origin"},
+		"syncer no node": {in: `{"users":[{"user":"s","password_hash":"` + h + `","role":"syncer"}]}`, wantErr: "node"},
+		"bad role":       {in: `{"users":[{"user":"s","password_hash":"` + h + `","role":"root"}]}`, wantErr: "unknown role"},
+		"bad nkey":       {in: `{"users":[{"nkey":"SU123","role":"reader"}]}`, wantErr: "public user key"},
+		"twice":          {in: `{"users":[{"user":"a","password_hash":"` + h + `","role":"reader"},{"user":"a","password_hash":"` + h + `","role":"reader"}]}`, wantErr: "twice"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			users, err := ParseUsers(strings.NewReader(tc.in))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if name == "source" && (users[0].Role != RoleSource || users[0].Zones[0] != "lxd.example.com.") {
+				t.Fatalf("not canonicalised: %+v", users[0])
+			}
+		})
+	}
+}
+
+func TestRolePermissions(t *testing.T) {
+	t.Parallel()
+	src := RolePermissions(UserSpec{Role: RoleSource, Origin: "h1", Zones: []string{"a.example.", "b.example."}}, Scope{})
+	for _, want := range []string{"zonecast.rr.h1.example.a.>", "zonecast.rr.h1.example.b.>", "$JS.API.STREAM.INFO.ZONECAST"} {
+		if !contains(src.Publish.Allow, want) {
+			t.Errorf("source publish %v lacks %s", src.Publish.Allow, want)
+		}
+	}
+	if len(src.Publish.Allow) != 4 {
+		t.Errorf("source publish = %v, want exactly 4 subjects", src.Publish.Allow)
+	}
+	syn := RolePermissions(UserSpec{Role: RoleSyncer, Node: "ns2"}, Scope{})
+	if !contains(syn.Publish.Allow, "$KV.zonecast_status.ns2") || contains(syn.Publish.Allow, "$KV.zonecast_status.>") {
+		t.Errorf("syncer may write %v", syn.Publish.Allow)
+	}
+	for _, s := range syn.Publish.Allow {
+		if strings.HasPrefix(s, "zonecast.rr") {
+			t.Errorf("syncer may publish records: %s", s)
+		}
+	}
+	if RolePermissions(UserSpec{Role: RoleAdmin}, Scope{}) != nil {
+		t.Error("admin is restricted")
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestSourcePermissions: a source user of a users file publishes its own
+// origin in its zones, and nothing else is stored; the admin user (the
+// syncer's own) keeps working; a syncer user follows the stream and writes
+// only its own status.
+func TestSourcePermissions(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	adminPW := filepath.Join(dir, "admin")
+	pw, err := EnsurePassword(adminPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	userPW := filepath.Join(dir, "user")
+	upw, err := EnsurePassword(userPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(upw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := ParseUsers(strings.NewReader(`{"users":[
+		{"user":"w1","password_hash":"` + string(hash) + `","role":"source","origin":"h1","zones":["a.example"]},
+		{"user":"ns2","password_hash":"` + string(hash) + `","role":"syncer","node":"ns2"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := StartEmbedded(ServerConfig{StoreDir: filepath.Join(dir, "js"), Listen: "127.0.0.1:0",
+		User: testUser, Password: pw, Name: "perm", Users: users, Log: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	ctx := ctxFor(t, 60*time.Second)
+
+	connect := func(user, pwFile string) jetstream.JetStream {
+		nc, err := Connect(ctx, ClientConfig{URL: srv.ClientURL(), User: user, PasswordFile: pwFile}, testLog())
+		if err != nil {
+			t.Fatalf("connecting as %s: %v", user, err)
+		}
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return js
+	}
+	admin := connect(testUser, adminPW)
+	st, err := EnsureStream(ctx, admin, StreamConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := StatusBucket(ctx, admin, "", 1, testLog()); err != nil {
+		t.Fatal(err)
+	}
+	pub := NewPublisher(connect("w1", userPW), "", "")
+	msg := func(name, origin string) events.Message {
+		return events.Message{Version: 1, Name: name, Type: "A", Origin: origin, TTL: 60, Records: []string{"192.0.2.1"}}
+	}
+	tests := map[string]struct {
+		m      events.Message
+		stored bool
+	}{
+		"own origin, own zone": {m: msg("web.a.example.", "h1"), stored: true},
+		"own origin, apex":     {m: msg("a.example.", "h1"), stored: true},
+		"other origin":         {m: msg("web.a.example.", "h2")},
+		"outside its zones":    {m: msg("web.b.example.", "h1")},
+		"parent of its zone":   {m: msg("example.", "h1")},
+		"look-alike zone":      {m: msg("web.xa.example.", "h1")},
+	}
+	for name, tc := range tests {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := pub.Publish(pctx, tc.m, 0)
+		cancel()
+		if tc.stored && err != nil {
+			t.Errorf("%s: publish refused: %v", name, err)
+		}
+		if !tc.stored && err == nil {
+			t.Errorf("%s: publish of %s as %s was stored", name, tc.m.Name, tc.m.Origin)
+		}
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 2 {
+		t.Errorf("stream holds %d messages, want the 2 allowed", info.State.Msgs)
+	}
+
+	// The syncer role: follows, writes its own status, not another's, and
+	// cannot publish records.
+	sjs := connect("ns2", userPW)
+	fctx, fcancel := context.WithCancel(ctx)
+	got := make(chan Delivery, 10)
+	go func() {
+		_ = Follow(fctx, sjs, FollowConfig{Handle: func(d Delivery) { got <- d }, Log: testLog()})
+	}()
+	for i := 0; i < 2; i++ {
+		select {
+		case <-got:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("syncer user received %d of 2 messages", i)
+		}
+	}
+	fcancel()
+	kv, err := sjs.KeyValue(ctx, DefaultStatusBucket)
+	if err != nil {
+		t.Fatalf("syncer user opening the status bucket: %v", err)
+	}
+	if _, err := kv.Put(ctx, "ns2", []byte("{}")); err != nil {
+		t.Errorf("syncer user writing its own status: %v", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	_, err = kv.Put(pctx, "ns3", []byte("{}"))
+	cancel()
+	if err == nil {
+		t.Error("syncer user wrote another node's status")
+	}
+	pctx, cancel = context.WithTimeout(ctx, 2*time.Second)
+	_, err = NewPublisher(sjs, "", "").Publish(pctx, msg("x.a.example.", "h1"), 0)
+	cancel()
+	if err == nil {
+		t.Error("syncer user published a record")
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t.Fatal("test ran out of time")
+	}
+	_ = os.Remove(userPW)
+}
