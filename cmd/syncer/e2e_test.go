@@ -264,12 +264,12 @@ func TestReconcileDriftAndForeign(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec, err := owner.Decode(meta)
+		rec, err := owner.Decode(zone, meta)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := e.api.SetMetadata(ctx, zone, owner.JournalKind(rec.NextSeq),
-			owner.EncodeJournal([]rrset.Key{stale.Key}, true)[0]); err != nil {
+			owner.EncodeJournal(zone, []rrset.Key{stale.Key}, true)[0]); err != nil {
 			t.Fatal(err)
 		}
 		e.publish(t, "www."+zone, "A", "node1", 60, "192.0.2.80")

@@ -7,7 +7,7 @@
 //
 //   - compact buckets: Buckets metadata kinds (X-ZONECAST-OWNED-00 .. -3F),
 //     keys spread by a hash; each kind holds one value, the space-separated
-//     list "name/TYPE ...";
+//     list "name/TYPE ..." with names relative to the zone ("@" the apex);
 //   - a journal: kinds X-ZONECAST-JOURNAL-<n> (n increasing), each holding
 //     "+name/TYPE" (claimed) and "-name/TYPE" (released) entries.
 //
@@ -72,18 +72,31 @@ type Record struct {
 	NextSeq uint64   // the number the next journal kind takes
 }
 
-func parseKey(e, kind string) (rrset.Key, error) {
+// Entries name RRsets relative to the zone, which keeps the record small:
+// "web/AAAA" is web.<zone> AAAA and "@/TXT" the apex.
+func entry(k rrset.Key, zone string) string {
+	rel := strings.TrimSuffix(k.Name, "."+zone)
+	if k.Name == zone {
+		rel = "@"
+	}
+	return rel + "/" + k.Type
+}
+
+func parseKey(e, kind, zone string) (rrset.Key, error) {
 	name, typ, ok := strings.Cut(e, "/")
 	if !ok || name == "" || typ == "" {
 		return rrset.Key{}, fmt.Errorf("decoding ownership entry %q in %s: want name/TYPE", e, kind)
 	}
-	return rrset.Key{Name: name, Type: typ}, nil
+	if name == "@" {
+		return rrset.Key{Name: zone, Type: typ}, nil
+	}
+	return rrset.Key{Name: name + "." + zone, Type: typ}, nil
 }
 
 // Decode rebuilds the ownership record from a zone's metadata (all kinds;
 // others are ignored). A malformed entry is an error: guessing could make
 // the syncer delete data it does not own.
-func Decode(meta map[string][]string) (Record, error) {
+func Decode(zone string, meta map[string][]string) (Record, error) {
 	r := Record{Owned: Set{}}
 	type journal struct {
 		n      uint64
@@ -96,7 +109,7 @@ func Decode(meta map[string][]string) (Record, error) {
 		case strings.HasPrefix(kind, KindPrefix):
 			for _, v := range values {
 				for _, e := range strings.Fields(v) {
-					k, err := parseKey(e, kind)
+					k, err := parseKey(e, kind, zone)
 					if err != nil {
 						return Record{}, err
 					}
@@ -122,7 +135,7 @@ func Decode(meta map[string][]string) (Record, error) {
 				if len(e) < 2 || (e[0] != '+' && e[0] != '-') {
 					return Record{}, fmt.Errorf("decoding ownership journal entry %q in %s: want +name/TYPE or -name/TYPE", e, j.kind)
 				}
-				k, err := parseKey(e[1:], j.kind)
+				k, err := parseKey(e[1:], j.kind, zone)
 				if err != nil {
 					return Record{}, err
 				}
@@ -139,7 +152,7 @@ func Decode(meta map[string][]string) (Record, error) {
 
 // EncodeJournal returns the values of journal kinds recording keys as
 // claimed (claim) or released, at most MaxJournalEntries per kind.
-func EncodeJournal(keys []rrset.Key, claim bool) [][]string {
+func EncodeJournal(zone string, keys []rrset.Key, claim bool) [][]string {
 	sign := "-"
 	if claim {
 		sign = "+"
@@ -149,7 +162,7 @@ func EncodeJournal(keys []rrset.Key, claim bool) [][]string {
 		part := keys[start:min(start+MaxJournalEntries, len(keys))]
 		entries := make([]string, len(part))
 		for i, k := range part {
-			entries[i] = sign + k.Name + "/" + k.Type
+			entries[i] = sign + entry(k, zone)
 		}
 		out = append(out, []string{strings.Join(entries, " ")})
 	}
@@ -159,7 +172,7 @@ func EncodeJournal(keys []rrset.Key, claim bool) [][]string {
 // EncodeBuckets returns, for each of the given buckets, the metadata
 // values holding the owned set's keys in that bucket: one value with the
 // sorted entries, or none when the bucket is empty. One pass over the set.
-func EncodeBuckets(s Set, buckets []int) map[int][]string {
+func EncodeBuckets(zone string, s Set, buckets []int) map[int][]string {
 	want := make(map[int][]string, len(buckets))
 	for _, b := range buckets {
 		want[b] = nil
@@ -167,7 +180,7 @@ func EncodeBuckets(s Set, buckets []int) map[int][]string {
 	for k := range s {
 		b := Bucket(k)
 		if entries, ok := want[b]; ok {
-			want[b] = append(entries, k.Name+"/"+k.Type)
+			want[b] = append(entries, entry(k, zone))
 		}
 	}
 	out := make(map[int][]string, len(want))

@@ -18,7 +18,7 @@ func TestRoundTrip(t *testing.T) {
 	for i := range all {
 		all[i] = i
 	}
-	enc := EncodeBuckets(s, all)
+	enc := EncodeBuckets("z.", s, all)
 	meta := map[string][]string{"X-OTHER": {"ignored/A"}}
 	used := 0
 	for b, v := range enc {
@@ -30,7 +30,7 @@ func TestRoundTrip(t *testing.T) {
 	if used < Buckets/2 {
 		t.Fatalf("1000 keys filled only %d of %d buckets", used, Buckets)
 	}
-	rec, err := Decode(meta)
+	rec, err := Decode("z.", meta)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,11 +49,11 @@ func TestEncodeEmptyBucket(t *testing.T) {
 	t.Parallel()
 	k := rrset.Key{Name: "a.z.", Type: "A"}
 	other := (Bucket(k) + 1) % Buckets
-	enc := EncodeBuckets(Set{k: {}}, []int{Bucket(k), other})
+	enc := EncodeBuckets("z.", Set{k: {}}, []int{Bucket(k), other})
 	if v := enc[other]; v == nil || len(v) != 0 {
 		t.Fatalf("empty bucket must encode as an empty list (clears it), got %#v", v)
 	}
-	if v := enc[Bucket(k)]; len(v) != 1 || v[0] != "a.z./A" {
+	if v := enc[Bucket(k)]; len(v) != 1 || v[0] != "a/A" {
 		t.Fatalf("bucket value %#v", v)
 	}
 }
@@ -61,7 +61,7 @@ func TestEncodeEmptyBucket(t *testing.T) {
 func TestDecodeRejectsMalformed(t *testing.T) {
 	t.Parallel()
 	for _, v := range []string{"noslash", "/A", "a.z./"} {
-		if _, err := Decode(map[string][]string{Kind(0): {v}}); err == nil {
+		if _, err := Decode("z.", map[string][]string{Kind(0): {v}}); err == nil {
 			t.Errorf("Decode(%q) accepted a malformed entry", v)
 		}
 	}
@@ -82,13 +82,13 @@ func TestJournal(t *testing.T) {
 	t.Parallel()
 	a, b, c := rrset.Key{Name: "a.z.", Type: "A"}, rrset.Key{Name: "b.z.", Type: "A"}, rrset.Key{Name: "c.z.", Type: "AAAA"}
 	meta := map[string][]string{
-		Kind(Bucket(a)):   EncodeBuckets(Set{a: {}}, []int{Bucket(a)})[Bucket(a)],
-		JournalKind(2):    EncodeJournal([]rrset.Key{a, b}, false)[0], // applied after 1: a and b released
-		JournalKind(1):    EncodeJournal([]rrset.Key{b, c}, true)[0],
-		JournalKind(0x1F): EncodeJournal([]rrset.Key{b}, true)[0], // numeric order, not string order
-		JournalKind(5):    {},                                     // emptied by a compaction
+		Kind(Bucket(a)):   EncodeBuckets("z.", Set{a: {}}, []int{Bucket(a)})[Bucket(a)],
+		JournalKind(2):    EncodeJournal("z.", []rrset.Key{a, b}, false)[0], // applied after 1: a and b released
+		JournalKind(1):    EncodeJournal("z.", []rrset.Key{b, c}, true)[0],
+		JournalKind(0x1F): EncodeJournal("z.", []rrset.Key{b}, true)[0], // numeric order, not string order
+		JournalKind(5):    {},                                           // emptied by a compaction
 	}
-	rec, err := Decode(meta)
+	rec, err := Decode("z.", meta)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,10 +104,10 @@ func TestJournal(t *testing.T) {
 		all[i] = i
 	}
 	compact := map[string][]string{}
-	for bk, v := range EncodeBuckets(rec.Owned, all) {
+	for bk, v := range EncodeBuckets("z.", rec.Owned, all) {
 		compact[Kind(bk)] = v
 	}
-	again, err := Decode(compact)
+	again, err := Decode("z.", compact)
 	if err != nil || len(again.Owned) != 2 {
 		t.Fatalf("compacted: %v %v", again.Owned, err)
 	}
@@ -118,11 +118,11 @@ func TestJournal(t *testing.T) {
 			compact[k] = v
 		}
 	}
-	replayed, err := Decode(compact)
+	replayed, err := Decode("z.", compact)
 	if err != nil || len(replayed.Owned) != 2 || !replayed.Owned.Has(b) || !replayed.Owned.Has(c) {
 		t.Fatalf("replayed journal over compacted buckets: %v %v", replayed.Owned, err)
 	}
-	if _, err := Decode(map[string][]string{JournalKind(1): {"a.z./A"}}); err == nil {
+	if _, err := Decode("z.", map[string][]string{JournalKind(1): {"a/A"}}); err == nil {
 		t.Fatal("journal entry without sign accepted")
 	}
 }
@@ -133,8 +133,21 @@ func TestEncodeJournalSplits(t *testing.T) {
 	for i := range keys {
 		keys[i] = rrset.Key{Name: fmt.Sprintf("h%d.z.", i), Type: "A"}
 	}
-	parts := EncodeJournal(keys, true)
+	parts := EncodeJournal("z.", keys, true)
 	if len(parts) != 2 || len(strings.Fields(parts[1][0])) != 1 {
 		t.Fatalf("split into %d parts", len(parts))
+	}
+}
+
+func TestApexAndRelativeEntries(t *testing.T) {
+	t.Parallel()
+	apex, deep := rrset.Key{Name: "z.", Type: "TXT"}, rrset.Key{Name: "a.b.z.", Type: "A"}
+	j := EncodeJournal("z.", []rrset.Key{apex, deep}, true)
+	if j[0][0] != "+@/TXT +a.b/A" {
+		t.Fatalf("journal value %q", j[0][0])
+	}
+	rec, err := Decode("z.", map[string][]string{JournalKind(0): j[0]})
+	if err != nil || !rec.Owned.Has(apex) || !rec.Owned.Has(deep) {
+		t.Fatalf("decoded %v, %v", rec.Owned, err)
 	}
 }

@@ -638,7 +638,7 @@ func (s *Syncer) loadZone(ctx context.Context, zone string) (*zoneState, error) 
 	if err != nil {
 		return nil, fmt.Errorf("reading ownership metadata: %w", err)
 	}
-	rec, err := owner.Decode(meta)
+	rec, err := owner.Decode(zone, meta)
 	if err != nil {
 		return nil, err
 	}
@@ -732,9 +732,11 @@ func (s *Syncer) syncZone(ctx context.Context, zone string, zs *zoneState, keys 
 	if !ch.HasChanges() && len(always) == 0 {
 		return 0, nil
 	}
+	claimStart := time.Now()
 	if err := s.claim(ctx, zone, zs, ch.Claims); err != nil {
 		return 0, err
 	}
+	claimTook := time.Since(claimStart)
 	changes := make([]pdnsapi.Change, 0, ch.Writes())
 	for _, set := range ch.Upserts {
 		changes = append(changes, pdnsapi.Change{Set: set})
@@ -807,7 +809,8 @@ func (s *Syncer) syncZone(ctx context.Context, zone string, zs *zoneState, keys 
 		zs.rectifyAt = time.Now().Add(s.cfg.RectifyDelay)
 	}
 	s.log.Debug().Str("zone", zone).Int("rrsets", len(changes)).Int("rejected", len(rejected)).
-		Uint64("seq", seq).Dur("took", time.Since(start)).Msg("applied changes")
+		Uint64("seq", seq).Dur("took", time.Since(start)).Int("claims", len(ch.Claims)).Dur("claim_took", claimTook).
+		Msg("applied changes")
 	return len(changes) - len(rejected), nil
 }
 
@@ -855,7 +858,7 @@ func (s *Syncer) release(ctx context.Context, zone string, zs *zoneState, keys [
 // writeOwnership appends claims or releases to the zone's ownership
 // journal: one metadata write per MaxJournalEntries keys.
 func (s *Syncer) writeOwnership(ctx context.Context, zone string, zs *zoneState, keys []rrset.Key, claim bool) error {
-	for _, values := range owner.EncodeJournal(keys, claim) {
+	for _, values := range owner.EncodeJournal(zone, keys, claim) {
 		kind := owner.JournalKind(zs.nextJrnl)
 		if err := s.pdns.SetMetadata(ctx, zone, kind, values); err != nil {
 			return fmt.Errorf("writing ownership journal %s: %w", kind, err)
@@ -878,7 +881,7 @@ func (s *Syncer) compact(ctx context.Context, zone string, zs *zoneState) error 
 		buckets = append(buckets, b)
 	}
 	slices.Sort(buckets)
-	values := owner.EncodeBuckets(zs.owned, buckets)
+	values := owner.EncodeBuckets(zone, zs.owned, buckets)
 	for _, b := range buckets {
 		if err := s.pdns.SetMetadata(ctx, zone, owner.Kind(b), values[b]); err != nil {
 			return fmt.Errorf("compacting ownership bucket %s: %w", owner.Kind(b), err)
