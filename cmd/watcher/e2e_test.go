@@ -566,3 +566,74 @@ func TestLXDDaemonRestart(t *testing.T) {
 		t.Errorf("the restart withdrew %v RRsets", n)
 	}
 }
+
+// TestACMEAndReverse: --acme-challenge-ns delegates _acme-challenge.<name>
+// to the instance, and --reverse-zone publishes PTRs into reverse zones the
+// syncer manages.
+func TestACMEAndReverse(t *testing.T) {
+	t.Parallel()
+	const rev4, rev6 = "1.99.10.in-addr.arpa.", "1.0.0.0.1.0.0.0.9.9.0.0.2.4.d.f.ip6.arpa."
+	srv := requireLXD(t)
+	p := testpdns.Start(t, "gsqlite3")
+	s := testenv.StartSyncer(t, testenv.SyncerOptions{Zones: []string{zone, rev4, rev6}, PDNS: p})
+	e := &env{pdns: p, sync: s, lxd: srv, dir: t.TempDir()}
+	e.watcher(t, "node-a", "--acme-challenge-ns", "--reverse-zone", rev4, "--reverse-zone", rev6, "--poll-interval", "2s")
+	name := unique(t, "acme")
+	fq := fqdn(name)
+	launch(t, "default", name)
+	_, v4, v6 := e.waitServed(t, "default", name, fq, 15*time.Second)
+
+	var got []string
+	// A delegation: the NS comes back in the authority section of a referral.
+	testenv.Eventually(t, 5*time.Second, fmt.Sprintf("_acme-challenge NS referral (last %v)", &got), func() bool {
+		got = digReferral(t, e.pdns.DNSAddr, "_acme-challenge."+fq)
+		return slices.Equal(got, []string{"_acme-challenge." + fq + " NS " + fq})
+	})
+	for _, a := range append(slices.Clone(v4), v6...) {
+		ptr, err := reverseName(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 5*time.Second, fmt.Sprintf("PTR %s -> %s (last %v)", ptr, fq, &got), func() bool {
+			got = e.pdns.Dig(t, ptr, "PTR")
+			return slices.Equal(got, []string{fq})
+		})
+	}
+	lxc(t, "delete", "--force", name)
+	e.waitGone(t, fq, 10*time.Second)
+	ptr, _ := reverseName(v4[0])
+	testenv.Eventually(t, 5*time.Second, "PTR withdrawn", func() bool {
+		return e.pdns.DigStatus(t, ptr, "PTR") == "NXDOMAIN"
+	})
+}
+
+// reverseName asks dig itself (dig -x) for the reverse name of an address.
+func reverseName(addr string) (string, error) {
+	out, err := exec.Command("dig", "+noall", "+question", "-x", addr).Output()
+	if err != nil {
+		return "", fmt.Errorf("dig -x %s: %w", addr, err)
+	}
+	f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(string(out)), ";"))
+	if len(f) == 0 {
+		return "", fmt.Errorf("dig -x %s: no question in %q", addr, out)
+	}
+	return f[0], nil
+}
+
+// digReferral asks for name TXT and returns the NS records of the authority
+// section as "owner NS target".
+func digReferral(t *testing.T, addr, name string) []string {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(addr)
+	out, err := exec.Command("dig", "@"+host, "-p", port, "+norec", "+time=2", "+noall", "+authority", name, "TXT").Output()
+	if err != nil {
+		t.Fatalf("dig %s: %v", name, err)
+	}
+	var got []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) == 5 && f[3] == "NS" {
+			got = append(got, f[0]+" NS "+f[4])
+		}
+	}
+	return got
+}
