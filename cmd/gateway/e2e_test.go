@@ -182,6 +182,12 @@ func TestNsupdate(t *testing.T) {
 	e.mustNsupdate(t, key, "update delete x.dhcp."+zone+" A")
 	e.waitDig(t, "x.dhcp."+zone, "A", "192.0.2.10")
 
+	// a key with a lease: its records expire unless updated again
+	k4 := e.addKey(t, "k4", "--zone", zone, "--lease", "2s")
+	e.mustNsupdate(t, k4, "update add lease."+zone+" 60 A 192.0.2.12")
+	e.waitDig(t, "lease."+zone, "A", "192.0.2.12")
+	e.waitDig(t, "lease."+zone, "A")
+
 	// a removed key stops working
 	e.gw.Admin(t, "key", "remove", "k2")
 	testenv.Eventually(t, 5*time.Second, "removed key refused", func() bool {
