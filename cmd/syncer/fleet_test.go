@@ -269,7 +269,7 @@ func TestFleetFaults(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		burstErr = publishBurst(ctx, t, js, total, names, 250, 250*time.Millisecond, &done)
+		burstErr = publishBurst(ctx, t, js, total, names, 250, 500*time.Millisecond, &done)
 		burstEnd = time.Now()
 	}()
 	waitDone := func(n int64) {
@@ -290,18 +290,20 @@ func TestFleetFaults(t *testing.T) {
 	}
 	t.Logf("%s: kill -9 syncer %s (leader %s) at %d changes", time.Since(burstStart).Round(time.Millisecond), victim.ID, l.ID, done.Load())
 	victim.Kill(t)
-	restart(victim)
+	time.Sleep(500 * time.Millisecond)
+	victim.Launch(t) // readiness awaited after the next fault
 
 	// 2. a PowerDNS.
-	waitDone(3000)
+	waitDone(2000)
 	pv := e.f.Nodes[2]
 	t.Logf("%s: kill -9 pdns_server of %s at %d changes", time.Since(burstStart).Round(time.Millisecond), pv.ID, done.Load())
 	killPDNS(t, pv)
 	time.Sleep(time.Second)
 	pv.Opts.PDNS.Start(t)
+	victim.WaitReady(t, 90*time.Second)
 
 	// 3. a NATS server that does not lead the stream (another node).
-	waitDone(5000)
+	waitDone(3500)
 	l = e.leader(t)
 	var other *testenv.FleetNode
 	for _, n := range e.f.Nodes {
@@ -317,7 +319,7 @@ func TestFleetFaults(t *testing.T) {
 	restart(other)
 
 	// 4. the stream leader.
-	waitDone(7000)
+	waitDone(6000)
 	l = e.leader(t)
 	t.Logf("%s: kill -9 stream leader %s at %d changes", time.Since(burstStart).Round(time.Millisecond), l.ID, done.Load())
 	l.Kill(t)
@@ -327,7 +329,7 @@ func TestFleetFaults(t *testing.T) {
 	if burstErr != nil {
 		t.Fatalf("burst: %v", burstErr)
 	}
-	t.Logf("burst of %d changes published in %s", total, burstEnd.Sub(burstStart).Round(time.Millisecond))
+	t.Logf("burst of %d changes published in %s (paced at 500/s)", total, burstEnd.Sub(burstStart).Round(time.Millisecond))
 	d := e.waitConverged(t, 2*time.Minute)
 	t.Logf("converged %s after the end of the burst", time.Since(burstEnd).Round(time.Millisecond))
 	for h := 0; h < names; h++ {
