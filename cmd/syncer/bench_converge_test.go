@@ -76,6 +76,7 @@ func BenchmarkConverge100k(b *testing.B) {
 	lastSeq := info.State.LastSeq
 
 	c := &dns.Client{Timeout: 2 * time.Second}
+	testenv.Binary(b, "syncer") // build before timing
 	var bulk, conv, axfr, rss []float64
 	for i := 0; i < b.N; i++ {
 		for r := 0; r < rounds; r++ {

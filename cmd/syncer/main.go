@@ -10,12 +10,19 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
 var version = "dev"
 
 func main() {
+	if os.Getenv("GOGC") == "" {
+		// The syncer's heap is mostly its long-lived state (desired,
+		// actual, owned): collecting at 50 % growth instead of 100 % keeps
+		// a 100k-RRset node well under 150 MB resident.
+		debug.SetGCPercent(50)
+	}
 	os.Exit(realMain(os.Args[1:]))
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -480,9 +481,6 @@ func (s *Syncer) snapshot(all bool) (keys map[string][]rrset.Key, sets map[rrset
 	}
 	clear(s.dirty)
 	clear(s.seqDirty)
-	for _, ks := range keys {
-		rrset.SortKeys(ks) // neighbouring names in one PATCH, deterministic batches
-	}
 	return keys, sets, seqs
 }
 
@@ -669,6 +667,13 @@ func (s *Syncer) nsFor(zone string) []string {
 	return []string{s.cfg.SOA.mname(zone)}
 }
 
+func compareKeys(a, b rrset.Key) int {
+	if c := strings.Compare(a.Name, b.Name); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Type, b.Type)
+}
+
 // syncOpts tunes one syncZone pass.
 type syncOpts struct {
 	verify      bool // check few new RRsets in PowerDNS before creating them
@@ -737,6 +742,9 @@ func (s *Syncer) syncZone(ctx context.Context, zone string, zs *zoneState, keys 
 		return 0, err
 	}
 	claimTook := time.Since(claimStart)
+	// Neighbouring names in one PATCH, and deterministic batches.
+	slices.SortFunc(ch.Upserts, func(a, b rrset.Set) int { return compareKeys(a.Key, b.Key) })
+	slices.SortFunc(ch.Deletes, compareKeys)
 	changes := make([]pdnsapi.Change, 0, ch.Writes())
 	for _, set := range ch.Upserts {
 		changes = append(changes, pdnsapi.Change{Set: set})
