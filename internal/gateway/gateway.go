@@ -159,4 +159,3 @@ func (g *Gateway) zoneOf(name string) (string, bool) { return rrset.ZoneOf(name,
 
 // Zones returns the zones served.
 func (g *Gateway) Zones() []string { return slices.Clone(g.cfg.Zones) }
-
