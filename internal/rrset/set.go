@@ -77,12 +77,13 @@ func Merge(key Key, contribs []Contribution) Set {
 	return out
 }
 
-// SortKeys sorts keys in place by name, then type.
-func SortKeys(keys []Key) {
-	slices.SortFunc(keys, func(a, b Key) int {
-		if c := strings.Compare(a.Name, b.Name); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Type, b.Type)
-	})
+// CompareKeys orders keys by name, then type (for slices.SortFunc).
+func CompareKeys(a, b Key) int {
+	if c := strings.Compare(a.Name, b.Name); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Type, b.Type)
 }
+
+// SortKeys sorts keys in place by name, then type.
+func SortKeys(keys []Key) { slices.SortFunc(keys, CompareKeys) }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -667,13 +666,6 @@ func (s *Syncer) nsFor(zone string) []string {
 	return []string{s.cfg.SOA.mname(zone)}
 }
 
-func compareKeys(a, b rrset.Key) int {
-	if c := strings.Compare(a.Name, b.Name); c != 0 {
-		return c
-	}
-	return strings.Compare(a.Type, b.Type)
-}
-
 // syncOpts tunes one syncZone pass.
 type syncOpts struct {
 	verify      bool // check few new RRsets in PowerDNS before creating them
@@ -743,8 +735,8 @@ func (s *Syncer) syncZone(ctx context.Context, zone string, zs *zoneState, keys 
 	}
 	claimTook := time.Since(claimStart)
 	// Neighbouring names in one PATCH, and deterministic batches.
-	slices.SortFunc(ch.Upserts, func(a, b rrset.Set) int { return compareKeys(a.Key, b.Key) })
-	slices.SortFunc(ch.Deletes, compareKeys)
+	slices.SortFunc(ch.Upserts, func(a, b rrset.Set) int { return rrset.CompareKeys(a.Key, b.Key) })
+	rrset.SortKeys(ch.Deletes)
 	changes := make([]pdnsapi.Change, 0, ch.Writes())
 	for _, set := range ch.Upserts {
 		changes = append(changes, pdnsapi.Change{Set: set})

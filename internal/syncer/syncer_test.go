@@ -1,0 +1,239 @@
+package syncer
+
+// Unit tests of the writer's invariants against an in-memory PowerDNS. The
+// pipeline itself is tested against a real pdns_server in cmd/syncer.
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/owner"
+	"github.com/zonecast/zonecast/internal/pdnsapi"
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+const zone = "z.test."
+
+// fakePDNS keeps one zone in memory and records the calls.
+type fakePDNS struct {
+	mu       sync.Mutex
+	sets     map[rrset.Key]rrset.Set
+	meta     map[string][]string
+	applies  int
+	patched  int
+	failNext int // Apply calls that fail with a 503 before succeeding
+	reads    int
+}
+
+func newFake() *fakePDNS {
+	return &fakePDNS{sets: map[rrset.Key]rrset.Set{}, meta: map[string][]string{}}
+}
+
+func (f *fakePDNS) Zone(_ context.Context, z string) ([]rrset.Set, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	var out []rrset.Set
+	for _, s := range f.sets {
+		out = append(out, s)
+	}
+	return out, true, nil
+}
+
+func (f *fakePDNS) RRset(_ context.Context, z string, k rrset.Key) (rrset.Set, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.sets[k]
+	return s, ok, nil
+}
+
+func (f *fakePDNS) CreateZone(context.Context, pdnsapi.ZoneSpec) error { return nil }
+
+func (f *fakePDNS) Apply(_ context.Context, z string, changes, always []pdnsapi.Change) ([]pdnsapi.Rejection, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failNext > 0 {
+		f.failNext--
+		return nil, &pdnsapi.Error{StatusCode: 503, Message: "unavailable"}
+	}
+	f.applies++
+	for _, c := range append(changes, always...) {
+		if c.Delete {
+			delete(f.sets, c.Set.Key)
+		} else {
+			f.sets[c.Set.Key] = c.Set
+		}
+	}
+	f.patched += len(changes)
+	return nil, nil
+}
+
+func (f *fakePDNS) AllMetadata(context.Context, string) (map[string][]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string][]string{}
+	for k, v := range f.meta {
+		out[k] = v
+	}
+	return out, nil
+}
+
+func (f *fakePDNS) SetMetadata(_ context.Context, _, kind string, values []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.meta[kind] = values
+	return nil
+}
+
+func (f *fakePDNS) Rectify(context.Context, string) error    { return nil }
+func (f *fakePDNS) FlushCache(context.Context, string) error { return nil }
+
+func (f *fakePDNS) has(k rrset.Key) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.sets[k]
+	return ok
+}
+
+func (f *fakePDNS) counts() (applies, patched, reads int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.applies, f.patched, f.reads
+}
+
+func deliver(t *testing.T, s *Syncer, seq uint64, name string, records ...string) {
+	t.Helper()
+	deliverPending(t, s, seq, 0, name, records...)
+}
+
+// deliverPending is deliver with the follower's count of messages still
+// waiting on the server.
+func deliverPending(t *testing.T, s *Syncer, seq, pending uint64, name string, records ...string) {
+	t.Helper()
+	m := events.Message{Version: 1, Name: name, Type: "AAAA", Origin: "o", TTL: 60, Records: records}
+	data, err := events.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.HandleMessage(Delivery{Subject: events.Subject(events.DefaultSubjectPrefix, m), Data: data, Seq: seq,
+		Pending: pending}, time.Now())
+}
+
+func start(t *testing.T, f *fakePDNS) (*Syncer, func()) {
+	t.Helper()
+	s := New(Config{Zones: []string{zone}, MaxBackoff: 20 * time.Millisecond},
+		f, NewMetrics(prometheus.NewRegistry()), zerolog.Nop())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	return s, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestBurstIsBatched: 3,000 events already in the stream at start-up are
+// written in a handful of PATCH rounds, not one per event.
+func TestBurstIsBatched(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	s, stop := start(t, f)
+	defer stop()
+	const n = 3000
+	for i := 0; i < n; i++ {
+		deliverPending(t, s, uint64(i+1), uint64(n-1-i), fmt.Sprintf("h%d.%s", i, zone), fmt.Sprintf("2001:db8::%x", i+1))
+	}
+	s.Replayed()
+	<-s.Ready()
+	applies, patched, _ := f.counts()
+	if patched != 3000 {
+		t.Fatalf("patched %d rrsets, want 3000", patched)
+	}
+	if applies > 10 {
+		t.Fatalf("%d apply rounds for 3000 events: not batched", applies)
+	}
+}
+
+// TestNoDeleteDuringReplay: an owned RRset that the stream no longer
+// wants is deleted only once the replay is complete, never from a partial
+// desired state.
+func TestNoDeleteDuringReplay(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	stale := rrset.Key{Name: "stale." + zone, Type: "AAAA"}
+	f.sets[stale] = rrset.Set{Key: stale, TTL: 60, Records: []string{"2001:db8::99"}}
+	f.meta[owner.JournalKind(0)] = owner.EncodeJournal(zone, []rrset.Key{stale}, true)[0]
+	s, stop := start(t, f)
+	defer stop()
+	deliver(t, s, 1, "new."+zone, "2001:db8::1")
+	waitFor(t, "the new RRset created during the replay", func() bool {
+		return f.has(rrset.Key{Name: "new." + zone, Type: "AAAA"})
+	})
+	if !f.has(stale) {
+		t.Fatal("owned RRset deleted before the replay was complete")
+	}
+	s.Replayed()
+	<-s.Ready()
+	if f.has(stale) {
+		t.Fatal("stale owned RRset not deleted after the replay")
+	}
+}
+
+// TestTransientFailureRetriesAndReconciles: a 503 is retried with backoff,
+// the change lands, and the retry rereads the zone (PowerDNS may have come
+// back with other data).
+func TestTransientFailureRetriesAndReconciles(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	s, stop := start(t, f)
+	defer stop()
+	s.Replayed()
+	<-s.Ready()
+	_, _, readsBefore := f.counts()
+	f.mu.Lock()
+	f.failNext = 3
+	f.mu.Unlock()
+	deliver(t, s, 1, "web."+zone, "2001:db8::1")
+	k := rrset.Key{Name: "web." + zone, Type: "AAAA"}
+	waitFor(t, "the change after the outage", func() bool { return f.has(k) })
+	if _, _, reads := f.counts(); reads <= readsBefore {
+		t.Fatal("no full reconciliation after the transient failure")
+	}
+}
+
+// TestInvalidEventIsCountedNotApplied: an event outside the zones is
+// rejected and the next valid one still lands.
+func TestInvalidEventIsCountedNotApplied(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	s, stop := start(t, f)
+	defer stop()
+	s.Replayed()
+	<-s.Ready()
+	deliver(t, s, 1, "web.other.test.", "2001:db8::1")
+	deliver(t, s, 2, "ok."+zone, "2001:db8::2")
+	waitFor(t, "the valid event", func() bool { return f.has(rrset.Key{Name: "ok." + zone, Type: "AAAA"}) })
+	if f.has(rrset.Key{Name: "web.other.test.", Type: "AAAA"}) {
+		t.Fatal("event outside the zones applied")
+	}
+}
