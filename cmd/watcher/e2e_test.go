@@ -42,6 +42,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	testenv.LockLXD(t, false)
 	srv := requireLXD(t)
 	p := testpdns.Start(t, "gsqlite3")
 	s := testenv.StartSyncer(t, testenv.SyncerOptions{Zones: []string{zone}, PDNS: p})
@@ -49,6 +50,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // requireLXD connects to the local LXD or fails with the command to run.
+// Take testenv.LockLXD first.
 func requireLXD(t *testing.T) lxd.InstanceServer {
 	t.Helper()
 	srv, err := lxdwatch.Connect(context.Background(), lxdwatch.ConnectConfig{})
@@ -537,7 +539,11 @@ func TestLXDDaemonRestart(t *testing.T) {
 		t.Skip("the running LXD was not started by scripts/lxd.sh, which may restart only its own daemon " +
 			"(CI starts it: `scripts/lxd.sh down && scripts/lxd.sh up`)")
 	}
-	e := newEnv(t)
+	// Exclusive: no test of another package uses LXD during the restart.
+	testenv.LockLXD(t, true)
+	srv := requireLXD(t)
+	p := testpdns.Start(t, "gsqlite3")
+	e := &env{pdns: p, sync: testenv.StartSyncer(t, testenv.SyncerOptions{Zones: []string{zone}, PDNS: p}), lxd: srv, dir: t.TempDir()}
 	// Hourly polls: only the event stream (and the resync after the
 	// reconnection) can bring the new container in.
 	w := e.watcher(t, "node-a", "--poll-interval", "1h")
@@ -573,6 +579,7 @@ func TestLXDDaemonRestart(t *testing.T) {
 func TestACMEAndReverse(t *testing.T) {
 	t.Parallel()
 	const rev4, rev6 = "1.99.10.in-addr.arpa.", "1.0.0.0.1.0.0.0.9.9.0.0.2.4.d.f.ip6.arpa."
+	testenv.LockLXD(t, false)
 	srv := requireLXD(t)
 	p := testpdns.Start(t, "gsqlite3")
 	s := testenv.StartSyncer(t, testenv.SyncerOptions{Zones: []string{zone, rev4, rev6}, PDNS: p})

@@ -22,12 +22,20 @@ import (
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/instance"
 	"github.com/zonecast/zonecast/internal/rrset"
+	"github.com/zonecast/zonecast/internal/testenv"
 )
 
 const testZone = "lxd.zonecast.test."
 
 // requireLXD connects to the local LXD or fails with the command to run.
+// It holds the cross-package LXD test lock shared until the test ends.
 func requireLXD(t *testing.T) lxd.InstanceServer {
+	t.Helper()
+	testenv.LockLXD(t, false)
+	return connectLXD(t)
+}
+
+func connectLXD(t *testing.T) lxd.InstanceServer {
 	t.Helper()
 	srv, err := Connect(context.Background(), ConnectConfig{})
 	if err == nil {
@@ -360,7 +368,8 @@ func TestProjectsAndTemplate(t *testing.T) {
 // running containers stay up, the follower reconnects, resyncs, and then
 // follows new events. It is not parallel: it runs before the parallel tests.
 func TestDaemonRestart(t *testing.T) {
-	srv := requireLXD(t)
+	testenv.LockLXD(t, true) // no test of another package uses LXD during the restart
+	srv := connectLXD(t)
 	rec := startFollower(t, srv, instance.Config{}, Options{PollInterval: time.Hour, BackoffMin: 200 * time.Millisecond, BackoffMax: time.Second})
 	before := uniqueName(t, "rst")
 	launch(t, before)

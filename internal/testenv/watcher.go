@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"net/http"
 	"os"
@@ -190,4 +191,36 @@ func (w *Watcher) Metric(t testing.TB, sample string) float64 {
 		}
 	}
 	return 0
+}
+
+// LockLXD serialises tests of several packages (go test runs packages as
+// parallel processes) that share one LXD daemon: a test that uses LXD holds
+// the lock shared, a test that restarts the daemon holds it exclusively, so
+// a restart never falls into another package's test. The lock is a flock on
+// $ZC_LXD_STATE/tests.lock (default /run/zonecast-lxd, the state directory
+// of scripts/lxd.sh), released when the test ends, after its other
+// cleanups (register it first).
+func LockLXD(t testing.TB, exclusive bool) {
+	t.Helper()
+	dir := cmp.Or(os.Getenv("ZC_LXD_STATE"), "/run/zonecast-lxd")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("locking lxd for tests: %v", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "tests.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatalf("locking lxd for tests: %v", err)
+	}
+	how := syscall.LOCK_SH
+	if exclusive {
+		how = syscall.LOCK_EX
+	}
+	start := time.Now()
+	if err := syscall.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		t.Fatalf("locking lxd for tests: %v", err)
+	}
+	if waited := time.Since(start); waited > time.Second {
+		t.Logf("waited %v for the lxd test lock (exclusive %v)", waited.Round(time.Millisecond), exclusive)
+	}
+	t.Cleanup(func() { f.Close() }) // closing releases the lock
 }
