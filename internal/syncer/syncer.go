@@ -179,7 +179,11 @@ func (s *Syncer) HandleMessage(d Delivery, now time.Time) {
 	if err != nil {
 		s.m.Invalid.WithLabelValues("zone").Inc()
 		log().Warn().Err(err).Str("name", msg.Name).Str("type", msg.Type).Str("origin", msg.Origin).
-			Msg("rejected record event outside the syncer's zones")
+			Msg("rejected record event the syncer's zones do not allow")
+		// Inside a zone (e.g. NS at the apex) the event still replaced the
+		// subject's previous message: withdraw it, and let the zone's
+		// sequence advance, as for any other invalid event.
+		s.withdraw(msg.Key(), msg.Origin, seq)
 		return
 	}
 	s.poke()
