@@ -142,9 +142,13 @@ delete_ours() {
       "$prefix"*)
         # A project holds its own default profile and maybe images; LXD
         # refuses to delete a project that still has instances or images.
-        for img in $(lxc image list --project "$p" --format=csv -c f 2>/dev/null); do
-          lxc image delete --project "$p" "$img" >/dev/null 2>&1 || true
-        done
+        # Only a project with its own images (features.images=true) holds
+        # images; otherwise the list is the default project's, shared.
+        if [ "$(lxc project get "$p" features.images 2>/dev/null)" = true ]; then
+          for img in $(lxc image list --project "$p" --format=csv -c f 2>/dev/null); do
+            lxc image delete --project "$p" "$img" >/dev/null 2>&1 || true
+          done
+        fi
         lxc project delete "$p" >/dev/null || log "deleting project $p failed";;
     esac
   done

@@ -87,8 +87,14 @@ func clientOptions(cfg ClientConfig, log zerolog.Logger) ([]nats.Option, error) 
 		nats.CustomReconnectDelay(backoff),
 	}
 	opts = append(opts, logHandlers(log)...)
+	if cfg.CredsFile != "" || cfg.NkeySeedFile != "" || cfg.TokenFile != "" {
+		// Those authenticate by themselves; a default user name is moot.
+		if cfg.PasswordFile == "" {
+			cfg.User = ""
+		}
+	}
 	if (cfg.User == "") != (cfg.PasswordFile == "") {
-		return nil, errors.New("configuring nats client: user and password file go together")
+		return nil, errors.New("configuring nats client: a user needs a password file (--nats-password-file), or use a creds, nkey or token file")
 	}
 	if cfg.PasswordFile != "" {
 		pw, err := ReadSecretFile(cfg.PasswordFile)
