@@ -16,10 +16,6 @@ import (
 	"github.com/zonecast/zonecast/internal/rrset"
 )
 
-// defaultPasswordFile is used when no NATS password or credentials file is
-// given and it exists: the file a local zonecast-syncer generates.
-var defaultPasswordFile = "/var/lib/zonecast/nats-password"
-
 type gatewayConfig struct {
 	zones                   []string
 	nodeID                  string
@@ -48,16 +44,7 @@ Usage:
 
 See docs/gateway.md.`
 
-func natsDefaults(c *bus.ClientConfig) {
-	if c.PasswordFile == "" && c.CredsFile == "" {
-		if fi, err := os.Stat(defaultPasswordFile); err == nil && fi.Mode().IsRegular() {
-			c.PasswordFile = defaultPasswordFile
-		}
-	}
-	if c.PasswordFile == "" {
-		c.User = ""
-	}
-}
+func natsDefaults(c *bus.ClientConfig) { cli.LocalAuthDefaults(c) }
 
 func parseFlags(args []string, lookup func(string) (string, bool), out io.Writer) (*gatewayConfig, error) {
 	fs := flag.NewFlagSet("zonecast-gateway", flag.ContinueOnError)

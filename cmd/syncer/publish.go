@@ -82,11 +82,7 @@ func publishMain(ctx context.Context, args []string) error {
 		}
 		msgs[i] = v
 	}
-	if nc.PasswordFile == "" && nc.CredsFile == "" {
-		if _, err := os.Stat("/var/lib/zonecast/nats-password"); err == nil {
-			nc.PasswordFile = "/var/lib/zonecast/nats-password"
-		}
-	}
+	cli.LocalAuthDefaults(nc)
 	log, _ := logging.New(os.Stderr, "warn", "console")
 	nc.Name = "zonecast-syncer-publish"
 	conn, err := bus.Connect(ctx, *nc, log)

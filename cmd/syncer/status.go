@@ -45,13 +45,11 @@ func statusMain(ctx context.Context, args []string) error {
 	var (
 		fo     fleetOptions
 		asJSON bool
-		nkey   string
 	)
 	fs.StringVar(&fo.stream, "stream", bus.DefaultStreamName, "JetStream stream name")
 	fs.StringVar(&fo.bucket, "status-bucket", bus.DefaultStatusBucket, "KV bucket of the node statuses")
 	fs.DurationVar(&fo.opts.MaxBehind, "max-behind", 30*time.Second, "fail when a node has been behind (or stale) longer than this")
 	fs.DurationVar(&fo.opts.StaleAfter, "stale-after", 20*time.Second, "a node whose status is older than this is stale")
-	fs.StringVar(&nkey, "nats-nkey-seed-file", "", "file holding a user nkey seed, instead of user and password")
 	fs.BoolVar(&asJSON, "json", false, "print JSON (statuses and rows) instead of a table")
 	fs.Usage = config.Usage(fs, statusSynopsis)
 	if err := config.Parse(fs, args); err != nil {
@@ -60,12 +58,7 @@ func statusMain(ctx context.Context, args []string) error {
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	nc.NkeySeedFile = nkey
-	if nc.PasswordFile == "" && nc.CredsFile == "" && nc.NkeySeedFile == "" {
-		if _, err := os.Stat("/var/lib/zonecast/nats-password"); err == nil {
-			nc.PasswordFile = "/var/lib/zonecast/nats-password"
-		}
-	}
+	cli.LocalAuthDefaults(nc)
 	log, _ := logging.New(os.Stderr, "warn", "console")
 	nc.Name = "zonecast-syncer-status"
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)

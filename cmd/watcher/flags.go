@@ -18,10 +18,6 @@ import (
 	"github.com/zonecast/zonecast/internal/lxdwatch"
 )
 
-// defaultPasswordFile is used when no NATS password or credentials file is
-// given and it exists: the file a local zonecast-syncer generates.
-var defaultPasswordFile = "/var/lib/zonecast/nats-password"
-
 type watcherConfig struct {
 	mapping    instance.Config
 	follow     lxdwatch.Options
@@ -61,7 +57,7 @@ func parseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 	fs.Var(&zones, "zone", "zone the instances are published in, e.g. lxd.example.com (repeatable; at least one)")
 	fs.StringVar(&nodeID, "node-id", hostname(), "this host's id, the origin of its records; the default is the hostname, lowercased, dots as dashes")
 	c.nats = cli.NATSFlags(fs, "nats://127.0.0.1:4222", "NATS server URL(s), comma separated")
-	fs.Lookup("nats-password-file").Usage = "file holding the NATS password (default: " + defaultPasswordFile +
+	fs.Lookup("nats-password-file").Usage = "file holding the NATS password (default: " + cli.DefaultPasswordFile +
 		" if it exists, which a local zonecast-syncer generates)"
 	fs.StringVar(&c.stream, "stream", bus.DefaultStreamName, "JetStream stream name (created by zonecast-syncer, never by the watcher)")
 	fs.StringVar(&c.prefix, "subject-prefix", events.DefaultSubjectPrefix, "subject prefix of record events")
@@ -156,14 +152,7 @@ func parseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 	if c.stream == "" {
 		return nil, usage("--stream is empty")
 	}
-	if c.nats.PasswordFile == "" && c.nats.CredsFile == "" {
-		if fi, err := os.Stat(defaultPasswordFile); err == nil && fi.Mode().IsRegular() {
-			c.nats.PasswordFile = defaultPasswordFile
-		}
-	}
-	if c.nats.PasswordFile == "" {
-		c.nats.User = "" // --nats-user goes with a password file only
-	}
+	cli.LocalAuthDefaults(c.nats)
 	c.nats.Name = "zonecast-watcher/" + m.Origin
 	return c, nil
 }

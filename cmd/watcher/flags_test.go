@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"flag"
+	"github.com/zonecast/zonecast/internal/cli"
 	"io"
 	"net/netip"
 	"os"
@@ -20,14 +21,14 @@ func lookupIn(kv map[string]string) func(string) (string, bool) {
 }
 
 func TestParseFlags(t *testing.T) {
-	// Not parallel: it points defaultPasswordFile at a temp file.
+	// Not parallel: it points cli.DefaultPasswordFile at a temp file.
 	pw := filepath.Join(t.TempDir(), "nats-password")
 	if err := os.WriteFile(pw, []byte("secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	old := defaultPasswordFile
-	defaultPasswordFile = pw
-	t.Cleanup(func() { defaultPasswordFile = old })
+	old := cli.DefaultPasswordFile
+	cli.DefaultPasswordFile = pw
+	t.Cleanup(func() { cli.DefaultPasswordFile = old })
 
 	tests := map[string]struct {
 		args  []string

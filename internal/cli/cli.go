@@ -5,6 +5,7 @@ package cli
 import (
 	"flag"
 	"io"
+	"os"
 
 	"github.com/rs/zerolog"
 
@@ -20,10 +21,30 @@ func NATSFlags(fs *flag.FlagSet, defaultURL, urlHelp string) *bus.ClientConfig {
 	fs.StringVar(&c.User, "nats-user", "zonecast", "NATS user name (with --nats-password-file)")
 	fs.StringVar(&c.PasswordFile, "nats-password-file", "", "file holding the NATS password")
 	fs.StringVar(&c.CredsFile, "nats-creds-file", "", "NATS credentials file (JWT and nkey seed), instead of user and password")
+	fs.StringVar(&c.NkeySeedFile, "nats-nkey-seed-file", "", "NATS nkey seed file (see `zonecast-syncer nkey`), instead of user and password")
 	fs.StringVar(&c.TLSCAFile, "nats-tls-ca", "", "CA bundle to verify the NATS server (enables TLS)")
 	fs.StringVar(&c.TLSCertFile, "nats-tls-cert", "", "client certificate for NATS TLS")
 	fs.StringVar(&c.TLSKeyFile, "nats-tls-key", "", "client key for NATS TLS")
 	return c
+}
+
+// DefaultPasswordFile is the password file a client on a syncer's machine
+// falls back to: the one the syncer generates for its embedded server.
+var DefaultPasswordFile = "/var/lib/zonecast/nats-password"
+
+// LocalAuthDefaults completes a client config after parsing: with no
+// password, creds, nkey or token file given, it uses DefaultPasswordFile if
+// it exists; without a password file the user name is dropped (it goes
+// with a password only).
+func LocalAuthDefaults(c *bus.ClientConfig) {
+	if c.PasswordFile == "" && c.CredsFile == "" && c.NkeySeedFile == "" && c.TokenFile == "" {
+		if fi, err := os.Stat(DefaultPasswordFile); err == nil && fi.Mode().IsRegular() {
+			c.PasswordFile = DefaultPasswordFile
+		}
+	}
+	if c.PasswordFile == "" {
+		c.User = ""
+	}
 }
 
 // LogFlags registers --log-level and --log-format.
