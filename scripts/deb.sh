@@ -16,6 +16,9 @@
 #   DEB_REVISION    Debian revision of the default version (default 1)
 #   DEB_MAINTAINER  Maintainer field
 #   DEB_OUT         output directory (default dist)
+#   DEB_DAEMONS     daemons to package (default "syncer watcher gateway"; a
+#                   daemon whose cmd/<name> has no Go file is skipped, one
+#                   that fails to build fails the whole run)
 #   ZONECAST_SRC    Go module holding cmd/<daemon> (default: this repository;
 #                   a test hook to package stand-in binaries)
 #   DEB_ENV_NOTE    test hook: a comment line appended to every env file, to
@@ -82,17 +85,18 @@ suggests[watcher]="lxd, zonecast-syncer"
 secrets[watcher]="/etc/zonecast/nats-password:random"
 own_secrets[watcher]=""
 
-summary[gateway]="accepts RFC 2136 DNS UPDATEs and publishes them to NATS"
+summary[gateway]="accepts DNS UPDATEs and dyndns2 requests, publishes them to NATS"
 long[gateway]=" zonecast replicates DNS records between nameservers through a NATS
  JetStream stream. The gateway accepts dynamic DNS UPDATE messages (RFC 2136,
- TSIG) and publishes the changed records to the stream."
+ TSIG) and dyndns2 HTTP requests, and publishes the changed records to the
+ stream."
 recommends[gateway]=""
 suggests[gateway]="zonecast-syncer"
 secrets[gateway]="/etc/zonecast/nats-password:random"
 own_secrets[gateway]=""
 
 daemons=()
-for d in syncer watcher gateway; do
+for d in ${DEB_DAEMONS:-syncer watcher gateway}; do
   if compgen -G "$src/cmd/$d/*.go" >/dev/null; then
     daemons+=("$d")
   else

@@ -6,7 +6,15 @@
 # installed and removes the zonecast user it created, even on failure.
 #
 # Usage: scripts/test-deb.sh       (run by make test)
-# Environment: ZONECAST_SRC (see scripts/deb.sh) to package stand-in binaries.
+# Environment:
+#   ZONECAST_SRC=DIR    package stand-in binaries (see scripts/deb.sh)
+#   DEB_BOOT_TEST=1     also boot a Debian 12 system with systemd as PID 1
+#                       (debootstrap + the systemd-nspawn of that system, ~3
+#                       min, needs the debootstrap package) with PowerDNS and
+#                       the packages installed, and check that the hardened
+#                       units really run: the syncer creates its zones and
+#                       writes a published record, the watcher reads LXD
+#                       through the lxd group (when this host runs LXD).
 set -uo pipefail
 export LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive
 
@@ -57,8 +65,14 @@ if [ $state_existed = 1 ] || [ $etc_existed = 1 ]; then
 fi
 
 tmp=$(mktemp -d /tmp/zonecast-test-deb.XXXXXX)
+nspawn_pid=""
 cleanup() {
-  local p left=()
+  local p left=() i
+  if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
+    kill -TERM "$nspawn_pid"
+    for i in $(seq 30); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 1; done
+    kill -0 "$nspawn_pid" 2>/dev/null && kill -KILL "$nspawn_pid"
+  fi
   for p in "${pkgs_all[@]}"; do installed "$p" && left+=("$p"); done
   if [ ${#left[@]} -gt 0 ]; then
     echo "test-deb.sh: cleanup: purging ${left[*]}"
@@ -74,6 +88,8 @@ cleanup() {
   fi
   [ $state_existed = 0 ] && rm -rf /var/lib/zonecast
   [ $etc_existed = 0 ] && rm -rf /etc/zonecast
+  # debootstrap may leave /proc or /sys mounted in its target if it failed.
+  awk -v t="$tmp/" 'index($2, t) == 1 {print $2}' /proc/mounts | sort -r | xargs -r umount -l
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -313,6 +329,113 @@ if getent passwd zonecast >/dev/null; then
   ok "purged: user zonecast stays (Debian policy keeps system users; this test removes it afterwards)"
 else
   bad "purged: user zonecast stays"
+fi
+
+# ---- optional: boot with systemd as PID 1 -------------------------------------
+boot_test() {
+  local root=$tmp/boot-root lib cpid i
+  if ! command -v debootstrap >/dev/null; then
+    bad "boot test: debootstrap is not installed (apt-get install debootstrap)"; return
+  fi
+  echo "== boot test (debootstrap, systemd-nspawn)"
+  if debootstrap --variant=minbase \
+      --include=systemd,systemd-sysv,dbus,systemd-container,pdns-server,pdns-backend-sqlite3,sqlite3,curl,procps,adduser \
+      bookworm "$root" http://deb.debian.org/debian >"$tmp/debootstrap.log" 2>&1; then
+    ok "boot test: debootstrap bookworm with systemd and PowerDNS"
+  else
+    bad "boot test: debootstrap"; tail -5 "$tmp/debootstrap.log"; return
+  fi
+  cp "${debs1[@]}" "$root/root/"
+  if chroot "$root" sh -c 'dpkg -i /root/*.deb' >"$tmp/boot-dpkg.log" 2>&1; then
+    ok "boot test: packages install in the booted system"
+  else
+    bad "boot test: packages install"; cat "$tmp/boot-dpkg.log"; return
+  fi
+  # PowerDNS with gsqlite3 and the API, as packaging/README.md describes.
+  cat >"$root/root/setup.sh" <<'SETUP'
+set -e
+rm -f /etc/powerdns/pdns.d/bind.conf
+sqlite3 /var/lib/powerdns/pdns.sqlite3 </usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql
+chown pdns:pdns /var/lib/powerdns/pdns.sqlite3
+printf '%s\n' launch=gsqlite3 gsqlite3-database=/var/lib/powerdns/pdns.sqlite3 api=yes webserver=yes \
+  webserver-address=127.0.0.1 webserver-port=8081 webserver-allow-from=127.0.0.1/32 security-poll-suffix= \
+  >/etc/powerdns/pdns.d/zonecast.conf
+key=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+install -m 0640 -o root -g pdns /dev/null /etc/powerdns/pdns.d/api-key.conf
+printf 'api-key=%s\n' "$key" >/etc/powerdns/pdns.d/api-key.conf
+printf '%s\n' "$key" >/etc/zonecast/pdns-api-key
+printf 'X-API-Key: %s\n' "$key" >/root/api-header
+printf '%s\n' ZONECAST_ZONE=lxd.example.org,99.10.in-addr.arpa ZONECAST_NS=ns1.example.org >>/etc/zonecast/syncer.env
+printf '%s\n' ZONECAST_ZONE=lxd.example.org >>/etc/zonecast/watcher.env
+SETUP
+  chroot "$root" sh /root/setup.sh
+  local bind=()
+  if [ -S /var/lib/lxd/unix.socket ] && getent group lxd >/dev/null; then
+    chroot "$root" groupadd -g "$(getent group lxd | cut -d: -f3)" lxd
+    bind=(--bind-ro=/var/lib/lxd)
+  fi
+  # The booted system's own systemd-nspawn: this host has no systemd to ask.
+  lib=$root/usr/lib/x86_64-linux-gnu
+  setsid "$root/lib64/ld-linux-x86-64.so.2" --library-path "$lib:$lib/systemd" \
+    "$root/usr/bin/systemd-nspawn" -D "$root" --register=no --keep-unit --private-network \
+    "${bind[@]}" --console=read-only -b >"$tmp/nspawn.log" 2>&1 &
+  nspawn_pid=$!
+  cpid=""
+  for i in $(seq 60); do
+    cpid=$(pgrep -P "$nspawn_pid" | head -1)
+    [ -n "$cpid" ] && nsenter -t "$cpid" -a systemctl is-active -q zonecast-syncer 2>/dev/null && break
+    sleep 1
+  done
+  in_c() { nsenter -t "$cpid" -a "$@"; }
+  if [ -n "$cpid" ] && in_c systemctl is-active -q zonecast-syncer; then
+    ok "boot test: zonecast-syncer.service active under systemd"
+  else
+    bad "boot test: zonecast-syncer.service active"; tail -20 "$tmp/nspawn.log"
+    [ -n "$cpid" ] && in_c journalctl -u zonecast-syncer --no-pager -n 20
+    return
+  fi
+  for i in $(seq 20); do in_c curl -sf -o /dev/null 127.0.0.1:9470/readyz && break; sleep 0.5; done
+  check "boot test: /readyz answers 200" in_c curl -sf -o /dev/null 127.0.0.1:9470/readyz
+  check "boot test: /metrics answers 200" in_c curl -sf -o /dev/null 127.0.0.1:9470/metrics
+  check "boot test: publish through the embedded NATS with /etc/zonecast/nats-password" \
+    in_c zonecast-syncer publish --nats-password-file /etc/zonecast/nats-password \
+      --name boot.lxd.example.org --type A --origin ops 192.0.2.7
+  local found=0
+  for i in $(seq 20); do
+    if in_c curl -sf -H @/root/api-header \
+        'http://127.0.0.1:8081/api/v1/servers/localhost/zones/lxd.example.org.' | grep -q '192.0.2.7'; then
+      found=1; break
+    fi
+    sleep 0.5
+  done
+  [ $found = 1 ] && ok "boot test: the published record is in PowerDNS" || bad "boot test: the published record is in PowerDNS"
+  in_c systemctl reload zonecast-syncer
+  sleep 1
+  check "boot test: systemctl reload requests a reconcile (SIGHUP)" \
+    sh -c "nsenter -t $cpid -a journalctl -u zonecast-syncer --no-pager -o cat | grep -q 'reconciliation requested'"
+  local st
+  st=$(in_c sh -c 'grep -E "^(CapEff|CapBnd|NoNewPrivs|Seccomp):" /proc/$(pidof zonecast-syncer)/status' | tr -s ' \t' ' ' | tr '\n' ' ')
+  [[ "$st" == *"CapEff: 0000000000000000"*"CapBnd: 0000000000000000"*"NoNewPrivs: 1"*"Seccomp: 2"* ]] &&
+    ok "boot test: syncer runs without capabilities, no_new_privs, seccomp filter" ||
+    bad "boot test: syncer sandbox ($st)"
+  check "boot test: syncer runs as zonecast" sh -c "[ \"\$(nsenter -t $cpid -a ps -o user= -C zonecast-syncer)\" = zonecast ]"
+  echo "  online exposure: $(in_c systemd-analyze security zonecast-syncer --no-pager 2>/dev/null | tail -1)"
+  if [ ${#bind[@]} -gt 0 ]; then
+    for i in $(seq 20); do in_c systemctl is-active -q zonecast-watcher && break; sleep 0.5; done
+    sleep 2
+    if in_c systemctl is-active -q zonecast-watcher &&
+       in_c journalctl -u zonecast-watcher --no-pager -o cat | grep -q 'first full sync published'; then
+      ok "boot test: zonecast-watcher reads LXD through the lxd group and publishes"
+    else
+      bad "boot test: zonecast-watcher"; in_c journalctl -u zonecast-watcher --no-pager -n 20
+    fi
+  else
+    echo "  (no LXD on this host: watcher not checked)"
+  fi
+}
+if [ "${DEB_BOOT_TEST:-0}" = 1 ]; then
+  # Reinstall nothing on the host: the boot test uses its own system.
+  boot_test
 fi
 
 echo "$pass passed, $fail failed"
