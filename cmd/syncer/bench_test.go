@@ -185,7 +185,17 @@ func BenchmarkPublishToDig(b *testing.B) {
 	const samples = 60
 	p := testpdns.Start(b, "gsqlite3")
 	z := "latency.bench.test."
-	s := testenv.StartSyncer(b, testenv.SyncerOptions{Zones: []string{z}, PDNS: p, Extra: []string{"--log-level", "info"}})
+	level := "info"
+	if os.Getenv("ZONECAST_BENCH_TRACE") != "" {
+		level = "debug"
+	}
+	s := testenv.StartSyncer(b, testenv.SyncerOptions{Zones: []string{z}, PDNS: p, Extra: []string{"--log-level", level}})
+	if tr := os.Getenv("ZONECAST_BENCH_TRACE"); tr != "" {
+		defer func() {
+			data, _ := os.ReadFile(s.LogPath)
+			_ = os.WriteFile(tr, data, 0o600)
+		}()
+	}
 	pub := s.Publisher(b)
 	ctx := context.Background()
 	c := &dns.Client{Timeout: time.Second}
@@ -214,6 +224,9 @@ func BenchmarkPublishToDig(b *testing.B) {
 				time.Sleep(time.Millisecond)
 			}
 			lat = append(lat, time.Since(start).Seconds()*1000)
+			if os.Getenv("ZONECAST_BENCH_TRACE") != "" && lat[len(lat)-1] > 50 {
+				b.Logf("slow sample %s: %.1f ms from %s", name, lat[len(lat)-1], start.UTC().Format("15:04:05.000"))
+			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}

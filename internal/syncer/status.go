@@ -122,7 +122,10 @@ func (m *Monitor) Run(ctx context.Context) {
 		due := now.Sub(m.lastPut) >= m.cfg.Interval || !equalSeqs(seqs, lastSeqs)
 		heal := m.cfg.HealInterval > 0 && now.Sub(lastHeal) >= m.cfg.HealInterval && m.ready()
 		if due || heal {
-			n := m.take(ctx, now)
+			// PowerDNS is asked for its serials only on the heal period:
+			// an API read beside every applied round would compete with
+			// the writer for the database.
+			n := m.take(ctx, now, heal)
 			if heal {
 				lastHeal = now
 				m.heal(n)
@@ -196,7 +199,7 @@ func equalSeqs(a, b map[string]uint64) bool {
 
 // take builds the node's status at now: metrics of the syncer, the SOA
 // serial each zone serves.
-func (m *Monitor) take(ctx context.Context, now time.Time) status.Node {
+func (m *Monitor) take(ctx context.Context, now time.Time, readPDNS bool) status.Node {
 	n := status.Node{V: status.Version, Node: m.cfg.Node, Time: now.UTC(), Version: m.cfg.Version,
 		Started: m.cfg.Started.UTC(), Ready: m.ready()}
 	fams, _ := m.cfg.Gatherer.Gather()
@@ -214,6 +217,11 @@ func (m *Monitor) take(ctx context.Context, now time.Time) status.Node {
 	for _, zone := range m.cfg.Zones {
 		z := status.Zone{Zone: zone, Filter: events.ZoneFilter(m.cfg.Prefix, zone), AppliedSeq: uint64(seq[zone]),
 			Owned: int(owned[zone]), Drift: int(drift[zone]), Conflicts: int(conflicts[zone])}
+		if !readPDNS {
+			z = m.lastServed(z)
+			n.Zones = append(n.Zones, z)
+			continue
+		}
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		set, found, err := m.cfg.PDNS.RRset(rctx, zone, rrset.Key{Name: zone, Type: "SOA"})
 		cancel()
@@ -245,6 +253,18 @@ func (m *Monitor) take(ctx context.Context, now time.Time) status.Node {
 	m.last = n
 	m.mu.Unlock()
 	return n
+}
+
+// lastServed fills in what the last PowerDNS read found for z's zone.
+func (m *Monitor) lastServed(z status.Zone) status.Zone {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, prev := range m.last.Zones {
+		if prev.Zone == z.Zone {
+			z.Serial, z.SerialKnown, z.Missing = prev.Serial, prev.SerialKnown, prev.Missing
+		}
+	}
+	return z
 }
 
 // heal starts a reconciliation when PowerDNS lost data.
