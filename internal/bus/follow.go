@@ -197,7 +197,7 @@ func (f *follower) session(ctx context.Context) (bool, error) {
 	if info := cons.CachedInfo(); info != nil && info.NumPending == 0 {
 		f.markReady()
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(1000))
+	it, err := cons.Messages(jetstream.PullMaxMessages(pullBatch))
 	if err != nil {
 		return false, fmt.Errorf("consuming %s: %w", f.cfg.Stream, err)
 	}
@@ -244,3 +244,8 @@ func (f *follower) session(ctx context.Context) (bool, error) {
 		}
 	}
 }
+
+// pullBatch is how many messages the follower asks the server for at once.
+// Large pulls keep a replay or a burst streaming instead of waiting on a
+// round trip every few hundred messages.
+const pullBatch = 8192

@@ -805,7 +805,10 @@ func (s *Syncer) syncZone(ctx context.Context, zone string, zs *zoneState, keys 
 		s.needReconcile = true
 	}
 	if len(zs.journal) >= compactAfter {
-		if err := s.compact(ctx, zone, zs); err != nil {
+		cstart := time.Now()
+		err := s.compact(ctx, zone, zs)
+		s.log.Debug().Str("zone", zone).Dur("took", time.Since(cstart)).Msg("compacted the ownership record")
+		if err != nil {
 			s.log.Warn().Err(err).Str("zone", zone).Msg("could not compact the ownership record; will retry")
 		}
 	}
@@ -940,11 +943,13 @@ func (s *Syncer) rectifyDue(ctx context.Context) {
 		}
 		zs.rectifyAt = time.Time{}
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
+		start := time.Now()
 		err := s.pdns.Rectify(wctx, zone)
 		if err == nil {
 			err = s.pdns.FlushCache(wctx, zone)
 		}
 		cancel()
+		s.log.Debug().Str("zone", zone).Dur("took", time.Since(start)).Msg("rectified zone")
 		if err != nil {
 			zs.rectifyAt = now.Add(s.cfg.RectifyDelay)
 			s.log.Warn().Err(err).Str("zone", zone).Msg("rectify failed; will retry")
