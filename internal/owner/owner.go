@@ -58,9 +58,10 @@ func (s Set) Has(k rrset.Key) bool { _, ok := s[k]; return ok }
 // JournalPrefix starts every ownership journal kind.
 const JournalPrefix = "X-ZONECAST-JOURNAL-"
 
-// MaxJournalEntries bounds the entries of one journal kind, keeping each
-// metadata write well below PowerDNS's 2 MiB request limit.
-const MaxJournalEntries = 8000
+// MaxJournalBytes bounds the value of one journal kind, keeping each
+// metadata write well below PowerDNS's default 2 MiB request limit. With
+// zone-relative names that is tens of thousands of entries per write.
+const MaxJournalBytes = 1 << 20
 
 // JournalKind returns the metadata kind of journal entry n.
 func JournalKind(n uint64) string { return fmt.Sprintf("%s%016X", JournalPrefix, n) }
@@ -151,20 +152,27 @@ func Decode(zone string, meta map[string][]string) (Record, error) {
 }
 
 // EncodeJournal returns the values of journal kinds recording keys as
-// claimed (claim) or released, at most MaxJournalEntries per kind.
+// claimed (claim) or released, at most MaxJournalBytes per kind.
 func EncodeJournal(zone string, keys []rrset.Key, claim bool) [][]string {
 	sign := "-"
 	if claim {
 		sign = "+"
 	}
 	var out [][]string
-	for start := 0; start < len(keys); start += MaxJournalEntries {
-		part := keys[start:min(start+MaxJournalEntries, len(keys))]
-		entries := make([]string, len(part))
-		for i, k := range part {
-			entries[i] = sign + entry(k, zone)
+	var b strings.Builder
+	for _, k := range keys {
+		e := sign + entry(k, zone)
+		if b.Len() > 0 && b.Len()+1+len(e) > MaxJournalBytes {
+			out = append(out, []string{b.String()})
+			b.Reset()
 		}
-		out = append(out, []string{strings.Join(entries, " ")})
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(e)
+	}
+	if b.Len() > 0 {
+		out = append(out, []string{b.String()})
 	}
 	return out
 }

@@ -129,13 +129,20 @@ func TestJournal(t *testing.T) {
 
 func TestEncodeJournalSplits(t *testing.T) {
 	t.Parallel()
-	keys := make([]rrset.Key, MaxJournalEntries+1)
+	keys := make([]rrset.Key, 200000)
 	for i := range keys {
-		keys[i] = rrset.Key{Name: fmt.Sprintf("h%d.z.", i), Type: "A"}
+		keys[i] = rrset.Key{Name: fmt.Sprintf("host-%06d.z.", i), Type: "AAAA"}
 	}
 	parts := EncodeJournal("z.", keys, true)
-	if len(parts) != 2 || len(strings.Fields(parts[1][0])) != 1 {
-		t.Fatalf("split into %d parts", len(parts))
+	total := 0
+	for _, p := range parts {
+		if len(p[0]) > MaxJournalBytes {
+			t.Fatalf("part of %d bytes exceeds %d", len(p[0]), MaxJournalBytes)
+		}
+		total += len(strings.Fields(p[0]))
+	}
+	if len(parts) < 2 || total != len(keys) {
+		t.Fatalf("%d parts holding %d entries, want several holding %d", len(parts), total, len(keys))
 	}
 }
 

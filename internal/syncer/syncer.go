@@ -863,7 +863,7 @@ func (s *Syncer) release(ctx context.Context, zone string, zs *zoneState, keys [
 }
 
 // writeOwnership appends claims or releases to the zone's ownership
-// journal: one metadata write per MaxJournalEntries keys.
+// journal: one metadata write per MaxJournalBytes of entries.
 func (s *Syncer) writeOwnership(ctx context.Context, zone string, zs *zoneState, keys []rrset.Key, claim bool) error {
 	for _, values := range owner.EncodeJournal(zone, keys, claim) {
 		kind := owner.JournalKind(zs.nextJrnl)
