@@ -112,15 +112,13 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$out"
 
 # ---- changelog.Debian ---------------------------------------------------------
-changes=$(git -C "$repo" log -5 --format='%s' 2>/dev/null | cut -c1-72 | sed 's/^/    - /' || true)
+# One entry per build; the history of changes is the git log (commit subjects
+# are not copied: lintian would check their spelling and line lengths).
 {
   echo "zonecast ($version) unstable; urgency=medium"
   echo
   echo "  * Build of $describe."
-  if [ -n "$changes" ]; then
-    echo "  * Latest changes:"
-    echo "$changes"
-  fi
+  echo "  * Changes: https://github.com/zonecast/zonecast/commits/$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo main)"
   echo
   echo " -- $maintainer  $(date -u -R -d "@$commit_epoch")"
 } >"$work/changelog.Debian"

@@ -357,7 +357,7 @@ set -e
 rm -f /etc/powerdns/pdns.d/bind.conf
 sqlite3 /var/lib/powerdns/pdns.sqlite3 </usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql
 chown pdns:pdns /var/lib/powerdns/pdns.sqlite3
-printf '%s\n' launch=gsqlite3 gsqlite3-database=/var/lib/powerdns/pdns.sqlite3 api=yes webserver=yes \
+printf '%s\n' launch=gsqlite3 gsqlite3-database=/var/lib/powerdns/pdns.sqlite3 local-address=127.0.0.1 api=yes webserver=yes \
   webserver-address=127.0.0.1 webserver-port=8081 webserver-allow-from=127.0.0.1/32 security-poll-suffix= \
   >/etc/powerdns/pdns.d/zonecast.conf
 key=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -367,6 +367,9 @@ printf '%s\n' "$key" >/etc/zonecast/pdns-api-key
 printf 'X-API-Key: %s\n' "$key" >/root/api-header
 printf '%s\n' ZONECAST_ZONE=lxd.example.org,99.10.in-addr.arpa ZONECAST_NS=ns1.example.org >>/etc/zonecast/syncer.env
 printf '%s\n' ZONECAST_ZONE=lxd.example.org >>/etc/zonecast/watcher.env
+if [ -f /etc/zonecast/gateway.env ]; then
+  printf '%s\n' ZONECAST_ZONE=dyn.example.org ZONECAST_DNS_LISTEN=127.0.0.2:53 >>/etc/zonecast/gateway.env
+fi
 SETUP
   chroot "$root" sh /root/setup.sh
   local bind=()
@@ -420,6 +423,19 @@ SETUP
     bad "boot test: syncer sandbox ($st)"
   check "boot test: syncer runs as zonecast" sh -c "[ \"\$(nsenter -t $cpid -a ps -o user= -C zonecast-syncer)\" = zonecast ]"
   echo "  online exposure: $(in_c systemd-analyze security zonecast-syncer --no-pager 2>/dev/null | tail -1)"
+  if [ -f "$root/etc/zonecast/gateway.env" ]; then
+    for i in $(seq 20); do in_c systemctl is-active -q zonecast-gateway && break; sleep 0.5; done
+    sleep 2
+    st=$(in_c sh -c 'grep -E "^(CapEff|CapBnd):" /proc/$(pidof zonecast-gateway)/status' 2>/dev/null | tr -s ' \t' ' ' | tr '\n' ' ')
+    if in_c systemctl is-active -q zonecast-gateway &&
+       [[ "$st" == *"CapEff: 0000000000000400"*"CapBnd: 0000000000000400"* ]] &&
+       in_c sh -c 'grep -q ":0035 " /proc/net/udp'; then
+      ok "boot test: zonecast-gateway runs as zonecast on port 53 with CAP_NET_BIND_SERVICE only"
+    else
+      bad "boot test: zonecast-gateway on port 53 ($st)"; in_c journalctl -u zonecast-gateway --no-pager -n 20
+    fi
+    echo "  online exposure: $(in_c systemd-analyze security zonecast-gateway --no-pager 2>/dev/null | tail -1)"
+  fi
   if [ ${#bind[@]} -gt 0 ]; then
     for i in $(seq 20); do in_c systemctl is-active -q zonecast-watcher && break; sleep 0.5; done
     sleep 2
