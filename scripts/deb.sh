@@ -110,6 +110,9 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/zonecast-deb.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$out"
+# Packages of earlier builds would make `apt install ./dist/zonecast-syncer_*`
+# match several versions.
+rm -f "$out"/zonecast-*.deb
 
 # ---- changelog.Debian ---------------------------------------------------------
 # One entry per build; the history of changes is the git log (commit subjects
