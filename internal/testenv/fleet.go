@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -61,8 +59,9 @@ func StartFleet(t testing.TB, opts FleetOptions) *Fleet {
 		stateDir := t.TempDir()
 		n := &FleetNode{ID: fmt.Sprintf("n%d", i+1), RoutePort: FreePort(t)}
 		n.Syncer = &Syncer{Opts: SyncerOptions{Zones: opts.Zones, PDNS: p, StateDir: stateDir, Extra: opts.Extra},
-			NATSPort: FreePort(t), HTTPAddr: fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
-			PasswordFile: filepath.Join(stateDir, "nats-password"), LogPath: filepath.Join(stateDir, "syncer.log")}
+			NATSPort: FreePort(t), PasswordFile: filepath.Join(stateDir, "nats-password"),
+			proc: proc{label: "zonecast-syncer " + n.ID, HTTPAddr: fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
+				LogPath: filepath.Join(stateDir, "syncer.log")}}
 		f.Nodes = append(f.Nodes, n)
 	}
 	for _, n := range f.Nodes {
@@ -90,12 +89,7 @@ func StartFleet(t testing.TB, opts FleetOptions) *Fleet {
 	}
 	for _, n := range f.Nodes {
 		n.launch(t)
-		t.Cleanup(func() {
-			n.stop(syscall.SIGTERM)
-			if t.Failed() {
-				t.Logf("zonecast-syncer %s log (%s):\n%s", n.ID, n.LogPath, n.LogTail(60))
-			}
-		})
+		n.stopAtCleanup(t, 60)
 	}
 	for _, n := range f.Nodes {
 		n.WaitReady(t, 90*time.Second)
@@ -106,21 +100,7 @@ func StartFleet(t testing.TB, opts FleetOptions) *Fleet {
 // launch starts the node's syncer process without waiting.
 func (n *FleetNode) launch(t testing.TB) {
 	t.Helper()
-	logf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd := exec.Command(Binary(t, "syncer"), n.args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "ZONECAST_RECONCILE_INTERVAL=1h")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting zonecast-syncer %s: %v", n.ID, err)
-	}
-	n.cmd = cmd
-	n.done = make(chan struct{})
-	done := n.done
-	go func() { _ = cmd.Wait(); close(done) }()
+	n.spawn(t, Binary(t, "syncer"), n.args, "ZONECAST_RECONCILE_INTERVAL=1h")
 	if n.nc != nil {
 		n.nc.Close()
 		n.nc, n.js = nil, nil
@@ -130,30 +110,11 @@ func (n *FleetNode) launch(t testing.TB) {
 // WaitReady waits until the node's /readyz answers 200.
 func (n *FleetNode) WaitReady(t testing.TB, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !n.ready() {
-		select {
-		case <-n.done:
-			t.Fatalf("zonecast-syncer %s exited during start:\n%s", n.ID, n.LogTail(40))
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("zonecast-syncer %s not ready after %s:\n%s", n.ID, timeout, n.LogTail(40))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	n.waitReady(t, timeout)
 }
 
 // Launch starts the node again (after Kill or Stop) without waiting.
 func (n *FleetNode) Launch(t testing.TB) { t.Helper(); n.launch(t) }
-
-// PID is the syncer's process id (0 if not started).
-func (n *FleetNode) PID() int {
-	if n.cmd == nil || n.cmd.Process == nil {
-		return 0
-	}
-	return n.cmd.Process.Pid
-}
 
 // Node returns the fleet node whose id is id.
 func (f *Fleet) Node(id string) *FleetNode {
@@ -171,7 +132,7 @@ func (f *Fleet) StreamInfo(t testing.TB, skip ...*FleetNode) (*jetstream.StreamI
 	t.Helper()
 	var lastErr error
 	for _, n := range f.Nodes {
-		if contains(skip, n) || !n.running() {
+		if contains(skip, n) || !n.Running() {
 			continue
 		}
 		_, js := n.NATS(t)
@@ -189,18 +150,6 @@ func (f *Fleet) StreamInfo(t testing.TB, skip ...*FleetNode) (*jetstream.StreamI
 		lastErr = err
 	}
 	return nil, fmt.Errorf("no node answered stream info: %w", lastErr)
-}
-
-func (n *FleetNode) running() bool {
-	if n.done == nil {
-		return false
-	}
-	select {
-	case <-n.done:
-		return false
-	default:
-		return true
-	}
 }
 
 func contains(list []*FleetNode, n *FleetNode) bool {

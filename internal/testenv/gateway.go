@@ -1,18 +1,13 @@
 package testenv
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"net"
-	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -29,15 +24,12 @@ type GatewayOptions struct {
 
 // Gateway is a running zonecast-gateway process.
 type Gateway struct {
+	proc       // HTTPAddr, LogPath; Ready, Running, Stop, Kill, Signal, PID, LogTail, Metric
 	Opts       GatewayOptions
 	DNSAddr    string // 127.0.0.1:PORT, UDP and TCP
 	DyndnsAddr string // 127.0.0.1:PORT or ""
-	HTTPAddr   string
-	LogPath    string
 	natsURL    string
 	pwFile     string
-	cmd        *exec.Cmd
-	done       chan struct{}
 }
 
 // freeUDPTCP returns a port free for both UDP and TCP on 127.0.0.1.
@@ -70,24 +62,17 @@ func StartGateway(t testing.TB, opts GatewayOptions) *Gateway {
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
-	s := opts.Syncer
-	g := &Gateway{Opts: opts, LogPath: filepath.Join(opts.Dir, "gateway.log")}
-	g.natsURL, g.pwFile = fmt.Sprintf("nats://127.0.0.1:%d", s.NATSPort), s.PasswordFile
-	if s.Opts.NATS != nil {
-		g.natsURL, g.pwFile = s.Opts.NATS.URL, s.Opts.NATS.PasswordFile
-	}
+	g := &Gateway{Opts: opts}
+	g.label = "zonecast-gateway"
+	g.LogPath = filepath.Join(opts.Dir, "gateway.log")
+	g.natsURL, g.pwFile = opts.Syncer.natsClient()
 	g.DNSAddr = fmt.Sprintf("127.0.0.1:%d", freeUDPTCP(t))
 	g.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 	if opts.Dyndns {
 		g.DyndnsAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 	}
 	g.Start(t)
-	t.Cleanup(func() {
-		g.stop(syscall.SIGTERM)
-		if t.Failed() {
-			t.Logf("zonecast-gateway log (%s):\n%s", g.LogPath, g.LogTail(80))
-		}
-	})
+	g.stopAtCleanup(t, 80)
 	return g
 }
 
@@ -107,34 +92,7 @@ func (g *Gateway) Start(t testing.TB) {
 		args = append(args, "--zone", z)
 	}
 	args = append(args, g.Opts.Extra...)
-	logf, err := os.OpenFile(g.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd := exec.Command(Binary(t, "gateway"), args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting zonecast-gateway: %v", err)
-	}
-	g.cmd = cmd
-	g.done = make(chan struct{})
-	go func() { _ = cmd.Wait(); close(g.done) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if g.Ready() {
-			return
-		}
-		select {
-		case <-g.done:
-			t.Fatalf("zonecast-gateway exited during start:\n%s", g.LogTail(40))
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("zonecast-gateway not ready after 30s:\n%s", g.LogTail(40))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	g.start(t, Binary(t, "gateway"), args)
 }
 
 // Admin runs `zonecast-gateway ARGS...` (key, host, token commands)
@@ -163,83 +121,3 @@ func (g *Gateway) TryAdmin(args ...string) (string, error) {
 }
 
 func (g *Gateway) binary() string { return g.cmd.Path }
-
-// Ready reports whether /readyz answers 200.
-func (g *Gateway) Ready() bool {
-	resp, err := http.Get("http://" + g.HTTPAddr + "/readyz")
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
-// Running reports whether the process is still running.
-func (g *Gateway) Running() bool {
-	select {
-	case <-g.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// Stop sends SIGTERM and waits for the process to exit.
-func (g *Gateway) Stop(t testing.TB) {
-	t.Helper()
-	if !g.stop(syscall.SIGTERM) {
-		t.Fatalf("zonecast-gateway did not stop on SIGTERM:\n%s", g.LogTail(20))
-	}
-}
-
-func (g *Gateway) stop(sig syscall.Signal) bool {
-	if g.cmd == nil {
-		return true
-	}
-	select {
-	case <-g.done:
-		return true
-	default:
-	}
-	_ = g.cmd.Process.Signal(sig)
-	select {
-	case <-g.done:
-		return true
-	case <-time.After(20 * time.Second):
-		_ = g.cmd.Process.Kill()
-		<-g.done
-		return false
-	}
-}
-
-// LogTail returns the last n lines of the process log.
-func (g *Gateway) LogTail(n int) string {
-	b, _ := os.ReadFile(g.LogPath)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// Metric returns one sample of the gateway's /metrics (0 when missing).
-func (g *Gateway) Metric(t testing.TB, sample string) float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + g.HTTPAddr + "/metrics")
-	if err != nil {
-		t.Fatalf("reading gateway metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), sample+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				t.Fatalf("metric %s: %v", sample, err)
-			}
-			return f
-		}
-	}
-	return 0
-}

@@ -6,18 +6,15 @@
 package testenv
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -110,13 +107,10 @@ type SyncerOptions struct {
 
 // Syncer is a running zonecast-syncer process.
 type Syncer struct {
+	proc         // HTTPAddr, LogPath; Stop, Kill, Signal, PID, LogTail, Metric
 	Opts         SyncerOptions
 	NATSPort     int
-	HTTPAddr     string
 	PasswordFile string
-	LogPath      string
-	cmd          *exec.Cmd
-	done         chan struct{}
 	nc           *nats.Conn
 	js           jetstream.JetStream
 }
@@ -128,15 +122,11 @@ func StartSyncer(t testing.TB, opts SyncerOptions) *Syncer {
 		opts.StateDir = t.TempDir()
 	}
 	s := &Syncer{Opts: opts, NATSPort: FreePort(t)}
+	s.label = "zonecast-syncer"
 	s.PasswordFile = filepath.Join(opts.StateDir, "nats-password")
 	s.LogPath = filepath.Join(opts.StateDir, "syncer.log")
 	s.Start(t)
-	t.Cleanup(func() {
-		s.stop(syscall.SIGTERM)
-		if t.Failed() {
-			t.Logf("zonecast-syncer log (%s):\n%s", s.LogPath, s.LogTail(80))
-		}
-	})
+	s.stopAtCleanup(t, 80)
 	return s
 }
 
@@ -163,121 +153,7 @@ func (s *Syncer) Start(t testing.TB) {
 		args = append(args, "--zone", z)
 	}
 	args = append(args, s.Opts.Extra...)
-	logf, err := os.OpenFile(s.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd := exec.Command(Binary(t, "syncer"), args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "ZONECAST_RECONCILE_INTERVAL=1h")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting zonecast-syncer: %v", err)
-	}
-	s.cmd = cmd
-	s.done = make(chan struct{})
-	go func() { _ = cmd.Wait(); close(s.done) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if s.ready() {
-			return
-		}
-		select {
-		case <-s.done:
-			t.Fatalf("zonecast-syncer exited during start:\n%s", s.LogTail(40))
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("zonecast-syncer not ready after 30s:\n%s", s.LogTail(40))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (s *Syncer) ready() bool {
-	resp, err := http.Get("http://" + s.HTTPAddr + "/readyz")
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
-// Stop sends SIGTERM to the process and waits for it to exit.
-func (s *Syncer) Stop(t testing.TB) {
-	t.Helper()
-	if !s.stop(syscall.SIGTERM) {
-		t.Fatalf("zonecast-syncer did not stop on SIGTERM:\n%s", s.LogTail(20))
-	}
-}
-
-// Kill sends SIGKILL to the process and waits for it to exit.
-func (s *Syncer) Kill(t testing.TB) {
-	t.Helper()
-	s.stop(syscall.SIGKILL)
-}
-
-// Signal sends sig to the process (e.g. SIGHUP).
-func (s *Syncer) Signal(t testing.TB, sig os.Signal) {
-	t.Helper()
-	if err := s.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("signalling zonecast-syncer: %v", err)
-	}
-}
-
-func (s *Syncer) stop(sig syscall.Signal) bool {
-	if s.cmd == nil {
-		return true
-	}
-	select {
-	case <-s.done:
-		return true
-	default:
-	}
-	_ = s.cmd.Process.Signal(sig)
-	select {
-	case <-s.done:
-		return true
-	case <-time.After(20 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-		return false
-	}
-}
-
-// LogTail returns the last n lines of the process log.
-func (s *Syncer) LogTail(n int) string {
-	b, _ := os.ReadFile(s.LogPath)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// Metric returns the value of one sample from /metrics: name with labels
-// in exposition order, e.g. Metric(t, `zonecast_syncer_rrsets_applied_total{zone="z."}`).
-// A missing sample is 0.
-func (s *Syncer) Metric(t testing.TB, sample string) float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + s.HTTPAddr + "/metrics")
-	if err != nil {
-		t.Fatalf("reading metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, sample+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				t.Fatalf("metric %s: %v", sample, err)
-			}
-			return f
-		}
-	}
-	return 0
+	s.start(t, Binary(t, "syncer"), args, "ZONECAST_RECONCILE_INTERVAL=1h")
 }
 
 // NATS connects to the syncer's embedded NATS over TCP with its password.
@@ -286,10 +162,7 @@ func (s *Syncer) NATS(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 	if s.nc != nil {
 		return s.nc, s.js
 	}
-	url, pwFile := fmt.Sprintf("nats://127.0.0.1:%d", s.NATSPort), s.PasswordFile
-	if s.Opts.NATS != nil {
-		url, pwFile = s.Opts.NATS.URL, s.Opts.NATS.PasswordFile
-	}
+	url, pwFile := s.natsClient()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	nc, err := bus.Connect(ctx, bus.ClientConfig{URL: url, User: "zonecast", PasswordFile: pwFile}, zerolog.Nop())
@@ -303,6 +176,15 @@ func (s *Syncer) NATS(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 	}
 	s.nc, s.js = nc, js
 	return nc, js
+}
+
+// natsClient returns the URL and password file of the NATS the syncer
+// uses: its embedded server, or the one it joined.
+func (s *Syncer) natsClient() (url, pwFile string) {
+	if s.Opts.NATS != nil {
+		return s.Opts.NATS.URL, s.Opts.NATS.PasswordFile
+	}
+	return fmt.Sprintf("nats://127.0.0.1:%d", s.NATSPort), s.PasswordFile
 }
 
 // StreamLastSeq returns the last sequence of the record stream.
@@ -355,9 +237,6 @@ func StartNATS(t testing.TB) *NATS {
 	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
 	return &NATS{URL: fmt.Sprintf("nats://127.0.0.1:%d", port), PasswordFile: pwFile}
 }
-
-// PID returns the process id of the running syncer.
-func (s *Syncer) PID() int { return s.cmd.Process.Pid }
 
 // ProcStatus returns a field of /proc/PID/status in KiB (e.g. "VmRSS",
 // "VmHWM"), or 0.
