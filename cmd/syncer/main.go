@@ -55,16 +55,16 @@ func runCommand(args []string, name string, fn func(ctx context.Context, args []
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.Is(err, errUsage):
-		return 2
-	default:
-		prog := "zonecast-syncer"
-		if name != "" {
-			prog += " " + name
-		}
-		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
-		return 1
 	}
+	prog := "zonecast-syncer"
+	if name != "" {
+		prog += " " + name
+	}
+	fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
+	if errors.Is(err, errUsage) {
+		return 2
+	}
+	return 1
 }
 
 var errUsage = errors.New("usage error")
