@@ -351,7 +351,7 @@ boot_test() {
   else
     bad "boot test: packages install"; cat "$tmp/boot-dpkg.log"; return
   fi
-  # PowerDNS with gsqlite3 and the API, as packaging/README.md describes.
+  # PowerDNS with gsqlite3 and the API, as the README describes.
   cat >"$root/root/setup.sh" <<'SETUP'
 set -e
 rm -f /etc/powerdns/pdns.d/bind.conf
