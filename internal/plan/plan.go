@@ -72,17 +72,3 @@ func Compute(keys []rrset.Key, desired func(rrset.Key) rrset.Set, actual map[rrs
 	}
 	return c
 }
-
-// CreatesOnly keeps the upserts of RRsets absent from actual, with their
-// claims, and drops everything else: what may be written while the desired
-// state is still being replayed and may be incomplete.
-func (c Changes) CreatesOnly(actual map[rrset.Key]rrset.Set) Changes {
-	var out Changes
-	for _, s := range c.Upserts {
-		if _, present := actual[s.Key]; !present {
-			out.Upserts = append(out.Upserts, s)
-		}
-	}
-	out.Claims = c.Claims // claims are only ever made for absent RRsets
-	return out
-}

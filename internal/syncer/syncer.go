@@ -239,11 +239,10 @@ func (s *Syncer) Ready() <-chan struct{} { return s.ready }
 // they arrive until ctx is done. A round in flight when ctx ends is
 // finished first. It returns an error only for a fault no retry can mend.
 func (s *Syncer) Run(ctx context.Context) error {
-	// Read the zones while the stream replays, then create what is missing
-	// as the replay brings it: a new node with an empty PowerDNS writes
-	// while it reads. Replacements and deletions wait for the end of the
-	// replay, when the desired state is complete (a partial union must not
-	// shrink a served RRset on a restarting node).
+	// Read the zones while the stream replays, then converge in one pass
+	// once the desired state is complete. (Writing while replaying was
+	// measured slower: PowerDNS and the replay then compete for the two
+	// cores, and a partial union must not shrink a served RRset anyway.)
 	for backoff := 100 * time.Millisecond; ; backoff = min(backoff*2, s.cfg.MaxBackoff) {
 		err := s.loadAll(ctx)
 		if err == nil {
@@ -257,20 +256,10 @@ func (s *Syncer) Run(ctx context.Context) error {
 		}
 	}
 	s.needReconcile = false
-	for replaying := true; replaying; {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.replayed:
-			replaying = false
-		case <-s.wake:
-			if !s.gather(ctx) {
-				return nil
-			}
-			if err := s.retry(ctx, "creating rrsets during the replay", s.flushCreates); err != nil {
-				return err
-			}
-		}
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-s.replayed:
 	}
 	s.log.Info().Int("rrsets", s.desiredLen()).Msg("stream replayed; converging zones")
 	converge := s.syncAll
@@ -377,22 +366,9 @@ func (s *Syncer) untilDone(ctx context.Context, what string, step func(context.C
 	}
 }
 
-// recoverStep is what follows a failure: a full reconciliation once the
-// stream is replayed; before that (the desired state is incomplete, so
-// nothing may be deleted) reading the zones again and creating only.
-func (s *Syncer) recoverStep() func(context.Context) error {
-	select {
-	case <-s.replayed:
-		return s.reconcileAll
-	default:
-		return func(ctx context.Context) error {
-			if err := s.loadAll(ctx); err != nil {
-				return err
-			}
-			return s.flushCreates(ctx)
-		}
-	}
-}
+// recoverStep is what follows a failure: a full reconciliation, since
+// PowerDNS may have come back with other data.
+func (s *Syncer) recoverStep() func(context.Context) error { return s.reconcileAll }
 
 func (s *Syncer) desiredLen() int {
 	s.mu.Lock()
@@ -507,15 +483,8 @@ func (s *Syncer) flushOnce(ctx context.Context) {
 }
 
 // flush applies the dirty keys of every zone.
-func (s *Syncer) flush(ctx context.Context) error { return s.flushMode(ctx, syncOpts{verify: true}) }
-
-// flushCreates creates the dirty keys PowerDNS does not have yet, during
-// the start-up replay; the rest waits for the full pass after it.
-func (s *Syncer) flushCreates(ctx context.Context) error {
-	return s.flushMode(ctx, syncOpts{createsOnly: true})
-}
-
-func (s *Syncer) flushMode(ctx context.Context, opts syncOpts) error {
+func (s *Syncer) flush(ctx context.Context) error {
+	opts := syncOpts{verify: true}
 	keys, sets, seqs := s.snapshot(false)
 	if len(keys) == 0 {
 		return nil
@@ -672,8 +641,7 @@ func (s *Syncer) nsFor(zone string) []string {
 
 // syncOpts tunes one syncZone pass.
 type syncOpts struct {
-	verify      bool // check few new RRsets in PowerDNS before creating them
-	createsOnly bool // write only RRsets PowerDNS does not have (start-up replay)
+	verify bool // check few new RRsets in PowerDNS before creating them
 }
 
 // maxVerifiedClaims bounds the new RRsets whose absence is checked in
@@ -696,10 +664,6 @@ func (s *Syncer) syncZone(ctx context.Context, zone string, zs *zoneState, keys 
 		return rrset.Set{Key: k}
 	}
 	ch := plan.Compute(keys, get, zs.actual, zs.owned)
-	if opts.createsOnly {
-		ch = ch.CreatesOnly(zs.actual)
-		seqs = nil // the serial says "applied up to": not yet
-	}
 	if opts.verify && len(ch.Claims) > 0 && len(ch.Claims) <= maxVerifiedClaims {
 		found := false
 		for _, k := range ch.Claims {
@@ -716,9 +680,7 @@ func (s *Syncer) syncZone(ctx context.Context, zone string, zs *zoneState, keys 
 			ch = plan.Compute(keys, get, zs.actual, zs.owned)
 		}
 	}
-	if !opts.createsOnly {
-		s.reportConflicts(zone, zs, keys, ch.Conflicts)
-	}
+	s.reportConflicts(zone, zs, keys, ch.Conflicts)
 
 	var always []pdnsapi.Change
 	seq, seqKnown := seqs[zone]
