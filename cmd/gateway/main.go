@@ -6,12 +6,10 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/zonecast/zonecast/internal/cli"
 )
 
 var version = "dev"
@@ -20,30 +18,19 @@ func main() {
 	os.Exit(realMain(os.Args[1:]))
 }
 
-var errUsage = errors.New("usage error")
+var errUsage = cli.ErrUsage
 
 func realMain(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	var err error
 	switch {
-	case len(args) > 0 && (args[0] == "version" || args[0] == "--version" || args[0] == "-version"):
+	case cli.IsVersion(args):
 		fmt.Println("zonecast-gateway", version)
 		return 0
 	case len(args) > 0 && (args[0] == "key" || args[0] == "host" || args[0] == "token"):
-		err = adminMain(ctx, args[0], args[1:])
+		return cli.Run("zonecast-gateway", args[1:], func(ctx context.Context, rest []string) error {
+			return adminMain(ctx, args[0], rest)
+		})
 	default:
-		err = gatewayMain(ctx, args)
-	}
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(os.Stderr, "zonecast-gateway: %v\n", err)
-		return 2
-	default:
-		fmt.Fprintf(os.Stderr, "zonecast-gateway: %v\n", err)
-		return 1
+		return cli.Run("zonecast-gateway", args, gatewayMain)
 	}
 }
 
@@ -54,7 +41,7 @@ func gatewayMain(ctx context.Context, args []string) error {
 	}
 	log, err := cfg.log.Logger(os.Stderr)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return err
 	}
 	log = log.With().Str("node", cfg.nodeID).Logger()
 	log.Info().Str("version", version).Strs("zones", cfg.zones).Str("dns_listen", cfg.dnsListen).

@@ -11,12 +11,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
 	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/cli"
 	"github.com/zonecast/zonecast/internal/gateway"
 	"github.com/zonecast/zonecast/internal/gwstore"
 	"github.com/zonecast/zonecast/internal/health"
@@ -25,8 +24,7 @@ import (
 // run connects to NATS, loads the keys, replays the stream of its zones,
 // then answers DNS and dyndns until ctx is done or something fails.
 func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := cli.NewRegistry()
 	metrics := gateway.NewMetrics(reg)
 	ready := health.NewReady("starting")
 
@@ -56,15 +54,11 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 	goRun(func() error { return health.Serve(ctx, cfg.httpListen, health.Handler(reg, ready)) })
 
 	ready.NotReady("connecting to nats")
-	nc, err := bus.Connect(ctx, *cfg.nats, log)
+	nc, js, err := cli.ConnectJetStream(ctx, *cfg.nats, log)
 	if err != nil {
-		return failed(fmt.Errorf("connecting to nats: %w", err))
+		return failed(err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("opening jetstream: %w", err)
-	}
 	ready.NotReady("waiting for stream " + cfg.stream)
 	if err := waitStream(ctx, js, cfg.stream, log); err != nil {
 		return failed(err)

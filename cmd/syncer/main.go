@@ -5,13 +5,13 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/zonecast/zonecast/internal/cli"
 )
 
 var version = "dev"
@@ -27,47 +27,26 @@ func main() {
 }
 
 func realMain(args []string) int {
+	if cli.IsVersion(args) {
+		fmt.Println("zonecast-syncer", version)
+		return 0
+	}
 	if len(args) > 0 {
 		switch args[0] {
 		case "publish":
-			return runCommand(args[1:], "publish", publishMain)
+			return cli.Run("zonecast-syncer publish", args[1:], publishMain)
 		case "status":
-			return runCommand(args[1:], "status", statusMain)
+			return cli.Run("zonecast-syncer status", args[1:], statusMain)
 		case "passwd":
-			return runCommand(args[1:], "passwd", passwdMain)
+			return cli.Run("zonecast-syncer passwd", args[1:], passwdMain)
 		case "nkey":
-			return runCommand(args[1:], "nkey", nkeyMain)
-		case "version", "--version", "-version":
-			fmt.Println("zonecast-syncer", version)
-			return 0
+			return cli.Run("zonecast-syncer nkey", args[1:], nkeyMain)
 		}
 	}
-	return runCommand(args, "", syncerMain)
+	return cli.Run("zonecast-syncer", args, syncerMain)
 }
 
-// runCommand gives a command its signal-aware context and exit code.
-func runCommand(args []string, name string, fn func(ctx context.Context, args []string) error) int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	err := fn(ctx, args)
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	}
-	prog := "zonecast-syncer"
-	if name != "" {
-		prog += " " + name
-	}
-	fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
-	if errors.Is(err, errUsage) {
-		return 2
-	}
-	return 1
-}
-
-var errUsage = errors.New("usage error")
+var errUsage = cli.ErrUsage
 
 func syncerMain(ctx context.Context, args []string) error {
 	cfg, err := parseSyncerFlags(args)
@@ -76,7 +55,7 @@ func syncerMain(ctx context.Context, args []string) error {
 	}
 	log, err := cfg.log.Logger(os.Stderr)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return err
 	}
 	log = log.With().Str("node", cfg.nodeID).Logger()
 	log.Info().Str("version", version).Strs("zones", cfg.zones).Msg("starting zonecast-syncer")

@@ -10,11 +10,10 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/cli"
 	"github.com/zonecast/zonecast/internal/config"
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/health"
@@ -49,8 +48,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		return fmt.Errorf("ensuring stream %s: %w", cfg.stream, err)
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := cli.NewRegistry()
 	metrics := syncer.NewMetrics(reg)
 	pdns := pdnsapi.New(cfg.pdnsURL, apiKey, cfg.pdnsServerID, cfg.pdnsTimeout)
 	recent := status.NewRecent(20)

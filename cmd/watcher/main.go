@@ -6,12 +6,10 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/zonecast/zonecast/internal/cli"
 )
 
 var version = "dev"
@@ -21,29 +19,14 @@ func main() {
 }
 
 func realMain(args []string) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "version", "--version", "-version":
-			fmt.Println("zonecast-watcher", version)
-			return 0
-		}
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	err := watcherMain(ctx, args)
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
+	if cli.IsVersion(args) {
+		fmt.Println("zonecast-watcher", version)
 		return 0
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(os.Stderr, "zonecast-watcher: %v\n", err)
-		return 2
-	default:
-		fmt.Fprintf(os.Stderr, "zonecast-watcher: %v\n", err)
-		return 1
 	}
+	return cli.Run("zonecast-watcher", args, watcherMain)
 }
 
-var errUsage = errors.New("usage error")
+var errUsage = cli.ErrUsage
 
 func watcherMain(ctx context.Context, args []string) error {
 	cfg, err := parseFlags(args, os.LookupEnv, os.Stderr)
@@ -52,7 +35,7 @@ func watcherMain(ctx context.Context, args []string) error {
 	}
 	log, err := cfg.log.Logger(os.Stderr)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return err
 	}
 	log = log.With().Str("node", cfg.mapping.Origin).Logger()
 	log.Info().Str("version", version).Strs("zones", cfg.mapping.Zones).Strs("projects", cfg.follow.Projects).

@@ -10,11 +10,10 @@ import (
 	lxd "github.com/canonical/lxd/client"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/cli"
 	"github.com/zonecast/zonecast/internal/health"
 	"github.com/zonecast/zonecast/internal/instance"
 	"github.com/zonecast/zonecast/internal/lxdwatch"
@@ -33,8 +32,7 @@ func run(ctx context.Context, cfg *watcherConfig, log zerolog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("configuring the instance mapping: %w", err)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := cli.NewRegistry()
 	m := newMetrics(reg)
 	ready := health.NewReady("starting")
 
@@ -68,15 +66,11 @@ func run(ctx context.Context, cfg *watcherConfig, log zerolog.Logger) error {
 	var pub lxdwatch.Publisher
 	if !cfg.follow.DryRun {
 		ready.NotReady("connecting to nats")
-		nc, err := bus.Connect(ctx, *cfg.nats, log)
+		nc, js, err := cli.ConnectJetStream(ctx, *cfg.nats, log)
 		if err != nil {
-			return failed(fmt.Errorf("connecting to nats: %w", err))
+			return failed(err)
 		}
 		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return fmt.Errorf("opening jetstream: %w", err)
-		}
 		ready.NotReady("waiting for stream " + cfg.stream)
 		if err := waitStream(ctx, js, cfg.stream, log); err != nil {
 			return failed(err)

@@ -1,9 +1,12 @@
-// Package cli holds the flag groups the zonecast commands share: NATS
-// client authentication and logging. main packages stay wiring only.
+// Package cli holds what the zonecast commands share: the flag groups for
+// NATS client authentication and logging, and the scaffolding of main
+// (Run: signals and exit codes; the metrics registry). main packages stay
+// wiring only.
 package cli
 
 import (
 	"flag"
+	"fmt"
 	"io"
 	"os"
 
@@ -56,7 +59,12 @@ func (l *LogFlags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&l.Format, "log-format", "json", "log format: json or console")
 }
 
-// Logger builds the logger the flags describe.
+// Logger builds the logger the flags describe; a bad level or format is a
+// usage error (ErrUsage).
 func (l *LogFlags) Logger(w io.Writer) (zerolog.Logger, error) {
-	return logging.New(w, l.Level, l.Format)
+	log, err := logging.New(w, l.Level, l.Format)
+	if err != nil {
+		return log, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	return log, nil
 }
