@@ -156,10 +156,6 @@ func (c *Client) patch(ctx context.Context, zone string, parts ...[]encoded) err
 // sent in a later PATCH (PowerDNS refuses an RRset twice in one PATCH), so
 // the last one wins. If always itself is rejected, the error says so.
 func (c *Client) Apply(ctx context.Context, zone string, changes, always []Change) ([]Rejection, error) {
-	enc, err := encodeAll(changes)
-	if err != nil {
-		return nil, fmt.Errorf("applying %d changes to %s: %w", len(changes), zone, err)
-	}
 	alw, err := encodeAll(always)
 	if err != nil {
 		return nil, fmt.Errorf("applying %d changes to %s: %w", len(changes), zone, err)
@@ -167,12 +163,24 @@ func (c *Client) Apply(ctx context.Context, zone string, changes, always []Chang
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 
+	// Changes are encoded as the pieces are sent, not all upfront: the
+	// first PATCH leaves at once, and a large round never holds its whole
+	// JSON in memory.
 	a := applier{c: c, zone: zone, always: alw}
-	chunks := chunk(enc, MaxBatch-len(alw), MaxBytes-len(body(alw)))
-	for i, ch := range chunks {
-		if err := a.send(ctx, ch, i == len(chunks)-1); err != nil {
-			return a.rejected, err
+	ck := newChunker(MaxBatch-len(alw), MaxBytes-len(body(alw)))
+	for _, ch := range changes {
+		e, err := encode(ch)
+		if err != nil {
+			return a.rejected, fmt.Errorf("applying %d changes to %s: %w", len(changes), zone, err)
 		}
+		if full := ck.add(e); full != nil {
+			if err := a.send(ctx, full, false); err != nil {
+				return a.rejected, err
+			}
+		}
+	}
+	if err := a.send(ctx, ck.rest(), true); err != nil {
+		return a.rejected, err
 	}
 	if len(alw) > 0 && !a.alwaysSent {
 		if err := c.patch(ctx, zone, alw); err != nil {
@@ -244,34 +252,41 @@ func reason(err error) string {
 	return err.Error()
 }
 
-// chunk splits changes, in order, into pieces of at most maxCount changes
-// and at most maxBytes of PATCH body, never with the same RRset twice in one
-// piece. A change larger than maxBytes on its own gets a piece of its own.
-func chunk(enc []encoded, maxCount, maxBytes int) [][]encoded {
-	if maxCount < 1 {
-		maxCount = 1
-	}
-	var out [][]encoded
-	start := 0
-	size := len(`{"rrsets":[]}`)
-	seen := map[[2]string]bool{}
-	for i, e := range enc {
-		k := [2]string{e.name, e.typ}
-		n := i - start
-		if n > 0 && (n >= maxCount || size+1+len(e.js) > maxBytes || seen[k]) {
-			out = append(out, enc[start:i])
-			start = i
-			size = len(`{"rrsets":[]}`)
-			clear(seen)
-		}
-		if i > start {
-			size++ // comma
-		}
-		size += len(e.js)
-		seen[k] = true
-	}
-	if start < len(enc) {
-		out = append(out, enc[start:])
-	}
-	return out
+// chunker splits changes, in order, into pieces of at most maxCount
+// changes and at most maxBytes of PATCH body, never with the same RRset
+// twice in one piece. A change larger than maxBytes on its own gets a piece
+// of its own.
+type chunker struct {
+	maxCount, maxBytes int
+	piece              []encoded
+	size               int
+	seen               map[[2]string]bool
 }
+
+const emptyPatch = len(`{"rrsets":[]}`)
+
+func newChunker(maxCount, maxBytes int) *chunker {
+	return &chunker{maxCount: max(maxCount, 1), maxBytes: maxBytes, size: emptyPatch, seen: map[[2]string]bool{}}
+}
+
+// add appends e and returns the previous piece if e did not fit in it.
+func (c *chunker) add(e encoded) (full []encoded) {
+	k := [2]string{e.name, e.typ}
+	n := len(c.piece)
+	if n > 0 && (n >= c.maxCount || c.size+1+len(e.js) > c.maxBytes || c.seen[k]) {
+		full = c.piece
+		c.piece, c.size = nil, emptyPatch
+		clear(c.seen)
+	}
+	if len(c.piece) > 0 {
+		c.size++ // comma
+	}
+	c.size += len(e.js)
+	c.seen[k] = true
+	c.piece = append(c.piece, e)
+	return full
+}
+
+// rest returns the last, unfinished piece.
+func (c *chunker) rest() []encoded { return c.piece }
+

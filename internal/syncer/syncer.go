@@ -549,6 +549,7 @@ func (s *Syncer) loadAll(ctx context.Context) error {
 func (s *Syncer) syncAll(ctx context.Context) error {
 	start := time.Now()
 	keys, sets, seqs := s.snapshot(true)
+	s.log.Debug().Int("rrsets", len(sets)).Dur("took", time.Since(start)).Msg("snapshot of the desired state")
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
 	defer cancel()
 	for i, zone := range s.cfg.Zones {
@@ -663,7 +664,11 @@ func (s *Syncer) syncZone(ctx context.Context, zone string, zs *zoneState, keys 
 		}
 		return rrset.Set{Key: k}
 	}
+	planStart := time.Now()
 	ch := plan.Compute(keys, get, zs.actual, zs.owned)
+	if len(keys) > 10000 {
+		s.log.Debug().Str("zone", zone).Int("keys", len(keys)).Dur("took", time.Since(planStart)).Msg("planned")
+	}
 	if opts.verify && len(ch.Claims) > 0 && len(ch.Claims) <= maxVerifiedClaims {
 		found := false
 		for _, k := range ch.Claims {
