@@ -289,4 +289,3 @@ func (c *chunker) add(e encoded) (full []encoded) {
 
 // rest returns the last, unfinished piece.
 func (c *chunker) rest() []encoded { return c.piece }
-
