@@ -133,15 +133,13 @@ func (s *State) Origins(key rrset.Key) []string {
 	return out
 }
 
-// Keys returns every key with a contribution in zone.
-func (s *State) Keys(zone string) []rrset.Key {
-	var out []rrset.Key
+// Each calls fn with every desired RRset and its zone, in no order.
+func (s *State) Each(fn func(zone string, set rrset.Set)) {
 	for k := range s.sets {
-		if z, _ := s.ZoneOf(k.Name); z == zone {
-			out = append(out, k)
+		if zone, ok := s.ZoneOf(k.Name); ok {
+			fn(zone, s.Get(k))
 		}
 	}
-	return out
 }
 
 // Seq returns the stream sequence of the last message applied in zone.

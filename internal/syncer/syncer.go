@@ -440,11 +440,11 @@ func (s *Syncer) snapshot(all bool) (keys map[string][]rrset.Key, sets map[rrset
 		sets[k] = s.desired.Get(k)
 	}
 	if all {
-		for _, z := range s.cfg.Zones {
-			for _, k := range s.desired.Keys(z) {
-				add(k)
-			}
-		}
+		sets = make(map[rrset.Key]rrset.Set, s.desired.Len())
+		s.desired.Each(func(zone string, set rrset.Set) {
+			keys[zone] = append(keys[zone], set.Key)
+			sets[set.Key] = set
+		})
 	} else {
 		for k := range s.dirty {
 			add(k)
