@@ -28,45 +28,24 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 	metrics := gateway.NewMetrics(reg)
 	ready := health.NewReady("starting")
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	errs := make(chan error, 8)
-	goRun := func(fn func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(); err != nil {
-				errs <- err
-				cancel()
-			}
-		}()
-	}
-	failed := func(err error) error {
-		select {
-		case e := <-errs:
-			return e
-		default:
-			return err
-		}
-	}
-	goRun(func() error { return health.Serve(ctx, cfg.httpListen, health.Handler(reg, ready)) })
+	g, ctx := cli.NewGroup(ctx)
+	defer g.Stop()
+	g.Go(func() error { return health.Serve(ctx, cfg.httpListen, health.Handler(reg, ready)) })
 
 	ready.NotReady("connecting to nats")
 	nc, js, err := cli.ConnectJetStream(ctx, *cfg.nats, log)
 	if err != nil {
-		return failed(err)
+		return g.Err(err)
 	}
 	defer nc.Close()
 	ready.NotReady("waiting for stream " + cfg.stream)
 	if err := waitStream(ctx, js, cfg.stream, log); err != nil {
-		return failed(err)
+		return g.Err(err)
 	}
 	ready.NotReady("opening bucket " + cfg.bucket)
 	store, err := gwstore.Open(ctx, js, cfg.bucket, cfg.kvReplicas)
 	if err != nil {
-		return failed(err)
+		return g.Err(err)
 	}
 	cache := gwstore.NewCache()
 	gw := gateway.New(gateway.Config{
@@ -92,24 +71,24 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 	}
 	ready.NotReady("loading keys and replaying the stream")
 	keysLoaded, replayed := loaded("keys and hosts loaded"), loaded("stream replayed")
-	goRun(func() error { return store.Watch(ctx, cache, keysLoaded, log) })
-	goRun(func() error {
+	g.Go(func() error { return store.Watch(ctx, cache, keysLoaded, log) })
+	g.Go(func() error {
 		return bus.Follow(ctx, js, bus.FollowConfig{Stream: cfg.stream, Filters: gw.Filters(), Handle: gw.Observe, Ready: replayed, Log: log})
 	})
 	// Answer nothing until both are done: prerequisites need the state.
 	for pending.Load() > 0 {
 		select {
 		case <-ctx.Done():
-			return failed(nil)
+			return g.Err(nil)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	goRun(func() error { return gw.ServeDNSOn(ctx, cfg.dnsListen) })
+	g.Go(func() error { return gw.ServeDNSOn(ctx, cfg.dnsListen) })
 	if cfg.dyndnsListen != "" {
-		goRun(func() error { return serveDyndns(ctx, cfg, gw, log) })
+		g.Go(func() error { return serveDyndns(ctx, cfg, gw, log) })
 	}
 	<-ctx.Done()
-	return failed(nil)
+	return g.Err(nil)
 }
 
 func serveDyndns(ctx context.Context, cfg *gatewayConfig, h http.Handler, log zerolog.Logger) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	lxd "github.com/canonical/lxd/client"
@@ -36,44 +35,27 @@ func run(ctx context.Context, cfg *watcherConfig, log zerolog.Logger) error {
 	m := newMetrics(reg)
 	ready := health.NewReady("starting")
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	httpErr := make(chan error, 1)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	g, ctx := cli.NewGroup(ctx)
+	defer g.Stop()
+	g.Go(func() error {
 		mux := health.Handler(reg, ready)
 		if cfg.pprof {
 			health.AddPprof(mux)
 		}
-		if err := health.Serve(ctx, cfg.httpListen, mux); err != nil {
-			httpErr <- err
-			cancel()
-		}
-	}()
-	// failed prefers the HTTP server's error over the cancellation it caused.
-	failed := func(err error) error {
-		select {
-		case herr := <-httpErr:
-			return herr
-		default:
-			return err
-		}
-	}
+		return health.Serve(ctx, cfg.httpListen, mux)
+	})
 
 	var pub lxdwatch.Publisher
 	if !cfg.follow.DryRun {
 		ready.NotReady("connecting to nats")
 		nc, js, err := cli.ConnectJetStream(ctx, *cfg.nats, log)
 		if err != nil {
-			return failed(err)
+			return g.Err(err)
 		}
 		defer nc.Close()
 		ready.NotReady("waiting for stream " + cfg.stream)
 		if err := waitStream(ctx, js, cfg.stream, log); err != nil {
-			return failed(err)
+			return g.Err(err)
 		}
 		pub = &countingPublisher{pub: bus.NewPublisher(js, cfg.stream, cfg.prefix), stream: cfg.stream, metrics: m}
 	}
@@ -81,7 +63,7 @@ func run(ctx context.Context, cfg *watcherConfig, log zerolog.Logger) error {
 	ready.NotReady("connecting to lxd")
 	srv, err := connectLXD(ctx, cfg.lxd, log)
 	if err != nil {
-		return failed(err)
+		return g.Err(err)
 	}
 	ready.NotReady("first full sync of the lxd instances")
 	opts := cfg.follow
@@ -91,9 +73,9 @@ func run(ctx context.Context, cfg *watcherConfig, log zerolog.Logger) error {
 		return err
 	}
 	if err := f.Run(ctx); err != nil {
-		return failed(fmt.Errorf("following lxd: %w", err))
+		return g.Err(fmt.Errorf("following lxd: %w", err))
 	}
-	return failed(nil)
+	return g.Err(nil)
 }
 
 // waitStream waits until the record stream exists. The watcher never
