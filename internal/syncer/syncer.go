@@ -423,35 +423,22 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// snapshot takes the dirty keys (all keys if all) with their desired sets
-// and the zones' sequences, and clears the dirty marks.
-func (s *Syncer) snapshot(all bool) (keys map[string][]rrset.Key, sets map[rrset.Key]rrset.Set, seqs map[string]uint64) {
+// snapshot takes the dirty keys with their desired sets and the changed
+// zones' sequences, and clears the dirty marks.
+func (s *Syncer) snapshot() (keys map[string][]rrset.Key, sets map[rrset.Key]rrset.Set, seqs map[string]uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	keys = map[string][]rrset.Key{}
-	sets = map[rrset.Key]rrset.Set{}
+	sets = make(map[rrset.Key]rrset.Set, len(s.dirty))
 	seqs = map[string]uint64{}
-	add := func(k rrset.Key) {
-		zone, ok := s.desired.ZoneOf(k.Name)
-		if !ok {
-			return
-		}
-		keys[zone] = append(keys[zone], k)
-		sets[k] = s.desired.Get(k)
-	}
-	if all {
-		sets = make(map[rrset.Key]rrset.Set, s.desired.Len())
-		s.desired.Each(func(zone string, set rrset.Set) {
-			keys[zone] = append(keys[zone], set.Key)
-			sets[set.Key] = set
-		})
-	} else {
-		for k := range s.dirty {
-			add(k)
+	for k := range s.dirty {
+		if zone, ok := s.desired.ZoneOf(k.Name); ok {
+			keys[zone] = append(keys[zone], k)
+			sets[k] = s.desired.Get(k)
 		}
 	}
 	for _, z := range s.cfg.Zones {
-		if all || s.seqDirty[z] {
+		if s.seqDirty[z] {
 			seqs[z] = s.desired.Seq(z)
 			if _, ok := keys[z]; !ok {
 				keys[z] = nil
@@ -485,7 +472,7 @@ func (s *Syncer) flushOnce(ctx context.Context) {
 // flush applies the dirty keys of every zone.
 func (s *Syncer) flush(ctx context.Context) error {
 	opts := syncOpts{verify: true}
-	keys, sets, seqs := s.snapshot(false)
+	keys, sets, seqs := s.snapshot()
 	if len(keys) == 0 {
 		return nil
 	}
@@ -545,28 +532,55 @@ func (s *Syncer) loadAll(ctx context.Context) error {
 }
 
 // syncAll compares every desired and owned RRset with the cached actual
-// state and writes what differs.
+// state and writes what differs. It plans under the lock, against the
+// desired state itself: no copy of it, and HandleMessage waits only for
+// the planning, not for PowerDNS.
 func (s *Syncer) syncAll(ctx context.Context) error {
 	start := time.Now()
-	keys, sets, seqs := s.snapshot(true)
-	s.log.Debug().Int("rrsets", len(sets)).Dur("took", time.Since(start)).Msg("snapshot of the desired state")
+	type zonePlan struct {
+		keys []rrset.Key
+		ch   plan.Changes
+		seq  uint64
+	}
+	plans := make(map[string]*zonePlan, len(s.cfg.Zones))
+	s.mu.Lock()
+	for _, z := range s.cfg.Zones {
+		plans[z] = &zonePlan{seq: s.desired.Seq(z)}
+	}
+	s.desired.Each(func(zone string, set rrset.Set) {
+		if p, ok := plans[zone]; ok {
+			p.keys = append(p.keys, set.Key)
+		}
+	})
+	for zone, p := range plans {
+		zs, ok := s.zones[zone]
+		if !ok {
+			continue
+		}
+		// Owned keys that are no longer desired must be looked at too.
+		for k := range zs.owned {
+			if len(s.desired.Get(k).Records) == 0 {
+				p.keys = append(p.keys, k)
+			}
+		}
+		p.ch = plan.Compute(p.keys, s.desired.Get, zs.actual, zs.owned)
+	}
+	clear(s.dirty)
+	clear(s.seqDirty)
+	s.mu.Unlock()
+	s.log.Debug().Dur("took", time.Since(start)).Msg("planned a full pass")
+
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
 	defer cancel()
 	for i, zone := range s.cfg.Zones {
+		p := plans[zone]
 		zs, ok := s.zones[zone]
 		var err error
 		if !ok {
 			err = errNotLoaded
 		} else {
-			// Owned keys that are no longer desired must be looked at too.
-			all := keys[zone]
-			for k := range zs.owned {
-				if _, desired := sets[k]; !desired {
-					all = append(all, k)
-				}
-			}
 			var writes int
-			writes, err = s.syncZone(wctx, zone, zs, all, sets, seqs, syncOpts{})
+			writes, err = s.applyZone(wctx, zone, zs, p.keys, p.ch, p.seq, true)
 			s.m.ReconcileDrift.WithLabelValues(zone).Set(float64(writes))
 			if writes > 0 {
 				s.log.Info().Str("zone", zone).Int("rrsets", writes).Msg("reconciliation wrote drift")
@@ -575,7 +589,7 @@ func (s *Syncer) syncAll(ctx context.Context) error {
 		if err != nil {
 			rest := map[string][]rrset.Key{}
 			for _, z := range s.cfg.Zones[i:] {
-				rest[z] = keys[z]
+				rest[z] = plans[z].keys
 			}
 			s.requeue(rest)
 			return fmt.Errorf("reconciling zone %s: %w", zone, err)
@@ -664,11 +678,7 @@ func (s *Syncer) syncZone(ctx context.Context, zone string, zs *zoneState, keys 
 		}
 		return rrset.Set{Key: k}
 	}
-	planStart := time.Now()
 	ch := plan.Compute(keys, get, zs.actual, zs.owned)
-	if len(keys) > 10000 {
-		s.log.Debug().Str("zone", zone).Int("keys", len(keys)).Dur("took", time.Since(planStart)).Msg("planned")
-	}
 	if opts.verify && len(ch.Claims) > 0 && len(ch.Claims) <= maxVerifiedClaims {
 		found := false
 		for _, k := range ch.Claims {
@@ -685,10 +695,18 @@ func (s *Syncer) syncZone(ctx context.Context, zone string, zs *zoneState, keys 
 			ch = plan.Compute(keys, get, zs.actual, zs.owned)
 		}
 	}
+	seq, seqKnown := seqs[zone]
+	return s.applyZone(ctx, zone, zs, keys, ch, seq, seqKnown)
+}
+
+// applyZone writes planned changes of one zone (and its SOA for stream
+// sequence seq, when seqKnown) and returns the number of RRsets written.
+// keys are the keys the plan looked at.
+func (s *Syncer) applyZone(ctx context.Context, zone string, zs *zoneState, keys []rrset.Key, ch plan.Changes,
+	seq uint64, seqKnown bool) (int, error) {
 	s.reportConflicts(zone, zs, keys, ch.Conflicts)
 
 	var always []pdnsapi.Change
-	seq, seqKnown := seqs[zone]
 	soaKey := rrset.Key{Name: zone, Type: "SOA"}
 	if seqKnown {
 		soa := s.soa(zone, seq)
