@@ -19,9 +19,9 @@ var version = "dev"
 func main() {
 	if os.Getenv("GOGC") == "" {
 		// The syncer's heap is mostly its long-lived state (desired,
-		// actual, owned): collecting at 50 % growth instead of 100 % keeps
-		// a 100k-RRset node well under 150 MB resident.
-		debug.SetGCPercent(50)
+		// actual, owned): collecting at 80 % growth instead of 100 % keeps
+		// a 100k-RRset node under 150 MB resident at little CPU cost.
+		debug.SetGCPercent(80)
 	}
 	os.Exit(realMain(os.Args[1:]))
 }
