@@ -27,7 +27,8 @@ import (
 func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	apiKey, err := config.ReadSecret(cfg.pdnsKeyFile)
 	if err != nil {
-		return fmt.Errorf("reading the PowerDNS API key: %w", err)
+		// A configuration error (exit 2), which systemd does not restart.
+		return fmt.Errorf("%w: reading the PowerDNS API key: %v", cli.ErrUsage, err)
 	}
 	nc, srv, err := connectNATS(ctx, cfg, log)
 	if err != nil {
