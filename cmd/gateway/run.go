@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
@@ -39,7 +38,7 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 	}
 	defer nc.Close()
 	ready.NotReady("waiting for stream " + cfg.stream)
-	if err := waitStream(ctx, js, cfg.stream, log); err != nil {
+	if err := bus.WaitStream(ctx, js, cfg.stream, log); err != nil {
 		return g.Err(err)
 	}
 	ready.NotReady("opening bucket " + cfg.bucket)
@@ -113,28 +112,4 @@ func serveDyndns(ctx context.Context, cfg *gatewayConfig, h http.Handler, log ze
 		return fmt.Errorf("serving dyndns on %s: %w", cfg.dyndnsListen, err)
 	}
 	return nil
-}
-
-// waitStream waits until the record stream exists: a zonecast-syncer
-// creates it.
-func waitStream(ctx context.Context, js jetstream.JetStream, name string, log zerolog.Logger) error {
-	d := 500 * time.Millisecond
-	for {
-		lctx, c := context.WithTimeout(ctx, 10*time.Second)
-		_, err := js.Stream(lctx, name)
-		c()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("waiting for stream %s: %w (last error: %w)", name, ctx.Err(), err)
-		}
-		log.Warn().Err(err).Str("stream", name).Dur("retry_in", d).Msg("record stream not available yet; waiting for a zonecast-syncer to create it")
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for stream %s: %w", name, ctx.Err())
-		case <-time.After(d):
-		}
-		d = min(2*d, 30*time.Second)
-	}
 }

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	lxd "github.com/canonical/lxd/client"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/bus"
@@ -54,7 +52,7 @@ func run(ctx context.Context, cfg *watcherConfig, log zerolog.Logger) error {
 		}
 		defer nc.Close()
 		ready.NotReady("waiting for stream " + cfg.stream)
-		if err := waitStream(ctx, js, cfg.stream, log); err != nil {
+		if err := bus.WaitStream(ctx, js, cfg.stream, log); err != nil {
 			return g.Err(err)
 		}
 		pub = &countingPublisher{pub: bus.NewPublisher(js, cfg.stream, cfg.prefix), stream: cfg.stream, metrics: m}
@@ -76,36 +74,6 @@ func run(ctx context.Context, cfg *watcherConfig, log zerolog.Logger) error {
 		return g.Err(fmt.Errorf("following lxd: %w", err))
 	}
 	return g.Err(nil)
-}
-
-// waitStream waits until the record stream exists. The watcher never
-// creates it: a zonecast-syncer does, with the settings it needs.
-func waitStream(ctx context.Context, js jetstream.JetStream, name string, log zerolog.Logger) error {
-	for attempt := 0; ; attempt++ {
-		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := js.Stream(lctx, name)
-		cancel()
-		if err == nil {
-			log.Info().Str("stream", name).Msg("record stream found")
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("waiting for stream %s: %w (last error: %w)", name, ctx.Err(), err)
-		}
-		d := backoff(attempt)
-		ev := log.Warn().Err(err).Str("stream", name).Dur("retry_in", d)
-		switch {
-		case errors.Is(err, jetstream.ErrStreamNotFound):
-			ev.Msg("record stream does not exist yet; waiting for a zonecast-syncer to create it (the watcher never does)")
-		case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, nats.ErrNoResponders):
-			ev.Msg("jetstream is not available on this nats server; waiting")
-		default:
-			ev.Msg("looking up the record stream failed; retrying")
-		}
-		if !sleep(ctx, d) {
-			return fmt.Errorf("waiting for stream %s: %w (last error: %w)", name, ctx.Err(), err)
-		}
-	}
 }
 
 // connectLXD returns the LXD client; while no local socket exists yet (LXD
