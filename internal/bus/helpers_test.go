@@ -32,7 +32,7 @@ type testServer struct {
 
 // startTestServer starts an embedded server; tcp adds a loopback listener
 // on a free port.
-func startTestServer(t *testing.T, tcp bool) *testServer {
+func startTestServer(t testing.TB, tcp bool) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, "secrets", "nats-password")
@@ -71,7 +71,7 @@ func (ts *testServer) stop() {
 func (ts *testServer) url() string { return ts.srv.ClientURL() }
 
 // inProcess returns an in-process JetStream context.
-func (ts *testServer) inProcess(t *testing.T) (*nats.Conn, jetstream.JetStream) {
+func (ts *testServer) inProcess(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	nc, err := ConnectInProcess(ts.srv, testUser, ts.password, testLog())
 	if err != nil {
@@ -85,14 +85,14 @@ func (ts *testServer) inProcess(t *testing.T) (*nats.Conn, jetstream.JetStream) 
 	return nc, js
 }
 
-func ctxFor(t *testing.T, d time.Duration) context.Context {
+func ctxFor(t testing.TB, d time.Duration) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-func ensureTestStream(t *testing.T, js jetstream.JetStream, cfg StreamConfig) {
+func ensureTestStream(t testing.TB, js jetstream.JetStream, cfg StreamConfig) {
 	t.Helper()
 	if _, err := EnsureStream(ctxFor(t, 10*time.Second), js, cfg); err != nil {
 		t.Fatal(err)

@@ -12,19 +12,24 @@ import (
 	"github.com/zonecast/zonecast/internal/events"
 )
 
-// TestMeasure reports publish and replay rates; it asserts no timing.
-// Run: ZONECAST_BUS_MEASURE=100000 go test -run TestMeasure -v ./internal/bus/
-func TestMeasure(t *testing.T) {
+// BenchmarkPublishAndReplay reports publish and replay rates of n
+// messages (ZONECAST_BUS_MEASURE, default 100,000), in process and over TCP.
+// Run: go test -run '^$' -bench PublishAndReplay -benchtime 1x -v ./internal/bus/
+func BenchmarkPublishAndReplay(b *testing.B) {
 	n, _ := strconv.Atoi(os.Getenv("ZONECAST_BUS_MEASURE"))
 	if n <= 0 {
-		t.Skip("set ZONECAST_BUS_MEASURE=<messages> to measure")
+		n = 100000
 	}
 	for _, tcp := range []bool{false, true} {
-		t.Run(fmt.Sprintf("tcp=%v", tcp), func(t *testing.T) { measure(t, n, tcp) })
+		b.Run(fmt.Sprintf("tcp=%v", tcp), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				measure(b, n, tcp)
+			}
+		})
 	}
 }
 
-func measure(t *testing.T, n int, tcp bool) {
+func measure(t testing.TB, n int, tcp bool) {
 	ts := startTestServer(t, tcp)
 	var js jetstream.JetStream
 	if tcp {
