@@ -6,7 +6,6 @@ package main
 // named zc-* and deleted when the test ends.
 
 import (
-	"os"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -14,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
