@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -198,24 +197,12 @@ func (l *benchLXD) delete(name string) error {
 // globalAddrs returns the first global IPv4 and IPv6 address in an
 // instance's state ("" when none yet).
 func globalAddrs(st *api.InstanceState) (v4, v6 string) {
-	for nic, n := range st.Network {
-		if nic == "lo" {
-			continue
-		}
-		for _, a := range n.Addresses {
-			if a.Scope != "global" {
-				continue
-			}
-			ip, err := netip.ParseAddr(a.Address)
-			if err != nil {
-				continue
-			}
-			if ip.Is4() && v4 == "" {
-				v4 = ip.String()
-			} else if ip.Is6() && v6 == "" {
-				v6 = ip.String()
-			}
-		}
+	all4, all6 := testenv.GlobalAddrs(st)
+	if len(all4) > 0 {
+		v4 = all4[0]
+	}
+	if len(all6) > 0 {
+		v6 = all6[0]
 	}
 	return v4, v6
 }

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
@@ -78,25 +77,7 @@ func (e *env) addrs(t *testing.T, project, name string) (v4, v6 []string) {
 	if err != nil {
 		t.Fatalf("getting the state of %s/%s: %v", project, name, err)
 	}
-	for nic, n := range st.Network {
-		if nic == "lo" {
-			continue
-		}
-		for _, a := range n.Addresses {
-			if a.Scope != "global" {
-				continue
-			}
-			ip, err := netip.ParseAddr(a.Address)
-			if err != nil {
-				continue
-			}
-			if ip.Is4() {
-				v4 = append(v4, ip.String())
-			} else {
-				v6 = append(v6, ip.String())
-			}
-		}
-	}
+	v4, v6 = testenv.GlobalAddrs(st)
 	slices.Sort(v4)
 	slices.Sort(v6)
 	return v4, v6
@@ -130,25 +111,9 @@ func (e *env) waitGone(t *testing.T, name string, timeout time.Duration) time.Du
 	return time.Since(start)
 }
 
-func unique(t *testing.T, what string) string {
-	t.Helper()
-	b := make([]byte, 3)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return "zc-" + what + "-" + hex.EncodeToString(b)
-}
+func unique(t *testing.T, what string) string { return testenv.UniqueName(t, what) }
 
-func lxc(t *testing.T, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "lxc", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("lxc %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
+func lxc(t *testing.T, args ...string) string { return testenv.LXC(t, args...) }
 
 // launch starts a busybox container in project and deletes it when the
 // test ends.

@@ -5,8 +5,6 @@ package lxdwatch
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -174,25 +172,9 @@ func startFollower(t *testing.T, srv lxd.InstanceServer, cfg instance.Config, op
 	return rec
 }
 
-func uniqueName(t *testing.T, what string) string {
-	t.Helper()
-	b := make([]byte, 3)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return "zc-" + what + "-" + hex.EncodeToString(b)
-}
+func uniqueName(t *testing.T, what string) string { return testenv.UniqueName(t, what) }
 
-func lxc(t *testing.T, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "lxc", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("lxc %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
+func lxc(t *testing.T, args ...string) string { return testenv.LXC(t, args...) }
 
 // launch starts a busybox container and deletes it when the test ends.
 func launch(t *testing.T, name string, args ...string) {
