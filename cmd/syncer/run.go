@@ -102,13 +102,25 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		}
 	}()
 	filters := events.ZoneFilters(cfg.prefix, cfg.zones)
+	// The follower hands deliveries to a goroutine of their own, in order,
+	// so that fetching the next messages overlaps decoding this one.
+	intake := make(chan func(), 8192)
+	go func() {
+		for fn := range intake {
+			fn()
+		}
+	}()
 	go func() {
 		defer wg.Done()
+		defer close(intake)
 		err := bus.Follow(ctx, js, bus.FollowConfig{
-			Stream: cfg.stream, Filters: filters, Log: log, Ready: s.Replayed,
+			Stream: cfg.stream, Filters: filters, Log: log,
+			Ready: func() { intake <- s.Replayed },
 			Handle: func(d bus.Delivery) {
-				s.HandleMessage(syncer.Delivery{Subject: d.Subject, Data: d.Data, Seq: d.Seq,
-					Removed: d.Removed, Expires: d.Expires, Pending: d.Pending}, time.Now())
+				intake <- func() {
+					s.HandleMessage(syncer.Delivery{Subject: d.Subject, Data: d.Data, Seq: d.Seq,
+						Removed: d.Removed, Expires: d.Expires, Pending: d.Pending}, time.Now())
+				}
 			},
 		})
 		if err != nil && ctx.Err() == nil {
