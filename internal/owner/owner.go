@@ -21,9 +21,13 @@
 package owner
 
 import (
+	"bytes"
 	"cmp"
+	"compress/gzip"
+	"encoding/base64"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -109,6 +113,10 @@ func Decode(zone string, meta map[string][]string) (Record, error) {
 		switch {
 		case strings.HasPrefix(kind, KindPrefix):
 			for _, v := range values {
+				v, err := unpack(v, kind)
+				if err != nil {
+					return Record{}, err
+				}
 				for _, e := range strings.Fields(v) {
 					k, err := parseKey(e, kind, zone)
 					if err != nil {
@@ -132,6 +140,10 @@ func Decode(zone string, meta map[string][]string) (Record, error) {
 	for _, j := range journals {
 		r.Journal = append(r.Journal, j.kind)
 		for _, v := range j.values {
+			v, err := unpack(v, j.kind)
+			if err != nil {
+				return Record{}, err
+			}
 			for _, e := range strings.Fields(v) {
 				if len(e) < 2 || (e[0] != '+' && e[0] != '-') {
 					return Record{}, fmt.Errorf("decoding ownership journal entry %q in %s: want +name/TYPE or -name/TYPE", e, j.kind)
@@ -163,7 +175,7 @@ func EncodeJournal(zone string, keys []rrset.Key, claim bool) [][]string {
 	for _, k := range keys {
 		e := sign + entry(k, zone)
 		if b.Len() > 0 && b.Len()+1+len(e) > MaxJournalBytes {
-			out = append(out, []string{b.String()})
+			out = append(out, []string{pack(b.String())})
 			b.Reset()
 		}
 		if b.Len() > 0 {
@@ -172,7 +184,7 @@ func EncodeJournal(zone string, keys []rrset.Key, claim bool) [][]string {
 		b.WriteString(e)
 	}
 	if b.Len() > 0 {
-		out = append(out, []string{b.String()})
+		out = append(out, []string{pack(b.String())})
 	}
 	return out
 }
@@ -198,7 +210,7 @@ func EncodeBuckets(zone string, s Set, buckets []int) map[int][]string {
 			continue
 		}
 		slices.Sort(entries)
-		out[b] = []string{strings.Join(entries, " ")}
+		out[b] = []string{pack(strings.Join(entries, " "))}
 	}
 	return out
 }
@@ -215,4 +227,49 @@ func Touched(keys []rrset.Key) []int {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Values longer than packMin are stored gzip-compressed and base64-encoded
+// behind packPrefix: entries repeat their patterns, so a claim of 100,000
+// RRsets is a few hundred KB for PowerDNS to take instead of over 1 MB.
+const (
+	packPrefix = "z:"
+	packMin    = 4096
+)
+
+func pack(v string) string {
+	if len(v) < packMin {
+		return v
+	}
+	var buf bytes.Buffer
+	buf.WriteString(packPrefix)
+	enc := base64.NewEncoder(base64.StdEncoding, &buf)
+	zw := gzip.NewWriter(enc)
+	_, _ = zw.Write([]byte(v)) // writes to memory cannot fail
+	_ = zw.Close()
+	_ = enc.Close()
+	return buf.String()
+}
+
+// maxUnpacked bounds a decompressed value: a corrupt or hostile value must
+// not exhaust memory.
+const maxUnpacked = 64 << 20
+
+func unpack(v, kind string) (string, error) {
+	rest, ok := strings.CutPrefix(v, packPrefix)
+	if !ok {
+		return v, nil
+	}
+	zr, err := gzip.NewReader(base64.NewDecoder(base64.StdEncoding, strings.NewReader(rest)))
+	if err != nil {
+		return "", fmt.Errorf("decoding ownership value of %s: %w", kind, err)
+	}
+	b, err := io.ReadAll(io.LimitReader(zr, maxUnpacked+1))
+	if err != nil {
+		return "", fmt.Errorf("decoding ownership value of %s: %w", kind, err)
+	}
+	if len(b) > maxUnpacked {
+		return "", fmt.Errorf("decoding ownership value of %s: larger than %d bytes", kind, maxUnpacked)
+	}
+	return string(b), nil
 }

@@ -134,15 +134,22 @@ func TestEncodeJournalSplits(t *testing.T) {
 		keys[i] = rrset.Key{Name: fmt.Sprintf("host-%06d.z.", i), Type: "AAAA"}
 	}
 	parts := EncodeJournal("z.", keys, true)
-	total := 0
-	for _, p := range parts {
+	meta := map[string][]string{}
+	for i, p := range parts {
 		if len(p[0]) > MaxJournalBytes {
 			t.Fatalf("part of %d bytes exceeds %d", len(p[0]), MaxJournalBytes)
 		}
-		total += len(strings.Fields(p[0]))
+		if !strings.HasPrefix(p[0], packPrefix) {
+			t.Fatalf("a large part is not compressed")
+		}
+		meta[JournalKind(uint64(i))] = p
 	}
-	if len(parts) < 2 || total != len(keys) {
-		t.Fatalf("%d parts holding %d entries, want several holding %d", len(parts), total, len(keys))
+	rec, err := Decode("z.", meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) < 2 || len(rec.Owned) != len(keys) {
+		t.Fatalf("%d parts holding %d keys, want several holding %d", len(parts), len(rec.Owned), len(keys))
 	}
 }
 
@@ -156,5 +163,24 @@ func TestApexAndRelativeEntries(t *testing.T) {
 	rec, err := Decode("z.", map[string][]string{JournalKind(0): j[0]})
 	if err != nil || !rec.Owned.Has(apex) || !rec.Owned.Has(deep) {
 		t.Fatalf("decoded %v, %v", rec.Owned, err)
+	}
+}
+
+func TestPackedValues(t *testing.T) {
+	t.Parallel()
+	small := "+a/A"
+	if pack(small) != small {
+		t.Fatal("a small value must stay readable")
+	}
+	big := strings.Repeat("+host-000000/AAAA ", 1000)
+	p := pack(big)
+	if len(p) >= len(big)/4 {
+		t.Fatalf("packed %d bytes into %d", len(big), len(p))
+	}
+	if got, err := unpack(p, "k"); err != nil || got != big {
+		t.Fatalf("unpack: %v", err)
+	}
+	if _, err := Decode("z.", map[string][]string{JournalKind(0): {packPrefix + "bm90IGd6aXA="}}); err == nil {
+		t.Fatal("a corrupt packed value was accepted")
 	}
 }
