@@ -45,30 +45,54 @@ func (c Changes) Writes() int { return len(c.Upserts) + len(c.Deletes) }
 func Compute(keys []rrset.Key, desired func(rrset.Key) rrset.Set, actual map[rrset.Key]rrset.Set, owned owner.Set) Changes {
 	var c Changes
 	for _, k := range keys {
-		if k.Type == "SOA" {
-			continue
-		}
-		d := desired(k)
-		a, present := actual[k]
-		own := owned.Has(k)
-		switch {
-		case len(d.Records) > 0 && !present:
-			c.Upserts = append(c.Upserts, d)
-			if !own {
-				c.Claims = append(c.Claims, k)
-			}
-		case len(d.Records) > 0 && own:
-			if !d.Equal(a) {
-				c.Upserts = append(c.Upserts, d)
-			}
-		case len(d.Records) > 0:
-			c.Conflicts = append(c.Conflicts, Conflict{Desired: d, Actual: a})
-		case own && present:
-			c.Deletes = append(c.Deletes, k)
-			c.Releases = append(c.Releases, k)
-		case own:
-			c.Releases = append(c.Releases, k)
-		}
+		c.add(desired(k), actual, owned)
 	}
 	return c
+}
+
+// ComputeSets is Compute for desired RRsets given as values, plus keys
+// where nothing is desired any more: a full pass needs no lookups of the
+// desired state then.
+func ComputeSets(desired []rrset.Set, undesired []rrset.Key, actual map[rrset.Key]rrset.Set, owned owner.Set) Changes {
+	var c Changes
+	if n := len(desired) - len(actual); n > 0 {
+		// Mostly new RRsets (a new node): size the output once.
+		c.Upserts = make([]rrset.Set, 0, n)
+		c.Claims = make([]rrset.Key, 0, n)
+	}
+	for _, d := range desired {
+		c.add(d, actual, owned)
+	}
+	for _, k := range undesired {
+		c.add(rrset.Set{Key: k}, actual, owned)
+	}
+	return c
+}
+
+// add decides one key; d has no records when nothing is desired there.
+func (c *Changes) add(d rrset.Set, actual map[rrset.Key]rrset.Set, owned owner.Set) {
+	k := d.Key
+	if k.Type == "SOA" {
+		return
+	}
+	a, present := actual[k]
+	own := owned.Has(k)
+	switch {
+	case len(d.Records) > 0 && !present:
+		c.Upserts = append(c.Upserts, d)
+		if !own {
+			c.Claims = append(c.Claims, k)
+		}
+	case len(d.Records) > 0 && own:
+		if !d.Equal(a) {
+			c.Upserts = append(c.Upserts, d)
+		}
+	case len(d.Records) > 0:
+		c.Conflicts = append(c.Conflicts, Conflict{Desired: d, Actual: a})
+	case own && present:
+		c.Deletes = append(c.Deletes, k)
+		c.Releases = append(c.Releases, k)
+	case own:
+		c.Releases = append(c.Releases, k)
+	}
 }

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -80,6 +81,17 @@ func TestCompute(t *testing.T) {
 			got := Compute([]rrset.Key{a}, get, tc.actual, tc.owned)
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("Compute:\n got %+v\nwant %+v", got, tc.want)
+			}
+			var sets []rrset.Set
+			var undesired []rrset.Key
+			if d, ok := tc.desired[a]; ok {
+				sets = append(sets, d)
+			} else {
+				undesired = append(undesired, a)
+			}
+			viaSets := ComputeSets(sets, undesired, tc.actual, tc.owned)
+			if fmt.Sprint(viaSets) != fmt.Sprint(got) {
+				t.Fatalf("ComputeSets = %+v, Compute = %+v", viaSets, got)
 			}
 			if got.HasChanges() != (tc.want.Writes()+len(tc.want.Claims)+len(tc.want.Releases) > 0) {
 				t.Fatalf("HasChanges = %v", got.HasChanges())

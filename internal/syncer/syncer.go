@@ -538,6 +538,7 @@ func (s *Syncer) loadAll(ctx context.Context) error {
 func (s *Syncer) syncAll(ctx context.Context) error {
 	start := time.Now()
 	type zonePlan struct {
+		sets []rrset.Set
 		keys []rrset.Key
 		ch   plan.Changes
 		seq  uint64
@@ -547,9 +548,12 @@ func (s *Syncer) syncAll(ctx context.Context) error {
 	for _, z := range s.cfg.Zones {
 		plans[z] = &zonePlan{seq: s.desired.Seq(z)}
 	}
+	if len(plans) == 1 {
+		plans[s.cfg.Zones[0]].sets = make([]rrset.Set, 0, s.desired.Len())
+	}
 	s.desired.Each(func(zone string, set rrset.Set) {
 		if p, ok := plans[zone]; ok {
-			p.keys = append(p.keys, set.Key)
+			p.sets = append(p.sets, set)
 		}
 	})
 	for zone, p := range plans {
@@ -558,12 +562,19 @@ func (s *Syncer) syncAll(ctx context.Context) error {
 			continue
 		}
 		// Owned keys that are no longer desired must be looked at too.
+		var undesired []rrset.Key
 		for k := range zs.owned {
 			if len(s.desired.Get(k).Records) == 0 {
-				p.keys = append(p.keys, k)
+				undesired = append(undesired, k)
 			}
 		}
-		p.ch = plan.Compute(p.keys, s.desired.Get, zs.actual, zs.owned)
+		p.ch = plan.ComputeSets(p.sets, undesired, zs.actual, zs.owned)
+		p.keys = make([]rrset.Key, 0, len(p.sets)+len(undesired))
+		for _, set := range p.sets {
+			p.keys = append(p.keys, set.Key)
+		}
+		p.keys = append(p.keys, undesired...)
+		p.sets = nil
 	}
 	clear(s.dirty)
 	clear(s.seqDirty)
