@@ -121,7 +121,7 @@ func adminMain(ctx context.Context, group string, args []string) error {
 		}
 		secret, generated := "", false
 		if secretFile != "" {
-			if secret, err = bus.ReadSecretFile(secretFile); err != nil {
+			if secret, err = config.ReadSecret(secretFile); err != nil {
 				return err
 			}
 		} else if secret, err = gwstore.NewSecret(alg); err != nil {

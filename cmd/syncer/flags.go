@@ -205,7 +205,7 @@ func (c *clusterFlags) config() (*bus.ClusterConfig, error) {
 	cc := &bus.ClusterConfig{Name: c.name, Listen: c.listen, Advertise: c.advertise, Routes: c.routes,
 		TLSCertFile: c.tlsCert, TLSKeyFile: c.tlsKey, TLSCAFile: c.tlsCA}
 	if c.passwordFile != "" {
-		pw, err := bus.ReadSecretFile(c.passwordFile)
+		pw, err := config.ReadSecret(c.passwordFile)
 		if err != nil {
 			return nil, fmt.Errorf("reading the cluster password: %w", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/zonecast/zonecast/internal/config"
 	"math/rand/v2"
 	"time"
 
@@ -97,14 +98,14 @@ func clientOptions(cfg ClientConfig, log zerolog.Logger) ([]nats.Option, error) 
 		return nil, errors.New("configuring nats client: a user needs a password file (--nats-password-file), or use a creds, nkey or token file")
 	}
 	if cfg.PasswordFile != "" {
-		pw, err := ReadSecretFile(cfg.PasswordFile)
+		pw, err := config.ReadSecret(cfg.PasswordFile)
 		if err != nil {
 			return nil, fmt.Errorf("configuring nats client: %w", err)
 		}
 		opts = append(opts, nats.UserInfo(cfg.User, pw))
 	}
 	if cfg.TokenFile != "" {
-		tok, err := ReadSecretFile(cfg.TokenFile)
+		tok, err := config.ReadSecret(cfg.TokenFile)
 		if err != nil {
 			return nil, fmt.Errorf("configuring nats client: %w", err)
 		}

@@ -5,33 +5,18 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/zonecast/zonecast/internal/config"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 )
-
-// ReadSecretFile returns the content of a secret file with surrounding
-// whitespace trimmed. An empty secret is refused. Errors name the path,
-// never the content.
-func ReadSecretFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("reading secret file %s: %w", path, err)
-	}
-	s := strings.TrimSpace(string(b))
-	if s == "" {
-		return "", fmt.Errorf("reading secret file %s: file is empty", path)
-	}
-	return s, nil
-}
 
 // EnsurePassword returns the password stored in path, creating the file
 // first if it does not exist: 32 random bytes, hex encoded, mode 0600, in a
 // parent directory created with mode 0700. Two concurrent callers end up
 // with the same password.
 func EnsurePassword(path string) (string, error) {
-	pw, err := ReadSecretFile(path)
+	pw, err := config.ReadSecret(path)
 	if err == nil {
 		return pw, nil
 	}
@@ -70,7 +55,7 @@ func EnsurePassword(path string) (string, error) {
 	}
 	if err := os.Link(tmp.Name(), path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return ReadSecretFile(path) // lost a race: use the winner's
+			return config.ReadSecret(path) // lost a race: use the winner's
 		}
 		return "", fmt.Errorf("creating password file %s: %w", path, err)
 	}

@@ -8,48 +8,6 @@ import (
 	"testing"
 )
 
-func TestReadSecretFile(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	tests := map[string]struct {
-		content *string // nil: no file
-		want    string
-		wantErr bool
-	}{
-		"trimmed":        {content: ptr("  s3cret\n\n"), want: "s3cret"},
-		"inner space":    {content: ptr("a b\n"), want: "a b"},
-		"empty":          {content: ptr(""), wantErr: true},
-		"whitespace":     {content: ptr(" \n\t\n"), wantErr: true},
-		"missing file":   {wantErr: true},
-		"single newline": {content: ptr("\n"), wantErr: true},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(dir, strings.ReplaceAll(name, " ", "_"))
-			if tc.content != nil {
-				if err := os.WriteFile(path, []byte(*tc.content), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			got, err := ReadSecretFile(path)
-			if tc.wantErr {
-				if err == nil {
-					t.Fatalf("ReadSecretFile = %q, want an error", got)
-				}
-				if !strings.Contains(err.Error(), path) {
-					t.Errorf("error %q does not name the path", err)
-				}
-				return
-			}
-			if err != nil || got != tc.want {
-				t.Fatalf("ReadSecretFile = %q, %v; want %q", got, err, tc.want)
-			}
-		})
-	}
-}
-
-func ptr(s string) *string { return &s }
-
 func TestEnsurePassword(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "state", "secrets", "nats-password")

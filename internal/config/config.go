@@ -95,12 +95,13 @@ func Usage(fs *flag.FlagSet, synopsis string) func() {
 	}
 }
 
-// ReadSecret reads a secret from a file, trimmed of surrounding white
-// space. The error names the file, never the content.
+// ReadSecret returns the content of a secret file with surrounding
+// whitespace trimmed. An empty secret is refused. Errors name the path,
+// never the content.
 func ReadSecret(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("reading secret file: %w", err)
+		return "", fmt.Errorf("reading secret file %s: %w", path, err)
 	}
 	s := strings.TrimSpace(string(b))
 	if s == "" {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -55,17 +56,41 @@ func TestApplyEnvBadValue(t *testing.T) {
 func TestReadSecret(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	good := filepath.Join(dir, "good")
-	empty := filepath.Join(dir, "empty")
-	os.WriteFile(good, []byte("  s3cret\n"), 0o600)
-	os.WriteFile(empty, []byte(" \n"), 0o600)
-	if s, err := ReadSecret(good); err != nil || s != "s3cret" {
-		t.Fatalf("ReadSecret = %q, %v", s, err)
+	tests := map[string]struct {
+		content *string // nil: no file
+		want    string
+		wantErr bool
+	}{
+		"trimmed":        {content: ptr("  s3cret\n\n"), want: "s3cret"},
+		"inner space":    {content: ptr("a b\n"), want: "a b"},
+		"empty":          {content: ptr(""), wantErr: true},
+		"whitespace":     {content: ptr(" \n\t\n"), wantErr: true},
+		"missing file":   {wantErr: true},
+		"single newline": {content: ptr("\n"), wantErr: true},
 	}
-	if _, err := ReadSecret(empty); err == nil {
-		t.Fatal("empty secret accepted")
-	}
-	if _, err := ReadSecret(filepath.Join(dir, "missing")); err == nil {
-		t.Fatal("missing file accepted")
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(name, " ", "_"))
+			if tc.content != nil {
+				if err := os.WriteFile(path, []byte(*tc.content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := ReadSecret(path)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("ReadSecret = %q, want an error", got)
+				}
+				if !strings.Contains(err.Error(), path) {
+					t.Errorf("error %q does not name the path", err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("ReadSecret = %q, %v; want %q", got, err, tc.want)
+			}
+		})
 	}
 }
+
+func ptr(s string) *string { return &s }
