@@ -12,9 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/cli"
 	"github.com/zonecast/zonecast/internal/config"
 	"github.com/zonecast/zonecast/internal/gwstore"
@@ -83,15 +80,11 @@ func adminMain(ctx context.Context, group string, args []string) error {
 	natsDefaults(nc)
 	nc.Name = "zonecast-gateway-admin"
 	log, _ := logging.New(os.Stderr, "warn", "console")
-	conn, err := bus.Connect(ctx, *nc, log)
+	conn, js, err := cli.ConnectJetStream(ctx, *nc, log)
 	if err != nil {
-		return fmt.Errorf("connecting to nats: %w", err)
+		return err
 	}
 	defer conn.Close()
-	js, err := jetstream.New(conn)
-	if err != nil {
-		return fmt.Errorf("opening jetstream: %w", err)
-	}
 	st, err := gwstore.Open(ctx, js, *bucket, 1)
 	if err != nil {
 		return err

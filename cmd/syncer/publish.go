@@ -10,8 +10,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/cli"
 	"github.com/zonecast/zonecast/internal/config"
@@ -85,15 +83,11 @@ func publishMain(ctx context.Context, args []string) error {
 	cli.LocalAuthDefaults(nc)
 	log, _ := logging.New(os.Stderr, "warn", "console")
 	nc.Name = "zonecast-syncer-publish"
-	conn, err := bus.Connect(ctx, *nc, log)
+	conn, js, err := cli.ConnectJetStream(ctx, *nc, log)
 	if err != nil {
-		return fmt.Errorf("connecting to nats: %w", err)
+		return err
 	}
 	defer conn.Close()
-	js, err := jetstream.New(conn)
-	if err != nil {
-		return fmt.Errorf("opening jetstream: %w", err)
-	}
 	pub := bus.NewPublisher(js, stream, prefix)
 	if len(msgs) == 1 {
 		seq, err := pub.Publish(ctx, msgs[0], lease)

@@ -63,15 +63,11 @@ func statusMain(ctx context.Context, args []string) error {
 	nc.Name = "zonecast-syncer-status"
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	conn, err := bus.Connect(cctx, *nc, log)
+	conn, js, err := cli.ConnectJetStream(cctx, *nc, log)
 	if err != nil {
-		return fmt.Errorf("connecting to nats: %w", err)
+		return err
 	}
 	defer conn.Close()
-	js, err := jetstream.New(conn)
-	if err != nil {
-		return fmt.Errorf("opening jetstream: %w", err)
-	}
 	rep, err := fleetReport(cctx, js, fo, time.Now())
 	if err != nil {
 		return err
