@@ -15,6 +15,7 @@ import (
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/cli"
 	"github.com/zonecast/zonecast/internal/config"
+	"github.com/zonecast/zonecast/internal/confirm"
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/health"
 	"github.com/zonecast/zonecast/internal/pdnsapi"
@@ -69,6 +70,8 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		Node: cfg.nodeID, Version: version, Zones: cfg.zones, Prefix: cfg.prefix,
 		Interval: cfg.statusEvery, HealInterval: heal, Gatherer: reg, PDNS: pdns, Recent: recent,
 		Sink: kv, Reconcile: s.RequestReconcile, Ready: s.Ready(), Started: time.Now(), Log: log.Hook(recent),
+		// Applied reports, for gateways running with --confirm all|any.
+		Metrics: metrics, Applied: nc, AppliedSubject: confirm.Subject(confirm.DefaultSubjectPrefix, cfg.nodeID),
 	}, reg)
 
 	ready := health.NewReady("replaying the stream and converging zones")

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nkeys"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/zonecast/zonecast/internal/confirm"
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/rrset"
 )
@@ -21,9 +22,9 @@ import (
 // Roles of users file entries.
 const (
 	RoleAdmin  = "admin"  // everything (operators, the publish command)
-	RoleSyncer = "syncer" // reads the record stream, writes its own status
+	RoleSyncer = "syncer" // reads the record stream, writes its own status and applied reports
 	RoleSource = "source" // publishes records of its origin in its zones
-	RoleReader = "reader" // reads records and status (zonecast-syncer status)
+	RoleReader = "reader" // reads records, status and applied reports (zonecast-syncer status)
 )
 
 // DefaultStatusBucket is the KV bucket holding every node's status.
@@ -149,6 +150,7 @@ type Scope struct {
 	Prefix       string // record subject prefix, default events.DefaultSubjectPrefix
 	Stream       string // record stream, default DefaultStreamName
 	StatusBucket string // status KV bucket, default DefaultStatusBucket
+	Applied      string // applied reports' subject prefix, default confirm.DefaultSubjectPrefix
 }
 
 func (s Scope) withDefaults() Scope {
@@ -160,6 +162,9 @@ func (s Scope) withDefaults() Scope {
 	}
 	if s.StatusBucket == "" {
 		s.StatusBucket = DefaultStatusBucket
+	}
+	if s.Applied == "" {
+		s.Applied = confirm.DefaultSubjectPrefix
 	}
 	return s
 }
@@ -190,10 +195,13 @@ var inboxes = []string{"_INBOX.>"}
 //
 //   - syncer: follows the record stream (ordered consumers), may create or
 //     update it, and writes only its own key of the status bucket (which
-//     it may create), reads the others;
+//     it may create), reads the others; publishes its own applied reports
+//     (confirm.Subject);
 //   - source: publishes only subjects of its origin in its zones
 //     (events.OriginFilter), and may look the stream up;
-//   - reader: reads the record stream and the status bucket.
+//   - reader: reads the record stream and the status bucket, and
+//     subscribes to every node's applied reports (what a gateway with
+//     --confirm all|any needs besides its own bucket).
 //
 // Every role subscribes to _INBOX.> for replies and deliveries.
 func RolePermissions(u UserSpec, scope Scope) *server.Permissions {
@@ -209,6 +217,7 @@ func RolePermissions(u UserSpec, scope Scope) *server.Permissions {
 		pub = append(pub, "$JS.API.STREAM.CREATE."+sc.Stream, "$JS.API.STREAM.UPDATE."+sc.Stream)
 		pub = append(pub, readStream(kv)...)
 		pub = append(pub, "$JS.API.STREAM.CREATE."+kv, "$KV."+sc.StatusBucket+"."+u.Node)
+		pub = append(pub, confirm.Subject(sc.Applied, u.Node))
 		sub = append(sub, inboxes...)
 	case RoleSource:
 		pub = append(pub, "$JS.API.INFO", "$JS.API.STREAM.INFO."+sc.Stream)
@@ -220,6 +229,7 @@ func RolePermissions(u UserSpec, scope Scope) *server.Permissions {
 		pub = append(pub, readStream(sc.Stream)...)
 		pub = append(pub, readStatus...)
 		sub = append(sub, inboxes...)
+		sub = append(sub, sc.Applied+".>")
 	default:
 		// Unknown roles never get here (ParseUsers), but deny everything.
 		pub, sub = []string{}, []string{}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 	"golang.org/x/crypto/bcrypt"
@@ -223,4 +224,92 @@ func TestSourcePermissions(t *testing.T) {
 		t.Fatal("test ran out of time")
 	}
 	_ = os.Remove(userPW)
+}
+
+// TestConfirmAppliedPermissions: a syncer user publishes its own applied
+// reports only; a reader user (what a gateway with --confirm needs)
+// receives them; a source user does not.
+func TestConfirmAppliedPermissions(t *testing.T) {
+	t.Parallel()
+	syn := RolePermissions(UserSpec{Role: RoleSyncer, Node: "ns2"}, Scope{})
+	if !contains(syn.Publish.Allow, "zonecast.applied.ns2") || contains(syn.Subscribe.Allow, "zonecast.applied.>") {
+		t.Errorf("syncer permissions: publish %v, subscribe %v", syn.Publish.Allow, syn.Subscribe.Allow)
+	}
+	rd := RolePermissions(UserSpec{Role: RoleReader}, Scope{Applied: "x.applied"})
+	if !contains(rd.Subscribe.Allow, "x.applied.>") {
+		t.Errorf("reader subscribe %v", rd.Subscribe.Allow)
+	}
+
+	dir := t.TempDir()
+	pw, err := EnsurePassword(filepath.Join(dir, "admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	userPW := filepath.Join(dir, "user")
+	upw, err := EnsurePassword(userPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(upw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := string(hash)
+	users, err := ParseUsers(strings.NewReader(`{"users":[
+		{"user":"ns2","password_hash":"` + h + `","role":"syncer","node":"ns2"},
+		{"user":"gw","password_hash":"` + h + `","role":"reader"},
+		{"user":"w1","password_hash":"` + h + `","role":"source","origin":"h1","zones":["a.example"]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := StartEmbedded(ServerConfig{StoreDir: filepath.Join(dir, "js"), Listen: "127.0.0.1:0",
+		User: testUser, Password: pw, Name: "applied", Users: users, Log: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	ctx := ctxFor(t, 30*time.Second)
+	connect := func(user string) *nats.Conn {
+		nc, err := Connect(ctx, ClientConfig{URL: srv.ClientURL(), User: user, PasswordFile: userPW}, testLog())
+		if err != nil {
+			t.Fatalf("connecting as %s: %v", user, err)
+		}
+		t.Cleanup(nc.Close)
+		return nc
+	}
+	subscribe := func(nc *nats.Conn) chan string {
+		got := make(chan string, 10)
+		if _, err := nc.Subscribe("zonecast.applied.>", func(m *nats.Msg) { got <- m.Subject }); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	gw, src := subscribe(connect("gw")), subscribe(connect("w1"))
+	ns2 := connect("ns2")
+	for _, subj := range []string{"zonecast.applied.ns3", "zonecast.applied.ns2"} {
+		if err := ns2.Publish(subj, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ns2.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-gw:
+		if s != "zonecast.applied.ns2" {
+			t.Fatalf("reader received %s: another node's subject got through", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("reader did not receive the syncer's own applied report")
+	}
+	select {
+	case s := <-gw:
+		t.Fatalf("reader also received %s", s)
+	case s := <-src:
+		t.Fatalf("source user received %s", s)
+	case <-time.After(200 * time.Millisecond):
+	}
 }

@@ -16,7 +16,7 @@ func rep(node string, ready bool, at time.Duration, applied map[string]uint64) R
 	return Report{V: Version, Node: node, Time: t0.Add(at), Started: t0, Ready: ready, Applied: applied}
 }
 
-func TestCheck(t *testing.T) {
+func TestConfirmCheck(t *testing.T) {
 	t.Parallel()
 	const z = "dyn.example."
 	target := []Target{{Name: "h1.dyn.example.", Seq: 10}}
@@ -72,7 +72,7 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-func TestRestartResetsNode(t *testing.T) {
+func TestConfirmRestartResetsNode(t *testing.T) {
 	t.Parallel()
 	tr := NewTracker(time.Minute)
 	tr.Report(Report{Node: "a", Started: t0, Time: t0, Ready: true, Applied: map[string]uint64{"z.": 50}}, t0)
@@ -88,7 +88,7 @@ func TestRestartResetsNode(t *testing.T) {
 	}
 }
 
-func TestStatusAndRemove(t *testing.T) {
+func TestConfirmStatusAndRemove(t *testing.T) {
 	t.Parallel()
 	tr := NewTracker(time.Minute)
 	tr.Status(status.Node{Node: "a", Time: t0, Started: t0, Ready: true, Zones: []status.Zone{{Zone: "z.", AppliedSeq: 7}}}, t0)
@@ -101,7 +101,7 @@ func TestStatusAndRemove(t *testing.T) {
 	}
 }
 
-func TestWait(t *testing.T) {
+func TestConfirmWait(t *testing.T) {
 	t.Parallel()
 	const z = "z."
 	tg := []Target{{Name: "h.z.", Seq: 5}}
@@ -160,7 +160,7 @@ func TestWait(t *testing.T) {
 	})
 }
 
-func TestReportRoundTrip(t *testing.T) {
+func TestConfirmReportRoundTrip(t *testing.T) {
 	t.Parallel()
 	in := Report{Node: "ns1", Time: t0, Started: t0, Ready: true, Applied: map[string]uint64{"z.": 3}}
 	b, err := Encode(in)

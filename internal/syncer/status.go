@@ -13,6 +13,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
+	"github.com/zonecast/zonecast/internal/confirm"
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/pdnsapi"
 	"github.com/zonecast/zonecast/internal/rrset"
@@ -27,6 +28,11 @@ type SOAReader interface {
 // StatusSink stores a node's status (a KV bucket: jetstream.KeyValue).
 type StatusSink interface {
 	Put(ctx context.Context, key string, value []byte) (uint64, error)
+}
+
+// AppliedSink publishes applied reports on core NATS (a *nats.Conn).
+type AppliedSink interface {
+	Publish(subject string, data []byte) error
 }
 
 // MonitorConfig configures a Monitor.
@@ -51,6 +57,19 @@ type MonitorConfig struct {
 	Ready        <-chan struct{}
 	Started      time.Time
 	Log          zerolog.Logger
+
+	// Metrics are the syncer's metrics. When set, the applied sequences
+	// are read from them directly (cheap enough to do every AppliedPoll)
+	// instead of through Gatherer.
+	Metrics *Metrics
+	// Applied, when set, gets an applied report (confirm.Report) on
+	// AppliedSubject within AppliedPoll (default 2ms) of a zone's applied
+	// sequence advancing, every Heartbeat (default 1s) otherwise, and a
+	// last one with Ready false when the monitor stops.
+	Applied        AppliedSink
+	AppliedSubject string
+	AppliedPoll    time.Duration
+	Heartbeat      time.Duration
 }
 
 // Monitor publishes the node's status and heals PowerDNS data loss.
@@ -64,6 +83,7 @@ type Monitor struct {
 	healer  healer
 	nHeals  int
 	lastPut time.Time
+	applied appliedSeqs // guarded by mu
 }
 
 // NewMonitor returns a monitor and registers its metrics on reg.
@@ -80,12 +100,19 @@ func NewMonitor(cfg MonitorConfig, reg prometheus.Registerer) *Monitor {
 	if cfg.Prefix == "" {
 		cfg.Prefix = events.DefaultSubjectPrefix
 	}
+	if cfg.AppliedPoll <= 0 {
+		cfg.AppliedPoll = 2 * time.Millisecond
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = time.Second
+	}
 	m := &Monitor{cfg: cfg, log: cfg.Log.With().Str("component", "monitor").Logger(),
 		heals: prometheus.NewCounter(prometheus.CounterOpts{Name: "zonecast_syncer_heals_total",
 			Help: "Full reconciliations started because PowerDNS had lost data (zone missing or SOA serial not the one written)."}),
 		served: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zonecast_syncer_zone_served_serial",
 			Help: "SOA serial PowerDNS serves, read through its API, by zone."}, []string{"zone"}),
-		healer: healer{seen: map[string]observation{}},
+		healer:  healer{seen: map[string]observation{}},
+		applied: appliedSeqs{seq: map[string]uint64{}},
 	}
 	reg.MustRegister(m.heals, m.served)
 	return m
@@ -112,6 +139,14 @@ func (m *Monitor) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 // Run takes and publishes the status, and checks PowerDNS, until ctx is
 // done.
 func (m *Monitor) Run(ctx context.Context) {
+	if m.cfg.Applied != nil {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			m.runApplied(ctx)
+		}()
+		defer func() { <-done }()
+	}
 	t := time.NewTicker(m.cfg.Poll)
 	defer t.Stop()
 	var lastSeqs map[string]uint64
@@ -172,17 +207,137 @@ func (m *Monitor) publish(ctx context.Context, n status.Node) {
 	}
 }
 
-// seqs reads the applied sequence of every zone from the metrics.
+// seqs returns the applied sequence of every zone (see appliedSeqs).
 func (m *Monitor) seqs() map[string]uint64 {
-	fams, err := m.cfg.Gatherer.Gather()
-	if err != nil {
-		return nil
+	seqs, _ := m.appliedNow(nil)
+	return seqs
+}
+
+// appliedNow reads the syncer's gauges (from cfg.Metrics, or from fams
+// or a fresh Gather) and returns the applied sequence of every zone, and
+// whether the syncer is ready.
+func (m *Monitor) appliedNow(fams []*dto.MetricFamily) (map[string]uint64, bool) {
+	var seq map[string]uint64
+	var serial map[string]uint32
+	if m.cfg.Metrics != nil {
+		seq, serial = gaugeSeqs(m.cfg.Metrics.ZoneSeq), gaugeSerials(m.cfg.Metrics.ZoneSerial)
+	} else {
+		if fams == nil {
+			var err error
+			if fams, err = m.cfg.Gatherer.Gather(); err != nil {
+				fams = nil
+			}
+		}
+		seq, serial = map[string]uint64{}, map[string]uint32{}
+		for z, v := range byZone(fams, "zonecast_syncer_zone_stream_seq") {
+			seq[z] = uint64(v)
+		}
+		for z, v := range byZone(fams, "zonecast_syncer_zone_serial") {
+			serial[z] = uint32(v)
+		}
 	}
-	out := map[string]uint64{}
-	for z, v := range byZone(fams, "zonecast_syncer_zone_stream_seq") {
-		out[z] = uint64(v)
+	ready := m.ready()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.applied.update(m.cfg.Zones, seq, serial, ready), ready
+}
+
+// appliedSeqs derives, zone by zone, the stream sequence that is in
+// PowerDNS from the syncer's gauges. zone_stream_seq is set when a round
+// starts writing a sequence, zone_serial (its low 32 bits) once PowerDNS
+// took the PATCH carrying that SOA; so a sequence counts as applied when
+// the two agree. A zone whose serial was never written by this process
+// (PowerDNS already had it at start) counts from the moment the syncer
+// is ready, and moves only with its serial after that.
+type appliedSeqs struct{ seq map[string]uint64 }
+
+func (a *appliedSeqs) update(zones []string, seq map[string]uint64, serial map[string]uint32, ready bool) map[string]uint64 {
+	out := make(map[string]uint64, len(zones))
+	for _, z := range zones {
+		s, hasSeq := seq[z]
+		ser, hasSerial := serial[z]
+		cur, known := a.seq[z]
+		switch {
+		case !hasSeq:
+		case hasSerial && ser == uint32(s) && (!known || s > cur):
+			a.seq[z] = s
+		case !hasSerial && !known && ready:
+			a.seq[z] = s
+		}
+		out[z] = a.seq[z]
 	}
 	return out
+}
+
+// gaugeSeqs returns the values of a gauge vector by its zone label.
+func gaugeSeqs(v *prometheus.GaugeVec) map[string]uint64 {
+	out := map[string]uint64{}
+	eachZone(v, func(zone string, val float64) { out[zone] = uint64(val) })
+	return out
+}
+
+func gaugeSerials(v *prometheus.GaugeVec) map[string]uint32 {
+	out := map[string]uint32{}
+	eachZone(v, func(zone string, val float64) { out[zone] = uint32(val) })
+	return out
+}
+
+func eachZone(v *prometheus.GaugeVec, fn func(zone string, val float64)) {
+	ch := make(chan prometheus.Metric, 16)
+	go func() {
+		v.Collect(ch)
+		close(ch)
+	}()
+	for metric := range ch {
+		var d dto.Metric
+		if metric.Write(&d) != nil || d.GetGauge() == nil {
+			continue
+		}
+		for _, l := range d.GetLabel() {
+			if l.GetName() == "zone" {
+				fn(l.GetValue(), d.GetGauge().GetValue())
+			}
+		}
+	}
+}
+
+// runApplied publishes applied reports until ctx is done, then a last
+// one saying the node is no longer ready.
+func (m *Monitor) runApplied(ctx context.Context) {
+	t := time.NewTicker(m.cfg.AppliedPoll)
+	defer t.Stop()
+	var last map[string]uint64
+	var lastReady bool
+	var lastSent time.Time
+	for {
+		seqs, ready := m.appliedNow(nil)
+		now := time.Now()
+		if ready != lastReady || !equalSeqs(seqs, last) || now.Sub(lastSent) >= m.cfg.Heartbeat {
+			m.sendApplied(now, seqs, ready)
+			last, lastReady, lastSent = seqs, ready, now
+		}
+		select {
+		case <-ctx.Done():
+			m.sendApplied(time.Now(), last, false)
+			if f, ok := m.cfg.Applied.(interface{ FlushTimeout(time.Duration) error }); ok {
+				_ = f.FlushTimeout(time.Second)
+			}
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (m *Monitor) sendApplied(now time.Time, seqs map[string]uint64, ready bool) {
+	b, err := confirm.Encode(confirm.Report{Node: m.cfg.Node, Time: now.UTC(), Started: m.cfg.Started.UTC(),
+		Ready: ready, Applied: seqs})
+	if err != nil {
+		m.log.Error().Err(err).Msg("encoding applied report")
+		return
+	}
+	if err := m.cfg.Applied.Publish(m.cfg.AppliedSubject, b); err != nil {
+		m.log.Debug().Err(err).Msg("publishing applied report failed")
+	}
 }
 
 func equalSeqs(a, b map[string]uint64) bool {
@@ -203,7 +358,7 @@ func (m *Monitor) take(ctx context.Context, now time.Time, readPDNS bool) status
 	n := status.Node{V: status.Version, Node: m.cfg.Node, Time: now.UTC(), Version: m.cfg.Version,
 		Started: m.cfg.Started.UTC(), Ready: m.ready()}
 	fams, _ := m.cfg.Gatherer.Gather()
-	seq := byZone(fams, "zonecast_syncer_zone_stream_seq")
+	seq, _ := m.appliedNow(fams)
 	owned := byZone(fams, "zonecast_syncer_rrsets_owned")
 	drift := byZone(fams, "zonecast_syncer_reconcile_drift_rrsets")
 	conflicts := byZone(fams, "zonecast_syncer_rrsets_conflicting")
