@@ -49,7 +49,7 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 	cache := gwstore.NewCache()
 	gw := gateway.New(gateway.Config{
 		Zones: cfg.zones, Prefix: cfg.prefix, Directory: cache, Metrics: metrics, Log: log,
-		Publisher:   bus.NewPublisher(js, cfg.stream, cfg.prefix),
+		Publisher:   gateway.NewStreamPublisher(js, cfg.stream, cfg.prefix),
 		DyndnsRate:  rate.Limit(cfg.dyndnsRate),
 		DyndnsBurst: cfg.dyndnsBurst,
 	})

@@ -157,14 +157,10 @@ func (g *Gateway) Handle(ctx context.Context, req *dns.Msg, tsigStatus error, re
 	origin := key.Origin()
 	log = log.With().Str("origin", origin).Logger()
 
-	g.mu.Lock()
-	res := dnsupdate.Evaluate(g.idx, dnsupdate.Request{Msg: req, Zones: g.cfg.Zones, Policy: key.Policy(), Origin: origin})
-	if res.Rcode == dns.RcodeSuccess && len(res.Messages) > 0 {
-		if err := g.commitLocked(ctx, res.Messages, key.Lease()); err != nil {
-			res.Rcode, res.Reason = dns.RcodeServerFailure, err.Error()
-		}
+	res, err := g.apply(ctx, dnsupdate.Request{Msg: req, Zones: g.cfg.Zones, Policy: key.Policy(), Origin: origin}, key.Lease())
+	if err != nil {
+		res.Rcode, res.Reason = dns.RcodeServerFailure, err.Error()
 	}
-	g.mu.Unlock()
 	resp.Rcode = res.Rcode
 	g.count(log, res.Rcode, res.Reason, fmt.Sprintf("%d rrsets", len(res.Messages)))
 	if res.Rcode == dns.RcodeSuccess {
@@ -173,6 +169,37 @@ func (g *Gateway) Handle(ctx context.Context, req *dns.Msg, tsigStatus error, re
 		}
 	}
 	return g.sign(req, resp, nil)
+}
+
+// apply evaluates one update against the state, sends its messages and
+// waits for their acknowledgement (commit.go). An update with prerequisites
+// that read changes still in flight is evaluated again once they settle.
+func (g *Gateway) apply(ctx context.Context, req dnsupdate.Request, lease time.Duration) (dnsupdate.Result, error) {
+	g.mu.Lock()
+	var res dnsupdate.Result
+	if len(req.Msg.Answer) == 0 {
+		res = dnsupdate.Evaluate(g.idx, req)
+	} else {
+		for {
+			v := pendingView{g: g}
+			res = dnsupdate.Evaluate(&v, req)
+			if !v.read {
+				break
+			}
+			g.settled.Wait()
+		}
+	}
+	if res.Rcode != dns.RcodeSuccess || len(res.Messages) == 0 {
+		g.mu.Unlock()
+		return res, nil
+	}
+	sent, serr := g.sendLocked(res.Messages, lease)
+	g.mu.Unlock()
+	_, err := g.await(ctx, sent)
+	if serr != nil {
+		err = serr
+	}
+	return res, err
 }
 
 func addrString(a net.Addr) string {

@@ -160,7 +160,6 @@ func (g *Gateway) updateHost(ctx context.Context, hostname, token string, req Dy
 	}
 	addrs := strings.Join(append(slices.Clone(req.V4), req.V6...), ",")
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	var msgs []events.Message
 	changed := false
 	for _, typ := range []string{"A", "AAAA"} {
@@ -175,10 +174,16 @@ func (g *Gateway) updateHost(ctx context.Context, hostname, token string, req Dy
 		msgs = append(msgs, events.Message{Version: events.Version, Name: name, Type: typ, Origin: origin, TTL: host.TTL, Records: recs})
 	}
 	if !changed && host.Lease() == 0 {
+		g.mu.Unlock()
 		return ans(ddNochg, addrs)
 	}
 	// With a lease, an unchanged update is published again: it renews it.
-	if err := g.commitLocked(ctx, msgs, host.Lease()); err != nil {
+	sent, err := g.sendLocked(msgs, host.Lease())
+	g.mu.Unlock()
+	if _, aerr := g.await(ctx, sent); err == nil {
+		err = aerr
+	}
+	if err != nil {
 		log.Error().Err(err).Msg("dyndns: publishing failed")
 		return ans(ddFail, "")
 	}

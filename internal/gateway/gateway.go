@@ -5,8 +5,6 @@
 package gateway
 
 import (
-	"context"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -20,11 +18,6 @@ import (
 	"github.com/zonecast/zonecast/internal/gwstore"
 	"github.com/zonecast/zonecast/internal/rrset"
 )
-
-// Publisher stores record messages durably (bus.Publisher).
-type Publisher interface {
-	Publish(ctx context.Context, m events.Message, ttl time.Duration) (uint64, error)
-}
 
 // Directory looks up keys and hosts (gwstore.Cache).
 type Directory interface {
@@ -40,7 +33,7 @@ type Config struct {
 	Directory      Directory
 	Metrics        *Metrics
 	Log            zerolog.Logger
-	PublishTimeout time.Duration // default 5s
+	PublishTimeout time.Duration // wait for an acknowledgement, default 5s
 	// DyndnsRate and DyndnsBurst limit dyndns updates per host name.
 	DyndnsRate  rate.Limit // default one per 10 s
 	DyndnsBurst int        // default 3
@@ -53,11 +46,15 @@ type Gateway struct {
 	log zerolog.Logger
 	m   *Metrics
 
-	// mu serialises every change: an update is evaluated, published and
-	// folded into idx before the next one is evaluated, so prerequisites
-	// see the changes acknowledged before them.
-	mu  sync.Mutex
-	idx *dnsupdate.Index
+	// mu guards the desired state: updates are evaluated, sent and folded
+	// into idx one at a time, then acknowledged outside it (commit.go).
+	mu           sync.Mutex
+	settled      *sync.Cond // broadcast when a message in flight is resolved
+	idx          *dnsupdate.Index
+	tracks       map[subject]*track
+	pendingKeys  map[rrset.Key]int // messages in flight per RRset
+	pendingNames map[string]int    // messages in flight per name
+	delivered    uint64            // stream sequence of the last delivery followed
 
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter
@@ -83,8 +80,11 @@ func New(cfg Config) *Gateway {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
-	return &Gateway{cfg: cfg, log: cfg.Log.With().Str("component", "gateway").Logger(), m: cfg.Metrics,
-		idx: dnsupdate.NewIndex(), limiters: map[string]*rate.Limiter{}}
+	g := &Gateway{cfg: cfg, log: cfg.Log.With().Str("component", "gateway").Logger(), m: cfg.Metrics,
+		idx: dnsupdate.NewIndex(), tracks: map[subject]*track{}, pendingKeys: map[rrset.Key]int{},
+		pendingNames: map[string]int{}, limiters: map[string]*rate.Limiter{}}
+	g.settled = sync.NewCond(&g.mu)
+	return g
 }
 
 // Filters returns the stream filters of the gateway's zones.
@@ -98,44 +98,6 @@ func (g *Gateway) Observe(d bus.Delivery) {
 	g.observeLocked(d)
 	g.m.rrsets.Set(float64(g.idx.Len()))
 	g.m.streamSeq.Set(float64(d.Seq))
-}
-
-func (g *Gateway) observeLocked(d bus.Delivery) {
-	key, origin, err := events.ParseSubject(g.cfg.Prefix, d.Subject)
-	if err != nil {
-		return // not a record subject: nothing it could name is desired
-	}
-	if d.Removed || (!d.Expires.IsZero() && !d.Expires.After(g.cfg.Now())) {
-		g.idx.Withdraw(key, origin)
-		return
-	}
-	m, err := events.DecodeWithSubject(g.cfg.Prefix, d.Subject, d.Data)
-	if err != nil {
-		// An invalid message replaced the previous one: as syncers do,
-		// treat it as a tombstone.
-		g.idx.Withdraw(key, origin)
-		return
-	}
-	g.idx.Apply(m)
-}
-
-// commit publishes msgs (already evaluated under g.mu, which the caller
-// holds) and folds them into the state. Messages are published one by one;
-// JetStream has no transaction over several subjects, so if one fails
-// after others were stored, those stay stored and are folded in: the error
-// says how many.
-func (g *Gateway) commitLocked(ctx context.Context, msgs []events.Message, lease time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, g.cfg.PublishTimeout)
-	defer cancel()
-	for i, m := range msgs {
-		if _, err := g.cfg.Publisher.Publish(ctx, m, lease); err != nil {
-			g.m.publishErrors.Inc()
-			return fmt.Errorf("publishing %s %s (%d of %d stored before): %w", m.Name, m.Type, i, len(msgs), err)
-		}
-		g.idx.Apply(m)
-		g.m.published.Inc()
-	}
-	return nil
 }
 
 // own returns the origin's contribution to key.

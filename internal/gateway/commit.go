@@ -1,0 +1,230 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+// How updates are stored
+//
+// An update is evaluated under g.mu against the desired state as the
+// gateway knows it, including the changes still in flight; its messages
+// are sent (jetstream async publish) and folded into the state at once, so
+// the next update sees them, and the lock is released. The client is
+// answered when JetStream has acknowledged its own messages. Many updates
+// are thus stored at once instead of one per round trip.
+//
+// Order: messages are sent under g.mu, in evaluation order, on one
+// connection, without client-side resends, so JetStream stores those it
+// stores in that order: two updates of the same RRset are stored in the
+// order they were evaluated.
+//
+// Prerequisites: an update with prerequisites that read an RRset (or a
+// name) with messages in flight waits until they are acknowledged or
+// failed, then is evaluated again. So an update is never stored on a
+// prerequisite that a failed publish made true or false. An update without
+// prerequisites may be evaluated on top of one in flight: if that one
+// fails, the later one is still stored with what it said (a full
+// contribution that includes the earlier change), which is what the
+// stream then holds.
+//
+// Failures: a failed or unacknowledged publish answers SERVFAIL. Once no
+// message of that subject is in flight, the subject's state goes back to
+// the last value known to be stored (acknowledged or followed from the
+// stream, whichever is newer); a message that was stored although its
+// acknowledgement was lost comes back through the stream follower.
+//
+// Following: deliveries of a subject with messages in flight only update
+// its last known stored value (ours are stored after them); deliveries
+// older than an acknowledgement are not folded in, so the follower, which
+// lags behind the acknowledgements, never takes a change back.
+
+// subject names one origin's contribution to one RRset: one stream subject.
+type subject struct {
+	key    rrset.Key
+	origin string
+}
+
+// track is the bookkeeping of a subject written by this gateway until the
+// follower has caught up with it.
+type track struct {
+	pending int                // messages in flight
+	failed  bool               // one of them failed: restore val when pending is 0
+	seq     uint64             // newest stream sequence known for the subject
+	val     rrset.Contribution // the subject's value at seq (stored)
+}
+
+// inflight is one message sent and not yet resolved.
+type inflight struct {
+	sub subject
+	c   rrset.Contribution
+	f   jetstream.PubAckFuture
+	t   *track
+}
+
+// sendLocked sends msgs in order and folds each into the state once sent.
+// On error the messages before the failing one are in flight and returned
+// with it; await must still be called for them.
+func (g *Gateway) sendLocked(msgs []events.Message, lease time.Duration) ([]inflight, error) {
+	sent := make([]inflight, 0, len(msgs))
+	for i, m := range msgs {
+		sub := subject{key: m.Key(), origin: m.Origin}
+		t := g.tracks[sub]
+		if t == nil {
+			// The view holds what was stored up to the follower's position.
+			t = &track{seq: g.delivered, val: g.idx.Contributions(sub.key)[sub.origin]}
+		}
+		f, err := g.cfg.Publisher.PublishAsync(m, lease)
+		if err != nil {
+			g.m.publishErrors.Inc()
+			return sent, fmt.Errorf("publishing %s %s (%d of %d sent before): %w", m.Name, m.Type, i, len(msgs), err)
+		}
+		g.tracks[sub] = t
+		t.pending++
+		g.pendingKeys[sub.key]++
+		g.pendingNames[sub.key.Name]++
+		g.idx.Apply(m)
+		sent = append(sent, inflight{sub: sub, c: rrset.Contribution{TTL: m.TTL, Records: m.Records}, f: f, t: t})
+	}
+	return sent, nil
+}
+
+// errNotAcknowledged is the error of a publish whose acknowledgement did not
+// arrive within Config.PublishTimeout: it may or may not be stored.
+var errNotAcknowledged = errors.New("no acknowledgement from jetstream")
+
+// await waits (without g.mu) for the acknowledgement of every message in
+// sent, resolves them and returns how many were stored and the first error.
+func (g *Gateway) await(ctx context.Context, sent []inflight) (int, error) {
+	if len(sent) == 0 {
+		return 0, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.PublishTimeout)
+	defer cancel()
+	seqs := make([]uint64, len(sent))
+	errs := make([]error, len(sent))
+	for i, s := range sent {
+		select {
+		case ack := <-s.f.Ok():
+			seqs[i] = ack.Sequence
+		case err := <-s.f.Err():
+			errs[i] = err
+		case <-ctx.Done():
+			errs[i] = fmt.Errorf("%w: %w", errNotAcknowledged, ctx.Err())
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	stored := 0
+	var first error
+	for i, s := range sent {
+		g.resolveLocked(s, seqs[i], errs[i])
+		if errs[i] == nil {
+			stored++
+		} else if first == nil {
+			first = fmt.Errorf("publishing %s %s (%d of %d stored): %w", s.sub.key.Name, s.sub.key.Type, stored, len(sent), errs[i])
+		}
+	}
+	return stored, first
+}
+
+// resolveLocked ends one message in flight: stored at seq, or failed.
+func (g *Gateway) resolveLocked(s inflight, seq uint64, err error) {
+	t := s.t
+	t.pending--
+	if g.pendingKeys[s.sub.key]--; g.pendingKeys[s.sub.key] <= 0 {
+		delete(g.pendingKeys, s.sub.key)
+	}
+	if g.pendingNames[s.sub.key.Name]--; g.pendingNames[s.sub.key.Name] <= 0 {
+		delete(g.pendingNames, s.sub.key.Name)
+	}
+	if err != nil {
+		t.failed = true
+		g.m.publishErrors.Inc()
+	} else {
+		g.m.published.Inc()
+		if seq > t.seq {
+			t.seq, t.val = seq, s.c
+		}
+	}
+	if t.pending == 0 {
+		if t.failed {
+			g.setLocked(s.sub, t.val)
+			t.failed = false
+		}
+		if t.seq <= g.delivered {
+			delete(g.tracks, s.sub)
+		}
+	}
+	g.settled.Broadcast()
+}
+
+// setLocked sets a subject's contribution in the view.
+func (g *Gateway) setLocked(sub subject, c rrset.Contribution) {
+	g.idx.Apply(events.Message{Version: events.Version, Name: sub.key.Name, Type: sub.key.Type,
+		Origin: sub.origin, TTL: c.TTL, Records: c.Records})
+}
+
+// observeLocked folds one delivery of the stream into the view, unless the
+// gateway knows a newer value of its subject (see "Following" above).
+func (g *Gateway) observeLocked(d bus.Delivery) {
+	if d.Seq > g.delivered {
+		g.delivered = d.Seq
+	}
+	key, origin, err := events.ParseSubject(g.cfg.Prefix, d.Subject)
+	if err != nil {
+		return // not a record subject: nothing it could name is desired
+	}
+	var c rrset.Contribution
+	if !d.Removed && (d.Expires.IsZero() || d.Expires.After(g.cfg.Now())) {
+		// An invalid message replaced the previous one: as syncers do,
+		// treat it as a tombstone (c stays empty).
+		if m, err := events.DecodeWithSubject(g.cfg.Prefix, d.Subject, d.Data); err == nil {
+			c = rrset.Contribution{TTL: m.TTL, Records: m.Records}
+		}
+	}
+	sub := subject{key: key, origin: origin}
+	if t := g.tracks[sub]; t != nil {
+		if d.Seq <= t.seq {
+			if d.Seq == t.seq && t.pending == 0 {
+				delete(g.tracks, sub) // caught up: the view holds this value
+			}
+			return
+		}
+		t.seq, t.val = d.Seq, c
+		if t.pending > 0 {
+			return // ours are stored after it
+		}
+		delete(g.tracks, sub)
+	}
+	g.setLocked(sub, c)
+}
+
+// pendingView is the view an update with prerequisites is evaluated on: it
+// notes whether it read anything with messages in flight.
+type pendingView struct {
+	g    *Gateway
+	read bool
+}
+
+func (v *pendingView) Contributions(key rrset.Key) map[string]rrset.Contribution {
+	if v.g.pendingKeys[key] > 0 {
+		v.read = true
+	}
+	return v.g.idx.Contributions(key)
+}
+
+func (v *pendingView) Types(name string) []string {
+	if v.g.pendingNames[name] > 0 {
+		v.read = true
+	}
+	return v.g.idx.Types(name)
+}

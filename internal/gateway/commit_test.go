@@ -1,0 +1,371 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/dnsupdate"
+	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/gwstore"
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+const testZone = "dyn.example.test."
+
+// keys is a Directory of fixed keys.
+type keys map[string]gwstore.Key
+
+func (k keys) Key(name string) (gwstore.Key, bool) { v, ok := k[name]; return v, ok }
+func (k keys) Host(string) (gwstore.Host, bool)    { return gwstore.Host{}, false }
+func (k keys) origin(name string) string           { return k[name].Origin() }
+
+const testSecret = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI="
+
+// failing publishes the messages it is told to fail into a stream that does
+// not capture their subject (a real JetStream error, "expected stream does
+// not match"), the others through the real publisher.
+type failing struct {
+	ok, bad *StreamPublisher
+	mu      sync.Mutex
+	fail    func(events.Message) bool
+}
+
+func (f *failing) set(fail func(events.Message) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail = fail
+}
+
+func (f *failing) PublishAsync(m events.Message, ttl time.Duration) (jetstream.PubAckFuture, error) {
+	f.mu.Lock()
+	bad := f.fail != nil && f.fail(m)
+	f.mu.Unlock()
+	if bad {
+		return f.bad.PublishAsync(m, ttl)
+	}
+	return f.ok.PublishAsync(m, ttl)
+}
+
+type rig struct {
+	g   *Gateway
+	js  jetstream.JetStream
+	pub *failing
+	dir keys
+}
+
+// newRig starts an embedded JetStream with the record stream, a gateway on
+// it and its follower, and waits for the (empty) replay.
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	dir := t.TempDir()
+	srv, err := bus.StartEmbedded(bus.ServerConfig{StoreDir: filepath.Join(dir, "js"), User: "u", Password: "p",
+		Name: "gw-test", Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	nc, err := bus.ConnectInProcess(srv, "u", "p", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, err := bus.EnsureStream(ctx, js, bus.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"other.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	d := keys{"k1.": {Name: "k1.", Algorithm: dns.HmacSHA256, Secret: testSecret, Zones: []string{testZone}}}
+	pub := &failing{ok: NewStreamPublisher(js, "", ""), bad: NewStreamPublisher(js, "OTHER", "")}
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	g := New(Config{Zones: []string{testZone}, Publisher: pub, Directory: d, Log: log})
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- bus.Follow(ctx, js, bus.FollowConfig{Filters: g.Filters(), Handle: g.Observe,
+			Ready: func() { close(ready) }, Log: zerolog.Nop()})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("follow: %v", err)
+		}
+	})
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no replay")
+	}
+	return &rig{g: g, js: js, pub: pub, dir: d}
+}
+
+// update sends one signed-and-verified UPDATE (the server's TSIG check is
+// not under test here) and returns the rcode.
+func (r *rig) update(t *testing.T, build func(m *dns.Msg)) int {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetUpdate(testZone)
+	build(m)
+	m.SetTsig("k1.", dns.HmacSHA256, Fudge, time.Now().Unix())
+	wire, err := m.Pack() // as received: RDLENGTH set
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unpack(wire); err != nil {
+		t.Fatal(err)
+	}
+	return r.g.Handle(context.Background(), m, nil, nil).Rcode
+}
+
+func a(name, addr string) dns.RR {
+	rr, err := dns.NewRR(fmt.Sprintf("%s 60 IN A %s", name, addr))
+	if err != nil {
+		panic(err)
+	}
+	return rr
+}
+
+// streamState replays the stream into a fresh index: what every follower
+// would hold.
+func (r *rig) streamState(t *testing.T) (*dnsupdate.Index, uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := r.js.Stream(ctx, bus.DefaultStreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := New(Config{Zones: []string{testZone}, Publisher: r.pub, Directory: r.dir, Log: zerolog.Nop()})
+	ready := make(chan struct{})
+	fctx, fcancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- bus.Follow(fctx, r.js, bus.FollowConfig{Filters: fresh.Filters(), Handle: fresh.Observe,
+			Ready: func() { close(ready) }, Log: zerolog.Nop()})
+	}()
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		t.Fatal("no replay")
+	}
+	fcancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return fresh.idx, info.State.LastSeq
+}
+
+// settle waits until the gateway's follower has seen seq and nothing is in
+// flight.
+func (r *rig) settle(t *testing.T, seq uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r.g.mu.Lock()
+		ok := r.g.delivered >= seq && len(r.g.pendingKeys) == 0
+		r.g.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("follower not at %d", seq)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (r *rig) own(key rrset.Key, origin string) []string {
+	r.g.mu.Lock()
+	defer r.g.mu.Unlock()
+	return r.g.idx.Contributions(key)[origin].Records
+}
+
+// sameState compares the gateway's view with the stream replayed.
+func (r *rig) sameState(t *testing.T, names []string) {
+	t.Helper()
+	want, seq := r.streamState(t)
+	r.settle(t, seq)
+	r.g.mu.Lock()
+	defer r.g.mu.Unlock()
+	if r.g.idx.Len() != want.Len() {
+		t.Errorf("view has %d rrsets, stream %d", r.g.idx.Len(), want.Len())
+	}
+	for _, n := range names {
+		key := rrset.Key{Name: n, Type: "A"}
+		if got, w := r.g.idx.Get(key).Records, want.Get(key).Records; !slices.Equal(got, w) {
+			t.Errorf("%s: view %v, stream %v", n, got, w)
+		}
+	}
+	if len(r.g.tracks) != 0 {
+		t.Errorf("%d tracks left after the follower caught up", len(r.g.tracks))
+	}
+}
+
+func TestFailedPublishRestoresView(t *testing.T) {
+	r := newRig(t)
+	h := "h." + testZone
+	key, origin := rrset.Key{Name: h, Type: "A"}, r.dir.origin("k1.")
+	if rc := r.update(t, func(m *dns.Msg) { m.Insert([]dns.RR{a(h, "192.0.2.1")}) }); rc != dns.RcodeSuccess {
+		t.Fatalf("first add: %s", dns.RcodeToString[rc])
+	}
+	r.pub.set(func(m events.Message) bool { return slices.Contains(m.Records, "192.0.2.66") })
+	if rc := r.update(t, func(m *dns.Msg) { m.Insert([]dns.RR{a(h, "192.0.2.66")}) }); rc != dns.RcodeServerFailure {
+		t.Fatalf("failing add: %s, want SERVFAIL", dns.RcodeToString[rc])
+	}
+	if got := r.own(key, origin); !slices.Equal(got, []string{"192.0.2.1"}) {
+		t.Fatalf("after a failed publish the view holds %v, want the stored [192.0.2.1]", got)
+	}
+	// A prerequisite sees the stored state, not the failed change.
+	rc := r.update(t, func(m *dns.Msg) {
+		m.Used([]dns.RR{a(h, "192.0.2.1")})
+		m.RRsetNotUsed([]dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "x." + testZone, Rrtype: dns.TypeA, Class: dns.ClassINET}}})
+		m.Insert([]dns.RR{a("x."+testZone, "192.0.2.2")})
+	})
+	if rc != dns.RcodeSuccess {
+		t.Fatalf("update with prerequisites: %s", dns.RcodeToString[rc])
+	}
+	r.sameState(t, []string{h, "x." + testZone})
+}
+
+// Many clients update few RRsets at once, some publishes fail: every
+// success is stored, and once the follower has caught up, the gateway's view
+// is exactly the stream's state.
+func TestConcurrentUpdatesMatchStream(t *testing.T) {
+	r := newRig(t)
+	calls := 0
+	r.pub.set(func(events.Message) bool { calls++; return calls%7 == 0 }) // under r.pub.mu
+	var names []string
+	for _, n := range "abcdefgh" {
+		names = append(names, string(n)+"."+testZone)
+	}
+	const workers, each = 8, 24
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := map[string][]string{}
+	failed := 0
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				n := names[(w+i)%len(names)]
+				addr := fmt.Sprintf("10.0.%d.%d", w, i)
+				var rc int
+				if i%5 == 4 { // with a prerequisite on another name
+					other := names[(w+i+1)%len(names)]
+					rc = r.update(t, func(m *dns.Msg) {
+						m.NameUsed([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: other, Rrtype: dns.TypeANY, Class: dns.ClassANY}}})
+						m.Insert([]dns.RR{a(n, addr)})
+					})
+					if rc == dns.RcodeNameError {
+						continue
+					}
+				} else {
+					rc = r.update(t, func(m *dns.Msg) { m.Insert([]dns.RR{a(n, addr)}) })
+				}
+				switch rc {
+				case dns.RcodeSuccess:
+					mu.Lock()
+					ok[n] = append(ok[n], addr)
+					mu.Unlock()
+				case dns.RcodeServerFailure:
+					mu.Lock()
+					failed++
+					mu.Unlock()
+				default:
+					t.Errorf("update %s %s: %s", n, addr, dns.RcodeToString[rc])
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if failed == 0 || len(ok) == 0 {
+		t.Fatalf("%d updates failed, %d names updated: want both outcomes", failed, len(ok))
+	}
+	r.sameState(t, names)
+	want, _ := r.streamState(t)
+	for n, addrs := range ok {
+		got := want.Get(rrset.Key{Name: n, Type: "A"}).Records
+		for _, addr := range addrs {
+			if !slices.Contains(got, addr) {
+				t.Errorf("%s: acknowledged %s is not stored (%v)", n, addr, got)
+			}
+		}
+	}
+}
+
+// The UDP server answers updates concurrently: the same checks through
+// ServeDNSOn and a real client.
+func TestServeDNSConcurrent(t *testing.T) {
+	r := newRig(t)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.g.ServeDNSOn(ctx, addr) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	up := false
+	for try := 0; try < 50 && !up; try++ { // until the server listens
+		q := new(dns.Msg)
+		q.SetQuestion(testZone, dns.TypeSOA)
+		_, _, err := (&dns.Client{Net: "udp", Timeout: 100 * time.Millisecond}).Exchange(q, addr)
+		up = err == nil
+	}
+	if !up {
+		t.Fatal("dns server not answering")
+	}
+	name := "u." + testZone
+	c := &dns.Client{Net: "udp", Timeout: 5 * time.Second, TsigSecret: map[string]string{"k1.": testSecret}}
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 15; i++ {
+				m := new(dns.Msg)
+				m.SetUpdate(testZone)
+				m.Insert([]dns.RR{a(name, fmt.Sprintf("10.0.%d.%d", w, i))})
+				m.SetTsig("k1.", dns.HmacSHA256, Fudge, time.Now().Unix())
+				resp, _, err := c.Exchange(m, addr)
+				if err != nil || resp.Rcode != dns.RcodeSuccess {
+					t.Errorf("update: %v %v", err, resp)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	r.sameState(t, []string{name})
+	if got := r.own(rrset.Key{Name: name, Type: "A"}, r.dir.origin("k1.")); len(got) != 60 {
+		t.Errorf("view has %d records, want 60", len(got))
+	}
+}
