@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, idempotently, the Debian packages that tests, the demo and the
-# benchmarks need. Usage: scripts/deps.sh [all|pdns|lxd|deb]...
+# benchmarks need. Usage: scripts/deps.sh [all|pdns|lxd|deb|gateway]...
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
@@ -8,6 +8,10 @@ declare -A groups=(
   [pdns]="pdns-server pdns-backend-sqlite3 pdns-backend-lmdb sqlite3 dnsutils"
   [lxd]="lxd dnsmasq-base nftables busybox-static iproute2"
   [deb]="lintian systemd dpkg-dev"
+  # Real clients of zonecast-gateway (cmd/gateway/clients_test.go): kea's
+  # DHCPv4 server and its DHCP-DDNS daemon (D2), ddclient, busybox's udhcpc
+  # as the DHCP client, ip netns for the private link.
+  [gateway]="kea-dhcp4-server kea-dhcp-ddns-server ddclient busybox-static iproute2"
 )
 
 want=()
@@ -33,5 +37,16 @@ policy=/usr/sbin/policy-rc.d
 created_policy=0
 if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; created_policy=1; fi
 trap '[ $created_policy = 1 ] && rm -f "$policy"' EXIT
+# ddclient's debconf defaults write a daemon configuration (no-ip.com with a
+# web IP lookup) and enable its service. Preseed "interface lo, run on PPP
+# connect" instead: /etc/ddclient.conf then names no host and no web service,
+# and no daemon is enabled. The tests use config files of their own.
+if printf '%s\n' "${missing[@]}" | grep -qx ddclient; then
+  printf '%s\n' \
+    'ddclient ddclient/method select Network interface' \
+    'ddclient ddclient/interface string lo' \
+    'ddclient ddclient/run_mode select On PPP connect' \
+    'ddclient ddclient/fetchhosts select Manually' | debconf-set-selections
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
