@@ -41,7 +41,7 @@ trap '[ $created_policy = 1 ] && rm -f "$policy"' EXIT
 # web IP lookup) and enable its service. Preseed "interface lo, run on PPP
 # connect" instead: /etc/ddclient.conf then names no host and no web service,
 # and no daemon is enabled. The tests use config files of their own.
-if printf '%s\n' "${missing[@]}" | grep -qx ddclient; then
+if [[ " ${missing[*]} " == *" ddclient "* ]]; then
   printf '%s\n' \
     'ddclient ddclient/method select Network interface' \
     'ddclient ddclient/interface string lo' \
