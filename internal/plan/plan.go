@@ -69,30 +69,76 @@ func ComputeSets(desired []rrset.Set, undesired []rrset.Key, actual map[rrset.Ke
 	return c
 }
 
-// add decides one key; d has no records when nothing is desired there.
-func (c *Changes) add(d rrset.Set, actual map[rrset.Key]rrset.Set, owned owner.Set) {
+// Action is what a plan does with one key.
+type Action uint8
+
+// The actions of Decide, in the order of Compute's table.
+const (
+	Keep        Action = iota // nothing to write
+	Create                    // write the desired RRset and claim it first
+	Replace                   // write the desired RRset (already owned)
+	Conflicting               // desired, but a foreign RRset holds the key
+	Remove                    // delete the owned RRset, then release it
+	Release                   // release an owned key that is already absent
+)
+
+// Decision is the plan for one key.
+type Decision struct {
+	Action  Action
+	Desired rrset.Set // the desired RRset (its key is the decision's key)
+	Actual  rrset.Set // for Conflicting: what PowerDNS serves
+}
+
+// Decide plans one key; d has no records when nothing is desired there.
+// A claim comes with Create only when the key is not owned yet.
+func Decide(d rrset.Set, actual map[rrset.Key]rrset.Set, owned owner.Set) Decision {
 	k := d.Key
 	if k.Type == "SOA" {
-		return
+		return Decision{Action: Keep, Desired: d}
 	}
 	a, present := actual[k]
 	own := owned.Has(k)
 	switch {
 	case len(d.Records) > 0 && !present:
-		c.Upserts = append(c.Upserts, d)
-		if !own {
-			c.Claims = append(c.Claims, k)
+		if own {
+			return Decision{Action: Replace, Desired: d}
 		}
+		return Decision{Action: Create, Desired: d}
 	case len(d.Records) > 0 && own:
 		if !d.Equal(a) {
-			c.Upserts = append(c.Upserts, d)
+			return Decision{Action: Replace, Desired: d}
 		}
+		return Decision{Action: Keep, Desired: d}
 	case len(d.Records) > 0:
-		c.Conflicts = append(c.Conflicts, Conflict{Desired: d, Actual: a})
+		return Decision{Action: Conflicting, Desired: d, Actual: a}
 	case own && present:
+		return Decision{Action: Remove, Desired: d}
+	case own:
+		return Decision{Action: Release, Desired: d}
+	}
+	return Decision{Action: Keep, Desired: d}
+}
+
+// Add appends one decision to the changes.
+func (c *Changes) Add(dec Decision) {
+	k := dec.Desired.Key
+	switch dec.Action {
+	case Create:
+		c.Upserts = append(c.Upserts, dec.Desired)
+		c.Claims = append(c.Claims, k)
+	case Replace:
+		c.Upserts = append(c.Upserts, dec.Desired)
+	case Conflicting:
+		c.Conflicts = append(c.Conflicts, Conflict{Desired: dec.Desired, Actual: dec.Actual})
+	case Remove:
 		c.Deletes = append(c.Deletes, k)
 		c.Releases = append(c.Releases, k)
-	case own:
+	case Release:
 		c.Releases = append(c.Releases, k)
 	}
+}
+
+// add decides one key; d has no records when nothing is desired there.
+func (c *Changes) add(d rrset.Set, actual map[rrset.Key]rrset.Set, owned owner.Set) {
+	c.Add(Decide(d, actual, owned))
 }

@@ -57,8 +57,9 @@ type Syncer struct {
 
 	mu       sync.Mutex // guards the fields fed by HandleMessage
 	desired  *desired.State
-	dirty    map[rrset.Key]struct{}
+	dirty    map[rrset.Key]dirtyEntry // changed RRsets not yet taken by the writer
 	seqDirty map[string]bool
+	spare    map[rrset.Key]dirtyEntry // the writer's cleared copy, swapped in by take
 
 	pending    atomic.Uint64 // from the last delivery: how far behind the stream the syncer is
 	wake       chan struct{}
@@ -107,7 +108,8 @@ func New(cfg Config, pdns PDNS, m *Metrics, log zerolog.Logger) *Syncer {
 	return &Syncer{
 		cfg: cfg, pdns: pdns, m: m, log: log.With().Str("component", "syncer").Logger(),
 		desired:   desired.New(cfg.Zones),
-		dirty:     map[rrset.Key]struct{}{},
+		dirty:     map[rrset.Key]dirtyEntry{},
+		spare:     map[rrset.Key]dirtyEntry{},
 		seqDirty:  map[string]bool{},
 		wake:      make(chan struct{}, 1),
 		reconcile: make(chan struct{}, 1),
@@ -203,7 +205,7 @@ func (s *Syncer) withdraw(key rrset.Key, origin string, seq uint64) {
 
 func (s *Syncer) markLocked(key rrset.Key, zone string, changed bool) {
 	if changed {
-		s.dirty[key] = struct{}{}
+		s.dirty[key] = dirtyEntry{zone: zone, set: s.desired.Get(key)}
 	}
 	s.seqDirty[zone] = true
 	s.m.DesiredRRsets.Set(float64(s.desired.Len()))
@@ -423,91 +425,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// snapshot takes the dirty keys with their desired sets and the changed
-// zones' sequences, and clears the dirty marks.
-func (s *Syncer) snapshot() (keys map[string][]rrset.Key, sets map[rrset.Key]rrset.Set, seqs map[string]uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	keys = map[string][]rrset.Key{}
-	sets = make(map[rrset.Key]rrset.Set, len(s.dirty))
-	seqs = map[string]uint64{}
-	for k := range s.dirty {
-		if zone, ok := s.desired.ZoneOf(k.Name); ok {
-			keys[zone] = append(keys[zone], k)
-			sets[k] = s.desired.Get(k)
-		}
-	}
-	for _, z := range s.cfg.Zones {
-		if s.seqDirty[z] {
-			seqs[z] = s.desired.Seq(z)
-			if _, ok := keys[z]; !ok {
-				keys[z] = nil
-			}
-		}
-	}
-	clear(s.dirty)
-	clear(s.seqDirty)
-	return keys, sets, seqs
-}
-
-// requeue marks keys dirty again after a failed round.
-func (s *Syncer) requeue(keys map[string][]rrset.Key) {
-	s.mu.Lock()
-	for z, ks := range keys {
-		for _, k := range ks {
-			s.dirty[k] = struct{}{}
-		}
-		s.seqDirty[z] = true
-	}
-	s.mu.Unlock()
-}
-
-// flushOnce applies what is pending once, logging a failure (shutdown path).
-func (s *Syncer) flushOnce(ctx context.Context) {
-	if err := s.flush(ctx); err != nil {
-		s.log.Warn().Err(err).Msg("could not apply the last changes before stopping; the next start replays them")
-	}
-}
-
-// flush applies the dirty keys of every zone.
-func (s *Syncer) flush(ctx context.Context) error {
-	opts := syncOpts{verify: true}
-	keys, sets, seqs := s.snapshot()
-	if len(keys) == 0 {
-		return nil
-	}
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
-	defer cancel()
-	zones := sortedZones(keys)
-	for i, zone := range zones {
-		zs, ok := s.zones[zone]
-		if !ok {
-			// Not loaded yet (its creation failed earlier): reconcile.
-			s.requeue(keys)
-			return fmt.Errorf("zone %s not loaded: %w", zone, errNotLoaded)
-		}
-		if _, err := s.syncZone(wctx, zone, zs, keys[zone], sets, seqs, opts); err != nil {
-			rest := map[string][]rrset.Key{}
-			for _, z := range zones[i:] {
-				rest[z] = keys[z]
-			}
-			s.requeue(rest)
-			return err
-		}
-	}
-	return nil
-}
-
 var errNotLoaded = errors.New("zone state not loaded")
-
-func sortedZones(keys map[string][]rrset.Key) []string {
-	zones := make([]string, 0, len(keys))
-	for z := range keys {
-		zones = append(zones, z)
-	}
-	slices.Sort(zones)
-	return zones
-}
 
 // reconcileAll reads every zone from PowerDNS (creating missing zones),
 // replaces the cached actual state and writes what differs.
@@ -665,91 +583,84 @@ func (s *Syncer) nsFor(zone string) []string {
 	return []string{s.cfg.SOA.mname(zone)}
 }
 
-// syncOpts tunes one syncZone pass.
-type syncOpts struct {
-	verify bool // check few new RRsets in PowerDNS before creating them
-}
-
-// maxVerifiedClaims bounds the new RRsets whose absence is checked in
-// PowerDNS before they are created; see syncZone.
-const maxVerifiedClaims = 32
-
-// syncZone computes and applies the changes for keys of one zone and
-// returns the number of RRsets written. With opts.verify, the cached actual
-// state may be older than the last reconciliation: a few new RRsets are
-// checked one by one so that a foreign RRset added by hand since then is
-// reported as a conflict rather than overwritten. Bursts of more new
-// RRsets trust the cache (one GET per RRset would cost more than the
-// burst); the next reconciliation reports what they met.
-func (s *Syncer) syncZone(ctx context.Context, zone string, zs *zoneState, keys []rrset.Key,
-	sets map[rrset.Key]rrset.Set, seqs map[string]uint64, opts syncOpts) (int, error) {
-	get := func(k rrset.Key) rrset.Set {
-		if set, ok := sets[k]; ok {
-			return set
-		}
-		return rrset.Set{Key: k}
-	}
-	ch := plan.Compute(keys, get, zs.actual, zs.owned)
-	if opts.verify && len(ch.Claims) > 0 && len(ch.Claims) <= maxVerifiedClaims {
-		found := false
-		for _, k := range ch.Claims {
-			set, ok, err := s.pdns.RRset(ctx, zone, k)
-			if err != nil {
-				return 0, fmt.Errorf("checking %s before creating it: %w", k, err)
-			}
-			if ok {
-				zs.actual[k] = set
-				found = true
-			}
-		}
-		if found {
-			ch = plan.Compute(keys, get, zs.actual, zs.owned)
-		}
-	}
-	seq, seqKnown := seqs[zone]
-	return s.applyZone(ctx, zone, zs, keys, ch, seq, seqKnown)
-}
-
 // applyZone writes planned changes of one zone (and its SOA for stream
 // sequence seq, when seqKnown) and returns the number of RRsets written.
 // keys are the keys the plan looked at.
 func (s *Syncer) applyZone(ctx context.Context, zone string, zs *zoneState, keys []rrset.Key, ch plan.Changes,
 	seq uint64, seqKnown bool) (int, error) {
-	s.reportConflicts(zone, zs, keys, ch.Conflicts)
+	b := s.prepare(zone, zs, keys, ch, seq, seqKnown)
+	if b == nil {
+		return 0, nil
+	}
+	if err := s.claimBatch(ctx, b); err != nil {
+		return 0, err
+	}
+	rejected, err := s.pdns.Apply(ctx, zone, b.changes, b.always)
+	return s.land(ctx, b, rejected, err)
+}
 
-	var always []pdnsapi.Change
+// batch is one zone's planned write: the RRset changes, the SOA that goes
+// with them, and the ownership it needs.
+type batch struct {
+	zone      string
+	zs        *zoneState
+	keys      []rrset.Key // every key the plan looked at
+	ch        plan.Changes
+	seq       uint64
+	changes   []pdnsapi.Change
+	always    []pdnsapi.Change
+	claimTook time.Duration
+	start     time.Time // when the PATCHes began
+}
+
+// prepare reports the plan's conflicts and turns it into a batch; nil when
+// PowerDNS and the ownership record need nothing.
+func (s *Syncer) prepare(zone string, zs *zoneState, keys []rrset.Key, ch plan.Changes, seq uint64, seqKnown bool) *batch {
+	s.reportConflicts(zone, zs, keys, ch.Conflicts)
+	b := &batch{zone: zone, zs: zs, keys: keys, ch: ch, seq: seq}
 	soaKey := rrset.Key{Name: zone, Type: "SOA"}
 	if seqKnown {
 		soa := s.soa(zone, seq)
 		if cur, ok := zs.actual[soaKey]; !ok || !cur.Equal(soa) {
-			always = append(always, pdnsapi.Change{Set: soa})
+			b.always = append(b.always, pdnsapi.Change{Set: soa})
 		}
 		s.m.ZoneSeq.WithLabelValues(zone).Set(float64(seq))
 	}
-	if !ch.HasChanges() && len(always) == 0 {
-		return 0, nil
+	if !ch.HasChanges() && len(b.always) == 0 {
+		return nil
 	}
-	claimStart := time.Now()
-	if err := s.claim(ctx, zone, zs, ch.Claims); err != nil {
-		return 0, err
-	}
-	claimTook := time.Since(claimStart)
 	// Neighbouring names in one PATCH, and deterministic batches.
 	slices.SortFunc(ch.Upserts, func(a, b rrset.Set) int { return rrset.CompareKeys(a.Key, b.Key) })
 	rrset.SortKeys(ch.Deletes)
-	changes := make([]pdnsapi.Change, 0, ch.Writes())
+	b.changes = make([]pdnsapi.Change, 0, ch.Writes())
 	for _, set := range ch.Upserts {
-		changes = append(changes, pdnsapi.Change{Set: set})
+		b.changes = append(b.changes, pdnsapi.Change{Set: set})
 	}
 	for _, k := range ch.Deletes {
-		changes = append(changes, pdnsapi.Change{Set: rrset.Set{Key: k, TTL: 60}, Delete: true})
+		b.changes = append(b.changes, pdnsapi.Change{Set: rrset.Set{Key: k, TTL: 60}, Delete: true})
 	}
+	return b
+}
+
+// claimBatch records the ownership a batch needs before it is written.
+func (s *Syncer) claimBatch(ctx context.Context, b *batch) error {
 	start := time.Now()
-	rejected, err := s.pdns.Apply(ctx, zone, changes, always)
+	if err := s.claim(ctx, b.zone, b.zs, b.ch.Claims); err != nil {
+		return err
+	}
+	b.claimTook = time.Since(start)
+	b.start = time.Now()
+	return nil
+}
+
+// land takes the outcome of a batch's PATCHes into the cached state:
+// what PowerDNS now serves, the ownership it no longer needs, metrics.
+func (s *Syncer) land(ctx context.Context, b *batch, rejected []pdnsapi.Rejection, err error) (int, error) {
+	zone, zs, ch, changes, always, seq := b.zone, b.zs, b.ch, b.changes, b.always, b.seq
 	if err != nil {
 		return 0, fmt.Errorf("applying %d rrsets to %s: %w", len(changes), zone, err)
 	}
-	s.m.ApplySeconds.Observe(time.Since(start).Seconds())
+	s.m.ApplySeconds.Observe(time.Since(b.start).Seconds())
 	s.m.BatchSize.Observe(float64(len(changes)))
 	s.m.PDNSReachable.Set(1)
 
@@ -812,7 +723,7 @@ func (s *Syncer) applyZone(ctx context.Context, zone string, zs *zoneState, keys
 		zs.rectifyAt = time.Now().Add(s.cfg.RectifyDelay)
 	}
 	s.log.Debug().Str("zone", zone).Int("rrsets", len(changes)).Int("rejected", len(rejected)).
-		Uint64("seq", seq).Dur("took", time.Since(start)).Int("claims", len(ch.Claims)).Dur("claim_took", claimTook).
+		Uint64("seq", seq).Dur("took", time.Since(b.start)).Int("claims", len(ch.Claims)).Dur("claim_took", b.claimTook).
 		Msg("applied changes")
 	return len(changes) - len(rejected), nil
 }

@@ -1,0 +1,301 @@
+package syncer
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/zonecast/zonecast/internal/pdnsapi"
+	"github.com/zonecast/zonecast/internal/plan"
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+// The writer's rounds are pipelined. While one zone's PATCHes are in
+// flight (PowerDNS works, the syncer waits), the writer keeps taking the
+// RRsets that change and plans each one against the cached state; when the
+// PATCHes return, the next batch is ready at once. PowerDNS is the slow
+// side of a burst, so it should never wait for the syncer's planning.
+//
+// A key whose RRset is in flight is left dirty until that batch has
+// landed, so that it is planned against what PowerDNS then serves. A
+// zone's SOA serial (its stream sequence) moves only with a take that held
+// nothing of the zone back: the serial never claims a message that is not
+// written yet.
+
+// dirtyEntry is a changed RRset as HandleMessage left it for the writer.
+type dirtyEntry struct {
+	zone string
+	set  rrset.Set // the merged desired RRset when it was marked
+}
+
+// stageEvery is how often the writer takes new changes while a batch is
+// in flight.
+const stageEvery = 5 * time.Millisecond
+
+// maxVerifiedClaims bounds the new RRsets whose absence is checked in
+// PowerDNS before they are created: the cached actual state may be older
+// than the last reconciliation, so a few new RRsets are checked one by one
+// and a foreign RRset added by hand since then is reported as a conflict
+// rather than overwritten. Bursts of more new RRsets trust the cache (one
+// GET per RRset would cost more than the burst); the next reconciliation
+// reports what they met.
+const maxVerifiedClaims = 32
+
+// staging is what the writer has taken from the dirty marks and planned,
+// but not yet written.
+type staging struct {
+	zones     map[string]*stagedZone
+	notLoaded bool // a change of a zone whose state is not loaded was held back
+}
+
+type stagedZone struct {
+	dec    map[rrset.Key]plan.Decision
+	seq    uint64 // the stream sequence the zone's SOA may show once dec is written
+	seqSet bool
+}
+
+func newStaging() *staging { return &staging{zones: map[string]*stagedZone{}} }
+
+func (st *staging) zone(z string) *stagedZone {
+	sz, ok := st.zones[z]
+	if !ok {
+		sz = &stagedZone{dec: map[rrset.Key]plan.Decision{}}
+		st.zones[z] = sz
+	}
+	return sz
+}
+
+// flight is a batch whose PATCHes are being written.
+type flight struct {
+	b    *batch
+	busy map[rrset.Key]struct{}
+	done chan applied
+}
+
+type applied struct {
+	rejected []pdnsapi.Rejection
+	err      error
+}
+
+// flushOnce applies what is pending, logging a failure (shutdown path).
+func (s *Syncer) flushOnce(ctx context.Context) {
+	if err := s.flush(ctx); err != nil {
+		s.log.Warn().Err(err).Msg("could not apply the last changes before stopping; the next start replays them")
+	}
+}
+
+// flush writes the dirty RRsets, zone by zone, until none is left. When
+// ctx ends it finishes the batch in flight and returns; what is left is
+// replayed at the next start.
+func (s *Syncer) flush(ctx context.Context) error {
+	wctx := context.WithoutCancel(ctx)
+	st := newStaging()
+	var fl *flight
+	var last string // the zone of the last batch: zones take turns
+	tick := time.NewTicker(stageEvery)
+	defer tick.Stop()
+	for {
+		if fl == nil {
+			if ctx.Err() != nil {
+				s.unstage(st)
+				return nil
+			}
+			s.take(st, nil)
+			b, err := s.nextBatch(wctx, st, last)
+			if err != nil {
+				s.unstage(st)
+				return err
+			}
+			if b == nil {
+				if st.notLoaded {
+					return fmt.Errorf("zone not loaded: %w", errNotLoaded)
+				}
+				return nil
+			}
+			last = b.zone
+			if fl, err = s.launch(wctx, b); err != nil {
+				s.requeueBatch(b)
+				s.unstage(st)
+				return err
+			}
+			continue
+		}
+		select {
+		case r := <-fl.done:
+			b := fl.b
+			fl = nil
+			if _, err := s.land(wctx, b, r.rejected, r.err); err != nil {
+				s.requeueBatch(b)
+				s.unstage(st)
+				return err
+			}
+		case <-tick.C:
+			s.take(st, fl.busy)
+		}
+	}
+}
+
+// take moves the dirty marks into st and plans them; keys in busy (in
+// flight) stay dirty, and so do changes of zones not loaded.
+func (s *Syncer) take(st *staging, busy map[rrset.Key]struct{}) {
+	s.mu.Lock()
+	taken := s.dirty
+	if s.spare == nil {
+		s.spare = map[rrset.Key]dirtyEntry{}
+	}
+	s.dirty, s.spare = s.spare, nil
+	var seqs map[string]uint64
+	if len(s.seqDirty) > 0 {
+		seqs = make(map[string]uint64, len(s.seqDirty))
+		for z := range s.seqDirty {
+			seqs[z] = s.desired.Seq(z)
+		}
+		clear(s.seqDirty)
+	}
+	s.mu.Unlock()
+
+	held := map[string]bool{}
+	var heldKeys []rrset.Key
+	for k, e := range taken {
+		zs := s.zones[e.zone]
+		if _, inFlight := busy[k]; zs == nil || inFlight {
+			st.notLoaded = st.notLoaded || zs == nil
+			held[e.zone] = true
+			heldKeys = append(heldKeys, k)
+			continue
+		}
+		st.zone(e.zone).dec[k] = plan.Decide(e.set, zs.actual, zs.owned)
+	}
+	for z, seq := range seqs {
+		if held[z] || s.zones[z] == nil {
+			st.notLoaded = st.notLoaded || s.zones[z] == nil
+			held[z] = true
+			continue
+		}
+		sz := st.zone(z)
+		sz.seq, sz.seqSet = seq, true
+	}
+	s.mu.Lock()
+	for _, k := range heldKeys {
+		if _, newer := s.dirty[k]; !newer {
+			s.dirty[k] = taken[k]
+		}
+	}
+	for z := range held {
+		s.seqDirty[z] = true
+	}
+	s.mu.Unlock()
+	clear(taken)
+	s.spare = taken
+}
+
+// nextBatch builds the next zone's batch from st, the zone after last
+// first; nil when nothing is left to write.
+func (s *Syncer) nextBatch(ctx context.Context, st *staging, last string) (*batch, error) {
+	zones := make([]string, 0, len(st.zones))
+	for z := range st.zones {
+		zones = append(zones, z)
+	}
+	slices.Sort(zones)
+	if i, found := slices.BinarySearch(zones, last); len(zones) > 0 {
+		if found {
+			i++
+		}
+		zones = append(zones[i:], zones[:i]...)
+	}
+	for _, zone := range zones {
+		sz := st.zones[zone]
+		delete(st.zones, zone)
+		zs := s.zones[zone]
+		b, err := s.batchOf(ctx, zone, zs, sz)
+		if err != nil {
+			st.zones[zone] = sz
+			return nil, err
+		}
+		if b != nil {
+			return b, nil
+		}
+	}
+	return nil, nil
+}
+
+// batchOf turns a zone's staged decisions into a batch, checking a few new
+// RRsets in PowerDNS first (see maxVerifiedClaims).
+func (s *Syncer) batchOf(ctx context.Context, zone string, zs *zoneState, sz *stagedZone) (*batch, error) {
+	keys := make([]rrset.Key, 0, len(sz.dec))
+	var ch plan.Changes
+	for k, d := range sz.dec {
+		keys = append(keys, k)
+		ch.Add(d)
+	}
+	if n := len(ch.Claims); n > 0 && n <= maxVerifiedClaims {
+		found := false
+		for _, k := range ch.Claims {
+			set, ok, err := s.pdns.RRset(ctx, zone, k)
+			if err != nil {
+				return nil, fmt.Errorf("checking %s before creating it: %w", k, err)
+			}
+			if ok {
+				zs.actual[k] = set
+				found = true
+			}
+		}
+		if found {
+			ch = plan.Changes{}
+			for _, k := range keys {
+				ch.Add(plan.Decide(sz.dec[k].Desired, zs.actual, zs.owned))
+			}
+		}
+	}
+	return s.prepare(zone, zs, keys, ch, sz.seq, sz.seqSet), nil
+}
+
+// launch claims what the batch creates, then starts its PATCHes.
+func (s *Syncer) launch(ctx context.Context, b *batch) (*flight, error) {
+	if err := s.claimBatch(ctx, b); err != nil {
+		return nil, err
+	}
+	f := &flight{b: b, busy: make(map[rrset.Key]struct{}, len(b.keys)), done: make(chan applied, 1)}
+	for _, k := range b.keys {
+		f.busy[k] = struct{}{}
+	}
+	go func() {
+		actx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+		defer cancel()
+		rejected, err := s.pdns.Apply(actx, b.zone, b.changes, b.always)
+		f.done <- applied{rejected: rejected, err: err}
+	}()
+	return f, nil
+}
+
+// requeueBatch marks a batch's keys dirty again after it failed.
+func (s *Syncer) requeueBatch(b *batch) {
+	s.requeue(map[string][]rrset.Key{b.zone: b.keys})
+}
+
+// unstage marks what st holds dirty again.
+func (s *Syncer) unstage(st *staging) {
+	keys := make(map[string][]rrset.Key, len(st.zones))
+	for z, sz := range st.zones {
+		ks := make([]rrset.Key, 0, len(sz.dec))
+		for k := range sz.dec {
+			ks = append(ks, k)
+		}
+		keys[z] = ks
+	}
+	s.requeue(keys)
+	clear(st.zones)
+}
+
+// requeue marks keys dirty again, with their current desired RRsets.
+func (s *Syncer) requeue(keys map[string][]rrset.Key) {
+	s.mu.Lock()
+	for z, ks := range keys {
+		for _, k := range ks {
+			s.dirty[k] = dirtyEntry{zone: z, set: s.desired.Get(k)}
+		}
+		s.seqDirty[z] = true
+	}
+	s.mu.Unlock()
+}
