@@ -7,10 +7,12 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/cli"
 	"github.com/zonecast/zonecast/internal/config"
+	"github.com/zonecast/zonecast/internal/confirm"
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/gwstore"
 	"github.com/zonecast/zonecast/internal/rrset"
@@ -27,7 +29,10 @@ type gatewayConfig struct {
 	dyndnsRate              float64
 	dyndnsBurst             int
 	httpListen              string
-	confirm                 string
+	confirm                 confirm.Mode
+	confirmTimeout          time.Duration
+	confirmStale            time.Duration
+	statusBucket            string
 	log                     cli.LogFlags
 }
 
@@ -65,7 +70,11 @@ func parseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 	fs.Float64Var(&c.dyndnsRate, "dyndns-rate", 0.1, "dyndns updates per second allowed per host name (sustained)")
 	fs.IntVar(&c.dyndnsBurst, "dyndns-burst", 3, "dyndns updates per host name allowed in a burst")
 	fs.StringVar(&c.httpListen, "http-listen", "127.0.0.1:9472", "address of /healthz, /readyz and /metrics; empty disables")
-	fs.StringVar(&c.confirm, "confirm", "none", "when to answer NOERROR: none = once JetStream stored the change (all|any: not implemented yet)")
+	var mode string
+	fs.StringVar(&mode, "confirm", "none", "when to answer NOERROR: none = once JetStream stored the change; all = once every live syncer of the zone applied it too; any = once one did")
+	fs.DurationVar(&c.confirmTimeout, "confirm-timeout", confirm.DefaultTimeout, "with --confirm all|any: longest wait for the syncers; then the answer is SERVFAIL (dyndns: 911), the change staying stored")
+	fs.DurationVar(&c.confirmStale, "confirm-stale", confirm.DefaultStaleAfter, "with --confirm all|any: a syncer not heard from for this long is not waited for")
+	fs.StringVar(&c.statusBucket, "status-bucket", bus.DefaultStatusBucket, "JetStream KV bucket of the syncers' status (with --confirm all|any)")
 	c.log.Register(fs)
 	fs.Usage = config.Usage(fs, synopsis)
 	if err := fs.Parse(args); err != nil {
@@ -93,14 +102,13 @@ func parseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 		}
 		c.zones = append(c.zones, cz)
 	}
-	switch c.confirm {
-	case "none":
-	case "all", "any":
-		// TODO(issue 5): waiting for syncers to report a change applied needs
-		// their status reports; until then only "none" is accepted.
-		return nil, usage("--confirm %s needs syncer status reports (issue 5), not implemented yet; use --confirm none", c.confirm)
-	default:
-		return nil, usage("--confirm %q: want none, all or any", c.confirm)
+	m, err := confirm.ParseMode(mode)
+	if err != nil {
+		return nil, usage("%v", err)
+	}
+	c.confirm = m
+	if c.confirmTimeout <= 0 || c.confirmStale <= 0 {
+		return nil, usage("--confirm-timeout and --confirm-stale must be positive")
 	}
 	if (c.dyndnsCert == "") != (c.dyndnsKey == "") {
 		return nil, usage("--dyndns-tls-cert and --dyndns-tls-key go together")

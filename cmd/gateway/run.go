@@ -10,11 +10,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/cli"
+	"github.com/zonecast/zonecast/internal/confirm"
 	"github.com/zonecast/zonecast/internal/gateway"
 	"github.com/zonecast/zonecast/internal/gwstore"
 	"github.com/zonecast/zonecast/internal/health"
@@ -47,16 +49,32 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 		return g.Err(err)
 	}
 	cache := gwstore.NewCache()
+	// --confirm all|any: the syncers' applied reports and status.
+	var confirmer gateway.Confirmer
+	var tracker *confirm.Tracker
+	var statusKV jetstream.KeyValue
+	if cfg.confirm != confirm.None {
+		ready.NotReady("opening the status bucket " + cfg.statusBucket)
+		if statusKV, err = waitBucket(ctx, js, cfg.statusBucket, log); err != nil {
+			return g.Err(err)
+		}
+		tracker = confirm.NewTracker(cfg.confirmStale)
+		confirmer = confirm.NewConfirmer(tracker, cfg.confirm, cfg.confirmTimeout, reg, log)
+	}
 	gw := gateway.New(gateway.Config{
 		Zones: cfg.zones, Prefix: cfg.prefix, Directory: cache, Metrics: metrics, Log: log,
 		Publisher:   gateway.NewStreamPublisher(js, cfg.stream, cfg.prefix),
 		DyndnsRate:  rate.Limit(cfg.dyndnsRate),
 		DyndnsBurst: cfg.dyndnsBurst,
+		Confirmer:   confirmer,
 	})
 
 	// Ready once the keys are loaded and the zones' state replayed.
 	var pending atomic.Int32
 	pending.Store(2)
+	if tracker != nil {
+		pending.Add(1)
+	}
 	loaded := func(what string) func() {
 		var once sync.Once
 		return func() {
@@ -71,6 +89,12 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 	ready.NotReady("loading keys and replaying the stream")
 	keysLoaded, replayed := loaded("keys and hosts loaded"), loaded("stream replayed")
 	g.Go(func() error { return store.Watch(ctx, cache, keysLoaded, log) })
+	if tracker != nil {
+		statusLoaded := loaded("syncer status loaded")
+		g.Go(func() error {
+			return confirm.Follow(ctx, tracker, nc, confirm.DefaultSubjectPrefix, statusKV, statusLoaded, log)
+		})
+	}
 	g.Go(func() error {
 		return bus.Follow(ctx, js, bus.FollowConfig{Stream: cfg.stream, Filters: gw.Filters(), Handle: gw.Observe, Ready: replayed, Log: log})
 	})
@@ -88,6 +112,26 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 	}
 	<-ctx.Done()
 	return g.Err(nil)
+}
+
+// waitBucket opens an existing key-value bucket (the syncers create the
+// status bucket), waiting for it to appear.
+func waitBucket(ctx context.Context, js jetstream.JetStream, bucket string, log zerolog.Logger) (jetstream.KeyValue, error) {
+	for logged := false; ; {
+		kv, err := js.KeyValue(ctx, bucket)
+		if err == nil {
+			return kv, nil
+		}
+		if !logged {
+			log.Info().Err(err).Str("bucket", bucket).Msg("waiting for the status bucket (created by zonecast-syncer)")
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("opening bucket %s: %w", bucket, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 func serveDyndns(ctx context.Context, cfg *gatewayConfig, h http.Handler, log zerolog.Logger) error {

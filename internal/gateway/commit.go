@@ -107,6 +107,7 @@ func (g *Gateway) await(ctx context.Context, sent []inflight) (int, error) {
 	if len(sent) == 0 {
 		return 0, nil
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.PublishTimeout)
 	defer cancel()
 	seqs := make([]uint64, len(sent))
@@ -121,6 +122,16 @@ func (g *Gateway) await(ctx context.Context, sent []inflight) (int, error) {
 			errs[i] = fmt.Errorf("%w: %w", errNotAcknowledged, ctx.Err())
 		}
 	}
+	stored, first := g.resolveAll(sent, seqs, errs)
+	if first == nil {
+		first = g.confirmStored(parent, sent, seqs) // --confirm all|any (confirm.go)
+	}
+	return stored, first
+}
+
+// resolveAll resolves every message of sent and returns how many were
+// stored and the first error.
+func (g *Gateway) resolveAll(sent []inflight, seqs []uint64, errs []error) (int, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	stored := 0

@@ -34,6 +34,9 @@ type Config struct {
 	Metrics        *Metrics
 	Log            zerolog.Logger
 	PublishTimeout time.Duration // wait for an acknowledgement, default 5s
+	// Confirmer, when set, holds the answer until the syncers applied the
+	// change (--confirm all|any, confirm.go).
+	Confirmer Confirmer
 	// DyndnsRate and DyndnsBurst limit dyndns updates per host name.
 	DyndnsRate  rate.Limit // default one per 10 s
 	DyndnsBurst int        // default 3

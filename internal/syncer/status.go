@@ -243,12 +243,14 @@ func (m *Monitor) appliedNow(fams []*dto.MetricFamily) (map[string]uint64, bool)
 }
 
 // appliedSeqs derives, zone by zone, the stream sequence that is in
-// PowerDNS from the syncer's gauges. zone_stream_seq is set when a round
-// starts writing a sequence, zone_serial (its low 32 bits) once PowerDNS
-// took the PATCH carrying that SOA; so a sequence counts as applied when
-// the two agree. A zone whose serial was never written by this process
-// (PowerDNS already had it at start) counts from the moment the syncer
-// is ready, and moves only with its serial after that.
+// PowerDNS from the syncer's gauges. zone_stream_seq is set when a batch
+// carrying a sequence is planned (the pipelined writer may plan the next
+// one while PowerDNS writes the current one), zone_serial (the low 32 bits
+// of a batch's sequence) once PowerDNS took the PATCH with that SOA. So
+// the applied sequence is the last one at or below zone_stream_seq whose
+// low 32 bits are zone_serial. A zone whose serial this process never
+// wrote (PowerDNS already had it at start) counts from the moment the
+// syncer is ready, and moves only with its serial after that.
 type appliedSeqs struct{ seq map[string]uint64 }
 
 func (a *appliedSeqs) update(zones []string, seq map[string]uint64, serial map[string]uint32, ready bool) map[string]uint64 {
@@ -259,9 +261,11 @@ func (a *appliedSeqs) update(zones []string, seq map[string]uint64, serial map[s
 		cur, known := a.seq[z]
 		switch {
 		case !hasSeq:
-		case hasSerial && ser == uint32(s) && (!known || s > cur):
-			a.seq[z] = s
-		case !hasSerial && !known && ready:
+		case hasSerial:
+			if back := uint64(uint32(s) - ser); back <= s && (!known || s-back > cur) {
+				a.seq[z] = s - back
+			}
+		case !known && ready:
 			a.seq[z] = s
 		}
 		out[z] = a.seq[z]

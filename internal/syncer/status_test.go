@@ -81,10 +81,14 @@ func TestConfirmAppliedSeqs(t *testing.T) {
 		"pdns already had it": {{seq(5), nil, false, 0}, {seq(5), nil, true, 5},
 			{seq(6), nil, true, 5}, // a round in flight, or failing
 			{seq(6), ser(6), true, 6}},
-		"never backwards":        {{seq(9), ser(9), true, 9}, {seq(9), ser(8), true, 9}},
-		"serial wraps":           {{seq(1<<32 + 3), ser(3), true, 1<<32 + 3}},
-		"no sequence yet":        {{nil, nil, true, 0}},
-		"failing from the start": {{seq(5), ser(4), true, 0}, {seq(5), ser(4), true, 0}},
+		"never backwards":            {{seq(9), ser(9), true, 9}, {seq(9), ser(8), true, 9}},
+		"serial wraps":               {{seq(1<<32 + 3), ser(3), true, 1<<32 + 3}},
+		"no sequence yet":            {{nil, nil, true, 0}},
+		"failing from the start":     {{seq(5), nil, false, 0}, {seq(5), nil, false, 0}},
+		"serial of a previous batch": {{seq(5), ser(4), true, 4}, {seq(5), ser(4), true, 4}},
+		"next batch planned while one lands": {{seq(5), ser(5), true, 5}, {seq(9), ser(5), true, 5},
+			{seq(12), ser(9), true, 9}, {seq(12), ser(12), true, 12}},
+		"serial low bits above the planned ones": {{seq(1<<32 + 2), ser(1<<32 - 3), true, 1<<32 - 3}},
 	}
 	for name, steps := range tests {
 		t.Run(name, func(t *testing.T) {
