@@ -245,6 +245,14 @@ func prescan(req Request, zone string, rrs []dns.RR) ([]op, Result) {
 			ops = append(ops, op{class: h.Class, name: name, typ: "SOA"})
 			continue
 		}
+		if h.Rrtype == dns.TypeDHCID {
+			// kea's D2 (2.2) adds and deletes a DHCID record beside every
+			// address "for auditing" even with conflict resolution off.
+			// zonecast carries no DHCID, so the audit record is ignored
+			// like an SOA change; DHCID prerequisites still fail.
+			ops = append(ops, op{class: h.Class, name: name, typ: "DHCID"})
+			continue
+		}
 		if !ok {
 			return nil, fail(dns.RcodeRefused, zone, "name %q cannot be published (labels a-z 0-9 - _ only)", h.Name)
 		}
@@ -328,7 +336,7 @@ func clampTTL(ttl uint32) uint32 { return min(max(ttl, events.MinTTL), events.Ma
 // taken rather than ignored.
 func (o *overlay) apply(zone string, u op) bool {
 	apex := u.name == zone
-	if u.typ == "SOA" || (apex && u.typ == "NS") {
+	if u.typ == "SOA" || u.typ == "DHCID" || (apex && u.typ == "NS") {
 		return false // the syncer owns the SOA and the apex NS RRset
 	}
 	key := rrset.Key{Name: u.name, Type: u.typ}

@@ -148,6 +148,14 @@ func TestEvaluate(t *testing.T) {
 				m.Insert(rrs(t, "example.test. 60 IN SOA ns. host. 99 1 1 1 1"))
 			},
 		},
+		"dhcid beside an address ignored (kea D2 audit record)": {
+			build: func(m *dns.Msg) {
+				m.RemoveRRset(rrs(t, "host.example.test. 0 IN DHCID AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA="))
+				m.Insert(rrs(t, "host.example.test. 60 IN A 192.0.2.9"))
+				m.Insert(rrs(t, "host.example.test. 60 IN DHCID AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA="))
+			},
+			want: []string{"host.example.test. A 60 192.0.2.9"},
+		},
 		"apex ns add and delete ignored": {
 			build: func(m *dns.Msg) {
 				m.Insert(rrs(t, "example.test. 60 IN NS ns9.example.net."))
