@@ -6,7 +6,9 @@ package syncer
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +32,10 @@ type fakePDNS struct {
 	patched  int
 	failNext int // Apply calls that fail with a 503 before succeeding
 	reads    int
+	// onApply, when set, runs before each Apply takes effect (unlocked),
+	// and afterApply after it, with the fake locked.
+	onApply    func()
+	afterApply func(always []pdnsapi.Change)
 }
 
 func newFake() *fakePDNS {
@@ -57,8 +63,14 @@ func (f *fakePDNS) RRset(_ context.Context, z string, k rrset.Key) (rrset.Set, b
 func (f *fakePDNS) CreateZone(context.Context, pdnsapi.ZoneSpec) error { return nil }
 
 func (f *fakePDNS) Apply(_ context.Context, z string, changes, always []pdnsapi.Change) ([]pdnsapi.Rejection, error) {
+	if f.onApply != nil {
+		f.onApply()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.afterApply != nil {
+		defer f.afterApply(always)
+	}
 	if f.failNext > 0 {
 		f.failNext--
 		return nil, &pdnsapi.Error{StatusCode: 503, Message: "unavailable"}
@@ -235,5 +247,68 @@ func TestInvalidEventIsCountedNotApplied(t *testing.T) {
 	waitFor(t, "the valid event", func() bool { return f.has(rrset.Key{Name: "ok." + zone, Type: "AAAA"}) })
 	if f.has(rrset.Key{Name: "web.other.test.", Type: "AAAA"}) {
 		t.Fatal("event outside the zones applied")
+	}
+}
+
+// TestPipelinedRoundsKeepOrderAndSerial: changes that arrive while a batch
+// is being written are planned meanwhile and written next; a key in flight
+// is written again after its batch lands, and the SOA serial never shows
+// a sequence whose message is not written yet.
+func TestPipelinedRoundsKeepOrderAndSerial(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	a := rrset.Key{Name: "a." + zone, Type: "AAAA"}
+	b := rrset.Key{Name: "b." + zone, Type: "AAAA"}
+	started := make(chan struct{}, 10)
+	release := make(chan struct{})
+	var gate atomic.Bool
+	var gated sync.Once
+	var bad []string
+	f.onApply = func() {
+		started <- struct{}{}
+		if gate.Load() {
+			gated.Do(func() { <-release }) // the first batch after start-up waits for the test
+		}
+	}
+	f.afterApply = func(always []pdnsapi.Change) {
+		for _, c := range always {
+			if c.Set.Type != "SOA" {
+				continue
+			}
+			serial := strings.Fields(c.Set.Records[0])[2]
+			if serial >= "2" && (f.sets[a].Records == nil || f.sets[a].Records[0] != "2001:db8::2") {
+				bad = append(bad, fmt.Sprintf("serial %s served while a is %v", serial, f.sets[a].Records))
+			}
+		}
+	}
+	s, stop := start(t, f)
+	defer stop()
+	s.Replayed()
+	<-s.Ready()
+	for len(started) > 0 {
+		<-started // the start-up pass
+	}
+	gate.Store(true)
+	deliver(t, s, 1, a.Name, "2001:db8::1")
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first batch never started")
+	}
+	deliver(t, s, 2, a.Name, "2001:db8::2") // a is in flight
+	deliver(t, s, 3, b.Name, "2001:db8::3")
+	time.Sleep(4 * stageEvery)
+	close(release)
+	waitFor(t, "a = ::2, b = ::3 and serial 3", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		soa := f.sets[rrset.Key{Name: zone, Type: "SOA"}]
+		return len(f.sets[a].Records) == 1 && f.sets[a].Records[0] == "2001:db8::2" &&
+			len(f.sets[b].Records) == 1 && len(soa.Records) == 1 && strings.Fields(soa.Records[0])[2] == "3"
+	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(bad) > 0 {
+		t.Fatalf("SOA serial ran ahead of the data: %v", bad)
 	}
 }
