@@ -86,6 +86,14 @@ func Decode(data []byte) (Message, error) {
 // regard to case and keeps the last of duplicates, so {"name":"a.","NAME":"b."}
 // would mean b. here and a. to a stricter reader of the same stream.
 func decodeObject(data []byte) (Message, error) {
+	if m, ok := decodeFast(data); ok {
+		return m, nil
+	}
+	return decodeGeneral(data)
+}
+
+// decodeGeneral is decodeObject for any input, with encoding/json.
+func decodeGeneral(data []byte) (Message, error) {
 	var seen [len(fieldNames)]bool
 	err := scanKeys(data, func(key []byte) error {
 		i := 0

@@ -213,3 +213,66 @@ func FuzzMessage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeFast: the reflection-free path accepts only what the general
+// path accepts, and reads the same message.
+func FuzzDecodeFast(f *testing.F) {
+	for _, s := range []string{
+		`{"v":1,"name":"web.example.com.","type":"A","origin":"n1","ttl":60,"records":["192.0.2.1"]}`,
+		` { "v" : 1 , "name" : "a." , "records" : [ "x" , "y" ] , "ttl" : 0 } `,
+		`{"v":1,"records":[]}`, `{}`, `{"v":01}`, `{"v":1.0}`, `{"v":1e1}`, `{"v":-1}`, `{"v":null}`,
+		`{"ttl":4294967296}`, `{"ttl":999999999}`, `{"name":"a\u0041"}`, `{"name":"a","name":"b"}`,
+		`{"records":["a",]}`, `{"records":[1]}`, `{"v":1}x`, `{"v":1,}`, `{"NAME":"a."}`, "{\"name\":\"\x01\"}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !utf8.Valid(data) {
+			return
+		}
+		fast, ok := decodeFast(data)
+		if !ok {
+			return
+		}
+		general, err := decodeGeneral(data)
+		if err != nil {
+			t.Fatalf("fast path accepted %q, general path refused it: %v", data, err)
+		}
+		if !reflect.DeepEqual(fast, general) {
+			t.Fatalf("%q: fast %#v, general %#v", data, fast, general)
+		}
+	})
+}
+
+// FuzzDecodeWithSubject: the shortcut (encode the body's subject and
+// compare) decides exactly as parsing the subject first does.
+func FuzzDecodeWithSubject(f *testing.F) {
+	body := `{"v":1,"name":"web.example.com.","type":"A","origin":"n1","ttl":60,"records":["192.0.2.1"]}`
+	for _, subj := range []string{
+		"zonecast.rr.n1.com.example.web.A", "zonecast.rr.n1.com.example.WEB.A", "zonecast.rr.n2.com.example.web.A",
+		"zonecast.rr.n1.com.example.web.a", "zonecast.rr.n1.com.example.%2a.A", "zonecast.rr.n1..com.example.web.A",
+		"other.n1.com.example.web.A", "zonecast.rr.n1.A",
+	} {
+		f.Add(subj, []byte(body))
+	}
+	f.Fuzz(func(t *testing.T, subject string, data []byte) {
+		got, gotErr := DecodeWithSubject(DefaultSubjectPrefix, subject, data)
+		want, wantErr := func() (Message, error) {
+			key, origin, err := ParseSubject(DefaultSubjectPrefix, subject)
+			if err != nil {
+				return Message{}, err
+			}
+			m, err := Decode(data)
+			if err != nil {
+				return Message{}, err
+			}
+			if m.Key() != key || m.Origin != origin {
+				return Message{}, ErrInvalid
+			}
+			return m, nil
+		}()
+		if (gotErr == nil) != (wantErr == nil) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q %q: got %#v, %v; want %#v, %v", subject, data, got, gotErr, want, wantErr)
+		}
+	})
+}

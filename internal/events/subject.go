@@ -38,13 +38,22 @@ func writeReversed(b *strings.Builder, name string) {
 	if name == "." {
 		return // the root has no label
 	}
-	labels := strings.Split(strings.TrimSuffix(name, "."), ".")
-	for i := len(labels) - 1; i >= 0; i-- {
+	rest := strings.TrimSuffix(name, ".")
+	if rest == "" {
+		b.WriteByte('.') // not canonical; as strings.Split would have it
+	}
+	for rest != "" {
+		label := rest
+		if i := strings.LastIndexByte(rest, '.'); i >= 0 {
+			label, rest = rest[i+1:], rest[:i]
+		} else {
+			rest = ""
+		}
 		b.WriteByte('.')
-		if labels[i] == "*" {
+		if label == "*" {
 			b.WriteString(wildcardToken)
 		} else {
-			b.WriteString(labels[i])
+			b.WriteString(label)
 		}
 	}
 }
@@ -135,11 +144,15 @@ func ParseSubject(prefix, subject string) (rrset.Key, string, error) {
 // subject it arrived on, so that a publisher allowed one subject cannot
 // write another RRset through the body.
 func DecodeWithSubject(prefix, subject string, data []byte) (Message, error) {
-	key, origin, err := ParseSubject(prefix, subject)
-	if err != nil {
-		return Message{}, err
-	}
 	m, err := Decode(data)
+	if err == nil && Subject(prefix, m) == subject {
+		return m, nil // the body's own subject: canonical and matching
+	}
+	// Something is wrong: parse the subject to say what, subject first.
+	key, origin, perr := ParseSubject(prefix, subject)
+	if perr != nil {
+		return Message{}, perr
+	}
 	if err != nil {
 		return Message{}, err
 	}
