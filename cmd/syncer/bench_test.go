@@ -119,7 +119,7 @@ func BenchmarkBurst20k(b *testing.B) {
 			time.Sleep(2 * time.Millisecond)
 		}
 	}
-	var bulk, queued, live []float64
+	var bulk, queued, live, cpu []float64
 	for i := 0; i < b.N; i++ {
 		for r := 0; r < rounds; r++ {
 			// The syncer rectifies a zone RectifyDelay (1 s) after its
@@ -153,10 +153,12 @@ func BenchmarkBurst20k(b *testing.B) {
 				go fetchProfile(s.HTTPAddr, prof)
 				time.Sleep(100 * time.Millisecond)
 			}
+			cpu0 := cpuTime(s.PID())
 			start = time.Now()
 			s.Signal(b, syscall.SIGCONT)
 			waitSerial(zones[2*r], start)
 			queued = append(queued, time.Since(start).Seconds())
+			cpu = append(cpu, (cpuTime(s.PID()) - cpu0).Seconds())
 			if os.Getenv("ZONECAST_BENCH_TRACE") != "" {
 				b.Logf("round %d: queued burst from %s", r, start.UTC().Format("15:04:05.000"))
 			}
@@ -177,6 +179,23 @@ func BenchmarkBurst20k(b *testing.B) {
 	b.Logf("  bulk PATCH x1000      %.3fs (%s)", mb, fmtSecs(bulk))
 	b.Logf("  syncer, queued burst  %.3fs (%s)  throughput ratio syncer/bulk %.2f", mq, fmtSecs(queued), mb/mq)
 	b.Logf("  syncer, live burst    %.3fs (%s)  including publishing", ml, fmtSecs(live))
+	b.Logf("  syncer CPU during the queued burst %.3fs (%s)", median(cpu), fmtSecs(cpu))
+	b.ReportMetric(median(cpu)*1e6/n, "syncer-cpu-us/rrset")
+}
+
+// cpuTime returns the user+system CPU time a process has used so far, from
+// /proc/PID/stat (clock ticks of 10 ms on Linux).
+func cpuTime(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces) in parentheses.
+	rest := string(data[strings.LastIndexByte(string(data), ')')+2:])
+	f := strings.Fields(rest)
+	utime, _ := strconv.Atoi(f[11])
+	stime, _ := strconv.Atoi(f[12])
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 func fmtSecs(xs []float64) string {
