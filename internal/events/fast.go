@@ -21,11 +21,11 @@ func decodeFast(data []byte) (Message, bool) {
 		return m, skipSpace(data, i+1) == len(data)
 	}
 	for {
-		key, next, ok := fastString(data, i)
+		from, next, ok := fastSpan(data, i)
 		if !ok {
 			return Message{}, false
 		}
-		f := fieldIndex(key)
+		f := fieldIndex(data[from : next-1])
 		if f < 0 || seen[f] {
 			return Message{}, false
 		}
@@ -80,9 +80,9 @@ func decodeFast(data []byte) (Message, bool) {
 	}
 }
 
-func fieldIndex(key string) int {
+func fieldIndex(key []byte) int {
 	for i, f := range fieldNames {
-		if f == key {
+		if string(key) == f { // no allocation
 			return i
 		}
 	}
@@ -92,18 +92,28 @@ func fieldIndex(key string) int {
 // fastString reads a JSON string without escapes or control characters
 // at i and returns it and the index after it.
 func fastString(data []byte, i int) (string, int, bool) {
-	if i >= len(data) || data[i] != '"' {
+	from, next, ok := fastSpan(data, i)
+	if !ok {
 		return "", 0, false
+	}
+	return string(data[from : next-1]), next, true
+}
+
+// fastSpan finds a JSON string without escapes or control characters at i:
+// its contents start at from, and next is the index after its closing quote.
+func fastSpan(data []byte, i int) (from, next int, ok bool) {
+	if i >= len(data) || data[i] != '"' {
+		return 0, 0, false
 	}
 	for j := i + 1; j < len(data); j++ {
 		switch c := data[j]; {
 		case c == '"':
-			return string(data[i+1 : j]), j + 1, true
+			return i + 1, j + 1, true
 		case c == '\\' || c < 0x20:
-			return "", 0, false
+			return 0, 0, false
 		}
 	}
-	return "", 0, false
+	return 0, 0, false
 }
 
 // fastUint reads 0 or a positive integer of at most 9 digits at i (it fits

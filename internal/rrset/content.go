@@ -56,13 +56,13 @@ func CanonicalContent(typ, content string) (string, error) {
 		if err != nil || !a.Is4() {
 			return "", invalidf("A content %q is not an IPv4 address", content)
 		}
-		return a.String(), nil
+		return addrString(a, content), nil
 	case "AAAA":
 		a, err := netip.ParseAddr(content)
 		if err != nil || !a.Is6() || a.Zone() != "" {
 			return "", invalidf("AAAA content %q is not an IPv6 address", content)
 		}
-		return a.String(), nil
+		return addrString(a, content), nil
 	case "CNAME", "NS", "PTR":
 		n, err := canonicalTarget(content)
 		if err != nil {
@@ -192,4 +192,14 @@ func specialOutsideQuotes(s string) (byte, bool) {
 		}
 	}
 	return 0, false
+}
+
+// addrString is a.String(), reusing content when it is that already (the
+// common case: sources publish canonical addresses), without allocating.
+func addrString(a netip.Addr, content string) string {
+	var buf [64]byte
+	if b := a.AppendTo(buf[:0]); string(b) == content {
+		return content
+	}
+	return a.String()
 }

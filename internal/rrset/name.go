@@ -40,11 +40,16 @@ func CanonicalName(name string) (string, error) {
 	if len(n) > MaxNameLen {
 		return "", invalidf("name %q longer than %d characters", name, MaxNameLen)
 	}
-	labels := strings.Split(n[:len(n)-1], ".")
-	for i, l := range labels {
-		if err := checkLabel(l, i == 0); err != nil {
+	rest := n[:len(n)-1]
+	for first := true; ; first = false {
+		l, after, more := strings.Cut(rest, ".")
+		if err := checkLabel(l, first); err != nil {
 			return "", fmt.Errorf("name %q: %w", name, err)
 		}
+		if !more {
+			break
+		}
+		rest = after
 	}
 	return n, nil
 }
