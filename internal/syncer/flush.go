@@ -186,9 +186,16 @@ func (s *Syncer) take(st *staging, busy map[rrset.Key]struct{}) {
 		s.seqDirty[z] = true
 	}
 	s.mu.Unlock()
-	clear(taken)
-	s.spare = taken
+	// Reuse a small map; clearing a big one costs its whole capacity at
+	// every take, more than growing a fresh one.
+	if len(taken) <= reuseMax {
+		clear(taken)
+		s.spare = taken
+	}
 }
+
+// reuseMax is the size up to which take reuses the map of dirty marks.
+const reuseMax = 1024
 
 // nextBatch builds the next zone's batch from st, the zone after last
 // first; nil when nothing is left to write.
@@ -224,7 +231,7 @@ func (s *Syncer) nextBatch(ctx context.Context, st *staging, last string) (*batc
 // RRsets in PowerDNS first (see maxVerifiedClaims).
 func (s *Syncer) batchOf(ctx context.Context, zone string, zs *zoneState, sz *stagedZone) (*batch, error) {
 	keys := make([]rrset.Key, 0, len(sz.dec))
-	var ch plan.Changes
+	ch := plan.Changes{Upserts: make([]rrset.Set, 0, len(sz.dec))}
 	for k, d := range sz.dec {
 		keys = append(keys, k)
 		ch.Add(d)
