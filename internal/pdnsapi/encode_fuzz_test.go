@@ -30,7 +30,7 @@ func FuzzAppendRRset(f *testing.F) {
 		for _, s := range []*string{&want.Name, &want.Type, &want.Records[0].Content} {
 			*s = strings.ToValidUTF8(*s, "\uFFFD")
 		}
-		if !utf8.ValidString(name+typ+content) {
+		if !utf8.ValidString(name + typ + content) {
 			// encoding/json replaces each invalid byte; ToValidUTF8 runs of them.
 			var viaJSON patchRRset
 			js, _ := json.Marshal(p)
