@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,7 +67,7 @@ type rig struct {
 
 // newRig starts an embedded JetStream with the record stream, a gateway on
 // it and its follower, and waits for the (empty) replay.
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	t.Helper()
 	dir := t.TempDir()
 	srv, err := bus.StartEmbedded(bus.ServerConfig{StoreDir: filepath.Join(dir, "js"), User: "u", Password: "p",
@@ -333,16 +334,7 @@ func TestServeDNSConcurrent(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	up := false
-	for try := 0; try < 50 && !up; try++ { // until the server listens
-		q := new(dns.Msg)
-		q.SetQuestion(testZone, dns.TypeSOA)
-		_, _, err := (&dns.Client{Net: "udp", Timeout: 100 * time.Millisecond}).Exchange(q, addr)
-		up = err == nil
-	}
-	if !up {
-		t.Fatal("dns server not answering")
-	}
+	waitDNS(t, addr)
 	name := "u." + testZone
 	c := &dns.Client{Net: "udp", Timeout: 5 * time.Second, TsigSecret: map[string]string{"k1.": testSecret}}
 	var wg sync.WaitGroup
@@ -367,5 +359,86 @@ func TestServeDNSConcurrent(t *testing.T) {
 	r.sameState(t, []string{name})
 	if got := r.own(rrset.Key{Name: name, Type: "A"}, r.dir.origin("k1.")); len(got) != 60 {
 		t.Errorf("view has %d records, want 60", len(got))
+	}
+}
+
+// waitDNS waits until a DNS server answers on addr.
+func waitDNS(t testing.TB, addr string) {
+	t.Helper()
+	for try := 0; try < 100; try++ {
+		q := new(dns.Msg)
+		q.SetQuestion(testZone, dns.TypeSOA)
+		if _, _, err := (&dns.Client{Net: "udp", Timeout: 100 * time.Millisecond}).Exchange(q, addr); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("dns server not answering")
+}
+
+// BenchmarkServeDNS profiles the gateway in one process: 16 UDP clients
+// sending signed single-record adds through ServeDNSOn to an embedded
+// JetStream (clients and server share the CPU with it).
+//
+//	go test -run '^$' -bench ServeDNS -cpuprofile cpu.out ./internal/gateway
+func BenchmarkServeDNS(b *testing.B) {
+	r := newRig(b)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.g.ServeDNSOn(ctx, addr) }()
+	defer func() { cancel(); <-done }()
+	waitDNS(b, addr)
+	var next atomic.Int64
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &dns.Client{Net: "udp", Timeout: 5 * time.Second, TsigSecret: map[string]string{"k1.": testSecret}}
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				m := new(dns.Msg)
+				m.SetUpdate(testZone)
+				m.Insert([]dns.RR{&dns.A{Hdr: dns.RR_Header{Name: fmt.Sprintf("h%d.%s", i, testZone), Rrtype: dns.TypeA,
+					Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(10, byte(i>>16), byte(i>>8), byte(i))}})
+				m.SetTsig("k1.", dns.HmacSHA256, Fudge, time.Now().Unix())
+				resp, _, err := c.Exchange(m, addr)
+				if err != nil || resp.Rcode != dns.RcodeSuccess {
+					b.Errorf("update: %v %v", err, resp)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// ServeDNSOn returns when its context ends before the servers started
+// (miekg/dns's ShutdownContext leaves a server not yet started running).
+func TestServeDNSOnCancelledAtStart(t *testing.T) {
+	g := New(Config{Zones: []string{testZone}, Directory: keys{}, Log: zerolog.Nop()})
+	for i := 0; i < 20; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		done := make(chan error, 1)
+		go func() { done <- g.ServeDNSOn(ctx, "127.0.0.1:0") }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("ServeDNSOn did not return after its context ended")
+		}
 	}
 }

@@ -311,6 +311,10 @@ func (g *Gateway) ServeDNSOn(ctx context.Context, addr string) error {
 		_ = s.ShutdownContext(sctx)
 		cancel()
 	}
+	// A server not started yet when ShutdownContext ran ("server not
+	// started") would go on serving: closing its socket ends it.
+	pc.Close()
+	ln.Close()
 	wg.Wait()
 	if first != nil && ctx.Err() == nil {
 		return fmt.Errorf("serving dns on %s: %w", addr, first)
