@@ -56,7 +56,7 @@ func parseSyncerFlags(args []string) (*syncerConfig, error) {
 	c.nats = cli.NATSFlags(fs, "", "NATS server URL(s) to join; empty starts an embedded nats-server with JetStream")
 	fs.StringVar(&c.natsListen, "nats-listen", "127.0.0.1:4222",
 		"client address of the embedded nats-server; empty: in-process only (ignored with --nats-url)")
-	fs.StringVar(&c.stateDir, "state-dir", "/var/lib/zonecast", "state directory (embedded JetStream files, generated NATS password)")
+	fs.StringVar(&c.stateDir, "state-dir", "/var/lib/zonecast", "state directory (embedded JetStream files, generated NATS password, the claim log)")
 	fs.StringVar(&c.stream, "stream", "ZONECAST", "JetStream stream name")
 	fs.IntVar(&c.replicas, "stream-replicas", 0,
 		"stream replicas when the syncer creates the stream (0: 3 when the embedded cluster has 3 or more nodes, else 1)")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/claimlog"
 	"github.com/zonecast/zonecast/internal/cli"
 	"github.com/zonecast/zonecast/internal/config"
 	"github.com/zonecast/zonecast/internal/confirm"
@@ -54,9 +56,17 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	metrics := syncer.NewMetrics(reg)
 	pdns := pdnsapi.New(cfg.pdnsURL, apiKey, cfg.pdnsServerID, cfg.pdnsTimeout)
 	recent := status.NewRecent(20)
+	if err := os.MkdirAll(cfg.stateDir, 0o700); err != nil {
+		return fmt.Errorf("creating the state directory: %w", err)
+	}
+	claims, err := claimlog.Open(filepath.Join(cfg.stateDir, "claims.log"))
+	if err != nil {
+		return err
+	}
+	defer claims.Close()
 	s := syncer.New(syncer.Config{
 		Zones: cfg.zones, Prefix: cfg.prefix, SOA: cfg.soa, NS: cfg.ns,
-		BatchDelay: cfg.batchDelay, ReconcileInterval: cfg.reconcile,
+		BatchDelay: cfg.batchDelay, ReconcileInterval: cfg.reconcile, Claims: claims,
 	}, pdns, metrics, log.Hook(recent))
 	kv, err := bus.StatusBucket(ctx, js, cfg.statusBucket, cfg.replicas, log)
 	if err != nil {

@@ -166,6 +166,16 @@ func Decode(zone string, meta map[string][]string) (Record, error) {
 // EncodeJournal returns the values of journal kinds recording keys as
 // claimed (claim) or released, at most MaxJournalBytes per kind.
 func EncodeJournal(zone string, keys []rrset.Key, claim bool) [][]string {
+	return encodeJournal(zone, keys, claim, pack)
+}
+
+// EncodeJournalRaw is EncodeJournal without compression, for a local log
+// where the bytes cost less than the CPU.
+func EncodeJournalRaw(zone string, keys []rrset.Key, claim bool) [][]string {
+	return encodeJournal(zone, keys, claim, func(v string) string { return v })
+}
+
+func encodeJournal(zone string, keys []rrset.Key, claim bool, pack func(string) string) [][]string {
 	sign := "-"
 	if claim {
 		sign = "+"

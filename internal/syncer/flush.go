@@ -101,8 +101,13 @@ func (s *Syncer) flush(ctx context.Context) error {
 				s.unstage(st)
 				return nil
 			}
+			t0 := time.Now()
 			s.take(st, nil)
+			t1 := time.Now()
 			b, err := s.nextBatch(wctx, st, last)
+			if b != nil {
+				s.log.Debug().Int("rrsets", len(b.changes)).Dur("take", t1.Sub(t0)).Dur("build", time.Since(t1)).Msg("round: batch ready")
+			}
 			if err != nil {
 				s.unstage(st)
 				return err

@@ -46,6 +46,9 @@ type Config struct {
 	RectifyDelay      time.Duration // delay before rectifying a zone whose names changed
 	MaxBackoff        time.Duration // cap of the retry backoff when PowerDNS fails
 	WriteTimeout      time.Duration // bound of one round's PowerDNS calls, also at shutdown
+	// Claims, if set, logs ownership claims locally before batches are
+	// written; they reach the zone metadata when the syncer is idle.
+	Claims ClaimLog
 }
 
 // Syncer keeps one PowerDNS in line with the stream.
@@ -71,6 +74,8 @@ type Syncer struct {
 	// Owned by the writer goroutine (Run).
 	zones         map[string]*zoneState
 	needReconcile bool
+	pendingClaims map[string]owner.Set // logged, not yet in the zone metadata
+	checkpointAt  time.Time            // when to copy them there; zero: nothing due
 }
 
 type zoneState struct {
@@ -116,6 +121,8 @@ func New(cfg Config, pdns PDNS, m *Metrics, log zerolog.Logger) *Syncer {
 		replayed:  make(chan struct{}),
 		ready:     make(chan struct{}),
 		zones:     map[string]*zoneState{},
+
+		pendingClaims: map[string]owner.Set{},
 	}
 }
 
@@ -241,6 +248,10 @@ func (s *Syncer) Ready() <-chan struct{} { return s.ready }
 // they arrive until ctx is done. A round in flight when ctx ends is
 // finished first. It returns an error only for a fault no retry can mend.
 func (s *Syncer) Run(ctx context.Context) error {
+	if err := s.loadClaimLog(); err != nil {
+		return err
+	}
+	defer s.checkpointAtExit(ctx)
 	// Read the zones while the stream replays, then converge in one pass
 	// once the desired state is complete. (Writing while replaying was
 	// measured slower: PowerDNS and the replay then compete for the two
@@ -285,6 +296,10 @@ func (s *Syncer) Run(ctx context.Context) error {
 		if due, ok := s.nextRectify(); ok {
 			rectify = time.After(time.Until(due))
 		}
+		var checkpoint <-chan time.Time
+		if !s.checkpointAt.IsZero() {
+			checkpoint = time.After(time.Until(s.checkpointAt))
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -314,6 +329,14 @@ func (s *Syncer) Run(ctx context.Context) error {
 				continue
 			}
 			s.rectifyDue(ctx)
+		case <-checkpoint:
+			if s.busy() {
+				s.checkpointAt = time.Now().Add(s.cfg.RectifyDelay)
+				continue
+			}
+			if err := s.checkpoint(ctx); err != nil {
+				s.log.Warn().Err(err).Msg("could not copy logged claims into the zone metadata; will retry")
+			}
 		}
 	}
 }
@@ -557,6 +580,9 @@ func (s *Syncer) loadZone(ctx context.Context, zone string) (*zoneState, error) 
 		return nil, err
 	}
 	owned := rec.Owned
+	for k := range s.pendingClaims[zone] {
+		owned[k] = struct{}{} // logged, not yet copied into the metadata
+	}
 	zs := &zoneState{actual: make(map[rrset.Key]rrset.Set, len(sets)), owned: owned, conflicts: map[rrset.Key]bool{},
 		journal: rec.Journal, nextJrnl: rec.NextSeq, touched: map[int]bool{}}
 	if len(rec.Journal) > 0 {
@@ -746,6 +772,16 @@ func (s *Syncer) claim(ctx context.Context, zone string, zs *zoneState, keys []r
 	if len(keys) == 0 {
 		return nil
 	}
+	if s.cfg.Claims != nil {
+		if err := s.logClaims(zone, keys); err != nil {
+			return fmt.Errorf("claiming %d rrsets: %w", len(keys), err)
+		}
+		for _, k := range keys {
+			zs.owned[k] = struct{}{}
+		}
+		s.m.OwnedRRsets.WithLabelValues(zone).Set(float64(len(zs.owned)))
+		return nil
+	}
 	for _, k := range keys {
 		zs.owned[k] = struct{}{}
 	}
@@ -765,6 +801,11 @@ func (s *Syncer) release(ctx context.Context, zone string, zs *zoneState, keys [
 	}
 	for _, k := range keys {
 		delete(zs.owned, k)
+	}
+	if s.cfg.Claims != nil {
+		if err := s.unlogClaims(zone, keys); err != nil {
+			return err
+		}
 	}
 	return s.writeOwnership(ctx, zone, zs, keys, false)
 }
