@@ -49,7 +49,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ReconcileDrift: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "reconcile_drift_rrsets",
 			Help: "RRsets the last full reconciliation had to write, by zone."}, []string{"zone"}),
 		ZoneSeq: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "zone_stream_seq",
-			Help: "Stream sequence of the last message applied, by zone."}, []string{"zone"}),
+			Help: "Stream sequence of the last message applied (written to PowerDNS), by zone."}, []string{"zone"}),
 		ZoneSerial: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "zone_serial",
 			Help: "SOA serial written to PowerDNS, by zone."}, []string{"zone"}),
 		OwnedRRsets: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "rrsets_owned",

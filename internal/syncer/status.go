@@ -243,14 +243,13 @@ func (m *Monitor) appliedNow(fams []*dto.MetricFamily) (map[string]uint64, bool)
 }
 
 // appliedSeqs derives, zone by zone, the stream sequence that is in
-// PowerDNS from the syncer's gauges. zone_stream_seq is set when a batch
-// carrying a sequence is planned (the pipelined writer may plan the next
-// one while PowerDNS writes the current one), zone_serial (the low 32 bits
-// of a batch's sequence) once PowerDNS took the PATCH with that SOA. So
-// the applied sequence is the last one at or below zone_stream_seq whose
-// low 32 bits are zone_serial. A zone whose serial this process never
-// wrote (PowerDNS already had it at start) counts from the moment the
-// syncer is ready, and moves only with its serial after that.
+// PowerDNS from the syncer's gauges. zone_stream_seq is set once a batch
+// carrying a sequence is written (or found to need no write), zone_serial
+// (the low 32 bits of a batch's sequence) once PowerDNS took the PATCH
+// with that SOA. The applied sequence is the last one at or below
+// zone_stream_seq whose low 32 bits are zone_serial; a zone whose serial
+// this process never wrote (PowerDNS already had it at start) counts from
+// the moment the syncer is ready, and moves only with its serial after that.
 type appliedSeqs struct{ seq map[string]uint64 }
 
 func (a *appliedSeqs) update(zones []string, seq map[string]uint64, serial map[string]uint32, ready bool) map[string]uint64 {

@@ -633,6 +633,7 @@ type batch struct {
 	keys      []rrset.Key // every key the plan looked at
 	ch        plan.Changes
 	seq       uint64
+	seqKnown  bool // the batch brings the zone to stream sequence seq
 	changes   []pdnsapi.Change
 	always    []pdnsapi.Change
 	claimTook time.Duration
@@ -643,16 +644,18 @@ type batch struct {
 // PowerDNS and the ownership record need nothing.
 func (s *Syncer) prepare(zone string, zs *zoneState, keys []rrset.Key, ch plan.Changes, seq uint64, seqKnown bool) *batch {
 	s.reportConflicts(zone, zs, keys, ch.Conflicts)
-	b := &batch{zone: zone, zs: zs, keys: keys, ch: ch, seq: seq}
+	b := &batch{zone: zone, zs: zs, keys: keys, ch: ch, seq: seq, seqKnown: seqKnown}
 	soaKey := rrset.Key{Name: zone, Type: "SOA"}
 	if seqKnown {
 		soa := s.soa(zone, seq)
 		if cur, ok := zs.actual[soaKey]; !ok || !cur.Equal(soa) {
 			b.always = append(b.always, pdnsapi.Change{Set: soa})
 		}
-		s.m.ZoneSeq.WithLabelValues(zone).Set(float64(seq))
 	}
 	if !ch.HasChanges() && len(b.always) == 0 {
+		if seqKnown {
+			s.m.ZoneSeq.WithLabelValues(zone).Set(float64(seq)) // nothing to write: applied
+		}
 		return nil
 	}
 	// Neighbouring names in one PATCH, and deterministic batches.
@@ -716,6 +719,9 @@ func (s *Syncer) land(ctx context.Context, b *batch, rejected []pdnsapi.Rejectio
 	for _, c := range always {
 		zs.actual[c.Set.Key] = c.Set
 		s.m.ZoneSerial.WithLabelValues(zone).Set(float64(uint32(seq)))
+	}
+	if b.seqKnown {
+		s.m.ZoneSeq.WithLabelValues(zone).Set(float64(seq))
 	}
 	s.m.Applied.WithLabelValues(zone).Add(float64(len(changes) - len(rejected)))
 
