@@ -1,14 +1,10 @@
 package syncer
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/claimlog"
 	"github.com/zonecast/zonecast/internal/owner"
@@ -21,18 +17,9 @@ func startWithLog(t *testing.T, f *fakePDNS, path string) (*Syncer, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(Config{Zones: []string{zone}, MaxBackoff: 20 * time.Millisecond, RectifyDelay: 50 * time.Millisecond, Claims: l},
-		f, NewMetrics(prometheus.NewRegistry()), zerolog.Nop())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	return s, func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		l.Close()
-	}
+	t.Cleanup(func() { l.Close() })
+	return startWith(t, f, Config{Zones: []string{zone}, MaxBackoff: 20 * time.Millisecond,
+		RectifyDelay: 50 * time.Millisecond, Claims: l})
 }
 
 func (f *fakePDNS) owned(t *testing.T) owner.Set {

@@ -140,8 +140,13 @@ func deliverPending(t *testing.T, s *Syncer, seq, pending uint64, name string, r
 
 func start(t *testing.T, f *fakePDNS) (*Syncer, func()) {
 	t.Helper()
-	s := New(Config{Zones: []string{zone}, MaxBackoff: 20 * time.Millisecond},
-		f, NewMetrics(prometheus.NewRegistry()), zerolog.Nop())
+	return startWith(t, f, Config{Zones: []string{zone}, MaxBackoff: 20 * time.Millisecond})
+}
+
+// startWith runs a syncer with cfg against f; the returned func stops it.
+func startWith(t *testing.T, f *fakePDNS, cfg Config) (*Syncer, func()) {
+	t.Helper()
+	s := New(cfg, f, NewMetrics(prometheus.NewRegistry()), zerolog.Nop())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
