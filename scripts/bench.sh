@@ -11,7 +11,7 @@ scripts/deps.sh pdns
 scripts/lxd.sh up
 out=.state/bench
 mkdir -p "$out"
-pkgs=${BENCH_PKGS:-./cmd/syncer ./cmd/watcher}
+pkgs=${BENCH_PKGS:-./cmd/syncer ./cmd/watcher ./cmd/gateway}
 # -benchtime 1x: each benchmark runs its own rounds and reports medians.
 # -p 1: one package at a time, so the packages' benchmarks do not load each other.
 go test -p 1 -run '^$' -bench . -benchtime 1x -count "${BENCH_COUNT:-1}" -timeout 60m -v $pkgs 2>&1 \

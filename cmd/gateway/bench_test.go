@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"net"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,43 +19,46 @@ import (
 	"github.com/zonecast/zonecast/internal/testpdns"
 )
 
-// BenchmarkTSIGUpdates measures acknowledged (JetStream-stored) TSIG-signed
-// single-record adds through the real gateway binary, from 16 concurrent
-// clients over UDP, and reports updates/s and the p99 latency.
-//
-//	go test -run XXX -bench TSIGUpdates -benchtime 5000x ./cmd/gateway
-func BenchmarkTSIGUpdates(b *testing.B) {
-	p := testpdns.Start(b, "gsqlite3")
-	s := testenv.StartSyncer(b, testenv.SyncerOptions{Zones: []string{zone}, PDNS: p})
-	gw := testenv.StartGateway(b, testenv.GatewayOptions{Syncer: s, Zones: []string{zone}, Extra: []string{"--log-level", "warn"}})
-	out := strings.TrimSpace(gw.Admin(b, "key", "add", "bench", "--zone", zone))
-	parts := strings.SplitN(out, ":", 3)
-	name, alg, secret := dns.Fqdn(parts[1]), dns.Fqdn(parts[0]), parts[2]
+// Shape of BenchmarkTSIGUpdates.
+const (
+	benchClients = 16   // concurrent UDP clients
+	benchRounds  = 7    // rounds per target, alternating
+	benchUpdates = 4000 // acknowledged updates measured per round and target
+	benchWarmup  = 300  // updates per target before the first round, not measured
+)
 
-	const workers = 16
-	var next atomic.Int64
-	lat := make([][]time.Duration, workers)
-	var failed atomic.Int64
-	b.ResetTimer()
-	start := time.Now()
+// loadResult is one round against one target.
+type loadResult struct {
+	rate     float64 // acknowledged updates/s
+	p50, p99 time.Duration
+	failed   int
+}
+
+// tsigLoad sends n single-record adds (A records at <prefix>-<i>.zone),
+// signed with the key, from benchClients concurrent UDP clients to addr,
+// and measures the NOERROR answers.
+func tsigLoad(addr, prefix string, n int, keyName, alg, secret string) loadResult {
+	var next, failed atomic.Int64
+	lat := make([][]time.Duration, benchClients)
 	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
+	start := time.Now()
+	for w := 0; w < benchClients; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := &dns.Client{Net: "udp", Timeout: 5 * time.Second, TsigSecret: map[string]string{name: secret}}
+			c := &dns.Client{Net: "udp", Timeout: 5 * time.Second, TsigSecret: map[string]string{keyName: secret}}
 			for {
 				i := next.Add(1)
-				if i > int64(b.N) {
+				if i > int64(n) {
 					return
 				}
 				m := new(dns.Msg)
 				m.SetUpdate(zone)
-				m.Insert([]dns.RR{&dns.A{Hdr: dns.RR_Header{Name: fmt.Sprintf("h%d.%s", i, zone), Rrtype: dns.TypeA,
+				m.Insert([]dns.RR{&dns.A{Hdr: dns.RR_Header{Name: fmt.Sprintf("%s-%d.%s", prefix, i, zone), Rrtype: dns.TypeA,
 					Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(10, byte(i>>16), byte(i>>8), byte(i))}})
-				m.SetTsig(name, alg, 300, time.Now().Unix())
+				m.SetTsig(keyName, alg, 300, time.Now().Unix())
 				t0 := time.Now()
-				r, _, err := c.Exchange(m, gw.DNSAddr)
+				r, _, err := c.Exchange(m, addr)
 				d := time.Since(t0)
 				if err != nil || r.Rcode != dns.RcodeSuccess {
 					failed.Add(1)
@@ -64,17 +70,148 @@ func BenchmarkTSIGUpdates(b *testing.B) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	b.StopTimer()
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
 	}
+	res := loadResult{failed: int(failed.Load())}
 	if len(all) == 0 {
-		b.Fatalf("no update succeeded (%d failed)", failed.Load())
+		return res
 	}
 	slices.Sort(all)
-	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "updates/s")
-	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99_ms")
-	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50_ms")
-	b.ReportMetric(float64(failed.Load()), "failed")
+	res.rate = float64(len(all)) / elapsed.Seconds()
+	res.p50, res.p99 = all[len(all)/2], all[len(all)*99/100]
+	return res
+}
+
+// cpuTime returns the CPU time (user + system) process pid has used.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command (which may hold spaces): state is field 3,
+	// utime and stime fields 14 and 15, in clock ticks (100 per second).
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond
+}
+
+func medianOf(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// BenchmarkTSIGUpdates measures TSIG-signed (hmac-sha256) single-record adds
+// from 16 concurrent UDP clients, side by side in one run on one machine:
+//
+//   - zonecast: the real gateway binary; an update counts when it is
+//     answered NOERROR, which the gateway does once JetStream has stored it.
+//     The syncer (with the embedded NATS) and its PowerDNS run alongside and
+//     write every update to PowerDNS while the gateway is measured.
+//   - pdns: PowerDNS's own RFC 2136 (dnsupdate=yes, the same TSIG key in its
+//     backend, gsqlite3 as the syncer's), answered once stored in its
+//     database.
+//
+// The same client code loads both, in alternating rounds (the order flips
+// every round); between rounds the syncer catches up, so that its writes do
+// not fall into PowerDNS's round. Reported: medians over the rounds of each
+// target's rate, p50 and p99, and the median of the per-round ratios.
+//
+//	go test -run '^$' -bench TSIGUpdates -benchtime 1x ./cmd/gateway
+func BenchmarkTSIGUpdates(b *testing.B) {
+	p := testpdns.Start(b, "gsqlite3")
+	s := testenv.StartSyncer(b, testenv.SyncerOptions{Zones: []string{zone}, PDNS: p})
+	gw := testenv.StartGateway(b, testenv.GatewayOptions{Syncer: s, Zones: []string{zone}, Extra: []string{"--log-level", "warn"}})
+	out := strings.TrimSpace(gw.Admin(b, "key", "add", "bench", "--zone", zone))
+	parts := strings.SplitN(out, ":", 3)
+	keyName, alg, secret := dns.Fqdn(parts[1]), dns.Fqdn(parts[0]), parts[2]
+
+	pd := testpdns.StartWith(b, "gsqlite3", testpdns.DNSUpdateConf)
+	pd.EnableDNSUpdate(b, zone, keyName, alg, secret)
+
+	caughtUp := func() {
+		b.Helper()
+		last, err := s.StreamLastSeq(b)
+		if err != nil {
+			b.Fatal(err)
+		}
+		testenv.Eventually(b, 60*time.Second, "syncer caught up", func() bool {
+			return s.Metric(b, `zonecast_syncer_zone_stream_seq{zone="`+zone+`"}`) >= float64(last)
+		})
+	}
+	targets := []struct {
+		name, addr string
+		after      func()
+		procs      map[string]int // process -> pid, for CPU time per update
+	}{
+		{"zonecast", gw.DNSAddr, caughtUp, map[string]int{"gateway": gw.PID(), "syncer+nats": s.PID(),
+			"syncer's pdns": p.PID(), "clients": os.Getpid()}},
+		{"pdns", pd.DNSAddr, func() {}, map[string]int{"pdns": pd.PID(), "clients": os.Getpid()}},
+	}
+	for _, tg := range targets {
+		if r := tsigLoad(tg.addr, "warm-"+tg.name, benchWarmup, keyName, alg, secret); r.failed > 0 {
+			b.Fatalf("%s: %d of %d warm-up updates failed", tg.name, r.failed, benchWarmup)
+		}
+		tg.after()
+	}
+
+	b.ResetTimer()
+	rates := map[string][]float64{}
+	p50s := map[string][]float64{}
+	p99s := map[string][]float64{}
+	var ratios []float64
+	failed := 0
+	for round := 0; round < benchRounds; round++ {
+		order := []int{0, 1}
+		if round%2 == 1 {
+			order = []int{1, 0}
+		}
+		got := map[string]loadResult{}
+		for _, i := range order {
+			tg := targets[i]
+			cpu0 := map[string]time.Duration{}
+			for n, pid := range tg.procs {
+				cpu0[n] = cpuTime(pid)
+			}
+			r := tsigLoad(tg.addr, fmt.Sprintf("r%d-%s", round, tg.name), benchUpdates, keyName, alg, secret)
+			tg.after()
+			var cpu []string
+			for n, pid := range tg.procs {
+				per := (cpuTime(pid) - cpu0[n]) / time.Duration(benchUpdates)
+				cpu = append(cpu, fmt.Sprintf("%s %d", n, per.Microseconds()))
+			}
+			slices.Sort(cpu)
+			if r.rate == 0 {
+				b.Fatalf("round %d: no %s update succeeded (%d failed)", round, tg.name, r.failed)
+			}
+			got[tg.name] = r
+			failed += r.failed
+			rates[tg.name] = append(rates[tg.name], r.rate)
+			p50s[tg.name] = append(p50s[tg.name], ms(r.p50))
+			p99s[tg.name] = append(p99s[tg.name], ms(r.p99))
+			b.Logf("round %d %-8s %6.0f updates/s  p50 %6.2f ms  p99 %6.2f ms  failed %d  cpu µs/update: %s",
+				round, tg.name, r.rate, ms(r.p50), ms(r.p99), r.failed, strings.Join(cpu, ", "))
+		}
+		ratios = append(ratios, got["zonecast"].rate/got["pdns"].rate)
+	}
+	b.StopTimer()
+	b.ReportMetric(medianOf(rates["zonecast"]), "zonecast-updates/s")
+	b.ReportMetric(medianOf(p50s["zonecast"]), "zonecast-p50-ms")
+	b.ReportMetric(medianOf(p99s["zonecast"]), "zonecast-p99-ms")
+	b.ReportMetric(medianOf(rates["pdns"]), "pdns-updates/s")
+	b.ReportMetric(medianOf(p50s["pdns"]), "pdns-p50-ms")
+	b.ReportMetric(medianOf(p99s["pdns"]), "pdns-p99-ms")
+	b.ReportMetric(medianOf(ratios), "ratio")
+	b.ReportMetric(float64(failed), "failed")
 }

@@ -132,20 +132,20 @@ func (g *Gateway) Handle(ctx context.Context, req *dns.Msg, tsigStatus error, re
 	if len(req.Question) > 0 {
 		zone = req.Question[0].Name
 	}
-	log := g.log.With().Str("zone", zone).Str("remote", addrString(remote)).Logger()
+	log := &updateLog{g: g, zone: zone, remote: remote}
 	t := req.IsTsig()
 	if t == nil {
 		resp.Rcode = dns.RcodeRefused
 		g.m.tsigFailures.WithLabelValues("UNSIGNED").Inc()
-		g.count(log, resp.Rcode, "update without tsig", "")
+		g.count(log, resp.Rcode, "update without tsig", 0)
 		return resp
 	}
-	log = log.With().Str("key", t.Hdr.Name).Logger()
+	log.key = t.Hdr.Name
 	if tsigStatus != nil {
 		code, name := tsigError(tsigStatus)
 		resp.Rcode = dns.RcodeNotAuth
 		g.m.tsigFailures.WithLabelValues(name).Inc()
-		g.count(log, resp.Rcode, "tsig verification failed: "+name, "")
+		g.count(log, resp.Rcode, "tsig verification failed: "+name, 0)
 		return g.signError(req, resp, code)
 	}
 	key, ok := g.cfg.Directory.Key(dns.CanonicalName(t.Hdr.Name))
@@ -155,17 +155,18 @@ func (g *Gateway) Handle(ctx context.Context, req *dns.Msg, tsigStatus error, re
 		return g.signError(req, resp, dns.RcodeBadKey)
 	}
 	origin := key.Origin()
-	log = log.With().Str("origin", origin).Logger()
+	log.origin = origin
 
 	res, err := g.apply(ctx, dnsupdate.Request{Msg: req, Zones: g.cfg.Zones, Policy: key.Policy(), Origin: origin}, key.Lease())
 	if err != nil {
 		res.Rcode, res.Reason = dns.RcodeServerFailure, err.Error()
 	}
 	resp.Rcode = res.Rcode
-	g.count(log, res.Rcode, res.Reason, fmt.Sprintf("%d rrsets", len(res.Messages)))
-	if res.Rcode == dns.RcodeSuccess {
+	g.count(log, res.Rcode, res.Reason, len(res.Messages))
+	if res.Rcode == dns.RcodeSuccess && g.log.GetLevel() <= zerolog.DebugLevel {
+		l := log.logger()
 		for _, m := range res.Messages {
-			log.Debug().Str("name", m.Name).Str("type", m.Type).Strs("records", m.Records).Msg("published")
+			l.Debug().Str("name", m.Name).Str("type", m.Type).Strs("records", m.Records).Msg("published")
 		}
 	}
 	return g.sign(req, resp, nil)
@@ -209,14 +210,40 @@ func addrString(a net.Addr) string {
 	return a.String()
 }
 
-func (g *Gateway) count(log zerolog.Logger, rcode int, reason, detail string) {
+// updateLog holds the fields of one update's log lines. The logger is only
+// built for a line that is written: at --log-level warn, an applied update
+// costs no logging.
+type updateLog struct {
+	g                 *Gateway
+	zone, key, origin string
+	remote            net.Addr
+}
+
+func (l *updateLog) logger() zerolog.Logger {
+	c := l.g.log.With().Str("zone", l.zone).Str("remote", addrString(l.remote))
+	if l.key != "" {
+		c = c.Str("key", l.key)
+	}
+	if l.origin != "" {
+		c = c.Str("origin", l.origin)
+	}
+	return c.Logger()
+}
+
+// count counts an answer and logs it: applied updates at info (with the
+// number of RRsets changed, n), refused ones at warn.
+func (g *Gateway) count(log *updateLog, rcode int, reason string, n int) {
 	name := dns.RcodeToString[rcode]
 	g.m.updates.WithLabelValues(name).Inc()
 	if rcode == dns.RcodeSuccess {
-		log.Info().Str("rcode", name).Str("detail", detail).Msg("update applied")
+		if g.log.GetLevel() <= zerolog.InfoLevel {
+			l := log.logger()
+			l.Info().Str("rcode", name).Str("detail", fmt.Sprintf("%d rrsets", n)).Msg("update applied")
+		}
 		return
 	}
-	log.Warn().Str("rcode", name).Str("reason", reason).Msg("update refused")
+	l := log.logger()
+	l.Warn().Str("rcode", name).Str("reason", reason).Msg("update refused")
 }
 
 // sign adds the TSIG stub the server signs the response with (RFC 8945
