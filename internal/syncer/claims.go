@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/zonecast/zonecast/internal/owner"
@@ -36,7 +37,9 @@ func (s *Syncer) loadClaimLog() error {
 	n := 0
 	for zone, set := range claims {
 		n += len(set)
-		s.pendingClaims[zone] = set
+		for k := range set {
+			s.pendingClaims[zone] = append(s.pendingClaims[zone], k)
+		}
 	}
 	if n > 0 {
 		s.log.Info().Int("rrsets", n).Msg("claims from the claim log not yet in the zone metadata; copying them")
@@ -50,14 +53,7 @@ func (s *Syncer) logClaims(zone string, keys []rrset.Key) error {
 	if err := s.cfg.Claims.Append(zone, keys, true); err != nil {
 		return err
 	}
-	set, ok := s.pendingClaims[zone]
-	if !ok {
-		set = owner.Set{}
-		s.pendingClaims[zone] = set
-	}
-	for _, k := range keys {
-		set[k] = struct{}{}
-	}
+	s.pendingClaims[zone] = append(s.pendingClaims[zone], keys...)
 	if s.checkpointAt.IsZero() {
 		s.checkpointAt = time.Now().Add(s.cfg.RectifyDelay)
 	}
@@ -73,20 +69,21 @@ func (s *Syncer) checkpoint(ctx context.Context) error {
 	}
 	start := time.Now()
 	n := 0
-	for zone, set := range s.pendingClaims {
+	for zone, pending := range s.pendingClaims {
 		zs, ok := s.zones[zone]
 		if !ok {
 			// A zone not managed any more, or not loaded: the claims
 			// stay in the log until it is.
 			continue
 		}
-		keys := make([]rrset.Key, 0, len(set))
-		for k := range set {
+		keys := make([]rrset.Key, 0, len(pending))
+		for _, k := range pending {
 			if zs.owned.Has(k) { // not released since
 				keys = append(keys, k)
 			}
 		}
 		rrset.SortKeys(keys)
+		keys = slices.Compact(keys)
 		if err := s.writeOwnership(ctx, zone, zs, keys, true); err != nil {
 			s.checkpointAt = time.Now().Add(s.cfg.RectifyDelay)
 			return fmt.Errorf("copying logged claims of %s into the zone metadata: %w", zone, err)
@@ -117,20 +114,17 @@ func (s *Syncer) checkpointAtExit(ctx context.Context) {
 	}
 }
 
-// unlogClaims records in the claim log that keys whose claims have not
-// reached the metadata yet are released again, so that a restart does not
-// take them for owned.
+// unlogClaims records released keys in the claim log while claims are
+// pending there, so that a restart does not take them for owned.
 func (s *Syncer) unlogClaims(zone string, keys []rrset.Key) error {
-	set := s.pendingClaims[zone]
-	var logged []rrset.Key
-	for _, k := range keys {
-		if set.Has(k) {
-			logged = append(logged, k)
-			delete(set, k)
-		}
-	}
-	if len(logged) == 0 {
+	pending := s.pendingClaims[zone]
+	if len(pending) == 0 {
 		return nil
 	}
-	return s.cfg.Claims.Append(zone, logged, false)
+	gone := make(map[rrset.Key]bool, len(keys))
+	for _, k := range keys {
+		gone[k] = true
+	}
+	s.pendingClaims[zone] = slices.DeleteFunc(pending, func(k rrset.Key) bool { return gone[k] })
+	return s.cfg.Claims.Append(zone, keys, false)
 }

@@ -63,6 +63,7 @@ type Syncer struct {
 	dirty    map[rrset.Key]dirtyEntry // changed RRsets not yet taken by the writer
 	seqDirty map[string]bool
 	spare    map[rrset.Key]dirtyEntry // the writer's cleared copy, swapped in by take
+	tracking bool                     // dirty marks are kept (from the first full pass on)
 
 	pending    atomic.Uint64 // from the last delivery: how far behind the stream the syncer is
 	wake       chan struct{}
@@ -74,8 +75,8 @@ type Syncer struct {
 	// Owned by the writer goroutine (Run).
 	zones         map[string]*zoneState
 	needReconcile bool
-	pendingClaims map[string]owner.Set // logged, not yet in the zone metadata
-	checkpointAt  time.Time            // when to copy them there; zero: nothing due
+	pendingClaims map[string][]rrset.Key // logged, not yet in the zone metadata (may repeat)
+	checkpointAt  time.Time              // when to copy them there; zero: nothing due
 }
 
 type zoneState struct {
@@ -122,7 +123,7 @@ func New(cfg Config, pdns PDNS, m *Metrics, log zerolog.Logger) *Syncer {
 		ready:     make(chan struct{}),
 		zones:     map[string]*zoneState{},
 
-		pendingClaims: map[string]owner.Set{},
+		pendingClaims: map[string][]rrset.Key{},
 	}
 }
 
@@ -211,6 +212,12 @@ func (s *Syncer) withdraw(key rrset.Key, origin string, seq uint64) {
 }
 
 func (s *Syncer) markLocked(key rrset.Key, zone string, changed bool) {
+	if !s.tracking {
+		// Before the first full pass, which plans from the whole
+		// desired state: marks would only cost memory.
+		s.m.DesiredRRsets.Set(float64(s.desired.Len()))
+		return
+	}
 	if changed {
 		s.dirty[key] = dirtyEntry{zone: zone, set: s.desired.Get(key)}
 	}
@@ -519,6 +526,7 @@ func (s *Syncer) syncAll(ctx context.Context) error {
 	}
 	clear(s.dirty)
 	clear(s.seqDirty)
+	s.tracking = true
 	s.mu.Unlock()
 	s.log.Debug().Dur("took", time.Since(start)).Msg("planned a full pass")
 
@@ -580,7 +588,7 @@ func (s *Syncer) loadZone(ctx context.Context, zone string) (*zoneState, error) 
 		return nil, err
 	}
 	owned := rec.Owned
-	for k := range s.pendingClaims[zone] {
+	for _, k := range s.pendingClaims[zone] {
 		owned[k] = struct{}{} // logged, not yet copied into the metadata
 	}
 	zs := &zoneState{actual: make(map[rrset.Key]rrset.Set, len(sets)), owned: owned, conflicts: map[rrset.Key]bool{},
