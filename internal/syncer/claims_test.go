@@ -1,13 +1,16 @@
 package syncer
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/zonecast/zonecast/internal/claimlog"
 	"github.com/zonecast/zonecast/internal/owner"
+	"github.com/zonecast/zonecast/internal/pdnsapi"
 	"github.com/zonecast/zonecast/internal/rrset"
 )
 
@@ -95,4 +98,39 @@ func mustOpen(t *testing.T, path string) *os.File {
 	}
 	t.Cleanup(func() { fh.Close() })
 	return fh
+}
+
+// TestFullPassInParts: a start-up pass over more RRsets than one part is
+// written part by part (claims logged while the previous part is in
+// flight), every RRset ends up written and owned, and the SOA serial only
+// comes with the last part.
+func TestFullPassInParts(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	soa := rrset.Key{Name: zone, Type: "SOA"}
+	const n = firstPart + passPart + 500
+	var early []string
+	f.afterApply = func(always []pdnsapi.Change) {
+		if len(always) > 0 && f.patched < n { // f.patched includes this call
+			early = append(early, always[0].Set.Records[0])
+		}
+	}
+	s, stop := startWithLog(t, f, filepath.Join(t.TempDir(), "claims.log"))
+	defer stop()
+	for i := 0; i < n; i++ {
+		deliverPending(t, s, uint64(i+1), uint64(n-1-i), fmt.Sprintf("h%d.%s", i, zone), fmt.Sprintf("2001:db8::%x", i+1))
+	}
+	s.Replayed()
+	<-s.Ready()
+	applies, patched, _ := f.counts()
+	if patched != n || applies != 3 {
+		t.Fatalf("%d RRsets in %d applies, want %d in 3 parts", patched, applies, n)
+	}
+	f.mu.Lock()
+	serial := strings.Fields(f.sets[soa].Records[0])[2]
+	f.mu.Unlock()
+	if serial != fmt.Sprint(n) || len(early) > 0 {
+		t.Fatalf("serial %s (want %d); SOA written with an early part: %v", serial, n, early)
+	}
+	waitFor(t, "the claims in the zone metadata", func() bool { return len(f.owned(t)) == n })
 }

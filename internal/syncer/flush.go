@@ -268,6 +268,12 @@ func (s *Syncer) launch(ctx context.Context, b *batch) (*flight, error) {
 	if err := s.claimBatch(ctx, b); err != nil {
 		return nil, err
 	}
+	return s.startApply(ctx, b), nil
+}
+
+// startApply starts a claimed batch's PATCHes.
+func (s *Syncer) startApply(ctx context.Context, b *batch) *flight {
+	b.start = time.Now()
 	f := &flight{b: b, busy: make(map[rrset.Key]struct{}, len(b.keys)), done: make(chan applied, 1)}
 	for _, k := range b.keys {
 		f.busy[k] = struct{}{}
@@ -278,7 +284,76 @@ func (s *Syncer) launch(ctx context.Context, b *batch) (*flight, error) {
 		rejected, err := s.pdns.Apply(actx, b.zone, b.changes, b.always)
 		f.done <- applied{rejected: rejected, err: err}
 	}()
-	return f, nil
+	return f
+}
+
+// Parts of a full pass: while one part is written, the next is planned
+// and, with a claim log, claimed. The first part is small so that PowerDNS
+// starts at once.
+const (
+	firstPart = 2 * pdnsapi.MaxBatch
+	passPart  = 10 * pdnsapi.MaxBatch
+)
+
+// syncZoneParts plans and writes a full pass of one zone: the desired
+// sets, and the owned keys no longer desired. The SOA for seq goes with
+// the last part. It returns the RRsets written.
+func (s *Syncer) syncZoneParts(ctx context.Context, zone string, zs *zoneState, sets []rrset.Set,
+	undesired []rrset.Key, seq uint64) (int, error) {
+	// In name order across parts, as within one: PowerDNS (SQLite) takes
+	// a zone's new names in order markedly faster (23 vs 35 ms per 1,000
+	// for 100,000 names in random parts).
+	slices.SortFunc(sets, func(a, b rrset.Set) int { return rrset.CompareKeys(a.Key, b.Key) })
+	var fl *flight
+	written := 0
+	finish := func() error {
+		if fl == nil {
+			return nil
+		}
+		r := <-fl.done
+		n, err := s.land(ctx, fl.b, r.rejected, r.err)
+		fl = nil
+		written += n
+		return err
+	}
+	for from, size := 0, firstPart; ; from, size = from+size, passPart {
+		to := min(from+size, len(sets))
+		last := to == len(sets)
+		part := sets[from:to]
+		var und []rrset.Key
+		if last {
+			und = undesired
+		}
+		ch := plan.ComputeSets(part, und, zs.actual, zs.owned)
+		keys := make([]rrset.Key, 0, len(part)+len(und))
+		for _, set := range part {
+			keys = append(keys, set.Key)
+		}
+		keys = append(keys, und...)
+		b := s.prepare(zone, zs, keys, ch, seq, last)
+		if b != nil && s.cfg.Claims != nil {
+			// A local write: it may overlap the PATCHes in flight.
+			if err := s.claimBatch(ctx, b); err != nil {
+				_ = finish()
+				return written, err
+			}
+		}
+		if err := finish(); err != nil {
+			return written, err
+		}
+		if b != nil {
+			if s.cfg.Claims == nil {
+				if err := s.claimBatch(ctx, b); err != nil {
+					return written, err
+				}
+			}
+			fl = s.startApply(ctx, b)
+		}
+		if last {
+			break
+		}
+	}
+	return written, finish()
 }
 
 // requeueBatch marks a batch's keys dirty again after it failed.

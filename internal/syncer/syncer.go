@@ -480,16 +480,15 @@ func (s *Syncer) loadAll(ctx context.Context) error {
 }
 
 // syncAll compares every desired and owned RRset with the cached actual
-// state and writes what differs. It plans under the lock, against the
-// desired state itself: no copy of it, and HandleMessage waits only for
-// the planning, not for PowerDNS.
+// state and writes what differs. It takes the desired RRsets under the
+// lock (HandleMessage waits only for that, not for PowerDNS), then plans
+// and writes zone by zone, in parts (see syncZoneParts).
 func (s *Syncer) syncAll(ctx context.Context) error {
 	start := time.Now()
 	type zonePlan struct {
-		sets []rrset.Set
-		keys []rrset.Key
-		ch   plan.Changes
-		seq  uint64
+		sets      []rrset.Set
+		undesired []rrset.Key
+		seq       uint64
 	}
 	plans := make(map[string]*zonePlan, len(s.cfg.Zones))
 	s.mu.Lock()
@@ -510,25 +509,17 @@ func (s *Syncer) syncAll(ctx context.Context) error {
 			continue
 		}
 		// Owned keys that are no longer desired must be looked at too.
-		var undesired []rrset.Key
 		for k := range zs.owned {
 			if len(s.desired.Get(k).Records) == 0 {
-				undesired = append(undesired, k)
+				p.undesired = append(p.undesired, k)
 			}
 		}
-		p.ch = plan.ComputeSets(p.sets, undesired, zs.actual, zs.owned)
-		p.keys = make([]rrset.Key, 0, len(p.sets)+len(undesired))
-		for _, set := range p.sets {
-			p.keys = append(p.keys, set.Key)
-		}
-		p.keys = append(p.keys, undesired...)
-		p.sets = nil
 	}
 	clear(s.dirty)
 	clear(s.seqDirty)
 	s.tracking = true
 	s.mu.Unlock()
-	s.log.Debug().Dur("took", time.Since(start)).Msg("planned a full pass")
+	s.log.Debug().Dur("took", time.Since(start)).Msg("took the desired state for a full pass")
 
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
 	defer cancel()
@@ -540,7 +531,7 @@ func (s *Syncer) syncAll(ctx context.Context) error {
 			err = errNotLoaded
 		} else {
 			var writes int
-			writes, err = s.applyZone(wctx, zone, zs, p.keys, p.ch, p.seq, true)
+			writes, err = s.syncZoneParts(wctx, zone, zs, p.sets, p.undesired, p.seq)
 			s.m.ReconcileDrift.WithLabelValues(zone).Set(float64(writes))
 			if writes > 0 {
 				s.log.Info().Str("zone", zone).Int("rrsets", writes).Msg("reconciliation wrote drift")
@@ -549,7 +540,10 @@ func (s *Syncer) syncAll(ctx context.Context) error {
 		if err != nil {
 			rest := map[string][]rrset.Key{}
 			for _, z := range s.cfg.Zones[i:] {
-				rest[z] = plans[z].keys
+				for _, set := range plans[z].sets {
+					rest[z] = append(rest[z], set.Key)
+				}
+				rest[z] = append(rest[z], plans[z].undesired...)
 			}
 			s.requeue(rest)
 			return fmt.Errorf("reconciling zone %s: %w", zone, err)
@@ -617,22 +611,6 @@ func (s *Syncer) nsFor(zone string) []string {
 	return []string{s.cfg.SOA.mname(zone)}
 }
 
-// applyZone writes planned changes of one zone (and its SOA for stream
-// sequence seq, when seqKnown) and returns the number of RRsets written.
-// keys are the keys the plan looked at.
-func (s *Syncer) applyZone(ctx context.Context, zone string, zs *zoneState, keys []rrset.Key, ch plan.Changes,
-	seq uint64, seqKnown bool) (int, error) {
-	b := s.prepare(zone, zs, keys, ch, seq, seqKnown)
-	if b == nil {
-		return 0, nil
-	}
-	if err := s.claimBatch(ctx, b); err != nil {
-		return 0, err
-	}
-	rejected, err := s.pdns.Apply(ctx, zone, b.changes, b.always)
-	return s.land(ctx, b, rejected, err)
-}
-
 // batch is one zone's planned write: the RRset changes, the SOA that goes
 // with them, and the ownership it needs.
 type batch struct {
@@ -686,7 +664,6 @@ func (s *Syncer) claimBatch(ctx context.Context, b *batch) error {
 		return err
 	}
 	b.claimTook = time.Since(start)
-	b.start = time.Now()
 	return nil
 }
 
