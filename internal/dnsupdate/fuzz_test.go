@@ -1,6 +1,7 @@
 package dnsupdate
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -29,6 +30,8 @@ func FuzzHandleUpdate(f *testing.F) {
 	}
 	seed(func(m *dns.Msg) { m.Insert(mk("h.example.test. 60 IN A 192.0.2.1")) })
 	seed(func(m *dns.Msg) { m.Insert(mk(`h.example.test. 60 IN TXT "a" "b"`)) })
+	seed(func(m *dns.Msg) { m.Insert(mk("h.example.test. 60 IN AAAA ::ffff:192.0.2.1")) })
+	seed(func(m *dns.Msg) { m.Insert(mk("h.example.test. 60 IN CNAME WWW.Example.test.")) })
 	seed(func(m *dns.Msg) { m.Insert(mk("h.example.test. 60 IN SRV 1 2 3 t.example.test.")) })
 	seed(func(m *dns.Msg) { m.Remove(mk("www.example.test. 0 IN A 192.0.2.1")) })
 	seed(func(m *dns.Msg) { m.RemoveRRset(mk("www.example.test. 0 IN A 0.0.0.0")) })
@@ -47,6 +50,14 @@ func FuzzHandleUpdate(f *testing.F) {
 		m := new(dns.Msg)
 		if err := m.Unpack(data); err != nil {
 			return
+		}
+		for _, rr := range append(slices.Clone(m.Answer), m.Ns...) {
+			if fast, ok := fastContent(rr); ok {
+				slow, err := slowContent(dns.TypeToString[rr.Header().Rrtype], rr)
+				if err != nil || slow != fast {
+					t.Fatalf("%v: fast content %q, slow %q (%v)", rr, fast, slow, err)
+				}
+			}
 		}
 		res := Evaluate(testIndex(), Request{Msg: m, Zones: []string{zone, "second.test."}, Policy: policy, Origin: origin})
 		if res.Rcode != dns.RcodeSuccess && len(res.Messages) > 0 {

@@ -2,6 +2,8 @@ package dnsupdate
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -119,13 +121,62 @@ func content(rr dns.RR) (string, string, error) {
 	if _, ok := rr.(*dns.RFC3597); ok {
 		return typ, "", fmt.Errorf("unsupported type %d", rr.Header().Rrtype)
 	}
+	if c, ok := fastContent(rr); ok {
+		return typ, c, nil
+	}
+	c, err := slowContent(typ, rr)
+	return typ, c, err
+}
+
+// slowContent is content through the record's presentation form.
+func slowContent(typ string, rr dns.RR) (string, error) {
 	full, hdr := rr.String(), rr.Header().String()
 	data, ok := strings.CutPrefix(full, hdr)
 	if !ok {
-		return typ, "", fmt.Errorf("%s record: unexpected presentation", typ)
+		return "", fmt.Errorf("%s record: unexpected presentation", typ)
 	}
-	c, err := rrset.CanonicalContent(typ, data)
-	return typ, c, err
+	return rrset.CanonicalContent(typ, data)
+}
+
+// fastContent builds the canonical content of the common types straight
+// from the typed fields, without the presentation form (rr.String() was a
+// tenth of the gateway's CPU). It gives exactly what slowContent gives
+// (TestFastContent, FuzzHandleUpdate) and reports false for anything it does
+// not handle, which then takes the slow path.
+func fastContent(rr dns.RR) (string, bool) {
+	switch r := rr.(type) {
+	case *dns.A:
+		if ip4 := r.A.To4(); ip4 != nil {
+			return netip.AddrFrom4([4]byte(ip4)).String(), true
+		}
+	case *dns.AAAA:
+		if len(r.AAAA) == net.IPv6len {
+			return netip.AddrFrom16([16]byte(r.AAAA)).String(), true
+		}
+	case *dns.CNAME:
+		return fastTarget(r.Target)
+	case *dns.NS:
+		return fastTarget(r.Ns)
+	case *dns.PTR:
+		return fastTarget(r.Ptr)
+	}
+	return "", false
+}
+
+// fastTarget canonicalises a CNAME/NS/PTR target made of plain host name
+// characters only, which the presentation form leaves as they are.
+func fastTarget(s string) (string, bool) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '*') {
+			return "", false
+		}
+	}
+	c, err := rrset.CanonicalContent("CNAME", s)
+	if err != nil {
+		return "", false // the slow path gives the error
+	}
+	return c, true
 }
 
 func checkPrereqs(v View, zones []string, zone string, rrs []dns.RR) Result {
@@ -319,11 +370,18 @@ func (o *overlay) served(key rrset.Key) bool {
 	return false
 }
 
-// typesAt returns the types served at name after the changes so far.
+// typesAt returns the types served at name after the changes so far. Only
+// the types the view has at name and those this update changed can be
+// served: the others are not looked up (a new name costs one lookup).
 func (o *overlay) typesAt(name string) []string {
+	have := o.v.Types(name)
 	var out []string
 	for _, t := range rrset.Types {
-		if o.served(rrset.Key{Name: name, Type: t}) {
+		key := rrset.Key{Name: name, Type: t}
+		if !slices.Contains(have, t) && !slices.Contains(o.order, key) {
+			continue
+		}
+		if o.served(key) {
 			out = append(out, t)
 		}
 	}

@@ -1,6 +1,7 @@
 package dnsupdate
 
 import (
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -422,5 +423,65 @@ func TestOrigin(t *testing.T) {
 	}
 	if Origin("tsig", "a+b") == Origin("tsig", "a/b") {
 		t.Error("lossy ids share an origin")
+	}
+}
+
+// fastContent gives exactly the canonical content of the presentation form
+// (slowContent), or declines.
+func TestFastContent(t *testing.T) {
+	for _, tc := range []struct {
+		rr   string
+		want string // "" when the fast path must decline
+	}{
+		{"h.example.test. 60 IN A 192.0.2.1", "192.0.2.1"},
+		{"h.example.test. 60 IN A 10.0.0.255", "10.0.0.255"},
+		{"h.example.test. 60 IN AAAA 2001:DB8:0:0::0001", "2001:db8::1"},
+		{"h.example.test. 60 IN AAAA ::ffff:192.0.2.1", "::ffff:192.0.2.1"},
+		{"h.example.test. 60 IN AAAA ::", "::"},
+		{"h.example.test. 60 IN AAAA fe80::1:2:3:4", "fe80::1:2:3:4"},
+		{"h.example.test. 60 IN CNAME WWW.Example.TEST.", "www.example.test."},
+		{"h.example.test. 60 IN NS ns1.example.test.", "ns1.example.test."},
+		{"h.example.test. 60 IN PTR _x-y.example.test.", "_x-y.example.test."},
+		{`h.example.test. 60 IN CNAME a\.b.example.test.`, ""},
+		{`h.example.test. 60 IN CNAME a\032b.example.test.`, ""},
+		{"h.example.test. 60 IN CNAME *.example.test.", ""},
+		{"h.example.test. 60 IN MX 10 mx.example.test.", ""},
+		{`h.example.test. 60 IN TXT "a"`, ""},
+	} {
+		for _, via := range []string{"parsed", "wire"} {
+			r := rr(t, tc.rr)
+			if via == "wire" {
+				m := new(dns.Msg)
+				m.SetUpdate(zone)
+				m.Insert([]dns.RR{r})
+				r = wire(t, m).Ns[0]
+			}
+			got, ok := fastContent(r)
+			if tc.want == "" {
+				if ok {
+					t.Errorf("%s (%s): fast path took it: %q", tc.rr, via, got)
+				}
+				continue
+			}
+			slow, err := slowContent(dns.TypeToString[r.Header().Rrtype], r)
+			if !ok || got != tc.want || slow != got || err != nil {
+				t.Errorf("%s (%s): fast %q %v, slow %q %v, want %q", tc.rr, via, got, ok, slow, err, tc.want)
+			}
+		}
+	}
+	// Every A and AAAA a client can send (as unpacked: 16-byte net.IP).
+	for _, ip := range []net.IP{net.IPv4(0, 0, 0, 0), net.IPv4(255, 255, 255, 255), net.IP{1, 2, 3, 4}} {
+		r := &dns.A{Hdr: dns.RR_Header{Name: "h." + zone, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60, Rdlength: 4}, A: ip}
+		fast, ok := fastContent(r)
+		slow, err := slowContent("A", r)
+		if !ok || err != nil || fast != slow {
+			t.Errorf("A %v: fast %q %v, slow %q %v", ip, fast, ok, slow, err)
+		}
+	}
+	// An A record holding an IPv6 address (only from a caller, never
+	// unpacked) takes the slow path, which refuses it.
+	r := &dns.A{Hdr: dns.RR_Header{Name: "h." + zone, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60, Rdlength: 4}, A: net.ParseIP("2001:db8::1")}
+	if c, ok := fastContent(r); ok {
+		t.Errorf("A with an IPv6 address: fast path took it: %q", c)
 	}
 }
