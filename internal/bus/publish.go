@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/rrset"
 )
 
 // Publisher writes record messages to the record stream.
@@ -57,15 +58,21 @@ func (p *Publisher) msg(m events.Message, ttl time.Duration) (*nats.Msg, error) 
 	if ttl <= 0 && m.Tombstone() {
 		ttl = TombstoneTTL
 	}
-	data, err := events.Encode(m)
+	data, err := events.Encode(m) // validates m
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s %s from %s: %w", m.Name, m.Type, m.Origin, err)
 	}
-	v, err := events.Validate(m) // canonical names for the subject
+	// The subject needs the canonical name and type only: m is valid, so
+	// neither fails, and the records are not validated a second time.
+	name, err := rrset.CanonicalName(m.Name)
 	if err != nil {
 		return nil, err
 	}
-	out := nats.NewMsg(events.Subject(p.prefix, v))
+	typ, err := rrset.CanonicalType(m.Type)
+	if err != nil {
+		return nil, err
+	}
+	out := nats.NewMsg(events.Subject(p.prefix, events.Message{Name: name, Type: typ, Origin: m.Origin}))
 	out.Data = data
 	if ttl > 0 {
 		out.Header.Set(jetstream.MsgTTLHeader, ttlHeader(ttl))
@@ -115,6 +122,31 @@ func (p *Publisher) PublishAsync(ctx context.Context, m events.Message, ttl time
 		default:
 		}
 	}
+}
+
+// FutureStallWait is how long PublishFuture waits for room while too many
+// acknowledgements are outstanding before it gives up.
+const FutureStallWait = 5 * time.Second
+
+// PublishFuture sends m and returns JetStream's acknowledgement future
+// (jetstream.PublishMsgAsync) to the caller, who must read it; Flush does
+// not wait for it. The client never resends: a resend after a "no
+// responders" status could land after a later message of the same subject
+// and undo it, so messages sent by one caller on one connection are stored
+// in the order of the calls (those that are stored). It waits up to
+// FutureStallWait for room among the outstanding acknowledgements. An error
+// means m was not sent.
+func (p *Publisher) PublishFuture(m events.Message, ttl time.Duration) (jetstream.PubAckFuture, error) {
+	msg, err := p.msg(m, ttl)
+	if err != nil {
+		return nil, err
+	}
+	f, err := p.js.PublishMsgAsync(msg, jetstream.WithExpectStream(p.stream),
+		jetstream.WithRetryAttempts(0), jetstream.WithStallWait(FutureStallWait))
+	if err != nil {
+		return nil, fmt.Errorf("publishing %s: %w", msg.Subject, err)
+	}
+	return f, nil
 }
 
 // Flush waits for the acknowledgement of every PublishAsync made so far and

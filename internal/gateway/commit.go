@@ -82,7 +82,7 @@ func (g *Gateway) sendLocked(msgs []events.Message, lease time.Duration) ([]infl
 			// The view holds what was stored up to the follower's position.
 			t = &track{seq: g.delivered, val: g.idx.Contributions(sub.key)[sub.origin]}
 		}
-		f, err := g.cfg.Publisher.PublishAsync(m, lease)
+		f, err := g.cfg.Publisher.PublishFuture(m, lease)
 		if err != nil {
 			g.m.publishErrors.Inc()
 			return sent, fmt.Errorf("publishing %s %s (%d of %d sent before): %w", m.Name, m.Type, i, len(msgs), err)
@@ -194,6 +194,16 @@ func (g *Gateway) observeLocked(d bus.Delivery) {
 	if err != nil {
 		return // not a record subject: nothing it could name is desired
 	}
+	sub := subject{key: key, origin: origin}
+	t := g.tracks[sub]
+	if t != nil && d.Seq <= t.seq {
+		// Older than what the gateway knows, or its own acknowledged
+		// message coming back: nothing to decode.
+		if d.Seq == t.seq && t.pending == 0 {
+			delete(g.tracks, sub) // caught up: the view holds this value
+		}
+		return
+	}
 	var c rrset.Contribution
 	if !d.Removed && (d.Expires.IsZero() || d.Expires.After(g.cfg.Now())) {
 		// An invalid message replaced the previous one: as syncers do,
@@ -202,14 +212,7 @@ func (g *Gateway) observeLocked(d bus.Delivery) {
 			c = rrset.Contribution{TTL: m.TTL, Records: m.Records}
 		}
 	}
-	sub := subject{key: key, origin: origin}
-	if t := g.tracks[sub]; t != nil {
-		if d.Seq <= t.seq {
-			if d.Seq == t.seq && t.pending == 0 {
-				delete(g.tracks, sub) // caught up: the view holds this value
-			}
-			return
-		}
+	if t != nil {
 		t.seq, t.val = d.Seq, c
 		if t.pending > 0 {
 			return // ours are stored after it

@@ -37,7 +37,7 @@ const testSecret = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI="
 // not capture their subject (a real JetStream error, "expected stream does
 // not match"), the others through the real publisher.
 type failing struct {
-	ok, bad *StreamPublisher
+	ok, bad *bus.Publisher
 	mu      sync.Mutex
 	fail    func(events.Message) bool
 }
@@ -48,14 +48,14 @@ func (f *failing) set(fail func(events.Message) bool) {
 	f.fail = fail
 }
 
-func (f *failing) PublishAsync(m events.Message, ttl time.Duration) (jetstream.PubAckFuture, error) {
+func (f *failing) PublishFuture(m events.Message, ttl time.Duration) (jetstream.PubAckFuture, error) {
 	f.mu.Lock()
 	bad := f.fail != nil && f.fail(m)
 	f.mu.Unlock()
 	if bad {
-		return f.bad.PublishAsync(m, ttl)
+		return f.bad.PublishFuture(m, ttl)
 	}
-	return f.ok.PublishAsync(m, ttl)
+	return f.ok.PublishFuture(m, ttl)
 }
 
 type rig struct {

@@ -25,39 +25,89 @@ import (
 const Fudge = 300
 
 // tsigProvider signs and verifies with the keys of the directory. A key is
-// only ever used with the algorithm it was created for.
-type tsigProvider struct{ dir Directory }
+// only ever used with the algorithm it was created for. Decoded secrets and
+// keyed HMAC states are kept per key name and used as long as the
+// directory holds the same secret and algorithm for that name, so a changed
+// or removed key takes effect on the next message.
+type tsigProvider struct {
+	dir Directory
 
-func (p tsigProvider) mac(msg []byte, t *dns.TSIG) ([]byte, error) {
-	k, ok := p.dir.Key(dns.CanonicalName(t.Hdr.Name))
+	mu   sync.Mutex
+	macs map[string]*keyMAC // by canonical key name
+}
+
+// keyMAC is one key's secret, decoded, with a pool of HMACs keyed with it.
+type keyMAC struct {
+	secret, algorithm string // as stored: the entry is valid while they are
+	pool              sync.Pool
+}
+
+// maxKeyMACs bounds the cache: past it (keys deleted and created over a
+// long life), it starts again empty.
+const maxKeyMACs = 4096
+
+func newTsigProvider(dir Directory) *tsigProvider {
+	return &tsigProvider{dir: dir, macs: map[string]*keyMAC{}}
+}
+
+// keyMAC returns the HMAC pool of the key named name, or the TSIG error.
+func (p *tsigProvider) keyMAC(t *dns.TSIG) (*keyMAC, error) {
+	name := dns.CanonicalName(t.Hdr.Name)
+	k, ok := p.dir.Key(name)
 	if !ok {
 		return nil, dns.ErrSecret
 	}
 	if dns.CanonicalName(t.Algorithm) != k.Algorithm {
 		return nil, dns.ErrKeyAlg
 	}
+	p.mu.Lock()
+	km := p.macs[name]
+	p.mu.Unlock()
+	if km != nil && km.secret == k.Secret && km.algorithm == k.Algorithm {
+		return km, nil
+	}
 	secret, err := base64.StdEncoding.DecodeString(k.Secret)
 	if err != nil {
 		return nil, dns.ErrSecret
 	}
-	var h hash.Hash
+	var h func() hash.Hash
 	switch k.Algorithm {
 	case dns.HmacSHA256:
-		h = hmac.New(sha256.New, secret)
+		h = sha256.New
 	case dns.HmacSHA384:
-		h = hmac.New(sha512.New384, secret)
+		h = sha512.New384
 	case dns.HmacSHA512:
-		h = hmac.New(sha512.New, secret)
+		h = sha512.New
 	default:
 		return nil, dns.ErrKeyAlg
 	}
-	h.Write(msg)
-	return h.Sum(nil), nil
+	km = &keyMAC{secret: k.Secret, algorithm: k.Algorithm}
+	km.pool.New = func() any { return hmac.New(h, secret) }
+	p.mu.Lock()
+	if len(p.macs) >= maxKeyMACs {
+		clear(p.macs)
+	}
+	p.macs[name] = km
+	p.mu.Unlock()
+	return km, nil
 }
 
-func (p tsigProvider) Generate(msg []byte, t *dns.TSIG) ([]byte, error) { return p.mac(msg, t) }
+func (p *tsigProvider) mac(msg []byte, t *dns.TSIG) ([]byte, error) {
+	km, err := p.keyMAC(t)
+	if err != nil {
+		return nil, err
+	}
+	h := km.pool.Get().(hash.Hash)
+	h.Write(msg)
+	sum := h.Sum(nil)
+	h.Reset()
+	km.pool.Put(h)
+	return sum, nil
+}
 
-func (p tsigProvider) Verify(msg []byte, t *dns.TSIG) error {
+func (p *tsigProvider) Generate(msg []byte, t *dns.TSIG) ([]byte, error) { return p.mac(msg, t) }
+
+func (p *tsigProvider) Verify(msg []byte, t *dns.TSIG) error {
 	want, err := p.mac(msg, t)
 	if err != nil {
 		return err
@@ -70,7 +120,7 @@ func (p tsigProvider) Verify(msg []byte, t *dns.TSIG) error {
 }
 
 // TsigProvider returns the provider the DNS server verifies and signs with.
-func (g *Gateway) TsigProvider() dns.TsigProvider { return tsigProvider{dir: g.cfg.Directory} }
+func (g *Gateway) TsigProvider() dns.TsigProvider { return g.tsig }
 
 // tsigError maps a verification error to the TSIG error of RFC 8945 5.2.
 func tsigError(err error) (uint16, string) {

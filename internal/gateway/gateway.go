@@ -49,6 +49,8 @@ type Gateway struct {
 	log zerolog.Logger
 	m   *Metrics
 
+	tsig *tsigProvider
+
 	// mu guards the desired state: updates are evaluated, sent and folded
 	// into idx one at a time, then acknowledged outside it (commit.go).
 	mu           sync.Mutex
@@ -87,6 +89,7 @@ func New(cfg Config) *Gateway {
 		idx: dnsupdate.NewIndex(), tracks: map[subject]*track{}, pendingKeys: map[rrset.Key]int{},
 		pendingNames: map[string]int{}, limiters: map[string]*rate.Limiter{}}
 	g.settled = sync.NewCond(&g.mu)
+	g.tsig = newTsigProvider(cfg.Directory)
 	return g
 }
 
