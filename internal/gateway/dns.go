@@ -283,8 +283,8 @@ func (l *updateLog) logger() zerolog.Logger {
 // count counts an answer and logs it: applied updates at info (with the
 // number of RRsets changed, n), refused ones at warn.
 func (g *Gateway) count(log *updateLog, rcode int, reason string, n int) {
+	g.m.updated(rcode)
 	name := dns.RcodeToString[rcode]
-	g.m.updates.WithLabelValues(name).Inc()
 	if rcode == dns.RcodeSuccess {
 		if g.log.GetLevel() <= zerolog.InfoLevel {
 			l := log.logger()

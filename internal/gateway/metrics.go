@@ -1,11 +1,17 @@
 package gateway
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the gateway's Prometheus series.
 type Metrics struct {
-	updates       *prometheus.CounterVec // by rcode
-	tsigFailures  *prometheus.CounterVec // by TSIG error
+	updates       *prometheus.CounterVec                 // by rcode
+	updatesBy     [24]atomic.Pointer[prometheus.Counter] // bound updates children, by rcode
+	tsigFailures  *prometheus.CounterVec                 // by TSIG error
 	updateSeconds prometheus.Histogram
 	published     prometheus.Counter
 	publishErrors prometheus.Counter
@@ -39,4 +45,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		reg.MustRegister(m.updates, m.tsigFailures, m.updateSeconds, m.published, m.publishErrors, m.dyndns, m.rrsets, m.streamSeq)
 	}
 	return m
+}
+
+// updated counts one UPDATE answered with rcode. The children of the rcodes
+// answered so far are kept bound, so a label is looked up once per rcode.
+func (m *Metrics) updated(rcode int) {
+	if rcode < 0 || rcode >= len(m.updatesBy) {
+		m.updates.WithLabelValues(dns.RcodeToString[rcode]).Inc()
+		return
+	}
+	if c := m.updatesBy[rcode].Load(); c != nil {
+		(*c).Inc()
+		return
+	}
+	c := m.updates.WithLabelValues(dns.RcodeToString[rcode])
+	m.updatesBy[rcode].Store(&c)
+	c.Inc()
 }
