@@ -162,6 +162,7 @@ func (s *Syncer) take(st *staging, busy map[rrset.Key]struct{}) {
 
 	held := map[string]bool{}
 	var heldKeys []rrset.Key
+	var creates map[string][]rrset.Key
 	for k, e := range taken {
 		zs := s.zones[e.zone]
 		if _, inFlight := busy[k]; zs == nil || inFlight {
@@ -170,7 +171,28 @@ func (s *Syncer) take(st *staging, busy map[rrset.Key]struct{}) {
 			heldKeys = append(heldKeys, k)
 			continue
 		}
-		st.zone(e.zone).dec[k] = plan.Decide(e.set, zs.actual, zs.owned)
+		d := plan.Decide(e.set, zs.actual, zs.owned)
+		st.zone(e.zone).dec[k] = d
+		if d.Action == plan.Create && busy != nil && s.cfg.Claims != nil {
+			if creates == nil {
+				creates = map[string][]rrset.Key{}
+			}
+			creates[e.zone] = append(creates[e.zone], k)
+		}
+	}
+	// While PowerDNS writes, log the claims of the next batch already: a
+	// local write off the critical path. A claim for a key that ends up
+	// not written is released by the next reconciliation.
+	for zone, keys := range creates {
+		if err := s.claim(context.Background(), zone, s.zones[zone], keys); err != nil {
+			continue // claimed again, with the error reported, at launch
+		}
+		dec := st.zones[zone].dec
+		for _, k := range keys {
+			d := dec[k]
+			d.Action = plan.Replace
+			dec[k] = d
+		}
 	}
 	for z, seq := range seqs {
 		if held[z] || s.zones[z] == nil {
