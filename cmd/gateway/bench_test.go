@@ -47,10 +47,31 @@ func tsigLoad(addr, prefix string, n int, keyName, alg, secret string) loadResul
 		go func() {
 			defer wg.Done()
 			c := &dns.Client{Net: "udp", Timeout: 5 * time.Second, TsigSecret: map[string]string{keyName: secret}}
+			// One socket per client for the whole load, the same for
+			// both targets: a new socket per update cost the clients
+			// almost as much CPU as the gateway, on the two cores all
+			// processes share. A dns.Conn per update over it, since a
+			// dns.Conn keeps the previous request's MAC and would sign
+			// the next request with it. After an error the next update
+			// takes a new socket.
+			var sock net.Conn
+			defer func() {
+				if sock != nil {
+					sock.Close()
+				}
+			}()
 			for {
 				i := next.Add(1)
 				if i > int64(n) {
 					return
+				}
+				if sock == nil {
+					var err error
+					if sock, err = net.Dial("udp", addr); err != nil {
+						failed.Add(1)
+						sock = nil
+						continue
+					}
 				}
 				m := new(dns.Msg)
 				m.SetUpdate(zone)
@@ -58,8 +79,12 @@ func tsigLoad(addr, prefix string, n int, keyName, alg, secret string) loadResul
 					Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(10, byte(i>>16), byte(i>>8), byte(i))}})
 				m.SetTsig(keyName, alg, 300, time.Now().Unix())
 				t0 := time.Now()
-				r, _, err := c.Exchange(m, addr)
+				r, _, err := c.ExchangeWithConn(m, &dns.Conn{Conn: sock})
 				d := time.Since(t0)
+				if err != nil {
+					sock.Close()
+					sock = nil
+				}
 				if err != nil || r.Rcode != dns.RcodeSuccess {
 					failed.Add(1)
 					continue
