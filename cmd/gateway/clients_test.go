@@ -212,6 +212,10 @@ func startUdhcpc(t *testing.T, dir string, link *testenv.Link, hostname string, 
 
 func TestKeaDHCPToGateway(t *testing.T) {
 	link := testenv.PrivateLink(t) // first: skips (or fails under make test) without root
+	// kea-dhcp4 binds UDP port 67 even with raw sockets; a running LXD's
+	// dnsmasq holds 0.0.0.0%lxdbr0:67, which blocks that bind. make test
+	// runs this package before it starts LXD.
+	testenv.RequireUDPPort(t, 67, "kea-dhcp4 needs it; stop LXD (its dnsmasq) or any DHCP server to run this test")
 	for _, tool := range [][2]string{{"kea-dhcp-ddns", "kea-dhcp-ddns-server"}, {"kea-dhcp4", "kea-dhcp4-server"}, {"busybox", "busybox-static"}} {
 		testenv.Tool(t, tool[0], tool[1])
 	}

@@ -50,6 +50,18 @@ func RequireRoot(t testing.TB, why string) {
 	}
 }
 
+// RequireUDPPort skips the test when UDP port on the host is taken, or
+// fails it under ZONECAST_TEST_STRICT; why says who needs it.
+func RequireUDPPort(t testing.TB, port int, why string) {
+	t.Helper()
+	c, err := net.ListenPacket("udp4", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		requireOrSkip(t, fmt.Sprintf("UDP port %d is taken (%v): %s", port, err, why))
+		return
+	}
+	c.Close()
+}
+
 func requireOrSkip(t testing.TB, msg string) {
 	t.Helper()
 	if Strict() {
