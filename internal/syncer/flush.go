@@ -85,9 +85,14 @@ func (s *Syncer) flushOnce(ctx context.Context) {
 	}
 }
 
-// flush writes the dirty RRsets, zone by zone, until none is left. When
-// ctx ends it finishes the batch in flight and returns; what is left is
-// replayed at the next start.
+// maxFlush bounds one flush under a steady stream of changes, so that
+// Run also gets to reconciliations and SIGHUP; what is staged then goes
+// back to the dirty marks and the next flush carries on.
+const maxFlush = time.Second
+
+// flush writes the dirty RRsets, zone by zone, until none is left (or
+// maxFlush has passed). When ctx ends it finishes the batch in flight and
+// returns; what is left is replayed at the next start.
 func (s *Syncer) flush(ctx context.Context) error {
 	wctx := context.WithoutCancel(ctx)
 	st := newStaging()
@@ -95,10 +100,16 @@ func (s *Syncer) flush(ctx context.Context) error {
 	var last string // the zone of the last batch: zones take turns
 	tick := time.NewTicker(stageEvery)
 	defer tick.Stop()
+	began := time.Now()
 	for {
 		if fl == nil {
 			if ctx.Err() != nil {
 				s.unstage(st)
+				return nil
+			}
+			if time.Since(began) > maxFlush {
+				s.unstage(st)
+				s.poke() // carry on after Run's other work
 				return nil
 			}
 			t0 := time.Now()

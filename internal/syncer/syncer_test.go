@@ -317,3 +317,42 @@ func TestPipelinedRoundsKeepOrderAndSerial(t *testing.T) {
 		t.Fatalf("SOA serial ran ahead of the data: %v", bad)
 	}
 }
+
+// TestSteadyStreamLeavesRoomForReconcile: under a steady stream of changes
+// the writer still gets to a requested reconciliation (flush is bounded).
+func TestSteadyStreamLeavesRoomForReconcile(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	f.onApply = func() { time.Sleep(50 * time.Millisecond) }
+	s, stop := start(t, f)
+	defer stop()
+	s.Replayed()
+	<-s.Ready()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 200; i++ { // 4 s of changes, one every 20 ms
+			deliver(t, s, uint64(i+1), fmt.Sprintf("h%d.%s", i, zone), fmt.Sprintf("2001:db8::%x", i+1))
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	_, _, before := f.counts()
+	s.RequestReconcile()
+	deadline := time.Now().Add(2500 * time.Millisecond)
+	for {
+		if _, _, reads := f.counts(); reads > before {
+			break
+		}
+		select {
+		case <-done:
+			t.Fatal("the reconciliation waited for the stream to end")
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no reconciliation within 2.5 s under a steady stream")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	<-done
+}
