@@ -25,7 +25,15 @@ const (
 	RoleSyncer = "syncer" // reads the record stream, writes its own status and applied reports
 	RoleSource = "source" // publishes records of its origin in its zones
 	RoleReader = "reader" // reads records, status and applied reports (zonecast-syncer status)
+	// RoleGateway publishes records of any origin (its TSIG keys and
+	// dyndns hosts) in its zones, follows the record stream, owns its
+	// key-value bucket and reads the syncers' status and applied reports.
+	RoleGateway = "gateway"
 )
+
+// DefaultGatewayBucket is the gateway's key-value bucket (TSIG keys and
+// dyndns hosts); gwstore.DefaultBucket names the same.
+const DefaultGatewayBucket = "zonecast_gateway"
 
 // DefaultStatusBucket is the KV bucket holding every node's status.
 const DefaultStatusBucket = "zonecast_status"
@@ -45,7 +53,7 @@ type UserSpec struct {
 	Nkey         string   `json:"nkey,omitempty"`          // public user nkey (U...), instead of user + password
 	Role         string   `json:"role"`
 	Origin       string   `json:"origin,omitempty"` // role source: the origin id it publishes as
-	Zones        []string `json:"zones,omitempty"`  // role source: the zones it may publish into
+	Zones        []string `json:"zones,omitempty"`  // roles source and gateway: the zones it may publish into
 	Node         string   `json:"node,omitempty"`   // role syncer: its node id (its status key)
 }
 
@@ -124,13 +132,19 @@ func checkUser(u *UserSpec) error {
 		if err := events.CheckOrigin(u.Node); err != nil {
 			return fmt.Errorf("role syncer needs its node id: %w", err)
 		}
-	case RoleSource, "watcher":
-		u.Role = RoleSource
-		if err := events.CheckOrigin(u.Origin); err != nil {
-			return fmt.Errorf("role source needs its origin: %w", err)
+	case RoleSource, "watcher", RoleGateway:
+		if u.Role == "watcher" {
+			u.Role = RoleSource
+		}
+		if u.Role == RoleSource {
+			if err := events.CheckOrigin(u.Origin); err != nil {
+				return fmt.Errorf("role source needs its origin: %w", err)
+			}
+		} else if u.Origin != "" {
+			return errors.New("role gateway publishes as its keys and hosts: no origin")
 		}
 		if len(u.Zones) == 0 {
-			return errors.New("role source needs at least one zone")
+			return fmt.Errorf("role %s needs at least one zone", u.Role)
 		}
 		for i, z := range u.Zones {
 			cz, err := rrset.CanonicalName(z)
@@ -140,17 +154,18 @@ func checkUser(u *UserSpec) error {
 			u.Zones[i] = cz
 		}
 	default:
-		return fmt.Errorf("unknown role %q (want admin, syncer, source or reader)", u.Role)
+		return fmt.Errorf("unknown role %q (want admin, syncer, source, gateway or reader)", u.Role)
 	}
 	return nil
 }
 
 // Scope names what role permissions refer to. Zero values take defaults.
 type Scope struct {
-	Prefix       string // record subject prefix, default events.DefaultSubjectPrefix
-	Stream       string // record stream, default DefaultStreamName
-	StatusBucket string // status KV bucket, default DefaultStatusBucket
-	Applied      string // applied reports' subject prefix, default confirm.DefaultSubjectPrefix
+	Prefix        string // record subject prefix, default events.DefaultSubjectPrefix
+	Stream        string // record stream, default DefaultStreamName
+	StatusBucket  string // status KV bucket, default DefaultStatusBucket
+	Applied       string // applied reports' subject prefix, default confirm.DefaultSubjectPrefix
+	GatewayBucket string // the gateway's KV bucket, default DefaultGatewayBucket
 }
 
 func (s Scope) withDefaults() Scope {
@@ -165,6 +180,9 @@ func (s Scope) withDefaults() Scope {
 	}
 	if s.Applied == "" {
 		s.Applied = confirm.DefaultSubjectPrefix
+	}
+	if s.GatewayBucket == "" {
+		s.GatewayBucket = DefaultGatewayBucket
 	}
 	return s
 }
@@ -200,14 +218,18 @@ var inboxes = []string{"_INBOX.>"}
 //   - source: publishes only subjects of its origin in its zones
 //     (events.OriginFilter), and may look the stream up;
 //   - reader: reads the record stream and the status bucket, and
-//     subscribes to every node's applied reports (what a gateway with
-//     --confirm all|any needs besides its own bucket).
+//     subscribes to every node's applied reports;
+//   - gateway: publishes subjects of any origin in its zones
+//     (events.ZoneFilter), follows the record stream, reads and writes
+//     its own bucket (which it may create), reads the status bucket and
+//     the applied reports (--confirm all|any). No other role but admin
+//     may read the gateway's bucket: it holds the TSIG secrets.
 //
 // Every role subscribes to _INBOX.> for replies and deliveries.
 func RolePermissions(u UserSpec, scope Scope) *server.Permissions {
 	sc := scope.withDefaults()
 	kv := "KV_" + sc.StatusBucket
-	readStatus := append(readStream(kv), "$KV."+sc.StatusBucket+".>")
+	readStatus := readStream(kv) // reading a bucket needs no $KV.<bucket> publish: that is a write
 	var pub, sub []string
 	switch u.Role {
 	case RoleAdmin:
@@ -227,6 +249,17 @@ func RolePermissions(u UserSpec, scope Scope) *server.Permissions {
 		sub = append(sub, inboxes...)
 	case RoleReader:
 		pub = append(pub, readStream(sc.Stream)...)
+		pub = append(pub, readStatus...)
+		sub = append(sub, inboxes...)
+		sub = append(sub, sc.Applied+".>")
+	case RoleGateway:
+		gw := "KV_" + sc.GatewayBucket
+		pub = append(pub, readStream(sc.Stream)...)
+		for _, z := range u.Zones {
+			pub = append(pub, events.ZoneFilter(sc.Prefix, z))
+		}
+		pub = append(pub, readStream(gw)...)
+		pub = append(pub, "$JS.API.STREAM.CREATE."+gw, "$KV."+sc.GatewayBucket+".>")
 		pub = append(pub, readStatus...)
 		sub = append(sub, inboxes...)
 		sub = append(sub, sc.Applied+".>")

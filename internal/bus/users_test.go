@@ -30,17 +30,20 @@ func TestParseUsers(t *testing.T) {
 		in      string
 		wantErr string
 	}{
-		"source":         {in: `{"users":[{"user":"w1","password_hash":"` + h + `","role":"watcher","origin":"h1","zones":["LXD.Example.com"]}]}`},
-		"syncer nkey":    {in: `{"users":[{"nkey":"` + pub + `","role":"syncer","node":"ns2"}]}`},
-		"reader":         {in: `{"users":[{"user":"ops","password_hash":"` + h + `","role":"reader"}]}`},
-		"unknown field":  {in: `{"users":[{"user":"ops","password":"x","role":"reader"}]}`, wantErr: "unknown field"},
-		"plain password": {in: `{"users":[{"user":"ops","password_hash":"secret","role":"reader"}]}`, wantErr: "bcrypt"},
-		"no zones":       {in: `{"users":[{"user":"w","password_hash":"` + h + `","role":"source","origin":"h1"}]}`, wantErr: "zone"},
-		"bad origin":     {in: `{"users":[{"user":"w","password_hash":"` + h + `","role":"source","origin":"H.1","zones":["a.b"]}]}`, wantErr: "origin"},
-		"syncer no node": {in: `{"users":[{"user":"s","password_hash":"` + h + `","role":"syncer"}]}`, wantErr: "node"},
-		"bad role":       {in: `{"users":[{"user":"s","password_hash":"` + h + `","role":"root"}]}`, wantErr: "unknown role"},
-		"bad nkey":       {in: `{"users":[{"nkey":"SU123","role":"reader"}]}`, wantErr: "public user key"},
-		"twice":          {in: `{"users":[{"user":"a","password_hash":"` + h + `","role":"reader"},{"user":"a","password_hash":"` + h + `","role":"reader"}]}`, wantErr: "twice"},
+		"source":          {in: `{"users":[{"user":"w1","password_hash":"` + h + `","role":"watcher","origin":"h1","zones":["LXD.Example.com"]}]}`},
+		"syncer nkey":     {in: `{"users":[{"nkey":"` + pub + `","role":"syncer","node":"ns2"}]}`},
+		"reader":          {in: `{"users":[{"user":"ops","password_hash":"` + h + `","role":"reader"}]}`},
+		"unknown field":   {in: `{"users":[{"user":"ops","password":"x","role":"reader"}]}`, wantErr: "unknown field"},
+		"plain password":  {in: `{"users":[{"user":"ops","password_hash":"secret","role":"reader"}]}`, wantErr: "bcrypt"},
+		"no zones":        {in: `{"users":[{"user":"w","password_hash":"` + h + `","role":"source","origin":"h1"}]}`, wantErr: "zone"},
+		"bad origin":      {in: `{"users":[{"user":"w","password_hash":"` + h + `","role":"source","origin":"H.1","zones":["a.b"]}]}`, wantErr: "origin"},
+		"syncer no node":  {in: `{"users":[{"user":"s","password_hash":"` + h + `","role":"syncer"}]}`, wantErr: "node"},
+		"bad role":        {in: `{"users":[{"user":"s","password_hash":"` + h + `","role":"root"}]}`, wantErr: "unknown role"},
+		"bad nkey":        {in: `{"users":[{"nkey":"SU123","role":"reader"}]}`, wantErr: "public user key"},
+		"gateway":         {in: `{"users":[{"user":"gw","password_hash":"` + h + `","role":"gateway","zones":["dyn.example"]}]}`},
+		"gateway no zone": {in: `{"users":[{"user":"gw","password_hash":"` + h + `","role":"gateway"}]}`, wantErr: "zone"},
+		"gateway origin":  {in: `{"users":[{"user":"gw","password_hash":"` + h + `","role":"gateway","origin":"x","zones":["a.b"]}]}`, wantErr: "no origin"},
+		"twice":           {in: `{"users":[{"user":"a","password_hash":"` + h + `","role":"reader"},{"user":"a","password_hash":"` + h + `","role":"reader"}]}`, wantErr: "twice"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -312,4 +315,132 @@ func TestConfirmAppliedPermissions(t *testing.T) {
 		t.Fatalf("source user received %s", s)
 	case <-time.After(200 * time.Millisecond):
 	}
+}
+
+// TestGatewayPermissions: a gateway user publishes any origin's records in
+// its zones and nothing outside them, owns its bucket (creates, writes,
+// watches it), reads the status bucket without writing it; a reader user
+// cannot read the gateway's bucket (it holds the TSIG secrets) nor write
+// the status bucket.
+func TestGatewayPermissions(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	adminPW := filepath.Join(dir, "admin")
+	pw, err := EnsurePassword(adminPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	userPW := filepath.Join(dir, "user")
+	upw, err := EnsurePassword(userPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(upw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := ParseUsers(strings.NewReader(`{"users":[
+		{"user":"gw","password_hash":"` + string(hash) + `","role":"gateway","zones":["dyn.example"]},
+		{"user":"ops","password_hash":"` + string(hash) + `","role":"reader"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := StartEmbedded(ServerConfig{StoreDir: filepath.Join(dir, "js"), Listen: "127.0.0.1:0",
+		User: testUser, Password: pw, Name: "gwperm", Users: users, Log: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	ctx := ctxFor(t, 60*time.Second)
+	connect := func(user, pwFile string) jetstream.JetStream {
+		nc, err := Connect(ctx, ClientConfig{URL: srv.ClientURL(), User: user, PasswordFile: pwFile}, testLog())
+		if err != nil {
+			t.Fatalf("connecting as %s: %v", user, err)
+		}
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return js
+	}
+	admin := connect(testUser, adminPW)
+	if _, err := EnsureStream(ctx, admin, StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	status, err := StatusBucket(ctx, admin, "", 1, testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := status.Put(ctx, "ns1", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	short := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, 2*time.Second) }
+
+	gw := connect("gw", userPW)
+	pub := NewPublisher(gw, "", "")
+	msg := func(name, origin string) events.Message {
+		return events.Message{Version: 1, Name: name, Type: "A", Origin: origin, TTL: 60, Records: []string{"192.0.2.1"}}
+	}
+	for _, tc := range []struct {
+		m      events.Message
+		stored bool
+	}{
+		{msg("h1.dyn.example.", "key-kea"), true},
+		{msg("h2.dyn.example.", "host-h2"), true},
+		{msg("h1.other.example.", "key-kea"), false},
+		{msg("example.", "key-kea"), false},
+	} {
+		pctx, cancel := short()
+		_, err := pub.Publish(pctx, tc.m, 0)
+		cancel()
+		if tc.stored != (err == nil) {
+			t.Errorf("gateway publishing %s as %s: err %v, want stored %v", tc.m.Name, tc.m.Origin, err, tc.stored)
+		}
+	}
+	kv, err := gw.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: DefaultGatewayBucket})
+	if err != nil {
+		t.Fatalf("gateway creating its bucket: %v", err)
+	}
+	if _, err := kv.Put(ctx, "tsig.kea", []byte("secret")); err != nil {
+		t.Fatalf("gateway writing its bucket: %v", err)
+	}
+	w, err := kv.WatchAll(ctx)
+	if err != nil {
+		t.Fatalf("gateway watching its bucket: %v", err)
+	}
+	if e := <-w.Updates(); e == nil || e.Key() != "tsig.kea" {
+		t.Fatalf("gateway watch: first update %v", e)
+	}
+	_ = w.Stop()
+	gst, err := gw.KeyValue(ctx, DefaultStatusBucket)
+	if err != nil {
+		t.Fatalf("gateway opening the status bucket: %v", err)
+	}
+	if _, err := gst.Get(ctx, "ns1"); err != nil {
+		t.Errorf("gateway reading a status: %v", err)
+	}
+	pctx, cancel := short()
+	if _, err := gst.Put(pctx, "ns1", []byte("forged")); err == nil {
+		t.Error("gateway wrote a syncer's status")
+	}
+	cancel()
+
+	ops := connect("ops", userPW)
+	pctx, cancel = short()
+	if okv, err := ops.KeyValue(pctx, DefaultGatewayBucket); err == nil {
+		if e, err := okv.Get(pctx, "tsig.kea"); err == nil {
+			t.Errorf("reader read the gateway's secret %q", e.Value())
+		}
+	}
+	cancel()
+	rst, err := ops.KeyValue(ctx, DefaultStatusBucket)
+	if err != nil {
+		t.Fatalf("reader opening the status bucket: %v", err)
+	}
+	pctx, cancel = short()
+	if _, err := rst.Put(pctx, "ns1", []byte("forged")); err == nil {
+		t.Error("reader wrote a syncer's status")
+	}
+	cancel()
 }

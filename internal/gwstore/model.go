@@ -18,12 +18,14 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/dnsupdate"
 	"github.com/zonecast/zonecast/internal/rrset"
 )
 
-// DefaultBucket is the key-value bucket of the gateway.
-const DefaultBucket = "zonecast_gateway"
+// DefaultBucket is the key-value bucket of the gateway (the NATS role
+// gateway may read and write it, no other role but admin).
+const DefaultBucket = bus.DefaultGatewayBucket
 
 // ErrInvalid is wrapped by validation errors.
 var ErrInvalid = errors.New("invalid")
