@@ -222,6 +222,13 @@ type NATS struct {
 // a free loopback port; it is shut down when the test ends.
 func StartNATS(t testing.TB) *NATS {
 	t.Helper()
+	return StartNATSUsers(t, nil)
+}
+
+// StartNATSUsers is StartNATS with the users of a users file beside the
+// unrestricted one, each confined to its role (bus.RolePermissions).
+func StartNATSUsers(t testing.TB, users []bus.UserSpec) *NATS {
+	t.Helper()
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, "nats-password")
 	pw, err := bus.EnsurePassword(pwFile)
@@ -230,7 +237,8 @@ func StartNATS(t testing.TB) *NATS {
 	}
 	port := FreePort(t)
 	srv, err := bus.StartEmbedded(bus.ServerConfig{StoreDir: filepath.Join(dir, "js"),
-		Listen: fmt.Sprintf("127.0.0.1:%d", port), User: "zonecast", Password: pw, Name: "test-nats", Log: zerolog.Nop()})
+		Listen: fmt.Sprintf("127.0.0.1:%d", port), User: "zonecast", Password: pw, Name: "test-nats", Users: users,
+		Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
