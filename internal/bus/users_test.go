@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
@@ -105,47 +106,13 @@ func contains(list []string, s string) bool {
 // only its own status.
 func TestSourcePermissions(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	adminPW := filepath.Join(dir, "admin")
-	pw, err := EnsurePassword(adminPW)
-	if err != nil {
-		t.Fatal(err)
-	}
-	userPW := filepath.Join(dir, "user")
-	upw, err := EnsurePassword(userPW)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(upw), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	users, err := ParseUsers(strings.NewReader(`{"users":[
-		{"user":"w1","password_hash":"` + string(hash) + `","role":"source","origin":"h1","zones":["a.example"]},
-		{"user":"ns2","password_hash":"` + string(hash) + `","role":"syncer","node":"ns2"}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := StartEmbedded(ServerConfig{StoreDir: filepath.Join(dir, "js"), Listen: "127.0.0.1:0",
-		User: testUser, Password: pw, Name: "perm", Users: users, Log: testLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	ctx := ctxFor(t, 60*time.Second)
-
-	connect := func(user, pwFile string) jetstream.JetStream {
-		nc, err := Connect(ctx, ClientConfig{URL: srv.ClientURL(), User: user, PasswordFile: pwFile}, testLog())
-		if err != nil {
-			t.Fatalf("connecting as %s: %v", user, err)
-		}
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return js
-	}
+	ps := startPermServer(t, "perm", func(h string) string {
+		return `{"users":[
+		{"user":"w1","password_hash":"` + h + `","role":"source","origin":"h1","zones":["a.example"]},
+		{"user":"ns2","password_hash":"` + h + `","role":"syncer","node":"ns2"}]}`
+	})
+	ctx, adminPW, userPW := ps.ctx, ps.adminPW, ps.userPW
+	connect := func(user, pwFile string) jetstream.JetStream { return ps.js(t, user, pwFile) }
 	admin := connect(testUser, adminPW)
 	st, err := EnsureStream(ctx, admin, StreamConfig{})
 	if err != nil {
@@ -243,43 +210,13 @@ func TestConfirmAppliedPermissions(t *testing.T) {
 		t.Errorf("reader subscribe %v", rd.Subscribe.Allow)
 	}
 
-	dir := t.TempDir()
-	pw, err := EnsurePassword(filepath.Join(dir, "admin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	userPW := filepath.Join(dir, "user")
-	upw, err := EnsurePassword(userPW)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(upw), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := string(hash)
-	users, err := ParseUsers(strings.NewReader(`{"users":[
+	ps := startPermServer(t, "applied", func(h string) string {
+		return `{"users":[
 		{"user":"ns2","password_hash":"` + h + `","role":"syncer","node":"ns2"},
 		{"user":"gw","password_hash":"` + h + `","role":"reader"},
-		{"user":"w1","password_hash":"` + h + `","role":"source","origin":"h1","zones":["a.example"]}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := StartEmbedded(ServerConfig{StoreDir: filepath.Join(dir, "js"), Listen: "127.0.0.1:0",
-		User: testUser, Password: pw, Name: "applied", Users: users, Log: testLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	ctx := ctxFor(t, 30*time.Second)
-	connect := func(user string) *nats.Conn {
-		nc, err := Connect(ctx, ClientConfig{URL: srv.ClientURL(), User: user, PasswordFile: userPW}, testLog())
-		if err != nil {
-			t.Fatalf("connecting as %s: %v", user, err)
-		}
-		t.Cleanup(nc.Close)
-		return nc
-	}
+		{"user":"w1","password_hash":"` + h + `","role":"source","origin":"h1","zones":["a.example"]}]}`
+	})
+	connect := func(user string) *nats.Conn { return ps.conn(t, user, ps.userPW) }
 	subscribe := func(nc *nats.Conn) chan string {
 		got := make(chan string, 10)
 		if _, err := nc.Subscribe("zonecast.applied.>", func(m *nats.Msg) { got <- m.Subject }); err != nil {
@@ -324,46 +261,13 @@ func TestConfirmAppliedPermissions(t *testing.T) {
 // the status bucket.
 func TestGatewayPermissions(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	adminPW := filepath.Join(dir, "admin")
-	pw, err := EnsurePassword(adminPW)
-	if err != nil {
-		t.Fatal(err)
-	}
-	userPW := filepath.Join(dir, "user")
-	upw, err := EnsurePassword(userPW)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(upw), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	users, err := ParseUsers(strings.NewReader(`{"users":[
-		{"user":"gw","password_hash":"` + string(hash) + `","role":"gateway","zones":["dyn.example"]},
-		{"user":"ops","password_hash":"` + string(hash) + `","role":"reader"}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := StartEmbedded(ServerConfig{StoreDir: filepath.Join(dir, "js"), Listen: "127.0.0.1:0",
-		User: testUser, Password: pw, Name: "gwperm", Users: users, Log: testLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	ctx := ctxFor(t, 60*time.Second)
-	connect := func(user, pwFile string) jetstream.JetStream {
-		nc, err := Connect(ctx, ClientConfig{URL: srv.ClientURL(), User: user, PasswordFile: pwFile}, testLog())
-		if err != nil {
-			t.Fatalf("connecting as %s: %v", user, err)
-		}
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return js
-	}
+	ps := startPermServer(t, "gwperm", func(h string) string {
+		return `{"users":[
+		{"user":"gw","password_hash":"` + h + `","role":"gateway","zones":["dyn.example"]},
+		{"user":"ops","password_hash":"` + h + `","role":"reader"}]}`
+	})
+	ctx, adminPW, userPW := ps.ctx, ps.adminPW, ps.userPW
+	connect := func(user, pwFile string) jetstream.JetStream { return ps.js(t, user, pwFile) }
 	admin := connect(testUser, adminPW)
 	if _, err := EnsureStream(ctx, admin, StreamConfig{}); err != nil {
 		t.Fatal(err)
@@ -443,4 +347,66 @@ func TestGatewayPermissions(t *testing.T) {
 		t.Error("reader wrote a syncer's status")
 	}
 	cancel()
+}
+
+// permServer is an embedded server with the unrestricted test user and
+// the users of a users file; every listed user shares one password.
+type permServer struct {
+	ctx     context.Context
+	srv     *server.Server
+	adminPW string // password file of the unrestricted user
+	userPW  string // password file of every listed user
+}
+
+// startPermServer starts it; users renders the users file from the
+// listed users' bcrypt hash.
+func startPermServer(t *testing.T, name string, users func(hash string) string) *permServer {
+	t.Helper()
+	dir := t.TempDir()
+	ps := &permServer{adminPW: filepath.Join(dir, "admin"), userPW: filepath.Join(dir, "user")}
+	pw, err := EnsurePassword(ps.adminPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upw, err := EnsurePassword(ps.userPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(upw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs, err := ParseUsers(strings.NewReader(users(string(hash))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps.srv, err = StartEmbedded(ServerConfig{StoreDir: filepath.Join(dir, "js"), Listen: "127.0.0.1:0",
+		User: testUser, Password: pw, Name: name, Users: specs, Log: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ps.srv.Shutdown(); ps.srv.WaitForShutdown() })
+	ps.ctx = ctxFor(t, 60*time.Second)
+	return ps
+}
+
+// conn connects as user with the password in pwFile.
+func (ps *permServer) conn(t *testing.T, user, pwFile string) *nats.Conn {
+	t.Helper()
+	nc, err := Connect(ps.ctx, ClientConfig{URL: ps.srv.ClientURL(), User: user, PasswordFile: pwFile}, testLog())
+	if err != nil {
+		t.Fatalf("connecting as %s: %v", user, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// js is conn with a JetStream context.
+func (ps *permServer) js(t *testing.T, user, pwFile string) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(ps.conn(t, user, pwFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }
