@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/zonecast/zonecast/internal/kvwatch"
 )
 
 // ErrNotFound is returned for a key or host that is not in the bucket.
@@ -270,37 +272,11 @@ func (c *Cache) update(entry string, value []byte, log zerolog.Logger) {
 // Watch loads the bucket into the cache, calls ready once it is loaded,
 // and keeps the cache current until ctx is done.
 func (s *Store) Watch(ctx context.Context, c *Cache, ready func(), log zerolog.Logger) error {
-	w, err := s.kv.WatchAll(ctx)
-	if err != nil {
-		return fmt.Errorf("watching the key-value bucket: %w", err)
-	}
-	defer func() { _ = w.Stop() }()
-	loaded := false
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case e, ok := <-w.Updates():
-			if !ok {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return errors.New("watching the key-value bucket: watcher stopped")
-			}
-			if e == nil {
-				if !loaded {
-					loaded = true
-					if ready != nil {
-						ready()
-					}
-				}
-				continue
-			}
-			var value []byte
-			if e.Operation() == jetstream.KeyValuePut {
-				value = e.Value()
-			}
-			c.update(e.Key(), value, log)
+	return kvwatch.Follow(ctx, s.kv, "the key-value bucket", func(e jetstream.KeyValueEntry) {
+		var value []byte
+		if e.Operation() == jetstream.KeyValuePut {
+			value = e.Value()
 		}
-	}
+		c.update(e.Key(), value, log)
+	}, ready)
 }
