@@ -307,6 +307,21 @@ func (s *Syncer) Run(ctx context.Context) error {
 		if !s.checkpointAt.IsZero() {
 			checkpoint = time.After(time.Until(s.checkpointAt))
 		}
+		// Reconciliations before changes: under a steady stream wake is
+		// always ready, and select would pick among ready cases at random.
+		select {
+		case <-tick:
+			if err := s.retry(ctx, "periodic reconciliation", s.reconcileAll); err != nil {
+				return err
+			}
+			continue
+		case <-s.reconcile:
+			if err := s.requestedReconcile(ctx); err != nil {
+				return err
+			}
+			continue
+		default:
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -324,8 +339,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 				return err
 			}
 		case <-s.reconcile:
-			s.log.Info().Msg("reconciliation requested")
-			if err := s.retry(ctx, "requested reconciliation", s.reconcileAll); err != nil {
+			if err := s.requestedReconcile(ctx); err != nil {
 				return err
 			}
 		case <-rectify:
@@ -346,6 +360,12 @@ func (s *Syncer) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// requestedReconcile runs a reconciliation asked for (SIGHUP, the healer).
+func (s *Syncer) requestedReconcile(ctx context.Context) error {
+	s.log.Info().Msg("reconciliation requested")
+	return s.retry(ctx, "requested reconciliation", s.reconcileAll)
 }
 
 // Gathering bounds: while the follower is behind the stream (a burst, a
