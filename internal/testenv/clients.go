@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zonecast/zonecast/internal/testport"
 )
 
 // Strict reports whether missing tools fail tests instead of skipping them
@@ -70,15 +72,15 @@ func requireOrSkip(t testing.TB, msg string) {
 	t.Skip(msg)
 }
 
-// FreeUDPPort returns a UDP port free on 127.0.0.1.
+// FreeUDPPort returns a UDP port free on 127.0.0.1, reserved for this
+// test binary (see internal/testport).
 func FreeUDPPort(t testing.TB) int {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	port, err := testport.TCPUDP()
 	if err != nil {
 		t.Fatalf("finding a free udp port: %v", err)
 	}
-	defer pc.Close()
-	return pc.LocalAddr().(*net.UDPAddr).Port
+	return port
 }
 
 // Daemon is a third-party process a test started (kea-dhcp-ddns,

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zonecast/zonecast/internal/testport"
 )
 
 // GatewayOptions configures a zonecast-gateway process.
@@ -32,24 +33,15 @@ type Gateway struct {
 	pwFile     string
 }
 
-// freeUDPTCP returns a port free for both UDP and TCP on 127.0.0.1.
+// freeUDPTCP returns a port free for both UDP and TCP on 127.0.0.1,
+// reserved for this test binary (see internal/testport).
 func freeUDPTCP(t testing.TB) int {
 	t.Helper()
-	for i := 0; i < 50; i++ {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		pc.Close()
-		if err == nil {
-			ln.Close()
-			return port
-		}
+	port, err := testport.TCPUDP()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free udp+tcp port")
-	return 0
+	return port
 }
 
 // StartGateway starts zonecast-gateway against the syncer's NATS and waits

@@ -8,7 +8,6 @@ package testenv
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/testpdns"
+	"github.com/zonecast/zonecast/internal/testport"
 )
 
 var (
@@ -70,15 +70,16 @@ func moduleRoot() (string, error) {
 	return filepath.Dir(strings.TrimSpace(string(b))), nil
 }
 
-// FreePort returns a free TCP port on 127.0.0.1.
+// FreePort returns a free TCP port on 127.0.0.1, outside the ephemeral
+// range and reserved for this test binary, so that a process restarted on
+// it finds it still free (see internal/testport).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testport.TCP()
 	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
+		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // Eventually polls cond every 10 ms until it holds or timeout passes.

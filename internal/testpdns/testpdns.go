@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/zonecast/zonecast/internal/testport"
 )
 
 // Backends lists the backends Start accepts, for tables over backends.
@@ -249,40 +251,21 @@ func (s *Server) initDB() error {
 	return nil
 }
 
+// pickPorts reserves the DNS and API ports; they survive a restart of
+// the server (see internal/testport).
 func (s *Server) pickPorts() error {
-	dnsPort, err := freeUDPTCPPort()
+	dnsPort, err := testport.TCPUDP()
 	if err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	apiPort, err := testport.TCP()
 	if err != nil {
 		return err
 	}
-	apiPort := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	s.dnsPort, s.apiPort = dnsPort, apiPort
 	s.DNSAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(dnsPort))
 	s.APIURL = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(apiPort))
 	return nil
-}
-
-// freeUDPTCPPort finds a loopback port free for both UDP and TCP.
-func freeUDPTCPPort() (int, error) {
-	for i := 0; i < 50; i++ {
-		u, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		u.Close()
-		if err != nil {
-			continue
-		}
-		l.Close()
-		return port, nil
-	}
-	return 0, errors.New("no loopback port free for both UDP and TCP")
 }
 
 func (s *Server) writeConfig() error {
