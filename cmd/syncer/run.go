@@ -117,10 +117,20 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	filters := events.ZoneFilters(cfg.prefix, cfg.zones)
 	// The follower hands deliveries to a goroutine of their own, in order,
 	// so that fetching the next messages overlaps decoding this one.
-	intake := make(chan func(), 8192)
+	type item struct {
+		d        bus.Delivery
+		replayed bool // the replay is complete (after the deliveries before)
+	}
+	intake := make(chan item, 8192)
 	go func() {
-		for fn := range intake {
-			fn()
+		for it := range intake {
+			if it.replayed {
+				s.Replayed()
+				continue
+			}
+			d := it.d
+			s.HandleMessage(syncer.Delivery{Subject: d.Subject, Data: d.Data, Seq: d.Seq,
+				Removed: d.Removed, Expires: d.Expires, Pending: d.Pending}, time.Now())
 		}
 	}()
 	go func() {
@@ -128,13 +138,8 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		defer close(intake)
 		err := bus.Follow(ctx, js, bus.FollowConfig{
 			Stream: cfg.stream, Filters: filters, Log: log,
-			Ready: func() { intake <- s.Replayed },
-			Handle: func(d bus.Delivery) {
-				intake <- func() {
-					s.HandleMessage(syncer.Delivery{Subject: d.Subject, Data: d.Data, Seq: d.Seq,
-						Removed: d.Removed, Expires: d.Expires, Pending: d.Pending}, time.Now())
-				}
-			},
+			Ready:  func() { intake <- item{replayed: true} },
+			Handle: func(d bus.Delivery) { intake <- item{d: d} },
 		})
 		if err != nil && ctx.Err() == nil {
 			errs <- fmt.Errorf("following stream %s: %w", cfg.stream, err)

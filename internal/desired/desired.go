@@ -29,6 +29,15 @@ func New(zones []string) *State {
 	return &State{zones: zones, sets: make(map[rrset.Key][]contribution), seq: make(map[string]uint64)}
 }
 
+// Reserve makes room for n RRsets in a state that is still empty (a
+// replay that knows how many messages it brings), sparing the map its
+// repeated growth.
+func (s *State) Reserve(n int) {
+	if len(s.sets) == 0 && n > 0 {
+		s.sets = make(map[rrset.Key][]contribution, n)
+	}
+}
+
 // Zones returns the managed zones.
 func (s *State) Zones() []string { return s.zones }
 

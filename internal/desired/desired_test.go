@@ -112,3 +112,18 @@ func TestWithdraw(t *testing.T) {
 		t.Fatal("rrsets left")
 	}
 }
+
+// TestReserveKeepsState: Reserve sizes an empty state only; a state that
+// holds RRsets keeps them.
+func TestReserveKeepsState(t *testing.T) {
+	s := New([]string{"example.com."})
+	s.Reserve(1000)
+	m := events.Message{Version: events.Version, Name: "a.example.com.", Type: "A", Origin: "o", TTL: 60, Records: []string{"192.0.2.1"}}
+	if _, _, err := s.Apply(m, 1); err != nil {
+		t.Fatal(err)
+	}
+	s.Reserve(5000)
+	if s.Len() != 1 || len(s.Get(m.Key()).Records) != 1 {
+		t.Fatalf("after Reserve on a filled state: %d rrsets, %v", s.Len(), s.Get(m.Key()))
+	}
+}

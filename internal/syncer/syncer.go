@@ -181,6 +181,9 @@ func (s *Syncer) HandleMessage(d Delivery, now time.Time) {
 		s.m.Messages.WithLabelValues("set").Inc()
 	}
 	s.mu.Lock()
+	if !s.tracking && d.Pending >= reserveMin && s.desired.Len() == 0 {
+		s.desired.Reserve(int(min(d.Pending, reserveMax)) + 1)
+	}
 	zone, changed, err := s.desired.Apply(msg, seq)
 	if err == nil {
 		s.markLocked(msg.Key(), zone, changed)
@@ -198,6 +201,13 @@ func (s *Syncer) HandleMessage(d Delivery, now time.Time) {
 	}
 	s.poke()
 }
+
+// The first message of a replay says how many follow: the desired state
+// makes room for them at once (bounded, as the count is the stream's word).
+const (
+	reserveMin = 1024
+	reserveMax = 1 << 22
+)
 
 func (s *Syncer) withdraw(key rrset.Key, origin string, seq uint64) {
 	s.mu.Lock()
