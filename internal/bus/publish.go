@@ -20,6 +20,7 @@ type Publisher struct {
 	js     jetstream.JetStream
 	prefix string
 	stream string
+	expect []jetstream.PublishOpt // WithStreamCheck
 
 	mu      sync.Mutex
 	pending []jetstream.PubAckFuture
@@ -27,8 +28,14 @@ type Publisher struct {
 
 // NewPublisher returns a publisher of messages below prefix (empty means
 // events.DefaultSubjectPrefix) into the stream named stream (empty means
-// DefaultStreamName). Every publish expects that stream, so a message
-// captured by another stream is refused rather than silently misplaced.
+// DefaultStreamName). Every acknowledgement is checked against that
+// stream (Check), so a message captured by another stream is reported as
+// not stored rather than silently misplaced.
+//
+// The check is made on the acknowledgement, not with JetStream's
+// Nats-Expected-Stream header: the stream keeps a message's headers, and
+// every syncer would parse that one on every message it ever replays
+// (measured: 6 % of a syncer's CPU in a burst).
 func NewPublisher(js jetstream.JetStream, stream, prefix string) *Publisher {
 	if prefix == "" {
 		prefix = events.DefaultSubjectPrefix
@@ -37,6 +44,27 @@ func NewPublisher(js jetstream.JetStream, stream, prefix string) *Publisher {
 		stream = DefaultStreamName
 	}
 	return &Publisher{js: js, prefix: prefix, stream: stream}
+}
+
+// WithStreamCheck returns a copy of p whose messages carry the
+// Nats-Expected-Stream header, so that JetStream itself refuses a message
+// the stream does not capture (the future fails with its API error). For
+// tests that need a real refusal.
+func (p *Publisher) WithStreamCheck() *Publisher {
+	return &Publisher{js: p.js, prefix: p.prefix, stream: p.stream,
+		expect: []jetstream.PublishOpt{jetstream.WithExpectStream(p.stream)}}
+}
+
+// ErrWrongStream is the error of a message that a stream other than the
+// publisher's stored: the stream's subjects overlap another stream's.
+var ErrWrongStream = errors.New("stored in another stream")
+
+// Check reports an acknowledgement from another stream than p's.
+func (p *Publisher) Check(ack *jetstream.PubAck) error {
+	if ack.Stream != p.stream {
+		return fmt.Errorf("%w: %s, not %s (check the streams' subjects)", ErrWrongStream, ack.Stream, p.stream)
+	}
+	return nil
 }
 
 // ttlHeader renders a lease as whole seconds, rounded up, at least 1.
@@ -89,7 +117,10 @@ func (p *Publisher) Publish(ctx context.Context, m events.Message, ttl time.Dura
 	if err != nil {
 		return 0, err
 	}
-	ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(p.stream))
+	ack, err := p.js.PublishMsg(ctx, msg, p.expect...)
+	if err == nil {
+		err = p.Check(ack)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("publishing %s: %w", msg.Subject, err)
 	}
@@ -106,7 +137,7 @@ func (p *Publisher) PublishAsync(ctx context.Context, m events.Message, ttl time
 		return err
 	}
 	for {
-		f, err := p.js.PublishMsgAsync(msg, jetstream.WithExpectStream(p.stream), jetstream.WithStallWait(time.Second))
+		f, err := p.js.PublishMsgAsync(msg, append(p.expect, jetstream.WithStallWait(time.Second))...)
 		if err == nil {
 			p.mu.Lock()
 			p.pending = append(p.pending, f)
@@ -135,14 +166,14 @@ const FutureStallWait = 5 * time.Second
 // and undo it, so messages sent by one caller on one connection are stored
 // in the order of the calls (those that are stored). It waits up to
 // FutureStallWait for room among the outstanding acknowledgements. An error
-// means m was not sent.
+// means m was not sent. The caller passes the acknowledgement to Check.
 func (p *Publisher) PublishFuture(m events.Message, ttl time.Duration) (jetstream.PubAckFuture, error) {
 	msg, err := p.msg(m, ttl)
 	if err != nil {
 		return nil, err
 	}
-	f, err := p.js.PublishMsgAsync(msg, jetstream.WithExpectStream(p.stream),
-		jetstream.WithRetryAttempts(0), jetstream.WithStallWait(FutureStallWait))
+	f, err := p.js.PublishMsgAsync(msg, append(p.expect,
+		jetstream.WithRetryAttempts(0), jetstream.WithStallWait(FutureStallWait))...)
 	if err != nil {
 		return nil, fmt.Errorf("publishing %s: %w", msg.Subject, err)
 	}
@@ -166,7 +197,13 @@ func (p *Publisher) Flush(ctx context.Context) (int, error) {
 wait:
 	for i, f := range pending {
 		select {
-		case <-f.Ok():
+		case ack := <-f.Ok():
+			if err := p.Check(ack); err != nil {
+				if failed++; failed <= keep {
+					errs = append(errs, fmt.Errorf("publishing %s: %w", f.Msg().Subject, err))
+				}
+				continue
+			}
 			stored++
 		case err := <-f.Err():
 			if failed++; failed <= keep {

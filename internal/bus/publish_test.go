@@ -81,8 +81,20 @@ func TestPublishFuture(t *testing.T) {
 	if _, err := pub.PublishFuture(msg("bad name.example.com.", "node1", "192.0.2.1"), 0); err == nil {
 		t.Error("invalid message published")
 	}
-	// Expecting another stream: the future fails.
-	f, err := NewPublisher(js, "OTHER", "").PublishFuture(msg("x.example.com.", "node1", "192.0.2.1"), 0)
+	// Another stream stored it: the acknowledgement does not pass Check,
+	// and Publish and Flush report it.
+	other := NewPublisher(js, "OTHER", "")
+	if _, err := other.Publish(ctx, msg("y.example.com.", "node1", "192.0.2.1"), 0); !errors.Is(err, ErrWrongStream) {
+		t.Errorf("Publish through a publisher of another stream: %v, want ErrWrongStream", err)
+	}
+	if err := other.PublishAsync(ctx, msg("z.example.com.", "node1", "192.0.2.1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := other.Flush(ctx); n != 0 || !errors.Is(err, ErrWrongStream) {
+		t.Errorf("Flush = %d, %v; want 0 stored and ErrWrongStream", n, err)
+	}
+	// With the stream check in the message, JetStream refuses it.
+	f, err := other.WithStreamCheck().PublishFuture(msg("x.example.com.", "node1", "192.0.2.1"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,6 +115,10 @@ func (g *Gateway) await(ctx context.Context, sent []inflight) (int, error) {
 	for i, s := range sent {
 		select {
 		case ack := <-s.f.Ok():
+			if err := g.cfg.Publisher.Check(ack); err != nil {
+				errs[i] = err
+				continue
+			}
 			seqs[i] = ack.Sequence
 		case err := <-s.f.Err():
 			errs[i] = err

@@ -58,6 +58,8 @@ func (f *failing) PublishFuture(m events.Message, ttl time.Duration) (jetstream.
 	return f.ok.PublishFuture(m, ttl)
 }
 
+func (f *failing) Check(ack *jetstream.PubAck) error { return f.ok.Check(ack) }
+
 type rig struct {
 	g   *Gateway
 	js  jetstream.JetStream
@@ -93,7 +95,7 @@ func newRig(t testing.TB) *rig {
 		t.Fatal(err)
 	}
 	d := keys{"k1.": {Name: "k1.", Algorithm: dns.HmacSHA256, Secret: testSecret, Zones: []string{testZone}}}
-	pub := &failing{ok: NewStreamPublisher(js, "", ""), bad: NewStreamPublisher(js, "OTHER", "")}
+	pub := &failing{ok: NewStreamPublisher(js, "", ""), bad: NewStreamPublisher(js, "OTHER", "").WithStreamCheck()}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	g := New(Config{Zones: []string{testZone}, Publisher: pub, Directory: d, Log: log})
 	ready := make(chan struct{})

@@ -13,10 +13,11 @@ import (
 // their acknowledgement. The gateway calls it under its lock, in the order
 // it evaluated the updates; an implementation must store the messages in
 // the order of the calls (JetStream does for one connection and no resend)
-// and resolve every returned future exactly once. bus.Publisher's
-// PublishFuture is one.
+// and resolve every returned future exactly once. Check tells whether an
+// acknowledgement comes from the record stream. bus.Publisher is one.
 type Publisher interface {
 	PublishFuture(m events.Message, ttl time.Duration) (jetstream.PubAckFuture, error)
+	Check(ack *jetstream.PubAck) error
 }
 
 // NewStreamPublisher returns the Publisher on a JetStream record stream: a
