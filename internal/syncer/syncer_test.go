@@ -36,7 +36,10 @@ type fakePDNS struct {
 	// and afterApply after it, with the fake locked.
 	onApply    func()
 	afterApply func(always []pdnsapi.Change)
+	rounds     []applyRound // every successful Apply
 }
+
+type applyRound struct{ changes, always int }
 
 func newFake() *fakePDNS {
 	return &fakePDNS{sets: map[rrset.Key]rrset.Set{}, meta: map[string][]string{}}
@@ -76,6 +79,7 @@ func (f *fakePDNS) Apply(_ context.Context, z string, changes, always []pdnsapi.
 		return nil, &pdnsapi.Error{StatusCode: 503, Message: "unavailable"}
 	}
 	f.applies++
+	f.rounds = append(f.rounds, applyRound{len(changes), len(always)})
 	for _, c := range append(changes, always...) {
 		if c.Delete {
 			delete(f.sets, c.Set.Key)
@@ -188,6 +192,37 @@ func TestBurstIsBatched(t *testing.T) {
 	}
 	if applies > 10 {
 		t.Fatalf("%d apply rounds for 3000 events: not batched", applies)
+	}
+}
+
+// TestFirstBatchOfARoundIsBounded: a round that finds thousands of changes
+// waiting writes a first batch of at most firstBatch RRsets, without the
+// SOA, so that PowerDNS starts at once; the rest follows with the SOA.
+func TestFirstBatchOfARoundIsBounded(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	s, stop := startWith(t, f, Config{Zones: []string{zone}, MaxBackoff: 20 * time.Millisecond, BatchDelay: 300 * time.Millisecond})
+	defer stop()
+	s.Replayed()
+	<-s.Ready()
+	f.mu.Lock()
+	before := len(f.rounds)
+	f.mu.Unlock()
+	const n = 5000
+	for i := 0; i < n; i++ {
+		deliver(t, s, uint64(i+1), fmt.Sprintf("h%d.%s", i, zone), fmt.Sprintf("2001:db8::%x", i+1))
+	}
+	soa := rrset.Key{Name: zone, Type: "SOA"}
+	waitFor(t, "the burst and serial 5000", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.patched == n && f.sets[soa].Records != nil && strings.Fields(f.sets[soa].Records[0])[2] == fmt.Sprint(n)
+	})
+	f.mu.Lock()
+	rounds := f.rounds[before:]
+	f.mu.Unlock()
+	if len(rounds) < 2 || rounds[0].changes != firstBatch || rounds[0].always != 0 {
+		t.Fatalf("apply rounds %v: want a first one of %d RRsets without the SOA, then the rest", rounds, firstBatch)
 	}
 }
 
