@@ -72,8 +72,9 @@ func requireOrSkip(t testing.TB, msg string) {
 	t.Skip(msg)
 }
 
-// FreeUDPPort returns a UDP port free on 127.0.0.1, reserved for this
-// test binary (see internal/testport).
+// FreeUDPPort returns a port free for both UDP and TCP on 127.0.0.1 (a
+// DNS listener needs both), reserved for this test binary (see
+// internal/testport).
 func FreeUDPPort(t testing.TB) int {
 	t.Helper()
 	port, err := testport.TCPUDP()

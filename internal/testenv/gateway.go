@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/zonecast/zonecast/internal/testport"
 )
 
 // GatewayOptions configures a zonecast-gateway process.
@@ -33,17 +31,6 @@ type Gateway struct {
 	pwFile     string
 }
 
-// freeUDPTCP returns a port free for both UDP and TCP on 127.0.0.1,
-// reserved for this test binary (see internal/testport).
-func freeUDPTCP(t testing.TB) int {
-	t.Helper()
-	port, err := testport.TCPUDP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
-}
-
 // StartGateway starts zonecast-gateway against the syncer's NATS and waits
 // until /readyz answers. It is stopped with SIGTERM when the test ends.
 func StartGateway(t testing.TB, opts GatewayOptions) *Gateway {
@@ -58,7 +45,7 @@ func StartGateway(t testing.TB, opts GatewayOptions) *Gateway {
 	g.label = "zonecast-gateway"
 	g.LogPath = filepath.Join(opts.Dir, "gateway.log")
 	g.natsURL, g.pwFile = opts.Syncer.natsClient()
-	g.DNSAddr = fmt.Sprintf("127.0.0.1:%d", freeUDPTCP(t))
+	g.DNSAddr = fmt.Sprintf("127.0.0.1:%d", FreeUDPPort(t))
 	g.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 	if opts.Dyndns {
 		g.DyndnsAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
