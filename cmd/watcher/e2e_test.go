@@ -485,6 +485,42 @@ func TestLeases(t *testing.T) {
 	t.Logf("SIGKILL -> records expired after %v (lease %v)", time.Since(killed), lease)
 }
 
+// TestDeletedWhileDown: an instance deleted while the watcher was stopped
+// loses its name right after the watcher starts again, not when its lease
+// (10 minutes by default) ends: the watcher finds what its origin published
+// in the stream. An instance still running keeps its name throughout.
+func TestDeletedWhileDown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w := e.watcher(t, "node-a")
+	gone, kept := unique(t, "gone"), unique(t, "kept")
+	launch(t, "default", gone)
+	launch(t, "default", kept)
+	e.waitServed(t, "default", gone, fqdn(gone), 15*time.Second)
+	_, v4, v6 := e.waitServed(t, "default", kept, fqdn(kept), 15*time.Second)
+
+	w.Stop(t)
+	lxc(t, "delete", "--force", gone)
+	if a := e.pdns.Dig(t, fqdn(gone), "A"); len(a) == 0 {
+		t.Fatal("the deleted instance's name went away with the watcher stopped: the test proves nothing")
+	}
+	w.Start(t)
+	took := e.waitGone(t, fqdn(gone), 20*time.Second)
+	testenv.Eventually(t, 5*time.Second, "AAAA withdrawn too", func() bool {
+		return e.pdns.DigStatus(t, fqdn(gone), "AAAA") == "NXDOMAIN"
+	})
+	t.Logf("restart -> name of the instance deleted meanwhile gone after %v (lease 10m)", took)
+	if a, aaaa := e.pdns.Dig(t, fqdn(kept), "A"), e.pdns.Dig(t, fqdn(kept), "AAAA"); !slices.Equal(a, v4) || !slices.Equal(aaaa, v6) {
+		t.Errorf("running instance after the restart: dig %v %v, want %v %v", a, aaaa, v4, v6)
+	}
+	if l := grepLog(w, fqdn(kept)); strings.Contains(l, `"message":"withdraw"`) {
+		t.Errorf("the restart withdrew the running instance's records:\n%s", l)
+	}
+	if !strings.Contains(w.LogTail(100000), "found this origin's records in the stream") {
+		t.Error("the watcher did not log what it found in the stream")
+	}
+}
+
 // lxdOwned reports whether scripts/lxd.sh started the running LXD, so that
 // the test may restart it.
 func lxdScript(t *testing.T) (string, bool) {

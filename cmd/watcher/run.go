@@ -14,6 +14,7 @@ import (
 	"github.com/zonecast/zonecast/internal/health"
 	"github.com/zonecast/zonecast/internal/instance"
 	"github.com/zonecast/zonecast/internal/lxdwatch"
+	"github.com/zonecast/zonecast/internal/rrset"
 )
 
 // Waits for the stream and the LXD socket back off between these bounds.
@@ -44,6 +45,7 @@ func run(ctx context.Context, cfg *watcherConfig, log zerolog.Logger) error {
 	})
 
 	var pub lxdwatch.Publisher
+	opts := cfg.follow
 	if !cfg.follow.DryRun {
 		ready.NotReady("connecting to nats")
 		nc, js, err := cli.ConnectJetStream(ctx, *cfg.nats, log)
@@ -56,6 +58,11 @@ func run(ctx context.Context, cfg *watcherConfig, log zerolog.Logger) error {
 			return g.Err(err)
 		}
 		pub = &countingPublisher{pub: bus.NewPublisher(js, cfg.stream, cfg.prefix), stream: cfg.stream, metrics: m}
+		mc := mapper.Config()
+		zones := append(append([]string(nil), mc.Zones...), mc.ReverseZones...)
+		opts.Previous = func(ctx context.Context) ([]rrset.Key, error) {
+			return bus.OriginKeys(ctx, js, cfg.stream, cfg.prefix, mc.Origin, zones)
+		}
 	}
 
 	ready.NotReady("connecting to lxd")
@@ -64,7 +71,6 @@ func run(ctx context.Context, cfg *watcherConfig, log zerolog.Logger) error {
 		return g.Err(err)
 	}
 	ready.NotReady("first full sync of the lxd instances")
-	opts := cfg.follow
 	opts.Observer = &observer{metrics: m, ready: ready, log: log}
 	f, err := lxdwatch.New(srv, mapper, pub, log, opts)
 	if err != nil {

@@ -59,6 +59,12 @@ type Options struct {
 	Now func() time.Time
 	// Observer is told of connections and full syncs (nil: nobody).
 	Observer Observer
+	// Previous, if set, lists the RRsets this origin has messages for in
+	// the stream (bus.OriginKeys), asked once at start. After the first
+	// full listing of LXD, those that no instance maps to any more are
+	// withdrawn: instances deleted while the watcher was down do not wait
+	// for their lease. If it fails, they do (and a warning says so).
+	Previous func(ctx context.Context) ([]rrset.Key, error)
 }
 
 func (o Options) withDefaults() Options {
@@ -127,6 +133,9 @@ type state struct {
 	lastGen   map[ref]uint64 // generation of the last applied view of an instance
 	desired   map[ref][]events.Message
 	published map[rrset.Key]events.Message
+	// previous holds what Options.Previous found, until the first full
+	// listing is applied (only then is it known what is gone).
+	previous  []rrset.Key
 	fast      map[ref]time.Time // fast-poll deadline
 	inflight  map[ref]bool
 	again     map[ref]bool // refetch when the in-flight fetch returns
@@ -164,6 +173,7 @@ func (f *Follower) Run(ctx context.Context) error {
 		published: map[rrset.Key]events.Message{}, fast: map[ref]time.Time{},
 		inflight: map[ref]bool{}, again: map[ref]bool{}, synced: -1,
 	}
+	st.previous = f.previous(ctx)
 	startFull := func() {
 		if st.fullBusy {
 			st.fullAgain = true
@@ -396,7 +406,7 @@ func (f *Follower) applyFull(st *state, res result) bool {
 		return false
 	}
 	st.fullGen = res.Gen
-	changed := false
+	changed := f.inherit(st)
 	seen := make(map[ref]bool, len(res.Insts))
 	for _, inst := range res.Insts {
 		r := refOf(inst)
@@ -494,10 +504,52 @@ func (f *Follower) reconcile(ctx context.Context, st *state) bool {
 	return true
 }
 
+// previous asks Options.Previous what this origin published before.
+func (f *Follower) previous(ctx context.Context) []rrset.Key {
+	if f.opt.Previous == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.opt.RequestTimeout)
+	defer cancel()
+	keys, err := f.opt.Previous(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			f.log.Warn().Err(err).Msg("cannot list what this origin published before; " +
+				"records of instances deleted while the watcher was down stay until their lease ends")
+		}
+		return nil
+	}
+	f.log.Info().Int("rrsets", len(keys)).Msg("found this origin's records in the stream; " +
+		"those of instances gone since are withdrawn after the first full sync")
+	return keys
+}
+
+// inherit makes what this origin published before it started count as
+// published, once the first full listing is applied: the next reconcile
+// then withdraws what no instance maps to and publishes the rest again.
+// It reports whether there was anything to inherit.
+func (f *Follower) inherit(st *state) bool {
+	if len(st.previous) == 0 {
+		return false
+	}
+	for _, k := range st.previous {
+		if _, ok := st.published[k]; !ok {
+			// Content unknown: never equal to a desired message, so a
+			// record still desired is published again (with a fresh lease).
+			st.published[k] = instance.Tombstone(f.origin, k)
+		}
+	}
+	st.previous = nil
+	return true
+}
+
 // refresh publishes every record again so that its lease never runs out.
 func (f *Follower) refresh(ctx context.Context, st *state) {
 	keys := make([]rrset.Key, 0, len(st.published))
-	for k := range st.published {
+	for k, m := range st.published {
+		if m.Tombstone() {
+			continue // inherited, and not reconciled yet: nothing to refresh
+		}
 		keys = append(keys, k)
 	}
 	rrset.SortKeys(keys)

@@ -1,6 +1,7 @@
 package lxdwatch
 
 import (
+	"context"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -178,5 +179,84 @@ func TestSettled(t *testing.T) {
 		if got := f.settled(tc.msgs); got != tc.want {
 			t.Errorf("settled(noA=%v noAAAA=%v %v) = %v, want %v", tc.noA, tc.noAAAA, tc.msgs, got, tc.want)
 		}
+	}
+}
+
+// published splits what r recorded since message n into sets and
+// tombstones, by key.
+func published(r *recorder, n int) (sets, tombstones []rrset.Key) {
+	for _, m := range r.since(n) {
+		if m.Tombstone() {
+			tombstones = append(tombstones, m.Key())
+		} else {
+			sets = append(sets, m.Key())
+		}
+	}
+	return sets, tombstones
+}
+
+// TestPreviousRecordsWithdrawn: what the origin published before the
+// watcher started (Options.Previous) is withdrawn if no instance maps to
+// it, but only once a full listing says so; what is still desired is
+// published again.
+func TestPreviousRecordsWithdrawn(t *testing.T) {
+	t.Parallel()
+	m, err := instance.NewMapper(instance.Config{Zones: []string{"z."}, Origin: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := newRecorder()
+	f := &Follower{mapper: m, pub: pub, log: zerolog.Nop(), opt: Options{}.withDefaults(), origin: "n1"}
+	c1, c2 := running("c1", "default", "192.0.2.1"), running("c2", "default", "192.0.2.2")
+	key := func(inst instance.Instance) rrset.Key {
+		msgs := f.mapInstance(inst)
+		if len(msgs) != 1 {
+			t.Fatalf("%s maps to %d messages, want 1", inst.Name, len(msgs))
+		}
+		return msgs[0].Key()
+	}
+	k1, k2 := key(c1), key(c2)
+	gone := rrset.Key{Name: "gone.z.", Type: "AAAA"}
+	st := &state{lastGen: map[ref]uint64{}, desired: map[ref][]events.Message{}, published: map[rrset.Key]events.Message{},
+		fast: map[ref]time.Time{}, previous: []rrset.Key{k1, k2, gone}}
+	ctx := context.Background()
+
+	// An event for c1 before the first full listing: c1 is published, and
+	// nothing is withdrawn yet (c2 may well still exist).
+	if !f.applyOne(st, result{Gen: 1, Ref: ref{"default", "c1"}, Insts: []instance.Instance{c1}}) {
+		t.Fatal("c1 not applied")
+	}
+	if !f.reconcile(ctx, st) {
+		t.Fatal("reconcile failed")
+	}
+	if sets, tombs := published(pub, 0); !reflect.DeepEqual(sets, []rrset.Key{k1}) || tombs != nil {
+		t.Fatalf("before the full listing: published %v, withdrew %v; want [%v] and nothing", sets, tombs, k1)
+	}
+	// A lease refresh before the full listing refreshes c1 only.
+	n := pub.count()
+	f.refresh(ctx, st)
+	if sets, tombs := published(pub, n); !reflect.DeepEqual(sets, []rrset.Key{k1}) || tombs != nil {
+		t.Fatalf("refresh: published %v, withdrew %v; want [%v] only", sets, tombs, k1)
+	}
+
+	// The full listing has c1 and c2: the gone name is withdrawn, c2 (whose
+	// content the watcher did not know) is published again, c1 is not.
+	n = pub.count()
+	n = pub.count()
+	if !f.applyFull(st, result{Gen: 2, Full: true, Insts: []instance.Instance{c1, c2}}) {
+		t.Fatal("full listing changed nothing")
+	}
+	if !f.reconcile(ctx, st) {
+		t.Fatal("reconcile failed")
+	}
+	if sets, tombs := published(pub, n); !reflect.DeepEqual(sets, []rrset.Key{k2}) || !reflect.DeepEqual(tombs, []rrset.Key{gone}) {
+		t.Fatalf("after the full listing: published %v, withdrew %v; want [%v] and [%v]", sets, tombs, k2, gone)
+	}
+	if len(st.published) != 2 || st.previous != nil {
+		t.Errorf("published %v, previous %v; want c1 and c2, nothing left over", st.published, st.previous)
+	}
+	// Nothing more to do.
+	if f.applyFull(st, result{Gen: 3, Full: true, Insts: []instance.Instance{c1, c2}}) {
+		t.Error("a second identical listing changed something")
 	}
 }
