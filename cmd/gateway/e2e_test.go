@@ -327,6 +327,9 @@ func TestDyndnsCurl(t *testing.T) {
 	if got := e.curl(t, host, token, "hostname=nodots&myip=192.0.2.66"); got != "notfqdn" {
 		t.Fatalf("not fqdn: %q", got)
 	}
+	if got := e.curl(t, host, token, "hostname="+strings.Repeat(host+",", 21)+"&myip=192.0.2.66"); got != "numhost" {
+		t.Fatalf("21 host names: %q", got)
+	}
 	// rate limit: burst 3 per host, all used above (refused requests do not count)
 	if got := e.curl(t, host, token, "hostname="+host+"&myip=192.0.2.53"); got != "abuse" {
 		t.Fatalf("fourth update: %q", got)

@@ -21,8 +21,13 @@ const (
 	ddNohost  = "nohost"
 	ddNotfqdn = "notfqdn"
 	ddAbuse   = "abuse"
+	ddNumhost = "numhost"
 	ddFail    = "911"
 )
+
+// maxDyndnsHosts is how many host names one request may update (the
+// dyndns2 protocol's limit; more are answered "numhost").
+const maxDyndnsHosts = 20
 
 // DyndnsRequest is a parsed /nic/update request.
 type DyndnsRequest struct {
@@ -106,6 +111,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil || len(req.Hostnames) == 0 {
 		g.log.Warn().Err(err).Str("remote", r.RemoteAddr).Msg("dyndns request refused")
 		g.answer(w, ddNotfqdn)
+		return
+	}
+	if len(req.Hostnames) > maxDyndnsHosts {
+		g.log.Warn().Int("hosts", len(req.Hostnames)).Str("remote", r.RemoteAddr).Msg("dyndns request refused: too many host names")
+		g.answer(w, ddNumhost)
 		return
 	}
 	var lines []string
