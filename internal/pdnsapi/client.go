@@ -36,8 +36,9 @@ const DisabledPrefix = "disabled:"
 const maxErrorBody = 64 << 10
 
 // Client talks to one PowerDNS server. Reads may run concurrently; writes
-// (Patch, Apply) are serialised by the client: one writer per PowerDNS,
-// because gsqlite3 fails with concurrent writers ("database is locked").
+// of zone data (Patch, Apply, SetMetadata, Rectify) are serialised by the
+// client: one writer per PowerDNS, because gsqlite3 fails with concurrent
+// writers ("database is locked"). (Zone creation comes first, alone.)
 type Client struct {
 	base     string // scheme://host:port, without /api/v1
 	apiKey   string
@@ -260,6 +261,8 @@ func (c *Client) SetMetadata(ctx context.Context, zone, kind string, values []st
 		return fmt.Errorf("setting metadata %s of zone %s: %w", kind, zone, err)
 	}
 	p := "/zones/" + url.PathEscape(canonicalName(zone)) + "/metadata/" + url.PathEscape(kind)
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
 	if err := c.do(ctx, http.MethodPut, p, nil, body, nil); err != nil {
 		return fmt.Errorf("setting metadata %s of zone %s: %w", kind, zone, err)
 	}
@@ -270,6 +273,8 @@ func (c *Client) SetMetadata(ctx context.Context, zone, kind string, values []st
 // does not purge the cache: see FlushCache.
 func (c *Client) Rectify(ctx context.Context, zone string) error {
 	p := "/zones/" + url.PathEscape(canonicalName(zone)) + "/rectify"
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
 	if err := c.do(ctx, http.MethodPut, p, nil, nil, nil); err != nil {
 		return fmt.Errorf("rectifying zone %s: %w", zone, err)
 	}

@@ -216,24 +216,22 @@ func (c *Client) Apply(ctx context.Context, zone string, changes, always []Chang
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 
-	// Changes are encoded as the pieces are sent, not all upfront: the
-	// first PATCH leaves at once, and a large round never holds its whole
-	// JSON in memory.
+	// Changes are encoded a piece ahead of the PATCH in flight: the first
+	// PATCH leaves as soon as its piece is encoded, PowerDNS never waits
+	// for the encoding of the next one, and a large round never holds its
+	// whole JSON in memory.
 	a := applier{c: c, zone: zone, always: alw}
-	ck := newChunker(MaxBatch-len(alw), MaxBytes-len(body(alw)))
-	for _, ch := range changes {
-		e, err := encode(ch)
-		if err != nil {
-			return a.rejected, fmt.Errorf("applying %d changes to %s: %w", len(changes), zone, err)
+	pieces := make(chan piece, 1)
+	stop := make(chan struct{})
+	defer close(stop)
+	go encodePieces(changes, MaxBatch-len(alw), MaxBytes-len(body(alw)), pieces, stop)
+	for p := range pieces {
+		if p.err != nil {
+			return a.rejected, fmt.Errorf("applying %d changes to %s: %w", len(changes), zone, p.err)
 		}
-		if full := ck.add(e); full != nil {
-			if err := a.send(ctx, full, false); err != nil {
-				return a.rejected, err
-			}
+		if err := a.send(ctx, p.enc, p.last); err != nil {
+			return a.rejected, err
 		}
-	}
-	if err := a.send(ctx, ck.rest(), true); err != nil {
-		return a.rejected, err
 	}
 	if len(alw) > 0 && !a.alwaysSent {
 		if err := c.patch(ctx, zone, alw); err != nil {
@@ -241,6 +239,40 @@ func (c *Client) Apply(ctx context.Context, zone string, changes, always []Chang
 		}
 	}
 	return a.rejected, nil
+}
+
+// piece is one PATCH's worth of encoded changes, or the error that ended
+// the encoding; last marks the final piece.
+type piece struct {
+	enc  []encoded
+	last bool
+	err  error
+}
+
+// encodePieces encodes changes in order and hands them over in pieces
+// (see chunker), then closes out; it gives up when stop is closed.
+func encodePieces(changes []Change, maxCount, maxBytes int, out chan<- piece, stop <-chan struct{}) {
+	defer close(out)
+	put := func(p piece) bool {
+		select {
+		case out <- p:
+			return true
+		case <-stop:
+			return false
+		}
+	}
+	ck := newChunker(maxCount, maxBytes)
+	for _, ch := range changes {
+		e, err := encode(ch)
+		if err != nil {
+			put(piece{err: err})
+			return
+		}
+		if full := ck.add(e); full != nil && !put(piece{enc: full}) {
+			return
+		}
+	}
+	put(piece{enc: ck.rest(), last: true})
 }
 
 type applier struct {

@@ -179,6 +179,29 @@ func TestApplyTransientStopsAtOnce(t *testing.T) {
 	}
 }
 
+// TestApplyUnencodable: a change that cannot be encoded ends the call with
+// an error; the pieces before it, encoded ahead while the PATCHes were in
+// flight, are sent, nothing after it is.
+func TestApplyUnencodable(t *testing.T) {
+	t.Parallel()
+	f, c := newFake(t)
+	changes := names("g", 2500)
+	changes[2100].Set.Type = "" // no type
+	rej, err := c.Apply(context.Background(), "z.test.", changes, []Change{soaChange()})
+	if err == nil || !strings.Contains(err.Error(), "no type") {
+		t.Fatalf("Apply error %v: want the encoding error", err)
+	}
+	if len(rej) != 0 {
+		t.Fatalf("rejections %v", rej)
+	}
+	if n := len(f.patches); n != 2 {
+		t.Fatalf("%d PATCHes, want the 2 full pieces before the bad change", n)
+	}
+	if f.applied["z.test."] != 0 {
+		t.Fatal("always applied although the call failed")
+	}
+}
+
 func TestPatchPayload(t *testing.T) {
 	t.Parallel()
 	tests := map[string]struct {

@@ -372,16 +372,28 @@ func (s *Syncer) syncZoneParts(ctx context.Context, zone string, zs *zoneState, 
 	slices.SortFunc(sets, func(a, b rrset.Set) int { return rrset.CompareKeys(a.Key, b.Key) })
 	var fl *flight
 	written := 0
-	finish := func() error {
+	// wait waits for the part in flight; land takes its outcome in. A part
+	// that succeeded is landed after the next part has left (the parts'
+	// keys are disjoint), so that PowerDNS does not wait for the
+	// bookkeeping.
+	wait := func() (*batch, applied) {
 		if fl == nil {
-			return nil
+			return nil, applied{}
 		}
 		r := <-fl.done
-		n, err := s.land(ctx, fl.b, r.rejected, r.err)
+		b := fl.b
 		fl = nil
+		return b, r
+	}
+	land := func(b *batch, r applied) error {
+		if b == nil {
+			return nil
+		}
+		n, err := s.land(ctx, b, r.rejected, r.err)
 		written += n
 		return err
 	}
+	finish := func() error { return land(wait()) }
 	for from, size := 0, firstPart; ; from, size = from+size, passPart {
 		to := min(from+size, len(sets))
 		last := to == len(sets)
@@ -404,16 +416,22 @@ func (s *Syncer) syncZoneParts(ctx context.Context, zone string, zs *zoneState, 
 				return written, err
 			}
 		}
-		if err := finish(); err != nil {
-			return written, err
+		prev, r := wait()
+		if r.err != nil {
+			return written, land(prev, r)
 		}
 		if b != nil {
 			if s.cfg.Claims == nil {
 				if err := s.claimBatch(ctx, b); err != nil {
+					_ = land(prev, r)
 					return written, err
 				}
 			}
 			fl = s.startApply(ctx, b)
+		}
+		if err := land(prev, r); err != nil {
+			_ = finish()
+			return written, err
 		}
 		if last {
 			break
