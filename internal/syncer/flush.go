@@ -78,12 +78,14 @@ func (sz *stagedZone) split(limit int) *stagedZone {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, rrset.CompareKeys)
-	rest := &stagedZone{dec: make(map[rrset.Key]plan.Decision, len(keys)-limit), seq: sz.seq, seqSet: sz.seqSet}
-	for _, k := range keys[limit:] {
-		rest.dec[k] = sz.dec[k]
+	// Move the few first decisions out, not the many others.
+	first := make(map[rrset.Key]plan.Decision, limit)
+	for _, k := range keys[:limit] {
+		first[k] = sz.dec[k]
 		delete(sz.dec, k)
 	}
-	sz.seq, sz.seqSet = 0, false
+	rest := &stagedZone{dec: sz.dec, seq: sz.seq, seqSet: sz.seqSet}
+	sz.dec, sz.seq, sz.seqSet = first, 0, false
 	return rest
 }
 
