@@ -17,7 +17,6 @@ import (
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/pdnsapi"
-	"github.com/zonecast/zonecast/internal/rrset"
 	"github.com/zonecast/zonecast/internal/testenv"
 	"github.com/zonecast/zonecast/internal/testpdns"
 )
@@ -90,25 +89,10 @@ func BenchmarkConverge100k(b *testing.B) {
 				p := testpdns.Start(b, "gsqlite3")
 				defer p.Stop(b)
 				api := pdnsapi.New(p.APIURL, p.APIKey, "localhost", 5*time.Minute)
-				bz := "bulk.bench.test."
-				if err := api.CreateZone(ctx, pdnsapi.ZoneSpec{Name: bz, SOA: rrset.Set{Key: rrset.Key{Name: bz, Type: "SOA"},
-					TTL: 3600, Records: []string{"ns1." + bz + " hostmaster." + bz + " 1 10800 3600 604800 60"}},
-					NS: []string{"ns1." + bz}}); err != nil {
-					b.Fatal(err)
-				}
-				changes := make([]pdnsapi.Change, 0, n)
-				for j := 0; j < n; j++ {
-					changes = append(changes, pdnsapi.Change{Set: rrset.Set{Key: rrset.Key{Name: fmt.Sprintf("h%d.%s", j, bz), Type: "AAAA"},
-						TTL: 60, Records: []string{fmt.Sprintf("2001:db8:1:%x::%x", j/60000, j%60000+1)}}})
-				}
+				bz := newBulkZone(b, api, "bulk.bench.test.", n,
+					func(j int) string { return fmt.Sprintf("2001:db8:1:%x::%x", j/60000, j%60000+1) })
 				quiesce()
-				start := time.Now()
-				for k := 0; k < n; k += 1000 {
-					if err := api.Patch(ctx, bz, changes[k:k+1000]); err != nil {
-						b.Fatal(err)
-					}
-				}
-				bulk = append(bulk, time.Since(start).Seconds())
+				bulk = append(bulk, bz.load(b))
 			}
 
 			// A new syncer converging the 100k zone from the stream into
