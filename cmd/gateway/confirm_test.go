@@ -6,12 +6,19 @@ package main
 // answer.
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/confirm"
 	"github.com/zonecast/zonecast/internal/testenv"
 	"github.com/zonecast/zonecast/internal/testpdns"
 )
@@ -130,5 +137,62 @@ func TestConfirmModes(t *testing.T) {
 	}
 	if after := all.lastSeq(t); after != before+1 {
 		t.Fatalf("stream %d -> %d: the change was not stored", before, after)
+	}
+}
+
+// TestAppliedPrefix: a syncer with --applied-prefix publishes its applied
+// reports under that prefix and not under the default one, and a gateway
+// given the same prefix confirms through them (what two fleets sharing one
+// NATS need to keep their reports apart).
+func TestAppliedPrefix(t *testing.T) {
+	const prefix = "fleet2.applied"
+	nats := testenv.StartNATS(t)
+	nc, err := bus.Connect(context.Background(), bus.ClientConfig{URL: nats.URL, User: "zonecast", PasswordFile: nats.PasswordFile}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var mine, dflt atomic.Int64
+	for subj, n := range map[string]*atomic.Int64{prefix + ".n1": &mine, confirm.DefaultSubjectPrefix + ".>": &dflt} {
+		if _, err := nc.Subscribe(subj, func(*natsgo.Msg) { n.Add(1) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := testpdns.Start(t, "gsqlite3")
+	s := testenv.StartSyncer(t, testenv.SyncerOptions{Zones: []string{zone}, PDNS: p, NATS: nats,
+		Extra: []string{"--node-id", "n1", "--applied-prefix", prefix}})
+	gw := testenv.StartGateway(t, testenv.GatewayOptions{Syncer: s, Zones: []string{zone},
+		Extra: []string{"--confirm", "all", "--confirm-timeout", "2s", "--applied-prefix", prefix}})
+	e := &env{pdns: []*testpdns.Server{p}, sync: s, gw: gw}
+	key := e.addKey(t, "pk", "--zone", zone)
+	start := time.Now()
+	e.mustNsupdate(t, key, "update add pfx."+zone+" 60 A 192.0.2.9")
+	t.Logf("--confirm all through %s.n1: answered in %v", prefix, time.Since(start))
+	digNow(t, p, "right after the answer", "pfx."+zone, "192.0.2.9")
+	if n := gw.Metric(t, `zonecast_gateway_confirm_total{result="confirmed"}`); n < 1 {
+		t.Fatalf("confirmed = %v, want >= 1", n)
+	}
+	testenv.Eventually(t, 5*time.Second, "applied reports on "+prefix+".n1", func() bool { return mine.Load() > 0 })
+	if n := dflt.Load(); n != 0 {
+		t.Fatalf("%d reports on %s.> with --applied-prefix %s", n, confirm.DefaultSubjectPrefix, prefix)
+	}
+	// The gateway listens there, and only there: reports of two more nodes
+	// under the prefix make them live; one under the default prefix does not.
+	for node, subj := range map[string]string{"n2": prefix + ".n2", "n4": prefix + ".n4", "n3": confirm.DefaultSubjectPrefix + ".n3"} {
+		now := time.Now()
+		r, err := confirm.Encode(confirm.Report{Node: node, Time: now, Started: now, Ready: true, Applied: map[string]uint64{zone: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Publish(subj, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Eventually(t, 5*time.Second, "three live syncers (n1, n2, n4)", func() bool {
+		return gw.Metric(t, "zonecast_gateway_confirm_live_syncers") == 3
+	})
+	time.Sleep(300 * time.Millisecond)
+	if n := gw.Metric(t, "zonecast_gateway_confirm_live_syncers"); n != 3 {
+		t.Fatalf("live syncers = %v, want 3 (n3 reported under %s)", n, confirm.DefaultSubjectPrefix)
 	}
 }

@@ -10,36 +10,38 @@ import (
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/cli"
 	"github.com/zonecast/zonecast/internal/config"
+	"github.com/zonecast/zonecast/internal/confirm"
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/rrset"
 	"github.com/zonecast/zonecast/internal/syncer"
 )
 
 type syncerConfig struct {
-	zones        []string
-	nodeID       string
-	pdnsURL      string
-	pdnsKeyFile  string
-	pdnsServerID string
-	pdnsTimeout  time.Duration
-	nats         *bus.ClientConfig
-	natsListen   string
-	stateDir     string
-	stream       string
-	replicas     int
-	prefix       string
-	reconcile    time.Duration
-	batchDelay   time.Duration
-	soa          syncer.SOA
-	ns           []string
-	httpListen   string
-	cluster      clusterFlags
-	usersFile    string
-	statusBucket string
-	statusEvery  time.Duration
-	healEvery    time.Duration
-	pprof        bool
-	log          cli.LogFlags
+	zones         []string
+	nodeID        string
+	pdnsURL       string
+	pdnsKeyFile   string
+	pdnsServerID  string
+	pdnsTimeout   time.Duration
+	nats          *bus.ClientConfig
+	natsListen    string
+	stateDir      string
+	stream        string
+	replicas      int
+	prefix        string
+	reconcile     time.Duration
+	batchDelay    time.Duration
+	soa           syncer.SOA
+	ns            []string
+	httpListen    string
+	cluster       clusterFlags
+	usersFile     string
+	statusBucket  string
+	appliedPrefix string
+	statusEvery   time.Duration
+	healEvery     time.Duration
+	pprof         bool
+	log           cli.LogFlags
 }
 
 func parseSyncerFlags(args []string) (*syncerConfig, error) {
@@ -77,6 +79,7 @@ func parseSyncerFlags(args []string) (*syncerConfig, error) {
 	fs.StringVar(&c.usersFile, "nats-users-file", "",
 		"JSON file of further NATS users of the embedded server, each confined to a role (see docs/fleet.md)")
 	fs.StringVar(&c.statusBucket, "status-bucket", "zonecast_status", "JetStream KV bucket where every syncer publishes its status")
+	fs.StringVar(&c.appliedPrefix, "applied-prefix", confirm.DefaultSubjectPrefix, "subject prefix of the applied reports (<prefix>.<node-id>) that gateways with --confirm wait for")
 	fs.DurationVar(&c.statusEvery, "status-interval", 5*time.Second, "period of status publication (also after every applied round)")
 	fs.DurationVar(&c.healEvery, "heal-interval", 10*time.Second,
 		"period of the PowerDNS data-loss check (zone missing or SOA serial not the one written -> full reconciliation); 0 disables")
@@ -134,6 +137,9 @@ Usage:
 	}
 	if c.replicas < 0 || c.replicas > 5 {
 		return nil, fmt.Errorf("%w: --stream-replicas must be 1 to 5 (0: automatic)", errUsage)
+	}
+	if c.appliedPrefix == "" {
+		return nil, fmt.Errorf("%w: --applied-prefix may not be empty", errUsage)
 	}
 	if err := c.cluster.check(c.nats.URL != ""); err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)

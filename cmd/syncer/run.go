@@ -81,7 +81,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		Interval: cfg.statusEvery, HealInterval: heal, Gatherer: reg, PDNS: pdns, Recent: recent,
 		Sink: kv, Reconcile: s.RequestReconcile, Ready: s.Ready(), Started: time.Now(), Log: log.Hook(recent),
 		// Applied reports, for gateways running with --confirm all|any.
-		Metrics: metrics, Applied: nc, AppliedSubject: confirm.Subject(confirm.DefaultSubjectPrefix, cfg.nodeID),
+		Metrics: metrics, Applied: nc, AppliedSubject: confirm.Subject(cfg.appliedPrefix, cfg.nodeID),
 	}, reg)
 
 	ready := health.NewReady("replaying the stream and converging zones")
@@ -193,7 +193,7 @@ func connectNATS(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) (*n
 		StoreDir: filepath.Join(cfg.stateDir, "jetstream"), Listen: cfg.natsListen,
 		User: cfg.nats.User, Password: password, Name: cfg.nodeID, Log: log,
 		Cluster: cluster, Users: users,
-		Scope:       bus.Scope{Prefix: cfg.prefix, Stream: cfg.stream, StatusBucket: cfg.statusBucket},
+		Scope:       bus.Scope{Prefix: cfg.prefix, Stream: cfg.stream, StatusBucket: cfg.statusBucket, Applied: cfg.appliedPrefix},
 		TLSCertFile: cfg.cluster.srvCert, TLSKeyFile: cfg.cluster.srvKey, TLSCAFile: cfg.cluster.srvCA,
 	})
 	if err != nil {
