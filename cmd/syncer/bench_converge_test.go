@@ -128,14 +128,8 @@ func BenchmarkConverge100k(b *testing.B) {
 				if err := retrieve(ctx, sec, zone); err != nil {
 					b.Fatal(err)
 				}
-				for {
-					if serial, ok := soaSerial(c, sec.DNSAddr, zone); ok && serial == uint32(lastSeq) {
-						break
-					}
-					if time.Since(start) > 2*time.Minute {
-						b.Fatalf("AXFR not done after 2 minutes:\n%s", sec.LogTail(20))
-					}
-					time.Sleep(5 * time.Millisecond)
+				if !waitSOA(c, sec.DNSAddr, zone, uint32(lastSeq), start, 2*time.Minute, 5*time.Millisecond) {
+					b.Fatalf("AXFR not done after 2 minutes:\n%s", sec.LogTail(20))
 				}
 				axfr = append(axfr, time.Since(start).Seconds())
 			}

@@ -112,14 +112,8 @@ func BenchmarkBurst20k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for {
-			if serial, ok := soaSerial(c, p.DNSAddr, z); ok && serial == uint32(last) {
-				return
-			}
-			if time.Since(start) > 5*time.Minute {
-				b.Fatalf("burst not applied after 5 minutes:\n%s", s.LogTail(20))
-			}
-			time.Sleep(2 * time.Millisecond)
+		if !waitSOA(c, p.DNSAddr, z, uint32(last), start, 5*time.Minute, 2*time.Millisecond) {
+			b.Fatalf("burst not applied after 5 minutes:\n%s", s.LogTail(20))
 		}
 	}
 	var bulk, queued, live, cpu []float64
@@ -218,6 +212,20 @@ func (z *bulkZone) load(b *testing.B) float64 {
 		}
 	}
 	return time.Since(start).Seconds()
+}
+
+// waitSOA asks addr for zone's SOA every interval until its serial is
+// want, and reports whether that happened within limit of start.
+func waitSOA(c *dns.Client, addr, zone string, want uint32, start time.Time, limit, every time.Duration) bool {
+	for {
+		if serial, ok := soaSerial(c, addr, zone); ok && serial == want {
+			return true
+		}
+		if time.Since(start) > limit {
+			return false
+		}
+		time.Sleep(every)
+	}
 }
 
 // cpuTime returns the user+system CPU time a process has used so far, from
