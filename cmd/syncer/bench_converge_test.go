@@ -82,6 +82,7 @@ func BenchmarkConverge100k(b *testing.B) {
 	c := &dns.Client{Timeout: 2 * time.Second}
 	testenv.Binary(b, "syncer") // build before timing
 	var bulk, conv, axfr, rss []float64
+	var bulkCPU, convCPU, syncerCPU []float64 // CPU seconds of PowerDNS in each load, of the syncer
 	for i := 0; i < b.N; i++ {
 		for r := 0; r < rounds; r++ {
 			// Bulk load: a fresh pdns_server, a zone of its own, PATCHes.
@@ -92,7 +93,9 @@ func BenchmarkConverge100k(b *testing.B) {
 				bz := newBulkZone(b, api, "bulk.bench.test.", n,
 					func(j int) string { return fmt.Sprintf("2001:db8:1:%x::%x", j/60000, j%60000+1) })
 				quiesce()
+				c0 := cpuTime(p.PID())
 				bulk = append(bulk, bz.load(b))
+				bulkCPU = append(bulkCPU, (cpuTime(p.PID()) - c0).Seconds())
 			}
 
 			// A new syncer converging the 100k zone from the stream into
@@ -105,10 +108,13 @@ func BenchmarkConverge100k(b *testing.B) {
 					level = "debug"
 				}
 				quiesce()
+				c0 := cpuTime(p.PID())
 				start := time.Now()
 				s := testenv.StartSyncer(b, testenv.SyncerOptions{Zones: []string{zone}, PDNS: p, NATS: nats,
 					Extra: []string{"--log-level", level}})
 				conv = append(conv, time.Since(start).Seconds())
+				convCPU = append(convCPU, (cpuTime(p.PID()) - c0).Seconds())
+				syncerCPU = append(syncerCPU, cpuTime(s.PID()).Seconds())
 				if tr := os.Getenv("ZONECAST_BENCH_TRACE"); tr != "" && r == 0 {
 					data, _ := os.ReadFile(s.LogPath)
 					_ = os.WriteFile(tr, data, 0o600)
@@ -152,6 +158,7 @@ func BenchmarkConverge100k(b *testing.B) {
 	b.Logf("  new syncer converges      %.2fs (%s)  = %.2f x bulk", mc, fmtSecs(conv), mc/mb)
 	b.Logf("  AXFR to a secondary       %.2fs (%s)  syncer/AXFR = %.2f", ma, fmtSecs(axfr), mc/ma)
 	b.Logf("  syncer resident memory    %.0f MB (%s)", median(rss), fmtSecs(rss))
+	b.Logf("  CPU: PowerDNS in bulk %.2fs, in converge %.2fs; syncer %.2fs", median(bulkCPU), median(convCPU), median(syncerCPU))
 }
 
 // quiesce writes the dirty pages of earlier rounds out before a timed load:

@@ -123,8 +123,8 @@ func TestIntegration(t *testing.T) {
 				}
 			})
 
-			t.Run("2500 changes in 3 patches", func(t *testing.T) {
-				changes := aSets(zone, "bulk", 2500)
+			t.Run("2*MaxBatch+500 changes in 3 patches", func(t *testing.T) {
+				changes := aSets(zone, "bulk", 2*MaxBatch+500)
 				before := ct.patches.Load()
 				rej, err := c.Apply(ctx, zone, changes, []Change{{Set: soaSet(zone, 2)}})
 				if err != nil || len(rej) != 0 {
@@ -137,8 +137,8 @@ func TestIntegration(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(sets) != 2502 {
-					t.Fatalf("zone has %d RRsets, want 2502", len(sets))
+				if len(sets) != 2*MaxBatch+502 {
+					t.Fatalf("zone has %d RRsets, want %d", len(sets), 2*MaxBatch+502)
 				}
 				if got := s.Dig(t, "bulk02499."+zone, "A"); !slices.Equal(got, []string{"10.0.9.195"}) {
 					t.Fatalf("dig bulk02499 = %q", got)

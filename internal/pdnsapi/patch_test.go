@@ -116,14 +116,14 @@ func TestApplyChunking(t *testing.T) {
 	t.Run("by count", func(t *testing.T) {
 		t.Parallel()
 		f, c := newFake(t)
-		if _, err := c.Apply(context.Background(), "z.test.", names("g", 2500), []Change{soaChange()}); err != nil {
+		if _, err := c.Apply(context.Background(), "z.test.", names("g", 2*MaxBatch+500), []Change{soaChange()}); err != nil {
 			t.Fatal(err)
 		}
 		var sizes []int
 		for _, p := range f.okPatches() {
 			sizes = append(sizes, len(p.names))
 		}
-		if want := []int{999, 999, 503}; !slices.Equal(sizes, want) {
+		if want := []int{MaxBatch - 1, MaxBatch - 1, 503}; !slices.Equal(sizes, want) {
 			t.Fatalf("PATCH sizes %v, want %v (at most %d each, always included)", sizes, want, MaxBatch)
 		}
 	})
@@ -162,8 +162,8 @@ func TestApplyChunking(t *testing.T) {
 func TestApplyTransientStopsAtOnce(t *testing.T) {
 	t.Parallel()
 	f, c := newFake(t)
-	changes := names("g", 1500)
-	changes[1200] = aChange("status-500.z.test.")
+	changes := names("g", MaxBatch+500)
+	changes[MaxBatch+200] = aChange("status-500.z.test.")
 	rej, err := c.Apply(context.Background(), "z.test.", changes, []Change{soaChange()})
 	if err == nil || !IsTransient(err) || IsRejected(err) {
 		t.Fatalf("Apply error %v: want transient", err)
@@ -185,8 +185,8 @@ func TestApplyTransientStopsAtOnce(t *testing.T) {
 func TestApplyUnencodable(t *testing.T) {
 	t.Parallel()
 	f, c := newFake(t)
-	changes := names("g", 2500)
-	changes[2100].Set.Type = "" // no type
+	changes := names("g", 2*MaxBatch+500)
+	changes[2*MaxBatch+100].Set.Type = "" // no type
 	rej, err := c.Apply(context.Background(), "z.test.", changes, []Change{soaChange()})
 	if err == nil || !strings.Contains(err.Error(), "no type") {
 		t.Fatalf("Apply error %v: want the encoding error", err)

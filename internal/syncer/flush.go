@@ -264,7 +264,7 @@ const reuseMax = 1024
 // is planned and claimed, and a burst can leave thousands of changes dirty
 // by then (measured: 6,000 RRsets took 60 ms to plan and claim under the
 // intake's load); the rest is planned while the first batch is written.
-const firstBatch = 2 * pdnsapi.MaxBatch
+const firstBatch = pdnsapi.MaxBatch
 
 // nextBatch builds the next zone's batch from st, the zone after last
 // first, of at most limit RRsets (0: no bound); nil when nothing is left to
@@ -359,8 +359,8 @@ func (s *Syncer) startApply(ctx context.Context, b *batch) *flight {
 // and, with a claim log, claimed. The first part is small so that PowerDNS
 // starts at once.
 const (
-	firstPart = 2 * pdnsapi.MaxBatch
-	passPart  = 10 * pdnsapi.MaxBatch
+	firstPart = pdnsapi.MaxBatch
+	passPart  = 5 * pdnsapi.MaxBatch
 )
 
 // syncZoneParts plans and writes a full pass of one zone: the desired

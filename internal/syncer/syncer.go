@@ -379,12 +379,12 @@ func (s *Syncer) requestedReconcile(ctx context.Context) error {
 }
 
 // Gathering bounds: while the follower is behind the stream (a burst, a
-// catch-up), a round waits until one full PATCH of changed RRsets is ready,
+// catch-up), a round waits until half a PATCH of changed RRsets is ready,
 // or gatherMax. PowerDNS is not left idle longer than that; while a round
 // is being written, the next one gathers by itself, so rounds grow to
 // thousands of RRsets when PowerDNS is the slower side.
 const (
-	gatherTarget = pdnsapi.MaxBatch
+	gatherTarget = pdnsapi.MaxBatch / 2
 	gatherMax    = 250 * time.Millisecond
 )
 
