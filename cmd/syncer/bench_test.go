@@ -205,9 +205,15 @@ func newBulkZone(b *testing.B, api *pdnsapi.Client, zone string, n int, addr fun
 // load writes the RRsets, 1,000 per PATCH, and returns the seconds it took.
 func (z *bulkZone) load(b *testing.B) float64 {
 	b.Helper()
+	return z.loadIn(b, 1000)
+}
+
+// loadIn writes the RRsets, size per PATCH, and returns the seconds it took.
+func (z *bulkZone) loadIn(b *testing.B, size int) float64 {
+	b.Helper()
 	start := time.Now()
-	for k := 0; k < len(z.changes); k += 1000 {
-		if err := z.api.Patch(context.Background(), z.zone, z.changes[k:min(k+1000, len(z.changes))]); err != nil {
+	for k := 0; k < len(z.changes); k += size {
+		if err := z.api.Patch(context.Background(), z.zone, z.changes[k:min(k+size, len(z.changes))]); err != nil {
 			b.Fatal(err)
 		}
 	}
