@@ -1,0 +1,119 @@
+package snapshot
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+	"time"
+)
+
+func encode(t testing.TB, h Header, es []Entry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if err := w.Add(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// readAll reads a whole snapshot.
+func readAll(data []byte) (Header, []Entry, error) {
+	r, err := NewReader(bytes.NewReader(data))
+	if err != nil {
+		return Header{}, nil, err
+	}
+	var es []Entry
+	for {
+		e, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return r.Header(), es, nil
+		}
+		if err != nil {
+			return r.Header(), es, err
+		}
+		es = append(es, e)
+	}
+}
+
+func sample() (Header, []Entry) {
+	h := Header{Zone: "example.org.", Stream: "ZONECAST", Created: time.Unix(1700000000, 123).UTC(),
+		Seq: 42, ZoneSeq: 40, Taken: time.Unix(1800000000, 0).UTC(), Count: 3}
+	es := []Entry{
+		{Subject: "zonecast.rr.org.example.www.AAAA.n1", Data: []byte(`{"v":1}`)},
+		{Subject: "zonecast.rr.org.example.mail.A.n1", Data: []byte(`{"v":1,"x":2}`), Expires: time.Unix(1800000300, 5).UTC()},
+		{Subject: "s", Data: []byte{}},
+	}
+	return h, es
+}
+
+func TestRoundTrip(t *testing.T) {
+	t.Parallel()
+	h, es := sample()
+	gotH, gotE, err := readAll(encode(t, h, es))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotH != h {
+		t.Errorf("header %+v, want %+v", gotH, h)
+	}
+	if len(gotE) != len(es) {
+		t.Fatalf("%d entries, want %d", len(gotE), len(es))
+	}
+	for i := range es {
+		if gotE[i].Subject != es[i].Subject || !bytes.Equal(gotE[i].Data, es[i].Data) || !gotE[i].Expires.Equal(es[i].Expires) {
+			t.Errorf("entry %d: %+v, want %+v", i, gotE[i], es[i])
+		}
+	}
+}
+
+func TestMalformed(t *testing.T) {
+	t.Parallel()
+	h, es := sample()
+	good := encode(t, h, es)
+	bigCount := encode(t, Header{Zone: "z.", Count: 0}, nil)
+	for name, data := range map[string][]byte{
+		"empty":          nil,
+		"not a snapshot": []byte("hello world, this is not it"),
+		"other version":  append([]byte(magic), 2),
+		"truncated":      good[:len(good)/2],
+		"no trailer":     good[:len(good)-1],
+		"trailing data":  append(bytes.Clone(good), 'x'),
+		"count too big": append(bigCount[:len(bigCount)-len(trailer)-1],
+			0xff, 0xff, 0xff, 0xff, 0xff, 0x01),
+		"zone seq after seq": encode(t, Header{Zone: "z.", Seq: 1, ZoneSeq: 2}, nil),
+	} {
+		if _, _, err := readAll(data); !errors.Is(err, ErrFormat) {
+			t.Errorf("%s: error %v, want ErrFormat", name, err)
+		}
+	}
+}
+
+func TestWriterCounts(t *testing.T) {
+	t.Parallel()
+	w, err := NewWriter(io.Discard, Header{Zone: "z.", Count: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err == nil {
+		t.Error("Close with a missing entry succeeded")
+	}
+	if err := w.Add(Entry{Subject: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Add(Entry{Subject: "b"}); err == nil {
+		t.Error("Add beyond the announced count succeeded")
+	}
+	if err := w.Add(Entry{Subject: "a", Data: make([]byte, MaxBodyBytes+1)}); err == nil {
+		t.Error("Add of an oversize body succeeded")
+	}
+}
