@@ -55,6 +55,9 @@ func expiry(stored time.Time, ttl string) time.Time {
 type FollowConfig struct {
 	Stream  string   // stream name, default DefaultStreamName
 	Filters []string // subject filters (e.g. events.ZoneFilter); none = whole stream
+	// After, if set, skips the messages up to this sequence: the replay
+	// starts after a snapshot that holds them.
+	After uint64
 	// Handle is called for every delivery, sequentially from one goroutine,
 	// in stream order. It should not block for long: Follow does nothing
 	// while it runs (the server buffers).
@@ -68,7 +71,8 @@ type FollowConfig struct {
 	Log   zerolog.Logger
 }
 
-// Follow replays the stream from its first message, then follows it, with
+// Follow replays the stream from its first message (or after cfg.After),
+// then follows it, with
 // an ordered consumer (no durable state on the server, nothing
 // acknowledged). It blocks until ctx is done (then it returns nil) or a
 // fatal error: the stream does not exist, or a bad configuration.
@@ -85,7 +89,8 @@ func Follow(ctx context.Context, js jetstream.JetStream, cfg FollowConfig) error
 	if cfg.Stream == "" {
 		cfg.Stream = DefaultStreamName
 	}
-	f := &follower{cfg: cfg, js: js, log: cfg.Log.With().Str("component", "follow").Str("stream", cfg.Stream).Logger()}
+	f := &follower{cfg: cfg, js: js, last: cfg.After,
+		log: cfg.Log.With().Str("component", "follow").Str("stream", cfg.Stream).Logger()}
 	for attempt := 1; ; attempt++ {
 		target, err := f.lastSeq(ctx)
 		if err == nil {

@@ -467,3 +467,40 @@ func TestExpiry(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowAfter: a follower that starts after a sequence (a snapshot's)
+// replays only the messages after it, and is ready at once when there are
+// none.
+func TestFollowAfter(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, false)
+	_, js := ts.inProcess(t)
+	ensureTestStream(t, js, StreamConfig{})
+	pub := NewPublisher(js, "", "")
+	ctx := ctxFor(t, 30*time.Second)
+	var seqs []uint64
+	for i := range 5 {
+		seq, err := pub.Publish(ctx, msg(fmt.Sprintf("h%d.example.com.", i), "node1", "192.0.2.1"), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, seq)
+	}
+	filters := []string{events.ZoneFilter(prefix, "example.com.")}
+	c := followAfter(t, js, filters, seqs[2])
+	c.waitFor(t, "replay", 10*time.Second, func(_ []Delivery, ready int) bool { return ready == 1 })
+	got, _, readyAt := c.snapshot()
+	if readyAt != 2 || len(got) != 2 || got[0].Seq != seqs[3] || got[1].Seq != seqs[4] {
+		t.Fatalf("after seq %d: ready after %d, deliveries %s", seqs[2], readyAt, describe(got))
+	}
+	empty := followAfter(t, js, filters, seqs[4])
+	empty.waitFor(t, "replay", 10*time.Second, func(_ []Delivery, ready int) bool { return ready == 1 })
+	seq, err := pub.Publish(ctx, msg("late.example.com.", "node1", "192.0.2.1"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = empty.waitFor(t, "live message", 10*time.Second, func(got []Delivery, _ int) bool { return len(got) == 1 })
+	if got[0].Seq != seq {
+		t.Fatalf("live delivery %s, want seq %d", describe(got), seq)
+	}
+}

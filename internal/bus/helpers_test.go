@@ -179,11 +179,17 @@ func describe(ds []Delivery) string {
 // the collector. Follow must return nil once cancelled.
 func follow(t *testing.T, js jetstream.JetStream, filters []string) *collector {
 	t.Helper()
+	return followAfter(t, js, filters, 0)
+}
+
+// followAfter is follow from after sequence after.
+func followAfter(t *testing.T, js jetstream.JetStream, filters []string, after uint64) *collector {
+	t.Helper()
 	c := newCollector()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Follow(ctx, js, FollowConfig{Filters: filters, Handle: c.handle, Ready: c.ready, Log: testLog()})
+		done <- Follow(ctx, js, FollowConfig{Filters: filters, After: after, Handle: c.handle, Ready: c.ready, Log: testLog()})
 	}()
 	t.Cleanup(func() {
 		cancel()

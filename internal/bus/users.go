@@ -166,6 +166,7 @@ type Scope struct {
 	StatusBucket  string // status KV bucket, default DefaultStatusBucket
 	Applied       string // applied reports' subject prefix, default confirm.DefaultSubjectPrefix
 	GatewayBucket string // the gateway's KV bucket, default DefaultGatewayBucket
+	Snapshots     string // the snapshot object store, default DefaultSnapshotBucket
 }
 
 func (s Scope) withDefaults() Scope {
@@ -183,6 +184,9 @@ func (s Scope) withDefaults() Scope {
 	}
 	if s.GatewayBucket == "" {
 		s.GatewayBucket = DefaultGatewayBucket
+	}
+	if s.Snapshots == "" {
+		s.Snapshots = DefaultSnapshotBucket
 	}
 	return s
 }
@@ -204,6 +208,16 @@ func readStream(stream string) []string {
 	}
 }
 
+// snapshotAccess is what reading and writing the snapshot object store
+// needs: its stream, its objects, flow control of the push consumer that
+// reads an object, and the purge of a replaced object's chunks.
+func snapshotAccess(bucket string) []string {
+	obj := "OBJ_" + bucket
+	return append(readStream(obj),
+		"$JS.API.STREAM.CREATE."+obj, "$JS.API.STREAM.PURGE."+obj,
+		"$O."+bucket+".>", "$JS.FC."+obj+".>")
+}
+
 // inboxes is where JetStream answers (API replies, publish
 // acknowledgements, consumer deliveries) arrive.
 var inboxes = []string{"_INBOX.>"}
@@ -214,7 +228,8 @@ var inboxes = []string{"_INBOX.>"}
 //   - syncer: follows the record stream (ordered consumers), may create or
 //     update it, and writes only its own key of the status bucket (which
 //     it may create), reads the others; publishes its own applied reports
-//     (confirm.Subject);
+//     (confirm.Subject); reads and writes zone snapshots (the object
+//     store, which it may create);
 //   - source: publishes only subjects of its origin in its zones
 //     (events.OriginFilter), and may look the stream up;
 //   - reader: reads the record stream and the status bucket, and
@@ -240,6 +255,7 @@ func RolePermissions(u UserSpec, scope Scope) *server.Permissions {
 		pub = append(pub, readStream(kv)...)
 		pub = append(pub, "$JS.API.STREAM.CREATE."+kv, "$KV."+sc.StatusBucket+"."+u.Node)
 		pub = append(pub, confirm.Subject(sc.Applied, u.Node))
+		pub = append(pub, snapshotAccess(sc.Snapshots)...)
 		sub = append(sub, inboxes...)
 	case RoleSource:
 		pub = append(pub, "$JS.API.INFO", "$JS.API.STREAM.INFO."+sc.Stream)

@@ -6,6 +6,7 @@ package desired
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/rrset"
@@ -14,6 +15,7 @@ import (
 type contribution struct {
 	origin string
 	rrset.Contribution
+	expires int64 // the message's lease end, Unix ns; 0: none
 }
 
 // State is the desired state of a set of zones. It is not safe for
@@ -62,11 +64,22 @@ func (s *State) Check(m events.Message) (zone string, err error) {
 // the state: the origin's contribution to the RRset is replaced, or removed
 // for a tombstone. It returns the zone and whether the merged RRset changed.
 func (s *State) Apply(m events.Message, seq uint64) (zone string, changed bool, err error) {
+	return s.ApplyLease(m, seq, time.Time{})
+}
+
+// ApplyLease is Apply for a message whose lease runs out at expires (zero:
+// never). The state only keeps the time, for Contributions: the stream
+// withdraws an expired message with a delete marker.
+func (s *State) ApplyLease(m events.Message, seq uint64, expires time.Time) (zone string, changed bool, err error) {
 	zone, err = s.Check(m)
 	if err != nil {
 		return "", false, err
 	}
-	changed = s.set(m.Key(), m.Origin, rrset.Contribution{TTL: m.TTL, Records: m.Records})
+	var exp int64
+	if !expires.IsZero() {
+		exp = expires.UnixNano()
+	}
+	changed = s.set(m.Key(), m.Origin, rrset.Contribution{TTL: m.TTL, Records: m.Records}, exp)
 	s.advance(zone, seq)
 	return zone, changed, nil
 }
@@ -79,7 +92,7 @@ func (s *State) Withdraw(key rrset.Key, origin string, seq uint64) (zone string,
 	if !ok {
 		return "", false, false
 	}
-	changed = s.set(key, origin, rrset.Contribution{})
+	changed = s.set(key, origin, rrset.Contribution{}, 0)
 	s.advance(zone, seq)
 	return zone, changed, true
 }
@@ -90,7 +103,7 @@ func (s *State) advance(zone string, seq uint64) {
 	}
 }
 
-func (s *State) set(key rrset.Key, origin string, c rrset.Contribution) bool {
+func (s *State) set(key rrset.Key, origin string, c rrset.Contribution, expires int64) bool {
 	before := s.Get(key)
 	cs := s.sets[key]
 	i := 0
@@ -104,9 +117,9 @@ func (s *State) set(key rrset.Key, origin string, c rrset.Contribution) bool {
 		cs = append(cs[:i], cs[i+1:]...)
 	case len(c.Records) == 0:
 	case i < len(cs):
-		cs[i].Contribution = c
+		cs[i].Contribution, cs[i].expires = c, expires
 	default:
-		cs = append(cs, contribution{origin: origin, Contribution: c})
+		cs = append(cs, contribution{origin: origin, Contribution: c, expires: expires})
 	}
 	if len(cs) == 0 {
 		delete(s.sets, key)
@@ -149,6 +162,51 @@ func (s *State) Each(fn func(zone string, set rrset.Set)) {
 			fn(zone, s.Get(k))
 		}
 	}
+}
+
+// Contributed is one origin's contribution to one RRset.
+type Contributed struct {
+	Key    rrset.Key
+	Origin string
+	rrset.Contribution
+	Expires time.Time // the lease's end; zero: none
+}
+
+// Contributions returns every contribution to the RRsets of zone, in no
+// order. The records are shared with the state, which never changes them
+// in place.
+func (s *State) Contributions(zone string) []Contributed {
+	var out []Contributed
+	for k, cs := range s.sets {
+		if z, ok := s.ZoneOf(k.Name); !ok || z != zone {
+			continue
+		}
+		for _, c := range cs {
+			e := Contributed{Key: k, Origin: c.origin, Contribution: c.Contribution}
+			if c.expires != 0 {
+				e.Expires = time.Unix(0, c.expires).UTC()
+			}
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Advance moves zone's sequence forward to seq (a loaded snapshot's); a
+// lower seq changes nothing.
+func (s *State) Advance(zone string, seq uint64) {
+	if _, ok := s.seq[zone]; ok || s.isZone(zone) {
+		s.advance(zone, seq)
+	}
+}
+
+func (s *State) isZone(zone string) bool {
+	for _, z := range s.zones {
+		if z == zone {
+			return true
+		}
+	}
+	return false
 }
 
 // Seq returns the stream sequence of the last message applied in zone.

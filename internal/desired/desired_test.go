@@ -2,7 +2,9 @@ package desired
 
 import (
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/rrset"
@@ -125,5 +127,40 @@ func TestReserveKeepsState(t *testing.T) {
 	s.Reserve(5000)
 	if s.Len() != 1 || len(s.Get(m.Key()).Records) != 1 {
 		t.Fatalf("after Reserve on a filled state: %d rrsets, %v", s.Len(), s.Get(m.Key()))
+	}
+}
+
+func TestContributions(t *testing.T) {
+	t.Parallel()
+	s := New([]string{"z.", "y."})
+	lease := time.Unix(1800000000, 0).UTC()
+	s.Apply(msg("web.z.", "AAAA", "a", 300, "2001:db8::a"), 1)
+	s.ApplyLease(msg("web.z.", "AAAA", "b", 60, "2001:db8::b"), 2, lease)
+	s.Apply(msg("web.y.", "AAAA", "a", 60, "2001:db8::c"), 3)
+	s.Apply(msg("gone.z.", "AAAA", "a", 60, "2001:db8::d"), 4)
+	s.Apply(msg("gone.z.", "AAAA", "a", 60), 5)
+	got := s.Contributions("z.")
+	slices.SortFunc(got, func(a, b Contributed) int { return strings.Compare(a.Origin, b.Origin) })
+	want := []Contributed{
+		{Key: web, Origin: "a", Contribution: rrset.Contribution{TTL: 300, Records: []string{"2001:db8::a"}}},
+		{Key: web, Origin: "b", Contribution: rrset.Contribution{TTL: 60, Records: []string{"2001:db8::b"}}, Expires: lease},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("contributions %+v", got)
+	}
+	for i := range want {
+		if got[i].Key != want[i].Key || got[i].Origin != want[i].Origin || got[i].TTL != want[i].TTL ||
+			!slices.Equal(got[i].Records, want[i].Records) || !got[i].Expires.Equal(want[i].Expires) {
+			t.Errorf("contribution %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	s.Advance("z.", 3)
+	if s.Seq("z.") != 5 {
+		t.Errorf("Advance moved the sequence back: %d", s.Seq("z."))
+	}
+	s.Advance("z.", 9)
+	s.Advance("x.", 9)
+	if s.Seq("z.") != 9 || s.Seq("x.") != 0 {
+		t.Errorf("after Advance: z. at %d, x. at %d", s.Seq("z."), s.Seq("x."))
 	}
 }
