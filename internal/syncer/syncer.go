@@ -64,6 +64,7 @@ type Syncer struct {
 	seqDirty map[string]bool
 	spare    map[rrset.Key]dirtyEntry // the writer's cleared copy, swapped in by take
 	tracking bool                     // dirty marks are kept (from the first full pass on)
+	position uint64                   // every delivery up to this stream sequence is folded in
 
 	pending    atomic.Uint64 // from the last delivery: how far behind the stream the syncer is
 	wake       chan struct{}
@@ -184,9 +185,10 @@ func (s *Syncer) HandleMessage(d Delivery, now time.Time) {
 	if !s.tracking && d.Pending >= reserveMin && s.desired.Len() == 0 {
 		s.desired.Reserve(int(min(d.Pending, reserveMax)) + 1)
 	}
-	zone, changed, err := s.desired.Apply(msg, seq)
+	zone, changed, err := s.desired.ApplyLease(msg, seq, d.Expires)
 	if err == nil {
 		s.markLocked(msg.Key(), zone, changed)
+		s.position = max(s.position, seq)
 	}
 	s.mu.Unlock()
 	if err != nil {
@@ -215,6 +217,7 @@ func (s *Syncer) withdraw(key rrset.Key, origin string, seq uint64) {
 	if ok {
 		s.markLocked(key, zone, changed)
 	}
+	s.position = max(s.position, seq)
 	s.mu.Unlock()
 	if ok {
 		s.poke()
