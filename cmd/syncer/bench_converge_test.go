@@ -25,19 +25,22 @@ import (
 // fresh pdns_server (gsqlite3) with an empty database, as a new node has:
 //
 //   - bulk: 100,000 RRsets PATCHed straight through the API, 1,000 per PATCH;
-//   - syncer: a new syncer with an empty zone, against a stream holding the
-//     same 100,000 record events, timed from process start until /readyz
-//     (the first full reconciliation is done: everything written, SOA
-//     included), with its resident memory;
+//   - syncer: a new syncer with an empty zone joining a fleet, against a
+//     stream holding the same 100,000 record events and the zone's snapshot
+//     that a peer stored (the default), timed from process start until
+//     /readyz (the first full reconciliation is done: everything written,
+//     SOA included), with its resident memory;
+//   - replay: the same without snapshots (--snapshot-bucket ""): the new
+//     syncer replays the whole stream;
 //   - AXFR: a PowerDNS secondary retrieving the syncer-built 100k zone from
 //     that PowerDNS, until its SOA serial matches.
 //
 // Each load gets a server of its own because a second 100,000 RRsets go
 // into one SQLite database slower than the first (measured 2.06 vs
-// 2.21 s); the two take turns going first.
+// 2.21 s); the loads take turns going first.
 func BenchmarkConverge100k(b *testing.B) {
 	const n = 100000
-	rounds := 4
+	rounds := 6
 	if os.Getenv("ZONECAST_BENCH_TRACE") != "" {
 		rounds = 1
 	}
@@ -81,8 +84,28 @@ func BenchmarkConverge100k(b *testing.B) {
 
 	c := &dns.Client{Timeout: 2 * time.Second}
 	testenv.Binary(b, "syncer") // build before timing
-	var bulk, conv, axfr, rss []float64
-	var bulkCPU, convCPU, syncerCPU []float64 // CPU seconds of PowerDNS in each load, of the syncer
+	// A peer of the fleet: converges, stores the zone's snapshot, stops.
+	func() {
+		p := testpdns.Start(b, "gsqlite3")
+		defer p.Stop(b)
+		s := testenv.StartSyncer(b, testenv.SyncerOptions{Zones: []string{zone}, PDNS: p, NATS: nats})
+		defer s.Stop(b)
+		snaps, err := bus.SnapshotBucket(ctx, js, "", 1, zerolog.Nop())
+		if err != nil {
+			b.Fatal(err)
+		}
+		for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+			if info, err := snaps.Info(ctx, zone); err == nil && info.Seq == lastSeq {
+				b.Logf("peer stored the zone's snapshot: %d bytes", info.Size)
+				break
+			}
+			if time.Since(start) > time.Minute {
+				b.Fatalf("no snapshot after a minute:\n%s", s.LogTail(20))
+			}
+		}
+	}()
+	var bulk, conv, replay, axfr, rss, replayRSS []float64
+	var bulkCPU, convCPU, syncerCPU, replayCPU []float64 // CPU seconds of PowerDNS in each load, of the syncer
 	for i := 0; i < b.N; i++ {
 		for r := 0; r < rounds; r++ {
 			// Bulk load: a fresh pdns_server, a zone of its own, PATCHes.
@@ -139,26 +162,42 @@ func BenchmarkConverge100k(b *testing.B) {
 				}
 				axfr = append(axfr, time.Since(start).Seconds())
 			}
-			if r%2 == 0 {
-				bulkLoad()
-				syncerLoad()
-			} else {
-				syncerLoad()
-				bulkLoad()
+			// A new syncer replaying the whole stream, without snapshots.
+			replayLoad := func() {
+				p := testpdns.Start(b, "gsqlite3")
+				defer p.Stop(b)
+				quiesce()
+				start := time.Now()
+				s := testenv.StartSyncer(b, testenv.SyncerOptions{Zones: []string{zone}, PDNS: p, NATS: nats,
+					Extra: []string{"--snapshot-bucket", ""}})
+				replay = append(replay, time.Since(start).Seconds())
+				replayCPU = append(replayCPU, cpuTime(s.PID()).Seconds())
+				if serial, ok := soaSerial(c, p.DNSAddr, zone); !ok || serial != uint32(lastSeq) {
+					b.Fatalf("ready but SOA serial %d, want %d", serial, lastSeq)
+				}
+				replayRSS = append(replayRSS, float64(testenv.ProcStatus(s.PID(), "VmRSS"))/1024)
+				s.Stop(b)
+			}
+			loads := []func(){bulkLoad, syncerLoad, replayLoad}
+			for k := range loads {
+				loads[(k+r)%len(loads)]()
 			}
 		}
 	}
-	mb, mc, ma := median(bulk), median(conv), median(axfr)
+	mb, mc, mr, ma := median(bulk), median(conv), median(replay), median(axfr)
 	b.ReportMetric(mc, "converge-s")
 	b.ReportMetric(mc/mb, "converge/bulk")
+	b.ReportMetric(mr/mb, "replay/bulk")
 	b.ReportMetric(mc/ma, "converge/axfr")
 	b.ReportMetric(median(rss), "rss-MB")
 	b.Logf("100,000 RRsets, medians of %d rounds:", len(bulk))
 	b.Logf("  bulk PATCH x1000          %.2fs (%s)", mb, fmtSecs(bulk))
-	b.Logf("  new syncer converges      %.2fs (%s)  = %.2f x bulk", mc, fmtSecs(conv), mc/mb)
+	b.Logf("  new syncer, snapshot      %.2fs (%s)  = %.2f x bulk", mc, fmtSecs(conv), mc/mb)
+	b.Logf("  new syncer, whole replay  %.2fs (%s)  = %.2f x bulk", mr, fmtSecs(replay), mr/mb)
 	b.Logf("  AXFR to a secondary       %.2fs (%s)  syncer/AXFR = %.2f", ma, fmtSecs(axfr), mc/ma)
-	b.Logf("  syncer resident memory    %.0f MB (%s)", median(rss), fmtSecs(rss))
-	b.Logf("  CPU: PowerDNS in bulk %.2fs, in converge %.2fs; syncer %.2fs", median(bulkCPU), median(convCPU), median(syncerCPU))
+	b.Logf("  syncer resident memory    %.0f MB (%s); whole replay %.0f MB", median(rss), fmtSecs(rss), median(replayRSS))
+	b.Logf("  CPU: PowerDNS in bulk %.2fs, in converge %.2fs; syncer %.2fs, replaying %.2fs",
+		median(bulkCPU), median(convCPU), median(syncerCPU), median(replayCPU))
 }
 
 // quiesce writes the dirty pages of earlier rounds out before a timed load:

@@ -17,31 +17,33 @@ import (
 )
 
 type syncerConfig struct {
-	zones         []string
-	nodeID        string
-	pdnsURL       string
-	pdnsKeyFile   string
-	pdnsServerID  string
-	pdnsTimeout   time.Duration
-	nats          *bus.ClientConfig
-	natsListen    string
-	stateDir      string
-	stream        string
-	replicas      int
-	prefix        string
-	reconcile     time.Duration
-	batchDelay    time.Duration
-	soa           syncer.SOA
-	ns            []string
-	httpListen    string
-	cluster       clusterFlags
-	usersFile     string
-	statusBucket  string
-	appliedPrefix string
-	statusEvery   time.Duration
-	healEvery     time.Duration
-	pprof         bool
-	log           cli.LogFlags
+	zones          []string
+	nodeID         string
+	pdnsURL        string
+	pdnsKeyFile    string
+	pdnsServerID   string
+	pdnsTimeout    time.Duration
+	nats           *bus.ClientConfig
+	natsListen     string
+	stateDir       string
+	stream         string
+	replicas       int
+	prefix         string
+	reconcile      time.Duration
+	batchDelay     time.Duration
+	soa            syncer.SOA
+	ns             []string
+	httpListen     string
+	cluster        clusterFlags
+	usersFile      string
+	statusBucket   string
+	snapshotBucket string
+	snapshotEvery  time.Duration
+	appliedPrefix  string
+	statusEvery    time.Duration
+	healEvery      time.Duration
+	pprof          bool
+	log            cli.LogFlags
 }
 
 func parseSyncerFlags(args []string) (*syncerConfig, error) {
@@ -79,6 +81,10 @@ func parseSyncerFlags(args []string) (*syncerConfig, error) {
 	fs.StringVar(&c.usersFile, "nats-users-file", "",
 		"JSON file of further NATS users of the embedded server, each confined to a role (see docs/fleet.md)")
 	fs.StringVar(&c.statusBucket, "status-bucket", "zonecast_status", "JetStream KV bucket where every syncer publishes its status")
+	fs.StringVar(&c.snapshotBucket, "snapshot-bucket", bus.DefaultSnapshotBucket,
+		"JetStream object store of zone snapshots: loaded at start so that only the stream after them is replayed, and stored while running; empty: no snapshots")
+	fs.DurationVar(&c.snapshotEvery, "snapshot-interval", 15*time.Minute,
+		"replace a zone's stored snapshot when it is this old and behind this node; 0: load snapshots but never store any")
 	fs.StringVar(&c.appliedPrefix, "applied-prefix", confirm.DefaultSubjectPrefix, "subject prefix of the applied reports (<prefix>.<node-id>) that gateways with --confirm wait for")
 	fs.DurationVar(&c.statusEvery, "status-interval", 5*time.Second, "period of status publication (also after every applied round)")
 	fs.DurationVar(&c.healEvery, "heal-interval", 10*time.Second,
@@ -137,6 +143,9 @@ Usage:
 	}
 	if c.replicas < 0 || c.replicas > 5 {
 		return nil, fmt.Errorf("%w: --stream-replicas must be 1 to 5 (0: automatic)", errUsage)
+	}
+	if c.snapshotEvery < 0 {
+		return nil, fmt.Errorf("%w: --snapshot-interval may not be negative", errUsage)
 	}
 	if c.appliedPrefix == "" {
 		return nil, fmt.Errorf("%w: --applied-prefix may not be empty", errUsage)

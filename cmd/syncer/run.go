@@ -48,7 +48,8 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("opening jetstream: %w", err)
 	}
-	if _, err := bus.EnsureStreamWait(ctx, js, bus.StreamConfig{Name: cfg.stream, Prefix: cfg.prefix, Replicas: cfg.replicas}, log); err != nil {
+	stream, err := bus.EnsureStreamWait(ctx, js, bus.StreamConfig{Name: cfg.stream, Prefix: cfg.prefix, Replicas: cfg.replicas}, log)
+	if err != nil {
 		return fmt.Errorf("ensuring stream %s: %w", cfg.stream, err)
 	}
 
@@ -114,6 +115,20 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		case <-ctx.Done():
 		}
 	}()
+	snaps := openSnapshots(ctx, js, cfg, stream, s, metrics, log)
+	var after uint64 // the follower replays the stream after the snapshots loaded
+	if snaps != nil {
+		if info, err := stream.Info(ctx); err != nil {
+			log.Warn().Err(err).Msg("could not read the stream's state; replaying the whole stream")
+		} else {
+			after = snaps.load(ctx, info.State.LastSeq)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			snaps.run(ctx, s.Ready())
+		}()
+	}
 	filters := events.ZoneFilters(cfg.prefix, cfg.zones)
 	// The follower hands deliveries to a goroutine of their own, in order,
 	// so that fetching the next messages overlaps decoding this one.
@@ -137,7 +152,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		defer wg.Done()
 		defer close(intake)
 		err := bus.Follow(ctx, js, bus.FollowConfig{
-			Stream: cfg.stream, Filters: filters, Log: log,
+			Stream: cfg.stream, Filters: filters, After: after, Log: log,
 			Ready:  func() { intake <- item{replayed: true} },
 			Handle: func(d bus.Delivery) { intake <- item{d: d} },
 		})
@@ -193,7 +208,8 @@ func connectNATS(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) (*n
 		StoreDir: filepath.Join(cfg.stateDir, "jetstream"), Listen: cfg.natsListen,
 		User: cfg.nats.User, Password: password, Name: cfg.nodeID, Log: log,
 		Cluster: cluster, Users: users,
-		Scope:       bus.Scope{Prefix: cfg.prefix, Stream: cfg.stream, StatusBucket: cfg.statusBucket, Applied: cfg.appliedPrefix},
+		Scope: bus.Scope{Prefix: cfg.prefix, Stream: cfg.stream, StatusBucket: cfg.statusBucket, Applied: cfg.appliedPrefix,
+			Snapshots: cfg.snapshotBucket},
 		TLSCertFile: cfg.cluster.srvCert, TLSKeyFile: cfg.cluster.srvKey, TLSCAFile: cfg.cluster.srvCA,
 	})
 	if err != nil {
@@ -210,4 +226,24 @@ func connectNATS(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) (*n
 		return nil, nil, fmt.Errorf("connecting in-process: %w", err)
 	}
 	return nc, srv, nil
+}
+
+// openSnapshots opens the snapshot bucket; nil, with a warning, when
+// snapshots are off or the bucket cannot be opened (the syncer then
+// replays the whole stream and stores none).
+func openSnapshots(ctx context.Context, js jetstream.JetStream, cfg *syncerConfig, stream jetstream.Stream,
+	s *syncer.Syncer, m *syncer.Metrics, log zerolog.Logger) *snapshots {
+	if cfg.snapshotBucket == "" {
+		return nil
+	}
+	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	store, err := bus.SnapshotBucket(octx, js, cfg.snapshotBucket, cfg.replicas, log)
+	if err != nil {
+		log.Warn().Err(err).Str("bucket", cfg.snapshotBucket).Msg("snapshots unavailable; replaying the whole stream")
+		return nil
+	}
+	return &snapshots{store: store, stream: cfg.stream, created: stream.CachedInfo().Created, prefix: cfg.prefix,
+		zones: cfg.zones, every: cfg.snapshotEvery, s: s, m: m,
+		log: log.With().Str("component", "snapshots").Str("bucket", cfg.snapshotBucket).Logger()}
 }

@@ -19,7 +19,10 @@ const DefaultSnapshotBucket = "zonecast_snapshots"
 // snapshotSeqHeader carries a snapshot's stream position in its object's
 // headers: a writer tells from the object's info alone whether its own
 // state is newer.
-const snapshotSeqHeader = "Zonecast-Seq"
+const (
+	snapshotSeqHeader     = "Zonecast-Seq"
+	snapshotCreatedHeader = "Zonecast-Stream-Created" // the stream's creation, RFC 3339
+)
 
 // snapshotChunk is the object chunk size: fewer, larger messages for a
 // snapshot of several megabytes (well under the 1 MiB default payload).
@@ -38,6 +41,7 @@ type SnapshotStore struct {
 // SnapshotInfo describes a stored snapshot.
 type SnapshotInfo struct {
 	Seq      uint64    // stream position the snapshot was taken at
+	Created  time.Time // when the stream it was taken of was created
 	Modified time.Time // when it was stored
 	Size     uint64
 }
@@ -91,7 +95,8 @@ func (st *SnapshotStore) Info(ctx context.Context, zone string) (SnapshotInfo, e
 
 func snapshotInfo(oi *jetstream.ObjectInfo) SnapshotInfo {
 	seq, _ := strconv.ParseUint(oi.Headers.Get(snapshotSeqHeader), 10, 64)
-	return SnapshotInfo{Seq: seq, Modified: oi.ModTime, Size: oi.Size}
+	created, _ := time.Parse(time.RFC3339Nano, oi.Headers.Get(snapshotCreatedHeader))
+	return SnapshotInfo{Seq: seq, Created: created, Modified: oi.ModTime, Size: oi.Size}
 }
 
 // Open returns a reader of zone's snapshot; ErrNoSnapshot if there is
@@ -114,10 +119,12 @@ func (st *SnapshotStore) Open(ctx context.Context, zone string) (io.ReadCloser, 
 }
 
 // Put stores what r yields as zone's snapshot, taken at stream position
-// seq, replacing the previous one once it is complete.
-func (st *SnapshotStore) Put(ctx context.Context, zone string, seq uint64, r io.Reader) (SnapshotInfo, error) {
+// seq of the stream created at created, replacing the previous one once it
+// is complete.
+func (st *SnapshotStore) Put(ctx context.Context, zone string, seq uint64, created time.Time, r io.Reader) (SnapshotInfo, error) {
 	h := nats.Header{}
 	h.Set(snapshotSeqHeader, strconv.FormatUint(seq, 10))
+	h.Set(snapshotCreatedHeader, created.UTC().Format(time.RFC3339Nano))
 	oi, err := st.obs.Put(ctx, jetstream.ObjectMeta{Name: zone, Headers: h,
 		Opts: &jetstream.ObjectMetaOptions{ChunkSize: snapshotChunk}}, r)
 	if err != nil {

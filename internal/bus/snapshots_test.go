@@ -31,14 +31,15 @@ func TestSnapshotStore(t *testing.T) {
 	if _, _, err := st.Open(ctx, "a.example."); !errors.Is(err, ErrNoSnapshot) {
 		t.Fatalf("opening a missing snapshot: %v", err)
 	}
+	created := time.Unix(1700000000, 5).UTC()
 	big := bytes.Repeat([]byte("0123456789abcdef"), 100000) // several chunks
 	for i, data := range [][]byte{[]byte("first"), big} {
-		if _, err := st.Put(ctx, "a.example.", uint64(10+i), bytes.NewReader(data)); err != nil {
+		if _, err := st.Put(ctx, "a.example.", uint64(10+i), created, bytes.NewReader(data)); err != nil {
 			t.Fatalf("syncer user storing a snapshot: %v", err)
 		}
 	}
 	info, err := st.Info(ctx, "a.example.")
-	if err != nil || info.Seq != 11 || info.Size != uint64(len(big)) {
+	if err != nil || info.Seq != 11 || info.Size != uint64(len(big)) || !info.Created.Equal(created) {
 		t.Fatalf("info %+v, %v; want seq 11 and %d bytes", info, err, len(big))
 	}
 	r, info, err := st.Open(ctx, "a.example.")

@@ -183,6 +183,9 @@ func (sr *Reader) Next() (Entry, error) {
 			return Entry{}, formatf("missing trailer after %d entries", sr.h.Count)
 		}
 		if _, err := sr.r.ReadByte(); err != io.EOF {
+			if err != nil {
+				return Entry{}, formatf("after the trailer: %v", err) // e.g. a digest mismatch
+			}
 			return Entry{}, formatf("data after the trailer")
 		}
 		return Entry{}, io.EOF

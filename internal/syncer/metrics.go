@@ -20,6 +20,7 @@ type Metrics struct {
 	DesiredRRsets   prometheus.Gauge
 	PDNSReachable   prometheus.Gauge
 	ReplayCompleted prometheus.Gauge
+	Snapshots       *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics on reg.
@@ -60,9 +61,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "1 if the last PowerDNS API call succeeded or was refused for its content, 0 if it failed."}),
 		ReplayCompleted: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "replay_completed",
 			Help: "1 once the stream has been replayed at start."}),
+		Snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "snapshots_total",
+			Help: "Zone snapshots loaded at start or stored, by op (load, store) and result (ok, missing, refused, failed)."},
+			[]string{"op", "result"}),
 	}
 	reg.MustRegister(m.Messages, m.Invalid, m.Applied, m.Rejected, m.Conflicts, m.BatchSize, m.ApplySeconds,
 		m.PDNSErrors, m.LastReconcile, m.ReconcileDrift, m.ZoneSeq, m.ZoneSerial, m.OwnedRRsets, m.DesiredRRsets,
-		m.PDNSReachable, m.ReplayCompleted)
+		m.PDNSReachable, m.ReplayCompleted, m.Snapshots)
 	return m
 }
