@@ -115,6 +115,10 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		case <-ctx.Done():
 		}
 	}()
+	// The syncer reads (or creates) its zones in PowerDNS while the
+	// snapshots load and the stream replays.
+	runErr := make(chan error, 1)
+	go func() { runErr <- s.Run(ctx) }()
 	snaps := openSnapshots(ctx, js, cfg, stream, s, metrics, log)
 	var after uint64 // the follower replays the stream after the snapshots loaded
 	if snaps != nil {
@@ -162,8 +166,6 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	}()
 	withHUP(ctx, s.RequestReconcile)
 
-	runErr := make(chan error, 1)
-	go func() { runErr <- s.Run(ctx) }()
 	select {
 	case err = <-runErr:
 	case err = <-errs:
@@ -243,7 +245,7 @@ func openSnapshots(ctx context.Context, js jetstream.JetStream, cfg *syncerConfi
 		log.Warn().Err(err).Str("bucket", cfg.snapshotBucket).Msg("snapshots unavailable; replaying the whole stream")
 		return nil
 	}
-	return &snapshots{store: store, stream: cfg.stream, created: stream.CachedInfo().Created, prefix: cfg.prefix,
+	return &snapshots{store: store, stream: cfg.stream, created: stream.CachedInfo().Created,
 		zones: cfg.zones, every: cfg.snapshotEvery, s: s, m: m,
 		log: log.With().Str("component", "snapshots").Str("bucket", cfg.snapshotBucket).Logger()}
 }

@@ -22,7 +22,6 @@ type snapshots struct {
 	store   *bus.SnapshotStore
 	stream  string
 	created time.Time // the stream's creation: a snapshot of an older stream of that name is refused
-	prefix  string
 	zones   []string
 	every   time.Duration // how old the stored snapshot must be before this node replaces it; 0: never store
 	s       *syncer.Syncer
@@ -151,7 +150,7 @@ func (sn *snapshots) storeZone(ctx context.Context, zone string) error {
 	start := time.Now()
 	v := sn.s.Snapshot(zone)
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(v.Write(pw, sn.stream, sn.prefix, sn.created, start)) }()
+	go func() { pw.CloseWithError(v.Write(pw, sn.stream, sn.created, start)) }()
 	info, err := sn.store.Put(ctx, zone, v.Seq, sn.created, pr)
 	pr.CloseWithError(errors.New("snapshot not stored")) // ends the writer if Put stopped early
 	if err != nil {

@@ -10,7 +10,7 @@
 //
 //	magic "zonecast-snapshot\x00" version(1)
 //	zone stream created(unix ns) seq zone_seq taken(unix ns) count
-//	count x (subject body expires(unix ns, 0: none))
+//	count x (body expires(unix ns, 0: none))
 //	"end"
 package snapshot
 
@@ -28,7 +28,6 @@ const Version = 1
 
 // Bounds a reader enforces: a snapshot is read from the network.
 const (
-	MaxSubjectBytes = 1024
 	MaxBodyBytes    = 64 * 1024
 	MaxNameBytes    = 255
 	MaxEntries      = 1 << 26
@@ -53,9 +52,9 @@ type Header struct {
 	Count   int       // number of entries
 }
 
-// Entry is one subject's last message, as the stream held it at Seq.
+// Entry is one subject's last message, as the stream held it at Seq: its
+// body (which names the subject: name, type and origin) and lease.
 type Entry struct {
-	Subject string
 	Data    []byte
 	Expires time.Time // when the message's lease runs out; zero: never
 }
@@ -92,12 +91,11 @@ func (sw *Writer) Add(e Entry) error {
 	if sw.left == 0 {
 		return errors.New("writing snapshot: more entries than the header announced")
 	}
-	if len(e.Subject) > MaxSubjectBytes || len(e.Data) > MaxBodyBytes {
-		return fmt.Errorf("writing snapshot: entry %s out of bounds", e.Subject)
+	if len(e.Data) > MaxBodyBytes {
+		return fmt.Errorf("writing snapshot: entry of %d bytes out of bounds", len(e.Data))
 	}
 	sw.left--
-	b := appendString(sw.scratch[:0], e.Subject)
-	b = binary.AppendUvarint(b, uint64(len(e.Data)))
+	b := binary.AppendUvarint(sw.scratch[:0], uint64(len(e.Data)))
 	b = append(b, e.Data...)
 	b = binary.AppendUvarint(b, unixNano(e.Expires))
 	sw.scratch = b
@@ -127,6 +125,7 @@ type Reader struct {
 	r    *bufio.Reader
 	h    Header
 	left int
+	buf  []byte // the last entry's body
 }
 
 // NewReader reads and checks the header of a snapshot.
@@ -175,7 +174,8 @@ func NewReader(r io.Reader) (*Reader, error) {
 func (sr *Reader) Header() Header { return sr.h }
 
 // Next returns the next entry, or io.EOF after the last one, once the
-// trailer is checked. Data is a fresh slice the caller may keep.
+// trailer is checked. Data is only valid until the next call: the reader
+// reuses it (a snapshot holds megabytes of bodies the caller decodes).
 func (sr *Reader) Next() (Entry, error) {
 	if sr.left == 0 {
 		t := make([]byte, len(trailer))
@@ -191,11 +191,18 @@ func (sr *Reader) Next() (Entry, error) {
 		return Entry{}, io.EOF
 	}
 	var e Entry
-	var err error
-	if e.Subject, err = sr.string(MaxSubjectBytes); err != nil {
-		return Entry{}, formatf("entry %d: reading subject: %v", sr.h.Count-sr.left, err)
+	n, err := binary.ReadUvarint(sr.r)
+	if err == nil && n > MaxBodyBytes {
+		err = fmt.Errorf("length %d exceeds %d", n, MaxBodyBytes)
 	}
-	if e.Data, err = sr.bytes(MaxBodyBytes); err != nil {
+	if err == nil {
+		if uint64(cap(sr.buf)) < n {
+			sr.buf = make([]byte, n, max(n, 1024))
+		}
+		e.Data = sr.buf[:n]
+		_, err = io.ReadFull(sr.r, e.Data)
+	}
+	if err != nil {
 		return Entry{}, formatf("entry %d: reading body: %v", sr.h.Count-sr.left, err)
 	}
 	exp, err := binary.ReadUvarint(sr.r)

@@ -67,12 +67,12 @@ func (s *Syncer) LoadSnapshot(r *snapshot.Reader, now time.Time) (int, error) {
 		if !e.Expires.IsZero() && !e.Expires.After(now) {
 			continue
 		}
-		m, err := events.DecodeWithSubject(s.cfg.Prefix, e.Subject, e.Data)
+		m, err := events.Decode(e.Data)
 		if err != nil {
-			return n, fmt.Errorf("loading snapshot of %s: entry %s: %w", h.Zone, e.Subject, err)
+			return n, fmt.Errorf("loading snapshot of %s: entry %d: %w", h.Zone, n, err)
 		}
 		if m.Tombstone() {
-			return n, fmt.Errorf("loading snapshot of %s: entry %s is a tombstone", h.Zone, e.Subject)
+			return n, fmt.Errorf("loading snapshot of %s: entry %d (%s %s of %s) is a tombstone", h.Zone, n, m.Name, m.Type, m.Origin)
 		}
 		s.mu.Lock()
 		zone, err := s.desired.Check(m)
@@ -87,7 +87,7 @@ func (s *Syncer) LoadSnapshot(r *snapshot.Reader, now time.Time) (int, error) {
 		}
 		s.mu.Unlock()
 		if err != nil {
-			return n, fmt.Errorf("loading snapshot of %s: entry %s: %w", h.Zone, e.Subject, err)
+			return n, fmt.Errorf("loading snapshot of %s: entry %d (%s %s of %s): %w", h.Zone, n, m.Name, m.Type, m.Origin, err)
 		}
 		n++
 	}
@@ -126,8 +126,8 @@ func (s *Syncer) manages(zone string) bool {
 }
 
 // Write encodes the view as a snapshot of stream (created at created),
-// taken at taken, with subjects under prefix.
-func (v SnapshotView) Write(w io.Writer, stream, prefix string, created, taken time.Time) error {
+// taken at taken.
+func (v SnapshotView) Write(w io.Writer, stream string, created, taken time.Time) error {
 	sw, err := snapshot.NewWriter(w, snapshot.Header{Zone: v.Zone, Stream: stream, Created: created,
 		Seq: v.Seq, ZoneSeq: v.ZoneSeq, Taken: taken, Count: len(v.Contributions)})
 	if err != nil {
@@ -140,7 +140,7 @@ func (v SnapshotView) Write(w io.Writer, stream, prefix string, created, taken t
 		if err != nil {
 			return fmt.Errorf("encoding %s for the snapshot of %s: %w", c.Key, v.Zone, err)
 		}
-		if err := sw.Add(snapshot.Entry{Subject: events.Subject(prefix, m), Data: data, Expires: c.Expires}); err != nil {
+		if err := sw.Add(snapshot.Entry{Data: data, Expires: c.Expires}); err != nil {
 			return err
 		}
 	}
