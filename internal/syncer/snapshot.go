@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zonecast/zonecast/internal/desired"
@@ -45,6 +47,10 @@ func (s *Syncer) Position() uint64 {
 // must be one of the syncer's; entries whose lease has run out by now are
 // skipped. It returns how many entries it folded in. On error the state
 // may hold part of the snapshot: call ResetDesired and replay the stream.
+//
+// Entries are decoded by loadWorkers goroutines, in batches; the fold
+// takes the lock once per batch. (A snapshot's subjects are distinct, so
+// the order of the fold does not matter.)
 func (s *Syncer) LoadSnapshot(r *snapshot.Reader, now time.Time) (int, error) {
 	h := r.Header()
 	if !s.manages(h.Zone) {
@@ -55,46 +61,140 @@ func (s *Syncer) LoadSnapshot(r *snapshot.Reader, now time.Time) (int, error) {
 		s.desired.Reserve(min(h.Count, reserveMax))
 	}
 	s.mu.Unlock()
-	n := 0
-	for {
+
+	free := make(chan *loadBatch, 2*loadWorkers)
+	for range cap(free) {
+		free <- &loadBatch{}
+	}
+	work := make(chan *loadBatch)
+	var (
+		wg      sync.WaitGroup
+		failed  atomic.Bool
+		errOnce sync.Once
+		loadErr error
+		loaded  atomic.Int64
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { loadErr = err })
+		failed.Store(true)
+	}
+	for range loadWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var msgs []events.Message
+			for b := range work {
+				if !failed.Load() {
+					var err error
+					if msgs, err = s.decodeBatch(h.Zone, b, msgs[:0]); err != nil {
+						fail(err)
+					} else if err := s.foldBatch(h, b, msgs); err != nil {
+						fail(err)
+					} else {
+						loaded.Add(int64(len(msgs)))
+					}
+				}
+				free <- b
+			}
+		}()
+	}
+	var readErr error
+	b := <-free
+	b.reset()
+	for !failed.Load() {
 		e, err := r.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return n, fmt.Errorf("loading snapshot of %s: %w", h.Zone, err)
+			readErr = fmt.Errorf("loading snapshot of %s: %w", h.Zone, err)
+			break
 		}
 		if !e.Expires.IsZero() && !e.Expires.After(now) {
 			continue
 		}
-		m, err := events.Decode(e.Data)
+		b.add(e)
+		if len(b.ends) == loadBatchSize {
+			work <- b
+			b = <-free
+			b.reset()
+		}
+	}
+	if readErr == nil && len(b.ends) > 0 {
+		work <- b
+	}
+	close(work)
+	wg.Wait()
+	if readErr != nil {
+		return int(loaded.Load()), readErr
+	}
+	if loadErr != nil {
+		return int(loaded.Load()), loadErr
+	}
+	s.mu.Lock()
+	s.desired.Advance(h.Zone, h.ZoneSeq)
+	s.mu.Unlock()
+	return int(loaded.Load()), nil
+}
+
+// Batches of a snapshot load.
+const (
+	loadWorkers   = 2
+	loadBatchSize = 512
+)
+
+// loadBatch holds the bodies of a few snapshot entries, back to back.
+type loadBatch struct {
+	buf     []byte
+	ends    []int
+	expires []time.Time
+}
+
+func (b *loadBatch) reset() {
+	b.buf, b.ends, b.expires = b.buf[:0], b.ends[:0], b.expires[:0]
+}
+
+func (b *loadBatch) add(e snapshot.Entry) {
+	b.buf = append(b.buf, e.Data...)
+	b.ends = append(b.ends, len(b.buf))
+	b.expires = append(b.expires, e.Expires)
+}
+
+// decodeBatch decodes and checks a batch's entries, appending them to msgs.
+func (s *Syncer) decodeBatch(zone string, b *loadBatch, msgs []events.Message) ([]events.Message, error) {
+	from := 0
+	for _, to := range b.ends {
+		m, err := events.Decode(b.buf[from:to])
+		from = to
 		if err != nil {
-			return n, fmt.Errorf("loading snapshot of %s: entry %d: %w", h.Zone, n, err)
+			return msgs, fmt.Errorf("loading snapshot of %s: %w", zone, err)
 		}
 		if m.Tombstone() {
-			return n, fmt.Errorf("loading snapshot of %s: entry %d (%s %s of %s) is a tombstone", h.Zone, n, m.Name, m.Type, m.Origin)
+			return msgs, fmt.Errorf("loading snapshot of %s: %s %s of %s is a tombstone", zone, m.Name, m.Type, m.Origin)
 		}
-		s.mu.Lock()
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
+
+// foldBatch folds decoded entries of the snapshot with header h.
+func (s *Syncer) foldBatch(h snapshot.Header, b *loadBatch, msgs []events.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, m := range msgs {
 		zone, err := s.desired.Check(m)
 		if err == nil && zone != h.Zone {
 			err = fmt.Errorf("%s is in zone %s", m.Name, zone)
 		}
 		if err == nil {
-			_, _, err = s.desired.ApplyLease(m, h.ZoneSeq, e.Expires)
+			_, _, err = s.desired.ApplyLease(m, h.ZoneSeq, b.expires[i])
 		}
-		if err == nil {
-			s.markLocked(m.Key(), zone, true)
-		}
-		s.mu.Unlock()
 		if err != nil {
-			return n, fmt.Errorf("loading snapshot of %s: entry %d (%s %s of %s): %w", h.Zone, n, m.Name, m.Type, m.Origin, err)
+			return fmt.Errorf("loading snapshot of %s: %s %s of %s: %w", h.Zone, m.Name, m.Type, m.Origin, err)
 		}
-		n++
+		s.markLocked(m.Key(), zone, true)
 	}
-	s.mu.Lock()
-	s.desired.Advance(h.Zone, h.ZoneSeq)
-	s.mu.Unlock()
-	return n, nil
+	return nil
 }
 
 // StartAfter records that the stream is followed after seq: the smallest
