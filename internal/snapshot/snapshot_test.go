@@ -6,6 +6,8 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/s2"
 )
 
 func encode(t testing.TB, h Header, es []Entry) []byte {
@@ -81,22 +83,41 @@ func TestMalformed(t *testing.T) {
 	t.Parallel()
 	h, es := sample()
 	good := encode(t, h, es)
-	bigCount := encode(t, Header{Zone: "z.", Count: 0}, nil)
+	// header: zone "z.", stream "", created, seq, zone seq, taken, then the count
+	header := []byte{2, 'z', '.', 0, 0, 0, 0, 0}
 	for name, data := range map[string][]byte{
-		"empty":          nil,
-		"not a snapshot": []byte("hello world, this is not it"),
-		"other version":  append([]byte(magic), 2),
-		"truncated":      good[:len(good)/2],
-		"no trailer":     good[:len(good)-1],
-		"trailing data":  append(bytes.Clone(good), 'x'),
-		"count too big": append(bigCount[:len(bigCount)-len(trailer)-1],
-			0xff, 0xff, 0xff, 0xff, 0xff, 0x01),
+		"empty":              nil,
+		"not a snapshot":     []byte("hello world, this is not it"),
+		"other version":      append([]byte(magic), 2),
+		"truncated":          good[:len(good)/2],
+		"not compressed":     append(append([]byte(magic), Version), append(header, 0, 'e', 'n', 'd')...),
+		"trailing data":      append(bytes.Clone(good), 'x'),
+		"no trailer":         compressed(t, append(header, 0)),
+		"data after trailer": compressed(t, append(header, 0, 'e', 'n', 'd', 'x')),
+		"count too big":      compressed(t, append(header, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01)),
+		"body too big":       compressed(t, append(header, 1, 0xff, 0xff, 0x7f)),
 		"zone seq after seq": encode(t, Header{Zone: "z.", Seq: 1, ZoneSeq: 2}, nil),
 	} {
 		if _, _, err := readAll(data); !errors.Is(err, ErrFormat) {
 			t.Errorf("%s: error %v, want ErrFormat", name, err)
 		}
 	}
+}
+
+// compressed is a snapshot made of body as it is, past the magic.
+func compressed(t *testing.T, body []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	buf.WriteString(magic)
+	buf.WriteByte(Version)
+	z := s2.NewWriter(&buf)
+	if _, err := z.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 func TestWriterCounts(t *testing.T) {
