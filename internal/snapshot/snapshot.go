@@ -32,9 +32,9 @@ const Version = 1
 
 // Bounds a reader enforces: a snapshot is read from the network.
 const (
-	MaxBodyBytes    = 64 * 1024
-	MaxNameBytes    = 255
-	MaxEntries      = 1 << 26
+	MaxBodyBytes = 64 * 1024
+	MaxNameBytes = 255
+	MaxEntries   = 1 << 26
 )
 
 const (
