@@ -371,7 +371,16 @@ func (s *Syncer) syncZoneParts(ctx context.Context, zone string, zs *zoneState, 
 	// In name order across parts, as within one: PowerDNS (SQLite) takes
 	// a zone's new names in order markedly faster (23 vs 35 ms per 1,000
 	// for 100,000 names in random parts).
-	slices.SortFunc(sets, func(a, b rrset.Set) int { return rrset.CompareKeys(a.Key, b.Key) })
+	// Only the first part must be in order before PowerDNS can start:
+	// it is selected and sorted, the rest is sorted while it is written
+	// (sorting 100,000 RRsets takes about 30 ms).
+	bySetKey := func(a, b rrset.Set) int { return rrset.CompareKeys(a.Key, b.Key) }
+	if len(sets) > firstPart {
+		selectFirst(sets, firstPart, bySetKey)
+		slices.SortFunc(sets[:firstPart], bySetKey)
+	} else {
+		slices.SortFunc(sets, bySetKey)
+	}
 	var fl *flight
 	written := 0
 	// wait waits for the part in flight; land takes its outcome in. A part
@@ -397,6 +406,9 @@ func (s *Syncer) syncZoneParts(ctx context.Context, zone string, zs *zoneState, 
 	}
 	finish := func() error { return land(wait()) }
 	for from, size := 0, firstPart; ; from, size = from+size, passPart {
+		if from == firstPart {
+			slices.SortFunc(sets[from:], bySetKey)
+		}
 		to := min(from+size, len(sets))
 		last := to == len(sets)
 		part := sets[from:to]
@@ -471,4 +483,50 @@ func (s *Syncer) requeue(keys map[string][]rrset.Key) {
 		s.seqDirty[z] = true
 	}
 	s.mu.Unlock()
+}
+
+// selectFirst reorders s so that s[:k] holds its k smallest elements, in
+// no particular order (quickselect).
+func selectFirst[T any](s []T, k int, cmp func(a, b T) int) {
+	if k <= 0 || k >= len(s) {
+		return
+	}
+	lo, hi := 0, len(s)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		// Median of three as the pivot.
+		if cmp(s[mid], s[lo]) < 0 {
+			s[mid], s[lo] = s[lo], s[mid]
+		}
+		if cmp(s[hi], s[lo]) < 0 {
+			s[hi], s[lo] = s[lo], s[hi]
+		}
+		if cmp(s[hi], s[mid]) < 0 {
+			s[hi], s[mid] = s[mid], s[hi]
+		}
+		pivot := s[mid]
+		i, j := lo, hi
+		for i <= j {
+			for cmp(s[i], pivot) < 0 {
+				i++
+			}
+			for cmp(s[j], pivot) > 0 {
+				j--
+			}
+			if i <= j {
+				s[i], s[j] = s[j], s[i]
+				i++
+				j--
+			}
+		}
+		// s[lo..j] <= pivot <= s[i..hi]; between them, equal to it.
+		switch {
+		case k-1 <= j:
+			hi = j
+		case k-1 >= i:
+			lo = i
+		default:
+			return
+		}
+	}
 }
