@@ -46,10 +46,6 @@ func TestSnapshotNewNode(t *testing.T) {
 	}
 	publish("shared", "node1", "2001:db8::a")
 	_, js := a.NATS(t)
-	snaps, err := bus.SnapshotBucket(ctx, js, "", 1, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A stores its first snapshot once ready; restart it with the records
 	// in the stream so that the snapshot holds them.
 	a.Stop(t)
@@ -61,7 +57,8 @@ func TestSnapshotNewNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if snaps, err = bus.SnapshotBucket(ctx, js, "", 1, zerolog.Nop()); err != nil {
+	snaps, err := bus.SnapshotBucket(ctx, js, "", 1, zerolog.Nop())
+	if err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 20*time.Second, fmt.Sprintf("a snapshot at sequence %d", last), func() bool {

@@ -6,6 +6,7 @@ package desired
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/zonecast/zonecast/internal/events"
@@ -195,18 +196,9 @@ func (s *State) Contributions(zone string) []Contributed {
 // Advance moves zone's sequence forward to seq (a loaded snapshot's); a
 // lower seq changes nothing.
 func (s *State) Advance(zone string, seq uint64) {
-	if _, ok := s.seq[zone]; ok || s.isZone(zone) {
+	if slices.Contains(s.zones, zone) {
 		s.advance(zone, seq)
 	}
-}
-
-func (s *State) isZone(zone string) bool {
-	for _, z := range s.zones {
-		if z == zone {
-			return true
-		}
-	}
-	return false
 }
 
 // Seq returns the stream sequence of the last message applied in zone.

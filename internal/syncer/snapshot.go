@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,7 +54,7 @@ func (s *Syncer) Position() uint64 {
 // the order of the fold does not matter.)
 func (s *Syncer) LoadSnapshot(r *snapshot.Reader, now time.Time) (int, error) {
 	h := r.Header()
-	if !s.manages(h.Zone) {
+	if !slices.Contains(s.cfg.Zones, h.Zone) {
 		return 0, fmt.Errorf("loading snapshot: zone %s is not managed here", h.Zone)
 	}
 	s.mu.Lock()
@@ -214,15 +215,6 @@ func (s *Syncer) ResetDesired() {
 	clear(s.seqDirty)
 	s.position = 0
 	s.mu.Unlock()
-}
-
-func (s *Syncer) manages(zone string) bool {
-	for _, z := range s.cfg.Zones {
-		if z == zone {
-			return true
-		}
-	}
-	return false
 }
 
 // Write encodes the view as a snapshot of stream (created at created),
