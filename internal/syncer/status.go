@@ -220,7 +220,7 @@ func (m *Monitor) appliedNow(fams []*dto.MetricFamily) (map[string]uint64, bool)
 	var seq map[string]uint64
 	var serial map[string]uint32
 	if m.cfg.Metrics != nil {
-		seq, serial = gaugeSeqs(m.cfg.Metrics.ZoneSeq), gaugeSerials(m.cfg.Metrics.ZoneSerial)
+		seq, serial = m.cfg.Metrics.zonePositions()
 	} else {
 		if fams == nil {
 			var err error
@@ -272,38 +272,6 @@ func (a *appliedSeqs) update(zones []string, seq map[string]uint64, serial map[s
 	return out
 }
 
-// gaugeSeqs returns the values of a gauge vector by its zone label.
-func gaugeSeqs(v *prometheus.GaugeVec) map[string]uint64 {
-	out := map[string]uint64{}
-	eachZone(v, func(zone string, val float64) { out[zone] = uint64(val) })
-	return out
-}
-
-func gaugeSerials(v *prometheus.GaugeVec) map[string]uint32 {
-	out := map[string]uint32{}
-	eachZone(v, func(zone string, val float64) { out[zone] = uint32(val) })
-	return out
-}
-
-func eachZone(v *prometheus.GaugeVec, fn func(zone string, val float64)) {
-	ch := make(chan prometheus.Metric, 16)
-	go func() {
-		v.Collect(ch)
-		close(ch)
-	}()
-	for metric := range ch {
-		var d dto.Metric
-		if metric.Write(&d) != nil || d.GetGauge() == nil {
-			continue
-		}
-		for _, l := range d.GetLabel() {
-			if l.GetName() == "zone" {
-				fn(l.GetValue(), d.GetGauge().GetValue())
-			}
-		}
-	}
-}
-
 // runApplied publishes applied reports until ctx is done, then a last
 // one saying the node is no longer ready.
 func (m *Monitor) runApplied(ctx context.Context) {
@@ -312,12 +280,24 @@ func (m *Monitor) runApplied(ctx context.Context) {
 	var last map[string]uint64
 	var lastReady bool
 	var lastSent time.Time
+	var seen uint64 // the metrics' position changes at the last look
 	for {
-		seqs, ready := m.appliedNow(nil)
 		now := time.Now()
-		if ready != lastReady || !equalSeqs(seqs, last) || now.Sub(lastSent) >= m.cfg.Heartbeat {
-			m.sendApplied(now, seqs, ready)
-			last, lastReady, lastSent = seqs, ready, now
+		// With the syncer's metrics at hand, a look costs an atomic load
+		// until a position moves, readiness changes or a heartbeat is due.
+		changed := m.cfg.Metrics == nil || lastSent.IsZero() || m.ready() != lastReady ||
+			now.Sub(lastSent) >= m.cfg.Heartbeat
+		if m.cfg.Metrics != nil {
+			if c := m.cfg.Metrics.positionChanges(); c != seen {
+				seen, changed = c, true
+			}
+		}
+		if changed {
+			seqs, ready := m.appliedNow(nil)
+			if ready != lastReady || !equalSeqs(seqs, last) || now.Sub(lastSent) >= m.cfg.Heartbeat {
+				m.sendApplied(now, seqs, ready)
+				last, lastReady, lastSent = seqs, ready, now
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -159,16 +159,16 @@ func TestConfirmMonitorReports(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); m.Run(ctx) }()
 
-	metrics.ZoneSeq.WithLabelValues("z.").Set(5)
+	metrics.SetZoneSeq("z.", 5)
 	sink.waitFor(t, "not ready", func(r confirm.Report) bool { return !r.Ready && r.Applied["z."] == 0 && r.Node == "ns1" })
 	close(ready) // PowerDNS already served sequence 5
 	sink.waitFor(t, "ready at 5", func(r confirm.Report) bool { return r.Ready && r.Applied["z."] == 5 })
-	metrics.ZoneSeq.WithLabelValues("z.").Set(6) // a round writing 6 starts
+	metrics.SetZoneSeq("z.", 6) // a round writing 6 starts
 	time.Sleep(20 * time.Millisecond)
 	if rep, _ := sink.last(); rep.Applied["z."] != 5 {
 		t.Fatalf("sequence counted before its serial was written: %+v", rep)
 	}
-	metrics.ZoneSerial.WithLabelValues("z.").Set(6) // PowerDNS took it
+	metrics.SetZoneSerial("z.", 6) // PowerDNS took it
 	if took := sink.waitFor(t, "applied 6", func(r confirm.Report) bool { return r.Applied["z."] == 6 }); took > 200*time.Millisecond {
 		t.Errorf("applied report took %v", took)
 	}

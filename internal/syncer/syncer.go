@@ -673,7 +673,7 @@ func (s *Syncer) prepare(zone string, zs *zoneState, keys []rrset.Key, ch plan.C
 	}
 	if !ch.HasChanges() && len(b.always) == 0 {
 		if seqKnown {
-			s.m.ZoneSeq.WithLabelValues(zone).Set(float64(seq)) // nothing to write: applied
+			s.m.SetZoneSeq(zone, seq) // nothing to write: applied
 		}
 		return nil
 	}
@@ -736,10 +736,10 @@ func (s *Syncer) land(ctx context.Context, b *batch, rejected []pdnsapi.Rejectio
 	}
 	for _, c := range always {
 		zs.actual[c.Set.Key] = c.Set
-		s.m.ZoneSerial.WithLabelValues(zone).Set(float64(uint32(seq)))
+		s.m.SetZoneSerial(zone, uint32(seq))
 	}
 	if b.seqKnown {
-		s.m.ZoneSeq.WithLabelValues(zone).Set(float64(seq))
+		s.m.SetZoneSeq(zone, seq)
 	}
 	s.m.Applied.WithLabelValues(zone).Add(float64(len(changes) - len(rejected)))
 
