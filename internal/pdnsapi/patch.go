@@ -60,13 +60,26 @@ type encoded struct {
 	typ  string
 }
 
-func encode(ch Change) (encoded, error) {
+// encoder encodes changes into one buffer: each encoded.js is a slice of
+// it, so that a piece of 2,000 changes costs a few allocations instead of
+// several per change. Slices handed out stay valid when the buffer grows
+// (they keep the old array).
+type encoder struct {
+	buf  []byte
+	recs []patchRecord // scratch
+}
+
+// fresh starts a new buffer with room for size bytes, leaving the
+// changes encoded so far to the slices already handed out.
+func (en *encoder) fresh(size int) { en.buf = make([]byte, 0, size) }
+
+func (en *encoder) encode(ch Change) (encoded, error) {
 	p := patchRRset{
 		Name:       canonicalName(ch.Set.Name),
 		Type:       strings.ToUpper(ch.Set.Type),
 		TTL:        ch.Set.TTL,
 		ChangeType: "REPLACE",
-		Records:    []patchRecord{},
+		Records:    en.recs[:0],
 	}
 	if p.Type == "" {
 		return encoded{}, fmt.Errorf("rrset %s has no type", p.Name)
@@ -76,7 +89,10 @@ func encode(ch Change) (encoded, error) {
 			p.Records = append(p.Records, patchRecord{Content: r})
 		}
 	}
-	return encoded{ch: ch, js: appendRRset(nil, p), name: p.Name, typ: p.Type}, nil
+	en.recs = p.Records[:0]
+	from := len(en.buf)
+	en.buf = appendRRset(en.buf, p)
+	return encoded{ch: ch, js: en.buf[from:len(en.buf):len(en.buf)], name: p.Name, typ: p.Type}, nil
 }
 
 // appendRRset appends p as JSON, as encoding/json would write it (less its
@@ -137,8 +153,10 @@ func appendString(b []byte, s string) []byte {
 
 func encodeAll(changes []Change) ([]encoded, error) {
 	out := make([]encoded, 0, len(changes))
+	var en encoder
+	en.fresh(encodedSize * len(changes))
 	for _, ch := range changes {
-		e, err := encode(ch)
+		e, err := en.encode(ch)
 		if err != nil {
 			return nil, err
 		}
@@ -265,14 +283,22 @@ func encodePieces(changes []Change, maxCount, maxBytes int, out chan<- piece, st
 		}
 	}
 	ck := newChunker(maxCount, maxBytes)
-	for _, ch := range changes {
-		e, err := encode(ch)
+	var en encoder
+	room := func(left int) int { return min(encodedSize*min(left, maxCount), maxBytes) }
+	en.fresh(room(len(changes)))
+	for i, ch := range changes {
+		e, err := en.encode(ch)
 		if err != nil {
 			put(piece{err: err})
 			return
 		}
-		if full := ck.add(e); full != nil && !put(piece{enc: full}) {
-			return
+		if full := ck.add(e, len(changes)-i); full != nil {
+			if !put(piece{enc: full}) {
+				return
+			}
+			// The piece handed over keeps its buffer (which e shares);
+			// the next changes go to a new one.
+			en.fresh(room(len(changes) - i))
 		}
 	}
 	put(piece{enc: ck.rest(), last: true})
@@ -353,18 +379,26 @@ type chunker struct {
 
 const emptyPatch = len(`{"rrsets":[]}`)
 
+// encodedSize is room made for one encoded change (an AAAA RRset with one
+// record takes about 110 bytes).
+const encodedSize = 128
+
 func newChunker(maxCount, maxBytes int) *chunker {
 	return &chunker{maxCount: max(maxCount, 1), maxBytes: maxBytes, size: emptyPatch, seen: map[[2]string]bool{}}
 }
 
-// add appends e and returns the previous piece if e did not fit in it.
-func (c *chunker) add(e encoded) (full []encoded) {
+// add appends e and returns the previous piece if e did not fit in it;
+// left (at least 1) is how many changes are still to come, e included.
+func (c *chunker) add(e encoded, left int) (full []encoded) {
 	k := [2]string{e.name, e.typ}
 	n := len(c.piece)
 	if n > 0 && (n >= c.maxCount || c.size+1+len(e.js) > c.maxBytes || c.seen[k]) {
 		full = c.piece
 		c.piece, c.size = nil, emptyPatch
 		clear(c.seen)
+	}
+	if c.piece == nil {
+		c.piece = make([]encoded, 0, min(left, c.maxCount))
 	}
 	if len(c.piece) > 0 {
 		c.size++ // comma

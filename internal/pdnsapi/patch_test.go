@@ -224,7 +224,7 @@ func TestPatchPayload(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			e, err := encode(tc.ch)
+			e, err := new(encoder).encode(tc.ch)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -242,5 +242,35 @@ func TestPatchPayload(t *testing.T) {
 	err := c.Patch(context.Background(), "z.test.", []Change{{Set: rrset.Set{Key: rrset.Key{Name: "x.z.test."}}}})
 	if err == nil {
 		t.Fatal("Patch without type: no error")
+	}
+}
+
+// An encoder's slices stay as they were encoded while its buffer grows
+// and after it starts a new one.
+func TestEncoderSlicesStay(t *testing.T) {
+	t.Parallel()
+	var en encoder
+	en.fresh(16) // too small: the buffer grows under the slices
+	var got []encoded
+	for i := 0; i < 50; i++ {
+		if i == 25 {
+			en.fresh(16)
+		}
+		e, err := en.encode(Change{Set: rrset.Set{Key: rrset.Key{Name: fmt.Sprintf("h%d.z.test", i), Type: "aaaa"},
+			TTL: 60, Records: []string{fmt.Sprintf("2001:db8::%x", i+1), "2001:db8::ffff"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e)
+	}
+	for i, e := range got {
+		want := fmt.Sprintf(`{"name":"h%d.z.test.","type":"AAAA","ttl":60,"changetype":"REPLACE","records":[`+
+			`{"content":"2001:db8::%x","disabled":false},{"content":"2001:db8::ffff","disabled":false}]}`, i, i+1)
+		if string(e.js) != want {
+			t.Fatalf("change %d: got  %s\nwant %s", i, e.js, want)
+		}
+		if e.name != fmt.Sprintf("h%d.z.test.", i) || e.typ != "AAAA" {
+			t.Fatalf("change %d: name %q type %q", i, e.name, e.typ)
+		}
 	}
 }
