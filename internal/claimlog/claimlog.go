@@ -58,18 +58,28 @@ func (l *Log) Append(zone string, keys []rrset.Key, claim bool) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	var b strings.Builder
+	var b []byte
 	for _, values := range owner.EncodeJournalRaw(zone, keys, claim) {
 		for _, v := range values {
-			line := zone + " " + v
-			b.WriteString(line)
-			fmt.Fprintf(&b, " %08x\n", crc32.ChecksumIEEE([]byte(line)))
+			from := len(b)
+			b = append(append(append(b, zone...), ' '), v...)
+			sum := crc32.ChecksumIEEE(b[from:])
+			b = append(appendCRC(append(b, ' '), sum), '\n')
 		}
 	}
-	if _, err := l.f.WriteString(b.String()); err != nil {
+	if _, err := l.f.Write(b); err != nil {
 		return fmt.Errorf("appending to claim log %s: %w", l.path, err)
 	}
 	return nil
+}
+
+// appendCRC appends c as 8 lowercase hex digits (as %08x).
+func appendCRC(b []byte, c uint32) []byte {
+	const hex = "0123456789abcdef"
+	for shift := 28; shift >= 0; shift -= 4 {
+		b = append(b, hex[c>>uint(shift)&0xf])
+	}
+	return b
 }
 
 // Sync flushes the log to the disk.
