@@ -20,6 +20,7 @@ import (
 	"github.com/zonecast/zonecast/internal/confirm"
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/health"
+	"github.com/zonecast/zonecast/internal/idlegc"
 	"github.com/zonecast/zonecast/internal/pdnsapi"
 	"github.com/zonecast/zonecast/internal/status"
 	"github.com/zonecast/zonecast/internal/syncer"
@@ -65,9 +66,15 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		return err
 	}
 	defer claims.Close()
+	collector := idlegc.New(idleGarbage)
 	s := syncer.New(syncer.Config{
 		Zones: cfg.zones, Prefix: cfg.prefix, SOA: cfg.soa, NS: cfg.ns,
 		BatchDelay: cfg.batchDelay, ReconcileInterval: cfg.reconcile, Claims: claims,
+		Idle: func() {
+			if collector.Idle() {
+				log.Debug().Msg("idle: collecting garbage before the next burst")
+			}
+		},
 	}, pdns, metrics, log.Hook(recent))
 	kv, err := bus.StatusBucket(ctx, js, cfg.statusBucket, cfg.replicas, log)
 	if err != nil {
@@ -249,3 +256,7 @@ func openSnapshots(ctx context.Context, js jetstream.JetStream, cfg *syncerConfi
 		zones: cfg.zones, every: cfg.snapshotEvery, s: s, m: m,
 		log: log.With().Str("component", "snapshots").Str("bucket", cfg.snapshotBucket).Logger()}
 }
+
+// idleGarbage is the least garbage the syncer collects while idle (see
+// internal/idlegc): below it, a cycle during a burst costs little.
+const idleGarbage = 16 << 20

@@ -49,6 +49,11 @@ type Config struct {
 	// Claims, if set, logs ownership claims locally before batches are
 	// written; they reach the zone metadata when the syncer is idle.
 	Claims ClaimLog
+	// Idle, if set, is called from the writer once it has had nothing to
+	// write for idleAfter since it last wrote. It must not block. The
+	// daemon collects garbage there, so that a burst does not find the
+	// collector due and share the CPU with it and PowerDNS.
+	Idle func()
 }
 
 // Syncer keeps one PowerDNS in line with the stream.
@@ -311,7 +316,13 @@ func (s *Syncer) Run(ctx context.Context) error {
 		defer t.Stop()
 		tick = t.C
 	}
+	idleTimer := time.NewTimer(idleAfter)
+	defer idleTimer.Stop()
 	for {
+		var idle <-chan time.Time
+		if s.cfg.Idle != nil {
+			idle = idleTimer.C
+		}
 		var rectify <-chan time.Time
 		if due, ok := s.nextRectify(); ok {
 			rectify = time.After(time.Until(due))
@@ -347,6 +358,9 @@ func (s *Syncer) Run(ctx context.Context) error {
 			if err := s.retry(ctx, "applying changes", s.flush); err != nil {
 				return err
 			}
+			idleTimer.Reset(idleAfter)
+		case <-idle:
+			s.cfg.Idle()
 		case <-tick:
 			if err := s.retry(ctx, "periodic reconciliation", s.reconcileAll); err != nil {
 				return err
@@ -374,6 +388,10 @@ func (s *Syncer) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// idleAfter is how long the writer waits after its last write before
+// calling Config.Idle.
+const idleAfter = 100 * time.Millisecond
 
 // requestedReconcile runs a reconciliation asked for (SIGHUP, the healer).
 func (s *Syncer) requestedReconcile(ctx context.Context) error {

@@ -391,3 +391,80 @@ func TestSteadyStreamLeavesRoomForReconcile(t *testing.T) {
 	}
 	<-done
 }
+
+// TestIdleAfterWrites: Config.Idle is called once the writer has been quiet
+// for idleAfter after writing, and not while changes keep coming.
+func TestIdleAfterWrites(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	var mu sync.Mutex
+	var idles []time.Time
+	s, stop := startWith(t, f, Config{Zones: []string{zone}, Idle: func() {
+		mu.Lock()
+		idles = append(idles, time.Now())
+		mu.Unlock()
+	}})
+	defer stop()
+	s.Replayed()
+	<-s.Ready()
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(idles)
+	}
+	waitFor(t, "the idle call after convergence", func() bool { return count() == 1 })
+	// A steady stream, a change every 20 ms: no idle call.
+	var last time.Time
+	for i := 0; i < 15; i++ {
+		deliver(t, s, uint64(i+1), fmt.Sprintf("h%d.%s", i, zone), "2001:db8::1")
+		last = time.Now()
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d idle calls during a steady stream", n-1)
+	}
+	waitFor(t, "an idle call after the stream", func() bool { return count() == 2 })
+	mu.Lock()
+	quiet := idles[1].Sub(last)
+	mu.Unlock()
+	if quiet < idleAfter {
+		t.Errorf("idle called %v after the last change, before idleAfter (%v)", quiet, idleAfter)
+	}
+	time.Sleep(3 * idleAfter)
+	if n := count(); n != 2 {
+		t.Errorf("%d idle calls while nothing happened; want none", n-2)
+	}
+}
+
+// take with a budget plans at most that many changes and leaves the others
+// dirty, with the zone's sequence: the first batch of a round must not
+// claim the SOA for changes it does not hold.
+func TestTakeBudget(t *testing.T) {
+	f := newFake()
+	s := New(Config{Zones: []string{zone}}, f, NewMetrics(prometheus.NewRegistry()), zerolog.Nop())
+	if _, err := s.loadZone(context.Background(), zone); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	s.tracking = true
+	s.mu.Unlock()
+	for i := 0; i < 50; i++ {
+		deliver(t, s, uint64(i+1), fmt.Sprintf("h%d.%s", i, zone), "2001:db8::1")
+	}
+	st := newStaging()
+	s.take(st, nil, 20)
+	sz := st.zones[zone]
+	if sz == nil || len(sz.dec) != 20 || sz.seqSet {
+		t.Fatalf("staged %+v; want 20 decisions without the sequence", sz)
+	}
+	s.mu.Lock()
+	left, seqLeft := len(s.dirty), s.seqDirty[zone]
+	s.mu.Unlock()
+	if left != 30 || !seqLeft {
+		t.Fatalf("%d left dirty (sequence %v); want 30 with the sequence", left, seqLeft)
+	}
+	s.take(st, nil, 0)
+	if sz := st.zones[zone]; len(sz.dec) != 50 || !sz.seqSet || sz.seq != 50 {
+		t.Fatalf("after a take without budget: %d decisions, sequence %d (%v); want 50, 50", len(sz.dec), sz.seq, sz.seqSet)
+	}
+}
