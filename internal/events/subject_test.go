@@ -274,3 +274,36 @@ func TestZoneFiltersDropCoveredZones(t *testing.T) {
 		t.Fatalf("ZoneFilters = %v, want %v", got, want)
 	}
 }
+
+// isSubject agrees with Subject, for the subject itself and for every
+// other subject of the same messages.
+func TestIsSubject(t *testing.T) {
+	t.Parallel()
+	msgs := []Message{
+		{Name: "web.example.com.", Type: "AAAA", Origin: "node1"},
+		{Name: "*.example.com.", Type: "A", Origin: "o"},
+		{Name: "example.com.", Type: "NS", Origin: "node-2_x"},
+		{Name: ".", Type: "A", Origin: "o"},
+		{Name: "", Type: "A", Origin: "o"},
+		{Name: "a..b.", Type: "TXT", Origin: "o"},
+		{Name: "web.example.com.", Type: "AAAA", Origin: "node"},
+	}
+	for _, prefix := range []string{DefaultSubjectPrefix, "p", "zonecast.rr.x"} {
+		for _, m := range msgs {
+			for _, other := range msgs {
+				for _, p2 := range []string{DefaultSubjectPrefix, "p", "zonecast.rr.x"} {
+					subject := Subject(p2, other)
+					want := subject == Subject(prefix, m)
+					if got := isSubject(subject, prefix, m); got != want {
+						t.Errorf("isSubject(%q, %q, %+v) = %v, want %v", subject, prefix, m, got, want)
+					}
+					for _, cut := range []int{1, 2, len(subject) / 2} {
+						if cut < len(subject) && isSubject(subject[:len(subject)-cut], prefix, m) {
+							t.Errorf("isSubject(%q) true for a cut subject", subject[:len(subject)-cut])
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package rrset
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -27,10 +28,13 @@ func CanonicalType(t string) (string, error) {
 	if u == "SOA" {
 		return "", invalidf("type SOA is managed by the syncer")
 	}
-	if _, ok := typeCodes[u]; !ok {
+	i := slices.Index(Types, u)
+	if i < 0 {
 		return "", invalidf("unsupported type %q (supported: %s)", t, strings.Join(Types, " "))
 	}
-	return u, nil
+	// The package's own string: a state of many RRsets then holds one
+	// copy of "AAAA", not one per decoded message.
+	return Types[i], nil
 }
 
 // CanonicalContent parses one record's presentation content for type typ
