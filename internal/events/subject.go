@@ -2,6 +2,7 @@ package events
 
 import (
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 
@@ -35,25 +36,36 @@ func Subject(prefix string, m Message) string {
 }
 
 func writeReversed(b *strings.Builder, name string) {
-	if name == "." {
-		return // the root has no label
+	for piece := range reversedPieces(name) {
+		b.WriteString(piece)
 	}
-	rest := strings.TrimSuffix(name, ".")
-	if rest == "" {
-		b.WriteByte('.') // not canonical; as strings.Split would have it
-	}
-	for rest != "" {
-		label := rest
-		if i := strings.LastIndexByte(rest, '.'); i >= 0 {
-			label, rest = rest[i+1:], rest[:i]
-		} else {
-			rest = ""
+}
+
+// reversedPieces yields, in order, the pieces of a subject that stand for
+// name: a dot before each label, from the root down, and the label
+// (wildcardToken for '*').
+func reversedPieces(name string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		if name == "." {
+			return // the root has no label
 		}
-		b.WriteByte('.')
-		if label == "*" {
-			b.WriteString(wildcardToken)
-		} else {
-			b.WriteString(label)
+		rest := strings.TrimSuffix(name, ".")
+		if rest == "" && !yield(".") { // not canonical; as strings.Split would have it
+			return
+		}
+		for rest != "" {
+			label := rest
+			if i := strings.LastIndexByte(rest, '.'); i >= 0 {
+				label, rest = rest[i+1:], rest[:i]
+			} else {
+				rest = ""
+			}
+			if label == "*" {
+				label = wildcardToken
+			}
+			if !yield(".") || !yield(label) {
+				return
+			}
 		}
 	}
 }
@@ -71,29 +83,9 @@ func isSubject(subject, prefix string, m Message) bool {
 	if s, ok = strings.CutPrefix(s, m.Origin); !ok {
 		return false
 	}
-	if m.Name != "." {
-		rest := strings.TrimSuffix(m.Name, ".")
-		if rest == "" {
-			if s, ok = strings.CutPrefix(s, "."); !ok {
-				return false
-			}
-		}
-		for rest != "" {
-			label := rest
-			if i := strings.LastIndexByte(rest, '.'); i >= 0 {
-				label, rest = rest[i+1:], rest[:i]
-			} else {
-				rest = ""
-			}
-			if label == "*" {
-				label = wildcardToken
-			}
-			if s, ok = strings.CutPrefix(s, "."); !ok {
-				return false
-			}
-			if s, ok = strings.CutPrefix(s, label); !ok {
-				return false
-			}
+	for piece := range reversedPieces(m.Name) {
+		if s, ok = strings.CutPrefix(s, piece); !ok {
+			return false
 		}
 	}
 	if s, ok = strings.CutPrefix(s, "."); !ok {
