@@ -125,7 +125,7 @@ func Parse(r io.Reader) (map[string]owner.Set, int, error) {
 	for sc.Scan() {
 		text := sc.Text()
 		i := strings.LastIndexByte(text, ' ')
-		if i < 0 || fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(text[:i]))) != text[i+1:] {
+		if i < 0 || string(appendCRC(nil, crc32.ChecksumIEEE([]byte(text[:i])))) != text[i+1:] {
 			bad++
 			continue
 		}
