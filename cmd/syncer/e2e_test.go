@@ -135,6 +135,51 @@ func TestPublishDigTombstone(t *testing.T) {
 	})
 }
 
+// TestLeaseEnds: a record published with a lease disappears when the lease
+// runs out while a permanent one stays; the syncer records the end as a
+// tombstone in the stream (the stream leaves no marker), and the zone's SOA
+// serial moves to that tombstone's sequence. A renewed lease is kept.
+func TestLeaseEnds(t *testing.T) {
+	e := newEnv(t, "gsqlite3", false)
+	ctx := context.Background()
+	rec := func(name, addr string) events.Message {
+		return events.Message{Version: 1, Name: name + "." + zone, Type: "A", Origin: "dhcp", TTL: 60, Records: []string{addr}}
+	}
+	e.publish(t, "keep."+zone, "A", "dhcp", 60, "192.0.2.1")
+	short, renewed := rec("short", "192.0.2.2"), rec("renewed", "192.0.2.3")
+	seq, err := e.pub.Publish(ctx, short, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pub.Publish(ctx, renewed, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	e.waitDig(t, "short."+zone, "A", "192.0.2.2")
+	if _, err := e.pub.Publish(ctx, renewed, time.Hour); err != nil { // renewed before it ends
+		t.Fatal(err)
+	}
+	e.waitStatus(t, "short."+zone, "A", "NXDOMAIN")
+	_, js := e.sync.NATS(t)
+	st, err := js.Stream(ctx, "ZONECAST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last bus.Last
+	testenv.Eventually(t, 10*time.Second, "the lease's tombstone in the stream", func() bool {
+		last, err = bus.LastOf(ctx, st, events.Subject(events.DefaultSubjectPrefix, short))
+		return err == nil && last.Found && last.Seq > seq
+	})
+	if m, err := events.DecodeWithSubject(events.DefaultSubjectPrefix, events.Subject(events.DefaultSubjectPrefix, short), last.Data); err != nil || !m.Tombstone() {
+		t.Fatalf("the subject holds %q (%v), want a tombstone", last.Data, err)
+	}
+	e.waitCaughtUp(t)
+	e.waitDig(t, "renewed."+zone, "A", "192.0.2.3")
+	e.waitDig(t, "keep."+zone, "A", "192.0.2.1")
+	if n := e.sync.Metric(t, `zonecast_syncer_lease_reaps_total{result="stored"}`); n != 1 {
+		t.Errorf("%v tombstones stored for ended leases, want 1", n)
+	}
+}
+
 func TestTwoOriginsUnionAndMove(t *testing.T) {
 	forBackends(t, func(t *testing.T, backend string) {
 		e := newEnv(t, backend, false)

@@ -22,6 +22,7 @@ import (
 	"github.com/zonecast/zonecast/internal/health"
 	"github.com/zonecast/zonecast/internal/idlegc"
 	"github.com/zonecast/zonecast/internal/pdnsapi"
+	"github.com/zonecast/zonecast/internal/reap"
 	"github.com/zonecast/zonecast/internal/status"
 	"github.com/zonecast/zonecast/internal/syncer"
 )
@@ -67,6 +68,9 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	}
 	defer claims.Close()
 	collector := idlegc.New(idleGarbage)
+	reaper := reap.New(reap.Config{Prefix: cfg.prefix, Publisher: bus.NewPublisher(js, cfg.stream, cfg.prefix),
+		Last:   func(ctx context.Context, subject string) (bus.Last, error) { return bus.LastOf(ctx, stream, subject) },
+		Jitter: reapJitter, Log: log}, reg)
 	s := syncer.New(syncer.Config{
 		Zones: cfg.zones, Prefix: cfg.prefix, SOA: cfg.soa, NS: cfg.ns,
 		BatchDelay: cfg.batchDelay, ReconcileInterval: cfg.reconcile, Claims: claims,
@@ -75,6 +79,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 				log.Debug().Msg("idle: collecting garbage before the next burst")
 			}
 		},
+		LeasesEnded: reaper.Ended,
 	}, pdns, metrics, log.Hook(recent))
 	kv, err := bus.StatusBucket(ctx, js, cfg.statusBucket, cfg.replicas, log)
 	if err != nil {
@@ -97,10 +102,14 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
-	wg.Add(4)
+	wg.Add(5)
 	go func() {
 		defer wg.Done()
 		mon.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		reaper.Run(ctx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -256,6 +265,11 @@ func openSnapshots(ctx context.Context, js jetstream.JetStream, cfg *syncerConfi
 		zones: cfg.zones, every: cfg.snapshotEvery, s: s, m: m,
 		log: log.With().Str("component", "snapshots").Str("bucket", cfg.snapshotBucket).Logger()}
 }
+
+// reapJitter bounds the random delay before a syncer publishes the
+// tombstones of leases it has ended: the syncers of a fleet spread their
+// attempts, and the first one's tombstone spares the others theirs.
+const reapJitter = time.Second
 
 // idleGarbage is the least garbage the syncer collects while idle (see
 // internal/idlegc): below it, a cycle during a burst costs little.

@@ -17,11 +17,9 @@ type Delivery struct {
 	Data    []byte // the message body; empty when Removed
 	Seq     uint64 // stream sequence, strictly increasing within one Follow
 	// Removed reports a server delete marker (header Nats-Marker-Reason):
-	// the subject's last message expired by its TTL, and the subject now has
-	// no message. A replay can start with markers for subjects it never saw;
-	// markers themselves expire after StreamConfig.DeleteMarkerTTL. Server
-	// 2.15 leaves markers for expiries only, not for purges or deletions
-	// made through the API: those are seen at the next replay.
+	// the subject's last message expired by its TTL. zonecast's stream no
+	// longer makes markers, but one made before its roll-ups were turned
+	// off, or by a stream configured by hand, may still be delivered.
 	Removed bool
 	// Pending is how many messages matching the filters the server still
 	// had after this one when it was delivered.
@@ -36,9 +34,10 @@ type Delivery struct {
 	Expires time.Time
 }
 
-// expiry returns when a message stored at stored with header value ttl
-// (seconds or a Go duration; "never" and "" mean none) expires.
-func expiry(stored time.Time, ttl string) time.Time {
+// LeaseEnd returns when a message stored at stored with the Nats-TTL
+// header value ttl (seconds or a Go duration; "never" and "" mean none)
+// expires; zero if never.
+func LeaseEnd(stored time.Time, ttl string) time.Time {
 	if ttl == "" {
 		return time.Time{}
 	}
@@ -81,7 +80,7 @@ type FollowConfig struct {
 // recreates itself after the last delivered sequence, and if that fails
 // Follow starts a new one there, retrying with backoff. No sequence is
 // delivered twice. Messages removed from the stream while the follower was
-// away are simply not delivered (their delete markers are, while they last).
+// away are simply not delivered.
 func Follow(ctx context.Context, js jetstream.JetStream, cfg FollowConfig) error {
 	if cfg.Handle == nil {
 		return errors.New("following stream: no handler")
@@ -240,7 +239,7 @@ func (f *follower) session(ctx context.Context) (bool, error) {
 			if h.Get(jetstream.MarkerReasonHeader) != "" {
 				d.Removed = true
 			} else {
-				d.Expires = expiry(md.Timestamp, h.Get(jetstream.MsgTTLHeader))
+				d.Expires = LeaseEnd(md.Timestamp, h.Get(jetstream.MsgTTLHeader))
 			}
 		}
 		f.cfg.Handle(d)

@@ -161,12 +161,14 @@ func TestFollowNoStream(t *testing.T) {
 	}
 }
 
-// TestTTL publishes a lease of 1s and watches it expire.
+// TestTTL publishes a lease of 2s and watches it expire: the follower gets
+// the message with its lease end, the stream drops it then and leaves no
+// marker (roll-ups are off), so a later replay sees only what is left.
 func TestTTL(t *testing.T) {
 	t.Parallel()
 	ts := startTestServer(t, false)
 	_, js := ts.inProcess(t)
-	ensureTestStream(t, js, StreamConfig{DeleteMarkerTTL: 2 * time.Second})
+	ensureTestStream(t, js, StreamConfig{})
 	pub := NewPublisher(js, "", "")
 	ctx := ctxFor(t, 30*time.Second)
 	keep, err := pub.Publish(ctx, msg("keep.example.com.", "node1", "192.0.2.1"), 0)
@@ -179,24 +181,13 @@ func TestTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := follow(t, js, nil)
-	got := c.waitFor(t, "a delete marker", 15*time.Second, func(got []Delivery, _ int) bool {
-		return len(got) > 0 && got[len(got)-1].Removed
-	})
-	marker := got[len(got)-1]
-	if len(got) != 3 || marker.Subject != leaseSubject || len(marker.Data) != 0 || got[1].Subject != leaseSubject || got[1].Removed {
-		t.Fatalf("deliveries: %s; want keep, lease, lease removed", describe(got))
+	got := c.waitFor(t, "both messages", 10*time.Second, func(got []Delivery, _ int) bool { return len(got) == 2 })
+	if got[1].Subject != leaseSubject || got[1].Removed {
+		t.Fatalf("deliveries: %s; want keep, lease", describe(got))
 	}
-	if !got[0].Expires.IsZero() || got[1].Expires.Sub(got[1].Stored) != 2*time.Second || !marker.Expires.IsZero() {
-		t.Errorf("Expires: keep %v, lease %v after %v, marker %v", got[0].Expires, got[1].Expires, got[1].Stored, marker.Expires)
+	if !got[0].Expires.IsZero() || got[1].Expires.Sub(got[1].Stored) != 2*time.Second {
+		t.Errorf("Expires: keep %v, lease %v after %v", got[0].Expires, got[1].Expires, got[1].Stored)
 	}
-
-	// A replay while the marker lives sees the marker, not the lease.
-	c2 := follow(t, js, nil)
-	got = c2.waitFor(t, "replay", 10*time.Second, func(_ []Delivery, ready int) bool { return ready == 1 })
-	if len(got) != 2 || got[0].Seq != keep || !got[1].Removed || got[1].Subject != leaseSubject {
-		t.Fatalf("replay during marker: %s", describe(got))
-	}
-	// Once the marker is gone too, a replay sees only the permanent record.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		st, err := js.Stream(ctx, DefaultStreamName)
@@ -211,10 +202,13 @@ func TestTTL(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	c3 := follow(t, js, nil)
-	got = c3.waitFor(t, "replay", 10*time.Second, func(_ []Delivery, ready int) bool { return ready == 1 })
-	if len(got) != 1 || got[0].Seq != keep {
-		t.Fatalf("replay after marker expiry: %s", describe(got))
+	c2 := follow(t, js, nil)
+	got2 := c2.waitFor(t, "replay", 10*time.Second, func(_ []Delivery, ready int) bool { return ready == 1 })
+	if len(got2) != 1 || got2[0].Seq != keep {
+		t.Fatalf("replay after expiry: %s", describe(got2))
+	}
+	if got, _, _ := c.snapshot(); len(got) != 2 {
+		t.Fatalf("the expiry was delivered to the follower: %s", describe(got))
 	}
 }
 
@@ -410,14 +404,14 @@ func TestFollowCleansUp(t *testing.T) {
 }
 
 // TestTTLExpiresWhileServerDown: a lease that runs out while the server is
-// down still leaves a delete marker once the server is back. A follower
-// that replays right after the restart may first get the expired message
-// (the server expires it a moment after starting), then the marker.
+// down is dropped once the server is back. A follower that replays right
+// after the restart may still get the expired message (the server expires
+// it a moment after starting), with a lease end in the past.
 func TestTTLExpiresWhileServerDown(t *testing.T) {
 	t.Parallel()
 	ts := startTestServer(t, false)
 	nc, js := ts.inProcess(t)
-	ensureTestStream(t, js, StreamConfig{DeleteMarkerTTL: time.Minute})
+	ensureTestStream(t, js, StreamConfig{})
 	lease := msg("lease.example.com.", "node1", "192.0.2.2")
 	if _, err := NewPublisher(js, "", "").Publish(ctxFor(t, 5*time.Second), lease, time.Second); err != nil {
 		t.Fatal(err)
@@ -432,19 +426,20 @@ func TestTTLExpiresWhileServerDown(t *testing.T) {
 	ts.srv = srv
 	_, js = ts.inProcess(t)
 	c := follow(t, js, nil)
-	got := c.waitFor(t, "the marker", 15*time.Second, func(got []Delivery, ready int) bool {
-		return ready == 1 && len(got) > 0 && got[len(got)-1].Removed
-	})
+	got := c.waitFor(t, "the replay", 15*time.Second, func(_ []Delivery, ready int) bool { return ready == 1 })
 	for _, d := range got {
-		if d.Subject != events.Subject(prefix, lease) {
+		if d.Subject != events.Subject(prefix, lease) || d.Removed {
 			t.Errorf("unexpected delivery %s", describe([]Delivery{d}))
 		}
+		if d.Expires.IsZero() || d.Expires.After(time.Now()) {
+			t.Errorf("expired lease replayed with Expires %v (stored %v): callers cannot tell it expired", d.Expires, d.Stored)
+		}
 	}
-	if first := got[0]; !first.Removed && (first.Expires.IsZero() || first.Expires.After(time.Now())) {
-		t.Errorf("expired lease replayed with Expires %v (stored %v): callers cannot tell it expired", first.Expires, first.Stored)
-	}
-	_, _, readyAt := c.snapshot()
-	t.Logf("deliveries: %s; ready after %d", describe(got), readyAt)
+	testenvEventually(t, 15*time.Second, "the stream drops the expired message", func() bool {
+		st, err := js.Stream(ctxFor(t, 5*time.Second), DefaultStreamName)
+		return err == nil && st.CachedInfo().State.Msgs == 0
+	})
+	t.Logf("deliveries after the restart: %s", describe(got))
 }
 
 func TestExpiry(t *testing.T) {
@@ -462,8 +457,8 @@ func TestExpiry(t *testing.T) {
 		"zero":     {"0", time.Time{}},
 	}
 	for name, tc := range tests {
-		if got := expiry(at, tc.ttl); !got.Equal(tc.want) {
-			t.Errorf("%s: expiry(%q) = %v, want %v", name, tc.ttl, got, tc.want)
+		if got := LeaseEnd(at, tc.ttl); !got.Equal(tc.want) {
+			t.Errorf("%s: LeaseEnd(%q) = %v, want %v", name, tc.ttl, got, tc.want)
 		}
 	}
 }

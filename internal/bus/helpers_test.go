@@ -204,3 +204,16 @@ func followAfter(t *testing.T, js jetstream.JetStream, filters []string, after u
 	})
 	return c
 }
+
+// testenvEventually polls cond every 100 ms until it holds or timeout
+// passes (internal/testenv imports bus, so bus cannot import it).
+func testenvEventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -68,12 +69,11 @@ func (p *Publisher) Check(ack *jetstream.PubAck) error {
 }
 
 // ttlHeader renders a lease as whole seconds, rounded up, at least 1.
-func ttlHeader(ttl time.Duration) string {
-	s := int64((ttl + time.Second - 1) / time.Second)
+func ttlHeader(lease time.Duration) string {
+	s := int64((lease + time.Second - 1) / time.Second)
 	return strconv.FormatInt(max(s, 1), 10)
 }
 
-// msg encodes m (validating it) into a NATS message on its subject.
 // TombstoneTTL is the lease a tombstone gets when published without one:
 // long enough for every follower to see it, after which the subject holds
 // nothing, which means the same (no contribution). Syncers that were away
@@ -82,9 +82,10 @@ func ttlHeader(ttl time.Duration) string {
 // per name ever published.
 const TombstoneTTL = 24 * time.Hour
 
-func (p *Publisher) msg(m events.Message, ttl time.Duration) (*nats.Msg, error) {
-	if ttl <= 0 && m.Tombstone() {
-		ttl = TombstoneTTL
+// msg encodes m (validating it) into a NATS message on its subject.
+func (p *Publisher) msg(m events.Message, lease time.Duration) (*nats.Msg, error) {
+	if lease <= 0 && m.Tombstone() {
+		lease = TombstoneTTL
 	}
 	data, err := events.Encode(m) // validates m
 	if err != nil {
@@ -102,37 +103,64 @@ func (p *Publisher) msg(m events.Message, ttl time.Duration) (*nats.Msg, error) 
 	}
 	out := nats.NewMsg(events.Subject(p.prefix, events.Message{Name: name, Type: typ, Origin: m.Origin}))
 	out.Data = data
-	if ttl > 0 {
-		out.Header.Set(jetstream.MsgTTLHeader, ttlHeader(ttl))
+	if lease > 0 {
+		out.Header.Set(jetstream.MsgTTLHeader, ttlHeader(lease))
 	}
 	return out, nil
 }
 
 // Publish stores m and returns its stream sequence once JetStream has
-// acknowledged it. With ttl > 0 the message expires after ttl (whole
-// seconds, at least 1s), leaving a delete marker that followers see as
-// Removed; ttl 0 keeps it until replaced.
-func (p *Publisher) Publish(ctx context.Context, m events.Message, ttl time.Duration) (uint64, error) {
-	msg, err := p.msg(m, ttl)
+// acknowledged it. With lease > 0 the message expires after lease (whole
+// seconds, at least 1s): the stream drops it then, and every reader ends
+// the contribution itself (internal/lease); lease 0 keeps it until
+// replaced.
+func (p *Publisher) Publish(ctx context.Context, m events.Message, lease time.Duration) (uint64, error) {
+	return p.publish(ctx, m, lease, p.expect)
+}
+
+// ErrWrongLastSequence is wrapped by PublishIf when the subject's last
+// message is not the one expected: someone else wrote it first.
+var ErrWrongLastSequence = errors.New("the subject's last message is not the one expected")
+
+// PublishIf is Publish with compare-and-set: JetStream stores m only if
+// the last message of its subject has stream sequence last (0: the
+// subject holds none). Otherwise the error wraps ErrWrongLastSequence.
+func (p *Publisher) PublishIf(ctx context.Context, m events.Message, lease time.Duration, last uint64) (uint64, error) {
+	return p.publish(ctx, m, lease, append(slices.Clip(p.expect), jetstream.WithExpectLastSequencePerSubject(last)))
+}
+
+func (p *Publisher) publish(ctx context.Context, m events.Message, lease time.Duration, opts []jetstream.PublishOpt) (uint64, error) {
+	msg, err := p.msg(m, lease)
 	if err != nil {
 		return 0, err
 	}
-	ack, err := p.js.PublishMsg(ctx, msg, p.expect...)
+	ack, err := p.js.PublishMsg(ctx, msg, opts...)
 	if err == nil {
 		err = p.Check(ack)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("publishing %s: %w", msg.Subject, err)
+		return 0, fmt.Errorf("publishing %s: %w", msg.Subject, casError(err))
 	}
 	return ack.Sequence, nil
+}
+
+// casError marks JetStream's refusals of a compare-and-set (code 10071,
+// or 10164 from a replicated stream) with ErrWrongLastSequence.
+func casError(err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+		return fmt.Errorf("%w: %w", ErrWrongLastSequence, err)
+	}
+	return err
 }
 
 // PublishAsync sends m without waiting for its acknowledgement; Flush waits
 // for all of them. It blocks (until ctx is done) while too many
 // acknowledgements are outstanding. An error here means m was not sent;
 // storage errors are reported by Flush.
-func (p *Publisher) PublishAsync(ctx context.Context, m events.Message, ttl time.Duration) error {
-	msg, err := p.msg(m, ttl)
+func (p *Publisher) PublishAsync(ctx context.Context, m events.Message, lease time.Duration) error {
+	msg, err := p.msg(m, lease)
 	if err != nil {
 		return err
 	}
@@ -167,8 +195,8 @@ const FutureStallWait = 5 * time.Second
 // in the order of the calls (those that are stored). It waits up to
 // FutureStallWait for room among the outstanding acknowledgements. An error
 // means m was not sent. The caller passes the acknowledgement to Check.
-func (p *Publisher) PublishFuture(m events.Message, ttl time.Duration) (jetstream.PubAckFuture, error) {
-	msg, err := p.msg(m, ttl)
+func (p *Publisher) PublishFuture(m events.Message, lease time.Duration) (jetstream.PubAckFuture, error) {
+	msg, err := p.msg(m, lease)
 	if err != nil {
 		return nil, err
 	}

@@ -5,17 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/zonecast/zonecast/internal/events"
 )
 
-// Stream defaults.
-const (
-	DefaultStreamName      = "ZONECAST"
-	DefaultDeleteMarkerTTL = 15 * time.Minute
-)
+// DefaultStreamName is the record stream's name.
+const DefaultStreamName = "ZONECAST"
 
 // ErrIncompatibleStream is wrapped by EnsureStream when a stream of that
 // name exists with settings zonecast cannot work with and cannot change.
@@ -23,10 +19,9 @@ var ErrIncompatibleStream = errors.New("incompatible stream")
 
 // StreamConfig describes the record stream. Zero values take the defaults.
 type StreamConfig struct {
-	Name            string        // default DefaultStreamName
-	Prefix          string        // subject prefix, default events.DefaultSubjectPrefix
-	Replicas        int           // default 1
-	DeleteMarkerTTL time.Duration // how long expiry markers stay, default DefaultDeleteMarkerTTL, at least 1s
+	Name     string // default DefaultStreamName
+	Prefix   string // subject prefix, default events.DefaultSubjectPrefix
+	Replicas int    // default 1
 }
 
 func (c StreamConfig) withDefaults() StreamConfig {
@@ -39,13 +34,18 @@ func (c StreamConfig) withDefaults() StreamConfig {
 	if c.Replicas <= 0 {
 		c.Replicas = 1
 	}
-	if c.DeleteMarkerTTL <= 0 {
-		c.DeleteMarkerTTL = DefaultDeleteMarkerTTL
-	}
 	return c
 }
 
 // jsConfig is the JetStream configuration for c (defaults applied).
+//
+// Roll-ups are off, and so are subject delete markers, which would force
+// them on: a roll-up header (Nats-Rollup: all) on any message a client may
+// publish purges the whole stream, and subject permissions cannot filter
+// headers. So a lease that runs out leaves no marker; readers end it on
+// their own clock (internal/lease), and the syncers publish its tombstone
+// (internal/reap). Purges and deletions stay possible for admin users,
+// whose permissions allow the JetStream API: no other role's do.
 func (c StreamConfig) jsConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:                   c.Name,
@@ -60,23 +60,21 @@ func (c StreamConfig) jsConfig() jetstream.StreamConfig {
 		MaxMsgSize:             events.MaxMessageBytes + 4096, // body + headers
 		Replicas:               c.Replicas,
 		AllowMsgTTL:            true,
-		SubjectDeleteMarkerTTL: c.DeleteMarkerTTL,
-		AllowRollup:            true, // required by delete markers
-		DenyPurge:              false,
+		SubjectDeleteMarkerTTL: 0,
+		AllowRollup:            false,
 	}
 }
 
 // EnsureStream creates the record stream, or checks an existing one. An
 // existing stream must have exactly the subject prefix.>, limits retention,
-// file storage, one message per subject and no age or size limit that would
-// drop desired state; otherwise the error wraps ErrIncompatibleStream. The
-// settings that can change (replicas, TTL support, delete marker TTL,
-// discard policy, roll-ups) are updated when they differ.
+// file storage, one message per subject, no age or size limit that would
+// drop desired state, no sources, mirror or message schedules (each a way
+// around the checks of a direct publish); otherwise the error wraps
+// ErrIncompatibleStream. The settings that can change (replicas, TTL
+// support, discard policy, delete markers and roll-ups, which are turned
+// off) are updated when they differ.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
 	cfg = cfg.withDefaults()
-	if cfg.DeleteMarkerTTL < time.Second {
-		return nil, fmt.Errorf("ensuring stream %s: delete marker ttl %s is under 1s", cfg.Name, cfg.DeleteMarkerTTL)
-	}
 	want := cfg.jsConfig()
 	st, err := js.Stream(ctx, cfg.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -100,6 +98,9 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 	st, err = js.UpdateStream(ctx, upd)
 	if err != nil {
 		return nil, fmt.Errorf("updating stream %s: %w", cfg.Name, err)
+	}
+	if c := st.CachedInfo().Config; c.AllowRollup || c.SubjectDeleteMarkerTTL > 0 {
+		return nil, fmt.Errorf("ensuring stream %s: %w: the server kept roll-ups on", cfg.Name, ErrIncompatibleStream)
 	}
 	return st, nil
 }
@@ -127,6 +128,10 @@ func checkCompatible(have, want jetstream.StreamConfig) error {
 		return bad("max bytes", have.MaxBytes, "none")
 	case have.Sealed:
 		return bad("sealed", true, false)
+	case len(have.Sources) > 0 || have.Mirror != nil:
+		return bad("sources or mirror", "set", "none")
+	case have.AllowMsgSchedules:
+		return bad("message schedules", true, false) // they force roll-ups on, and cannot be turned off
 	}
 	return nil
 }
@@ -140,9 +145,8 @@ func mergeMutable(have, want jetstream.StreamConfig) (jetstream.StreamConfig, bo
 	upd.SubjectDeleteMarkerTTL = want.SubjectDeleteMarkerTTL
 	upd.Discard = want.Discard
 	upd.AllowRollup = want.AllowRollup
-	upd.DenyPurge = want.DenyPurge
 	changed := upd.Replicas != have.Replicas || upd.AllowMsgTTL != have.AllowMsgTTL ||
 		upd.SubjectDeleteMarkerTTL != have.SubjectDeleteMarkerTTL || upd.Discard != have.Discard ||
-		upd.AllowRollup != have.AllowRollup || upd.DenyPurge != have.DenyPurge
+		upd.AllowRollup != have.AllowRollup
 	return upd, changed
 }

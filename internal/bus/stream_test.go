@@ -27,7 +27,7 @@ func TestEnsureStreamIdempotent(t *testing.T) {
 	}
 	cfg := b.Config
 	if cfg.Name != DefaultStreamName || len(cfg.Subjects) != 1 || cfg.Subjects[0] != "zonecast.rr.>" ||
-		cfg.MaxMsgsPerSubject != 1 || !cfg.AllowMsgTTL || cfg.SubjectDeleteMarkerTTL != DefaultDeleteMarkerTTL ||
+		cfg.MaxMsgsPerSubject != 1 || !cfg.AllowMsgTTL || cfg.SubjectDeleteMarkerTTL != 0 || cfg.AllowRollup ||
 		cfg.Storage != jetstream.FileStorage || cfg.Discard != jetstream.DiscardOld {
 		t.Errorf("unexpected stream config %+v", cfg)
 	}
@@ -51,12 +51,27 @@ func TestEnsureStreamExisting(t *testing.T) {
 	}{
 		"ttl off is switched on": {existing: base},
 		"discard new is changed": {existing: with(func(c *jetstream.StreamConfig) { c.Discard = jetstream.DiscardNew })},
-		"history of 5":           {existing: with(func(c *jetstream.StreamConfig) { c.MaxMsgsPerSubject = 5 }), incompatible: true},
-		"other subjects":         {existing: with(func(c *jetstream.StreamConfig) { c.Subjects = []string{"other.>"} }), incompatible: true},
-		"memory storage":         {existing: with(func(c *jetstream.StreamConfig) { c.Storage = jetstream.MemoryStorage }), incompatible: true},
-		"max age":                {existing: with(func(c *jetstream.StreamConfig) { c.MaxAge = time.Hour }), incompatible: true},
-		"work queue":             {existing: with(func(c *jetstream.StreamConfig) { c.Retention = jetstream.WorkQueuePolicy }), incompatible: true},
+		// The settings of zonecast before roll-ups were turned off.
+		"delete markers and roll-ups are turned off": {existing: with(func(c *jetstream.StreamConfig) {
+			c.AllowMsgTTL, c.SubjectDeleteMarkerTTL, c.AllowRollup = true, 15*time.Minute, true
+		})},
+		"roll-ups are turned off": {existing: with(func(c *jetstream.StreamConfig) { c.AllowRollup = true })},
+		"message schedules": {existing: with(func(c *jetstream.StreamConfig) {
+			c.AllowMsgSchedules, c.AllowRollup = true, true
+		}), incompatible: true},
+		"history of 5":   {existing: with(func(c *jetstream.StreamConfig) { c.MaxMsgsPerSubject = 5 }), incompatible: true},
+		"other subjects": {existing: with(func(c *jetstream.StreamConfig) { c.Subjects = []string{"other.>"} }), incompatible: true},
+		"memory storage": {existing: with(func(c *jetstream.StreamConfig) { c.Storage = jetstream.MemoryStorage }), incompatible: true},
+		"max age":        {existing: with(func(c *jetstream.StreamConfig) { c.MaxAge = time.Hour }), incompatible: true},
+		"work queue":     {existing: with(func(c *jetstream.StreamConfig) { c.Retention = jetstream.WorkQueuePolicy }), incompatible: true},
 	}
+	sourced := with(func(c *jetstream.StreamConfig) {
+		c.Sources = []*jetstream.StreamSource{{Name: "OTHER"}}
+	})
+	tests["sources"] = struct {
+		existing     jetstream.StreamConfig
+		incompatible bool
+	}{existing: sourced, incompatible: true}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -81,7 +96,8 @@ func TestEnsureStreamExisting(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !info.Config.AllowMsgTTL || info.Config.SubjectDeleteMarkerTTL != DefaultDeleteMarkerTTL || info.Config.Discard != jetstream.DiscardOld {
+			if !info.Config.AllowMsgTTL || info.Config.SubjectDeleteMarkerTTL != 0 || info.Config.AllowRollup ||
+				info.Config.Discard != jetstream.DiscardOld {
 				t.Errorf("stream not updated: %+v", info.Config)
 			}
 		})

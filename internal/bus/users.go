@@ -53,8 +53,11 @@ type UserSpec struct {
 	Nkey         string   `json:"nkey,omitempty"`          // public user nkey (U...), instead of user + password
 	Role         string   `json:"role"`
 	Origin       string   `json:"origin,omitempty"` // role source: the origin id it publishes as
-	Zones        []string `json:"zones,omitempty"`  // roles source and gateway: the zones it may publish into
-	Node         string   `json:"node,omitempty"`   // role syncer: its node id (its status key)
+	// Zones: roles source and gateway, the zones it may publish into;
+	// role syncer, optional, the zones whose ended leases it may record as
+	// tombstones (internal/reap).
+	Zones []string `json:"zones,omitempty"`
+	Node  string   `json:"node,omitempty"` // role syncer: its node id (its status key)
 }
 
 // usersFile is the document ParseUsers reads.
@@ -132,6 +135,9 @@ func checkUser(u *UserSpec) error {
 		if err := events.CheckOrigin(u.Node); err != nil {
 			return fmt.Errorf("role syncer needs its node id: %w", err)
 		}
+		if err := canonicalZones(u.Zones); err != nil {
+			return err
+		}
 	case RoleSource, "watcher", RoleGateway:
 		if u.Role == "watcher" {
 			u.Role = RoleSource
@@ -146,15 +152,23 @@ func checkUser(u *UserSpec) error {
 		if len(u.Zones) == 0 {
 			return fmt.Errorf("role %s needs at least one zone", u.Role)
 		}
-		for i, z := range u.Zones {
-			cz, err := rrset.CanonicalName(z)
-			if err != nil {
-				return fmt.Errorf("zone %q: %w", z, err)
-			}
-			u.Zones[i] = cz
+		if err := canonicalZones(u.Zones); err != nil {
+			return err
 		}
 	default:
 		return fmt.Errorf("unknown role %q (want admin, syncer, source, gateway or reader)", u.Role)
+	}
+	return nil
+}
+
+// canonicalZones checks zones and writes them in canonical form.
+func canonicalZones(zones []string) error {
+	for i, z := range zones {
+		cz, err := rrset.CanonicalName(z)
+		if err != nil {
+			return fmt.Errorf("zone %q: %w", z, err)
+		}
+		zones[i] = cz
 	}
 	return nil
 }
@@ -223,35 +237,44 @@ func snapshotAccess(bucket string) []string {
 var inboxes = []string{"_INBOX.>"}
 
 // RolePermissions returns the NATS permissions of a role; nil for admin
-// (no restriction).
+// (no restriction). No role but admin may change the record stream's
+// configuration, purge it or delete its messages; and since the stream
+// refuses roll-ups (see StreamConfig), a publisher replaces at most the
+// messages of the subjects it may publish.
 //
-//   - syncer: follows the record stream (ordered consumers), may create or
-//     update it, and writes only its own key of the status bucket (which
-//     it may create), reads the others; publishes its own applied reports
-//     (confirm.Subject); reads and writes zone snapshots (the object
-//     store, which it may create);
+//   - syncer: follows the record stream (ordered consumers), may create it
+//     when it is missing (not update it), and writes only its own key of
+//     the status bucket (which it may create), reads the others; publishes
+//     its own applied reports (confirm.Subject); reads and writes zone
+//     snapshots (the object store, which it may create); publishes the
+//     tombstones of ended leases in the zones its entry lists, if any;
 //   - source: publishes only subjects of its origin in its zones
 //     (events.OriginFilter), and may look the stream up;
 //   - reader: reads the record stream and the status bucket, and
 //     subscribes to every node's applied reports;
 //   - gateway: publishes subjects of any origin in its zones
-//     (events.ZoneFilter), follows the record stream, reads and writes
-//     its own bucket (which it may create), reads the status bucket and
-//     the applied reports (--confirm all|any). No other role but admin
-//     may read the gateway's bucket: it holds the TSIG secrets.
+//     (events.ZoneFilter) except the origins of the sources in sources
+//     (whose records only they may replace), follows the record stream,
+//     reads and writes its own bucket (which it may create), reads the
+//     status bucket and the applied reports (--confirm all|any). No other
+//     role but admin may read the gateway's bucket: it holds the TSIG
+//     secrets.
 //
 // Every role subscribes to _INBOX.> for replies and deliveries.
-func RolePermissions(u UserSpec, scope Scope) *server.Permissions {
+func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissions {
 	sc := scope.withDefaults()
 	kv := "KV_" + sc.StatusBucket
 	readStatus := readStream(kv) // reading a bucket needs no $KV.<bucket> publish: that is a write
-	var pub, sub []string
+	var pub, sub, deny []string
 	switch u.Role {
 	case RoleAdmin:
 		return nil
 	case RoleSyncer:
 		pub = append(pub, readStream(sc.Stream)...)
-		pub = append(pub, "$JS.API.STREAM.CREATE."+sc.Stream, "$JS.API.STREAM.UPDATE."+sc.Stream)
+		pub = append(pub, "$JS.API.STREAM.CREATE."+sc.Stream)
+		for _, z := range u.Zones {
+			pub = append(pub, events.ZoneFilter(sc.Prefix, z))
+		}
 		pub = append(pub, readStream(kv)...)
 		pub = append(pub, "$JS.API.STREAM.CREATE."+kv, "$KV."+sc.StatusBucket+"."+u.Node)
 		pub = append(pub, confirm.Subject(sc.Applied, u.Node))
@@ -274,6 +297,9 @@ func RolePermissions(u UserSpec, scope Scope) *server.Permissions {
 		for _, z := range u.Zones {
 			pub = append(pub, events.ZoneFilter(sc.Prefix, z))
 		}
+		for _, o := range sources {
+			deny = append(deny, sc.Prefix+"."+o+".>")
+		}
 		pub = append(pub, readStream(gw)...)
 		pub = append(pub, "$JS.API.STREAM.CREATE."+gw, "$KV."+sc.GatewayBucket+".>")
 		pub = append(pub, readStatus...)
@@ -285,10 +311,23 @@ func RolePermissions(u UserSpec, scope Scope) *server.Permissions {
 	}
 	slices.Sort(pub)
 	pub = slices.Compact(pub)
+	slices.Sort(deny)
+	deny = slices.Compact(deny)
 	return &server.Permissions{
-		Publish:   &server.SubjectPermission{Allow: pub},
+		Publish:   &server.SubjectPermission{Allow: pub, Deny: deny},
 		Subscribe: &server.SubjectPermission{Allow: sub},
 	}
+}
+
+// sourceOrigins returns the origins of the source users.
+func sourceOrigins(users []UserSpec) []string {
+	var out []string
+	for _, u := range users {
+		if u.Role == RoleSource {
+			out = append(out, u.Origin)
+		}
+	}
+	return out
 }
 
 // applyUsers configures authentication: the unrestricted user of the
@@ -303,11 +342,12 @@ func applyUsers(opts *server.Options, cfg ServerConfig) error {
 	}
 	users := []*server.User{{Username: opts.Username, Password: opts.Password}}
 	var nks []*server.NkeyUser
+	sources := sourceOrigins(cfg.Users)
 	for _, u := range cfg.Users {
 		if strings.EqualFold(u.User, cfg.User) {
 			return fmt.Errorf("users file: user %s is the syncer's own user", u.User)
 		}
-		perms := RolePermissions(u, cfg.Scope)
+		perms := RolePermissions(u, cfg.Scope, sources)
 		if u.Nkey != "" {
 			nks = append(nks, &server.NkeyUser{Nkey: u.Nkey, Permissions: perms})
 			continue

@@ -68,7 +68,7 @@ func TestParseUsers(t *testing.T) {
 
 func TestRolePermissions(t *testing.T) {
 	t.Parallel()
-	src := RolePermissions(UserSpec{Role: RoleSource, Origin: "h1", Zones: []string{"a.example.", "b.example."}}, Scope{})
+	src := RolePermissions(UserSpec{Role: RoleSource, Origin: "h1", Zones: []string{"a.example.", "b.example."}}, Scope{}, nil)
 	for _, want := range []string{"zonecast.rr.h1.example.a.>", "zonecast.rr.h1.example.b.>", "$JS.API.STREAM.INFO.ZONECAST"} {
 		if !contains(src.Publish.Allow, want) {
 			t.Errorf("source publish %v lacks %s", src.Publish.Allow, want)
@@ -77,7 +77,7 @@ func TestRolePermissions(t *testing.T) {
 	if len(src.Publish.Allow) != 4 {
 		t.Errorf("source publish = %v, want exactly 4 subjects", src.Publish.Allow)
 	}
-	syn := RolePermissions(UserSpec{Role: RoleSyncer, Node: "ns2"}, Scope{})
+	syn := RolePermissions(UserSpec{Role: RoleSyncer, Node: "ns2"}, Scope{}, nil)
 	if !contains(syn.Publish.Allow, "$KV.zonecast_status.ns2") || contains(syn.Publish.Allow, "$KV.zonecast_status.>") {
 		t.Errorf("syncer may write %v", syn.Publish.Allow)
 	}
@@ -86,7 +86,7 @@ func TestRolePermissions(t *testing.T) {
 			t.Errorf("syncer may publish records: %s", s)
 		}
 	}
-	if RolePermissions(UserSpec{Role: RoleAdmin}, Scope{}) != nil {
+	if RolePermissions(UserSpec{Role: RoleAdmin}, Scope{}, nil) != nil {
 		t.Error("admin is restricted")
 	}
 }
@@ -201,11 +201,11 @@ func TestSourcePermissions(t *testing.T) {
 // receives them; a source user does not.
 func TestConfirmAppliedPermissions(t *testing.T) {
 	t.Parallel()
-	syn := RolePermissions(UserSpec{Role: RoleSyncer, Node: "ns2"}, Scope{})
+	syn := RolePermissions(UserSpec{Role: RoleSyncer, Node: "ns2"}, Scope{}, nil)
 	if !contains(syn.Publish.Allow, "zonecast.applied.ns2") || contains(syn.Subscribe.Allow, "zonecast.applied.>") {
 		t.Errorf("syncer permissions: publish %v, subscribe %v", syn.Publish.Allow, syn.Subscribe.Allow)
 	}
-	rd := RolePermissions(UserSpec{Role: RoleReader}, Scope{Applied: "x.applied"})
+	rd := RolePermissions(UserSpec{Role: RoleReader}, Scope{Applied: "x.applied"}, nil)
 	if !contains(rd.Subscribe.Allow, "x.applied.>") {
 		t.Errorf("reader subscribe %v", rd.Subscribe.Allow)
 	}

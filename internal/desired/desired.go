@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/lease"
 	"github.com/zonecast/zonecast/internal/rrset"
 )
 
@@ -22,9 +23,11 @@ type contribution struct {
 // State is the desired state of a set of zones. It is not safe for
 // concurrent use.
 type State struct {
-	zones []string
-	sets  map[rrset.Key][]contribution
-	seq   map[string]uint64
+	zones  []string
+	sets   map[rrset.Key][]contribution
+	seq    map[string]uint64
+	leases lease.Schedule
+	leased int // contributions with a lease
 }
 
 // New returns an empty state for the canonical zones.
@@ -69,8 +72,8 @@ func (s *State) Apply(m events.Message, seq uint64) (zone string, changed bool, 
 }
 
 // ApplyLease is Apply for a message whose lease runs out at expires (zero:
-// never). The state only keeps the time, for Contributions: the stream
-// withdraws an expired message with a delete marker.
+// never). ExpireDue withdraws the contribution once that time has passed,
+// unless a later message replaced it.
 func (s *State) ApplyLease(m events.Message, seq uint64, expires time.Time) (zone string, changed bool, err error) {
 	zone, err = s.Check(m)
 	if err != nil {
@@ -113,6 +116,16 @@ func (s *State) set(key rrset.Key, origin string, c rrset.Contribution, expires 
 			break
 		}
 	}
+	if i < len(cs) && cs[i].expires != 0 {
+		s.leased--
+	}
+	if len(c.Records) == 0 {
+		expires = 0
+	}
+	if expires != 0 {
+		s.leased++
+		s.leases.Add(lease.Ref{Key: key, Origin: origin}, expires)
+	}
 	switch {
 	case len(c.Records) == 0 && i < len(cs):
 		cs = append(cs[:i], cs[i+1:]...)
@@ -128,6 +141,48 @@ func (s *State) set(key rrset.Key, origin string, c rrset.Contribution, expires 
 		s.sets[key] = cs
 	}
 	return !before.Equal(s.Get(key))
+}
+
+// Expired is a contribution whose lease ExpireDue ended.
+type Expired struct {
+	lease.Ref
+	Zone    string
+	Changed bool // the merged RRset changed
+}
+
+// NextExpiry returns when the next lease may end, and false if none is
+// held. It may be early (a lease since renewed); ExpireDue then ends
+// nothing.
+func (s *State) NextExpiry() (time.Time, bool) {
+	at, ok := s.leases.Next()
+	if !ok {
+		return time.Time{}, false
+	}
+	return time.Unix(0, at), true
+}
+
+// ExpireDue withdraws every contribution whose lease has ended by now, as
+// the stream removes its message then. Zone sequences do not move: no
+// stream message says so (yet).
+func (s *State) ExpireDue(now time.Time) []Expired {
+	due := s.leases.Due(now.UnixNano(), s.holdsLease)
+	out := make([]Expired, 0, len(due))
+	for _, r := range due {
+		zone, _ := s.ZoneOf(r.Key.Name)
+		out = append(out, Expired{Ref: r, Zone: zone, Changed: s.set(r.Key, r.Origin, rrset.Contribution{}, 0)})
+	}
+	s.leases.Compact(s.leased, s.holdsLease)
+	return out
+}
+
+// holdsLease reports whether r's contribution has the lease ending at at.
+func (s *State) holdsLease(r lease.Ref, at int64) bool {
+	for _, c := range s.sets[r.Key] {
+		if c.origin == r.Origin {
+			return c.expires == at
+		}
+	}
+	return false
 }
 
 // Get returns the merged RRset for key; it has no records if nothing is

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/lease"
 	"github.com/zonecast/zonecast/internal/rrset"
 )
 
@@ -162,5 +163,49 @@ func TestContributions(t *testing.T) {
 	s.Advance("x.", 9)
 	if s.Seq("z.") != 9 || s.Seq("x.") != 0 {
 		t.Errorf("after Advance: z. at %d, x. at %d", s.Seq("z."), s.Seq("x."))
+	}
+}
+
+// TestExpireDue: a lease ends the contribution at its time, unless the
+// origin published again (a new lease) or withdrew it first; the zone's
+// sequence stays where the stream left it.
+func TestExpireDue(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1_700_000_000, 0)
+	s := New([]string{"z."})
+	a := msg("web.z.", "AAAA", "a", 60, "2001:db8::a")
+	b := msg("web.z.", "AAAA", "b", 60, "2001:db8::b")
+	c := msg("mail.z.", "A", "a", 60, "192.0.2.1")
+	s.ApplyLease(a, 1, t0.Add(10*time.Second))
+	s.ApplyLease(b, 2, time.Time{}) // no lease
+	s.ApplyLease(c, 3, t0.Add(10*time.Second))
+	s.ApplyLease(c, 4, t0.Add(30*time.Second)) // renewed
+	if next, ok := s.NextExpiry(); !ok || !next.Equal(t0.Add(10*time.Second)) {
+		t.Fatalf("next expiry %v %v", next, ok)
+	}
+	if got := s.ExpireDue(t0.Add(9 * time.Second)); len(got) != 0 {
+		t.Fatalf("expired early: %v", got)
+	}
+	got := s.ExpireDue(t0.Add(10 * time.Second))
+	want := []Expired{{Ref: lease.Ref{Key: web, Origin: "a"}, Zone: "z.", Changed: true}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("expired %+v, want %+v", got, want)
+	}
+	if recs := s.Get(web).Records; !slices.Equal(recs, []string{"2001:db8::b"}) {
+		t.Fatalf("web after a's lease: %v", recs)
+	}
+	mail := rrset.Key{Name: "mail.z.", Type: "A"}
+	if len(s.Get(mail).Records) != 1 {
+		t.Fatal("renewed lease ended at its old time")
+	}
+	if s.Seq("z.") != 4 {
+		t.Fatalf("seq %d after expiry, want 4", s.Seq("z."))
+	}
+	s.Apply(msg("mail.z.", "A", "a", 0), 5) // withdrawn before its lease ends
+	if got := s.ExpireDue(t0.Add(time.Hour)); len(got) != 0 {
+		t.Fatalf("withdrawn contribution expired: %v", got)
+	}
+	if s.leased != 0 {
+		t.Fatalf("%d leases counted, want 0", s.leased)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -400,6 +401,38 @@ func TestIndex(t *testing.T) {
 	}
 	if types := x.Types("www." + zone); !slices.Equal(types, []string{"AAAA"}) {
 		t.Fatalf("types %v", types)
+	}
+}
+
+// TestIndexLeases: a contribution with a lease leaves the view when it
+// ends, unless published again; one without a lease stays.
+func TestIndexLeases(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1_700_000_000, 0)
+	x := NewIndex()
+	m := func(name string) events.Message {
+		return events.Message{Version: 1, Name: name + "." + zone, Type: "A", Origin: origin, TTL: 60, Records: []string{"192.0.2.1"}}
+	}
+	x.ApplyLease(m("short"), t0.Add(time.Second))
+	x.ApplyLease(m("renewed"), t0.Add(time.Second))
+	x.ApplyLease(m("renewed"), t0.Add(time.Hour))
+	x.Apply(m("forever"))
+	if n := x.ExpireDue(t0); n != 0 {
+		t.Fatalf("%d ended early", n)
+	}
+	if n := x.ExpireDue(t0.Add(time.Second)); n != 1 {
+		t.Fatalf("%d ended, want 1", n)
+	}
+	for name, want := range map[string]int{"short": 0, "renewed": 1, "forever": 1} {
+		if got := len(x.Get(m(name).Key()).Records); got != want {
+			t.Errorf("%s: %d records, want %d", name, got, want)
+		}
+	}
+	if types := x.Types("short." + zone); len(types) != 0 {
+		t.Errorf("ended name still has types %v", types)
+	}
+	if end := x.LeaseEnd(m("renewed").Key(), origin); !end.Equal(t0.Add(time.Hour)) {
+		t.Errorf("lease end %v", end)
 	}
 }
 

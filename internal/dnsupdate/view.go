@@ -5,7 +5,10 @@
 package dnsupdate
 
 import (
+	"time"
+
 	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/lease"
 	"github.com/zonecast/zonecast/internal/rrset"
 )
 
@@ -22,27 +25,52 @@ type View interface {
 // Index is a View rebuilt from the record stream. It is not safe for
 // concurrent use; the gateway guards it with a lock.
 type Index struct {
-	sets  map[rrset.Key]map[string]rrset.Contribution
-	names map[string]map[string]int // name -> type -> number of contributing origins
+	sets   map[rrset.Key]map[string]rrset.Contribution
+	names  map[string]map[string]int // name -> type -> number of contributing origins
+	ends   map[lease.Ref]int64       // lease ends (Unix ns) of the contributions that have one
+	leases lease.Schedule
 }
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
-	return &Index{sets: map[rrset.Key]map[string]rrset.Contribution{}, names: map[string]map[string]int{}}
+	return &Index{sets: map[rrset.Key]map[string]rrset.Contribution{}, names: map[string]map[string]int{},
+		ends: map[lease.Ref]int64{}}
 }
 
 // Apply folds one canonical message into the index: the origin's
 // contribution is replaced, or removed for a tombstone.
-func (x *Index) Apply(m events.Message) {
-	x.set(m.Key(), m.Origin, rrset.Contribution{TTL: m.TTL, Records: m.Records})
+func (x *Index) Apply(m events.Message) { x.ApplyLease(m, time.Time{}) }
+
+// ApplyLease is Apply for a message whose lease ends at end (zero: never):
+// ExpireDue withdraws it then, as the stream drops it.
+func (x *Index) ApplyLease(m events.Message, end time.Time) {
+	x.set(m.Key(), m.Origin, rrset.Contribution{TTL: m.TTL, Records: m.Records}, end)
 }
 
-// Withdraw removes an origin's contribution (expired lease, invalid body).
+// Withdraw removes an origin's contribution (invalid body).
 func (x *Index) Withdraw(key rrset.Key, origin string) {
-	x.set(key, origin, rrset.Contribution{})
+	x.set(key, origin, rrset.Contribution{}, time.Time{})
 }
 
-func (x *Index) set(key rrset.Key, origin string, c rrset.Contribution) {
+// ExpireDue withdraws the contributions whose lease has ended by now and
+// returns how many.
+func (x *Index) ExpireDue(now time.Time) int {
+	current := func(r lease.Ref, at int64) bool { return x.ends[r] == at }
+	due := x.leases.Due(now.UnixNano(), current)
+	for _, r := range due {
+		x.set(r.Key, r.Origin, rrset.Contribution{}, time.Time{})
+	}
+	x.leases.Compact(len(x.ends), current)
+	return len(due)
+}
+
+func (x *Index) set(key rrset.Key, origin string, c rrset.Contribution, end time.Time) {
+	ref := lease.Ref{Key: key, Origin: origin}
+	delete(x.ends, ref)
+	if len(c.Records) > 0 && !end.IsZero() {
+		x.ends[ref] = end.UnixNano()
+		x.leases.Add(ref, end.UnixNano())
+	}
 	cs := x.sets[key]
 	_, had := cs[origin]
 	if len(c.Records) == 0 {
@@ -91,6 +119,15 @@ func (x *Index) Types(name string) []string {
 		out = append(out, t)
 	}
 	return out
+}
+
+// LeaseEnd returns when the origin's contribution to key ends; zero if
+// never (or if there is none).
+func (x *Index) LeaseEnd(key rrset.Key, origin string) time.Time {
+	if at, ok := x.ends[lease.Ref{Key: key, Origin: origin}]; ok {
+		return time.Unix(0, at)
+	}
+	return time.Time{}
 }
 
 // Get returns the merged RRset served for key.

@@ -60,12 +60,14 @@ type track struct {
 	failed  bool               // one of them failed: restore val when pending is 0
 	seq     uint64             // newest stream sequence known for the subject
 	val     rrset.Contribution // the subject's value at seq (stored)
+	end     time.Time          // val's lease end; zero: none
 }
 
 // inflight is one message sent and not yet resolved.
 type inflight struct {
 	sub subject
 	c   rrset.Contribution
+	end time.Time // its lease end, as the gateway reckons it
 	f   jetstream.PubAckFuture
 	t   *track
 }
@@ -75,12 +77,16 @@ type inflight struct {
 // with it; await must still be called for them.
 func (g *Gateway) sendLocked(msgs []events.Message, lease time.Duration) ([]inflight, error) {
 	sent := make([]inflight, 0, len(msgs))
+	var end time.Time // the stream reckons from when it stores the message: a moment later
+	if lease > 0 && len(msgs) > 0 {
+		end = g.cfg.Now().Add(lease)
+	}
 	for i, m := range msgs {
 		sub := subject{key: m.Key(), origin: m.Origin}
 		t := g.tracks[sub]
 		if t == nil {
 			// The view holds what was stored up to the follower's position.
-			t = &track{seq: g.delivered, val: g.idx.Contributions(sub.key)[sub.origin]}
+			t = &track{seq: g.delivered, val: g.idx.Contributions(sub.key)[sub.origin], end: g.idx.LeaseEnd(sub.key, sub.origin)}
 		}
 		f, err := g.cfg.Publisher.PublishFuture(m, lease)
 		if err != nil {
@@ -91,8 +97,8 @@ func (g *Gateway) sendLocked(msgs []events.Message, lease time.Duration) ([]infl
 		t.pending++
 		g.pendingKeys[sub.key]++
 		g.pendingNames[sub.key.Name]++
-		g.idx.Apply(m)
-		sent = append(sent, inflight{sub: sub, c: rrset.Contribution{TTL: m.TTL, Records: m.Records}, f: f, t: t})
+		g.idx.ApplyLease(m, end)
+		sent = append(sent, inflight{sub: sub, c: rrset.Contribution{TTL: m.TTL, Records: m.Records}, end: end, f: f, t: t})
 	}
 	return sent, nil
 }
@@ -167,12 +173,12 @@ func (g *Gateway) resolveLocked(s inflight, seq uint64, err error) {
 	} else {
 		g.m.published.Inc()
 		if seq > t.seq {
-			t.seq, t.val = seq, s.c
+			t.seq, t.val, t.end = seq, s.c, s.end
 		}
 	}
 	if t.pending == 0 {
 		if t.failed {
-			g.setLocked(s.sub, t.val)
+			g.setLocked(s.sub, t.val, t.end)
 			t.failed = false
 		}
 		if t.seq <= g.delivered {
@@ -182,10 +188,10 @@ func (g *Gateway) resolveLocked(s inflight, seq uint64, err error) {
 	g.settled.Broadcast()
 }
 
-// setLocked sets a subject's contribution in the view.
-func (g *Gateway) setLocked(sub subject, c rrset.Contribution) {
-	g.idx.Apply(events.Message{Version: events.Version, Name: sub.key.Name, Type: sub.key.Type,
-		Origin: sub.origin, TTL: c.TTL, Records: c.Records})
+// setLocked sets a subject's contribution, with its lease end, in the view.
+func (g *Gateway) setLocked(sub subject, c rrset.Contribution, end time.Time) {
+	g.idx.ApplyLease(events.Message{Version: events.Version, Name: sub.key.Name, Type: sub.key.Type,
+		Origin: sub.origin, TTL: c.TTL, Records: c.Records}, end)
 }
 
 // observeLocked folds one delivery of the stream into the view, unless the
@@ -217,13 +223,13 @@ func (g *Gateway) observeLocked(d bus.Delivery) {
 		}
 	}
 	if t != nil {
-		t.seq, t.val = d.Seq, c
+		t.seq, t.val, t.end = d.Seq, c, d.Expires
 		if t.pending > 0 {
 			return // ours are stored after it
 		}
 		delete(g.tracks, sub)
 	}
-	g.setLocked(sub, c)
+	g.setLocked(sub, c, d.Expires)
 }
 
 // pendingView is the view an update with prerequisites is evaluated on: it

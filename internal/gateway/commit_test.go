@@ -69,7 +69,10 @@ type rig struct {
 
 // newRig starts an embedded JetStream with the record stream, a gateway on
 // it and its follower, and waits for the (empty) replay.
-func newRig(t testing.TB) *rig {
+func newRig(t testing.TB) *rig { t.Helper(); return newRigWith(t, nil) }
+
+// newRigWith is newRig with the gateway's Config adjusted by tweak.
+func newRigWith(t testing.TB, tweak func(*Config)) *rig {
 	t.Helper()
 	dir := t.TempDir()
 	srv, err := bus.StartEmbedded(bus.ServerConfig{StoreDir: filepath.Join(dir, "js"), User: "u", Password: "p",
@@ -97,7 +100,11 @@ func newRig(t testing.TB) *rig {
 	d := keys{"k1.": {Name: "k1.", Algorithm: dns.HmacSHA256, Secret: testSecret, Zones: []string{testZone}}}
 	pub := &failing{ok: NewStreamPublisher(js, "", ""), bad: NewStreamPublisher(js, "OTHER", "").WithStreamCheck()}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	g := New(Config{Zones: []string{testZone}, Publisher: pub, Directory: d, Log: log})
+	cfg := Config{Zones: []string{testZone}, Publisher: pub, Directory: d, Log: log}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	g := New(cfg)
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
@@ -221,6 +228,40 @@ func (r *rig) sameState(t *testing.T, names []string) {
 	}
 	if len(r.g.tracks) != 0 {
 		t.Errorf("%d tracks left after the follower caught up", len(r.g.tracks))
+	}
+}
+
+// TestLeaseEndsInView: a record published with a lease leaves the
+// gateway's view when the lease ends (the stream drops it without a
+// marker), so a prerequisite "name not in use" holds again.
+func TestLeaseEndsInView(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	r := newRigWith(t, func(c *Config) { c.Now = clock })
+	k := r.dir["k1."]
+	k.LeaseSeconds = 60
+	r.dir["k1."] = k
+	name := "lease." + testZone
+	if rc := r.update(t, func(m *dns.Msg) { m.Insert([]dns.RR{a(name, "192.0.2.7")}) }); rc != dns.RcodeSuccess {
+		t.Fatalf("add: %s", dns.RcodeToString[rc])
+	}
+	notInUse := func(m *dns.Msg) {
+		m.NameNotUsed([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeANY, Class: dns.ClassANY}}})
+		m.Insert([]dns.RR{a(name, "192.0.2.8")})
+	}
+	if rc := r.update(t, notInUse); rc != dns.RcodeYXDomain {
+		t.Fatalf("while the lease runs: %s, want YXDOMAIN", dns.RcodeToString[rc])
+	}
+	mu.Lock()
+	now = now.Add(61 * time.Second)
+	mu.Unlock()
+	if rc := r.update(t, notInUse); rc != dns.RcodeSuccess {
+		t.Fatalf("after the lease: %s, want NOERROR", dns.RcodeToString[rc])
+	}
+	if got := r.own(rrset.Key{Name: name, Type: "A"}, r.dir.origin("k1.")); !slices.Equal(got, []string{"192.0.2.8"}) {
+		t.Fatalf("view %v", got)
 	}
 }
 

@@ -227,6 +227,7 @@ func (g *Gateway) Handle(ctx context.Context, req *dns.Msg, tsigStatus error, re
 // that read changes still in flight is evaluated again once they settle.
 func (g *Gateway) apply(ctx context.Context, req dnsupdate.Request, lease time.Duration) (dnsupdate.Result, error) {
 	g.mu.Lock()
+	g.idx.ExpireDue(g.cfg.Now())
 	var res dnsupdate.Result
 	if len(req.Msg.Answer) == 0 {
 		res = dnsupdate.Evaluate(g.idx, req)

@@ -170,6 +170,7 @@ func (g *Gateway) updateHost(ctx context.Context, hostname, token string, req Dy
 	}
 	addrs := strings.Join(append(slices.Clone(req.V4), req.V6...), ",")
 	g.mu.Lock()
+	g.idx.ExpireDue(g.cfg.Now())
 	var msgs []events.Message
 	changed := false
 	for _, typ := range []string{"A", "AAAA"} {

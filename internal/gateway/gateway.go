@@ -101,6 +101,7 @@ func (g *Gateway) Filters() []string { return events.ZoneFilters(g.cfg.Prefix, g
 func (g *Gateway) Observe(d bus.Delivery) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.idx.ExpireDue(g.cfg.Now())
 	g.observeLocked(d)
 	g.m.rrsets.Set(float64(g.idx.Len()))
 	g.m.streamSeq.Set(float64(d.Seq))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/zonecast/zonecast/internal/desired"
 	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/lease"
 	"github.com/zonecast/zonecast/internal/owner"
 	"github.com/zonecast/zonecast/internal/pdnsapi"
 	"github.com/zonecast/zonecast/internal/plan"
@@ -54,6 +55,13 @@ type Config struct {
 	// daemon collects garbage there, so that a burst does not find the
 	// collector due and share the CPU with it and PowerDNS.
 	Idle func()
+	// LeasesEnded, if set, is called from the writer with the
+	// contributions whose lease it has just ended. It must not block. The
+	// daemon publishes their tombstones there (internal/reap), so that the
+	// stream, and every zone's SOA serial, record the end too.
+	LeasesEnded func([]lease.Ref)
+	// Now is the clock of lease ends; default time.Now.
+	Now func() time.Time
 }
 
 // Syncer keeps one PowerDNS in line with the stream.
@@ -116,6 +124,9 @@ func New(cfg Config, pdns PDNS, m *Metrics, log zerolog.Logger) *Syncer {
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = events.DefaultSubjectPrefix
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	return &Syncer{
 		cfg: cfg, pdns: pdns, m: m, log: log.With().Str("component", "syncer").Logger(),
@@ -250,6 +261,43 @@ func (s *Syncer) poke() {
 	}
 }
 
+func (s *Syncer) nextLeaseEnd() (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.desired.NextExpiry()
+}
+
+// endLeases withdraws the contributions whose lease has run out by now,
+// as the stream drops their messages then. The zones' SOA serials stay:
+// they follow stream sequences, and the tombstone that records the end
+// (Config.LeasesEnded) brings the next one.
+func (s *Syncer) endLeases(now time.Time) {
+	s.mu.Lock()
+	ended := s.desired.ExpireDue(now)
+	for _, e := range ended {
+		if e.Changed && s.tracking {
+			s.dirty[e.Key] = dirtyEntry{zone: e.Zone, set: s.desired.Get(e.Key)}
+		}
+	}
+	if len(ended) > 0 {
+		s.m.DesiredRRsets.Set(float64(s.desired.Len()))
+	}
+	s.mu.Unlock()
+	if len(ended) == 0 {
+		return
+	}
+	refs := make([]lease.Ref, len(ended))
+	for i, e := range ended {
+		refs[i] = e.Ref
+		s.m.LeasesEnded.WithLabelValues(e.Zone).Inc()
+	}
+	s.log.Debug().Int("contributions", len(ended)).Msg("leases ended")
+	s.poke()
+	if s.cfg.LeasesEnded != nil {
+		s.cfg.LeasesEnded(refs)
+	}
+}
+
 // Replayed tells the syncer that the initial replay of the stream is done.
 func (s *Syncer) Replayed() {
 	s.replayOnce.Do(func() {
@@ -331,6 +379,10 @@ func (s *Syncer) Run(ctx context.Context) error {
 		if !s.checkpointAt.IsZero() {
 			checkpoint = time.After(time.Until(s.checkpointAt))
 		}
+		var leaseEnd <-chan time.Time
+		if at, ok := s.nextLeaseEnd(); ok {
+			leaseEnd = time.After(at.Sub(s.cfg.Now()))
+		}
 		// Reconciliations before changes: under a steady stream wake is
 		// always ready, and select would pick among ready cases at random.
 		select {
@@ -361,6 +413,8 @@ func (s *Syncer) Run(ctx context.Context) error {
 			idleTimer.Reset(idleAfter)
 		case <-idle:
 			s.cfg.Idle()
+		case <-leaseEnd:
+			s.endLeases(s.cfg.Now())
 		case <-tick:
 			if err := s.retry(ctx, "periodic reconciliation", s.reconcileAll); err != nil {
 				return err

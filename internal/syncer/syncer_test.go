@@ -10,12 +10,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/lease"
 	"github.com/zonecast/zonecast/internal/owner"
 	"github.com/zonecast/zonecast/internal/pdnsapi"
 	"github.com/zonecast/zonecast/internal/rrset"
@@ -467,4 +469,54 @@ func TestTakeBudget(t *testing.T) {
 	if sz := st.zones[zone]; len(sz.dec) != 50 || !sz.seqSet || sz.seq != 50 {
 		t.Fatalf("after a take without budget: %d decisions, sequence %d (%v); want 50, 50", len(sz.dec), sz.seq, sz.seqSet)
 	}
+}
+
+// TestLeaseEndsOnTime: a contribution whose lease runs out leaves PowerDNS
+// at its end (the stream drops it without a marker), not before; the SOA
+// serial stays where the stream left it, and the ended lease is handed to
+// Config.LeasesEnded for its tombstone. (Fake time: testing/synctest.)
+func TestLeaseEndsOnTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		var mu sync.Mutex
+		var ended []lease.Ref
+		s, stop := startWith(t, f, Config{Zones: []string{zone}, MaxBackoff: 20 * time.Millisecond,
+			LeasesEnded: func(refs []lease.Ref) { mu.Lock(); ended = append(ended, refs...); mu.Unlock() }})
+		defer stop()
+		m := events.Message{Version: 1, Name: "lease." + zone, Type: "AAAA", Origin: "o", TTL: 60, Records: []string{"2001:db8::1"}}
+		data, err := events.Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.HandleMessage(Delivery{Subject: events.Subject(events.DefaultSubjectPrefix, m), Data: data, Seq: 1,
+			Expires: time.Now().Add(10 * time.Second)}, time.Now())
+		deliver(t, s, 2, "keep."+zone, "2001:db8::2")
+		s.Replayed()
+		<-s.Ready()
+		synctest.Wait()
+		soa := rrset.Key{Name: zone, Type: "SOA"}
+		serial := func() string { f.mu.Lock(); defer f.mu.Unlock(); return f.sets[soa].Records[0] }
+		before := serial()
+		time.Sleep(9 * time.Second)
+		synctest.Wait()
+		if !f.has(m.Key()) {
+			t.Fatal("the lease ended a second early")
+		}
+		time.Sleep(time.Second + 10*time.Millisecond) // and the writer's batch delay
+		synctest.Wait()
+		if f.has(m.Key()) {
+			t.Fatal("the lease did not end on time")
+		}
+		if !f.has(rrset.Key{Name: "keep." + zone, Type: "AAAA"}) {
+			t.Fatal("the record without a lease went too")
+		}
+		if serial() != before {
+			t.Errorf("the SOA serial moved without a stream message: %s -> %s", before, serial())
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(ended) != 1 || ended[0] != (lease.Ref{Key: m.Key(), Origin: "o"}) {
+			t.Errorf("LeasesEnded got %v", ended)
+		}
+	})
 }

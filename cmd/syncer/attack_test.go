@@ -1,0 +1,218 @@
+package main
+
+// The attack that roll-ups allowed, tried through real role users of the
+// syncer's embedded server, on one node and on a 3-node cluster.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/pdnsapi"
+	"github.com/zonecast/zonecast/internal/rrset"
+	"github.com/zonecast/zonecast/internal/testenv"
+	"github.com/zonecast/zonecast/internal/testpdns"
+)
+
+// roleUsers writes a users file for the zone: source w1 (origin h1),
+// gateway gw, syncer ns9 and reader ops, all with the password of the
+// returned password file.
+func roleUsers(t *testing.T, zone string) (usersFile, pwFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	pwFile = filepath.Join(dir, "role-password")
+	pw, err := bus.EnsurePassword(pwFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	usersFile = filepath.Join(dir, "users.json")
+	doc := fmt.Sprintf(`{"users":[
+	{"user":"w1","password_hash":%[1]q,"role":"source","origin":"h1","zones":[%[2]q]},
+	{"user":"gw","password_hash":%[1]q,"role":"gateway","zones":[%[2]q]},
+	{"user":"ns9","password_hash":%[1]q,"role":"syncer","node":"ns9"},
+	{"user":"ops","password_hash":%[1]q,"role":"reader"}]}`, h, zone)
+	if err := os.WriteFile(usersFile, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return usersFile, pwFile
+}
+
+// victims are the records of another origin that the attackers try to
+// erase: 50 A records of origin "ops".
+func victims(zone string) []events.Message {
+	var out []events.Message
+	for i := range 50 {
+		out = append(out, events.Message{Version: 1, Name: fmt.Sprintf("v%d.%s", i, zone), Type: "A", Origin: "ops",
+			TTL: 60, Records: []string{fmt.Sprintf("192.0.2.%d", i+1)}})
+	}
+	return out
+}
+
+// attackAs runs testenv.Attacks as each role user against the NATS at url
+// and fails the test for anything that worked.
+func attackAs(t *testing.T, url, pwFile, zone string) {
+	t.Helper()
+	rec := func(name, origin string) string {
+		return events.Subject(events.DefaultSubjectPrefix, events.Message{Name: name + "." + zone, Type: "A", Origin: origin})
+	}
+	var wg sync.WaitGroup
+	for _, tc := range []struct {
+		user, own, foreign string
+		ownAllowed         bool
+	}{
+		{"w1", rec("mine", "h1"), rec("v1", "ops"), true},
+		{"gw", rec("mine", "key-kea"), rec("w", "h1"), true}, // h1 is a source's origin
+		{"ns9", rec("mine", "h1"), rec("v1", "ops"), false},
+		{"ops", rec("mine", "h1"), rec("v1", "ops"), false},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		nc, err := bus.Connect(ctx, bus.ClientConfig{URL: url, User: tc.user, PasswordFile: pwFile}, zerolog.Nop())
+		if err != nil {
+			cancel()
+			t.Fatalf("connecting as %s: %v", tc.user, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cancel()
+			defer nc.Close()
+			if wrong := testenv.Attacks(ctx, nc, "ZONECAST", tc.own, tc.foreign, tc.ownAllowed); len(wrong) > 0 {
+				t.Errorf("%s was not refused: %v", tc.user, wrong)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// servesVictims waits until p serves every victim record.
+func servesVictims(t *testing.T, p *testpdns.Server, zone string, what string) {
+	t.Helper()
+	api := pdnsapi.New(p.APIURL, p.APIKey, "localhost", 10*time.Second)
+	want := victims(zone)
+	missing := len(want)
+	testenv.Eventually(t, 60*time.Second, fmt.Sprintf("%s: every victim served (last: %d missing)", what, missing), func() bool {
+		sets, _, err := api.Zone(context.Background(), zone)
+		if err != nil {
+			return false
+		}
+		have := map[rrset.Key]rrset.Set{}
+		for _, s := range sets {
+			have[s.Key] = s
+		}
+		missing = 0
+		for _, m := range want {
+			if s, ok := have[m.Key()]; !ok || len(s.Records) != 1 || s.Records[0] != m.Records[0] {
+				missing++
+			}
+		}
+		return missing == 0
+	})
+}
+
+// streamHolds fails unless the stream still holds every victim's message.
+func streamHolds(t *testing.T, nc *nats.Conn, zone string) {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, "ZONECAST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range victims(zone) {
+		last, err := bus.LastOf(ctx, st, events.Subject(events.DefaultSubjectPrefix, m))
+		if err != nil || !last.Found {
+			t.Fatalf("the stream lost %s (%v)", m.Name, err)
+		}
+	}
+}
+
+func publishVictims(t *testing.T, pub *bus.Publisher, zone string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, m := range victims(zone) {
+		if _, err := pub.Publish(ctx, m, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestAttackOneNode: source, gateway, syncer and reader users of one node
+// send roll-ups, purges, deletions, stream updates and other origins'
+// subjects; none is stored, and the other origin's 50 records stay in the
+// stream, served, after a restart of the syncer, and on a new node.
+func TestAttackOneNode(t *testing.T) {
+	usersFile, rolePW := roleUsers(t, zone)
+	p := testpdns.Start(t, "gsqlite3")
+	s := testenv.StartSyncer(t, testenv.SyncerOptions{Zones: []string{zone}, PDNS: p,
+		Extra: []string{"--nats-users-file", usersFile}})
+	nc, _ := s.NATS(t)
+	publishVictims(t, s.Publisher(t), zone)
+	servesVictims(t, p, zone, "before the attack")
+	url := fmt.Sprintf("nats://127.0.0.1:%d", s.NATSPort)
+	attackAs(t, url, rolePW, zone)
+	streamHolds(t, nc, zone)
+	servesVictims(t, p, zone, "after the attack")
+
+	s.Stop(t)
+	s.Start(t)
+	servesVictims(t, p, zone, "after a restart")
+
+	// A new node: its own PowerDNS, following the first node's NATS.
+	p2 := testpdns.Start(t, "gsqlite3")
+	testenv.StartSyncer(t, testenv.SyncerOptions{Zones: []string{zone}, PDNS: p2,
+		NATS: &testenv.NATS{URL: url, PasswordFile: s.PasswordFile}})
+	servesVictims(t, p2, zone, "on a new node")
+}
+
+// TestAttackCluster: the same on a 3-node cluster (stream replicas 3),
+// through the role users of one node; afterwards every node serves the
+// other origin's records, also after all three syncers restart, and so
+// does a new node.
+func TestAttackCluster(t *testing.T) {
+	usersFile, rolePW := roleUsers(t, fleetZone)
+	e := startFleet(t, "--nats-users-file", usersFile)
+	js := e.client(t)
+	publishVictims(t, bus.NewPublisher(js, "ZONECAST", "zonecast.rr"), fleetZone)
+	for _, n := range e.f.Nodes {
+		servesVictims(t, n.Opts.PDNS, fleetZone, n.ID+" before the attack")
+	}
+	for _, n := range e.f.Nodes[:2] {
+		attackAs(t, fmt.Sprintf("nats://127.0.0.1:%d", n.NATSPort), rolePW, fleetZone)
+	}
+	nc, _ := e.f.Nodes[2].NATS(t)
+	streamHolds(t, nc, fleetZone)
+	for _, n := range e.f.Nodes {
+		n.Stop(t)
+	}
+	for _, n := range e.f.Nodes {
+		n.Launch(t)
+	}
+	for _, n := range e.f.Nodes {
+		n.WaitReady(t, 90*time.Second)
+		servesVictims(t, n.Opts.PDNS, fleetZone, n.ID+" after all syncers restarted")
+	}
+	p4 := testpdns.Start(t, "gsqlite3")
+	testenv.StartSyncer(t, testenv.SyncerOptions{Zones: []string{fleetZone}, PDNS: p4,
+		NATS: &testenv.NATS{URL: e.urls, PasswordFile: e.pwFile}})
+	servesVictims(t, p4, fleetZone, "a new node")
+}
