@@ -145,6 +145,37 @@ func streamHolds(t *testing.T, nc *nats.Conn, zone string) {
 	}
 }
 
+// statusRollupRefused: the syncer user ns9 may write its own status key,
+// but a roll-up there, which would erase every other node's status, is
+// refused by the bucket; node "test" keeps its status.
+func statusRollupRefused(t *testing.T, url, pwFile string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nc, err := bus.Connect(ctx, bus.ClientConfig{URL: url, User: "ns9", PasswordFile: pwFile}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg("$KV." + bus.DefaultStatusBucket + ".ns9")
+	m.Data = []byte("{}")
+	m.Header.Set(jetstream.MsgRollup, "all")
+	if _, err := js.PublishMsg(ctx, m); err == nil {
+		t.Fatal("a roll-up on the status bucket was stored")
+	}
+	kv, err := js.KeyValue(ctx, bus.DefaultStatusBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Get(ctx, "test"); err != nil {
+		t.Fatalf("node test's status after the roll-up: %v", err)
+	}
+}
+
 func publishVictims(t *testing.T, pub *bus.Publisher, zone string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -172,6 +203,7 @@ func TestAttackOneNode(t *testing.T) {
 	attackAs(t, url, rolePW, zone)
 	streamHolds(t, nc, zone)
 	servesVictims(t, p, zone, "after the attack")
+	statusRollupRefused(t, url, rolePW)
 
 	s.Stop(t)
 	s.Start(t)

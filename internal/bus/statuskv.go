@@ -17,6 +17,12 @@ const StatusMaxAge = 24 * time.Hour
 // StatusBucket opens the status KV bucket, creating it (file storage,
 // one value per node, StatusMaxAge, replicas) if it is missing. It
 // retries while JetStream is unavailable (cluster start).
+//
+// The bucket refuses roll-ups, which key-value buckets otherwise allow
+// (for purges, which zonecast does not use): with them, a syncer allowed
+// to write its own key could erase every other node's status with one
+// header. A bucket made with roll-ups on (by an older zonecast) is
+// updated when this user may; otherwise a warning says so.
 func StatusBucket(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, log zerolog.Logger) (jetstream.KeyValue, error) {
 	if bucket == "" {
 		bucket = DefaultStatusBucket
@@ -31,15 +37,8 @@ func StatusBucket(ctx context.Context, js jetstream.JetStream, bucket string, re
 			var err error
 			kv, err = js.KeyValue(ctx, bucket)
 			if errors.Is(err, jetstream.ErrBucketNotFound) {
-				kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-					Bucket:      bucket,
-					Description: "zonecast: the status of every syncer, by node id",
-					History:     1,
-					TTL:         StatusMaxAge,
-					Storage:     jetstream.FileStorage,
-					Replicas:    replicas,
-				})
-				if errors.Is(err, jetstream.ErrBucketExists) {
+				_, err = js.CreateStream(ctx, statusStreamConfig(bucket, replicas))
+				if err == nil || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 					kv, err = js.KeyValue(ctx, bucket)
 				}
 			}
@@ -48,7 +47,49 @@ func StatusBucket(ctx context.Context, js jetstream.JetStream, bucket string, re
 	if err != nil {
 		return nil, err
 	}
+	noStatusRollups(ctx, js, bucket, log)
 	return kv, nil
+}
+
+// statusStreamConfig is the stream of the status bucket: what
+// jetstream.CreateKeyValue makes for History 1 and a TTL, without roll-ups.
+func statusStreamConfig(bucket string, replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              "KV_" + bucket,
+		Description:       "zonecast: the status of every syncer, by node id",
+		Subjects:          []string{"$KV." + bucket + ".>"},
+		MaxMsgsPerSubject: 1,
+		MaxBytes:          -1,
+		MaxMsgs:           -1,
+		MaxMsgSize:        -1,
+		MaxAge:            StatusMaxAge,
+		Storage:           jetstream.FileStorage,
+		Replicas:          replicas,
+		Discard:           jetstream.DiscardNew,
+		AllowDirect:       true,
+		DenyDelete:        true,
+		AllowRollup:       false,
+		Duplicates:        2 * time.Minute,
+	}
+}
+
+// noStatusRollups turns roll-ups off on a status bucket made with them.
+func noStatusRollups(ctx context.Context, js jetstream.JetStream, bucket string, log zerolog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		return
+	}
+	cfg := st.CachedInfo().Config
+	if !cfg.AllowRollup {
+		return
+	}
+	cfg.AllowRollup = false
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		log.Warn().Err(err).Str("bucket", bucket).
+			Msg("the status bucket allows roll-ups (made by an older zonecast) and this user may not change that: a syncer could erase the others' status; run a syncer with the admin user once")
+	}
 }
 
 // ReadStatuses returns the value of every key of the status bucket.
