@@ -28,6 +28,7 @@ type Metrics struct {
 	ReplayCompleted prometheus.Gauge
 	Snapshots       *prometheus.CounterVec
 	LeasesEnded     *prometheus.CounterVec
+	HeldDeletions   *prometheus.GaugeVec
 
 	// pos mirrors ZoneSeq and ZoneSerial for the monitor, which looks at
 	// them every few milliseconds: reading the gauges back through
@@ -78,6 +79,8 @@ func (m *Metrics) zonePositions() (map[string]uint64, map[string]uint32) {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	const ns = "zonecast_syncer_"
 	m := &Metrics{
+		HeldDeletions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "deletions_held",
+			Help: "Deletions the delete limit holds until an operator approves them (zonecast-syncer approve), by zone."}, []string{"zone"}),
 		LeasesEnded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "leases_ended_total",
 			Help: "Contributions withdrawn because their lease ran out, by zone."}, []string{"zone"}),
 		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "messages_total",
@@ -119,7 +122,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			[]string{"op", "result"}),
 		pos: positions{seq: map[string]uint64{}, serial: map[string]uint32{}},
 	}
-	reg.MustRegister(m.LeasesEnded, m.Messages, m.Invalid, m.Applied, m.Rejected, m.Conflicts, m.BatchSize, m.ApplySeconds,
+	reg.MustRegister(m.HeldDeletions, m.LeasesEnded, m.Messages, m.Invalid, m.Applied, m.Rejected, m.Conflicts, m.BatchSize, m.ApplySeconds,
 		m.PDNSErrors, m.LastReconcile, m.ReconcileDrift, m.ZoneSeq, m.ZoneSerial, m.OwnedRRsets, m.DesiredRRsets,
 		m.PDNSReachable, m.ReplayCompleted, m.Snapshots)
 	return m

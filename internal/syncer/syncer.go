@@ -22,6 +22,7 @@ import (
 	"github.com/zonecast/zonecast/internal/pdnsapi"
 	"github.com/zonecast/zonecast/internal/plan"
 	"github.com/zonecast/zonecast/internal/rrset"
+	"github.com/zonecast/zonecast/internal/valve"
 )
 
 // PDNS is what the syncer needs of a PowerDNS server.
@@ -60,8 +61,15 @@ type Config struct {
 	// daemon publishes their tombstones there (internal/reap), so that the
 	// stream, and every zone's SOA serial, record the end too.
 	LeasesEnded func([]lease.Ref)
-	// Now is the clock of lease ends; default time.Now.
+	// Now is the clock of lease ends and of the delete limit; default
+	// time.Now.
 	Now func() time.Time
+	// DeleteLimit is the safety valve's policy (internal/valve); the zero
+	// value means valve.Default.
+	DeleteLimit valve.Policy
+	// ApproveAtStart lists zones whose deletions held by the initial
+	// convergence are approved at once (--approve-deletions).
+	ApproveAtStart []string
 }
 
 // Syncer keeps one PowerDNS in line with the stream.
@@ -86,6 +94,11 @@ type Syncer struct {
 	replayOnce sync.Once
 	ready      chan struct{}
 
+	gate    *valve.Gate // owned by the writer
+	calls   chan func() // run by the writer (do)
+	holdsMu sync.Mutex
+	holds   []Hold // the writer's held counts, for Holds
+
 	// Owned by the writer goroutine (Run).
 	zones         map[string]*zoneState
 	needReconcile bool
@@ -100,6 +113,7 @@ type zoneState struct {
 	touched   map[int]bool // buckets the journal touches
 	nextJrnl  uint64
 	conflicts map[rrset.Key]bool
+	held      map[rrset.Key]struct{} // deletions the valve holds
 	rectifyAt time.Time
 }
 
@@ -128,7 +142,11 @@ func New(cfg Config, pdns PDNS, m *Metrics, log zerolog.Logger) *Syncer {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.DeleteLimit == (valve.Policy{}) {
+		cfg.DeleteLimit = valve.Default
+	}
 	return &Syncer{
+		gate: valve.New(cfg.DeleteLimit), calls: make(chan func()),
 		cfg: cfg, pdns: pdns, m: m, log: log.With().Str("component", "syncer").Logger(),
 		desired:   desired.New(cfg.Zones),
 		dirty:     map[rrset.Key]dirtyEntry{},
@@ -355,6 +373,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 	if err := s.untilDone(ctx, "initial reconciliation", converge); err != nil || ctx.Err() != nil {
 		return err
 	}
+	s.approveAtStart()
 	close(s.ready)
 	s.log.Info().Msg("zones converged; following the stream")
 
@@ -415,6 +434,8 @@ func (s *Syncer) Run(ctx context.Context) error {
 			s.cfg.Idle()
 		case <-leaseEnd:
 			s.endLeases(s.cfg.Now())
+		case fn := <-s.calls:
+			fn()
 		case <-tick:
 			if err := s.retry(ctx, "periodic reconciliation", s.reconcileAll); err != nil {
 				return err
@@ -691,7 +712,7 @@ func (s *Syncer) loadZone(ctx context.Context, zone string) (*zoneState, error) 
 		owned[k] = struct{}{} // logged, not yet copied into the metadata
 	}
 	zs := &zoneState{actual: make(map[rrset.Key]rrset.Set, len(sets)), owned: owned, conflicts: map[rrset.Key]bool{},
-		journal: rec.Journal, nextJrnl: rec.NextSeq, touched: map[int]bool{}}
+		held: map[rrset.Key]struct{}{}, journal: rec.Journal, nextJrnl: rec.NextSeq, touched: map[int]bool{}}
 	if len(rec.Journal) > 0 {
 		for b := 0; b < owner.Buckets; b++ {
 			zs.touched[b] = true // which buckets the journal touches is not kept
@@ -699,6 +720,7 @@ func (s *Syncer) loadZone(ctx context.Context, zone string) (*zoneState, error) 
 	}
 	if old, ok := s.zones[zone]; ok {
 		zs.conflicts = old.conflicts
+		zs.held = old.held
 		zs.rectifyAt = old.rectifyAt
 	}
 	for _, set := range sets {
@@ -735,6 +757,7 @@ type batch struct {
 // PowerDNS and the ownership record need nothing.
 func (s *Syncer) prepare(zone string, zs *zoneState, keys []rrset.Key, ch plan.Changes, seq uint64, seqKnown bool) *batch {
 	s.reportConflicts(zone, zs, keys, ch.Conflicts)
+	ch, seqKnown = s.holdDeletes(zone, zs, keys, ch, seqKnown)
 	b := &batch{zone: zone, zs: zs, keys: keys, ch: ch, seq: seq, seqKnown: seqKnown}
 	soaKey := rrset.Key{Name: zone, Type: "SOA"}
 	if seqKnown {

@@ -39,6 +39,7 @@ type fakePDNS struct {
 	onApply    func()
 	afterApply func(always []pdnsapi.Change)
 	rounds     []applyRound // every successful Apply
+	deleted    int          // RRset deletions written
 }
 
 type applyRound struct{ changes, always int }
@@ -85,6 +86,7 @@ func (f *fakePDNS) Apply(_ context.Context, z string, changes, always []pdnsapi.
 	for _, c := range append(changes, always...) {
 		if c.Delete {
 			delete(f.sets, c.Set.Key)
+			f.deleted++
 		} else {
 			f.sets[c.Set.Key] = c.Set
 		}
@@ -118,6 +120,12 @@ func (f *fakePDNS) has(k rrset.Key) bool {
 	defer f.mu.Unlock()
 	_, ok := f.sets[k]
 	return ok
+}
+
+func (f *fakePDNS) deletes() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.deleted
 }
 
 func (f *fakePDNS) counts() (applies, patched, reads int) {

@@ -1,0 +1,185 @@
+package syncer
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/zonecast/zonecast/internal/plan"
+	"github.com/zonecast/zonecast/internal/rrset"
+	"github.com/zonecast/zonecast/internal/valve"
+)
+
+// Held deletions: the safety valve (internal/valve) between the desired
+// state and PowerDNS. A batch whose deletions the valve does not admit is
+// written without them; the keys wait in the zone's held set, still owned
+// and served, until an operator approves them (Approve) or they are
+// desired again. While a zone holds deletions its SOA serial stays where
+// it was: it must not claim a stream position whose deletions PowerDNS
+// does not have.
+
+// Hold is what one zone holds.
+type Hold struct {
+	Zone  string
+	Held  int // deletions held
+	Owned int // RRsets the syncer owns there
+}
+
+// holdDeletes passes ch's deletions through the valve. It returns the
+// changes to write (without the deletions held, and without their
+// releases) and whether the batch may still move the zone's SOA.
+func (s *Syncer) holdDeletes(zone string, zs *zoneState, keys []rrset.Key, ch plan.Changes, seqKnown bool) (plan.Changes, bool) {
+	had := len(zs.held)
+	// Every key planned here leaves the hold: desired again, gone by other
+	// hands, or deleted now; what the valve holds again comes back below.
+	for _, k := range keys {
+		delete(zs.held, k)
+	}
+	if len(ch.Deletes) > 0 {
+		p := valve.Plan{Zone: zone, N: len(ch.Deletes), Owned: len(zs.owned), Holding: had > 0}
+		if !p.Holding {
+			p.Backlog = s.pendingDeletes(zone)
+		}
+		if k := s.gate.Admit(s.cfg.Now(), p); k < len(ch.Deletes) {
+			rrset.SortKeys(ch.Deletes)
+			for _, h := range ch.Deletes[k:] {
+				zs.held[h] = struct{}{}
+			}
+			ch.Deletes = slices.Clip(ch.Deletes[:k])
+			ch.Releases = slices.DeleteFunc(slices.Clone(ch.Releases), func(r rrset.Key) bool {
+				_, h := zs.held[r]
+				return h
+			})
+			if !p.Holding {
+				pol := s.gate.Policy()
+				s.log.Warn().Str("zone", zone).Int("held", len(zs.held)).Int("owned", len(zs.owned)).
+					Float64("limit_share", pol.Share).Int("limit_min", pol.Min).Dur("limit_window", pol.Window).
+					Msgf("holding deletions: they would remove more than the delete limit of the zone's owned rrsets; "+
+						"nothing else waits for them. If they are meant, approve them: zonecast-syncer approve --zone %s", zone)
+			}
+		}
+	}
+	if n := len(zs.held); n != had {
+		s.m.HeldDeletions.WithLabelValues(zone).Set(float64(n))
+		s.publishHolds()
+		if n == 0 {
+			s.log.Info().Str("zone", zone).Msg("no deletion held any more: the zone follows the stream again")
+			s.mu.Lock()
+			s.seqDirty[zone] = true // the SOA catches up with the stream
+			s.mu.Unlock()
+			s.poke()
+		}
+	}
+	return ch, seqKnown && len(zs.held) == 0
+}
+
+// pendingDeletes counts the changes of zone, besides those being planned,
+// that are waiting to be planned and desire nothing: deletions too, most
+// likely. A burst of tombstones is judged as a whole, not batch by batch.
+func (s *Syncer) pendingDeletes(zone string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	count := 0
+	for _, e := range s.dirty {
+		if e.zone == zone && len(e.set.Records) == 0 {
+			count++
+		}
+	}
+	return count
+}
+
+// Approve lets the deletions that zone holds now be written, and returns
+// how many that is (0: nothing held). It waits for the writer, or ctx.
+func (s *Syncer) Approve(ctx context.Context, zone string) (int, error) {
+	if !slices.Contains(s.cfg.Zones, zone) {
+		return 0, fmt.Errorf("approving deletions: %s is not a zone of this syncer", zone)
+	}
+	var n int
+	if err := s.do(ctx, func() { n = s.approve(zone) }); err != nil {
+		return 0, fmt.Errorf("approving deletions in %s: %w", zone, err)
+	}
+	return n, nil
+}
+
+// HeldKeys returns the RRsets whose deletion zone holds, sorted.
+func (s *Syncer) HeldKeys(ctx context.Context, zone string) ([]rrset.Key, error) {
+	var keys []rrset.Key
+	err := s.do(ctx, func() {
+		if zs := s.zones[zone]; zs != nil {
+			for k := range zs.held {
+				keys = append(keys, k)
+			}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing held deletions of %s: %w", zone, err)
+	}
+	rrset.SortKeys(keys)
+	return keys, nil
+}
+
+// do runs fn on the writer goroutine, between rounds, and waits for it
+// (or ctx). The writer takes calls once the initial convergence is done.
+func (s *Syncer) do(ctx context.Context, fn func()) error {
+	done := make(chan struct{})
+	select {
+	case s.calls <- func() { fn(); close(done) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// approve credits the valve with a zone's held deletions and plans them
+// again; the next round writes them.
+func (s *Syncer) approve(zone string) int {
+	zs := s.zones[zone]
+	if zs == nil || len(zs.held) == 0 {
+		return 0
+	}
+	n := len(zs.held)
+	s.gate.Approve(zone, n)
+	keys := make([]rrset.Key, 0, n)
+	for k := range zs.held {
+		keys = append(keys, k)
+	}
+	s.requeue(map[string][]rrset.Key{zone: keys})
+	s.log.Warn().Str("zone", zone).Int("deletions", n).Msg("held deletions approved; writing them")
+	s.poke()
+	return n
+}
+
+// Holds returns the zones that hold deletions. Safe from any goroutine.
+func (s *Syncer) Holds() []Hold {
+	s.holdsMu.Lock()
+	defer s.holdsMu.Unlock()
+	return slices.Clone(s.holds)
+}
+
+// publishHolds copies the writer's held counts for Holds.
+func (s *Syncer) publishHolds() {
+	var out []Hold
+	for _, z := range s.cfg.Zones {
+		if zs := s.zones[z]; zs != nil && len(zs.held) > 0 {
+			out = append(out, Hold{Zone: z, Held: len(zs.held), Owned: len(zs.owned)})
+		}
+	}
+	s.holdsMu.Lock()
+	s.holds = out
+	s.holdsMu.Unlock()
+}
+
+// approveAtStart approves what the initial convergence held in the zones
+// of Config.ApproveAtStart (the daemon's --approve-deletions).
+func (s *Syncer) approveAtStart() {
+	for _, z := range s.cfg.ApproveAtStart {
+		if n := s.approve(z); n > 0 {
+			s.log.Warn().Str("zone", z).Int("deletions", n).Msg("approved at start (--approve-deletions)")
+		}
+	}
+}
