@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/rrset"
 	"github.com/zonecast/zonecast/internal/syncer"
+	"github.com/zonecast/zonecast/internal/valve"
 )
 
 type syncerConfig struct {
@@ -43,13 +45,24 @@ type syncerConfig struct {
 	statusEvery    time.Duration
 	healEvery      time.Duration
 	pprof          bool
+	controlPrefix  string
+	deleteLimit    valve.Policy
+	approveAtStart []string
+	dryRun         bool
+	plan, planJSON bool // zonecast-syncer plan
 	log            cli.LogFlags
 }
 
 func parseSyncerFlags(args []string) (*syncerConfig, error) {
-	fs := flag.NewFlagSet("zonecast-syncer", flag.ContinueOnError)
-	c := &syncerConfig{}
-	var zones, ns config.List
+	return parseFlags("zonecast-syncer", args, false)
+}
+
+// parseFlags parses the syncer's flags; with plan, those of
+// `zonecast-syncer plan`, which are the same plus --json.
+func parseFlags(name string, args []string, plan bool) (*syncerConfig, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	c := &syncerConfig{plan: plan, dryRun: plan}
+	var zones, ns, approve config.List
 	var refresh, retry, expire, minimum, soaTTL uint
 	fs.Var(&zones, "zone", "managed zone, e.g. lxd.example.com (repeatable; created in PowerDNS if missing)")
 	fs.StringVar(&c.nodeID, "node-id", hostname(), "this node's id (default: the hostname)")
@@ -89,21 +102,67 @@ func parseSyncerFlags(args []string) (*syncerConfig, error) {
 	fs.DurationVar(&c.statusEvery, "status-interval", 5*time.Second, "period of status publication (also after every applied round)")
 	fs.DurationVar(&c.healEvery, "heal-interval", 10*time.Second,
 		"period of the PowerDNS data-loss check (zone missing or SOA serial not the one written -> full reconciliation); 0 disables")
+	fs.Float64Var(&c.deleteLimit.Share, "delete-limit-share", valve.Default.Share,
+		"hold a zone's deletions when they would remove more than this share of the RRsets the syncer owns there (with --delete-limit-min and --delete-limit-window); 1 turns the limit off")
+	fs.IntVar(&c.deleteLimit.Min, "delete-limit-min", valve.Default.Min, "deletions up to this many per zone and window are never held")
+	fs.DurationVar(&c.deleteLimit.Window, "delete-limit-window", valve.Default.Window,
+		"how long written deletions count towards the delete limit")
+	fs.Var(&approve, "approve-deletions", "zone whose deletions held by the start-up convergence are written anyway (repeatable); later ones need zonecast-syncer approve")
+	if plan {
+		fs.BoolVar(&c.planJSON, "json", false, "print the plan as JSON")
+	} else {
+		fs.BoolVar(&c.dryRun, "dry-run", false,
+			"write nothing to PowerDNS (nor to the stream, the status bucket or the snapshots): log what would be created, changed and deleted")
+	}
+	fs.StringVar(&c.controlPrefix, "control-prefix", bus.DefaultControlPrefix,
+		"subject prefix of operators' requests (<prefix>.<stream>.approve), which only admin users may send")
 	c.log.Register(fs)
-	fs.Usage = config.Usage(fs, `zonecast-syncer: replay the zonecast record stream into the local PowerDNS and follow it.
-
-Usage:
-  zonecast-syncer [flags]            run the syncer
-  zonecast-syncer publish [flags]    put a record event on the stream (see publish --help)
-  zonecast-syncer status [flags]     print the convergence status of every node (see status --help)
-  zonecast-syncer passwd | nkey      make credentials for a users file (see docs/fleet.md)
-  zonecast-syncer --version`)
+	synopsis := syncerSynopsis
+	if plan {
+		synopsis = planSynopsis
+	}
+	fs.Usage = config.Usage(fs, synopsis)
 	if err := config.Parse(fs, args); err != nil {
 		if err == flag.ErrHelp {
 			return nil, err
 		}
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
+	if plan {
+		c.httpListen = "" // beside the running syncer, whose port it is
+	}
+	return c.finish(fs, zones, ns, approve, [5]uint{refresh, retry, expire, minimum, soaTTL})
+}
+
+const syncerSynopsis = `zonecast-syncer: replay the zonecast record stream into the local PowerDNS and follow it.
+
+Usage:
+  zonecast-syncer [flags]            run the syncer
+  zonecast-syncer publish [flags]    put a record event on the stream (see publish --help)
+  zonecast-syncer status [flags]     print the convergence status of every node (see status --help)
+  zonecast-syncer plan [flags]       what this syncer would write to its PowerDNS now, writing nothing (see plan --help)
+  zonecast-syncer approve [flags]    write the deletions the delete limit holds in a zone (see approve --help)
+  zonecast-syncer passwd | nkey      make credentials for a users file (see docs/fleet.md)
+  zonecast-syncer --version`
+
+const planSynopsis = `zonecast-syncer plan: what this syncer would create, change and delete in its
+PowerDNS against the stream as it stands. Writes nothing to PowerDNS, the
+stream or the status bucket.
+
+Usage:
+  zonecast-syncer plan [the syncer's flags] [--json]
+
+Takes the syncer's own flags (or ZONECAST_* variables, e.g. from
+/etc/zonecast/syncer.env): it replays the stream (from the zones'
+snapshots) into the desired state, reads each zone and its ownership
+record from PowerDNS, plans the full pass the syncer runs at start and at
+each reconciliation, prints it, and exits. Deletions the delete limit
+would hold are listed as held. Without --nats-url it joins the local
+syncer's embedded server (--nats-listen, with <state-dir>/nats-password).`
+
+// finish checks and completes the parsed flags.
+func (c *syncerConfig) finish(fs *flag.FlagSet, zones, ns, approve config.List, soaNums [5]uint) (*syncerConfig, error) {
+	refresh, retry, expire, minimum, soaTTL := soaNums[0], soaNums[1], soaNums[2], soaNums[3], soaNums[4]
 	if fs.NArg() > 0 {
 		fs.Usage()
 		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
@@ -149,6 +208,19 @@ Usage:
 	}
 	if c.appliedPrefix == "" {
 		return nil, fmt.Errorf("%w: --applied-prefix may not be empty", errUsage)
+	}
+	if err := c.deleteLimit.Check(); err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	for _, z := range approve {
+		cz, err := rrset.CanonicalName(z)
+		if err != nil || !slices.Contains(c.zones, cz) {
+			return nil, fmt.Errorf("%w: --approve-deletions %s: not one of the --zone zones", errUsage, z)
+		}
+		c.approveAtStart = append(c.approveAtStart, cz)
+	}
+	if c.controlPrefix == "" {
+		return nil, fmt.Errorf("%w: --control-prefix may not be empty", errUsage)
 	}
 	if err := c.cluster.check(c.nats.URL != ""); err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)

@@ -41,6 +41,10 @@ func realMain(args []string) int {
 			return cli.Run("zonecast-syncer passwd", args[1:], passwdMain)
 		case "nkey":
 			return cli.Run("zonecast-syncer nkey", args[1:], nkeyMain)
+		case "plan":
+			return cli.Run("zonecast-syncer plan", args[1:], planMain)
+		case "approve":
+			return cli.Run("zonecast-syncer approve", args[1:], approveMain)
 		}
 	}
 	return cli.Run("zonecast-syncer", args, syncerMain)

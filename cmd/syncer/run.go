@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,52 +51,99 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("opening jetstream: %w", err)
 	}
-	stream, err := bus.EnsureStreamWait(ctx, js, bus.StreamConfig{Name: cfg.stream, Prefix: cfg.prefix, Replicas: cfg.replicas}, log)
-	if err != nil {
+	var stream jetstream.Stream
+	if cfg.dryRun {
+		// A dry run neither creates nor updates the stream.
+		if err := bus.WaitStream(ctx, js, cfg.stream, log); err != nil {
+			return err
+		}
+		if stream, err = js.Stream(ctx, cfg.stream); err != nil {
+			return fmt.Errorf("looking up stream %s: %w", cfg.stream, err)
+		}
+	} else if stream, err = bus.EnsureStreamWait(ctx, js, bus.StreamConfig{Name: cfg.stream, Prefix: cfg.prefix, Replicas: cfg.replicas}, log); err != nil {
 		return fmt.Errorf("ensuring stream %s: %w", cfg.stream, err)
 	}
 
 	reg := cli.NewRegistry()
 	metrics := syncer.NewMetrics(reg)
-	pdns := pdnsapi.New(cfg.pdnsURL, apiKey, cfg.pdnsServerID, cfg.pdnsTimeout)
+	var pdns syncer.PDNS = pdnsapi.New(cfg.pdnsURL, apiKey, cfg.pdnsServerID, cfg.pdnsTimeout)
+	var dry *syncer.DryRun
+	if cfg.dryRun {
+		// Reads go to PowerDNS, writes nowhere: the stream, the status
+		// bucket, the snapshots and the claim log are left alone too.
+		dry = &syncer.DryRun{PDNS: pdns}
+		if !cfg.plan {
+			dry.OnChange = func(p syncer.Planned) {
+				log.Info().Str("zone", p.Zone).Str("op", p.Op).Str("name", p.Set.Name).Str("type", p.Set.Type).
+					Strs("records", p.Set.Records).Strs("was", p.Was.Records).Msg("dry run: would write")
+			}
+		}
+		pdns = dry
+		cfg.snapshotEvery = 0
+	}
 	recent := status.NewRecent(20)
 	if err := os.MkdirAll(cfg.stateDir, 0o700); err != nil {
 		return fmt.Errorf("creating the state directory: %w", err)
 	}
-	claims, err := claimlog.Open(filepath.Join(cfg.stateDir, "claims.log"))
-	if err != nil {
-		return err
-	}
-	defer claims.Close()
-	collector := idlegc.New(idleGarbage)
-	reaper := reap.New(reap.Config{Prefix: cfg.prefix, Publisher: bus.NewPublisher(js, cfg.stream, cfg.prefix),
-		Last:   func(ctx context.Context, subject string) (bus.Last, error) { return bus.LastOf(ctx, stream, subject) },
-		Jitter: reapJitter, Log: log}, reg)
-	s := syncer.New(syncer.Config{
+	scfg := syncer.Config{
 		Zones: cfg.zones, Prefix: cfg.prefix, SOA: cfg.soa, NS: cfg.ns,
-		BatchDelay: cfg.batchDelay, ReconcileInterval: cfg.reconcile, Claims: claims,
-		Idle: func() {
+		BatchDelay: cfg.batchDelay, ReconcileInterval: cfg.reconcile,
+		DeleteLimit: cfg.deleteLimit, ApproveAtStart: cfg.approveAtStart,
+	}
+	var reaper *reap.Reaper
+	if cfg.dryRun {
+		// The claims the running syncer logged count as owned here too.
+		scfg.Claims = claimlog.ReadOnly{Path: filepath.Join(cfg.stateDir, "claims.log")}
+	} else {
+		claims, err := claimlog.Open(filepath.Join(cfg.stateDir, "claims.log"))
+		if err != nil {
+			return err
+		}
+		defer claims.Close()
+		scfg.Claims = claims
+		collector := idlegc.New(idleGarbage)
+		scfg.Idle = func() {
 			if collector.Idle() {
 				log.Debug().Msg("idle: collecting garbage before the next burst")
 			}
-		},
-		LeasesEnded: reaper.Ended,
-	}, pdns, metrics, log.Hook(recent))
-	kv, err := bus.StatusBucket(ctx, js, cfg.statusBucket, cfg.replicas, log)
-	if err != nil {
-		return fmt.Errorf("opening the status bucket: %w", err)
+		}
+		reaper = reap.New(reap.Config{Prefix: cfg.prefix, Publisher: bus.NewPublisher(js, cfg.stream, cfg.prefix),
+			Last:   func(ctx context.Context, subject string) (bus.Last, error) { return bus.LastOf(ctx, stream, subject) },
+			Jitter: reapJitter, Log: log}, reg)
+		scfg.LeasesEnded = reaper.Ended
 	}
+	s := syncer.New(scfg, pdns, metrics, log.Hook(recent))
+	watchFile := filepath.Join(cfg.stateDir, "stream.json")
+	if cfg.dryRun {
+		watchFile = ""
+	}
+	watch := newStreamWatch(stream, cfg.deleteLimit, watchFile, reg, log)
 	heal := cfg.healEvery
 	if heal == 0 {
 		heal = -1
 	}
-	mon := syncer.NewMonitor(syncer.MonitorConfig{
+	mcfg := syncer.MonitorConfig{
 		Node: cfg.nodeID, Version: version, Zones: cfg.zones, Prefix: cfg.prefix,
 		Interval: cfg.statusEvery, HealInterval: heal, Gatherer: reg, PDNS: pdns, Recent: recent,
-		Sink: kv, Reconcile: s.RequestReconcile, Ready: s.Ready(), Started: time.Now(), Log: log.Hook(recent),
+		Reconcile: s.RequestReconcile, Ready: s.Ready(), Started: time.Now(), Log: log.Hook(recent),
+		Metrics: metrics, StreamAlarm: watch.Alarm,
+	}
+	if !cfg.dryRun {
+		kv, err := bus.StatusBucket(ctx, js, cfg.statusBucket, cfg.replicas, log)
+		if err != nil {
+			return fmt.Errorf("opening the status bucket: %w", err)
+		}
+		mcfg.Sink = kv
 		// Applied reports, for gateways running with --confirm all|any.
-		Metrics: metrics, Applied: nc, AppliedSubject: confirm.Subject(cfg.appliedPrefix, cfg.nodeID),
-	}, reg)
+		mcfg.Applied, mcfg.AppliedSubject = nc, confirm.Subject(cfg.appliedPrefix, cfg.nodeID)
+		sub, err := bus.ServeApprovals(nc, bus.ApproveSubject(cfg.controlPrefix, cfg.stream), cfg.nodeID,
+			approveTimeout, s.Approve, log)
+		if err != nil {
+			return err
+		}
+		defer sub.Unsubscribe()
+	}
+	mon := syncer.NewMonitor(mcfg, reg)
 
 	ready := health.NewReady("replaying the stream and converging zones")
 	ctx, cancel := context.WithCancel(ctx)
@@ -109,7 +157,14 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	}()
 	go func() {
 		defer wg.Done()
-		reaper.Run(ctx)
+		if reaper != nil {
+			reaper.Run(ctx)
+		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		watch.run(ctx, cfg.statusEvery)
 	}()
 	go func() {
 		defer wg.Done()
@@ -125,11 +180,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	}()
 	go func() {
 		defer wg.Done()
-		select {
-		case <-s.Ready():
-			ready.Set()
-		case <-ctx.Done():
-		}
+		readiness(ctx, s, ready)
 	}()
 	// The syncer reads (or creates) its zones in PowerDNS while the
 	// snapshots load and the stream replays.
@@ -182,9 +233,22 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	}()
 	withHUP(ctx, s.RequestReconcile)
 
+	planned := make(chan error, 1)
+	if cfg.plan {
+		go func() {
+			select {
+			case <-s.Ready():
+				planned <- printPlan(ctx, cfg, s, dry)
+			case <-ctx.Done():
+			}
+		}()
+	}
 	select {
 	case err = <-runErr:
 	case err = <-errs:
+		cancel()
+		<-runErr
+	case err = <-planned:
 		cancel()
 		<-runErr
 	}
@@ -193,9 +257,49 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	return err
 }
 
+// readiness keeps /readyz in line: not ready until the first convergence,
+// then not ready while a zone holds deletions (they wait for an operator).
+func readiness(ctx context.Context, s *syncer.Syncer, ready *health.Ready) {
+	select {
+	case <-s.Ready():
+	case <-ctx.Done():
+		return
+	}
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if holds := s.Holds(); len(holds) > 0 {
+			var parts []string
+			for _, h := range holds {
+				parts = append(parts, fmt.Sprintf("%d deletions held in %s (of %d owned RRsets; approve: zonecast-syncer approve --zone %s)",
+					h.Held, h.Zone, h.Owned, h.Zone))
+			}
+			ready.NotReady(strings.Join(parts, "; "))
+		} else {
+			ready.Set()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// approveTimeout bounds the wait for the writer when an operator approves
+// held deletions.
+const approveTimeout = 30 * time.Second
+
 // connectNATS joins --nats-url, or starts the embedded server and connects
 // in-process. srv is nil when joining.
 func connectNATS(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) (*nats.Conn, *server.Server, error) {
+	if cfg.plan && cfg.nats.URL == "" {
+		// A plan runs beside the syncer: it joins its embedded server.
+		cfg.nats.URL = "nats://" + cfg.natsListen
+		if cfg.nats.PasswordFile == "" {
+			cfg.nats.PasswordFile = filepath.Join(cfg.stateDir, "nats-password")
+		}
+	}
 	if cfg.nats.URL != "" {
 		cfg.nats.Name = "zonecast-syncer/" + cfg.nodeID
 		nc, err := bus.Connect(ctx, *cfg.nats, log)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,9 +28,12 @@ Usage:
 Reads the status every syncer publishes (KV bucket --status-bucket) and
 compares each node's applied sequence, per zone, with the stream's last
 message for that zone. Prints one line per node and zone: caught-up, behind
-by N (messages), starting, pdns-unreachable, serial-mismatch or stale (no
-status for --stale-after). Exits 1 when a node has been behind (or stale)
-for longer than --max-behind, 0 otherwise.`
+by N (messages), starting, pdns-unreachable, holding N deletions (the
+delete limit waits for zonecast-syncer approve), serial-mismatch or stale
+(no status for --stale-after); then an ALARM line per node whose stream
+watch saw the stream emptied within the last hour. Exits 1 when a node has
+been behind (or stale) for longer than --max-behind, holds deletions, or
+raised an alarm; 0 otherwise.`
 
 // exitFailing is returned when the fleet is not converged.
 var errFailing = errors.New("a node has been behind longer than --max-behind")
@@ -78,8 +82,13 @@ func statusMain(ctx context.Context, args []string) error {
 		if err := enc.Encode(rep); err != nil {
 			return err
 		}
-	} else if err := status.Render(os.Stdout, rep.Rows); err != nil {
-		return err
+	} else {
+		if err := status.Render(os.Stdout, rep.Rows); err != nil {
+			return err
+		}
+		for _, a := range rep.Alarms {
+			fmt.Println("ALARM", a)
+		}
 	}
 	if rep.Failing {
 		return errFailing
@@ -93,6 +102,7 @@ type report struct {
 	Failing bool          `json:"failing"`
 	Rows    []status.Row  `json:"rows"`
 	Nodes   []status.Node `json:"nodes"`
+	Alarms  []string      `json:"alarms,omitempty"` // "node: what its stream watch saw"
 }
 
 // fleetReport reads every node's status and the stream's backlog for each
@@ -119,9 +129,13 @@ func fleetReport(ctx context.Context, js jetstream.JetStream, fo fleetOptions, n
 		}
 		rep.Nodes = append(rep.Nodes, n)
 		rep.Rows = append(rep.Rows, status.Classify(n, backlogs, now, fo.opts)...)
+		if n.StreamAlarm != "" {
+			rep.Alarms = append(rep.Alarms, n.Node+": "+n.StreamAlarm)
+		}
 	}
 	status.SortRows(rep.Rows)
-	rep.Failing = status.Failing(rep.Rows)
+	slices.Sort(rep.Alarms)
+	rep.Failing = status.Failing(rep.Rows) || len(rep.Alarms) > 0
 	return rep, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
@@ -181,6 +182,7 @@ type Scope struct {
 	Applied       string // applied reports' subject prefix, default confirm.DefaultSubjectPrefix
 	GatewayBucket string // the gateway's KV bucket, default DefaultGatewayBucket
 	Snapshots     string // the snapshot object store, default DefaultSnapshotBucket
+	Control       string // operators' control subjects' prefix, default DefaultControlPrefix
 }
 
 func (s Scope) withDefaults() Scope {
@@ -201,6 +203,9 @@ func (s Scope) withDefaults() Scope {
 	}
 	if s.Snapshots == "" {
 		s.Snapshots = DefaultSnapshotBucket
+	}
+	if s.Control == "" {
+		s.Control = DefaultControlPrefix
 	}
 	return s
 }
@@ -248,6 +253,8 @@ var inboxes = []string{"_INBOX.>"}
 //     its own applied reports (confirm.Subject); reads and writes zone
 //     snapshots (the object store, which it may create); publishes the
 //     tombstones of ended leases in the zones its entry lists, if any;
+//     receives operators' approve requests (ApproveSubject) and may
+//     answer them;
 //   - source: publishes only subjects of its origin in its zones
 //     (events.OriginFilter), and may look the stream up;
 //   - reader: reads the record stream and the status bucket, and
@@ -266,6 +273,7 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 	kv := "KV_" + sc.StatusBucket
 	readStatus := readStream(kv) // reading a bucket needs no $KV.<bucket> publish: that is a write
 	var pub, sub, deny []string
+	var resp *server.ResponsePermission
 	switch u.Role {
 	case RoleAdmin:
 		return nil
@@ -280,6 +288,8 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 		pub = append(pub, confirm.Subject(sc.Applied, u.Node))
 		pub = append(pub, snapshotAccess(sc.Snapshots)...)
 		sub = append(sub, inboxes...)
+		sub = append(sub, ApproveSubject(sc.Control, sc.Stream))
+		resp = &server.ResponsePermission{MaxMsgs: 1, Expires: time.Minute}
 	case RoleSource:
 		pub = append(pub, "$JS.API.INFO", "$JS.API.STREAM.INFO."+sc.Stream)
 		for _, z := range u.Zones {
@@ -316,6 +326,7 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: pub, Deny: deny},
 		Subscribe: &server.SubjectPermission{Allow: sub},
+		Response:  resp,
 	}
 }
 

@@ -24,6 +24,7 @@ package claimlog
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -113,6 +114,33 @@ func (l *Log) Clear() error {
 
 // Close closes the file.
 func (l *Log) Close() error { return l.f.Close() }
+
+// ReadOnly reads the log at Path, which another process writes, and
+// writes nothing: a dry run beside the running syncer sees its claims.
+type ReadOnly struct{ Path string }
+
+// Load reads the log as Log.Load does; a missing file holds no claims.
+func (r ReadOnly) Load() (map[string]owner.Set, int, error) {
+	f, err := os.Open(r.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return map[string]owner.Set{}, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading claim log: %w", err)
+	}
+	defer f.Close()
+	claims, bad, err := Parse(f)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading claim log %s: %w", r.Path, err)
+	}
+	return claims, bad, nil
+}
+
+// Append writes nothing.
+func (ReadOnly) Append(string, []rrset.Key, bool) error { return nil }
+
+// Clear writes nothing.
+func (ReadOnly) Clear() error { return nil }
 
 // Parse reads log lines: the claims per zone, releases applied in order,
 // and how many lines were not valid (skipped).

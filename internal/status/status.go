@@ -35,6 +35,9 @@ type Node struct {
 	// Heals counts the reconciliations the syncer started by itself
 	// because its PowerDNS had lost data.
 	Heals int `json:"heals,omitempty"`
+	// StreamAlarm says, for an hour, that the record stream looked
+	// emptied (purged, made anew, most messages gone at once).
+	StreamAlarm string `json:"stream_alarm,omitempty"`
 }
 
 // Zone is one managed zone of a node.
@@ -52,6 +55,9 @@ type Zone struct {
 	Owned       int    `json:"owned_rrsets"`
 	Drift       int    `json:"last_drift_rrsets"` // RRsets the last reconciliation wrote
 	Conflicts   int    `json:"conflicts,omitempty"`
+	// Held is the number of deletions the delete limit holds until an
+	// operator approves them (zonecast-syncer approve).
+	Held int `json:"held_deletions,omitempty"`
 }
 
 // Error is one recent warning or error of a node.
@@ -98,6 +104,7 @@ const (
 	Unreachable State = "pdns-unreachable"
 	NotReady    State = "starting"
 	Stale       State = "stale" // no status for too long: node down or cut off
+	Held        State = "deletions-held"
 )
 
 // Row is one line of the table: one zone of one node.
@@ -114,6 +121,7 @@ type Row struct {
 	Owned      int           `json:"owned_rrsets"`
 	Drift      int           `json:"last_drift_rrsets"`
 	Errors     int           `json:"errors"`
+	Held       int           `json:"held_deletions,omitempty"`
 	Failing    bool          `json:"failing"` // counts against --max-behind
 }
 
@@ -132,7 +140,7 @@ func Classify(n Node, backlogs map[string]Backlog, now time.Time, o Options) []R
 	for _, z := range n.Zones {
 		b := backlogs[z.Zone]
 		r := Row{Node: n.Node, Zone: z.Zone, AppliedSeq: z.AppliedSeq, StreamSeq: b.LastSeq, Age: age,
-			Owned: z.Owned, Drift: z.Drift, Errors: len(n.Errors), Serial: "-"}
+			Owned: z.Owned, Drift: z.Drift, Errors: len(n.Errors), Held: z.Held, Serial: "-"}
 		if z.SerialKnown {
 			r.Serial = fmt.Sprint(z.Serial)
 		} else if z.Missing {
@@ -154,6 +162,10 @@ func Classify(n Node, backlogs map[string]Backlog, now time.Time, o Options) []R
 		case !n.PDNSReachable:
 			r.State = Unreachable
 			r.Failing = r.BehindFor > o.MaxBehind
+		case z.Held > 0:
+			// Waits for an operator: failing at once.
+			r.State = Held
+			r.Failing = true
 		case r.BehindBy > 0:
 			r.State = Behind
 			r.Failing = r.BehindFor > o.MaxBehind
@@ -199,8 +211,11 @@ func Render(w io.Writer, rows []Row) error {
 	fmt.Fprintln(tw, "NODE\tZONE\tSTATE\tAPPLIED\tSTREAM\tSERIAL\tBEHIND\tAGE\tOWNED\tDRIFT\tERRORS")
 	for _, r := range rows {
 		state := string(r.State)
-		if r.State == Behind {
+		switch r.State {
+		case Behind:
 			state = fmt.Sprintf("behind by %d", r.BehindBy)
+		case Held:
+			state = fmt.Sprintf("holding %d deletions", r.Held)
 		}
 		if r.Failing {
 			state += " !"

@@ -186,6 +186,7 @@ func (s *Syncer) flush(ctx context.Context) error {
 // batch only, and planning a burst's thousands of changes under the
 // intake's load took 20-30 ms (measured).
 func (s *Syncer) take(st *staging, busy map[rrset.Key]struct{}, budget int) {
+	settling := s.settling()
 	s.mu.Lock()
 	taken := s.dirty
 	if s.spare == nil {
@@ -215,7 +216,8 @@ func (s *Syncer) take(st *staging, busy map[rrset.Key]struct{}, budget int) {
 	for k, e := range taken {
 		zs := s.zones[e.zone]
 		_, inFlight := busy[k]
-		if over := budget > 0 && planned >= budget; zs == nil || inFlight || over {
+		settle := settling && len(e.set.Records) == 0 // a deletion while deletions arrive: see deleteSettle
+		if over := budget > 0 && planned >= budget; zs == nil || inFlight || over || settle {
 			st.notLoaded = st.notLoaded || zs == nil
 			held[e.zone] = true
 			heldKeys = append(heldKeys, k)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/zonecast/zonecast/internal/plan"
 	"github.com/zonecast/zonecast/internal/rrset"
@@ -71,6 +72,44 @@ func (s *Syncer) holdDeletes(zone string, zs *zoneState, keys []rrset.Key, ch pl
 		}
 	}
 	return ch, seqKnown && len(zs.held) == 0
+}
+
+// Deletions that arrive while others keep arriving wait until they stop
+// for deleteSettle (at most deleteSettleMax), so that the delete limit
+// judges a publisher's burst of tombstones whole: the first of them must
+// not reach PowerDNS before the burst shows its size. A single deletion
+// waits deleteSettle.
+const (
+	deleteSettle    = 25 * time.Millisecond
+	deleteSettleMax = time.Second
+)
+
+// noteDeletion records that a deletion was marked now; the caller holds
+// s.mu.
+func (s *Syncer) noteDeletionLocked(now time.Time) {
+	s.lastDelete = now
+}
+
+// settling reports whether deletions should wait this take, and if so
+// arranges for the writer to take them once they may go.
+func (s *Syncer) settling() bool {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	last := s.lastDelete
+	s.mu.Unlock()
+	quiet := last.IsZero() || now.Sub(last) >= deleteSettle
+	if !quiet && s.settleSince.IsZero() {
+		s.settleSince = now
+	}
+	if quiet || now.Sub(s.settleSince) >= deleteSettleMax {
+		s.settleSince, s.settleWake = time.Time{}, time.Time{}
+		return false
+	}
+	s.settleWake = last.Add(deleteSettle)
+	if limit := s.settleSince.Add(deleteSettleMax); limit.Before(s.settleWake) {
+		s.settleWake = limit
+	}
+	return true
 }
 
 // pendingDeletes counts the changes of zone, besides those being planned,

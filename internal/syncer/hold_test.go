@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/zonecast/zonecast/internal/rrset"
@@ -107,4 +108,46 @@ func TestSmallDeletionsPass(t *testing.T) {
 	if len(s.Holds()) != 0 {
 		t.Fatalf("held %v", s.Holds())
 	}
+}
+
+// TestTrickleOfTombstonesHeldWhole: tombstones that keep arriving a few
+// milliseconds apart wait for each other (deleteSettle), so the delete
+// limit sees the whole burst and holds it: not one is written. A lone
+// deletion is written once deletions stop arriving. (Fake time.)
+func TestTrickleOfTombstonesHeldWhole(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f, s, stop := holdRig(t, 200, valve.Default)
+		defer stop()
+		for i := range 100 {
+			deliver(t, s, uint64(201+i), fmt.Sprintf("h%d.%s", i, zone))
+			time.Sleep(10 * time.Millisecond)
+			synctest.Wait()
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if f.deletes() != 0 {
+			t.Fatalf("%d deletions written from a burst of 100 tombstones", f.deletes())
+		}
+		if h := s.Holds(); len(h) != 1 || h[0].Held != 100 {
+			t.Fatalf("holds %v", h)
+		}
+	})
+}
+
+func TestLoneDeletionWaitsForQuiet(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f, s, stop := holdRig(t, 10, valve.Default)
+		defer stop()
+		deliver(t, s, 11, "h0."+zone)
+		time.Sleep(deleteSettle / 2)
+		synctest.Wait()
+		if f.deletes() != 0 {
+			t.Fatal("deleted before deletions stopped arriving")
+		}
+		time.Sleep(deleteSettle)
+		synctest.Wait()
+		if f.deletes() != 1 {
+			t.Fatalf("%d deletions written after %v of quiet, want 1", f.deletes(), deleteSettle)
+		}
+	})
 }

@@ -57,6 +57,9 @@ type MonitorConfig struct {
 	Ready        <-chan struct{}
 	Started      time.Time
 	Log          zerolog.Logger
+	// StreamAlarm, if set, says whether the record stream looked emptied
+	// lately (status.Node.StreamAlarm).
+	StreamAlarm func() string
 
 	// Metrics are the syncer's metrics. When set, the applied sequences
 	// are read from them directly (cheap enough to do every AppliedPoll)
@@ -345,6 +348,7 @@ func (m *Monitor) take(ctx context.Context, now time.Time, readPDNS bool) status
 	owned := byZone(fams, "zonecast_syncer_rrsets_owned")
 	drift := byZone(fams, "zonecast_syncer_reconcile_drift_rrsets")
 	conflicts := byZone(fams, "zonecast_syncer_rrsets_conflicting")
+	held := byZone(fams, "zonecast_syncer_deletions_held")
 	if v, ok := single(fams, "zonecast_syncer_last_reconcile_timestamp_seconds"); ok && v > 0 {
 		n.LastReconcile = time.Unix(0, int64(v*1e9)).UTC()
 	}
@@ -354,7 +358,7 @@ func (m *Monitor) take(ctx context.Context, now time.Time, readPDNS bool) status
 	reachable := true
 	for _, zone := range m.cfg.Zones {
 		z := status.Zone{Zone: zone, Filter: events.ZoneFilter(m.cfg.Prefix, zone), AppliedSeq: uint64(seq[zone]),
-			Owned: int(owned[zone]), Drift: int(drift[zone]), Conflicts: int(conflicts[zone])}
+			Owned: int(owned[zone]), Drift: int(drift[zone]), Conflicts: int(conflicts[zone]), Held: int(held[zone])}
 		if !readPDNS {
 			z = m.lastServed(z)
 			n.Zones = append(n.Zones, z)
@@ -385,6 +389,9 @@ func (m *Monitor) take(ctx context.Context, now time.Time, readPDNS bool) status
 	n.PDNSReachable = reachable
 	if m.cfg.Recent != nil {
 		n.Errors = m.cfg.Recent.List()
+	}
+	if m.cfg.StreamAlarm != nil {
+		n.StreamAlarm = m.cfg.StreamAlarm()
 	}
 	m.mu.Lock()
 	n.Heals = m.nHeals

@@ -86,6 +86,8 @@ type Syncer struct {
 	spare    map[rrset.Key]dirtyEntry // the writer's cleared copy, swapped in by take
 	tracking bool                     // dirty marks are kept (from the first full pass on)
 	position uint64                   // every delivery up to this stream sequence is folded in
+	// lastDelete is when a change that desires nothing was last marked.
+	lastDelete time.Time
 
 	pending    atomic.Uint64 // from the last delivery: how far behind the stream the syncer is
 	wake       chan struct{}
@@ -100,6 +102,8 @@ type Syncer struct {
 	holds   []Hold // the writer's held counts, for Holds
 
 	// Owned by the writer goroutine (Run).
+	settleSince   time.Time // deletions wait since (see deleteSettle)
+	settleWake    time.Time // when the writer takes them again
 	zones         map[string]*zoneState
 	needReconcile bool
 	pendingClaims map[string][]rrset.Key // logged, not yet in the zone metadata (may repeat)
@@ -266,7 +270,11 @@ func (s *Syncer) markLocked(key rrset.Key, zone string, changed bool) {
 		return
 	}
 	if changed {
-		s.dirty[key] = dirtyEntry{zone: zone, set: s.desired.Get(key)}
+		set := s.desired.Get(key)
+		s.dirty[key] = dirtyEntry{zone: zone, set: set}
+		if len(set.Records) == 0 {
+			s.noteDeletionLocked(s.cfg.Now())
+		}
 	}
 	s.seqDirty[zone] = true
 	s.m.DesiredRRsets.Set(float64(s.desired.Len()))
@@ -402,6 +410,10 @@ func (s *Syncer) Run(ctx context.Context) error {
 		if at, ok := s.nextLeaseEnd(); ok {
 			leaseEnd = time.After(at.Sub(s.cfg.Now()))
 		}
+		var settled <-chan time.Time
+		if !s.settleWake.IsZero() {
+			settled = time.After(s.settleWake.Sub(s.cfg.Now()))
+		}
 		// Reconciliations before changes: under a steady stream wake is
 		// always ready, and select would pick among ready cases at random.
 		select {
@@ -434,6 +446,9 @@ func (s *Syncer) Run(ctx context.Context) error {
 			s.cfg.Idle()
 		case <-leaseEnd:
 			s.endLeases(s.cfg.Now())
+		case <-settled:
+			s.settleWake = time.Time{}
+			s.poke()
 		case fn := <-s.calls:
 			fn()
 		case <-tick:

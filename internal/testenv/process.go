@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bufio"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -173,9 +174,18 @@ func (p *proc) LogTail(n int) string {
 // A missing sample is 0.
 func (p *proc) Metric(t testing.TB, sample string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + p.HTTPAddr + "/metrics")
+	v, err := p.TryMetric(sample)
 	if err != nil {
 		t.Fatalf("reading %s metrics: %v", p.label, err)
+	}
+	return v
+}
+
+// TryMetric is Metric for a process that may not be listening yet.
+func (p *proc) TryMetric(sample string) (float64, error) {
+	resp, err := http.Get("http://" + p.HTTPAddr + "/metrics")
+	if err != nil {
+		return 0, err
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
@@ -184,10 +194,10 @@ func (p *proc) Metric(t testing.TB, sample string) float64 {
 		if v, ok := strings.CutPrefix(sc.Text(), sample+" "); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err != nil {
-				t.Fatalf("metric %s: %v", sample, err)
+				return 0, fmt.Errorf("metric %s: %w", sample, err)
 			}
-			return f
+			return f, nil
 		}
 	}
-	return 0
+	return 0, sc.Err()
 }

@@ -8,6 +8,8 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -131,8 +133,50 @@ func StartSyncer(t testing.TB, opts SyncerOptions) *Syncer {
 	return s
 }
 
-// Start (re)starts the process with the same options and ports.
+// Start (re)starts the process with the same options and ports, and waits
+// until /readyz answers.
 func (s *Syncer) Start(t testing.TB) {
+	t.Helper()
+	s.start(t, Binary(t, "syncer"), s.args(t), "ZONECAST_RECONCILE_INTERVAL=1h")
+}
+
+// Launch (re)starts the process without waiting for /readyz (a syncer
+// holding deletions is not ready).
+func (s *Syncer) Launch(t testing.TB) {
+	t.Helper()
+	s.spawn(t, Binary(t, "syncer"), s.args(t), "ZONECAST_RECONCILE_INTERVAL=1h")
+}
+
+// Readyz reports /readyz: whether it answers 200, and its body.
+func (s *Syncer) Readyz() (bool, string) {
+	resp, err := http.Get("http://" + s.HTTPAddr + "/readyz")
+	if err != nil {
+		return false, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode == http.StatusOK, string(b)
+}
+
+// Run runs the syncer binary with args (a subcommand) and returns its
+// standard output and its error, if it failed.
+func (s *Syncer) Run(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(Binary(t, "syncer"), args...)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if err != nil {
+		err = fmt.Errorf("%v: %s", err, errOut.String())
+	}
+	return out.String(), err
+}
+
+// Flags returns the daemon's flags, for subcommands that take them
+// (plan).
+func (s *Syncer) Flags(t testing.TB) []string { t.Helper(); return s.args(t) }
+
+func (s *Syncer) args(t testing.TB) []string {
 	t.Helper()
 	if s.HTTPAddr == "" {
 		s.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
@@ -153,8 +197,7 @@ func (s *Syncer) Start(t testing.TB) {
 	for _, z := range s.Opts.Zones {
 		args = append(args, "--zone", z)
 	}
-	args = append(args, s.Opts.Extra...)
-	s.start(t, Binary(t, "syncer"), args, "ZONECAST_RECONCILE_INTERVAL=1h")
+	return append(args, s.Opts.Extra...)
 }
 
 // NATS connects to the syncer's embedded NATS over TCP with its password.

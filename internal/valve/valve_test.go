@@ -84,3 +84,34 @@ func TestPolicyOff(t *testing.T) {
 		t.Error("default policy refused")
 	}
 }
+
+func TestStreamAlarm(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1_700_000_000, 0)
+	base := StreamState{Name: "ZONECAST", Created: t0, First: 1, Last: 10_000, Msgs: 10_000, At: t0.Add(time.Hour)}
+	with := func(f func(*StreamState)) StreamState {
+		s := base
+		s.At = s.At.Add(5 * time.Second)
+		f(&s)
+		return s
+	}
+	for name, tc := range map[string]struct {
+		prev, cur StreamState
+		alarm     bool
+	}{
+		"first sample":  {StreamState{}, base, false},
+		"growing":       {base, with(func(s *StreamState) { s.Last, s.Msgs = 10_100, 10_100 }), false},
+		"leases ending": {base, with(func(s *StreamState) { s.Msgs = 9_000 }), false},
+		"purged": {base, with(func(s *StreamState) {
+			s.First, s.Msgs = 10_001, 0
+		}), true},
+		"most subjects gone": {base, with(func(s *StreamState) { s.First, s.Msgs = 9_000, 1_000 }), true},
+		"made anew":          {base, with(func(s *StreamState) { s.Created, s.First, s.Last, s.Msgs = t0.Add(2*time.Hour), 0, 0, 0 }), true},
+		"small stream emptied": {StreamState{Name: "ZONECAST", Created: t0, First: 1, Last: 20, Msgs: 20, At: t0},
+			StreamState{Name: "ZONECAST", Created: t0, First: 21, Last: 20, Msgs: 0, At: t0.Add(time.Second)}, false},
+	} {
+		if got := Default.StreamAlarm(tc.prev, tc.cur); (got != "") != tc.alarm {
+			t.Errorf("%s: alarm %q, want alarm %v", name, got, tc.alarm)
+		}
+	}
+}
