@@ -49,11 +49,11 @@ const DefaultStatusBucket = "zonecast_status"
 //	  {"user": "ops", "password_hash": "$2a$...", "role": "reader"}
 //	]}
 type UserSpec struct {
-	User         string   `json:"user,omitempty"`
-	PasswordHash string   `json:"password_hash,omitempty"` // bcrypt
-	Nkey         string   `json:"nkey,omitempty"`          // public user nkey (U...), instead of user + password
-	Role         string   `json:"role"`
-	Origin       string   `json:"origin,omitempty"` // role source: the origin id it publishes as
+	User         string `json:"user,omitempty"`
+	PasswordHash string `json:"password_hash,omitempty"` // bcrypt
+	Nkey         string `json:"nkey,omitempty"`          // public user nkey (U...), instead of user + password
+	Role         string `json:"role"`
+	Origin       string `json:"origin,omitempty"` // role source: the origin id it publishes as
 	// Zones: roles source and gateway, the zones it may publish into;
 	// role syncer, optional, the zones whose ended leases it may record as
 	// tombstones (internal/reap).
