@@ -142,6 +142,7 @@ Usage:
   zonecast-syncer status [flags]     print the convergence status of every node (see status --help)
   zonecast-syncer plan [flags]       what this syncer would write to its PowerDNS now, writing nothing (see plan --help)
   zonecast-syncer approve [flags]    write the deletions the delete limit holds in a zone (see approve --help)
+  zonecast-syncer export [flags]     write the desired state, leases included, for publish --json to restore
   zonecast-syncer passwd | nkey      make credentials for a users file (see docs/fleet.md)
   zonecast-syncer --version`
 

@@ -45,6 +45,8 @@ func realMain(args []string) int {
 			return cli.Run("zonecast-syncer plan", args[1:], planMain)
 		case "approve":
 			return cli.Run("zonecast-syncer approve", args[1:], approveMain)
+		case "export":
+			return cli.Run("zonecast-syncer export", args[1:], exportMain)
 		}
 	}
 	return cli.Run("zonecast-syncer", args, syncerMain)

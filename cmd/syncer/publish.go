@@ -23,9 +23,12 @@ Usage:
   zonecast-syncer publish [flags] --name NAME --type TYPE [RECORD...]
       sets ORIGIN's contribution to NAME/TYPE to the given records;
       with no record (or --delete) publishes a tombstone.
-  zonecast-syncer publish [flags] --json -
-      reads one JSON message per line from standard input (the wire format
-      of docs/wire-format.md; "v" may be omitted) and publishes them all.
+  zonecast-syncer publish [flags] --json FILE|-
+      reads one JSON message per line (the wire format of
+      docs/wire-format.md; "v" may be omitted) and publishes them all. A
+      line may add "expires" (RFC 3339): the message gets the lease left
+      until then, or is skipped if that time has passed. This is the format
+      zonecast-syncer export writes: publish --json restores an export.
 
 Example:
   zonecast-syncer publish --nats-password-file /var/lib/zonecast/nats-password \
@@ -57,10 +60,28 @@ func publishMain(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	var msgs []events.Message
+	var leases []time.Duration // per message, with --json
+	expired := 0
 	if jsonIn != "" {
-		var err error
-		if msgs, err = readJSONMessages(jsonIn); err != nil {
+		lines, err := readJSONMessages(jsonIn)
+		if err != nil {
 			return err
+		}
+		now := time.Now()
+		for _, l := range lines {
+			d := lease
+			if !l.Expires.IsZero() {
+				if d = l.Expires.Sub(now); d <= 0 {
+					expired++
+					continue
+				}
+			}
+			msgs = append(msgs, l.Message)
+			leases = append(leases, d)
+		}
+		if len(msgs) == 0 {
+			fmt.Printf("nothing to publish (%d lines whose lease has ended)\n", expired)
+			return nil
 		}
 	} else {
 		if name == "" || typ == "" {
@@ -72,6 +93,7 @@ func publishMain(ctx context.Context, args []string) error {
 			m.Records = fs.Args()
 		}
 		msgs = append(msgs, m)
+		leases = append(leases, lease)
 	}
 	for i, m := range msgs {
 		v, err := events.Validate(m)
@@ -89,7 +111,7 @@ func publishMain(ctx context.Context, args []string) error {
 	}
 	defer conn.Close()
 	pub := bus.NewPublisher(js, stream, prefix)
-	if len(msgs) == 1 {
+	if len(msgs) == 1 && jsonIn == "" {
 		seq, err := pub.Publish(ctx, msgs[0], lease)
 		if err != nil {
 			return fmt.Errorf("publishing %s %s: %w", msgs[0].Name, msgs[0].Type, err)
@@ -97,8 +119,8 @@ func publishMain(ctx context.Context, args []string) error {
 		fmt.Printf("published %s %s origin=%s seq=%d\n", msgs[0].Name, msgs[0].Type, msgs[0].Origin, seq)
 		return nil
 	}
-	for _, m := range msgs {
-		if err := pub.PublishAsync(ctx, m, lease); err != nil {
+	for i, m := range msgs {
+		if err := pub.PublishAsync(ctx, m, leases[i]); err != nil {
 			return fmt.Errorf("publishing %s %s: %w", m.Name, m.Type, err)
 		}
 	}
@@ -106,11 +128,15 @@ func publishMain(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("waiting for acknowledgements: %w", err)
 	}
-	fmt.Printf("published %d messages\n", n)
+	if expired > 0 {
+		fmt.Printf("published %d messages; skipped %d whose lease has ended\n", n, expired)
+	} else {
+		fmt.Printf("published %d messages\n", n)
+	}
 	return nil
 }
 
-func readJSONMessages(path string) ([]events.Message, error) {
+func readJSONMessages(path string) ([]jsonLine, error) {
 	var r io.Reader = os.Stdin
 	if path != "-" {
 		f, err := os.Open(path)
@@ -120,21 +146,21 @@ func readJSONMessages(path string) ([]events.Message, error) {
 		defer f.Close()
 		r = f
 	}
-	var out []events.Message
+	var out []jsonLine
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), events.MaxMessageBytes)
+	sc.Buffer(make([]byte, 64*1024), events.MaxMessageBytes+256)
 	for line := 1; sc.Scan(); line++ {
 		if len(sc.Bytes()) == 0 {
 			continue
 		}
-		var m events.Message
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+		var l jsonLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
-		if m.Version == 0 {
-			m.Version = events.Version
+		if l.Version == 0 {
+			l.Version = events.Version
 		}
-		out = append(out, m)
+		out = append(out, l)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading messages: %w", err)

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/events"
+)
+
+func TestExportLines(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_700_000_000, 0)
+	msg := func(name string, records ...string) (string, []byte) {
+		m := events.Message{Version: 1, Name: name + ".z.", Type: "A", Origin: "o", TTL: 60, Records: records}
+		b, err := events.Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return events.Subject(events.DefaultSubjectPrefix, m), b
+	}
+	last := map[string]bus.Delivery{}
+	add := func(name string, d bus.Delivery, records ...string) {
+		s, b := msg(name, records...)
+		d.Subject, d.Data = s, b
+		last[s] = d
+	}
+	add("keep", bus.Delivery{}, "192.0.2.1")
+	add("lease", bus.Delivery{Expires: now.Add(time.Hour)}, "192.0.2.2")
+	add("ended", bus.Delivery{Expires: now.Add(-time.Second)}, "192.0.2.3")
+	add("gone", bus.Delivery{})
+	add("marker", bus.Delivery{Removed: true}, "192.0.2.4")
+	s, _ := msg("bad", "192.0.2.5")
+	last[s] = bus.Delivery{Subject: s, Data: []byte(`{"v":2}`)}
+	lines, sk := exportLines(events.DefaultSubjectPrefix, last, now)
+	if len(lines) != 2 || lines[0].Name != "keep.z." || !lines[0].Expires.IsZero() ||
+		lines[1].Name != "lease.z." || !lines[1].Expires.Equal(now.Add(time.Hour)) {
+		t.Fatalf("lines %+v", lines)
+	}
+	if sk != (exportSkips{tombstones: 2, expired: 1, invalid: 1}) {
+		t.Fatalf("skipped %+v", sk)
+	}
+}
