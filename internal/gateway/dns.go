@@ -165,24 +165,29 @@ func (g *Gateway) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 
 // Handle answers one decoded message whose TSIG the server checked
 // (tsigStatus, nil when unsigned or valid). The response carries a TSIG
-// stub to be signed when the request had one.
+// stub to be signed when the request had one. Every response it returns
+// packs and unpacks again, whatever the request held (FuzzServeDNS).
 func (g *Gateway) Handle(ctx context.Context, req *dns.Msg, tsigStatus error, remote net.Addr) *dns.Msg {
 	resp := new(dns.Msg)
 	resp.SetReply(req)
 	resp.Authoritative = true
+	if req.Opcode != dns.OpcodeQuery && req.Opcode != dns.OpcodeUpdate {
+		resp.Rcode = dns.RcodeNotImplemented
+		return resp
+	}
+	if reason := malformed(req); reason != "" {
+		resp.Authoritative = false
+		resp.Rcode = dns.RcodeFormatError
+		if req.Opcode == dns.OpcodeUpdate {
+			g.count(&updateLog{g: g, remote: remote}, resp.Rcode, reason, 0)
+		}
+		return resp
+	}
 	if req.Opcode == dns.OpcodeQuery {
 		g.answerQuery(req, resp)
 		return g.sign(req, resp, tsigStatus)
 	}
-	if req.Opcode != dns.OpcodeUpdate {
-		resp.Rcode = dns.RcodeNotImplemented
-		return resp
-	}
-	zone := ""
-	if len(req.Question) > 0 {
-		zone = req.Question[0].Name
-	}
-	log := &updateLog{g: g, zone: zone, remote: remote}
+	log := &updateLog{g: g, zone: req.Question[0].Name, remote: remote}
 	t := req.IsTsig()
 	if t == nil {
 		resp.Rcode = dns.RcodeRefused
@@ -220,6 +225,24 @@ func (g *Gateway) Handle(ctx context.Context, req *dns.Msg, tsigStatus error, re
 		}
 	}
 	return g.sign(req, resp, nil)
+}
+
+// malformed returns why a decoded request can only be answered FORMERR, or
+// "". miekg/dns decodes both cases below without an error.
+func malformed(req *dns.Msg) string {
+	// A header that counts one question (acceptMsg lets no other count
+	// in) and a message that ends there decode to no question at all.
+	if len(req.Question) != 1 {
+		return fmt.Sprintf("%d questions, want 1", len(req.Question))
+	}
+	// A TSIG without RDATA (RDLENGTH 0) decodes with an empty algorithm
+	// name, which the response's TSIG would copy and miekg/dns pack one
+	// byte longer than its RDLENGTH says. RFC 8945 5.2: a TSIG that cannot
+	// be understood makes the message corrupt: FORMERR, unsigned.
+	if t := req.IsTsig(); t != nil && (!dns.IsFqdn(t.Algorithm) || !dns.IsFqdn(t.Hdr.Name)) {
+		return "tsig without algorithm"
+	}
+	return ""
 }
 
 // apply evaluates one update against the state, sends its messages and
@@ -333,7 +356,7 @@ func (g *Gateway) signError(req, resp *dns.Msg, code uint16) *dns.Msg {
 // (nsupdate without a zone statement) can find the zone to update. The SOA
 // is a placeholder: the real one is on the nameservers.
 func (g *Gateway) answerQuery(req, resp *dns.Msg) {
-	q := req.Question[0]
+	q := req.Question[0] // one, Handle checked
 	name, err := rrset.CanonicalName(q.Name)
 	if err != nil {
 		resp.Rcode = dns.RcodeRefused
