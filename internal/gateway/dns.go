@@ -179,7 +179,7 @@ func (g *Gateway) Handle(ctx context.Context, req *dns.Msg, tsigStatus error, re
 		resp.Authoritative = false
 		resp.Rcode = dns.RcodeFormatError
 		if req.Opcode == dns.OpcodeUpdate {
-			g.count(&updateLog{g: g, remote: remote}, resp.Rcode, reason, 0)
+			g.count(&updateLog{g: g, remote: remote}, resp.Rcode, "", reason, 0)
 		}
 		return resp
 	}
@@ -192,7 +192,7 @@ func (g *Gateway) Handle(ctx context.Context, req *dns.Msg, tsigStatus error, re
 	if t == nil {
 		resp.Rcode = dns.RcodeRefused
 		g.m.tsigFailures.WithLabelValues("UNSIGNED").Inc()
-		g.count(log, resp.Rcode, "update without tsig", 0)
+		g.count(log, resp.Rcode, "UNSIGNED", "update without tsig", 0)
 		return resp
 	}
 	log.key = t.Hdr.Name
@@ -200,13 +200,14 @@ func (g *Gateway) Handle(ctx context.Context, req *dns.Msg, tsigStatus error, re
 		code, name := tsigError(tsigStatus)
 		resp.Rcode = dns.RcodeNotAuth
 		g.m.tsigFailures.WithLabelValues(name).Inc()
-		g.count(log, resp.Rcode, "tsig verification failed: "+name, 0)
+		g.count(log, resp.Rcode, name, "tsig verification failed: "+name, 0)
 		return g.signError(req, resp, code)
 	}
 	key, ok := g.cfg.Directory.Key(dns.CanonicalName(t.Hdr.Name))
 	if !ok { // removed between verification and now
 		resp.Rcode = dns.RcodeNotAuth
 		g.m.tsigFailures.WithLabelValues("BADKEY").Inc()
+		g.count(log, resp.Rcode, "BADKEY", "key removed since verification", 0)
 		return g.signError(req, resp, dns.RcodeBadKey)
 	}
 	origin := key.Origin()
@@ -217,7 +218,7 @@ func (g *Gateway) Handle(ctx context.Context, req *dns.Msg, tsigStatus error, re
 		res.Rcode, res.Reason = dns.RcodeServerFailure, err.Error()
 	}
 	resp.Rcode = res.Rcode
-	g.count(log, res.Rcode, res.Reason, len(res.Messages))
+	g.count(log, res.Rcode, "", res.Reason, len(res.Messages))
 	if res.Rcode == dns.RcodeSuccess && g.log.GetLevel() <= zerolog.DebugLevel {
 		l := log.logger()
 		for _, m := range res.Messages {
@@ -305,8 +306,10 @@ func (l *updateLog) logger() zerolog.Logger {
 }
 
 // count counts an answer and logs it: applied updates at info (with the
-// number of RRsets changed, n), refused ones at warn.
-func (g *Gateway) count(log *updateLog, rcode int, reason string, n int) {
+// number of RRsets changed, n), refused ones at warn, as many as the
+// source's log limit allows (lograte.go). kind is what a summary counts the
+// refusal as: a TSIG error, or "" for the rcode.
+func (g *Gateway) count(log *updateLog, rcode int, kind, reason string, n int) {
 	g.m.updated(rcode)
 	name := dns.RcodeToString[rcode]
 	if rcode == dns.RcodeSuccess {
@@ -314,6 +317,12 @@ func (g *Gateway) count(log *updateLog, rcode int, reason string, n int) {
 			l := log.logger()
 			l.Info().Str("rcode", name).Str("detail", fmt.Sprintf("%d rrsets", n)).Msg("update applied")
 		}
+		return
+	}
+	if kind == "" {
+		kind = name
+	}
+	if g.log.GetLevel() > zerolog.WarnLevel || !g.dnsRefusals.allow(remoteAddr(log.remote), kind, g.cfg.Now()) {
 		return
 	}
 	l := log.logger()
@@ -388,12 +397,18 @@ func (g *Gateway) ServeDNSOn(ctx context.Context, addr string) error {
 		return fmt.Errorf("listening for dns on tcp %s: %w", addr, err)
 	}
 	prov := g.TsigProvider()
+	undecodable := func([]byte, error) { g.m.undecodable.Inc() }
 	servers := []*dns.Server{
-		{PacketConn: pc, Handler: g, TsigProvider: prov, MsgAcceptFunc: acceptMsg},
-		{Listener: ln, Handler: g, TsigProvider: prov, MsgAcceptFunc: acceptMsg, ReadTimeout: 10 * time.Second},
+		{PacketConn: pc, Handler: g, TsigProvider: prov, MsgAcceptFunc: acceptMsg, MsgInvalidFunc: undecodable},
+		{Listener: ln, Handler: g, TsigProvider: prov, MsgAcceptFunc: acceptMsg, MsgInvalidFunc: undecodable,
+			ReadTimeout: 10 * time.Second},
 	}
 	errs := make(chan error, len(servers))
 	var wg sync.WaitGroup
+	// The summaries of refusals not logged, DNS and dyndns alike: the
+	// daemon always answers DNS.
+	sctx, stop := context.WithCancel(ctx)
+	wg.Go(func() { g.summarise(sctx, time.Second) })
 	for _, s := range servers {
 		wg.Add(1)
 		go func() {
@@ -416,6 +431,7 @@ func (g *Gateway) ServeDNSOn(ctx context.Context, addr string) error {
 	// started") would go on serving: closing its socket ends it.
 	pc.Close()
 	ln.Close()
+	stop()
 	wg.Wait()
 	if first != nil && ctx.Err() == nil {
 		return fmt.Errorf("serving dns on %s: %w", addr, first)

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rs/zerolog"
+
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/rrset"
 )
@@ -109,20 +111,36 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	req, err := ParseDyndns(r.URL.Query(), remote)
 	if err != nil || len(req.Hostnames) == 0 {
-		g.log.Warn().Err(err).Str("remote", r.RemoteAddr).Msg("dyndns request refused")
+		reason := "no host name"
+		if err != nil {
+			reason = err.Error()
+		}
+		g.dyndnsRefused(remote, r.RemoteAddr, ddNotfqdn).Str("reason", reason).Msg("dyndns update refused")
 		g.answer(w, ddNotfqdn)
 		return
 	}
 	if len(req.Hostnames) > maxDyndnsHosts {
-		g.log.Warn().Int("hosts", len(req.Hostnames)).Str("remote", r.RemoteAddr).Msg("dyndns request refused: too many host names")
+		g.dyndnsRefused(remote, r.RemoteAddr, ddNumhost).Str("reason", fmt.Sprintf("%d host names", len(req.Hostnames))).
+			Msg("dyndns update refused")
 		g.answer(w, ddNumhost)
 		return
 	}
 	var lines []string
 	for _, h := range req.Hostnames {
-		lines = append(lines, g.updateHost(r.Context(), h, token, req))
+		lines = append(lines, g.updateHost(r.Context(), h, token, req, remote, r.RemoteAddr))
 	}
 	fmt.Fprint(w, strings.Join(lines, "\n")+"\n")
+}
+
+// dyndnsRefused returns the warning of one refused request or host name
+// (answer code), or nil (on which zerolog's methods do nothing) when the
+// source's log limit is spent (lograte.go). The answer is counted in the
+// metrics either way, by the caller.
+func (g *Gateway) dyndnsRefused(remote netip.Addr, remoteAddr, code string) *zerolog.Event {
+	if g.ddlog.GetLevel() > zerolog.WarnLevel || !g.dyndnsRefusals.allow(remote, code, g.cfg.Now()) {
+		return nil
+	}
+	return g.ddlog.Warn().Str("remote", remoteAddr).Str("answer", code)
 }
 
 func (g *Gateway) answer(w http.ResponseWriter, code string) {
@@ -131,8 +149,7 @@ func (g *Gateway) answer(w http.ResponseWriter, code string) {
 }
 
 // updateHost applies one host name of a request and returns its answer line.
-func (g *Gateway) updateHost(ctx context.Context, hostname, token string, req DyndnsRequest) string {
-	log := g.log.With().Str("component", "dyndns").Str("name", hostname).Logger()
+func (g *Gateway) updateHost(ctx context.Context, hostname, token string, req DyndnsRequest, remote netip.Addr, remoteAddr string) string {
 	ans := func(code, extra string) string {
 		g.m.dyndns.WithLabelValues(code).Inc()
 		if extra != "" {
@@ -140,26 +157,27 @@ func (g *Gateway) updateHost(ctx context.Context, hostname, token string, req Dy
 		}
 		return code
 	}
+	refuse := func(code, reason string) string {
+		g.dyndnsRefused(remote, remoteAddr, code).Str("name", hostname).Str("reason", reason).Msg("dyndns update refused")
+		return ans(code, "")
+	}
 	name, err := rrset.CanonicalName(hostname)
 	if err != nil || !strings.Contains(strings.TrimSuffix(name, "."), ".") || strings.Contains(name, "*") {
-		log.Warn().Msg("dyndns: not a fully qualified host name")
-		return ans(ddNotfqdn, "")
+		return refuse(ddNotfqdn, "not a fully qualified host name")
 	}
 	host, ok := g.cfg.Directory.Host(name)
 	if _, inZone := g.zoneOf(name); !ok || !inZone {
-		log.Warn().Msg("dyndns: unknown host")
-		return ans(ddNohost, "")
+		return refuse(ddNohost, "unknown host")
 	}
 	// Token first: a stranger must not spend the host's rate. Tokens are
 	// 256 random bits, so guessing needs no rate limit.
 	if !host.Check(token) {
-		log.Warn().Msg("dyndns: bad token")
-		return ans(ddBadauth, "")
+		return refuse(ddBadauth, "bad token")
 	}
 	if !g.limiter(name).Allow() {
-		log.Warn().Msg("dyndns: rate limit exceeded")
-		return ans(ddAbuse, "")
+		return refuse(ddAbuse, "rate limit exceeded")
 	}
+	log := g.ddlog.With().Str("name", hostname).Str("remote", remoteAddr).Logger()
 	origin := host.Origin()
 	want := map[string][]string{}
 	if len(req.V4) > 0 {

@@ -40,14 +40,20 @@ type Config struct {
 	// DyndnsRate and DyndnsBurst limit dyndns updates per host name.
 	DyndnsRate  rate.Limit // default one per 10 s
 	DyndnsBurst int        // default 3
-	Now         func() time.Time
+	// LogLimits bounds the refusals logged one by one, per source and in
+	// all (lograte.go); the metrics count every one.
+	LogLimits LogLimits
+	Now       func() time.Time // the clock of leases and log limits
 }
 
 // Gateway is the state and handlers of one zonecast-gateway.
 type Gateway struct {
-	cfg Config
-	log zerolog.Logger
-	m   *Metrics
+	cfg   Config
+	log   zerolog.Logger
+	ddlog zerolog.Logger // the dyndns side's
+	m     *Metrics
+
+	dnsRefusals, dyndnsRefusals *refusalLog
 
 	tsig *tsigProvider
 
@@ -86,6 +92,8 @@ func New(cfg Config) *Gateway {
 		cfg.Metrics = NewMetrics(nil)
 	}
 	g := &Gateway{cfg: cfg, log: cfg.Log.With().Str("component", "gateway").Logger(), m: cfg.Metrics,
+		ddlog:       cfg.Log.With().Str("component", "dyndns").Logger(),
+		dnsRefusals: newRefusalLog(cfg.LogLimits), dyndnsRefusals: newRefusalLog(cfg.LogLimits),
 		idx: dnsupdate.NewIndex(), tracks: map[subject]*track{}, pendingKeys: map[rrset.Key]int{},
 		pendingNames: map[string]int{}, limiters: map[string]*rate.Limiter{}}
 	g.settled = sync.NewCond(&g.mu)

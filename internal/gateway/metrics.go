@@ -12,6 +12,7 @@ type Metrics struct {
 	updates       *prometheus.CounterVec                 // by rcode
 	updatesBy     [24]atomic.Pointer[prometheus.Counter] // bound updates children, by rcode
 	tsigFailures  *prometheus.CounterVec                 // by TSIG error
+	undecodable   prometheus.Counter
 	updateSeconds prometheus.Histogram
 	published     prometheus.Counter
 	publishErrors prometheus.Counter
@@ -27,6 +28,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "RFC 2136 UPDATE messages answered, by response code."}, []string{"rcode"}),
 		tsigFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zonecast_gateway_tsig_failures_total",
 			Help: "Messages refused for their TSIG (BADKEY, BADSIG, BADTIME) or for having none (UNSIGNED)."}, []string{"error"}),
+		undecodable: prometheus.NewCounter(prometheus.CounterOpts{Name: "zonecast_gateway_dns_undecodable_total",
+			Help: "DNS messages that did not decode, answered FORMERR by the DNS library or not at all."}),
 		updateSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "zonecast_gateway_update_seconds",
 			Help:    "Time from receiving an UPDATE to answering it (including the JetStream acknowledgement).",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .5, 1, 5}}),
@@ -42,7 +45,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Stream sequence of the last message followed."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.updates, m.tsigFailures, m.updateSeconds, m.published, m.publishErrors, m.dyndns, m.rrsets, m.streamSeq)
+		reg.MustRegister(m.updates, m.tsigFailures, m.undecodable, m.updateSeconds, m.published, m.publishErrors, m.dyndns, m.rrsets, m.streamSeq)
 	}
 	return m
 }
