@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO    ?= go
 
-.PHONY: all build test demo bench deb deps clean fmt vet
+.PHONY: all build test demo bench fuzz deb deps clean fmt vet
 
 all: build
 
@@ -21,6 +21,9 @@ demo: ## start NATS, PowerDNS and the syncer, publish records, dig them
 
 bench: ## run the benchmarks against a real PowerDNS
 	scripts/bench.sh
+
+fuzz: ## fuzz every fuzz target for FUZZTIME each (default 60s); table of corpora and crashes
+	scripts/fuzz.sh
 
 deb: ## build .deb packages into dist/
 	scripts/deb.sh
