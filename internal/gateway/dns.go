@@ -322,7 +322,7 @@ func (g *Gateway) count(log *updateLog, rcode int, kind, reason string, n int) {
 	if kind == "" {
 		kind = name
 	}
-	if g.log.GetLevel() > zerolog.WarnLevel || !g.dnsRefusals.allow(remoteAddr(log.remote), kind, g.cfg.Now()) {
+	if g.log.GetLevel() > zerolog.WarnLevel || !g.dnsRefusals.allow(ipOf(log.remote), kind, g.cfg.Now()) {
 		return
 	}
 	l := log.logger()

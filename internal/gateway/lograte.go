@@ -115,8 +115,8 @@ func sourceOf(a netip.Addr) netip.Prefix {
 	return p
 }
 
-// remoteAddr returns the IP address of a net.Addr (invalid if none).
-func remoteAddr(a net.Addr) netip.Addr {
+// ipOf returns the IP address of a net.Addr (invalid if none).
+func ipOf(a net.Addr) netip.Addr {
 	switch a := a.(type) {
 	case *net.UDPAddr:
 		return a.AddrPort().Addr()
