@@ -73,8 +73,12 @@ long[syncer]=" zonecast replicates DNS records between nameservers through a NAT
  By default it runs an embedded NATS server with JetStream."
 recommends[syncer]="pdns-server, pdns-backend-sqlite3"
 suggests[syncer]=""
-secrets[syncer]="/etc/zonecast/pdns-api-key:empty /etc/zonecast/nats-password:random"
-own_secrets[syncer]="/etc/zonecast/pdns-api-key:empty"
+# Every daemon its own NATS user: the syncer holds its own (unrestricted)
+# password and checks those of this host's watcher and gateway, which hold
+# only theirs (role source and gateway; see the units' LoadCredential=).
+# The route password of an embedded cluster starts empty (no cluster).
+secrets[syncer]="/etc/zonecast/pdns-api-key:empty /etc/zonecast/nats-password:random /etc/zonecast/cluster-password:empty /etc/zonecast/watcher-nats-password:random /etc/zonecast/gateway-nats-password:random"
+own_secrets[syncer]="/etc/zonecast/pdns-api-key:empty /etc/zonecast/nats-password:random /etc/zonecast/cluster-password:empty"
 
 summary[watcher]="publishes the addresses of LXD instances as DNS records"
 long[watcher]=" zonecast replicates DNS records between nameservers through a NATS
@@ -82,7 +86,7 @@ long[watcher]=" zonecast replicates DNS records between nameservers through a NA
  publishes their addresses as A, AAAA and PTR records to the stream."
 recommends[watcher]=""
 suggests[watcher]="lxd, zonecast-syncer"
-secrets[watcher]="/etc/zonecast/nats-password:random"
+secrets[watcher]="/etc/zonecast/watcher-nats-password:random"
 own_secrets[watcher]=""
 
 summary[gateway]="accepts DNS UPDATEs and dyndns2 requests, publishes them to NATS"
@@ -92,7 +96,7 @@ long[gateway]=" zonecast replicates DNS records between nameservers through a NA
  stream."
 recommends[gateway]=""
 suggests[gateway]="zonecast-syncer"
-secrets[gateway]="/etc/zonecast/nats-password:random"
+secrets[gateway]="/etc/zonecast/gateway-nats-password:random"
 own_secrets[gateway]=""
 
 daemons=()
@@ -128,9 +132,12 @@ rm -f "$out"/zonecast-*.deb
 gzip -9n <"$work/changelog.Debian" >"$work/changelog.Debian.gz"
 
 # ---- build and package --------------------------------------------------------
+# Every package's secrets: the last zonecast package purged removes them all.
+all_secrets=$(printf '%s\n' ${secrets[syncer]} ${secrets[watcher]} ${secrets[gateway]} | sort -u | tr '\n' ' ')
 subst() { # file daemon
   sed -e "s|@PKG@|zonecast-$2|g" -e "s|@NAME@|$2|g" \
-      -e "s|@SECRETS@|${secrets[$2]}|g" -e "s|@OWN_SECRETS@|${own_secrets[$2]}|g" "$1"
+      -e "s|@SECRETS@|${secrets[$2]}|g" -e "s|@OWN_SECRETS@|${own_secrets[$2]}|g" \
+      -e "s|@ALL_SECRETS@|$all_secrets|g" "$1"
 }
 
 # gobuild ARCH OUTPUT PACKAGE: a static, reproducible build. One retry: a
@@ -192,8 +199,9 @@ $(printf '%s\n' "${helptext[$d]}" | sed -e 's/\\/\\e/g' -e "s/^\([.']\)/\\\\\&\1
 .I /etc/zonecast/$d.env
 Environment of the service: every option, commented out at its default.
 .TP
-.I /etc/zonecast/nats-password
-NATS password (mode 0640, root:zonecast), random at installation.
+.I /etc/zonecast/*-password, /etc/zonecast/pdns-api-key
+Secrets (mode 0600, root:root), handed to the service as systemd
+credentials; NATS passwords are random at installation.
 .TP
 .I /var/lib/zonecast
 State directory of the service.

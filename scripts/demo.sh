@@ -82,7 +82,14 @@ say "starting PowerDNS (gsqlite3) on 127.0.0.1:$dns_port, API on :$api_port"
 scripts/pdns.sh start "$state/pdns" --dns-port "$dns_port" --api-port "$api_port"
 
 say "starting zonecast-syncer for zone $zone (embedded NATS JetStream on 127.0.0.1:$nats_port)"
+# Every daemon its own NATS user: the syncer keeps its own (unrestricted)
+# password, and defines user "watcher" (role source: its origin, its zones)
+# for the watcher, whose password file only the watcher is given.
+mkdir -p "$state/syncer"
+bin/zonecast-syncer passwd --password-file "$state/watcher-nats-password" >/dev/null
 ZONECAST_ZONE=$zone \
+ZONECAST_NODE_ID=demo-host \
+ZONECAST_LOCAL_WATCHER_PASSWORD_FILE=$state/watcher-nats-password \
 ZONECAST_PDNS_URL=http://127.0.0.1:$api_port \
 ZONECAST_PDNS_API_KEY_FILE=$state/pdns/api-key \
 ZONECAST_STATE_DIR=$state/syncer \
@@ -99,7 +106,8 @@ say "starting zonecast-watcher (node id demo-host) on the local LXD socket"
 ZONECAST_ZONE=$zone \
 ZONECAST_NODE_ID=demo-host \
 ZONECAST_NATS_URL=nats://127.0.0.1:$nats_port \
-ZONECAST_NATS_PASSWORD_FILE=$state/syncer/nats-password \
+ZONECAST_NATS_USER=watcher \
+ZONECAST_NATS_PASSWORD_FILE=$state/watcher-nats-password \
 ZONECAST_HTTP_LISTEN=$watcher_http \
 ZONECAST_POLL_INTERVAL=10s \
 ZONECAST_LOG_FORMAT=console \
@@ -136,6 +144,14 @@ done
 echo "gone $(since "$t0") after lxc delete"
 d "$container.$zone" AAAA
 dig @127.0.0.1 -p "$dns_port" "$container.$zone" A | grep -E 'status:|^;; ANSWER' || true
+
+say "the watcher's NATS user publishes its own origin only: another origin's record is refused"
+if timeout 10 bin/zonecast-syncer publish --nats-url "nats://127.0.0.1:$nats_port" --nats-user watcher \
+    --nats-password-file "$state/watcher-nats-password" --origin node-a --name forged.$zone --type A 192.0.2.66 \
+    >"$state/forged.log" 2>&1; then
+  echo "UNEXPECTED: the watcher's user published as node-a"; exit 1
+fi
+echo "refused: $(tail -1 "$state/forged.log")"
 
 say "watcher metrics (excerpt)"
 curl -s "http://$watcher_http/metrics" | grep -E '^zonecast_watcher_' || true

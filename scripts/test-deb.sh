@@ -187,12 +187,21 @@ check "user zonecast has no login shell" \
   sh -c 'case $(getent passwd zonecast | cut -d: -f7) in */nologin|*/false) ;; *) exit 1 ;; esac'
 m=$(mode_owner /var/lib/zonecast)
 [ "$m" = "750 zonecast:zonecast" ] && ok "/var/lib/zonecast is 750 zonecast:zonecast" || bad "/var/lib/zonecast is 750 zonecast:zonecast (got '$m')"
-for f in /etc/zonecast/nats-password /etc/zonecast/pdns-api-key; do
+secret_files=(/etc/zonecast/nats-password /etc/zonecast/pdns-api-key /etc/zonecast/cluster-password)
+[[ " ${built[*]} " == *" zonecast-watcher "* ]] && secret_files+=(/etc/zonecast/watcher-nats-password)
+[[ " ${built[*]} " == *" zonecast-gateway "* ]] && secret_files+=(/etc/zonecast/gateway-nats-password)
+for f in "${secret_files[@]}"; do
   m=$(mode_owner $f)
-  [ "$m" = "640 root:zonecast" ] && ok "$f is 640 root:zonecast" || bad "$f is 640 root:zonecast (got '$m')"
+  [ "$m" = "600 root:root" ] && ok "$f is 600 root:root" || bad "$f is 600 root:root (got '$m')"
 done
-check "nats-password holds a random 64-hex-digit password" grep -Eqx '[0-9a-f]{64}' /etc/zonecast/nats-password
+for f in "${secret_files[@]}"; do
+  case $f in */pdns-api-key | */cluster-password) continue ;; esac
+  check "$(basename "$f") holds a random 64-hex-digit password" grep -Eqx '[0-9a-f]{64}' "$f"
+done
+check "the zonecast user cannot read the syncer's NATS password" sh -c '! runuser -u zonecast -- cat /etc/zonecast/nats-password'
+check "distinct passwords per daemon" sh -c '[ "$(cat /etc/zonecast/nats-password /etc/zonecast/*-nats-password 2>/dev/null | sort | uniq -d)" = "" ]'
 check "pdns-api-key is an empty placeholder" test ! -s /etc/zonecast/pdns-api-key
+check "cluster-password is an empty placeholder" test ! -s /etc/zonecast/cluster-password
 for p in "${built[@]}"; do
   d=${p#zonecast-}
   m=$(mode_owner /usr/bin/$p)
@@ -271,6 +280,63 @@ for p in "${pkgs_all[@]}"; do
   fi
 done
 
+# ---- the installed defaults: every daemon its own NATS user ---------------------
+# There is no systemd as PID 1 here: run_unit starts a unit's ExecStart the
+# way systemd would, as far as credentials and environment go (its
+# LoadCredential= files copied to a directory only the service user reads,
+# Environment= with %d, EnvironmentFile=, User=), plus test overrides.
+run_unit() { # unit log var=value...
+  local unit=/lib/systemd/system/$1.service log=$2 creds=/run/zonecast-test-credentials-$1
+  shift 2
+  local vars=() line id path
+  rm -rf "$creds"; mkdir -p "$creds"
+  while IFS= read -r line; do
+    case $line in
+    LoadCredential=*)
+      id=${line#LoadCredential=}; path=${id#*:}; id=${id%%:*}
+      install -m 0400 -o zonecast -g zonecast "$path" "$creds/$id" ;;
+    Environment=*) vars+=("${line#Environment=}") ;;
+    esac
+  done <"$unit"
+  chown zonecast:zonecast "$creds"; chmod 0500 "$creds"
+  vars=("${vars[@]//%d/$creds}")
+  while IFS= read -r line; do
+    case $line in ZONECAST_*=*) vars+=("$line") ;; esac
+  done < <(sed -n 's/^EnvironmentFile=-\{0,1\}//p' "$unit" | xargs -r cat 2>/dev/null)
+  runuser -u zonecast -- env -i PATH=/usr/bin:/bin "${vars[@]}" "$@" "$(sed -n 's/^ExecStart=//p' "$unit")" >"$log" 2>&1 &
+  echo $!
+}
+if [[ " ${built[*]} " == *" zonecast-watcher "* ]] && [[ " ${built[*]} " == *" zonecast-gateway "* ]]; then
+  echo "== installed defaults: least privilege"
+  nport=$(shuf -i 20000-29999 -n 1); hport=$((nport + 1))
+  echo test-key >/etc/zonecast/pdns-api-key # the syncer does not start with the empty placeholder
+  spid=$(run_unit zonecast-syncer "$tmp/syncer-run.log" ZONECAST_ZONE=lxd.example.org \
+    ZONECAST_NATS_LISTEN=127.0.0.1:$nport ZONECAST_HTTP_LISTEN=127.0.0.1:$hport ZONECAST_PDNS_URL=http://127.0.0.1:9)
+  # Its HTTP endpoints come up once the stream exists.
+  for i in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$hport") 2>/dev/null && break; sleep 0.2; done
+  nurl=nats://127.0.0.1:$nport
+  origin=$(hostname | tr 'A-Z.' 'a-z-')
+  nflags() { echo "--nats-url $nurl --nats-user $1 --nats-password-file /etc/zonecast/$1-nats-password"; }
+  # shellcheck disable=SC2046 # nflags is split on purpose
+  check "watcher user publishes its own origin ($origin) in the syncer's zone" \
+    timeout 20 zonecast-syncer publish $(nflags watcher) --origin "$origin" --name c1.lxd.example.org --type A 192.0.2.1
+  check "watcher user cannot publish another origin's subject" \
+    sh -c "! timeout 20 zonecast-syncer publish --nats-url $nurl --nats-user watcher --nats-password-file /etc/zonecast/watcher-nats-password --origin other --name c2.lxd.example.org --type A 192.0.2.2"
+  # shellcheck disable=SC2046
+  check "gateway user opens its bucket" timeout 20 zonecast-gateway key list $(nflags gateway)
+  check "watcher user cannot read the gateway's bucket" \
+    sh -c "! timeout 20 zonecast-gateway key list --nats-url $nurl --nats-user watcher --nats-password-file /etc/zonecast/watcher-nats-password"
+  check "gateway user cannot replace the watcher's records" \
+    sh -c "! timeout 20 zonecast-syncer publish --nats-url $nurl --nats-user gateway --nats-password-file /etc/zonecast/gateway-nats-password --origin $origin --name c1.lxd.example.org --type A 192.0.2.9"
+  check "the watcher unit loads only its own credential" \
+    sh -c '[ "$(grep -c "^LoadCredential=" /lib/systemd/system/zonecast-watcher.service)" = 1 ] && grep -q "^LoadCredential=nats-password:/etc/zonecast/watcher-nats-password$" /lib/systemd/system/zonecast-watcher.service'
+  check "the gateway unit loads only its own credential" \
+    sh -c '[ "$(grep -c "^LoadCredential=" /lib/systemd/system/zonecast-gateway.service)" = 1 ] && grep -q "^LoadCredential=nats-password:/etc/zonecast/gateway-nats-password$" /lib/systemd/system/zonecast-gateway.service'
+  kill -TERM "$spid" 2>/dev/null; for i in $(seq 50); do kill -0 "$spid" 2>/dev/null || break; sleep 0.2; done
+  kill -0 "$spid" 2>/dev/null && { kill -KILL "$spid"; bad "syncer stopped on SIGTERM"; }
+  rm -rf /var/lib/zonecast/jetstream /run/zonecast-test-credentials-*
+fi
+
 # ---- upgrade over an edited conffile ------------------------------------------
 echo "== upgrade"
 echo "ZONECAST_LOG_LEVEL=debug" >>/etc/zonecast/syncer.env
@@ -311,9 +377,10 @@ check "removed: state 'config-files'" \
 if dpkg_ --purge zonecast-syncer >/dev/null; then ok "dpkg --purge zonecast-syncer"; else bad "dpkg --purge zonecast-syncer"; fi
 check "purged syncer: syncer.env and .dpkg-dist gone" \
   sh -c '! ls /etc/zonecast/syncer.env* 2>/dev/null | grep -q .'
-check "purged syncer: its own secret pdns-api-key gone" test ! -e /etc/zonecast/pdns-api-key
+check "purged syncer: its own secrets pdns-api-key, nats-password and cluster-password gone" \
+  sh -c 'test ! -e /etc/zonecast/pdns-api-key && test ! -e /etc/zonecast/nats-password && test ! -e /etc/zonecast/cluster-password'
 if [ ${#built[@]} -gt 1 ]; then
-  check "purged syncer: shared nats-password kept for ${built[*]:1}" test -s /etc/zonecast/nats-password
+  check "purged syncer: watcher-nats-password kept for ${built[*]:1}" test -s /etc/zonecast/watcher-nats-password
   check "purged syncer: /var/lib/zonecast kept for ${built[*]:1}" test -d /var/lib/zonecast
   if dpkg_ --purge "${built[@]:1}" >/dev/null; then ok "dpkg --purge ${built[*]:1}"; else bad "dpkg --purge ${built[*]:1}"; fi
 fi

@@ -248,3 +248,80 @@ func TestAttackCluster(t *testing.T) {
 		NATS: &testenv.NATS{URL: e.urls, PasswordFile: e.pwFile}})
 	servesVictims(t, p4, fleetZone, "a new node")
 }
+
+// TestLocalUsers: with --local-watcher-password-file and
+// --local-gateway-password-file (the packages' defaults), the watcher's
+// user publishes its own origin (the node id) in the syncer's zones and
+// nothing else, and cannot read the gateway's bucket; the gateway's user
+// owns that bucket, and cannot replace the watcher's records.
+func TestLocalUsers(t *testing.T) {
+	dir := t.TempDir()
+	wpw, gpw := filepath.Join(dir, "watcher-nats-password"), filepath.Join(dir, "gateway-nats-password")
+	for _, f := range []string{wpw, gpw} {
+		if _, err := bus.EnsurePassword(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := testpdns.Start(t, "gsqlite3")
+	s := testenv.StartSyncer(t, testenv.SyncerOptions{Zones: []string{zone}, PDNS: p,
+		Extra: []string{"--local-watcher-password-file", wpw, "--local-gateway-password-file", gpw}})
+	url := fmt.Sprintf("nats://127.0.0.1:%d", s.NATSPort)
+	connect := func(user, pwFile string) jetstream.JetStream {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		nc, err := bus.Connect(ctx, bus.ClientConfig{URL: url, User: user, PasswordFile: pwFile}, zerolog.Nop())
+		if err != nil {
+			t.Fatalf("connecting as %s: %v", user, err)
+		}
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return js
+	}
+	rec := func(name, origin string) events.Message {
+		return events.Message{Version: 1, Name: name + "." + zone, Type: "A", Origin: origin, TTL: 60, Records: []string{"192.0.2.9"}}
+	}
+	try := func(js jetstream.JetStream, m events.Message) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err := bus.NewPublisher(js, "", "").Publish(ctx, m, 0)
+		return err
+	}
+	w := connect("watcher", wpw)
+	if err := try(w, rec("c1", "test")); err != nil {
+		t.Errorf("the watcher publishing its own origin: %v", err)
+	}
+	if try(w, rec("c1", "other")) == nil {
+		t.Error("the watcher published another origin's record")
+	}
+	if try(w, events.Message{Version: 1, Name: "c1.elsewhere.test.", Type: "A", Origin: "test", TTL: 60,
+		Records: []string{"192.0.2.9"}}) == nil {
+		t.Error("the watcher published outside the syncer's zones")
+	}
+	g := connect("gateway", gpw)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kv, err := g.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bus.DefaultGatewayBucket})
+	if err != nil {
+		t.Fatalf("the gateway creating its bucket: %v", err)
+	}
+	if _, err := kv.Put(ctx, "tsig.k", []byte("secret")); err != nil {
+		t.Fatal(err)
+	}
+	if err := try(g, rec("h1", "tsig-k")); err != nil {
+		t.Errorf("the gateway publishing as its key: %v", err)
+	}
+	if try(g, rec("c1", "test")) == nil {
+		t.Error("the gateway replaced the watcher's record")
+	}
+	sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
+	defer scancel()
+	if wkv, err := w.KeyValue(sctx, bus.DefaultGatewayBucket); err == nil {
+		if e, err := wkv.Get(sctx, "tsig.k"); err == nil {
+			t.Errorf("the watcher read the gateway's secret %q", e.Value())
+		}
+	}
+}

@@ -46,6 +46,8 @@ type syncerConfig struct {
 	healEvery      time.Duration
 	pprof          bool
 	controlPrefix  string
+	localWatcher   localUser
+	localGateway   localUser
 	deleteLimit    valve.Policy
 	approveAtStart []string
 	dryRun         bool
@@ -62,7 +64,7 @@ func parseSyncerFlags(args []string) (*syncerConfig, error) {
 func parseFlags(name string, args []string, plan bool) (*syncerConfig, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	c := &syncerConfig{plan: plan, dryRun: plan}
-	var zones, ns, approve config.List
+	var zones, ns, approve, watcherZones, gatewayZones config.List
 	var refresh, retry, expire, minimum, soaTTL uint
 	fs.Var(&zones, "zone", "managed zone, e.g. lxd.example.com (repeatable; created in PowerDNS if missing)")
 	fs.StringVar(&c.nodeID, "node-id", hostname(), "this node's id (default: the hostname)")
@@ -93,6 +95,12 @@ func parseFlags(name string, args []string, plan bool) (*syncerConfig, error) {
 	c.cluster.register(fs)
 	fs.StringVar(&c.usersFile, "nats-users-file", "",
 		"JSON file of further NATS users of the embedded server, each confined to a role (see docs/fleet.md)")
+	fs.StringVar(&c.localWatcher.passwordFile, "local-watcher-password-file", "",
+		"file holding the password of user \"watcher\" of the embedded server: role source for this host's zonecast-watcher (origin: --node-id)")
+	fs.Var(&watcherZones, "local-watcher-zones", "zones user \"watcher\" may publish into (repeatable; default: every --zone)")
+	fs.StringVar(&c.localGateway.passwordFile, "local-gateway-password-file", "",
+		"file holding the password of user \"gateway\" of the embedded server: role gateway for this host's zonecast-gateway")
+	fs.Var(&gatewayZones, "local-gateway-zones", "zones user \"gateway\" may publish into (repeatable; default: every --zone)")
 	fs.StringVar(&c.statusBucket, "status-bucket", "zonecast_status", "JetStream KV bucket where every syncer publishes its status")
 	fs.StringVar(&c.snapshotBucket, "snapshot-bucket", bus.DefaultSnapshotBucket,
 		"JetStream object store of zone snapshots: loaded at start so that only the stream after them is replayed, and stored while running; empty: no snapshots")
@@ -131,6 +139,7 @@ func parseFlags(name string, args []string, plan bool) (*syncerConfig, error) {
 	if plan {
 		c.httpListen = "" // beside the running syncer, whose port it is
 	}
+	c.localWatcher.zones, c.localGateway.zones = watcherZones, gatewayZones
 	return c.finish(fs, zones, ns, approve, [5]uint{refresh, retry, expire, minimum, soaTTL})
 }
 
@@ -223,6 +232,29 @@ func (c *syncerConfig) finish(fs *flag.FlagSet, zones, ns, approve config.List, 
 	if c.controlPrefix == "" {
 		return nil, fmt.Errorf("%w: --control-prefix may not be empty", errUsage)
 	}
+	for _, lu := range []*localUser{&c.localWatcher, &c.localGateway} {
+		if lu.passwordFile == "" {
+			if len(lu.zones) > 0 {
+				return nil, fmt.Errorf("%w: --local-*-zones without its --local-*-password-file", errUsage)
+			}
+			continue
+		}
+		if c.nats.URL != "" && !c.plan {
+			return nil, fmt.Errorf("%w: --local-*-password-file define users of the embedded server; they cannot go with --nats-url", errUsage)
+		}
+		zs := lu.zones
+		lu.zones = nil
+		for _, z := range zs {
+			cz, err := rrset.CanonicalName(z)
+			if err != nil {
+				return nil, fmt.Errorf("%w: --local-*-zones: %v", errUsage, err)
+			}
+			lu.zones = append(lu.zones, cz)
+		}
+		if len(lu.zones) == 0 {
+			lu.zones = c.zones
+		}
+	}
 	if err := c.cluster.check(c.nats.URL != ""); err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -233,6 +265,12 @@ func (c *syncerConfig) finish(fs *flag.FlagSet, zones, ns, approve config.List, 
 		}
 	}
 	return c, nil
+}
+
+// localUser is a user of the embedded server for a daemon of this host.
+type localUser struct {
+	passwordFile string
+	zones        []string
 }
 
 // sanitizeNode maps a host name to the token form node ids take:

@@ -326,6 +326,11 @@ func connectNATS(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) (*n
 			return nil, nil, err
 		}
 	}
+	local, err := localUsers(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	users = append(users, local...)
 	srv, err := bus.StartEmbedded(bus.ServerConfig{
 		StoreDir: filepath.Join(cfg.stateDir, "jetstream"), Listen: cfg.natsListen,
 		User: cfg.nats.User, Password: password, Name: cfg.nodeID, Log: log,
@@ -348,6 +353,34 @@ func connectNATS(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) (*n
 		return nil, nil, fmt.Errorf("connecting in-process: %w", err)
 	}
 	return nc, srv, nil
+}
+
+// localUsers returns the users of this host's watcher and gateway, each
+// confined to its role, from --local-watcher-password-file and
+// --local-gateway-password-file.
+func localUsers(cfg *syncerConfig) ([]bus.UserSpec, error) {
+	var out []bus.UserSpec
+	for _, lu := range []struct {
+		name, role, origin string
+		u                  localUser
+	}{
+		{"watcher", bus.RoleSource, cfg.nodeID, cfg.localWatcher},
+		{"gateway", bus.RoleGateway, "", cfg.localGateway},
+	} {
+		if lu.u.passwordFile == "" {
+			continue
+		}
+		pw, err := config.ReadSecret(lu.u.passwordFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: reading the password of local user %s: %v", cli.ErrUsage, lu.name, err)
+		}
+		u, err := bus.LocalUser(lu.name, lu.role, lu.origin, pw, lu.u.zones)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", cli.ErrUsage, err)
+		}
+		out = append(out, u)
+	}
+	return out, nil
 }
 
 // openSnapshots opens the snapshot bucket; nil, with a warning, when

@@ -59,6 +59,23 @@ type UserSpec struct {
 	// tombstones (internal/reap).
 	Zones []string `json:"zones,omitempty"`
 	Node  string   `json:"node,omitempty"` // role syncer: its node id (its status key)
+	// Password is the plain password of a user the syncer defines itself
+	// for the daemons on its host (LocalUser); never in a users file.
+	Password string `json:"-"`
+}
+
+// LocalUser returns the user of a daemon on the syncer's own host, with
+// the password read from a file: role source (the watcher, publishing as
+// origin) or gateway, in zones (canonical).
+func LocalUser(name, role, origin, password string, zones []string) (UserSpec, error) {
+	u := UserSpec{User: name, Role: role, Origin: origin, Zones: slices.Clone(zones), Password: password}
+	if password == "" {
+		return UserSpec{}, fmt.Errorf("local user %s: empty password", name)
+	}
+	if err := checkUser(&u); err != nil {
+		return UserSpec{}, fmt.Errorf("local user %s: %w", name, err)
+	}
+	return u, nil
 }
 
 // usersFile is the document ParseUsers reads.
@@ -117,7 +134,7 @@ func checkUser(u *UserSpec) error {
 		return errors.New("either user + password_hash or nkey, not both")
 	case u.User == "" && u.Nkey == "":
 		return errors.New("no user and no nkey")
-	case u.User != "" && u.PasswordHash == "":
+	case u.User != "" && u.PasswordHash == "" && u.Password == "":
 		return errors.New("user without password_hash")
 	case u.Nkey != "" && u.PasswordHash != "":
 		return errors.New("an nkey user has no password")
@@ -354,16 +371,26 @@ func applyUsers(opts *server.Options, cfg ServerConfig) error {
 	users := []*server.User{{Username: opts.Username, Password: opts.Password}}
 	var nks []*server.NkeyUser
 	sources := sourceOrigins(cfg.Users)
+	seen := map[string]bool{}
 	for _, u := range cfg.Users {
 		if strings.EqualFold(u.User, cfg.User) {
 			return fmt.Errorf("users file: user %s is the syncer's own user", u.User)
+		}
+		if id := strings.ToLower(u.User + u.Nkey); seen[id] {
+			return fmt.Errorf("user %s defined twice (users file and local users)", u.User+u.Nkey)
+		} else {
+			seen[id] = true
 		}
 		perms := RolePermissions(u, cfg.Scope, sources)
 		if u.Nkey != "" {
 			nks = append(nks, &server.NkeyUser{Nkey: u.Nkey, Permissions: perms})
 			continue
 		}
-		users = append(users, &server.User{Username: u.User, Password: u.PasswordHash, Permissions: perms})
+		pw := u.PasswordHash
+		if pw == "" {
+			pw = u.Password // a local user's, read from its file
+		}
+		users = append(users, &server.User{Username: u.User, Password: pw, Permissions: perms})
 	}
 	opts.Username, opts.Password = "", ""
 	opts.Users, opts.Nkeys = users, nks
