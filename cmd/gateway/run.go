@@ -61,9 +61,15 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 		tracker = confirm.NewTracker(cfg.confirmStale)
 		confirmer = confirm.NewConfirmer(tracker, cfg.confirm, cfg.confirmTimeout, reg, log)
 	}
+	stream, err := js.Stream(ctx, cfg.stream)
+	if err != nil {
+		return g.Err(fmt.Errorf("looking up stream %s: %w", cfg.stream, err))
+	}
 	gw := gateway.New(gateway.Config{
 		Zones: cfg.zones, Prefix: cfg.prefix, Directory: cache, Metrics: metrics, Log: log,
-		Publisher:   gateway.NewStreamPublisher(js, cfg.stream, cfg.prefix),
+		Publisher: gateway.NewStreamPublisher(js, cfg.stream, cfg.prefix),
+		// Another gateway wrote a subject first: evaluate again on what it stored.
+		Last:        func(ctx context.Context, subject string) (bus.Last, error) { return bus.LastOf(ctx, stream, subject) },
 		DyndnsRate:  rate.Limit(cfg.dyndnsRate),
 		DyndnsBurst: cfg.dyndnsBurst,
 		Confirmer:   confirmer,

@@ -208,6 +208,27 @@ func (p *Publisher) PublishFuture(m events.Message, lease time.Duration) (jetstr
 	return f, nil
 }
 
+// PublishFutureIf is PublishFuture with compare-and-set (see PublishIf):
+// JetStream stores m only if the last message of its subject has sequence
+// last (0: none), and the future fails otherwise, with an error that
+// IsWrongLastSequence reports.
+func (p *Publisher) PublishFutureIf(m events.Message, lease time.Duration, last uint64) (jetstream.PubAckFuture, error) {
+	msg, err := p.msg(m, lease)
+	if err != nil {
+		return nil, err
+	}
+	f, err := p.js.PublishMsgAsync(msg, append(slices.Clip(p.expect), jetstream.WithExpectLastSequencePerSubject(last),
+		jetstream.WithRetryAttempts(0), jetstream.WithStallWait(FutureStallWait))...)
+	if err != nil {
+		return nil, fmt.Errorf("publishing %s: %w", msg.Subject, err)
+	}
+	return f, nil
+}
+
+// IsWrongLastSequence reports whether err is JetStream's refusal of a
+// compare-and-set: another publisher wrote the subject first.
+func IsWrongLastSequence(err error) bool { return errors.Is(casError(err), ErrWrongLastSequence) }
+
 // Flush waits for the acknowledgement of every PublishAsync made so far and
 // returns how many were stored and, if some were not, an error naming the
 // first few failures. Messages still unacknowledged when ctx ends count as

@@ -27,49 +27,75 @@ type View interface {
 type Index struct {
 	sets   map[rrset.Key]map[string]rrset.Contribution
 	names  map[string]map[string]int // name -> type -> number of contributing origins
-	ends   map[lease.Ref]int64       // lease ends (Unix ns) of the contributions that have one
+	meta   map[lease.Ref]subjectMeta // per contribution
+	leased int                       // contributions with a lease
 	leases lease.Schedule
+}
+
+// subjectMeta is what the index knows of a contribution's message.
+type subjectMeta struct {
+	seq uint64 // its stream sequence; 0: not yet stored
+	end int64  // its lease end, Unix ns; 0: none
 }
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
 	return &Index{sets: map[rrset.Key]map[string]rrset.Contribution{}, names: map[string]map[string]int{},
-		ends: map[lease.Ref]int64{}}
+		meta: map[lease.Ref]subjectMeta{}}
 }
 
 // Apply folds one canonical message into the index: the origin's
 // contribution is replaced, or removed for a tombstone.
-func (x *Index) Apply(m events.Message) { x.ApplyLease(m, time.Time{}) }
+func (x *Index) Apply(m events.Message) { x.ApplyAt(m, 0, time.Time{}) }
 
 // ApplyLease is Apply for a message whose lease ends at end (zero: never):
 // ExpireDue withdraws it then, as the stream drops it.
-func (x *Index) ApplyLease(m events.Message, end time.Time) {
-	x.set(m.Key(), m.Origin, rrset.Contribution{TTL: m.TTL, Records: m.Records}, end)
+func (x *Index) ApplyLease(m events.Message, end time.Time) { x.ApplyAt(m, 0, end) }
+
+// ApplyAt is ApplyLease for a message stored at stream sequence seq (0:
+// not stored yet), which Seq then returns.
+func (x *Index) ApplyAt(m events.Message, seq uint64, end time.Time) {
+	x.set(m.Key(), m.Origin, rrset.Contribution{TTL: m.TTL, Records: m.Records}, seq, end)
 }
 
 // Withdraw removes an origin's contribution (invalid body).
 func (x *Index) Withdraw(key rrset.Key, origin string) {
-	x.set(key, origin, rrset.Contribution{}, time.Time{})
+	x.set(key, origin, rrset.Contribution{}, 0, time.Time{})
+}
+
+// Seq returns the stream sequence of the origin's contribution to key, as
+// given to ApplyAt; 0 if none is known.
+func (x *Index) Seq(key rrset.Key, origin string) uint64 {
+	return x.meta[lease.Ref{Key: key, Origin: origin}].seq
 }
 
 // ExpireDue withdraws the contributions whose lease has ended by now and
 // returns how many.
 func (x *Index) ExpireDue(now time.Time) int {
-	current := func(r lease.Ref, at int64) bool { return x.ends[r] == at }
+	current := func(r lease.Ref, at int64) bool { return x.meta[r].end == at }
 	due := x.leases.Due(now.UnixNano(), current)
 	for _, r := range due {
-		x.set(r.Key, r.Origin, rrset.Contribution{}, time.Time{})
+		x.set(r.Key, r.Origin, rrset.Contribution{}, 0, time.Time{})
 	}
-	x.leases.Compact(len(x.ends), current)
+	x.leases.Compact(x.leased, current)
 	return len(due)
 }
 
-func (x *Index) set(key rrset.Key, origin string, c rrset.Contribution, end time.Time) {
+func (x *Index) set(key rrset.Key, origin string, c rrset.Contribution, seq uint64, end time.Time) {
 	ref := lease.Ref{Key: key, Origin: origin}
-	delete(x.ends, ref)
-	if len(c.Records) > 0 && !end.IsZero() {
-		x.ends[ref] = end.UnixNano()
-		x.leases.Add(ref, end.UnixNano())
+	if x.meta[ref].end != 0 {
+		x.leased--
+	}
+	if len(c.Records) == 0 {
+		delete(x.meta, ref)
+	} else {
+		md := subjectMeta{seq: seq}
+		if !end.IsZero() {
+			md.end = end.UnixNano()
+			x.leased++
+			x.leases.Add(ref, md.end)
+		}
+		x.meta[ref] = md
 	}
 	cs := x.sets[key]
 	_, had := cs[origin]
@@ -124,7 +150,7 @@ func (x *Index) Types(name string) []string {
 // LeaseEnd returns when the origin's contribution to key ends; zero if
 // never (or if there is none).
 func (x *Index) LeaseEnd(key rrset.Key, origin string) time.Time {
-	if at, ok := x.ends[lease.Ref{Key: key, Origin: origin}]; ok {
+	if at := x.meta[lease.Ref{Key: key, Origin: origin}].end; at != 0 {
 		return time.Unix(0, at)
 	}
 	return time.Time{}

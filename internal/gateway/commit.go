@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -46,6 +47,16 @@ import (
 // its last known stored value (ours are stored after them); deliveries
 // older than an acknowledgement are not folded in, so the follower, which
 // lags behind the acknowledgements, never takes a change back.
+//
+// Other gateways: every message is sent with compare-and-set on its
+// subject's last stream sequence as this gateway knows it, so an update
+// never overwrites what another gateway stored meanwhile (two DHCP servers
+// with one key, two dyndns clients of one host). An update that would
+// write a subject with a message of its own still in flight waits for it,
+// since the sequence to expect is not known before. When JetStream refuses
+// because another gateway came first, and nothing of the update was
+// stored, the gateway reads what the stream holds on those subjects and
+// evaluates the update again (casAttempts times at most).
 
 // subject names one origin's contribution to one RRset: one stream subject.
 type subject struct {
@@ -86,9 +97,10 @@ func (g *Gateway) sendLocked(msgs []events.Message, lease time.Duration) ([]infl
 		t := g.tracks[sub]
 		if t == nil {
 			// The view holds what was stored up to the follower's position.
-			t = &track{seq: g.delivered, val: g.idx.Contributions(sub.key)[sub.origin], end: g.idx.LeaseEnd(sub.key, sub.origin)}
+			t = &track{seq: g.idx.Seq(sub.key, sub.origin), val: g.idx.Contributions(sub.key)[sub.origin],
+				end: g.idx.LeaseEnd(sub.key, sub.origin)}
 		}
-		f, err := g.cfg.Publisher.PublishFuture(m, lease)
+		f, err := g.cfg.Publisher.PublishFutureIf(m, lease, t.seq)
 		if err != nil {
 			g.m.publishErrors.Inc()
 			return sent, fmt.Errorf("publishing %s %s (%d of %d sent before): %w", m.Name, m.Type, i, len(msgs), err)
@@ -175,10 +187,13 @@ func (g *Gateway) resolveLocked(s inflight, seq uint64, err error) {
 		if seq > t.seq {
 			t.seq, t.val, t.end = seq, s.c, s.end
 		}
+		if t.pending == 0 && !t.failed {
+			g.setLocked(s.sub, t.val, t.seq, t.end) // the view learns the sequence to expect next
+		}
 	}
 	if t.pending == 0 {
 		if t.failed {
-			g.setLocked(s.sub, t.val, t.end)
+			g.setLocked(s.sub, t.val, t.seq, t.end)
 			t.failed = false
 		}
 		if t.seq <= g.delivered {
@@ -188,10 +203,111 @@ func (g *Gateway) resolveLocked(s inflight, seq uint64, err error) {
 	g.settled.Broadcast()
 }
 
-// setLocked sets a subject's contribution, with its lease end, in the view.
-func (g *Gateway) setLocked(sub subject, c rrset.Contribution, end time.Time) {
-	g.idx.ApplyLease(events.Message{Version: events.Version, Name: sub.key.Name, Type: sub.key.Type,
-		Origin: sub.origin, TTL: c.TTL, Records: c.Records}, end)
+// setLocked sets a subject's contribution, stored at seq with its lease
+// end, in the view.
+func (g *Gateway) setLocked(sub subject, c rrset.Contribution, seq uint64, end time.Time) {
+	g.idx.ApplyAt(events.Message{Version: events.Version, Name: sub.key.Name, Type: sub.key.Type,
+		Origin: sub.origin, TTL: c.TTL, Records: c.Records}, seq, end)
+}
+
+// writesPendingLocked reports whether msgs write a subject that has a
+// message of this gateway in flight.
+func (g *Gateway) writesPendingLocked(msgs []events.Message) bool {
+	for _, m := range msgs {
+		if t := g.tracks[subject{key: m.Key(), origin: m.Origin}]; t != nil && t.pending > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// casAttempts bounds how often one update is evaluated again after another
+// gateway wrote one of its subjects first.
+const casAttempts = 8
+
+// commit sends what evaluate (called under g.mu, again after a lost race)
+// returns, and waits for its acknowledgement; see "Other gateways" above.
+// evaluate returns the messages and whether to send them at all.
+func (g *Gateway) commit(ctx context.Context, lease time.Duration, evaluate func() ([]events.Message, bool)) (int, error) {
+	for attempt := 1; ; attempt++ {
+		g.mu.Lock()
+		g.idx.ExpireDue(g.cfg.Now())
+		msgs, ok := evaluate()
+		for ok && g.writesPendingLocked(msgs) {
+			g.settled.Wait()
+			g.idx.ExpireDue(g.cfg.Now())
+			msgs, ok = evaluate()
+		}
+		if !ok || len(msgs) == 0 {
+			g.mu.Unlock()
+			return 0, nil
+		}
+		sent, serr := g.sendLocked(msgs, lease)
+		g.mu.Unlock()
+		stored, err := g.await(ctx, sent)
+		if serr != nil {
+			return stored, serr
+		}
+		if err == nil || stored > 0 || !bus.IsWrongLastSequence(err) || g.cfg.Last == nil || attempt == casAttempts {
+			if err != nil && bus.IsWrongLastSequence(err) {
+				g.m.casConflicts.WithLabelValues("failed").Inc()
+			}
+			return stored, err
+		}
+		g.m.casConflicts.WithLabelValues("retried").Inc()
+		if rerr := g.refresh(ctx, sent); rerr != nil {
+			return 0, fmt.Errorf("%w (and reading what another gateway stored: %w)", err, rerr)
+		}
+		// Gateways racing for one subject take turns rather than collide
+		// again at once.
+		t := time.NewTimer(rand.N(time.Duration(attempt) * time.Millisecond))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, err
+		case <-t.C:
+		}
+	}
+}
+
+// refresh reads what the stream holds on the subjects of sent (another
+// gateway wrote them) into the view.
+func (g *Gateway) refresh(ctx context.Context, sent []inflight) error {
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.PublishTimeout)
+	defer cancel()
+	lasts := make([]bus.Last, len(sent))
+	for i, s := range sent {
+		m := events.Message{Name: s.sub.key.Name, Type: s.sub.key.Type, Origin: s.sub.origin}
+		l, err := g.cfg.Last(ctx, events.Subject(g.cfg.Prefix, m))
+		if err != nil {
+			return err
+		}
+		lasts[i] = l
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, s := range sent {
+		l := lasts[i]
+		var c rrset.Contribution
+		end := l.LeaseEnd
+		if l.Found && (end.IsZero() || end.After(g.cfg.Now())) {
+			if m, err := events.DecodeWithSubject(g.cfg.Prefix, events.Subject(g.cfg.Prefix,
+				events.Message{Name: s.sub.key.Name, Type: s.sub.key.Type, Origin: s.sub.origin}), l.Data); err == nil {
+				c = rrset.Contribution{TTL: m.TTL, Records: m.Records}
+			}
+		}
+		t := g.tracks[s.sub]
+		if t == nil {
+			t = &track{}
+			g.tracks[s.sub] = t
+		}
+		if t.pending > 0 || l.Seq <= t.seq {
+			continue // a newer message of ours, or known already
+		}
+		t.seq, t.val, t.end = l.Seq, c, end
+		g.setLocked(s.sub, c, l.Seq, end)
+	}
+	return nil
 }
 
 // observeLocked folds one delivery of the stream into the view, unless the
@@ -229,7 +345,7 @@ func (g *Gateway) observeLocked(d bus.Delivery) {
 		}
 		delete(g.tracks, sub)
 	}
-	g.setLocked(sub, c, d.Expires)
+	g.setLocked(sub, c, d.Seq, d.Expires)
 }
 
 // pendingView is the view an update with prerequisites is evaluated on: it

@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/dnsupdate"
+	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/rrset"
 )
 
@@ -250,31 +251,22 @@ func malformed(req *dns.Msg) string {
 // waits for their acknowledgement (commit.go). An update with prerequisites
 // that read changes still in flight is evaluated again once they settle.
 func (g *Gateway) apply(ctx context.Context, req dnsupdate.Request, lease time.Duration) (dnsupdate.Result, error) {
-	g.mu.Lock()
-	g.idx.ExpireDue(g.cfg.Now())
 	var res dnsupdate.Result
-	if len(req.Msg.Answer) == 0 {
-		res = dnsupdate.Evaluate(g.idx, req)
-	} else {
-		for {
-			v := pendingView{g: g}
-			res = dnsupdate.Evaluate(&v, req)
-			if !v.read {
-				break
+	_, err := g.commit(ctx, lease, func() ([]events.Message, bool) {
+		if len(req.Msg.Answer) == 0 {
+			res = dnsupdate.Evaluate(g.idx, req)
+		} else {
+			for {
+				v := pendingView{g: g}
+				res = dnsupdate.Evaluate(&v, req)
+				if !v.read {
+					break
+				}
+				g.settled.Wait()
 			}
-			g.settled.Wait()
 		}
-	}
-	if res.Rcode != dns.RcodeSuccess || len(res.Messages) == 0 {
-		g.mu.Unlock()
-		return res, nil
-	}
-	sent, serr := g.sendLocked(res.Messages, lease)
-	g.mu.Unlock()
-	_, err := g.await(ctx, sent)
-	if serr != nil {
-		err = serr
-	}
+		return res.Messages, res.Rcode == dns.RcodeSuccess
+	})
 	return res, err
 }
 

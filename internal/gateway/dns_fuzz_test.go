@@ -20,7 +20,7 @@ import (
 // to the next.
 type refusing struct{}
 
-func (refusing) PublishFuture(events.Message, time.Duration) (jetstream.PubAckFuture, error) {
+func (refusing) PublishFutureIf(events.Message, time.Duration, uint64) (jetstream.PubAckFuture, error) {
 	return nil, errors.New("not publishing")
 }
 func (refusing) Check(*jetstream.PubAck) error { return nil }

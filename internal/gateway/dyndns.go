@@ -187,34 +187,30 @@ func (g *Gateway) updateHost(ctx context.Context, hostname, token string, req Dy
 		want["AAAA"] = req.V6
 	}
 	addrs := strings.Join(append(slices.Clone(req.V4), req.V6...), ",")
-	g.mu.Lock()
-	g.idx.ExpireDue(g.cfg.Now())
-	var msgs []events.Message
 	changed := false
-	for _, typ := range []string{"A", "AAAA"} {
-		recs, ok := want[typ]
-		if !ok {
-			continue // the other family is left as it is
+	_, err = g.commit(ctx, host.Lease(), func() ([]events.Message, bool) {
+		var msgs []events.Message
+		changed = false
+		for _, typ := range []string{"A", "AAAA"} {
+			recs, ok := want[typ]
+			if !ok {
+				continue // the other family is left as it is
+			}
+			have := g.ownLocked(rrset.Key{Name: name, Type: typ}, origin)
+			if !slices.Equal(have.Records, recs) || have.TTL != host.TTL {
+				changed = true
+			}
+			msgs = append(msgs, events.Message{Version: events.Version, Name: name, Type: typ, Origin: origin, TTL: host.TTL, Records: recs})
 		}
-		have := g.ownLocked(rrset.Key{Name: name, Type: typ}, origin)
-		if !slices.Equal(have.Records, recs) || have.TTL != host.TTL {
-			changed = true
-		}
-		msgs = append(msgs, events.Message{Version: events.Version, Name: name, Type: typ, Origin: origin, TTL: host.TTL, Records: recs})
-	}
-	if !changed && host.Lease() == 0 {
-		g.mu.Unlock()
-		return ans(ddNochg, addrs)
-	}
-	// With a lease, an unchanged update is published again: it renews it.
-	sent, err := g.sendLocked(msgs, host.Lease())
-	g.mu.Unlock()
-	if _, aerr := g.await(ctx, sent); err == nil {
-		err = aerr
-	}
+		// With a lease, an unchanged update is published again: it renews it.
+		return msgs, changed || host.Lease() > 0
+	})
 	if err != nil {
 		log.Error().Err(err).Msg("dyndns: publishing failed")
 		return ans(ddFail, "")
+	}
+	if !changed && host.Lease() == 0 {
+		return ans(ddNochg, addrs)
 	}
 	log.Info().Str("origin", origin).Str("addresses", addrs).Bool("changed", changed).Msg("dyndns update published")
 	if !changed {

@@ -5,6 +5,7 @@
 package gateway
 
 import (
+	"context"
 	"slices"
 	"sync"
 	"time"
@@ -44,6 +45,10 @@ type Config struct {
 	// all (lograte.go); the metrics count every one.
 	LogLimits LogLimits
 	Now       func() time.Time // the clock of leases and log limits
+	// Last reads what the record stream holds on a subject (bus.LastOf):
+	// after another gateway wrote a subject first, the update is
+	// evaluated again on that. Nil: such an update fails (SERVFAIL).
+	Last func(ctx context.Context, subject string) (bus.Last, error)
 }
 
 // Gateway is the state and handlers of one zonecast-gateway.

@@ -19,6 +19,7 @@ type Metrics struct {
 	dyndns        *prometheus.CounterVec // by answer
 	rrsets        prometheus.Gauge
 	streamSeq     prometheus.Gauge
+	casConflicts  *prometheus.CounterVec // by result: retried, failed
 }
 
 // NewMetrics registers the series on reg (nil: not registered).
@@ -43,9 +44,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "RRsets with a contribution in the gateway's zones, as followed from the stream."}),
 		streamSeq: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zonecast_gateway_stream_sequence",
 			Help: "Stream sequence of the last message followed."}),
+		casConflicts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zonecast_gateway_write_conflicts_total",
+			Help: "Updates whose subject another gateway wrote first: evaluated again (retried), or answered SERVFAIL (failed)."}, []string{"result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.updates, m.tsigFailures, m.undecodable, m.updateSeconds, m.published, m.publishErrors, m.dyndns, m.rrsets, m.streamSeq)
+		reg.MustRegister(m.updates, m.tsigFailures, m.undecodable, m.updateSeconds, m.published, m.publishErrors, m.dyndns, m.rrsets, m.streamSeq, m.casConflicts)
 	}
 	return m
 }
