@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
+	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/zonecast/zonecast/internal/events"
@@ -409,4 +410,48 @@ func (ps *permServer) js(t *testing.T, user, pwFile string) jetstream.JetStream 
 		t.Fatal(err)
 	}
 	return js
+}
+
+// TestSyncerZones: a syncer user whose entry lists zones may publish there
+// (the tombstones of ended leases, internal/reap) and nowhere else; one
+// without zones publishes no record at all. A source user reads no
+// messages: it cannot follow the stream.
+func TestSyncerZones(t *testing.T) {
+	t.Parallel()
+	ps := startPermServer(t, "syncerzones", func(h string) string {
+		return `{"users":[
+		{"user":"ns2","password_hash":"` + h + `","role":"syncer","node":"ns2","zones":["a.example"]},
+		{"user":"ns3","password_hash":"` + h + `","role":"syncer","node":"ns3"},
+		{"user":"w1","password_hash":"` + h + `","role":"source","origin":"h1","zones":["a.example"]}]}`
+	})
+	ctx := ps.ctx
+	admin := ps.js(t, testUser, ps.adminPW)
+	if _, err := EnsureStream(ctx, admin, StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	tomb := func(name string) events.Message {
+		return events.Message{Version: 1, Name: name, Type: "A", Origin: "h1"}
+	}
+	try := func(user string, m events.Message) error {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, err := NewPublisher(ps.js(t, user, ps.userPW), "", "").Publish(pctx, m, 0)
+		return err
+	}
+	if err := try("ns2", tomb("x.a.example.")); err != nil {
+		t.Errorf("syncer with zone a.example publishing a tombstone there: %v", err)
+	}
+	if try("ns2", tomb("x.b.example.")) == nil {
+		t.Error("syncer published outside its zones")
+	}
+	if try("ns3", tomb("x.a.example.")) == nil {
+		t.Error("syncer without zones published a record")
+	}
+	fctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	got := 0 // the stream holds ns2's tombstone
+	_ = Follow(fctx, ps.js(t, "w1", ps.userPW), FollowConfig{Handle: func(Delivery) { got++ }, Log: zerolog.Nop()})
+	if got > 0 {
+		t.Errorf("a source user read %d messages of the stream", got)
+	}
 }

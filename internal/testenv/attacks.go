@@ -94,6 +94,11 @@ func Attacks(ctx context.Context, nc *nats.Conn, stream, own, foreign string, ow
 	try("delete the stream", denied, api("$JS.API.STREAM.DELETE."+stream, ``))
 	try("update the stream (max age 1s)", denied, api("$JS.API.STREAM.UPDATE."+stream,
 		fmt.Sprintf(`{"name":%q,"subjects":["zonecast.rr.>"],"max_age":1000000000,"max_msgs_per_subject":1,"storage":"file","allow_rollup_hdrs":true}`, stream)))
+	// Operators' requests: approving held deletions is for admin users.
+	try("approve held deletions", denied, func(ctx context.Context) error {
+		_, err := nc.RequestWithContext(ctx, "zonecast.control."+stream+".approve", []byte(`{"zone":"."}`))
+		return err
+	})
 	wg.Wait()
 	if ownAllowed {
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
