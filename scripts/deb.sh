@@ -65,7 +65,7 @@ fi
 export SOURCE_DATE_EPOCH=$commit_epoch
 
 # ---- per-daemon metadata ------------------------------------------------------
-declare -A summary recommends suggests secrets own_secrets long
+declare -A summary recommends suggests secrets own_secrets long extra_units
 summary[syncer]="replicates DNS records from NATS JetStream into PowerDNS"
 long[syncer]=" zonecast replicates DNS records between nameservers through a NATS
  JetStream stream. The syncer replays and follows the stream and writes the
@@ -79,6 +79,10 @@ suggests[syncer]=""
 # The route password of an embedded cluster starts empty (no cluster).
 secrets[syncer]="/etc/zonecast/pdns-api-key:empty /etc/zonecast/nats-password:random /etc/zonecast/cluster-password:empty /etc/zonecast/watcher-nats-password:random /etc/zonecast/gateway-nats-password:random"
 own_secrets[syncer]="/etc/zonecast/pdns-api-key:empty /etc/zonecast/nats-password:random /etc/zonecast/cluster-password:empty"
+
+# Units besides systemd/zonecast-<daemon>.service, from systemd/: the
+# syncer's daily backup (zonecast-syncer export).
+extra_units[syncer]="zonecast-export.service zonecast-export.timer"
 
 summary[watcher]="publishes the addresses of LXD instances as DNS records"
 long[watcher]=" zonecast replicates DNS records between nameservers through a NATS
@@ -134,10 +138,27 @@ gzip -9n <"$work/changelog.Debian" >"$work/changelog.Debian.gz"
 # ---- build and package --------------------------------------------------------
 # Every package's secrets: the last zonecast package purged removes them all.
 all_secrets=$(printf '%s\n' ${secrets[syncer]} ${secrets[watcher]} ${secrets[gateway]} | sort -u | tr '\n' ' ')
+# A daemon's units: every one it ships, timers first (prerm stops them in
+# this order), and those with an [Install] section (enabled by postinst).
+units_of() { # daemon
+  local u timers="" others=""
+  for u in "zonecast-$1.service" ${extra_units[$1]:-}; do
+    case $u in *.timer) timers+=" $u" ;; *) others+=" $u" ;; esac
+  done
+  echo $timers $others
+}
+installable_units_of() { # daemon
+  local u out=""
+  for u in $(units_of "$1"); do
+    grep -q '^\[Install\]' "$repo/systemd/$u" && out+=" $u"
+  done
+  echo $out
+}
 subst() { # file daemon
   sed -e "s|@PKG@|zonecast-$2|g" -e "s|@NAME@|$2|g" \
       -e "s|@SECRETS@|${secrets[$2]}|g" -e "s|@OWN_SECRETS@|${own_secrets[$2]}|g" \
-      -e "s|@ALL_SECRETS@|$all_secrets|g" "$1"
+      -e "s|@ALL_SECRETS@|$all_secrets|g" \
+      -e "s|@ALL_UNITS@|$(units_of "$2")|g" -e "s|@UNITS@|$(installable_units_of "$2")|g" "$1"
 }
 
 # gobuild ARCH OUTPUT PACKAGE: a static, reproducible build. One retry: a
@@ -205,6 +226,15 @@ credentials; NATS passwords are random at installation.
 .TP
 .I /var/lib/zonecast
 State directory of the service.
+$(if [ "$d" = syncer ]; then cat <<'BACKUP'
+.TP
+.I /var/lib/zonecast/backup
+Daily backups of the desired state by
+.BR zonecast-export.timer ,
+restored with
+.BR "zonecast-syncer publish \-\-json" .
+BACKUP
+fi)
 .SH SEE ALSO
 .BR systemctl (1),
 .BR systemd.exec (5),
@@ -223,7 +253,9 @@ for arch in $arches; do
     echo "deb.sh: building $pkg for $arch"
     gobuild "$arch" "$root/usr/bin/$pkg" "./cmd/$d"
 
-    install -m 0644 "$repo/systemd/$pkg.service" "$root/lib/systemd/system/$pkg.service"
+    for u in $(units_of "$d"); do
+      install -m 0644 "$repo/systemd/$u" "$root/lib/systemd/system/$u"
+    done
     install -m 0644 "$repo/packaging/$d.env" "$root/etc/zonecast/$d.env"
     if [ -n "${DEB_ENV_NOTE:-}" ]; then
       printf '# %s\n' "$DEB_ENV_NOTE" >>"$root/etc/zonecast/$d.env"

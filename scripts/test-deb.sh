@@ -13,8 +13,10 @@
 #                       min, needs the debootstrap package) with PowerDNS and
 #                       the packages installed, and check that the hardened
 #                       units really run: the syncer creates its zones and
-#                       writes a published record, the watcher reads LXD
-#                       through the lxd group (when this host runs LXD).
+#                       writes a published record, the backup timer runs
+#                       with it and its service writes a backup, the
+#                       watcher reads LXD through the lxd group (when this
+#                       host runs LXD).
 set -uo pipefail
 export LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive
 
@@ -152,7 +154,7 @@ done
 
 # ---- systemd-analyze security (offline, from the repository's units) ----------
 echo "== systemd-analyze security"
-for p in "${pkgs_all[@]}"; do
+for p in "${pkgs_all[@]}" zonecast-export; do
   unit="$repo/systemd/$p.service"
   exposure=$(systemd-analyze security --offline=yes "$unit" 2>/dev/null |
     sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
@@ -226,6 +228,14 @@ for p in "${built[@]}"; do
     bad "$p: env file lists exactly the options of --help"; sed 's/^/  /' "$tmp/diff-$d"
   fi
 done
+# The syncer's daily backup: a static service and a timer that the syncer
+# wants (enabled, started with the syncer).
+check "/lib/systemd/system/zonecast-export.service and .timer installed" \
+  test -f /lib/systemd/system/zonecast-export.service -a -f /lib/systemd/system/zonecast-export.timer
+check "zonecast-export.timer: enabled (zonecast-syncer.service.wants link)" \
+  test -L /etc/systemd/system/zonecast-syncer.service.wants/zonecast-export.timer
+check "zonecast-export.service: static (no enablement link)" \
+  sh -c '! find /etc/systemd/system -name zonecast-export.service | grep -q .'
 # Every Go module linked into a binary is covered by a Files: paragraph of
 # the copyright file (which names modules, not package files).
 mapfile -t patterns < <(awk '/^Files:/{sub(/^Files: */,""); print; f=1; next} f && /^ /{sub(/^ +/,""); print; next} {f=0}' \
@@ -256,12 +266,14 @@ out=$(runuser -u zonecast -- zonecast-syncer --version 2>&1)
 echo "== systemd-analyze verify"
 for p in "${pkgs_all[@]}"; do
   if [ -x /usr/bin/$p ]; then
-    # The installed unit, its binary and manual page.
-    if out=$(systemd-analyze verify /lib/systemd/system/$p.service 2>&1) && [ -z "$out" ]; then
-      ok "systemd-analyze verify $p.service (installed)"
-    else
-      bad "systemd-analyze verify $p.service (installed)"; printf '  %s\n' "$out"
-    fi
+    # Every unit the package installed, its binary and manual page.
+    for u in $(dpkg-query -L $p | grep -E '^/lib/systemd/system/[^/]+\.(service|timer)$'); do
+      if out=$(systemd-analyze verify "$u" 2>&1) && [ -z "$out" ]; then
+        ok "systemd-analyze verify $(basename "$u") (installed)"
+      else
+        bad "systemd-analyze verify $(basename "$u") (installed)"; printf '  %s\n' "$out"
+      fi
+    done
   else
     # Not packaged yet: verify the repository's unit in a root holding the
     # system's units and a stand-in binary.
@@ -285,33 +297,66 @@ done
 # way systemd would, as far as credentials and environment go (its
 # LoadCredential= files copied to a directory only the service user reads,
 # Environment= with %d, EnvironmentFile=, User=), plus test overrides.
-run_unit() { # unit log var=value...
-  local unit=/lib/systemd/system/$1.service log=$2 creds=/run/zonecast-test-credentials-$1
-  shift 2
-  local vars=() line id path
+unit_env() { # unit: sets unit_vars (Environment=, EnvironmentFile=, less UnsetEnvironment=)
+  local unit=/lib/systemd/system/$1.service creds=/run/zonecast-test-credentials-$1
+  local line id path v keep
+  unit_vars=()
   rm -rf "$creds"; mkdir -p "$creds"
   while IFS= read -r line; do
     case $line in
     LoadCredential=*)
       id=${line#LoadCredential=}; path=${id#*:}; id=${id%%:*}
       install -m 0400 -o zonecast -g zonecast "$path" "$creds/$id" ;;
-    Environment=*) vars+=("${line#Environment=}") ;;
+    Environment=*) unit_vars+=("${line#Environment=}") ;;
     esac
   done <"$unit"
   chown zonecast:zonecast "$creds"; chmod 0500 "$creds"
-  vars=("${vars[@]//%d/$creds}")
+  unit_vars=("${unit_vars[@]//%d/$creds}")
   while IFS= read -r line; do
-    case $line in ZONECAST_*=*) vars+=("$line") ;; esac
+    case $line in ZONECAST_*=*) unit_vars+=("$line") ;; esac
   done < <(sed -n 's/^EnvironmentFile=-\{0,1\}//p' "$unit" | xargs -r cat 2>/dev/null)
-  runuser -u zonecast -- env -i PATH=/usr/bin:/bin "${vars[@]}" "$@" "$(sed -n 's/^ExecStart=//p' "$unit")" >"$log" 2>&1 &
+  for v in $(sed -n 's/^UnsetEnvironment=//p' "$unit"); do
+    keep=()
+    for line in "${unit_vars[@]}"; do [[ $line == "$v="* ]] || keep+=("$line"); done
+    unit_vars=("${keep[@]}")
+  done
+}
+run_unit() { # unit log var=value...
+  local unit=/lib/systemd/system/$1.service log=$2
+  unit_env "$1"
+  shift 2
+  runuser -u zonecast -- env -i PATH=/usr/bin:/bin "${unit_vars[@]}" "$@" "$(sed -n 's/^ExecStart=//p' "$unit")" >"$log" 2>&1 &
   echo $!
+}
+# run_oneshot: a Type=oneshot unit's ExecStart= and ExecStartPost= lines in
+# order, each through sh (they are /bin/sh -c lines whose only systemd
+# escapes are $$ and %%), in WorkingDirectory=, after making
+# StateDirectory= as systemd would; a minute each (TimeoutStartSec=, in
+# short). Fails at the first failing line.
+run_oneshot() { # unit log var=value...
+  local unit=/lib/systemd/system/$1.service log=$2 line sd mode wd
+  unit_env "$1"
+  shift 2
+  sd=$(sed -n 's/^StateDirectory=//p' "$unit")
+  mode=$(sed -n 's/^StateDirectoryMode=//p' "$unit")
+  install -d -m "${mode:-0755}" -o zonecast -g zonecast "/var/lib/$sd"
+  wd=$(sed -n 's/^WorkingDirectory=//p' "$unit")
+  : >"$log"
+  while IFS= read -r line; do
+    line=${line//\$\$/\$}; line=${line//%%/%}
+    (cd "${wd:-/}" && timeout 60 runuser -u zonecast -- env -i PATH=/usr/bin:/bin "${unit_vars[@]}" "$@" sh -c "$line") >>"$log" 2>&1 || return 1
+  done < <(sed -n -e 's/^ExecStart=//p' -e 's/^ExecStartPost=//p' "$unit")
 }
 if [[ " ${built[*]} " == *" zonecast-watcher "* ]] && [[ " ${built[*]} " == *" zonecast-gateway "* ]]; then
   echo "== installed defaults: least privilege"
   nport=$(shuf -i 20000-29999 -n 1); hport=$((nport + 1))
   echo test-key >/etc/zonecast/pdns-api-key # the syncer does not start with the empty placeholder
-  spid=$(run_unit zonecast-syncer "$tmp/syncer-run.log" ZONECAST_ZONE=lxd.example.org \
-    ZONECAST_NATS_LISTEN=127.0.0.1:$nport ZONECAST_HTTP_LISTEN=127.0.0.1:$hport ZONECAST_PDNS_URL=http://127.0.0.1:9)
+  # The zone and the NATS address in the env file, where zonecast-export
+  # (below) reads them too; the file is put back afterwards.
+  cp -p /etc/zonecast/syncer.env "$tmp/syncer.env.orig"
+  printf '%s\n' ZONECAST_ZONE=lxd.example.org ZONECAST_NATS_LISTEN=127.0.0.1:$nport >>/etc/zonecast/syncer.env
+  spid=$(run_unit zonecast-syncer "$tmp/syncer-run.log" \
+    ZONECAST_HTTP_LISTEN=127.0.0.1:$hport ZONECAST_PDNS_URL=http://127.0.0.1:9)
   # Its HTTP endpoints come up once the stream exists.
   for i in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$hport") 2>/dev/null && break; sleep 0.2; done
   nurl=nats://127.0.0.1:$nport
@@ -332,9 +377,43 @@ if [[ " ${built[*]} " == *" zonecast-watcher "* ]] && [[ " ${built[*]} " == *" z
     sh -c '[ "$(grep -c "^LoadCredential=" /lib/systemd/system/zonecast-watcher.service)" = 1 ] && grep -q "^LoadCredential=nats-password:/etc/zonecast/watcher-nats-password$" /lib/systemd/system/zonecast-watcher.service'
   check "the gateway unit loads only its own credential" \
     sh -c '[ "$(grep -c "^LoadCredential=" /lib/systemd/system/zonecast-gateway.service)" = 1 ] && grep -q "^LoadCredential=nats-password:/etc/zonecast/gateway-nats-password$" /lib/systemd/system/zonecast-gateway.service'
+
+  # The backup unit, as the timer runs it: the syncer's credential and env
+  # file, every zone of the stream (not only ZONECAST_ZONE), a dated hard
+  # link per run, copies older than BACKUP_KEEP_DAYS removed.
+  echo "== installed defaults: zonecast-export"
+  check "the syncer's own user publishes into a zone the syncer does not serve" \
+    timeout 20 zonecast-syncer publish --nats-url "$nurl" --nats-password-file /etc/zonecast/nats-password \
+      --origin ops --name www.other.example --type A 192.0.2.3
+  bk=/var/lib/zonecast/backup
+  install -d -m 0700 -o zonecast -g zonecast $bk
+  runuser -u zonecast -- touch -d '20 days ago' $bk/desired-old.jsonl
+  runuser -u zonecast -- touch -d '3 days ago' $bk/desired-recent.jsonl
+  if run_oneshot zonecast-export "$tmp/export-run.log"; then
+    ok "zonecast-export runs: $(grep -o 'exported [0-9]* contributions' "$tmp/export-run.log")"
+  else
+    bad "zonecast-export runs"; sed 's/^/  /' "$tmp/export-run.log"
+  fi
+  m=$(mode_owner $bk/desired.jsonl)
+  [ "$m" = "600 zonecast:zonecast" ] && ok "$bk/desired.jsonl is 600 zonecast:zonecast" || bad "$bk/desired.jsonl is 600 zonecast:zonecast (got '$m')"
+  check "the backup holds the syncer's zone (at ZONECAST_NATS_LISTEN of syncer.env)" grep -q 'c1\.lxd\.example\.org' $bk/desired.jsonl
+  check "the backup holds every zone of the stream, not only ZONECAST_ZONE" grep -q 'www\.other\.example' $bk/desired.jsonl
+  first=$(ls $bk/desired-2*Z.jsonl 2>/dev/null | head -1)
+  check "a dated copy desired-<UTC time>.jsonl, a hard link of desired.jsonl" \
+    sh -c "[ -n '$first' ] && [ \"\$(stat -c %i '$first')\" = \"\$(stat -c %i $bk/desired.jsonl)\" ]"
+  check "a copy older than BACKUP_KEEP_DAYS (14) removed" test ! -e $bk/desired-old.jsonl
+  check "a copy younger than BACKUP_KEEP_DAYS kept" test -e $bk/desired-recent.jsonl
+  sleep 1.1
+  run_oneshot zonecast-export "$tmp/export-run2.log"
+  check "a second run: a new desired.jsonl and a second dated copy, the first one kept" \
+    sh -c "[ \$(ls $bk/desired-2*Z.jsonl | wc -l) = 2 ] && [ \"\$(stat -c %h '$first')\" = 1 ] && [ \"\$(stat -c %h $bk/desired.jsonl)\" = 2 ]"
+  check "the restore reads the backup back (publish --json)" \
+    sh -c "timeout 20 zonecast-syncer publish --json $bk/desired.jsonl --nats-url $nurl --nats-password-file /etc/zonecast/nats-password 2>&1 | grep -q 'published 2 messages'"
+
   kill -TERM "$spid" 2>/dev/null; for i in $(seq 50); do kill -0 "$spid" 2>/dev/null || break; sleep 0.2; done
   kill -0 "$spid" 2>/dev/null && { kill -KILL "$spid"; bad "syncer stopped on SIGTERM"; }
   rm -rf /var/lib/zonecast/jetstream /run/zonecast-test-credentials-*
+  cp -p "$tmp/syncer.env.orig" /etc/zonecast/syncer.env
 fi
 
 # ---- upgrade over an edited conffile ------------------------------------------
@@ -372,6 +451,8 @@ echo "== remove and purge"
 if dpkg_ --remove zonecast-syncer >/dev/null; then ok "dpkg --remove zonecast-syncer"; else bad "dpkg --remove zonecast-syncer"; fi
 check "removed: binary gone" test ! -e /usr/bin/zonecast-syncer
 check "removed: conffile kept" test -f /etc/zonecast/syncer.env
+check "removed: zonecast-export.service and .timer gone" \
+  test ! -e /lib/systemd/system/zonecast-export.service -a ! -e /lib/systemd/system/zonecast-export.timer
 check "removed: state 'config-files'" \
   sh -c "[ \"\$(dpkg-query -W -f='\${db:Status-Status}' zonecast-syncer)\" = config-files ]"
 if dpkg_ --purge zonecast-syncer >/dev/null; then ok "dpkg --purge zonecast-syncer"; else bad "dpkg --purge zonecast-syncer"; fi
@@ -389,6 +470,8 @@ for p in "${pkgs_all[@]}"; do
 done
 check "purged: /etc/zonecast gone" test ! -e /etc/zonecast
 check "purged: /var/lib/zonecast gone" test ! -e /var/lib/zonecast
+check "purged: zonecast-export.timer's enablement gone" \
+  sh -c '! ls -d /etc/systemd/system/zonecast-syncer.service.wants /var/lib/systemd/deb-systemd-helper-*/zonecast-export.timer* 2>/dev/null | grep -q .'
 check "purged: no unit files or enablement links left" \
   sh -c '! find /etc/systemd /lib/systemd/system /var/lib/systemd -name "zonecast-*" 2>/dev/null | grep -q .'
 check "purged: no binaries left" sh -c '! ls /usr/bin/zonecast-* 2>/dev/null | grep -q .'
@@ -490,6 +573,16 @@ SETUP
     bad "boot test: syncer sandbox ($st)"
   check "boot test: syncer runs as zonecast" sh -c "[ \"\$(nsenter -t $cpid -a ps -o user= -C zonecast-syncer)\" = zonecast ]"
   echo "  online exposure: $(in_c systemd-analyze security zonecast-syncer --no-pager 2>/dev/null | tail -1)"
+  # The backup: its timer came up with the syncer; the sandboxed service
+  # writes the state directory's backup/ and nothing else.
+  check "boot test: zonecast-export.timer active with the syncer" in_c systemctl is-active -q zonecast-export.timer
+  if in_c systemctl start zonecast-export && in_c grep -q 'boot\.lxd\.example\.org' /var/lib/zonecast/backup/desired.jsonl &&
+     in_c sh -c 'ls /var/lib/zonecast/backup/desired-2*Z.jsonl' >/dev/null 2>&1; then
+    ok "boot test: systemctl start zonecast-export writes desired.jsonl and a dated copy"
+  else
+    bad "boot test: systemctl start zonecast-export"; in_c journalctl -u zonecast-export --no-pager -n 20
+  fi
+  echo "  online exposure: $(in_c systemd-analyze security zonecast-export --no-pager 2>/dev/null | tail -1)"
   if [ -f "$root/etc/zonecast/gateway.env" ]; then
     for i in $(seq 20); do in_c systemctl is-active -q zonecast-gateway && break; sleep 0.5; done
     sleep 2
@@ -515,6 +608,9 @@ SETUP
   else
     echo "  (no LXD on this host: watcher not checked)"
   fi
+  in_c systemctl stop zonecast-syncer
+  check "boot test: zonecast-export.timer stops with the syncer (PartOf)" \
+    sh -c "! nsenter -t $cpid -a systemctl is-active -q zonecast-export.timer"
 }
 if [ "${DEB_BOOT_TEST:-0}" = 1 ]; then
   # Reinstall nothing on the host: the boot test uses its own system.
