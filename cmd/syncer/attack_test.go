@@ -324,4 +324,31 @@ func TestLocalUsers(t *testing.T) {
 			t.Errorf("the watcher read the gateway's secret %q", e.Value())
 		}
 	}
+	// Nor does it overhear the gateway's reads of it: every user has
+	// inboxes of its own, and may not subscribe to another's.
+	wnc := w.Conn()
+	var subs []*nats.Subscription
+	for _, subj := range []string{"_INBOX.>", bus.InboxPrefix("gateway") + ".>", ">"} {
+		if sub, err := wnc.SubscribeSync(subj); err == nil {
+			subs = append(subs, sub)
+		}
+	}
+	_ = wnc.Flush()
+	for range 3 {
+		if _, err := kv.Get(ctx, "tsig.k"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What the server sent the watcher before this round trip is queued.
+	if err := wnc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	overheard := 0
+	for _, sub := range subs {
+		n, _, _ := sub.Pending()
+		overheard += n
+	}
+	if overheard > 0 {
+		t.Errorf("the watcher overheard %d messages of the gateway's", overheard)
+	}
 }

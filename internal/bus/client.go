@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
 )
 
@@ -102,7 +103,7 @@ func clientOptions(cfg ClientConfig, log zerolog.Logger) ([]nats.Option, error) 
 		if err != nil {
 			return nil, fmt.Errorf("configuring nats client: %w", err)
 		}
-		opts = append(opts, nats.UserInfo(cfg.User, pw))
+		opts = append(opts, nats.UserInfo(cfg.User, pw), nats.CustomInboxPrefix(InboxPrefix(cfg.User)))
 	}
 	if cfg.TokenFile != "" {
 		tok, err := config.ReadSecret(cfg.TokenFile)
@@ -119,7 +120,11 @@ func clientOptions(cfg ClientConfig, log zerolog.Logger) ([]nats.Option, error) 
 		if err != nil {
 			return nil, fmt.Errorf("configuring nats client: reading nkey seed file %s: %w", cfg.NkeySeedFile, err)
 		}
-		opts = append(opts, o)
+		pub, err := nkeyPublic(cfg.NkeySeedFile)
+		if err != nil {
+			return nil, fmt.Errorf("configuring nats client: %w", err)
+		}
+		opts = append(opts, o, nats.CustomInboxPrefix(InboxPrefix(pub)))
 	}
 	if cfg.TLSCAFile != "" {
 		opts = append(opts, nats.RootCAs(cfg.TLSCAFile))
@@ -131,6 +136,36 @@ func clientOptions(cfg ClientConfig, log zerolog.Logger) ([]nats.Option, error) 
 		opts = append(opts, nats.ClientCert(cfg.TLSCertFile, cfg.TLSKeyFile))
 	}
 	return opts, nil
+}
+
+// InboxPrefix is where the replies and deliveries of a user of a users
+// file arrive, and the only inboxes its permissions let it subscribe to
+// (RolePermissions): with the shared _INBOX.>, any user could read every
+// other user's replies, the gateway's reads of its TSIG keys among them.
+// Clients of zonecast's own commands set it by themselves; other clients
+// must set it too (nats --inbox-prefix).
+func InboxPrefix(user string) string {
+	b := []byte("_INBOX_" + user)
+	for i := len("_INBOX_"); i < len(b); i++ {
+		if c := b[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// nkeyPublic returns the public key of the user seed in path.
+func nkeyPublic(path string) (string, error) {
+	seed, err := config.ReadSecret(path)
+	if err != nil {
+		return "", err
+	}
+	kp, err := nkeys.FromSeed([]byte(seed))
+	if err != nil {
+		return "", fmt.Errorf("reading nkey seed file %s: %w", path, err)
+	}
+	defer kp.Wipe()
+	return kp.PublicKey()
 }
 
 func logHandlers(log zerolog.Logger) []nats.Option {
@@ -167,7 +202,7 @@ func ConnectInProcess(srv *server.Server, user, password string, log zerolog.Log
 	log = log.With().Str("component", "nats").Logger()
 	opts := append([]nats.Option{nats.InProcessServer(srv), nats.Name("in-process")}, logHandlers(log)...)
 	if user != "" {
-		opts = append(opts, nats.UserInfo(user, password))
+		opts = append(opts, nats.UserInfo(user, password), nats.CustomInboxPrefix(InboxPrefix(user)))
 	}
 	nc, err := nats.Connect("", opts...)
 	if err != nil {

@@ -254,9 +254,15 @@ func snapshotAccess(bucket string) []string {
 		"$O."+bucket+".>", "$JS.FC."+obj+".>")
 }
 
-// inboxes is where JetStream answers (API replies, publish
-// acknowledgements, consumer deliveries) arrive.
-var inboxes = []string{"_INBOX.>"}
+// inboxes is where JetStream answers u (API replies, publish
+// acknowledgements, consumer deliveries): its own inbox prefix only.
+func inboxes(u UserSpec) []string {
+	id := u.User
+	if id == "" {
+		id = u.Nkey
+	}
+	return []string{InboxPrefix(id) + ".>"}
+}
 
 // RolePermissions returns the NATS permissions of a role; nil for admin
 // (no restriction). No role but admin may change the record stream's
@@ -284,7 +290,8 @@ var inboxes = []string{"_INBOX.>"}
 //     role but admin may read the gateway's bucket: it holds the TSIG
 //     secrets.
 //
-// Every role subscribes to _INBOX.> for replies and deliveries.
+// Every role subscribes to its own inboxes (InboxPrefix) for replies and
+// deliveries, and to no one else's.
 func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissions {
 	sc := scope.withDefaults()
 	kv := "KV_" + sc.StatusBucket
@@ -304,7 +311,7 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 		pub = append(pub, "$JS.API.STREAM.CREATE."+kv, "$KV."+sc.StatusBucket+"."+u.Node)
 		pub = append(pub, confirm.Subject(sc.Applied, u.Node))
 		pub = append(pub, snapshotAccess(sc.Snapshots)...)
-		sub = append(sub, inboxes...)
+		sub = append(sub, inboxes(u)...)
 		sub = append(sub, ApproveSubject(sc.Control, sc.Stream))
 		resp = &server.ResponsePermission{MaxMsgs: 1, Expires: time.Minute}
 	case RoleSource:
@@ -312,11 +319,11 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 		for _, z := range u.Zones {
 			pub = append(pub, events.OriginFilter(sc.Prefix, u.Origin, z))
 		}
-		sub = append(sub, inboxes...)
+		sub = append(sub, inboxes(u)...)
 	case RoleReader:
 		pub = append(pub, readStream(sc.Stream)...)
 		pub = append(pub, readStatus...)
-		sub = append(sub, inboxes...)
+		sub = append(sub, inboxes(u)...)
 		sub = append(sub, sc.Applied+".>")
 	case RoleGateway:
 		gw := "KV_" + sc.GatewayBucket
@@ -330,7 +337,7 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 		pub = append(pub, readStream(gw)...)
 		pub = append(pub, "$JS.API.STREAM.CREATE."+gw, "$KV."+sc.GatewayBucket+".>")
 		pub = append(pub, readStatus...)
-		sub = append(sub, inboxes...)
+		sub = append(sub, inboxes(u)...)
 		sub = append(sub, sc.Applied+".>")
 	default:
 		// Unknown roles never get here (ParseUsers), but deny everything.
