@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -18,6 +19,7 @@ import (
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/logging"
 	"github.com/zonecast/zonecast/internal/rrset"
+	"github.com/zonecast/zonecast/internal/valve"
 )
 
 const exportSynopsis = `zonecast-syncer export: write the fleet's desired state as JSON lines.
@@ -32,7 +34,10 @@ plus "expires" for a lease) in the format that
 reads back, leases included: a restore publishes each contribution again,
 with the lease it had left, and skips those whose lease has run out since.
 Tombstones and invalid messages are not written. Needs a user that may read
-the stream (reader or admin). See docs/fleet.md, "Backup and restore".`
+the stream (reader or admin). An --output file that holds more than 50
+contributions more, and 30 % more, than the stream is not replaced (the
+stream may have been lost: keep the backup) unless --force is given. See
+docs/fleet.md, "Backup and restore".`
 
 // jsonLine is one line of export and of publish --json: a message and,
 // for a lease, when it ends.
@@ -46,10 +51,12 @@ func exportMain(ctx context.Context, args []string) error {
 	nc := cli.NATSFlags(fs, "nats://127.0.0.1:4222", "NATS server URL(s)")
 	var zones config.List
 	var stream, prefix, output string
+	var force bool
 	fs.Var(&zones, "zone", "export only this zone (repeatable; default: everything in the stream)")
 	fs.StringVar(&stream, "stream", bus.DefaultStreamName, "JetStream stream name")
 	fs.StringVar(&prefix, "subject-prefix", events.DefaultSubjectPrefix, "subject prefix of record events")
 	fs.StringVar(&output, "output", "-", "file to write (mode 0600, replaced whole once complete); - for standard output")
+	fs.BoolVar(&force, "force", false, "replace --output even if the export holds far fewer contributions than it (see --help)")
 	fs.Usage = config.Usage(fs, exportSynopsis)
 	if err := config.Parse(fs, args); err != nil {
 		if err == flag.ErrHelp {
@@ -102,6 +109,10 @@ func exportMain(ctx context.Context, args []string) error {
 	if output == "-" {
 		err = write(os.Stdout)
 	} else {
+		if old, ok := countLines(output); ok && !force && shrank(old, len(lines)) {
+			return fmt.Errorf("the stream holds %d contributions, %s %d: not replacing it, in case the stream was lost "+
+				"(docs/fleet.md, \"Backup and restore\"); --force replaces it", len(lines), output, old)
+		}
 		err = writeFileAtomic(output, write)
 	}
 	if err != nil {
@@ -119,6 +130,24 @@ func exportMain(ctx context.Context, args []string) error {
 }
 
 type exportSkips struct{ tombstones, expired, invalid int }
+
+// shrank reports whether an export of n contributions replacing one of old
+// would lose more than the delete limit's share and minimum of them: the
+// backup must not follow a lost stream.
+func shrank(old, n int) bool {
+	lost := old - n
+	return lost > valve.Default.Min && float64(lost) > valve.Default.Share*float64(old)
+}
+
+// countLines returns the number of lines of the file at path, and false
+// if it cannot be read.
+func countLines(path string) (int, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	return bytes.Count(b, []byte("\n")), true
+}
 
 // exportLines turns the last delivery of each subject into lines, sorted
 // by subject, leaving out what contributes nothing at now.

@@ -41,3 +41,15 @@ func TestExportLines(t *testing.T) {
 		t.Fatalf("skipped %+v", sk)
 	}
 }
+
+func TestShrank(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		old, n int
+		want   bool
+	}{{0, 0, false}, {100, 100, false}, {100, 0, true}, {40, 0, false}, {1000, 750, false}, {1000, 600, true}, {100, 200, false}} {
+		if got := shrank(tc.old, tc.n); got != tc.want {
+			t.Errorf("shrank(%d, %d) = %v", tc.old, tc.n, got)
+		}
+	}
+}

@@ -52,6 +52,7 @@ type syncerConfig struct {
 	approveAtStart []string
 	dryRun         bool
 	plan, planJSON bool // zonecast-syncer plan
+	ignoredLocal   bool // --local-*-password-file given with --nats-url
 	log            cli.LogFlags
 }
 
@@ -239,8 +240,11 @@ func (c *syncerConfig) finish(fs *flag.FlagSet, zones, ns, approve config.List, 
 			}
 			continue
 		}
-		if c.nats.URL != "" && !c.plan {
-			return nil, fmt.Errorf("%w: --local-*-password-file define users of the embedded server; they cannot go with --nats-url", errUsage)
+		if c.nats.URL != "" {
+			// Users of the embedded server, which does not run: the
+			// packaged unit sets them for every syncer.
+			lu.passwordFile, lu.zones, c.ignoredLocal = "", nil, true
+			continue
 		}
 		zs := lu.zones
 		lu.zones = nil

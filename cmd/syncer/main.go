@@ -65,6 +65,9 @@ func syncerMain(ctx context.Context, args []string) error {
 	}
 	log = log.With().Str("node", cfg.nodeID).Logger()
 	log.Info().Str("version", version).Strs("zones", cfg.zones).Msg("starting zonecast-syncer")
+	if cfg.ignoredLocal {
+		log.Info().Msg("--local-*-password-file ignored: they define users of the embedded server, and --nats-url joins another")
+	}
 	err = run(ctx, cfg, log)
 	if err != nil {
 		log.Error().Err(err).Msg("zonecast-syncer stopped on error")

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/bus"
@@ -223,6 +224,28 @@ func TestMassTombstonesHeld(t *testing.T) {
 	e.waitDig(t, "fresh."+zone, "A", "198.51.100.250")
 	url := fmt.Sprintf("nats://127.0.0.1:%d", e.sync.NATSPort)
 	checkHeld(t, e, ms, 100, url, e.sync.PasswordFile)
+	// A push consumer pointed at the control subject delivers a message
+	// there on behalf of its creator, whatever the creator may publish
+	// (nats-server does not check): not an approval.
+	_, js := e.sync.NATS(t)
+	ctx := context.Background()
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "forged"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "a", []byte(`{"zone":"`+zone+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreatePushConsumer(ctx, "KV_forged", jetstream.ConsumerConfig{
+		DeliverSubject: bus.ApproveSubject(bus.DefaultControlPrefix, "ZONECAST"), AckPolicy: jetstream.AckNonePolicy}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the syncer ignores the delivery", func() bool {
+		return strings.Contains(e.sync.LogTail(400), "ignoring an approve request that is not a request")
+	})
+	if v := e.sync.Metric(t, `zonecast_syncer_deletions_held{zone="`+zone+`"}`); v != 100 {
+		t.Fatalf("%v deletions held after the forged request, want 100", v)
+	}
 	out, err := e.sync.Run(t, "approve", "--zone", zone, "--nats-url", url, "--nats-password-file", e.sync.PasswordFile)
 	if err != nil || !strings.Contains(out, fmt.Sprintf("%s  100", zone)) {
 		t.Fatalf("approve: %v\n%s", err, out)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -45,6 +46,14 @@ type ApproveReply struct {
 func ServeApprovals(nc *nats.Conn, subject, node string, timeout time.Duration,
 	approve func(ctx context.Context, zone string) (int, error), log zerolog.Logger) (*nats.Subscription, error) {
 	sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
+		if !strings.HasPrefix(m.Reply, "_INBOX") {
+			// A JetStream delivery (reply $JS.ACK...): a push consumer
+			// pointed here by a user who may not publish here. The
+			// server does not check a consumer's deliver subject against
+			// its creator's permissions (nats-server issue 8274).
+			log.Warn().Str("subject", m.Subject).Str("reply", m.Reply).Msg("ignoring an approve request that is not a request")
+			return
+		}
 		var req ApproveRequest
 		if err := json.Unmarshal(m.Data, &req); err != nil || req.Zone == "" {
 			log.Warn().Str("subject", m.Subject).Msg("ignoring a malformed approve request")

@@ -274,8 +274,9 @@ func inboxes(u UserSpec) []string {
 //     when it is missing (not update it), and writes only its own key of
 //     the status bucket (which it may create), reads the others; publishes
 //     its own applied reports (confirm.Subject); reads and writes zone
-//     snapshots (the object store, which it may create); publishes the
-//     tombstones of ended leases in the zones its entry lists, if any;
+//     snapshots (the object store, which it may create); publishes in the
+//     zones its entry lists, if any, but not as a source's origin (it is
+//     for the tombstones of ended leases; NATS cannot tell a tombstone);
 //     receives operators' approve requests (ApproveSubject) and may
 //     answer them;
 //   - source: publishes only subjects of its origin in its zones
@@ -306,6 +307,11 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 		pub = append(pub, "$JS.API.STREAM.CREATE."+sc.Stream)
 		for _, z := range u.Zones {
 			pub = append(pub, events.ZoneFilter(sc.Prefix, z))
+		}
+		if len(u.Zones) > 0 {
+			for _, o := range sources {
+				deny = append(deny, sc.Prefix+"."+o+".>")
+			}
 		}
 		pub = append(pub, readStream(kv)...)
 		pub = append(pub, "$JS.API.STREAM.CREATE."+kv, "$KV."+sc.StatusBucket+"."+u.Node)
