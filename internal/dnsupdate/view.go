@@ -63,6 +63,10 @@ func (x *Index) Withdraw(key rrset.Key, origin string) {
 	x.set(key, origin, rrset.Contribution{}, 0, time.Time{})
 }
 
+// Subjects returns the number of subjects whose sequence the index keeps
+// (contributions, and tombstones it was told the sequence of).
+func (x *Index) Subjects() int { return len(x.meta) }
+
 // Seq returns the stream sequence of the origin's contribution to key, as
 // given to ApplyAt; 0 if none is known.
 func (x *Index) Seq(key rrset.Key, origin string) uint64 {
@@ -75,7 +79,10 @@ func (x *Index) ExpireDue(now time.Time) int {
 	current := func(r lease.Ref, at int64) bool { return x.meta[r].end == at }
 	due := x.leases.Due(now.UnixNano(), current)
 	for _, r := range due {
-		x.set(r.Key, r.Origin, rrset.Contribution{}, 0, time.Time{})
+		// The stream drops the message about now, or a syncer replaces it
+		// with a tombstone: until the gateway hears which, it expects
+		// the expired one (a refused compare-and-set reads the truth).
+		x.set(r.Key, r.Origin, rrset.Contribution{}, x.meta[r].seq, time.Time{})
 	}
 	x.leases.Compact(x.leased, current)
 	return len(due)
@@ -86,9 +93,14 @@ func (x *Index) set(key rrset.Key, origin string, c rrset.Contribution, seq uint
 	if x.meta[ref].end != 0 {
 		x.leased--
 	}
-	if len(c.Records) == 0 {
+	switch {
+	case len(c.Records) == 0 && seq == 0:
 		delete(x.meta, ref)
-	} else {
+	case len(c.Records) == 0:
+		// A tombstone (or an invalid body) stays in the stream: an update
+		// of the subject must expect its sequence.
+		x.meta[ref] = subjectMeta{seq: seq}
+	default:
 		md := subjectMeta{seq: seq}
 		if !end.IsZero() {
 			md.end = end.UnixNano()

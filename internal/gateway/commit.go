@@ -296,15 +296,18 @@ func (g *Gateway) refresh(ctx context.Context, sent []inflight) error {
 				c = rrset.Contribution{TTL: m.TTL, Records: m.Records}
 			}
 		}
-		t := g.tracks[s.sub]
-		if t == nil {
-			t = &track{}
-			g.tracks[s.sub] = t
+		if t := g.tracks[s.sub]; t != nil {
+			if t.pending > 0 {
+				continue // a message of ours is in flight: it knows better
+			}
+			if l.Seq <= g.delivered {
+				delete(g.tracks, s.sub) // the view, with what follows, holds it
+			} else {
+				t.seq, t.val, t.end = l.Seq, c, end
+			}
 		}
-		if t.pending > 0 || l.Seq <= t.seq {
-			continue // a newer message of ours, or known already
-		}
-		t.seq, t.val, t.end = l.Seq, c, end
+		// l.Seq is 0 when the subject holds nothing (the stream dropped
+		// an expired message): that is what to expect next.
 		g.setLocked(s.sub, c, l.Seq, end)
 	}
 	return nil
