@@ -158,6 +158,7 @@ func (s *Syncer) flush(ctx context.Context) error {
 			}
 			last = b.zone
 			if fl, err = s.launch(wctx, b); err != nil {
+				s.gate.Uncount(b.zone, b.counted)
 				s.requeueBatch(b)
 				s.unstage(st)
 				return err
@@ -447,17 +448,22 @@ func (s *Syncer) syncZoneParts(ctx context.Context, zone string, zs *zoneState, 
 		if b != nil && s.cfg.Claims != nil {
 			// A local write: it may overlap the PATCHes in flight.
 			if err := s.claimBatch(ctx, b); err != nil {
+				s.gate.Uncount(zone, b.counted)
 				_ = finish()
 				return written, err
 			}
 		}
 		prev, r := wait()
 		if r.err != nil {
+			if b != nil {
+				s.gate.Uncount(zone, b.counted) // planned, never written
+			}
 			return written, land(prev, r)
 		}
 		if b != nil {
 			if s.cfg.Claims == nil {
 				if err := s.claimBatch(ctx, b); err != nil {
+					s.gate.Uncount(zone, b.counted)
 					_ = land(prev, r)
 					return written, err
 				}

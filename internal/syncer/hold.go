@@ -26,27 +26,47 @@ type Hold struct {
 	Owned int // RRsets the syncer owns there
 }
 
-// holdDeletes passes ch's deletions through the valve. It returns the
-// changes to write (without the deletions held, and without their
-// releases) and whether the batch may still move the zone's SOA.
-func (s *Syncer) holdDeletes(zone string, zs *zoneState, keys []rrset.Key, ch plan.Changes, seqKnown bool) (plan.Changes, bool) {
+// holdDeletes passes ch's deletions through the valve; those an operator
+// approved go through as they are. It returns the changes to write
+// (without the deletions held, and without their releases), whether the
+// batch may still move the zone's SOA, and how many deletions the valve
+// counted (to take back if they are not written).
+func (s *Syncer) holdDeletes(zone string, zs *zoneState, keys []rrset.Key, ch plan.Changes, seqKnown bool) (plan.Changes, bool, int) {
 	had := len(zs.held)
+	deleting := make(map[rrset.Key]bool, len(ch.Deletes))
+	for _, k := range ch.Deletes {
+		deleting[k] = true
+	}
 	// Every key planned here leaves the hold: desired again, gone by other
 	// hands, or deleted now; what the valve holds again comes back below.
+	// An approval lapses for a key planned without a deletion.
 	for _, k := range keys {
 		delete(zs.held, k)
+		if !deleting[k] {
+			delete(zs.approved, k)
+		}
 	}
+	counted := 0
 	if len(ch.Deletes) > 0 {
-		p := valve.Plan{Zone: zone, N: len(ch.Deletes), Owned: len(zs.owned), Holding: had > 0}
+		var approved, asked []rrset.Key
+		for _, k := range ch.Deletes {
+			if _, ok := zs.approved[k]; ok {
+				approved = append(approved, k)
+			} else {
+				asked = append(asked, k)
+			}
+		}
+		p := valve.Plan{Zone: zone, N: len(asked), Owned: len(zs.owned), Holding: len(zs.held) > 0}
 		if !p.Holding {
 			p.Backlog = s.pendingDeletes(zone)
 		}
-		if k := s.gate.Admit(s.cfg.Now(), p); k < len(ch.Deletes) {
-			rrset.SortKeys(ch.Deletes)
-			for _, h := range ch.Deletes[k:] {
+		if s.gate.Admit(s.cfg.Now(), p) {
+			counted = len(asked)
+		} else {
+			for _, h := range asked {
 				zs.held[h] = struct{}{}
 			}
-			ch.Deletes = slices.Clip(ch.Deletes[:k])
+			ch.Deletes = approved
 			ch.Releases = slices.DeleteFunc(slices.Clone(ch.Releases), func(r rrset.Key) bool {
 				_, h := zs.held[r]
 				return h
@@ -71,7 +91,7 @@ func (s *Syncer) holdDeletes(zone string, zs *zoneState, keys []rrset.Key, ch pl
 			s.poke()
 		}
 	}
-	return ch, seqKnown && len(zs.held) == 0
+	return ch, seqKnown && len(zs.held) == 0, counted
 }
 
 // Deletions that arrive while others keep arriving wait until they stop
@@ -174,18 +194,20 @@ func (s *Syncer) do(ctx context.Context, fn func()) error {
 	}
 }
 
-// approve credits the valve with a zone's held deletions and plans them
-// again; the next round writes them.
+// approve lets exactly the deletions zone holds now through: they are
+// planned again, pass the valve, and leave the approval once written
+// (land) or planned without a deletion.
 func (s *Syncer) approve(zone string) int {
 	zs := s.zones[zone]
 	if zs == nil || len(zs.held) == 0 {
 		return 0
 	}
 	n := len(zs.held)
-	s.gate.Approve(zone, n)
+	s.gate.Approve(zone)
 	keys := make([]rrset.Key, 0, n)
 	for k := range zs.held {
 		keys = append(keys, k)
+		zs.approved[k] = struct{}{}
 	}
 	s.requeue(map[string][]rrset.Key{zone: keys})
 	s.log.Warn().Str("zone", zone).Int("deletions", n).Msg("held deletions approved; writing them")

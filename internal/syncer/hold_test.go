@@ -151,3 +151,29 @@ func TestLoneDeletionWaitsForQuiet(t *testing.T) {
 		}
 	})
 }
+
+// TestApprovalCoversWhatWasHeld: an approval, even given twice, lets
+// through exactly the deletions held at the time; a later mass deletion is
+// held again.
+func TestApprovalCoversWhatWasHeld(t *testing.T) {
+	t.Parallel()
+	f, s, stop := holdRig(t, 300, valve.Default)
+	defer stop()
+	for i := range 150 {
+		deliverPending(t, s, uint64(301+i), uint64(149-i), fmt.Sprintf("h%d.%s", i, zone))
+	}
+	waitFor(t, "the first hold", func() bool { h := s.Holds(); return len(h) == 1 && h[0].Held == 150 })
+	for range 2 {
+		if _, err := s.Approve(context.Background(), zone); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the approved deletions", func() bool { return countHosts(f) == 150 })
+	for i := 150; i < 250; i++ {
+		deliverPending(t, s, uint64(301+i), uint64(249-i), fmt.Sprintf("h%d.%s", i, zone))
+	}
+	waitFor(t, "the second hold", func() bool { h := s.Holds(); return len(h) == 1 && h[0].Held == 100 })
+	if n := countHosts(f); n != 150 {
+		t.Fatalf("PowerDNS holds %d host RRsets, want 150: the approval let later deletions through", n)
+	}
+}

@@ -118,6 +118,7 @@ type zoneState struct {
 	nextJrnl  uint64
 	conflicts map[rrset.Key]bool
 	held      map[rrset.Key]struct{} // deletions the valve holds
+	approved  map[rrset.Key]struct{} // held deletions an operator approved, until written
 	rectifyAt time.Time
 }
 
@@ -727,7 +728,7 @@ func (s *Syncer) loadZone(ctx context.Context, zone string) (*zoneState, error) 
 		owned[k] = struct{}{} // logged, not yet copied into the metadata
 	}
 	zs := &zoneState{actual: make(map[rrset.Key]rrset.Set, len(sets)), owned: owned, conflicts: map[rrset.Key]bool{},
-		held: map[rrset.Key]struct{}{}, journal: rec.Journal, nextJrnl: rec.NextSeq, touched: map[int]bool{}}
+		held: map[rrset.Key]struct{}{}, approved: map[rrset.Key]struct{}{}, journal: rec.Journal, nextJrnl: rec.NextSeq, touched: map[int]bool{}}
 	if len(rec.Journal) > 0 {
 		for b := 0; b < owner.Buckets; b++ {
 			zs.touched[b] = true // which buckets the journal touches is not kept
@@ -735,7 +736,7 @@ func (s *Syncer) loadZone(ctx context.Context, zone string) (*zoneState, error) 
 	}
 	if old, ok := s.zones[zone]; ok {
 		zs.conflicts = old.conflicts
-		zs.held = old.held
+		zs.held, zs.approved = old.held, old.approved
 		zs.rectifyAt = old.rectifyAt
 	}
 	for _, set := range sets {
@@ -766,14 +767,15 @@ type batch struct {
 	always    []pdnsapi.Change
 	claimTook time.Duration
 	start     time.Time // when the PATCHes began
+	counted   int       // deletions the delete limit counted (taken back if not written)
 }
 
 // prepare reports the plan's conflicts and turns it into a batch; nil when
 // PowerDNS and the ownership record need nothing.
 func (s *Syncer) prepare(zone string, zs *zoneState, keys []rrset.Key, ch plan.Changes, seq uint64, seqKnown bool) *batch {
 	s.reportConflicts(zone, zs, keys, ch.Conflicts)
-	ch, seqKnown = s.holdDeletes(zone, zs, keys, ch, seqKnown)
-	b := &batch{zone: zone, zs: zs, keys: keys, ch: ch, seq: seq, seqKnown: seqKnown}
+	ch, seqKnown, counted := s.holdDeletes(zone, zs, keys, ch, seqKnown)
+	b := &batch{zone: zone, zs: zs, keys: keys, ch: ch, seq: seq, seqKnown: seqKnown, counted: counted}
 	soaKey := rrset.Key{Name: zone, Type: "SOA"}
 	if seqKnown {
 		soa := s.soa(zone, seq)
@@ -815,6 +817,7 @@ func (s *Syncer) claimBatch(ctx context.Context, b *batch) error {
 func (s *Syncer) land(ctx context.Context, b *batch, rejected []pdnsapi.Rejection, err error) (int, error) {
 	zone, zs, ch, changes, always, seq := b.zone, b.zs, b.ch, b.changes, b.always, b.seq
 	if err != nil {
+		s.gate.Uncount(zone, b.counted)
 		return 0, fmt.Errorf("applying %d rrsets to %s: %w", len(changes), zone, err)
 	}
 	s.m.ApplySeconds.Observe(time.Since(b.start).Seconds())
@@ -841,6 +844,7 @@ func (s *Syncer) land(ctx context.Context, b *batch, rejected []pdnsapi.Rejectio
 	for _, k := range ch.Deletes {
 		if !bad[k] {
 			delete(zs.actual, k)
+			delete(zs.approved, k)
 			structural = true
 		}
 	}

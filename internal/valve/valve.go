@@ -51,7 +51,6 @@ type Gate struct {
 
 type zone struct {
 	written []deletion // within the window, oldest first
-	credit  int        // deletions an operator approved
 }
 
 type deletion struct {
@@ -74,26 +73,31 @@ type Plan struct {
 	Holding bool // the zone already holds deletions
 }
 
-// Admit returns how many of the plan's deletions may be written at now
-// (0 or all of them, unless an approval covers only some) and counts them
-// in the window.
-func (g *Gate) Admit(now time.Time, p Plan) int {
+// Admit reports whether the plan's deletions may be written at now (all
+// of them, or none), and counts them in the window if so. Deletions an
+// operator approved are not asked about (the caller knows them).
+func (g *Gate) Admit(now time.Time, p Plan) bool {
 	if p.N <= 0 {
-		return 0
+		return true
 	}
 	z := g.zone(p.Zone)
 	z.expire(now, g.p.Window)
-	if z.credit > 0 {
-		k := min(z.credit, p.N)
-		z.credit -= k
-		z.written = append(z.written, deletion{at: now, n: k})
-		return k
-	}
 	if p.Holding || g.over(z.sum(), p) {
-		return 0
+		return false
 	}
 	z.written = append(z.written, deletion{at: now, n: p.N})
-	return p.N
+	return true
+}
+
+// Uncount takes back n deletions of zone that Admit counted but that were
+// not written (PowerDNS failed): they are planned, and counted, again.
+func (g *Gate) Uncount(zone string, n int) {
+	z := g.zone(zone)
+	for i := len(z.written) - 1; i >= 0 && n > 0; i-- {
+		k := min(n, z.written[i].n)
+		z.written[i].n -= k
+		n -= k
+	}
 }
 
 // over reports whether the plan, after recent written deletions, passes
@@ -107,12 +111,10 @@ func (g *Gate) over(recent int, p Plan) bool {
 	return total > g.p.Min && float64(total) > g.p.Share*float64(base)
 }
 
-// Approve lets the next n deletions of zone pass (an operator's word on
-// the n it holds) and forgets the deletions written before.
-func (g *Gate) Approve(zone string, n int) {
-	z := g.zone(zone)
-	z.credit += max(n, 0)
-	z.written = nil
+// Approve forgets the deletions written in zone: an operator approved
+// what it held, and the limit counts afresh from there.
+func (g *Gate) Approve(zone string) {
+	g.zone(zone).written = nil
 }
 
 func (g *Gate) zone(name string) *zone {

@@ -11,29 +11,29 @@ func TestAdmit(t *testing.T) {
 	type step struct {
 		at   time.Duration // after t0
 		plan Plan
-		want int
+		want bool
 	}
 	z := "z."
 	for name, steps := range map[string][]step{
-		"small zone, few deletions": {{0, Plan{Zone: z, N: 10, Owned: 12}, 10}},
-		"at the minimum":            {{0, Plan{Zone: z, N: 50, Owned: 60}, 50}},
-		"under the share":           {{0, Plan{Zone: z, N: 290, Owned: 1000}, 290}},
-		"emptied stream":            {{0, Plan{Zone: z, N: 1000, Owned: 1000}, 0}},
-		"over both, by backlog":     {{0, Plan{Zone: z, N: 20, Backlog: 400, Owned: 1000}, 0}},
+		"small zone, few deletions": {{0, Plan{Zone: z, N: 10, Owned: 12}, true}},
+		"at the minimum":            {{0, Plan{Zone: z, N: 50, Owned: 60}, true}},
+		"under the share":           {{0, Plan{Zone: z, N: 290, Owned: 1000}, true}},
+		"emptied stream":            {{0, Plan{Zone: z, N: 1000, Owned: 1000}, false}},
+		"over both, by backlog":     {{0, Plan{Zone: z, N: 20, Backlog: 400, Owned: 1000}, false}},
 		"trickle within the window": {
-			{0, Plan{Zone: z, N: 200, Owned: 1000}, 200},
-			{time.Minute, Plan{Zone: z, N: 200, Owned: 800}, 0}, // 400 of 1000 in 10 minutes
+			{0, Plan{Zone: z, N: 200, Owned: 1000}, true},
+			{time.Minute, Plan{Zone: z, N: 200, Owned: 800}, false}, // 400 of 1000 in 10 minutes
 		},
 		"trickle across windows": {
-			{0, Plan{Zone: z, N: 200, Owned: 1000}, 200},
-			{11 * time.Minute, Plan{Zone: z, N: 200, Owned: 800}, 200},
+			{0, Plan{Zone: z, N: 200, Owned: 1000}, true},
+			{11 * time.Minute, Plan{Zone: z, N: 200, Owned: 800}, true},
 		},
 		"a hold takes every later deletion": {
-			{0, Plan{Zone: z, N: 1, Owned: 1000, Holding: true}, 0},
+			{0, Plan{Zone: z, N: 1, Owned: 1000, Holding: true}, false},
 		},
 		"zones count apart": {
-			{0, Plan{Zone: "a.", N: 200, Owned: 1000}, 200},
-			{0, Plan{Zone: "b.", N: 200, Owned: 1000}, 200},
+			{0, Plan{Zone: "a.", N: 200, Owned: 1000}, true},
+			{0, Plan{Zone: "b.", N: 200, Owned: 1000}, true},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -41,39 +41,40 @@ func TestAdmit(t *testing.T) {
 			g := New(Default)
 			for i, s := range steps {
 				if got := g.Admit(t0.Add(s.at), s.plan); got != s.want {
-					t.Fatalf("step %d: admitted %d, want %d", i+1, got, s.want)
+					t.Fatalf("step %d: admitted %v, want %v", i+1, got, s.want)
 				}
 			}
 		})
 	}
 }
 
-// TestApprove: an approval lets exactly the deletions it names pass, even
-// in parts, then the limit applies again from a clean window.
-func TestApprove(t *testing.T) {
+// TestApproveAndUncount: an approval clears the window; deletions taken
+// back (not written) do not count.
+func TestApproveAndUncount(t *testing.T) {
 	t.Parallel()
 	t0 := time.Unix(1_700_000_000, 0)
 	g := New(Default)
-	if got := g.Admit(t0, Plan{Zone: "z.", N: 900, Owned: 1000}); got != 0 {
-		t.Fatalf("admitted %d before approval", got)
+	if !g.Admit(t0, Plan{Zone: "z.", N: 200, Owned: 1000}) {
+		t.Fatal("200 of 1000 held")
 	}
-	g.Approve("z.", 900)
-	if got := g.Admit(t0, Plan{Zone: "z.", N: 600, Owned: 1000, Holding: true}); got != 600 {
-		t.Fatalf("first part: %d", got)
+	if g.Admit(t0, Plan{Zone: "z.", N: 200, Owned: 800}) {
+		t.Fatal("400 of 1000 in the window admitted")
 	}
-	if got := g.Admit(t0, Plan{Zone: "z.", N: 400, Owned: 400, Holding: true}); got != 300 {
-		t.Fatalf("second part: %d, want the 300 approved", got)
+	g.Uncount("z.", 200) // the first 200 were not written after all
+	if !g.Admit(t0, Plan{Zone: "z.", N: 200, Owned: 1000}) {
+		t.Fatal("200 held after the first 200 were taken back")
 	}
-	if got := g.Admit(t0, Plan{Zone: "z.", N: 100, Owned: 100}); got != 0 {
-		t.Fatalf("after the approval is spent: %d", got)
+	g.Approve("z.")
+	if !g.Admit(t0, Plan{Zone: "z.", N: 230, Owned: 800}) {
+		t.Fatal("the window was not cleared by the approval")
 	}
 }
 
 func TestPolicyOff(t *testing.T) {
 	t.Parallel()
 	g := New(Policy{Share: 1, Min: 50, Window: time.Minute})
-	if got := g.Admit(time.Now(), Plan{Zone: "z.", N: 1000, Owned: 1000}); got != 1000 {
-		t.Fatalf("share 1 held %d", 1000-got)
+	if !g.Admit(time.Now(), Plan{Zone: "z.", N: 1000, Owned: 1000}) {
+		t.Fatal("share 1 held deletions")
 	}
 	for _, p := range []Policy{{Share: 0}, {Share: 0.3, Min: -1}, {Share: 0.3, Window: -time.Second}} {
 		if p.Check() == nil {
