@@ -165,7 +165,7 @@ func TestLeaseEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	var last bus.Last
-	testenv.Eventually(t, 10*time.Second, "the lease's tombstone in the stream", func() bool {
+	testenv.Eventually(t, 20*time.Second, "the lease's tombstone in the stream", func() bool {
 		last, err = bus.LastOf(ctx, st, events.Subject(events.DefaultSubjectPrefix, short))
 		return err == nil && last.Found && last.Seq > seq
 	})

@@ -36,6 +36,11 @@ type Publisher interface {
 	PublishIf(ctx context.Context, m events.Message, lease time.Duration, last uint64) (uint64, error)
 }
 
+// Margin is how long past its end, by the reaper's clock, a lease must be
+// before the reaper replaces a message the stream still holds: the bound
+// on how far a syncer's clock may run ahead of the stream leader's.
+const Margin = 5 * time.Second
+
 // Config configures a Reaper.
 type Config struct {
 	Prefix string // subject prefix, default events.DefaultSubjectPrefix
@@ -156,11 +161,23 @@ func (r *Reaper) next() ([]lease.Ref, time.Duration) {
 // timeout per lease, and another syncer of the fleet, or the zone's next
 // change, moves the serial anyway.
 func (r *Reaper) reapAll(ctx context.Context, refs []lease.Ref) {
+	var later []lease.Ref
+	defer func() {
+		if len(later) > 0 {
+			r.mu.Lock()
+			r.queue = append(r.queue, due{at: r.cfg.Now().Add(Margin), refs: later})
+			r.mu.Unlock()
+		}
+	}()
 	for i, ref := range refs {
 		if ctx.Err() != nil {
 			return
 		}
 		result, err := r.reap(ctx, ref)
+		if result == "later" {
+			later = append(later, ref)
+			continue
+		}
 		r.m.WithLabelValues(result).Inc()
 		if err != nil {
 			r.m.WithLabelValues("failed").Add(float64(len(refs) - i - 1))
@@ -184,10 +201,17 @@ func (r *Reaper) reap(ctx context.Context, ref lease.Ref) (string, error) {
 	}
 	var expect uint64
 	if last.Found {
-		if last.LeaseEnd.IsZero() || last.LeaseEnd.After(r.cfg.Now()) {
+		now := r.cfg.Now()
+		if last.LeaseEnd.IsZero() || last.LeaseEnd.After(now) {
 			return "superseded", nil // published again, or already reaped
 		}
-		expect = last.Seq // expired, not yet dropped by the stream
+		if now.Sub(last.LeaseEnd) < Margin {
+			// Expired by this clock, not dropped by the stream's yet: a
+			// clock ahead of the stream's must not end a lease early on
+			// every node. Once the stream drops it, any clock will do.
+			return "later", nil
+		}
+		expect = last.Seq // expired long enough, not yet dropped by the stream
 	}
 	_, err = r.cfg.Publisher.PublishIf(ctx, m, bus.TombstoneTTL, expect)
 	switch {
