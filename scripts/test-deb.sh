@@ -201,7 +201,8 @@ for f in "${secret_files[@]}"; do
   check "$(basename "$f") holds a random 64-hex-digit password" grep -Eqx '[0-9a-f]{64}' "$f"
 done
 check "the zonecast user cannot read the syncer's NATS password" sh -c '! runuser -u zonecast -- cat /etc/zonecast/nats-password'
-check "distinct passwords per daemon" sh -c '[ "$(cat /etc/zonecast/nats-password /etc/zonecast/*-nats-password 2>/dev/null | sort | uniq -d)" = "" ]'
+check "distinct passwords per daemon" \
+  sh -c '[ "$(for f in /etc/zonecast/nats-password /etc/zonecast/*-nats-password; do cat "$f"; echo; done | sort | uniq -d)" = "" ]'
 check "pdns-api-key is an empty placeholder" test ! -s /etc/zonecast/pdns-api-key
 check "cluster-password is an empty placeholder" test ! -s /etc/zonecast/cluster-password
 for p in "${built[@]}"; do
@@ -375,6 +376,8 @@ if [[ " ${built[*]} " == *" zonecast-watcher "* ]] && [[ " ${built[*]} " == *" z
     sh -c "! timeout 20 zonecast-syncer publish --nats-url $nurl --nats-user gateway --nats-password-file /etc/zonecast/gateway-nats-password --origin $origin --name c1.lxd.example.org --type A 192.0.2.9"
   check "the watcher unit loads only its own credential" \
     sh -c '[ "$(grep -c "^LoadCredential=" /lib/systemd/system/zonecast-watcher.service)" = 1 ] && grep -q "^LoadCredential=nats-password:/etc/zonecast/watcher-nats-password$" /lib/systemd/system/zonecast-watcher.service'
+  check "the watcher and the gateway run as users of their own (DynamicUser), not as zonecast" \
+    sh -c 'for u in watcher gateway; do grep -qx "DynamicUser=yes" /lib/systemd/system/zonecast-$u.service && ! grep -q "^User=" /lib/systemd/system/zonecast-$u.service || exit 1; done'
   check "the gateway unit loads only its own credential" \
     sh -c '[ "$(grep -c "^LoadCredential=" /lib/systemd/system/zonecast-gateway.service)" = 1 ] && grep -q "^LoadCredential=nats-password:/etc/zonecast/gateway-nats-password$" /lib/systemd/system/zonecast-gateway.service'
 
@@ -590,7 +593,7 @@ SETUP
     if in_c systemctl is-active -q zonecast-gateway &&
        [[ "$st" == *"CapEff: 0000000000000400"*"CapBnd: 0000000000000400"* ]] &&
        in_c sh -c 'grep -q ":0035 " /proc/net/udp'; then
-      ok "boot test: zonecast-gateway runs as zonecast on port 53 with CAP_NET_BIND_SERVICE only"
+      ok "boot test: zonecast-gateway runs as its own dynamic user on port 53 with CAP_NET_BIND_SERVICE only"
     else
       bad "boot test: zonecast-gateway on port 53 ($st)"; in_c journalctl -u zonecast-gateway --no-pager -n 20
     fi

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/zonecast/zonecast/internal/events"
@@ -16,6 +17,12 @@ const DefaultStreamName = "ZONECAST"
 // ErrIncompatibleStream is wrapped by EnsureStream when a stream of that
 // name exists with settings zonecast cannot work with and cannot change.
 var ErrIncompatibleStream = errors.New("incompatible stream")
+
+// ErrStreamOutdated is wrapped by EnsureStream, which returns the stream
+// too, when the stream's changeable settings differ from zonecast's and
+// the update failed: a syncer user may not update the stream (only admin
+// may), and a stream made by an older zonecast still allows roll-ups.
+var ErrStreamOutdated = errors.New("stream settings not updated")
 
 // StreamConfig describes the record stream. Zero values take the defaults.
 type StreamConfig struct {
@@ -95,14 +102,17 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 	if !changed {
 		return st, nil
 	}
-	st, err = js.UpdateStream(ctx, upd)
+	uctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	updated, err := js.UpdateStream(uctx, upd)
 	if err != nil {
-		return nil, fmt.Errorf("updating stream %s: %w", cfg.Name, err)
+		return st, fmt.Errorf("updating stream %s (roll-ups %v, delete markers %v, replicas %d): %w: %w",
+			cfg.Name, have.AllowRollup, have.SubjectDeleteMarkerTTL, have.Replicas, ErrStreamOutdated, err)
 	}
-	if c := st.CachedInfo().Config; c.AllowRollup || c.SubjectDeleteMarkerTTL > 0 {
+	if c := updated.CachedInfo().Config; c.AllowRollup || c.SubjectDeleteMarkerTTL > 0 {
 		return nil, fmt.Errorf("ensuring stream %s: %w: the server kept roll-ups on", cfg.Name, ErrIncompatibleStream)
 	}
-	return st, nil
+	return updated, nil
 }
 
 // checkCompatible reports why an existing stream cannot hold zonecast's

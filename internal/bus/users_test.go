@@ -455,3 +455,27 @@ func TestSyncerZones(t *testing.T) {
 		t.Errorf("a source user read %d messages of the stream", got)
 	}
 }
+
+// TestOutdatedStreamSyncerUser: a syncer user may not update the stream,
+// so on a stream an older zonecast made (roll-ups and delete markers on)
+// it runs on the stream as it is, and says so, rather than never start.
+func TestOutdatedStreamSyncerUser(t *testing.T) {
+	t.Parallel()
+	ps := startPermServer(t, "outdated", func(h string) string {
+		return `{"users":[{"user":"ns2","password_hash":"` + h + `","role":"syncer","node":"ns2"}]}`
+	})
+	old := StreamConfig{}.withDefaults().jsConfig()
+	old.AllowRollup, old.SubjectDeleteMarkerTTL = true, 15*time.Minute
+	if _, err := ps.js(t, testUser, ps.adminPW).CreateStream(ps.ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(ps.ctx, 30*time.Second)
+	defer cancel()
+	st, err := EnsureStreamWait(ctx, ps.js(t, "ns2", ps.userPW), StreamConfig{}, testLog())
+	if err != nil || st == nil {
+		t.Fatalf("syncer user on an outdated stream: %v", err)
+	}
+	if !st.CachedInfo().Config.AllowRollup {
+		t.Fatal("a syncer user updated the stream")
+	}
+}

@@ -56,6 +56,13 @@ func EnsureStreamWait(ctx context.Context, js jetstream.JetStream, cfg StreamCon
 		func(ctx context.Context) error {
 			var err error
 			st, err = EnsureStream(ctx, js, cfg)
+			if errors.Is(err, ErrStreamOutdated) && st != nil {
+				// Running on the stream as it is beats not running; an
+				// admin must update it (any syncer with the admin user).
+				log.Error().Err(err).Msg("could not update the record stream's settings: while it allows roll-ups, " +
+					"any publisher may purge it; start one syncer with an admin user once to update it")
+				return nil
+			}
 			return err
 		})
 	return st, err
