@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -113,10 +114,11 @@ func parseFlags(name string, args []string, plan bool) (*syncerConfig, error) {
 		"period of the PowerDNS data-loss check (zone missing or SOA serial not the one written -> full reconciliation); 0 disables")
 	fs.Float64Var(&c.deleteLimit.Share, "delete-limit-share", valve.Default.Share,
 		"hold a zone's deletions when they would remove more than this share of the RRsets the syncer owns there (with --delete-limit-min and --delete-limit-window); 1 turns the limit off")
-	fs.IntVar(&c.deleteLimit.Min, "delete-limit-min", valve.Default.Min, "deletions up to this many per zone and window are never held")
+	fs.IntVar(&c.deleteLimit.Min, "delete-limit-min", valve.Default.Min,
+		"deletions up to this many per zone and window are not held (unless the zone holds deletions already)")
 	fs.DurationVar(&c.deleteLimit.Window, "delete-limit-window", valve.Default.Window,
 		"how long written deletions count towards the delete limit")
-	fs.Var(&approve, "approve-deletions", "zone whose deletions held by the start-up convergence are written anyway (repeatable); later ones need zonecast-syncer approve")
+	fs.Var(&approve, "approve-deletions", "zone whose deletions held by the start-up convergence are written anyway (repeatable; at every start: remove it once used); later ones need zonecast-syncer approve")
 	if plan {
 		fs.BoolVar(&c.planJSON, "json", false, "print the plan as JSON")
 	} else {
@@ -271,6 +273,12 @@ func (c *syncerConfig) finish(fs *flag.FlagSet, zones, ns, approve config.List, 
 	return c, nil
 }
 
+// isEmptyFile reports whether path is a file holding nothing but blanks.
+func isEmptyFile(path string) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && len(strings.TrimSpace(string(b))) == 0
+}
+
 // localUser is a user of the embedded server for a daemon of this host.
 type localUser struct {
 	passwordFile string
@@ -336,10 +344,15 @@ func (c *clusterFlags) config() (*bus.ClusterConfig, error) {
 		TLSCertFile: c.tlsCert, TLSKeyFile: c.tlsKey, TLSCAFile: c.tlsCA}
 	if c.passwordFile != "" {
 		pw, err := config.ReadSecret(c.passwordFile)
-		if err != nil {
+		switch {
+		case err != nil && c.tlsCert != "" && isEmptyFile(c.passwordFile):
+			// Routes authenticated by TLS alone: the packaged unit
+			// passes the (empty) password file anyway.
+		case err != nil:
 			return nil, fmt.Errorf("reading the cluster password: %w", err)
+		default:
+			cc.User, cc.Password = c.user, pw
 		}
-		cc.User, cc.Password = c.user, pw
 	}
 	return cc, nil
 }

@@ -71,7 +71,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	if cfg.dryRun {
 		// Reads go to PowerDNS, writes nowhere: the stream, the status
 		// bucket, the snapshots and the claim log are left alone too.
-		dry = &syncer.DryRun{PDNS: pdns}
+		dry = &syncer.DryRun{PDNS: pdns, Keep: cfg.plan}
 		if !cfg.plan {
 			dry.OnChange = func(p syncer.Planned) {
 				log.Info().Str("zone", p.Zone).Str("op", p.Op).Str("name", p.Set.Name).Str("type", p.Set.Type).
@@ -82,8 +82,10 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		cfg.snapshotEvery = 0
 	}
 	recent := status.NewRecent(20)
-	if err := os.MkdirAll(cfg.stateDir, 0o700); err != nil {
-		return fmt.Errorf("creating the state directory: %w", err)
+	if !cfg.dryRun {
+		if err := os.MkdirAll(cfg.stateDir, 0o700); err != nil {
+			return fmt.Errorf("creating the state directory: %w", err)
+		}
 	}
 	scfg := syncer.Config{
 		Zones: cfg.zones, Prefix: cfg.prefix, SOA: cfg.soa, NS: cfg.ns,
@@ -293,11 +295,13 @@ const approveTimeout = 30 * time.Second
 // connectNATS joins --nats-url, or starts the embedded server and connects
 // in-process. srv is nil when joining.
 func connectNATS(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) (*nats.Conn, *server.Server, error) {
-	if cfg.plan && cfg.nats.URL == "" {
-		// A plan runs beside the syncer: it joins its embedded server.
+	if cfg.dryRun && cfg.nats.URL == "" {
+		// A plan, or a dry run, beside the syncer: it joins its embedded
+		// server rather than start one on the same store.
 		cfg.nats.URL = "nats://" + cfg.natsListen
 		if cfg.nats.PasswordFile == "" {
-			cfg.nats.PasswordFile = filepath.Join(cfg.stateDir, "nats-password")
+			cfg.nats.PasswordFile = cli.FirstReadable(append([]string{filepath.Join(cfg.stateDir, "nats-password")},
+				cli.DefaultPasswordFiles...)...)
 		}
 	}
 	if cfg.nats.URL != "" {
@@ -393,7 +397,13 @@ func openSnapshots(ctx context.Context, js jetstream.JetStream, cfg *syncerConfi
 	}
 	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	store, err := bus.SnapshotBucket(octx, js, cfg.snapshotBucket, cfg.replicas, log)
+	var store *bus.SnapshotStore
+	var err error
+	if cfg.dryRun {
+		store, err = bus.OpenSnapshots(octx, js, cfg.snapshotBucket)
+	} else {
+		store, err = bus.SnapshotBucket(octx, js, cfg.snapshotBucket, cfg.replicas, log)
+	}
 	if err != nil {
 		log.Warn().Err(err).Str("bucket", cfg.snapshotBucket).Msg("snapshots unavailable; replaying the whole stream")
 		return nil

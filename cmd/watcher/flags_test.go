@@ -21,14 +21,14 @@ func lookupIn(kv map[string]string) func(string) (string, bool) {
 }
 
 func TestParseFlags(t *testing.T) {
-	// Not parallel: it points cli.DefaultPasswordFile at a temp file.
+	// Not parallel: it points cli.DefaultPasswordFiles at a temp file.
 	pw := filepath.Join(t.TempDir(), "nats-password")
 	if err := os.WriteFile(pw, []byte("secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	old := cli.DefaultPasswordFile
-	cli.DefaultPasswordFile = pw
-	t.Cleanup(func() { cli.DefaultPasswordFile = old })
+	old := cli.DefaultPasswordFiles
+	cli.DefaultPasswordFiles = []string{pw}
+	t.Cleanup(func() { cli.DefaultPasswordFiles = old })
 
 	tests := map[string]struct {
 		args  []string

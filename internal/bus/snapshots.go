@@ -80,6 +80,19 @@ func SnapshotBucket(ctx context.Context, js jetstream.JetStream, bucket string, 
 	return &SnapshotStore{obs: obs}, nil
 }
 
+// OpenSnapshots opens the snapshot object store without creating it (a
+// dry run writes nothing).
+func OpenSnapshots(ctx context.Context, js jetstream.JetStream, bucket string) (*SnapshotStore, error) {
+	if bucket == "" {
+		bucket = DefaultSnapshotBucket
+	}
+	obs, err := js.ObjectStore(ctx, bucket)
+	if err != nil {
+		return nil, fmt.Errorf("opening snapshot bucket %s: %w", bucket, err)
+	}
+	return &SnapshotStore{obs: obs}, nil
+}
+
 // Info returns what the stored snapshot of zone says about itself;
 // ErrNoSnapshot if there is none.
 func (st *SnapshotStore) Info(ctx context.Context, zone string) (SnapshotInfo, error) {

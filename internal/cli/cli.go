@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -31,23 +32,41 @@ func NATSFlags(fs *flag.FlagSet, defaultURL, urlHelp string) *bus.ClientConfig {
 	return c
 }
 
-// DefaultPasswordFile is the password file a client on a syncer's machine
-// falls back to: the one the syncer generates for its embedded server.
-var DefaultPasswordFile = "/var/lib/zonecast/nats-password"
+// DefaultPasswordFiles are the password files a client on a syncer's
+// machine falls back to, in order: the syncer's own password as the
+// Debian package keeps it, and the one the syncer generates for its
+// embedded server without one.
+var DefaultPasswordFiles = []string{"/etc/zonecast/nats-password", "/var/lib/zonecast/nats-password"}
+
+// DefaultPasswordFile names the fallbacks in help texts.
+var DefaultPasswordFile = strings.Join(DefaultPasswordFiles, " or ")
 
 // LocalAuthDefaults completes a client config after parsing: with no
-// password, creds, nkey or token file given, it uses DefaultPasswordFile if
-// it exists; without a password file the user name is dropped (it goes
-// with a password only).
+// password, creds, nkey or token file given, it uses the first of
+// DefaultPasswordFiles that this user can read; without a password file
+// the user name is dropped (it goes with a password only).
 func LocalAuthDefaults(c *bus.ClientConfig) {
 	if c.PasswordFile == "" && c.CredsFile == "" && c.NkeySeedFile == "" && c.TokenFile == "" {
-		if fi, err := os.Stat(DefaultPasswordFile); err == nil && fi.Mode().IsRegular() {
-			c.PasswordFile = DefaultPasswordFile
-		}
+		c.PasswordFile = FirstReadable(DefaultPasswordFiles...)
 	}
 	if c.PasswordFile == "" {
 		c.User = ""
 	}
+}
+
+// FirstReadable returns the first of paths that is a regular file this
+// process can open, or "".
+func FirstReadable(paths ...string) string {
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if f, err := os.Open(p); err == nil {
+			f.Close()
+			return p
+		}
+	}
+	return ""
 }
 
 // LogFlags registers --log-level and --log-format.

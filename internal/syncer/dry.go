@@ -15,6 +15,9 @@ import (
 type DryRun struct {
 	PDNS     PDNS
 	OnChange func(Planned) // called for each change as it is planned (may be nil)
+	// Keep keeps every change for Planned (a plan); a dry-running daemon
+	// only logs them.
+	Keep bool
 
 	mu      sync.Mutex
 	zones   map[string]map[rrset.Key]rrset.Set
@@ -37,7 +40,9 @@ func (d *DryRun) Planned() []Planned {
 }
 
 func (d *DryRun) record(p Planned) {
-	d.planned = append(d.planned, p)
+	if d.Keep {
+		d.planned = append(d.planned, p)
+	}
 	if d.OnChange != nil {
 		d.OnChange(p)
 	}
@@ -46,8 +51,8 @@ func (d *DryRun) record(p Planned) {
 // Zone returns the zone as read, with the changes planned so far.
 func (d *DryRun) Zone(ctx context.Context, zone string) ([]rrset.Set, bool, error) {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	view, ok := d.zones[zone]
-	d.mu.Unlock()
 	if !ok {
 		sets, found, err := d.PDNS.Zone(ctx, zone)
 		if err != nil || !found {
@@ -57,15 +62,11 @@ func (d *DryRun) Zone(ctx context.Context, zone string) ([]rrset.Set, bool, erro
 		for _, s := range sets {
 			view[s.Key] = s
 		}
-		d.mu.Lock()
 		if d.zones == nil {
 			d.zones = map[string]map[rrset.Key]rrset.Set{}
 		}
 		d.zones[zone] = view
-		d.mu.Unlock()
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	out := make([]rrset.Set, 0, len(view))
 	for _, s := range view {
 		out = append(out, s)
