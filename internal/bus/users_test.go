@@ -413,8 +413,8 @@ func (ps *permServer) js(t *testing.T, user, pwFile string) jetstream.JetStream 
 }
 
 // TestSyncerZones: a syncer user whose entry lists zones may publish there
-// (the tombstones of ended leases, internal/reap) and nowhere else; one
-// without zones publishes no record at all. A source user reads no
+// (the tombstones of ended leases, internal/reap), but not as a source's
+// origin, and nowhere else; one without zones publishes no record at all. A source user reads no
 // messages: it cannot follow the stream.
 func TestSyncerZones(t *testing.T) {
 	t.Parallel()
@@ -430,7 +430,7 @@ func TestSyncerZones(t *testing.T) {
 		t.Fatal(err)
 	}
 	tomb := func(name string) events.Message {
-		return events.Message{Version: 1, Name: name, Type: "A", Origin: "h1"}
+		return events.Message{Version: 1, Name: name, Type: "A", Origin: "dhcp"}
 	}
 	try := func(user string, m events.Message) error {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -446,6 +446,11 @@ func TestSyncerZones(t *testing.T) {
 	}
 	if try("ns3", tomb("x.a.example.")) == nil {
 		t.Error("syncer without zones published a record")
+	}
+	src := tomb("x.a.example.")
+	src.Origin = "h1"
+	if try("ns2", src) == nil {
+		t.Error("syncer published as a source's origin")
 	}
 	fctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
