@@ -418,8 +418,17 @@ func (f *Follower) applyFull(st *state, res result) bool {
 			continue
 		}
 		st.lastGen[r] = res.Gen
-		if f.setDesired(st, r, f.mapInstance(inst)) {
+		msgs := f.mapInstance(inst)
+		if f.setDesired(st, r, msgs) {
 			changed = true
+		}
+		if (inst.StatusCode == api.Running || inst.Status == api.Running.String()) && !f.settled(msgs) {
+			// Running, its addresses still coming (its start event fell
+			// in a reconnection, or before the watcher started): no event
+			// will say when they are there.
+			if _, ok := st.fast[r]; !ok {
+				st.fast[r] = f.opt.Now().Add(f.opt.FastWindow)
+			}
 		}
 	}
 	st.synced = len(seen)

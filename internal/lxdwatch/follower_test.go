@@ -150,6 +150,34 @@ func TestApplyOrdering(t *testing.T) {
 	}
 }
 
+// TestFullSyncPollsUnsettled: a running instance that a full listing
+// finds without all its addresses (its start event was missed in a
+// reconnection) is polled fast until it has them, as after a start event.
+func TestFullSyncPollsUnsettled(t *testing.T) {
+	t.Parallel()
+	m, err := instance.NewMapper(instance.Config{Zones: []string{"z."}, Origin: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &Follower{mapper: m, log: zerolog.Nop(), opt: Options{}.withDefaults(), origin: "n1"}
+	st := &state{lastGen: map[ref]uint64{}, desired: map[ref][]events.Message{}, published: map[rrset.Key]events.Message{},
+		fast: map[ref]time.Time{}}
+	both := running("both", "default", "192.0.2.1")
+	both.State.Network["eth0"] = api.InstanceStateNetwork{Addresses: append(both.State.Network["eth0"].Addresses,
+		api.InstanceStateNetworkAddress{Family: "inet6", Address: "2001:db8::1", Scope: "global"})}
+	stopped := running("stopped", "default", "192.0.2.3")
+	stopped.Status, stopped.State.Status = "Stopped", "Stopped"
+	f.applyFull(st, result{Full: true, Gen: 1, Insts: []instance.Instance{running("v4only", "default", "192.0.2.2"), both, stopped}})
+	if _, ok := st.fast[ref{"default", "v4only"}]; !ok {
+		t.Error("a running instance without its AAAA is not polled fast")
+	}
+	for _, name := range []string{"both", "stopped"} {
+		if _, ok := st.fast[ref{"default", name}]; ok {
+			t.Errorf("%s is polled fast", name)
+		}
+	}
+}
+
 type testErr struct{}
 
 func (testErr) Error() string { return "test error" }
