@@ -12,7 +12,6 @@ import (
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/cli"
 	"github.com/zonecast/zonecast/internal/config"
-	"github.com/zonecast/zonecast/internal/logging"
 	"github.com/zonecast/zonecast/internal/rrset"
 )
 
@@ -53,12 +52,9 @@ func approveMain(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: --zone: %v", errUsage, err)
 	}
-	cli.LocalAuthDefaults(nc)
-	log, _ := logging.New(os.Stderr, "warn", "console")
-	nc.Name = "zonecast-syncer-approve"
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second+wait)
 	defer cancel()
-	conn, err := bus.Connect(cctx, *nc, log)
+	conn, _, _, err := cli.ConnectCommand(cctx, nc, "zonecast-syncer-approve")
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/zonecast/zonecast/internal/cli"
 	"github.com/zonecast/zonecast/internal/config"
 	"github.com/zonecast/zonecast/internal/events"
-	"github.com/zonecast/zonecast/internal/logging"
 	"github.com/zonecast/zonecast/internal/rrset"
 	"github.com/zonecast/zonecast/internal/valve"
 )
@@ -72,10 +71,7 @@ func exportMain(ctx context.Context, args []string) error {
 		}
 		filters = append(filters, events.ZoneFilter(prefix, cz))
 	}
-	cli.LocalAuthDefaults(nc)
-	log, _ := logging.New(os.Stderr, "warn", "console")
-	nc.Name = "zonecast-syncer-export"
-	conn, js, err := cli.ConnectJetStream(ctx, *nc, log)
+	conn, js, log, err := cli.ConnectCommand(ctx, nc, "zonecast-syncer-export")
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/zonecast/zonecast/internal/cli"
 	"github.com/zonecast/zonecast/internal/config"
 	"github.com/zonecast/zonecast/internal/events"
-	"github.com/zonecast/zonecast/internal/logging"
 )
 
 const publishSynopsis = `zonecast-syncer publish: put record events on the zonecast stream.
@@ -102,10 +101,7 @@ func publishMain(ctx context.Context, args []string) error {
 		}
 		msgs[i] = v
 	}
-	cli.LocalAuthDefaults(nc)
-	log, _ := logging.New(os.Stderr, "warn", "console")
-	nc.Name = "zonecast-syncer-publish"
-	conn, js, err := cli.ConnectJetStream(ctx, *nc, log)
+	conn, js, _, err := cli.ConnectCommand(ctx, nc, "zonecast-syncer-publish")
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/cli"
 	"github.com/zonecast/zonecast/internal/config"
-	"github.com/zonecast/zonecast/internal/logging"
 	"github.com/zonecast/zonecast/internal/status"
 )
 
@@ -62,12 +61,9 @@ func statusMain(ctx context.Context, args []string) error {
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	cli.LocalAuthDefaults(nc)
-	log, _ := logging.New(os.Stderr, "warn", "console")
-	nc.Name = "zonecast-syncer-status"
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	conn, js, err := cli.ConnectJetStream(cctx, *nc, log)
+	conn, js, _, err := cli.ConnectCommand(cctx, nc, "zonecast-syncer-status")
 	if err != nil {
 		return err
 	}

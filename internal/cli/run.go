@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/logging"
 )
 
 // ErrUsage marks an error in how a command was called (flags, arguments):
@@ -66,6 +67,17 @@ func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
+}
+
+// ConnectCommand connects a command-line tool (publish, status, export,
+// approve) named name: the local syncer's password file by default
+// (LocalAuthDefaults), warnings and errors logged to standard error.
+func ConnectCommand(ctx context.Context, c *bus.ClientConfig, name string) (*nats.Conn, jetstream.JetStream, zerolog.Logger, error) {
+	LocalAuthDefaults(c)
+	c.Name = name
+	log, _ := logging.New(os.Stderr, "warn", "console")
+	nc, js, err := ConnectJetStream(ctx, *c, log)
+	return nc, js, log, err
 }
 
 // ConnectJetStream connects to NATS with c and opens JetStream on the
