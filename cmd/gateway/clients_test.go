@@ -7,9 +7,12 @@ package main
 // dig.
 //
 // Route taken for kea: the whole chain. A busybox udhcpc in a private
-// network namespace (a veth pair, 198.18.N.0/24, nothing routed beyond it)
-// obtains a lease from kea-dhcp4, which sends its NameChangeRequests to
-// kea-dhcp-ddns, which sends TSIG-signed RFC 2136 UPDATEs to the gateway.
+// network namespace obtains a lease from kea-dhcp4 in another
+// (testenv.PrivateLink: 198.18.N.0/24 between them, nothing routed beyond
+// it), which sends its NameChangeRequests over a /30 to kea-dhcp-ddns on
+// the host, which sends TSIG-signed RFC 2136 UPDATEs to the gateway.
+// kea-dhcp4's port 67 is its namespace's own, so the test runs as well
+// beside a running LXD, whose dnsmasq holds the host's.
 // It is what a site running kea does, and it needs nothing but root and
 // three Debian packages, so no hand-made NameChangeRequest stands in for
 // kea-dhcp4: the release and the expiry of a lease are kea's own.
@@ -99,9 +102,9 @@ func keaEnv(dir string) []string {
 	return []string{"KEA_PIDFILE_DIR=" + dir, "KEA_LOCKFILE_DIR=" + dir, "KEA_LOGGER_DESTINATION=stdout"}
 }
 
-// startD2 starts kea-dhcp-ddns on 127.0.0.1:port, sending updates for
+// startD2 starts kea-dhcp-ddns on listen:port, sending updates for
 // zones to the gateway, signed with key ("alg:name:secret").
-func startD2(t *testing.T, dir, key, gwAddr string, port int, fwd, rev string) *testenv.Daemon {
+func startD2(t *testing.T, dir, key, gwAddr string, listen netip.Addr, port int, fwd, rev string) *testenv.Daemon {
 	t.Helper()
 	bin := testenv.Tool(t, "kea-dhcp-ddns", "kea-dhcp-ddns-server")
 	parts := strings.SplitN(key, ":", 3)
@@ -115,7 +118,7 @@ func startD2(t *testing.T, dir, key, gwAddr string, port int, fwd, rev string) *
 	}
 	conf := filepath.Join(dir, "kea-dhcp-ddns.conf")
 	writeJSON(t, conf, obj{"DhcpDdns": obj{
-		"ip-address":         "127.0.0.1",
+		"ip-address":         listen.String(),
 		"port":               port,
 		"dns-server-timeout": 2000,
 		"ncr-protocol":       "UDP",
@@ -131,26 +134,27 @@ func startD2(t *testing.T, dir, key, gwAddr string, port int, fwd, rev string) *
 	return d
 }
 
-// startDHCP4 starts kea-dhcp4 on the host end of link only, leasing for
-// 10 minutes, or as little as 4 s to a client that asks (option 51), with
-// DDNS through D2 on 127.0.0.1:d2Port. Conflict
+// startDHCP4 starts kea-dhcp4 in the server namespace of link, on its
+// DHCP interface only, leasing for 10 minutes, or as little as 4 s to a
+// client that asks (option 51), with DDNS through D2 on the host's end of
+// the link, port d2Port. Conflict
 // resolution (RFC 4703) is off: it would make D2 send DHCID records, a
 // type zonecast does not carry (the gateway answers REFUSED).
 func startDHCP4(t *testing.T, dir string, link *testenv.Link, d2Port int, suffix string) *testenv.Daemon {
 	t.Helper()
 	bin := testenv.Tool(t, "kea-dhcp4", "kea-dhcp4-server")
-	subnet := link.HostIP.Masked()
+	subnet := link.ServerIP.Masked()
 	base := subnet.Addr().As4()
 	pool := fmt.Sprintf("%d.%d.%d.100 - %d.%d.%d.150", base[0], base[1], base[2], base[0], base[1], base[2])
 	conf := filepath.Join(dir, "kea-dhcp4.conf")
 	writeJSON(t, conf, obj{"Dhcp4": obj{
-		"interfaces-config": obj{"interfaces": []string{link.HostIf + "/" + link.HostIP.Addr().String()}, "dhcp-socket-type": "raw"},
+		"interfaces-config": obj{"interfaces": []string{link.ServerIf + "/" + link.ServerIP.Addr().String()}, "dhcp-socket-type": "raw"},
 		"lease-database":    obj{"type": "memfile", "persist": true, "name": filepath.Join(dir, "leases4.csv"), "lfc-interval": 0},
 		"valid-lifetime":    600, "min-valid-lifetime": 4, "max-valid-lifetime": 600,
 		"expired-leases-processing": obj{"reclaim-timer-wait-time": 1, "flush-reclaimed-timer-wait-time": 0,
 			"hold-reclaimed-time": 0, "max-reclaim-leases": 0, "max-reclaim-time": 0},
-		"dhcp-ddns": obj{"enable-updates": true, "server-ip": "127.0.0.1", "server-port": d2Port,
-			"sender-ip": "127.0.0.1", "sender-port": 0, "ncr-protocol": "UDP", "ncr-format": "JSON"},
+		"dhcp-ddns": obj{"enable-updates": true, "server-ip": link.HostIP.String(), "server-port": d2Port,
+			"sender-ip": link.PeerIP.String(), "sender-port": 0, "ncr-protocol": "UDP", "ncr-format": "JSON"},
 		"ddns-send-updates":            true,
 		"ddns-override-client-update":  true,
 		"ddns-override-no-update":      true,
@@ -160,7 +164,8 @@ func startDHCP4(t *testing.T, dir string, link *testenv.Link, d2Port int, suffix
 		"subnet4":                      []obj{{"id": 1, "subnet": subnet.String(), "pools": []obj{{"pool": pool}}}},
 		"loggers":                      keaLoggers("kea-dhcp4"),
 	}})
-	d := testenv.StartDaemon(t, "kea-dhcp4", filepath.Join(dir, "kea-dhcp4.log"), bin, []string{"-c", conf}, keaEnv(dir)...)
+	bin, args := link.InServerNS(bin, "-c", conf)
+	d := testenv.StartDaemon(t, "kea-dhcp4", filepath.Join(dir, "kea-dhcp4.log"), bin, args, keaEnv(dir)...)
 	d.WaitLog(t, 15*time.Second, "DHCP4_STARTED")
 	return d
 }
@@ -204,29 +209,25 @@ func startUdhcpc(t *testing.T, dir string, link *testenv.Link, hostname string, 
 		addr, err = netip.ParseAddr(strings.TrimSpace(string(b)))
 		return err == nil
 	})
-	if !link.HostIP.Masked().Contains(addr) {
-		t.Fatalf("%s leased %s, outside %s", hostname, addr, link.HostIP.Masked())
+	if !link.ServerIP.Masked().Contains(addr) {
+		t.Fatalf("%s leased %s, outside %s", hostname, addr, link.ServerIP.Masked())
 	}
 	return d, addr
 }
 
 func TestKeaDHCPToGateway(t *testing.T) {
 	link := testenv.PrivateLink(t) // first: skips (or fails under make test) without root
-	// kea-dhcp4 binds UDP port 67 even with raw sockets; a running LXD's
-	// dnsmasq holds 0.0.0.0%lxdbr0:67, which blocks that bind. make test
-	// runs this package before it starts LXD.
-	testenv.RequireUDPPort(t, 67, "kea-dhcp4 needs it; stop LXD (its dnsmasq) or any DHCP server to run this test")
 	for _, tool := range [][2]string{{"kea-dhcp-ddns", "kea-dhcp-ddns-server"}, {"kea-dhcp4", "kea-dhcp4-server"}, {"busybox", "busybox-static"}} {
 		testenv.Tool(t, tool[0], tool[1])
 	}
-	rev := reverseZone(link.HostIP)
+	rev := reverseZone(link.ServerIP)
 	e := newClientEnv(t, zone, rev)
 	// Scoped as docs/gateway.md suggests for kea: names below the zones, A and PTR.
 	key := e.addKey(t, "kea", "--algorithm", "hmac-sha256", "--zone", zone, "--zone", rev,
 		"--name", "*."+zone, "--name", "*."+rev, "--type", "A", "--type", "PTR")
 	dir := t.TempDir()
 	d2Port := testenv.FreeUDPPort(t)
-	startD2(t, dir, key, e.gw.DNSAddr, d2Port, zone, rev)
+	startD2(t, dir, key, e.gw.DNSAddr, link.HostIP, d2Port, zone, rev)
 	startDHCP4(t, dir, link, d2Port, zone) // its log, D2's and udhcpc's are shown when the test fails
 
 	// Lease obtained: A and PTR on both nameservers.

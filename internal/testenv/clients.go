@@ -52,18 +52,6 @@ func RequireRoot(t testing.TB, why string) {
 	}
 }
 
-// RequireUDPPort skips the test when UDP port on the host is taken, or
-// fails it under ZONECAST_TEST_STRICT; why says who needs it.
-func RequireUDPPort(t testing.TB, port int, why string) {
-	t.Helper()
-	c, err := net.ListenPacket("udp4", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		requireOrSkip(t, fmt.Sprintf("UDP port %d is taken (%v): %s", port, err, why))
-		return
-	}
-	c.Close()
-}
-
 func requireOrSkip(t testing.TB, msg string) {
 	t.Helper()
 	if Strict() {
@@ -141,36 +129,51 @@ func (d *Daemon) Interrupt(t testing.TB) {
 	}
 }
 
-// Link is a veth pair between the host's network namespace and a private
-// namespace of its own: a DHCP server listens on HostIf, a client runs in
-// NS on NSIf. Nothing on it is routed anywhere else.
+// Link is a private network of two namespaces of its own, for a DHCP
+// server and its client: a veth pair between them (the server's end
+// ServerIf addressed ServerIP, the client's NSIf up without an address),
+// and a second pair between the server's namespace and the host's, for
+// what the server sends to the host (kea's NameChangeRequests to D2):
+// HostIP on the host's end HostIf, PeerIP on the server's. Nothing on
+// either is routed anywhere else. The DHCP server's sockets, port 67
+// among them, live in its own namespace: a DHCP server of the host's
+// (LXD's dnsmasq) is no obstacle.
 type Link struct {
-	NS     string       // network namespace name
-	HostIf string       // interface in the host namespace, with HostIP
-	NSIf   string       // interface in NS, up, without an address
-	HostIP netip.Prefix // e.g. 198.18.7.1/24
-	ip     string       // path of ip(8)
+	NS       string       // the client's network namespace
+	NSIf     string       // interface in NS, up, without an address
+	ServerNS string       // the server's network namespace
+	ServerIf string       // interface in ServerNS, with ServerIP
+	ServerIP netip.Prefix // e.g. 198.18.7.1/24
+	HostIf   string       // interface in the host namespace, with HostIP
+	HostIP   netip.Addr   // e.g. 198.19.7.1 (a /30)
+	PeerIP   netip.Addr   // the server namespace's end, e.g. 198.19.7.2
+	ip       string       // path of ip(8)
 }
 
-// PrivateLink creates a namespace and a veth pair, the host end addressed
-// with the first address of a free /24 in 198.18.0.0/16 (RFC 2544, for
-// benchmarking networks; never routed). Both are removed when the test
-// ends. Needs root and iproute2.
+// PrivateLink creates the two namespaces and the veth pairs: the DHCP
+// network is a free /24 in 198.18.0.0/16, the host link a /30 of the
+// same number in 198.19.0.0/16 (RFC 2544, for benchmarking networks;
+// never routed). All is removed when the test ends. Needs root and
+// iproute2.
 func PrivateLink(t testing.TB) *Link {
 	t.Helper()
-	RequireRoot(t, "creates a network namespace and a veth pair")
+	RequireRoot(t, "creates network namespaces and veth pairs")
 	ip := Tool(t, "ip", "iproute2")
 	var rnd [4]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		t.Fatal(err)
 	}
 	id := hex.EncodeToString(rnd[:3])
-	l := &Link{NS: "zc-" + id, HostIf: "zc" + id + "h", NSIf: "zc" + id + "c", ip: ip}
+	l := &Link{NS: "zc-" + id + "-c", ServerNS: "zc-" + id + "-s", NSIf: "zc" + id + "c", ServerIf: "zc" + id + "s",
+		HostIf: "zc" + id + "h", ip: ip}
 	subnet, err := freeSubnet(int(rnd[3]))
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.HostIP = netip.PrefixFrom(subnet.Addr().Next(), 24)
+	l.ServerIP = netip.PrefixFrom(subnet.Addr().Next(), 24)
+	third := subnet.Addr().As4()[2]
+	l.HostIP = netip.AddrFrom4([4]byte{198, 19, third, 1})
+	l.PeerIP = l.HostIP.Next()
 
 	run := func(args ...string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -180,20 +183,32 @@ func PrivateLink(t testing.TB) *Link {
 		}
 		return nil
 	}
-	if err := run("netns", "add", l.NS); err != nil {
-		t.Fatal(err)
+	for _, ns := range []string{l.NS, l.ServerNS} {
+		if err := run("netns", "add", ns); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(func() {
-		// Deleting the host end deletes its peer; the namespace goes last.
+		// Deleting the host end deletes its peer; the namespaces, with
+		// the pair between them, go last.
 		_ = run("link", "del", l.HostIf)
-		if err := run("netns", "del", l.NS); err != nil {
-			t.Errorf("removing namespace: %v", err)
+		for _, ns := range []string{l.NS, l.ServerNS} {
+			if err := run("netns", "del", ns); err != nil {
+				t.Errorf("removing namespace %s: %v", ns, err)
+			}
 		}
 	})
+	peerIf := "zc" + id + "p"
 	for _, args := range [][]string{
-		{"link", "add", l.HostIf, "type", "veth", "peer", "name", l.NSIf, "netns", l.NS},
-		{"addr", "add", l.HostIP.String(), "dev", l.HostIf},
+		{"link", "add", l.ServerIf, "netns", l.ServerNS, "type", "veth", "peer", "name", l.NSIf, "netns", l.NS},
+		{"link", "add", l.HostIf, "type", "veth", "peer", "name", peerIf, "netns", l.ServerNS},
+		{"addr", "add", netip.PrefixFrom(l.HostIP, 30).String(), "dev", l.HostIf},
 		{"link", "set", l.HostIf, "up"},
+		{"-n", l.ServerNS, "addr", "add", netip.PrefixFrom(l.PeerIP, 30).String(), "dev", peerIf},
+		{"-n", l.ServerNS, "addr", "add", l.ServerIP.String(), "dev", l.ServerIf},
+		{"-n", l.ServerNS, "link", "set", "lo", "up"},
+		{"-n", l.ServerNS, "link", "set", peerIf, "up"},
+		{"-n", l.ServerNS, "link", "set", l.ServerIf, "up"},
 		{"-n", l.NS, "link", "set", "lo", "up"},
 		{"-n", l.NS, "link", "set", l.NSIf, "up"},
 	} {
@@ -204,25 +219,28 @@ func PrivateLink(t testing.TB) *Link {
 	return l
 }
 
-// freeSubnet returns a /24 of 198.18.0.0/16 that no local address is in,
-// trying from the start-th one.
+// freeSubnet returns a /24 of 198.18.0.0/16 such that no local address
+// is in it nor in the /24 of the same number in 198.19.0.0/16 (the host
+// link's), trying from the start-th one.
 func freeSubnet(start int) (netip.Prefix, error) {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("listing local addresses: %w", err)
 	}
-	for i := 0; i < 256; i++ {
-		n := (start + i) % 256
-		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(n), 0}), 24)
-		used := false
+	used := func(p netip.Prefix) bool {
 		for _, a := range addrs {
 			if ipn, ok := a.(*net.IPNet); ok {
 				if ad, ok := netip.AddrFromSlice(ipn.IP); ok && p.Contains(ad.Unmap()) {
-					used = true
+					return true
 				}
 			}
 		}
-		if !used {
+		return false
+	}
+	for i := 0; i < 256; i++ {
+		n := byte((start + i) % 256)
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, n, 0}), 24)
+		if !used(p) && !used(netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, n, 0}), 24)) {
 			return p, nil
 		}
 	}
@@ -230,8 +248,13 @@ func freeSubnet(start int) (netip.Prefix, error) {
 }
 
 // InNS returns the binary and arguments that run bin with args inside the
-// namespace: `ip netns exec NS bin args...`, which execs bin, so the PID
-// of the started process is bin's.
+// client's namespace: `ip netns exec NS bin args...`, which execs bin, so
+// the PID of the started process is bin's.
 func (l *Link) InNS(bin string, args ...string) (string, []string) {
 	return l.ip, append([]string{"netns", "exec", l.NS, bin}, args...)
+}
+
+// InServerNS is InNS for the server's namespace.
+func (l *Link) InServerNS(bin string, args ...string) (string, []string) {
+	return l.ip, append([]string{"netns", "exec", l.ServerNS, bin}, args...)
 }
