@@ -9,6 +9,7 @@ scripts/deps.sh pdns
 # The watcher's benchmarks need a real LXD (they hold its test lock
 # exclusively and delete what they create).
 scripts/lxd.sh up
+eval "$(scripts/lxd.sh env)" # a private LXD when the machine runs another
 out=.state/bench
 mkdir -p "$out"
 pkgs=${BENCH_PKGS:-./cmd/syncer ./cmd/watcher ./cmd/gateway}

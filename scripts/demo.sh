@@ -38,6 +38,7 @@ stop_pid() {
 }
 
 stop_all() {
+  eval "$(scripts/lxd.sh env)"
   if [ -f "$state/container" ]; then
     lxc delete --force "$(cat "$state/container")" >/dev/null 2>&1 || true
     rm -f "$state/container"
@@ -69,10 +70,13 @@ rm -rf "$state"; mkdir -p "$state"
 [ "${DEMO_KEEP:-0}" = 1 ] || trap stop_all EXIT
 
 say "bringing up LXD (installs and initialises it if missing, builds the busybox image)"
+# On a machine that runs its own LXD, lxd.sh leaves it alone and starts a
+# private one beside it; either way, what the demo started it stops.
 lxd_was_running=0
-scripts/lxd.sh status >/dev/null 2>&1 && lxd_was_running=1
+scripts/lxd.sh status 2>/dev/null | grep -q 'started by scripts/lxd.sh' && lxd_was_running=1
 scripts/lxd.sh up
 [ "$lxd_was_running" = 1 ] || touch "$state/lxd-started"
+eval "$(scripts/lxd.sh env)"
 
 say "building zonecast-syncer and zonecast-watcher"
 go build -o bin/zonecast-syncer ./cmd/syncer

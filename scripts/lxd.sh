@@ -2,26 +2,46 @@
 # Brings up a real LXD for zonecast's tests, demo and benchmarks, without
 # systemd, and tears down what it brought up.
 #
-#   scripts/lxd.sh up              install, start (unless one runs), initialise, import image "busybox"
+#   scripts/lxd.sh up              install, start (unless ours runs), initialise, import image "busybox"
 #   scripts/lxd.sh down            delete zc-* instances and projects; stop LXD if this script started it
 #   scripts/lxd.sh status          print what runs and who owns it
+#   scripts/lxd.sh env             print `export LXD_DIR=...` for the LXD that up brought up
 #   scripts/lxd.sh restart-daemon  stop our LXD by PID (SIGTERM: containers keep running) and start it again
+#
+# On a machine without LXD it starts Debian's at /var/lib/lxd. On a machine
+# that already runs an LXD (Debian's, the snap, started by hand or by
+# systemd) it never touches that one: it starts a private LXD of its own,
+# LXD_DIR=/var/lib/zonecast-lxd, inside a network namespace it creates
+# (zonecast-lxd), so that its bridge, its dnsmasq and its nftables rules
+# cannot meet the other's. `scripts/lxd.sh env` says which LXD_DIR to use;
+# lxc, LXD's client library and zonecast-watcher all read LXD_DIR.
 #
 # Everything stays on the machine: the bridge lxdbr0 (10.99.1.1/24 NAT,
 # fd42:99:1:1::1/64) and the loopback. No image server is contacted: the
 # image is built from Debian's busybox-static (scripts/lxd-image.sh).
 #
 # Environment: ZC_LXD_STATE (default /run/zonecast-lxd) holds lxd.pid (the
-# PID of the lxd this script started) and lxd.log.
+# PID of the lxd this script started), lxd.dir (its LXD_DIR), lxd.netns
+# (its network namespace, private mode only) and lxd.log. The private
+# LXD_DIR and network namespace are named after ZC_LXD_STATE's last
+# element. LXD_DIR, when set, names an LXD to use as it is, not owned.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 state=${ZC_LXD_STATE:-/run/zonecast-lxd}
 pidfile=$state/lxd.pid
+dirfile=$state/lxd.dir
+netnsfile=$state/lxd.netns
 logfile=$state/lxd.log
-export LXD_DIR=${LXD_DIR:-/var/lib/lxd}
-socket=$LXD_DIR/unix.socket
+private_name=$(basename "$state")
+given_dir=${LXD_DIR:-}
 prefix=zc-
+
+# use_dir DIR points lxc, lxd waitready and this script at DIR.
+use_dir() { export LXD_DIR=$1; socket=$LXD_DIR/unix.socket; }
+if [ -n "$given_dir" ]; then use_dir "$given_dir"
+elif [ -s "$dirfile" ]; then use_dir "$(cat "$dirfile")"
+else use_dir /var/lib/lxd; fi
 
 log() { echo "lxd.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -38,12 +58,30 @@ ourpid() {
   echo "$pid"
 }
 
+# other_lxd succeeds when an LXD this script did not start runs: a socket
+# of Debian's or the snap's answers, or an lxd process is not ours.
+other_lxd() {
+  local s p mine; mine=$(ourpid || true)
+  for s in /var/lib/lxd/unix.socket /var/snap/lxd/common/lxd/unix.socket; do
+    [ -z "$mine" ] && [ -S "$s" ] && LXD_DIR=$(dirname "$s") lxd waitready --timeout=1 >/dev/null 2>&1 && return 0
+  done
+  for p in $(pgrep -x lxd || true); do [ "$p" = "$mine" ] || return 0; done
+  return 1
+}
+
+# netns_exec prints the prefix that runs a command in our network
+# namespace (private mode), or nothing.
+netns_exec() { if [ -s "$netnsfile" ]; then echo "ip netns exec $(cat "$netnsfile")"; fi; }
+
 start_daemon() {
-  mkdir -p "$state" /var/log/lxd
+  mkdir -p "$state" /var/log/lxd "$LXD_DIR"
   getent group lxd >/dev/null || groupadd --system lxd
-  # setsid: the daemon outlives this script and its session; $! is lxd itself.
-  setsid lxd --group lxd --logfile="$logfile" </dev/null >>"$state/lxd.out" 2>&1 &
+  # setsid and ip netns exec both exec: $! is lxd itself. setsid: the
+  # daemon outlives this script and its session.
+  # shellcheck disable=SC2046
+  setsid $(netns_exec) lxd --group lxd --logfile="$logfile" </dev/null >>"$state/lxd.out" 2>&1 &
   echo $! >"$pidfile"
+  echo "$LXD_DIR" >"$dirfile"
   if ! lxd waitready --timeout=60; then
     tail -n 20 "$logfile" "$state/lxd.out" >&2 || true
     die "lxd (pid $(cat "$pidfile")) did not become ready"
@@ -115,11 +153,22 @@ import_image() {
 cmd_up() {
   local t0=$SECONDS
   "$here/deps.sh" lxd
-  if answers; then
-    if pid=$(ourpid); then log "lxd already running (pid $pid, started by this script)"
-    else log "lxd already running, not started by this script: using it, not owning it"; fi
+  if pid=$(ourpid) && answers; then
+    log "lxd already running (pid $pid, started by this script, LXD_DIR=$LXD_DIR)"
+  elif [ -n "$given_dir" ] && answers; then
+    log "lxd already running at LXD_DIR=$LXD_DIR, not started by this script: using it, not owning it"
   else
-    rm -f "$pidfile"
+    rm -f "$pidfile" "$netnsfile"
+    if [ -z "$given_dir" ] && other_lxd; then
+      # Someone else's LXD: ours goes beside it, in a namespace of its own.
+      use_dir "/var/lib/$private_name"
+      [ -e "/run/netns/$private_name" ] || ip netns add "$private_name"
+      ip -n "$private_name" link set lo up
+      mkdir -p "$state"; echo "$private_name" >"$netnsfile"
+      log "another LXD runs on this machine: starting a private one (LXD_DIR=$LXD_DIR, network namespace $private_name)"
+    elif [ -z "$given_dir" ]; then
+      use_dir /var/lib/lxd
+    fi
     start_daemon
     log "started lxd (pid $(cat "$pidfile"), log $logfile)"
   fi
@@ -127,6 +176,8 @@ cmd_up() {
   import_image
   log "up in $((SECONDS - t0)) s (socket $socket)"
 }
+
+cmd_env() { echo "export LXD_DIR=$LXD_DIR"; }
 
 # delete_ours deletes the instances and projects named zc-* (what tests create).
 delete_ours() {
@@ -163,8 +214,16 @@ cmd_down() {
     local dnsmasq; dnsmasq=$(pgrep -P "$pid" -x dnsmasq || true)
     stop_daemon "$pid" shutdown
     for d in $dnsmasq; do kill -TERM "$d" 2>/dev/null || true; done
+    if [ -s "$netnsfile" ]; then
+      # The namespace holds the bridge and the nftables rules: they go with it.
+      local ns; ns=$(cat "$netnsfile")
+      ip netns del "$ns" 2>/dev/null || log "removing network namespace $ns failed"
+      rm -f "$pidfile" "$dirfile" "$netnsfile"
+      log "stopped lxd (pid $pid) and removed its network namespace $ns"
+      return
+    fi
     nft delete table inet lxd 2>/dev/null || true
-    rm -f "$pidfile"
+    rm -f "$pidfile" "$dirfile"
     log "stopped lxd (pid $pid) and removed nft table inet lxd"
   else
     log "lxd not started by this script: left running"
@@ -184,6 +243,7 @@ cmd_status() {
     if pid=$(ourpid); then echo "lxd: running, pid $pid, started by scripts/lxd.sh"
     else echo "lxd: running, not started by scripts/lxd.sh"; fi
     echo "socket: $socket"
+    if [ -s "$netnsfile" ]; then echo "network namespace: $(cat "$netnsfile")"; fi
     lxc network list --format=csv 2>/dev/null | awk -F, '$1=="lxdbr0"{print "network: lxdbr0 " $4 " " $5; f=1} END{if(!f) print "network: lxdbr0 missing"}'
     if lxc image alias list --format=csv 2>/dev/null | grep -q '^busybox,'; then echo "image: busybox"; else echo "image: busybox missing"; fi
     lxc list --all-projects --format=csv -c e,n,s 2>/dev/null | sed 's/^/instance: /'
@@ -197,6 +257,7 @@ case ${1:-} in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
+  env) cmd_env ;;
   restart-daemon) cmd_restart_daemon ;;
-  *) echo "usage: $0 up|down|status|restart-daemon" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|env|restart-daemon" >&2; exit 2 ;;
 esac

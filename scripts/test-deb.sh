@@ -526,9 +526,10 @@ fi
 SETUP
   chroot "$root" sh /root/setup.sh
   local bind=()
-  if [ -S /var/lib/lxd/unix.socket ] && getent group lxd >/dev/null; then
+  local lxd_dir=${LXD_DIR:-/var/lib/lxd}
+  if [ -S "$lxd_dir/unix.socket" ] && getent group lxd >/dev/null; then
     chroot "$root" groupadd -g "$(getent group lxd | cut -d: -f3)" lxd
-    bind=(--bind-ro=/var/lib/lxd)
+    bind=(--bind-ro="$lxd_dir:/var/lib/lxd")
   fi
   # The booted system's own systemd-nspawn: this host has no systemd to ask.
   lib=$root/usr/lib/x86_64-linux-gnu

@@ -20,8 +20,10 @@ go vet ./...
 # LXD restart, against an LXD this script did not start) fail instead.
 export ZONECAST_TEST_STRICT=1
 
-# The LXD packages run last, with LXD up; the others run before it starts
-# (the kea test needs UDP port 67, which LXD's dnsmasq takes).
+# The LXD packages run last, with LXD up; the others run before it starts.
+# The kea test runs on both sides: LXD's dnsmasq holds UDP port 67 on the
+# host, and the suite must pass on a host that runs LXD as well as on one
+# without it (kea-dhcp4 runs in a network namespace of its own).
 lxd_pkgs="./cmd/watcher ./internal/lxdwatch"
 other_pkgs=$(go list ./... | grep -v -e '/cmd/watcher$' -e '/internal/lxdwatch$')
 
@@ -30,13 +32,43 @@ step "go test -race (unit, fuzz seed corpora, integration against pdns_server, N
 go test -race -count=1 -p 1 -timeout 45m $other_pkgs
 
 step "starting LXD for the watcher tests"
+# Stop at the end only an LXD this run started: not one a previous
+# `scripts/lxd.sh up` left running, never someone else's (beside which
+# lxd.sh starts a private one, in a network namespace of its own).
+lxd_was_ours=0
+scripts/lxd.sh status 2>/dev/null | grep -q 'started by scripts/lxd.sh' && lxd_was_ours=1
+beside_state=/run/zonecast-lxd-beside
+stop_lxd() {
+  ZC_LXD_STATE=$beside_state scripts/lxd.sh down >/dev/null 2>&1 || true
+  if [ "$lxd_was_ours" = 0 ]; then scripts/lxd.sh down || true; fi
+}
+trap stop_lxd EXIT
 scripts/lxd.sh up
-trap 'scripts/lxd.sh down || true' EXIT
+eval "$(scripts/lxd.sh env)"
+scripts/lxd.sh status | grep -v '^instance:'
 
 step "go test -race (the watcher against a real LXD)"
 # -p 1: the LXD tests of both packages share one daemon, and two of them
 # restart it; packages must not run at the same time.
 go test -race -count=1 -p 1 -timeout 30m $lxd_pkgs
+
+step "go test -race (the watcher against a private LXD beside another)"
+# What a machine that already runs LXD gets: lxd.sh leaves that LXD alone
+# and starts its own in a network namespace. Here the one above plays the
+# other; the restarts, HTTPS and a container's life run against the private one.
+(
+  export ZC_LXD_STATE=$beside_state
+  unset LXD_DIR
+  scripts/lxd.sh up
+  eval "$(scripts/lxd.sh env)"
+  scripts/lxd.sh status | grep -v '^instance:'
+  scripts/lxd.sh status | grep -q '^network namespace: ' || { echo "lxd.sh did not start a private LXD beside the running one"; exit 1; }
+  go test -race -count=1 -p 1 -timeout 15m -run '^(TestLXDDaemonRestart|TestStartStopDelete|TestDaemonRestart|TestRemoteHTTPS|TestLaunchStopStartDelete)$' $lxd_pkgs
+  scripts/lxd.sh down
+)
+
+step "go test -race (kea again, beside the running LXD and its dnsmasq)"
+go test -race -count=1 -timeout 10m -run '^TestKeaDHCPToGateway$' ./cmd/gateway
 
 if [ -x scripts/test-deb.sh ]; then
   step "Debian packages and systemd units"

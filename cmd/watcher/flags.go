@@ -61,7 +61,7 @@ func parseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 		" if it exists, which a local zonecast-syncer generates)"
 	fs.StringVar(&c.stream, "stream", bus.DefaultStreamName, "JetStream stream name (created by zonecast-syncer, never by the watcher)")
 	fs.StringVar(&c.prefix, "subject-prefix", events.DefaultSubjectPrefix, "subject prefix of record events")
-	fs.StringVar(&c.lxd.Socket, "lxd-socket", "", "LXD unix socket (default: the first of "+strings.Join(lxdwatch.SocketPaths, ", ")+" that exists)")
+	fs.StringVar(&c.lxd.Socket, "lxd-socket", "", "LXD unix socket (default: $LXD_SOCKET, else $LXD_DIR/unix.socket, else the first of "+strings.Join(lxdwatch.SocketPaths, ", ")+" that exists)")
 	fs.StringVar(&c.lxd.URL, "lxd-url", "", "remote LXD over HTTPS, e.g. https://lxd1.example.com:8443 (instead of the socket)")
 	fs.StringVar(&c.lxd.CertFile, "lxd-cert", "", "client certificate (PEM) for --lxd-url, trusted by that LXD")
 	fs.StringVar(&c.lxd.KeyFile, "lxd-key", "", "client key (PEM) for --lxd-url")

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	lxd "github.com/canonical/lxd/client"
 )
@@ -34,8 +35,17 @@ type ConnectConfig struct {
 // ErrNoSocket is returned when no LXD socket is configured or found.
 var ErrNoSocket = errors.New("no LXD unix socket found")
 
-// DetectSocket returns the first of SocketPaths that is a unix socket.
+// DetectSocket returns the socket LXD's own clients would use: $LXD_SOCKET,
+// else $LXD_DIR/unix.socket, else the first of SocketPaths that is a unix
+// socket. A socket named by the environment is used even if absent (the
+// follower retries), never passed over for another LXD.
 func DetectSocket() (string, error) {
+	if s := os.Getenv("LXD_SOCKET"); s != "" {
+		return s, nil
+	}
+	if d := os.Getenv("LXD_DIR"); d != "" {
+		return filepath.Join(d, "unix.socket"), nil
+	}
 	for _, p := range SocketPaths {
 		if fi, err := os.Stat(p); err == nil && fi.Mode()&os.ModeSocket != 0 {
 			return p, nil

@@ -12,6 +12,7 @@ import (
 	"github.com/canonical/lxd/shared"
 
 	"github.com/zonecast/zonecast/internal/instance"
+	"github.com/zonecast/zonecast/internal/testenv"
 )
 
 // TestRemoteHTTPS follows the same LXD over HTTPS on the loopback, with a
@@ -53,7 +54,14 @@ func TestRemoteHTTPS(t *testing.T) {
 	lxc(t, "config", "trust", "add", certFile, "--name", "zc-remote-test")
 	t.Cleanup(func() { lxc(t, "config", "trust", "remove", fp) })
 
-	cfg := ConnectConfig{URL: "https://" + addr, CertFile: certFile, KeyFile: keyFile, ServerCertFile: "/var/lib/lxd/server.crt"}
+	// The private LXD scripts/lxd.sh starts beside another listens in its
+	// own network namespace: reach it through a forwarder on the host's
+	// loopback.
+	if ns := testenv.LXDNetns(); ns != "" {
+		addr = testenv.ForwardFromNetns(t, ns, addr)
+	}
+	cfg := ConnectConfig{URL: "https://" + addr, CertFile: certFile, KeyFile: keyFile,
+		ServerCertFile: filepath.Join(testenv.LXDDir(), "server.crt")}
 	srv, err := Connect(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -3,11 +3,17 @@ package testenv
 import (
 	"cmp"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // WatcherOptions configures a zonecast-watcher process.
@@ -75,7 +81,7 @@ func (w *Watcher) Start(t testing.TB) {
 // cleanups (register it first).
 func LockLXD(t testing.TB, exclusive bool) {
 	t.Helper()
-	dir := cmp.Or(os.Getenv("ZC_LXD_STATE"), "/run/zonecast-lxd")
+	dir := lxdState()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatalf("locking lxd for tests: %v", err)
 	}
@@ -96,4 +102,89 @@ func LockLXD(t testing.TB, exclusive bool) {
 		t.Logf("waited %v for the lxd test lock (exclusive %v)", waited.Round(time.Millisecond), exclusive)
 	}
 	t.Cleanup(func() { f.Close() }) // closing releases the lock
+}
+
+// lxdState is scripts/lxd.sh's state directory.
+func lxdState() string { return cmp.Or(os.Getenv("ZC_LXD_STATE"), "/run/zonecast-lxd") }
+
+// LXDDir is the LXD_DIR of the LXD the tests use: $LXD_DIR, as
+// `scripts/lxd.sh env` prints it, else Debian's /var/lib/lxd.
+func LXDDir() string { return cmp.Or(os.Getenv("LXD_DIR"), "/var/lib/lxd") }
+
+// LXDNetns is the network namespace of the private LXD scripts/lxd.sh
+// starts beside someone else's, or "" when its LXD runs in the host's.
+func LXDNetns() string {
+	b, err := os.ReadFile(filepath.Join(lxdState(), "lxd.netns"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// ForwardFromNetns returns a loopback address of the host's namespace
+// whose connections are forwarded, byte for byte, to addr dialled inside
+// the network namespace ns (a name under /run/netns): a client on the host
+// reaches a server that listens only in ns, TLS included. It stops when
+// the test ends.
+func ForwardFromNetns(t testing.TB, ns, addr string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				s, err := dialInNetns(ns, addr)
+				if err != nil {
+					t.Logf("forwarding to %s in %s: %v", addr, ns, err)
+					return
+				}
+				defer s.Close()
+				done := make(chan struct{}, 2)
+				go func() { _, _ = io.Copy(s, c); done <- struct{}{} }()
+				go func() { _, _ = io.Copy(c, s); done <- struct{}{} }()
+				<-done
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// dialInNetns dials addr from a thread moved into ns: a socket belongs to
+// the namespace of the thread that creates it. The thread is moved back
+// before it is released; if that fails it stays locked, and dies with its
+// goroutine, so no other goroutine ever runs in ns.
+func dialInNetns(ns, addr string) (net.Conn, error) {
+	target, err := os.Open(filepath.Join("/run/netns", ns))
+	if err != nil {
+		return nil, err
+	}
+	defer target.Close()
+	runtime.LockOSThread()
+	self, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+	if err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	defer self.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return nil, fmt.Errorf("entering network namespace %s: %w", ns, err)
+	}
+	c, dialErr := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
+		if c != nil {
+			c.Close()
+		}
+		return nil, fmt.Errorf("leaving network namespace %s: %w", ns, err)
+	}
+	runtime.UnlockOSThread()
+	return c, dialErr
 }
