@@ -155,14 +155,9 @@ func startDHCP4(t *testing.T, dir string, link *testenv.Link, d2Port int, suffix
 			"hold-reclaimed-time": 0, "max-reclaim-leases": 0, "max-reclaim-time": 0},
 		"dhcp-ddns": obj{"enable-updates": true, "server-ip": link.HostIP.String(), "server-port": d2Port,
 			"sender-ip": link.PeerIP.String(), "sender-port": 0, "ncr-protocol": "UDP", "ncr-format": "JSON"},
-		"ddns-send-updates":            true,
-		"ddns-override-client-update":  true,
-		"ddns-override-no-update":      true,
-		"ddns-replace-client-name":     "never",
-		"ddns-qualifying-suffix":       suffix,
-		"ddns-use-conflict-resolution": false,
-		"subnet4":                      []obj{{"id": 1, "subnet": subnet.String(), "pools": []obj{{"pool": pool}}}},
-		"loggers":                      keaLoggers("kea-dhcp4"),
+		"ddns-qualifying-suffix": suffix,
+		"subnet4":                []obj{{"id": 1, "subnet": subnet.String(), "pools": []obj{{"pool": pool}}}},
+		"loggers":                keaLoggers("kea-dhcp4"),
 	}})
 	bin, args := link.InServerNS(bin, "-c", conf)
 	d := testenv.StartDaemon(t, "kea-dhcp4", filepath.Join(dir, "kea-dhcp4.log"), bin, args, keaEnv(dir)...)
@@ -182,26 +177,28 @@ bound|renew)
 esac
 `
 
-// startUdhcpc runs busybox udhcpc in the link's namespace, sending
-// hostname (option 12) and further options (e.g. "lease:6"); with -R it
-// releases its lease on SIGTERM. It returns the daemon and the leased
-// address.
-func startUdhcpc(t *testing.T, dir string, link *testenv.Link, hostname string, opts ...string) (*testenv.Daemon, netip.Addr) {
+// startUdhcpc runs busybox udhcpc in a new client namespace on link,
+// sending hostname (option 12) and further options (e.g. "lease:6"); with
+// -R it releases its lease on SIGTERM. It returns the daemon and the
+// leased address. Each client has a MAC address of its own, from which
+// kea derives its DHCID. label names its files.
+func startUdhcpc(t *testing.T, dir string, link *testenv.Link, label, hostname string, opts ...string) (*testenv.Daemon, netip.Addr) {
 	t.Helper()
 	busybox := testenv.Tool(t, "busybox", "busybox-static")
-	leaseFile := filepath.Join(dir, hostname+".lease")
-	script := filepath.Join(dir, "udhcpc-"+hostname+".sh")
+	client := link.Client()
+	leaseFile := filepath.Join(dir, label+".lease")
+	script := filepath.Join(dir, "udhcpc-"+label+".sh")
 	if err := os.WriteFile(script, []byte(fmt.Sprintf(udhcpcScript, busybox, leaseFile)), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"udhcpc", "-f", "-R", "-i", link.NSIf, "-s", script, "-t", "20", "-T", "1", "-A", "1", "-x", "hostname:" + hostname}
+	args := []string{"udhcpc", "-f", "-R", "-i", client.If, "-s", script, "-t", "20", "-T", "1", "-A", "1", "-x", "hostname:" + hostname}
 	for _, o := range opts {
 		args = append(args, "-x", o)
 	}
-	bin, args := link.InNS(busybox, args...)
-	d := testenv.StartDaemon(t, "udhcpc "+hostname, filepath.Join(dir, "udhcpc-"+hostname+".log"), bin, args)
+	bin, args := client.In(busybox, args...)
+	d := testenv.StartDaemon(t, "udhcpc "+label, filepath.Join(dir, "udhcpc-"+label+".log"), bin, args)
 	var addr netip.Addr
-	testenv.Eventually(t, 30*time.Second, "a lease for "+hostname, func() bool {
+	testenv.Eventually(t, 30*time.Second, "a lease for "+label, func() bool {
 		b, err := os.ReadFile(leaseFile)
 		if err != nil {
 			return false
@@ -210,30 +207,59 @@ func startUdhcpc(t *testing.T, dir string, link *testenv.Link, hostname string, 
 		return err == nil
 	})
 	if !link.ServerIP.Masked().Contains(addr) {
-		t.Fatalf("%s leased %s, outside %s", hostname, addr, link.ServerIP.Masked())
+		t.Fatalf("%s leased %s, outside %s", label, addr, link.ServerIP.Masked())
 	}
 	return d, addr
 }
 
-func TestKeaDHCPToGateway(t *testing.T) {
+// keaChain starts the whole chain but the DHCP clients: the private
+// link, two PowerDNS with their syncers, the gateway with a key for kea,
+// D2 and kea-dhcp4, both with kea's defaults for DDNS (RFC 4703 conflict
+// resolution on). It returns the environment, the link and the directory
+// of the logs, which are shown when the test fails.
+func keaChain(t *testing.T) (*env, *testenv.Link, string) {
+	t.Helper()
 	link := testenv.PrivateLink(t) // first: skips (or fails under make test) without root
 	for _, tool := range [][2]string{{"kea-dhcp-ddns", "kea-dhcp-ddns-server"}, {"kea-dhcp4", "kea-dhcp4-server"}, {"busybox", "busybox-static"}} {
 		testenv.Tool(t, tool[0], tool[1])
 	}
 	rev := reverseZone(link.ServerIP)
 	e := newClientEnv(t, zone, rev)
-	// Scoped as docs/gateway.md suggests for kea: names below the zones, A and PTR.
+	// Scoped as docs/gateway.md suggests for kea: names below the zones,
+	// A and PTR (and so DHCID).
 	key := e.addKey(t, "kea", "--algorithm", "hmac-sha256", "--zone", zone, "--zone", rev,
 		"--name", "*."+zone, "--name", "*."+rev, "--type", "A", "--type", "PTR")
 	dir := t.TempDir()
 	d2Port := testenv.FreeUDPPort(t)
 	startD2(t, dir, key, e.gw.DNSAddr, link.HostIP, d2Port, zone, rev)
-	startDHCP4(t, dir, link, d2Port, zone) // its log, D2's and udhcpc's are shown when the test fails
+	startDHCP4(t, dir, link, d2Port, zone)
+	return e, link, dir
+}
 
-	// Lease obtained: A and PTR on both nameservers.
-	c1, a1 := startUdhcpc(t, dir, link, "h1")
+// waitDHCID waits until every PowerDNS serves one DHCID record at name, the
+// same on all, and returns it.
+func (e *env) waitDHCID(t *testing.T, name string) string {
+	t.Helper()
+	var got []string
+	testenv.Eventually(t, 10*time.Second, "a DHCID at "+name, func() bool {
+		got = e.pdns[0].Dig(t, name, "DHCID")
+		return len(got) == 1
+	})
+	e.waitDig(t, name, "DHCID", got[0])
+	return got[0]
+}
+
+func TestKeaDHCPToGateway(t *testing.T) {
+	e, link, dir := keaChain(t)
+
+	// Lease obtained: A and PTR on both nameservers, and the DHCIDs that
+	// claim both names for this client.
+	c1, a1 := startUdhcpc(t, dir, link, "h1", "h1")
 	e.waitDig(t, "h1."+zone, "A", a1.String())
 	e.waitDig(t, ptrName(a1), "PTR", "h1."+zone)
+	if fwd, rev := e.waitDHCID(t, "h1."+zone), e.waitDHCID(t, ptrName(a1)); fwd != rev {
+		t.Errorf("DHCID %s at the name, %s at the address", fwd, rev)
+	}
 
 	// Lease released (udhcpc -R on SIGTERM): both names gone.
 	c1.Interrupt(t)
@@ -245,7 +271,7 @@ func TestKeaDHCPToGateway(t *testing.T) {
 
 	// Lease expired: a client that asked for a 6 s lease is killed without
 	// a release; kea reclaims the lease after 6 s and removes the names.
-	c2, a2 := startUdhcpc(t, dir, link, "h2", "lease:6")
+	c2, a2 := startUdhcpc(t, dir, link, "h2", "h2", "lease:6")
 	e.waitDig(t, "h2."+zone, "A", a2.String())
 	e.waitDig(t, ptrName(a2), "PTR", "h2."+zone)
 	c2.Kill(t)
@@ -255,6 +281,47 @@ func TestKeaDHCPToGateway(t *testing.T) {
 	if n := e.gw.Metric(t, `zonecast_gateway_updates_total{rcode="NOERROR"}`); n < 4 {
 		t.Errorf("gateway counted %v NOERROR updates, want at least 4 (2 adds, 2 removes, forward and reverse)", n)
 	}
+	for _, r := range []string{"REFUSED", "NOTAUTH", "FORMERR", "SERVFAIL"} {
+		if n := e.gw.Metric(t, `zonecast_gateway_updates_total{rcode="`+r+`"}`); n != 0 {
+			t.Errorf("gateway answered kea %v times %s", n, r)
+		}
+	}
+}
+
+// TestKeaTwoClientsOneName: a second DHCP client asking for a name that
+// another holds gets a lease but not the name (RFC 4703, kea's default);
+// once the first releases it, the name is gone.
+func TestKeaTwoClientsOneName(t *testing.T) {
+	e, link, dir := keaChain(t)
+	name := "laptop." + zone
+
+	first, a1 := startUdhcpc(t, dir, link, "first", "laptop")
+	e.waitDig(t, name, "A", a1.String())
+	claim := e.waitDHCID(t, name)
+
+	rejected := func() float64 { return e.gw.Metric(t, `zonecast_gateway_updates_total{rcode="NXRRSET"}`) }
+	before := rejected()
+	second, a2 := startUdhcpc(t, dir, link, "second", "laptop")
+	if a2 == a1 {
+		t.Fatalf("both clients leased %s", a1)
+	}
+	// D2 first tries "name not in use" (YXDOMAIN), then "the name is
+	// mine" with the second client's DHCID: NXRRSET, and it gives up.
+	testenv.Eventually(t, 15*time.Second, "the gateway refusing the second client's claim (NXRRSET)", func() bool {
+		return rejected() > before
+	})
+	e.waitDig(t, name, "A", a1.String())
+	e.waitDig(t, name, "DHCID", claim)
+	e.waitDig(t, ptrName(a1), "PTR", name)
+
+	// The first client releases: its name goes, DHCID and all.
+	first.Interrupt(t)
+	if !first.Exited(10 * time.Second) {
+		t.Fatal("udhcpc did not exit on SIGTERM")
+	}
+	e.waitNXDOMAIN(t, name, "A")
+	e.waitNXDOMAIN(t, ptrName(a1), "PTR")
+	second.Interrupt(t)
 	for _, r := range []string{"REFUSED", "NOTAUTH", "FORMERR", "SERVFAIL"} {
 		if n := e.gw.Metric(t, `zonecast_gateway_updates_total{rcode="`+r+`"}`); n != 0 {
 			t.Errorf("gateway answered kea %v times %s", n, r)

@@ -23,9 +23,12 @@ type Policy struct {
 // AllowsZone reports whether zone (canonical) is in the policy.
 func (p Policy) AllowsZone(zone string) bool { return slices.Contains(p.Zones, zone) }
 
-// Allows reports whether the policy allows changing name/typ.
+// Allows reports whether the policy allows changing name/typ. A key that
+// may change a name's A, AAAA or PTR may change its DHCID too: that is
+// the record (RFC 4701) by which a DHCP server's updates claim the name
+// (RFC 4703), and kea's D2 writes it beside every address it adds.
 func (p Policy) Allows(name, typ string) bool {
-	if len(p.Types) > 0 && !slices.Contains(p.Types, typ) {
+	if len(p.Types) > 0 && !slices.Contains(p.Types, typ) && !(typ == "DHCID" && p.guardsAddresses()) {
 		return false
 	}
 	if len(p.Names) == 0 {
@@ -40,6 +43,11 @@ func (p Policy) Allows(name, typ string) bool {
 		}
 	}
 	return false
+}
+
+// guardsAddresses reports whether Types has a type a DHCID guards.
+func (p Policy) guardsAddresses() bool {
+	return slices.ContainsFunc(p.Types, func(t string) bool { return t == "A" || t == "AAAA" || t == "PTR" })
 }
 
 // Origin returns the origin id of the records a source publishes: prefix,

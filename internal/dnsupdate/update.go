@@ -260,7 +260,8 @@ func checkPrereqs(v View, zones []string, zone string, rrs []dns.RR) Result {
 type op struct {
 	class   uint16
 	name    string
-	typ     string // "" for ANY
+	typ     string   // "" for ANY
+	types   []string // for ANY: the types the key may delete at name
 	ttl     uint32
 	content string
 }
@@ -296,14 +297,6 @@ func prescan(req Request, zone string, rrs []dns.RR) ([]op, Result) {
 			ops = append(ops, op{class: h.Class, name: name, typ: "SOA"})
 			continue
 		}
-		if h.Rrtype == dns.TypeDHCID {
-			// kea's D2 (2.2) adds and deletes a DHCID record beside every
-			// address "for auditing" even with conflict resolution off.
-			// zonecast carries no DHCID, so the audit record is ignored
-			// like an SOA change; DHCID prerequisites still fail.
-			ops = append(ops, op{class: h.Class, name: name, typ: "DHCID"})
-			continue
-		}
 		if !ok {
 			return nil, fail(dns.RcodeRefused, zone, "name %q cannot be published (labels a-z 0-9 - _ only)", h.Name)
 		}
@@ -313,7 +306,11 @@ func prescan(req Request, zone string, rrs []dns.RR) ([]op, Result) {
 		} else if _, err := rrset.CanonicalType(typ); err != nil {
 			return nil, fail(dns.RcodeRefused, zone, "type %s is not supported", dns.Type(h.Rrtype))
 		}
-		if !req.Policy.Allows(name, o.typ) && !(o.typ == "" && req.Policy.allowsAnyType(name)) {
+		if o.typ == "" {
+			if o.types = req.Policy.typesAt(name); len(o.types) == 0 {
+				return nil, fail(dns.RcodeRefused, zone, "key may not update %s ANY", name)
+			}
+		} else if !req.Policy.Allows(name, o.typ) {
 			return nil, fail(dns.RcodeRefused, zone, "key may not update %s %s", name, dns.Type(h.Rrtype))
 		}
 		if h.Class != dns.ClassANY {
@@ -328,10 +325,18 @@ func prescan(req Request, zone string, rrs []dns.RR) ([]op, Result) {
 	return ops, Result{Rcode: dns.RcodeSuccess, Zone: zone}
 }
 
-// allowsAnyType reports whether "delete all RRsets of name" is allowed: the
-// name is in scope and the key is not limited to some types.
-func (p Policy) allowsAnyType(name string) bool {
-	return len(p.Types) == 0 && Policy{Zones: p.Zones, Names: p.Names}.Allows(name, "")
+// typesAt returns the types the policy allows changing at name: what a
+// "delete all RRsets of name" deletes of the origin's own contributions.
+// A key limited by type deletes the types it may write, and nothing else
+// (kea's D2 ends every release that way).
+func (p Policy) typesAt(name string) []string {
+	var out []string
+	for _, t := range rrset.Types {
+		if p.Allows(name, t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // overlay is the origin's contributions as this update changes them.
@@ -394,7 +399,7 @@ func clampTTL(ttl uint32) uint32 { return min(max(ttl, events.MinTTL), events.Ma
 // taken rather than ignored.
 func (o *overlay) apply(zone string, u op) bool {
 	apex := u.name == zone
-	if u.typ == "SOA" || u.typ == "DHCID" || (apex && u.typ == "NS") {
+	if u.typ == "SOA" || (apex && u.typ == "NS") {
 		return false // the syncer owns the SOA and the apex NS RRset
 	}
 	key := rrset.Key{Name: u.name, Type: u.typ}
@@ -423,7 +428,7 @@ func (o *overlay) apply(zone string, u op) bool {
 			o.put(key, rrset.Contribution{})
 			return true
 		}
-		for _, t := range rrset.Types {
+		for _, t := range u.types {
 			if apex && t == "NS" {
 				continue
 			}

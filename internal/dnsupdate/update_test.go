@@ -150,13 +150,28 @@ func TestEvaluate(t *testing.T) {
 				m.Insert(rrs(t, "example.test. 60 IN SOA ns. host. 99 1 1 1 1"))
 			},
 		},
-		"dhcid beside an address ignored (kea D2 audit record)": {
+		"dhcid beside an address stored": {
 			build: func(m *dns.Msg) {
 				m.RemoveRRset(rrs(t, "host.example.test. 0 IN DHCID AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA="))
 				m.Insert(rrs(t, "host.example.test. 60 IN A 192.0.2.9"))
 				m.Insert(rrs(t, "host.example.test. 60 IN DHCID AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA="))
 			},
-			want: []string{"host.example.test. A 60 192.0.2.9"},
+			want: []string{"host.example.test. A 60 192.0.2.9", "host.example.test. DHCID 60 AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA="},
+		},
+		"dhcid allowed to a key limited to addresses": {
+			policy: &Policy{Zones: []string{zone}, Types: []string{"A", "PTR"}},
+			build: func(m *dns.Msg) {
+				m.Insert(rrs(t, "host.example.test. 60 IN A 192.0.2.9"))
+				m.Insert(rrs(t, "host.example.test. 60 IN DHCID AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA="))
+			},
+			want: []string{"host.example.test. A 60 192.0.2.9", "host.example.test. DHCID 60 AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA="},
+		},
+		"dhcid refused to a key limited to other types": {
+			policy: &Policy{Zones: []string{zone}, Types: []string{"TXT"}},
+			build: func(m *dns.Msg) {
+				m.Insert(rrs(t, "host.example.test. 60 IN DHCID AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA="))
+			},
+			rcode: dns.RcodeRefused,
 		},
 		"apex ns add and delete ignored": {
 			build: func(m *dns.Msg) {
@@ -279,8 +294,13 @@ func TestEvaluate(t *testing.T) {
 			build:  func(m *dns.Msg) { m.Insert(rrs(t, "www.example.test. 60 IN TXT x")) },
 			rcode:  dns.RcodeRefused,
 		},
-		"delete name with type scope refused": {
+		"delete name with type scope deletes those types only": {
 			policy: &Policy{Zones: []string{zone}, Types: []string{"A"}},
+			build:  func(m *dns.Msg) { m.RemoveName(rrs(t, "www.example.test. 0 IN A 0.0.0.0")) },
+			want:   []string{"www.example.test. A -"},
+		},
+		"delete name outside name scope refused": {
+			policy: &Policy{Zones: []string{zone}, Names: []string{"mail.example.test."}},
 			build:  func(m *dns.Msg) { m.RemoveName(rrs(t, "www.example.test. 0 IN A 0.0.0.0")) },
 			rcode:  dns.RcodeRefused,
 		},
@@ -371,6 +391,91 @@ func TestEvaluate(t *testing.T) {
 }
 
 func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
+
+// TestConflictResolution plays RFC 4703's exchanges, as kea's D2 sends
+// them, for two DHCP clients that ask for one name: the second, with
+// another DHCID, cannot take the name; the first renews and releases it.
+func TestConflictResolution(t *testing.T) {
+	t.Parallel()
+	const (
+		name  = "laptop.example.test."
+		dhcA  = "AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA="
+		dhcB  = "AAIBxEn7sg8nqgZqkOT85ApQaP6WH6Dr9JjBhbl8EnCQ0ZU="
+		other = "lxd-host1"
+	)
+	x := NewIndex()
+	// The same gateway key for both clients: one origin, as with one kea.
+	send := func(build func(m *dns.Msg)) Result {
+		t.Helper()
+		m := new(dns.Msg)
+		m.SetUpdate(zone)
+		build(m)
+		res := Evaluate(x, Request{Msg: wire(t, m), Zones: []string{zone}, Policy: Policy{Zones: []string{zone}}, Origin: origin})
+		for _, msg := range res.Messages {
+			x.Apply(msg)
+		}
+		return res
+	}
+	add := func(addr, dhcid string) func(m *dns.Msg) {
+		return func(m *dns.Msg) { // 4703 5.3.1: the name is not in use
+			m.NameNotUsed([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: name}}})
+			m.Insert(rrs(t, name+" 60 IN A "+addr, name+" 60 IN DHCID "+dhcid))
+		}
+	}
+	replace := func(addr, dhcid string) func(m *dns.Msg) {
+		return func(m *dns.Msg) { // 5.3.2: the name is ours (our DHCID)
+			m.Used(rrs(t, name+" 0 IN DHCID "+dhcid))
+			m.RemoveRRset(rrs(t, name+" 0 IN A 0.0.0.0"))
+			m.Insert(rrs(t, name+" 60 IN A "+addr))
+		}
+	}
+	expect := func(what string, res Result, rcode int) {
+		t.Helper()
+		if res.Rcode != rcode {
+			t.Fatalf("%s: rcode %s (%s), want %s", what, dns.RcodeToString[res.Rcode], res.Reason, dns.RcodeToString[rcode])
+		}
+	}
+	records := func(typ string) []string {
+		return merged(rrset.Key{Name: name, Type: typ}, x.Contributions(rrset.Key{Name: name, Type: typ})).Records
+	}
+
+	expect("A adds", send(add("192.0.2.10", dhcA)), dns.RcodeSuccess)
+	expect("B adds", send(add("192.0.2.11", dhcB)), dns.RcodeYXDomain)
+	expect("B replaces", send(replace("192.0.2.11", dhcB)), dns.RcodeNXRrset)
+	if got := records("A"); !slices.Equal(got, []string{"192.0.2.10"}) {
+		t.Fatalf("after B's attempts: A %v, want A's address", got)
+	}
+	expect("A renews with a new address", send(replace("192.0.2.12", dhcA)), dns.RcodeSuccess)
+	if got := records("A"); !slices.Equal(got, []string{"192.0.2.12"}) {
+		t.Fatalf("after A's renewal: A %v", got)
+	}
+
+	// 5.5: removal. B may not remove A's address; A removes it, then the
+	// DHCID once no address is left, here another origin's included.
+	removeAddr := func(addr, dhcid string) func(m *dns.Msg) {
+		return func(m *dns.Msg) {
+			m.Used(rrs(t, name+" 0 IN DHCID "+dhcid))
+			m.Remove(rrs(t, name+" 0 IN A "+addr))
+		}
+	}
+	removeRest := func(dhcid string) func(m *dns.Msg) {
+		return func(m *dns.Msg) {
+			m.Used(rrs(t, name+" 0 IN DHCID "+dhcid))
+			m.RRsetNotUsed(rrs(t, name+" 0 IN A 0.0.0.0", name+" 0 IN AAAA ::"))
+			m.RemoveRRset(rrs(t, name+" 0 IN DHCID "+dhcid))
+		}
+	}
+	expect("B removes", send(removeAddr("192.0.2.12", dhcB)), dns.RcodeNXRrset)
+	x.Apply(events.Message{Name: name, Type: "AAAA", Origin: other, TTL: 60, Records: []string{"2001:db8::12"}})
+	expect("A removes its address", send(removeAddr("192.0.2.12", dhcA)), dns.RcodeSuccess)
+	expect("A removes the DHCID beside another's AAAA", send(removeRest(dhcA)), dns.RcodeYXRrset)
+	x.Withdraw(rrset.Key{Name: name, Type: "AAAA"}, other)
+	expect("A removes the DHCID", send(removeRest(dhcA)), dns.RcodeSuccess)
+	if a, d := records("A"), records("DHCID"); len(a) != 0 || len(d) != 0 {
+		t.Fatalf("after the release: A %v, DHCID %v", a, d)
+	}
+	expect("B adds once the name is free", send(add("192.0.2.11", dhcB)), dns.RcodeSuccess)
+}
 
 func TestEvaluateRejectsNonUpdates(t *testing.T) {
 	t.Parallel()

@@ -237,9 +237,10 @@ func TestIntegration(t *testing.T) {
 					{Set: rrset.Set{Key: rrset.Key{Name: "v6." + zone, Type: "AAAA"}, TTL: 60, Records: []string{"2001:DB8:0:0::0001", "2001:0db8:0000:0000:0000:0000:0000:0002"}}},
 					{Set: rrset.Set{Key: rrset.Key{Name: "mail." + zone, Type: "MX"}, TTL: 60, Records: []string{"10 MX1.Z.TEST."}}},
 					{Set: rrset.Set{Key: rrset.Key{Name: "txt." + zone, Type: "TXT"}, TTL: 60, Records: []string{`"hello world" "two"`}}},
+					{Set: rrset.Set{Key: rrset.Key{Name: "dhcid." + zone, Type: "DHCID"}, TTL: 60, Records: []string{"AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA="}}},
 				}
-				if _, err := c.Apply(ctx, zone, in, nil); err != nil {
-					t.Fatal(err)
+				if rej, err := c.Apply(ctx, zone, in, nil); err != nil || len(rej) > 0 {
+					t.Fatalf("Apply: rejected %+v, %v", rej, err)
 				}
 				sets, _, err := c.Zone(ctx, zone)
 				if err != nil {

@@ -1,6 +1,8 @@
 package rrset
 
 import (
+	"encoding/base64"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -14,10 +16,10 @@ const MaxContentLen = 2048
 // Types lists the record types a record source may publish, in the
 // presentation form used on the wire and by PowerDNS. SOA and apex NS belong
 // to the syncer and are not publishable.
-var Types = []string{"A", "AAAA", "CAA", "CNAME", "MX", "NS", "PTR", "SRV", "TXT"}
+var Types = []string{"A", "AAAA", "CAA", "CNAME", "DHCID", "MX", "NS", "PTR", "SRV", "TXT"}
 
 var typeCodes = map[string]uint16{
-	"A": dns.TypeA, "AAAA": dns.TypeAAAA, "CAA": dns.TypeCAA, "CNAME": dns.TypeCNAME,
+	"A": dns.TypeA, "AAAA": dns.TypeAAAA, "CAA": dns.TypeCAA, "CNAME": dns.TypeCNAME, "DHCID": dns.TypeDHCID,
 	"MX": dns.TypeMX, "NS": dns.TypeNS, "PTR": dns.TypePTR, "SRV": dns.TypeSRV,
 	"TXT": dns.TypeTXT, "SOA": dns.TypeSOA,
 }
@@ -167,6 +169,13 @@ func parseWithZoneParser(typ string, code uint16, content string) (string, error
 		if len(r.Txt) == 0 {
 			return "", invalidf("TXT content %q has no string", content)
 		}
+	case *dns.DHCID:
+		// The zone parser keeps the digest as written, valid or not.
+		d, err := canonicalDHCID(r.Digest)
+		if err != nil {
+			return "", invalidf("DHCID content %q: %v", content, err)
+		}
+		r.Digest = d
 	}
 	full := rr.String()
 	hdr := rr.Header().String()
@@ -178,6 +187,21 @@ func parseWithZoneParser(typ string, code uint16, content string) (string, error
 		return "", invalidf("%s content %q is empty after parsing", typ, content)
 	}
 	return out, nil
+}
+
+// canonicalDHCID checks a DHCID's base64 RDATA (RFC 4701 section 3: a
+// 2-byte identifier type, a 1-byte digest type, then the digest) and
+// returns it padded, as PowerDNS writes it back. It bounds nothing else:
+// the digest's length depends on its type.
+func canonicalDHCID(b64 string) (string, error) {
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return "", fmt.Errorf("not base64: %w", err)
+	}
+	if len(raw) < 4 {
+		return "", fmt.Errorf("%d bytes of RDATA, want an identifier type, a digest type and a digest", len(raw))
+	}
+	return base64.StdEncoding.EncodeToString(raw), nil
 }
 
 // specialOutsideQuotes finds a zone-file control character (comment,

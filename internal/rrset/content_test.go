@@ -64,6 +64,14 @@ func contentCases() map[string]contentCase {
 		"PTR ip is a valid name": {typ: "PTR", in: "192.0.2.1", want: "192.0.2.1."},
 		"PTR non-ascii":          {typ: "PTR", in: "hôte.example."},
 		"PTR control char":       {typ: "PTR", in: "host\t.example."},
+		// DHCID (RFC 4701; kea's D2 sends identifier type 2, digest type 1)
+		"DHCID kea":        {typ: "DHCID", in: "AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA=", want: "AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA="},
+		"DHCID split":      {typ: "DHCID", in: "AAIBY2/AuCccgoJbsaxc Qc9TUapptP69lOjxfNuVAA2kjEA=", want: "AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA="},
+		"DHCID unpadded":   {typ: "DHCID", in: "AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA"},
+		"DHCID not base64": {typ: "DHCID", in: "AAIB!!!!"},
+		"DHCID too short":  {typ: "DHCID", in: "AAE="},
+		"DHCID quoted":     {typ: "DHCID", in: `"AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA="`},
+		"DHCID comment":    {typ: "DHCID", in: "AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA= ; x"},
 		// TXT
 		"TXT quoted":                  {typ: "TXT", in: `"hello world"`, want: `"hello world"`},
 		"TXT unquoted words":          {typ: "TXT", in: `hello world`, want: `"hello" "world"`},

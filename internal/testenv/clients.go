@@ -129,32 +129,41 @@ func (d *Daemon) Interrupt(t testing.TB) {
 	}
 }
 
-// Link is a private network of two namespaces of its own, for a DHCP
-// server and its client: a veth pair between them (the server's end
-// ServerIf addressed ServerIP, the client's NSIf up without an address),
-// and a second pair between the server's namespace and the host's, for
-// what the server sends to the host (kea's NameChangeRequests to D2):
-// HostIP on the host's end HostIf, PeerIP on the server's. Nothing on
-// either is routed anywhere else. The DHCP server's sockets, port 67
-// among them, live in its own namespace: a DHCP server of the host's
-// (LXD's dnsmasq) is no obstacle.
+// Link is a private network of namespaces of its own, for a DHCP server
+// and its clients: the server's namespace holds a bridge (ServerIf,
+// addressed ServerIP) with a veth pair to each client's namespace (the
+// client's end up without an address), and a second pair to the host's
+// namespace, for what the server sends to the host (kea's
+// NameChangeRequests to D2): HostIP on the host's end HostIf, PeerIP on
+// the server's. Nothing on it is routed anywhere else. The DHCP server's
+// sockets, port 67 among them, live in its own namespace: a DHCP server
+// of the host's (LXD's dnsmasq) is no obstacle.
 type Link struct {
-	NS       string       // the client's network namespace
-	NSIf     string       // interface in NS, up, without an address
 	ServerNS string       // the server's network namespace
-	ServerIf string       // interface in ServerNS, with ServerIP
+	ServerIf string       // the bridge in ServerNS, with ServerIP
 	ServerIP netip.Prefix // e.g. 198.18.7.1/24
 	HostIf   string       // interface in the host namespace, with HostIP
 	HostIP   netip.Addr   // e.g. 198.19.7.1 (a /30)
 	PeerIP   netip.Addr   // the server namespace's end, e.g. 198.19.7.2
-	ip       string       // path of ip(8)
+	id       string
+	clients  int
+	t        testing.TB
+	ip       string // path of ip(8)
 }
 
-// PrivateLink creates the two namespaces and the veth pairs: the DHCP
-// network is a free /24 in 198.18.0.0/16, the host link a /30 of the
-// same number in 198.19.0.0/16 (RFC 2544, for benchmarking networks;
-// never routed). All is removed when the test ends. Needs root and
-// iproute2.
+// DHCPClient is one client's namespace on a Link: its interface If is up,
+// without an address, on the server's bridge.
+type DHCPClient struct {
+	NS string
+	If string
+	ip string
+}
+
+// PrivateLink creates the server's namespace, its bridge and its link to
+// the host: the DHCP network is a free /24 in 198.18.0.0/16, the host
+// link a /30 of the same number in 198.19.0.0/16 (RFC 2544, for
+// benchmarking networks; never routed). All is removed when the test
+// ends. Needs root and iproute2.
 func PrivateLink(t testing.TB) *Link {
 	t.Helper()
 	RequireRoot(t, "creates network namespaces and veth pairs")
@@ -164,8 +173,7 @@ func PrivateLink(t testing.TB) *Link {
 		t.Fatal(err)
 	}
 	id := hex.EncodeToString(rnd[:3])
-	l := &Link{NS: "zc-" + id + "-c", ServerNS: "zc-" + id + "-s", NSIf: "zc" + id + "c", ServerIf: "zc" + id + "s",
-		HostIf: "zc" + id + "h", ip: ip}
+	l := &Link{ServerNS: "zc-" + id + "-s", ServerIf: "br0", HostIf: "zc" + id + "h", id: id, t: t, ip: ip}
 	subnet, err := freeSubnet(int(rnd[3]))
 	if err != nil {
 		t.Fatal(err)
@@ -175,48 +183,70 @@ func PrivateLink(t testing.TB) *Link {
 	l.HostIP = netip.AddrFrom4([4]byte{198, 19, third, 1})
 	l.PeerIP = l.HostIP.Next()
 
-	run := func(args ...string) error {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if out, err := exec.CommandContext(ctx, ip, args...).CombinedOutput(); err != nil {
-			return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, out)
-		}
-		return nil
-	}
-	for _, ns := range []string{l.NS, l.ServerNS} {
-		if err := run("netns", "add", ns); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		// Deleting the host end deletes its peer; the namespaces, with
-		// the pair between them, go last.
-		_ = run("link", "del", l.HostIf)
-		for _, ns := range []string{l.NS, l.ServerNS} {
-			if err := run("netns", "del", ns); err != nil {
-				t.Errorf("removing namespace %s: %v", ns, err)
-			}
+	l.addNS(l.ServerNS)
+	l.run(
+		[]string{"link", "add", l.HostIf, "type", "veth", "peer", "name", "host", "netns", l.ServerNS},
+		[]string{"addr", "add", netip.PrefixFrom(l.HostIP, 30).String(), "dev", l.HostIf},
+		[]string{"link", "set", l.HostIf, "up"},
+		[]string{"-n", l.ServerNS, "addr", "add", netip.PrefixFrom(l.PeerIP, 30).String(), "dev", "host"},
+		[]string{"-n", l.ServerNS, "link", "set", "host", "up"},
+		[]string{"-n", l.ServerNS, "link", "add", l.ServerIf, "type", "bridge"},
+		[]string{"-n", l.ServerNS, "addr", "add", l.ServerIP.String(), "dev", l.ServerIf},
+		[]string{"-n", l.ServerNS, "link", "set", l.ServerIf, "up"},
+	)
+	// Deleting the host's end deletes its peer; the namespaces, with
+	// what is in them, go when the test ends (addNS).
+	t.Cleanup(func() { _ = l.ipCmd("link", "del", l.HostIf) })
+	return l
+}
+
+// Client adds a client's namespace on the bridge, with a MAC address of
+// its own (a DHCP server tells clients apart by it).
+func (l *Link) Client() *DHCPClient {
+	l.t.Helper()
+	l.clients++
+	c := &DHCPClient{NS: fmt.Sprintf("zc-%s-c%d", l.id, l.clients), If: "eth0", ip: l.ip}
+	l.addNS(c.NS)
+	port := fmt.Sprintf("c%d", l.clients)
+	l.run(
+		[]string{"-n", l.ServerNS, "link", "add", port, "type", "veth", "peer", "name", c.If, "netns", c.NS},
+		[]string{"-n", l.ServerNS, "link", "set", port, "master", l.ServerIf},
+		[]string{"-n", l.ServerNS, "link", "set", port, "up"},
+		[]string{"-n", c.NS, "link", "set", "lo", "up"},
+		[]string{"-n", c.NS, "link", "set", c.If, "up"},
+	)
+	return c
+}
+
+// addNS creates a network namespace, with its loopback up, and deletes it
+// when the test ends.
+func (l *Link) addNS(ns string) {
+	l.t.Helper()
+	l.run([]string{"netns", "add", ns})
+	l.t.Cleanup(func() {
+		if err := l.ipCmd("netns", "del", ns); err != nil {
+			l.t.Errorf("removing namespace %s: %v", ns, err)
 		}
 	})
-	peerIf := "zc" + id + "p"
-	for _, args := range [][]string{
-		{"link", "add", l.ServerIf, "netns", l.ServerNS, "type", "veth", "peer", "name", l.NSIf, "netns", l.NS},
-		{"link", "add", l.HostIf, "type", "veth", "peer", "name", peerIf, "netns", l.ServerNS},
-		{"addr", "add", netip.PrefixFrom(l.HostIP, 30).String(), "dev", l.HostIf},
-		{"link", "set", l.HostIf, "up"},
-		{"-n", l.ServerNS, "addr", "add", netip.PrefixFrom(l.PeerIP, 30).String(), "dev", peerIf},
-		{"-n", l.ServerNS, "addr", "add", l.ServerIP.String(), "dev", l.ServerIf},
-		{"-n", l.ServerNS, "link", "set", "lo", "up"},
-		{"-n", l.ServerNS, "link", "set", peerIf, "up"},
-		{"-n", l.ServerNS, "link", "set", l.ServerIf, "up"},
-		{"-n", l.NS, "link", "set", "lo", "up"},
-		{"-n", l.NS, "link", "set", l.NSIf, "up"},
-	} {
-		if err := run(args...); err != nil {
-			t.Fatal(err)
+	l.run([]string{"-n", ns, "link", "set", "lo", "up"})
+}
+
+func (l *Link) run(cmds ...[]string) {
+	l.t.Helper()
+	for _, args := range cmds {
+		if err := l.ipCmd(args...); err != nil {
+			l.t.Fatal(err)
 		}
 	}
-	return l
+}
+
+func (l *Link) ipCmd(args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, l.ip, args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
 }
 
 // freeSubnet returns a /24 of 198.18.0.0/16 such that no local address
@@ -247,14 +277,14 @@ func freeSubnet(start int) (netip.Prefix, error) {
 	return netip.Prefix{}, fmt.Errorf("no free /24 in 198.18.0.0/16")
 }
 
-// InNS returns the binary and arguments that run bin with args inside the
+// In returns the binary and arguments that run bin with args inside the
 // client's namespace: `ip netns exec NS bin args...`, which execs bin, so
 // the PID of the started process is bin's.
-func (l *Link) InNS(bin string, args ...string) (string, []string) {
-	return l.ip, append([]string{"netns", "exec", l.NS, bin}, args...)
+func (c *DHCPClient) In(bin string, args ...string) (string, []string) {
+	return c.ip, append([]string{"netns", "exec", c.NS, bin}, args...)
 }
 
-// InServerNS is InNS for the server's namespace.
+// InServerNS is In for the server's namespace.
 func (l *Link) InServerNS(bin string, args ...string) (string, []string) {
 	return l.ip, append([]string{"netns", "exec", l.ServerNS, bin}, args...)
 }
