@@ -153,7 +153,7 @@ func TestAppliedPrefix(t *testing.T) {
 	}
 	defer nc.Close()
 	var mine, dflt atomic.Int64
-	for subj, n := range map[string]*atomic.Int64{prefix + ".n1": &mine, confirm.DefaultSubjectPrefix + ".>": &dflt} {
+	for subj, n := range map[string]*atomic.Int64{prefix + ".ZONECAST.n1": &mine, confirm.DefaultSubjectPrefix + ".>": &dflt} {
 		if _, err := nc.Subscribe(subj, func(*natsgo.Msg) { n.Add(1) }); err != nil {
 			t.Fatal(err)
 		}
@@ -167,18 +167,18 @@ func TestAppliedPrefix(t *testing.T) {
 	key := e.addKey(t, "pk", "--zone", zone)
 	start := time.Now()
 	e.mustNsupdate(t, key, "update add pfx."+zone+" 60 A 192.0.2.9")
-	t.Logf("--confirm all through %s.n1: answered in %v", prefix, time.Since(start))
+	t.Logf("--confirm all through %s.ZONECAST.n1: answered in %v", prefix, time.Since(start))
 	digNow(t, p, "right after the answer", "pfx."+zone, "192.0.2.9")
 	if n := gw.Metric(t, `zonecast_gateway_confirm_total{result="confirmed"}`); n < 1 {
 		t.Fatalf("confirmed = %v, want >= 1", n)
 	}
-	testenv.Eventually(t, 5*time.Second, "applied reports on "+prefix+".n1", func() bool { return mine.Load() > 0 })
+	testenv.Eventually(t, 5*time.Second, "applied reports on "+prefix+".ZONECAST.n1", func() bool { return mine.Load() > 0 })
 	if n := dflt.Load(); n != 0 {
 		t.Fatalf("%d reports on %s.> with --applied-prefix %s", n, confirm.DefaultSubjectPrefix, prefix)
 	}
 	// The gateway listens there, and only there: reports of two more nodes
 	// under the prefix make them live; one under the default prefix does not.
-	for node, subj := range map[string]string{"n2": prefix + ".n2", "n4": prefix + ".n4", "n3": confirm.DefaultSubjectPrefix + ".n3"} {
+	for node, subj := range map[string]string{"n2": prefix + ".ZONECAST.n2", "n4": prefix + ".ZONECAST.n4", "n3": confirm.DefaultSubjectPrefix + ".ZONECAST.n3"} {
 		now := time.Now()
 		r, err := confirm.Encode(confirm.Report{Node: node, Time: now, Started: now, Ready: true, Applied: map[string]uint64{zone: 1}})
 		if err != nil {
@@ -194,5 +194,50 @@ func TestAppliedPrefix(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if n := gw.Metric(t, "zonecast_gateway_confirm_live_syncers"); n != 3 {
 		t.Fatalf("live syncers = %v, want 3 (n3 reported under %s)", n, confirm.DefaultSubjectPrefix)
+	}
+}
+
+// TestFleetsShareNATS: two fleets on one NATS, each with its stream (and
+// record subjects), the same zone name and the default prefix of applied
+// reports and status bucket. The gateway of the first counts its own
+// syncer only: --confirm all does not wait for the other fleet's, which
+// never applies the first stream.
+func TestFleetsShareNATS(t *testing.T) {
+	nats := testenv.StartNATS(t)
+	nc, err := bus.Connect(context.Background(), bus.ClientConfig{URL: nats.URL, User: "zonecast", PasswordFile: nats.PasswordFile}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var theirs atomic.Int64
+	if _, err := nc.Subscribe(confirm.Filter(confirm.DefaultSubjectPrefix, "OTHER"), func(*natsgo.Msg) { theirs.Add(1) }); err != nil {
+		t.Fatal(err)
+	}
+	p := testpdns.Start(t, "gsqlite3")
+	s := testenv.StartSyncer(t, testenv.SyncerOptions{Zones: []string{zone}, PDNS: p, NATS: nats, Extra: []string{"--node-id", "n1"}})
+	other := testpdns.Start(t, "gsqlite3")
+	testenv.StartSyncer(t, testenv.SyncerOptions{Zones: []string{zone}, PDNS: other, NATS: nats,
+		Extra: []string{"--node-id", "m1", "--stream", "OTHER", "--subject-prefix", "other.rr"}})
+	gw := testenv.StartGateway(t, testenv.GatewayOptions{Syncer: s, Zones: []string{zone},
+		Extra: []string{"--confirm", "all", "--confirm-timeout", "2s"}})
+	// m1 has reported, and put its status in the shared bucket, several
+	// times over by now: the gateway has seen both and counts n1 only.
+	testenv.Eventually(t, 10*time.Second, "reports of the other fleet's m1", func() bool { return theirs.Load() >= 3 })
+	if n := gw.Metric(t, "zonecast_gateway_confirm_live_syncers"); n != 1 {
+		t.Fatalf("live syncers = %v, want 1 (n1; m1 is another fleet's)", n)
+	}
+	e := &env{pdns: []*testpdns.Server{p}, sync: s, gw: gw}
+	key := e.addKey(t, "fk", "--zone", zone)
+	start := time.Now()
+	e.mustNsupdate(t, key, "update add fleet."+zone+" 60 A 192.0.2.10")
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("--confirm all beside another fleet took %v", took)
+	}
+	digNow(t, p, "first fleet", "fleet."+zone, "192.0.2.10")
+	if got := other.Dig(t, "fleet."+zone, "A"); len(got) != 0 {
+		t.Fatalf("the other fleet's PowerDNS serves %v", got)
+	}
+	if n := gw.Metric(t, `zonecast_gateway_confirm_total{result="confirmed"}`); n < 1 {
+		t.Fatalf("confirmed = %v, want >= 1", n)
 	}
 }

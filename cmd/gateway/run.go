@@ -98,7 +98,7 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 	if tracker != nil {
 		statusLoaded := loaded("syncer status loaded")
 		g.Go(func() error {
-			return confirm.Follow(ctx, tracker, nc, cfg.appliedPrefix, statusKV, statusLoaded, log)
+			return confirm.Follow(ctx, tracker, nc, cfg.appliedPrefix, cfg.stream, statusKV, statusLoaded, log)
 		})
 	}
 	g.Go(func() error {

@@ -125,7 +125,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		heal = -1
 	}
 	mcfg := syncer.MonitorConfig{
-		Node: cfg.nodeID, Version: version, Zones: cfg.zones, Prefix: cfg.prefix,
+		Node: cfg.nodeID, Version: version, Stream: cfg.stream, Zones: cfg.zones, Prefix: cfg.prefix,
 		Interval: cfg.statusEvery, HealInterval: heal, Gatherer: reg, PDNS: pdns, Recent: recent,
 		Reconcile: s.RequestReconcile, Ready: s.Ready(), Started: time.Now(), Log: log.Hook(recent),
 		Metrics: metrics, StreamAlarm: watch.Alarm,
@@ -137,7 +137,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		}
 		mcfg.Sink = kv
 		// Applied reports, for gateways running with --confirm all|any.
-		mcfg.Applied, mcfg.AppliedSubject = nc, confirm.Subject(cfg.appliedPrefix, cfg.nodeID)
+		mcfg.Applied, mcfg.AppliedSubject = nc, confirm.Subject(cfg.appliedPrefix, cfg.stream, cfg.nodeID)
 		sub, err := bus.ServeApprovals(nc, bus.ApproveSubject(cfg.controlPrefix, cfg.stream), cfg.nodeID,
 			approveTimeout, s.Approve, log)
 		if err != nil {

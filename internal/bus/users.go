@@ -315,7 +315,7 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 		}
 		pub = append(pub, readStream(kv)...)
 		pub = append(pub, "$JS.API.STREAM.CREATE."+kv, "$KV."+sc.StatusBucket+"."+u.Node)
-		pub = append(pub, confirm.Subject(sc.Applied, u.Node))
+		pub = append(pub, confirm.Subject(sc.Applied, sc.Stream, u.Node))
 		pub = append(pub, snapshotAccess(sc.Snapshots)...)
 		sub = append(sub, inboxes(u)...)
 		sub = append(sub, ApproveSubject(sc.Control, sc.Stream))
@@ -330,7 +330,7 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 		pub = append(pub, readStream(sc.Stream)...)
 		pub = append(pub, readStatus...)
 		sub = append(sub, inboxes(u)...)
-		sub = append(sub, sc.Applied+".>")
+		sub = append(sub, confirm.Filter(sc.Applied, sc.Stream))
 	case RoleGateway:
 		gw := "KV_" + sc.GatewayBucket
 		pub = append(pub, readStream(sc.Stream)...)
@@ -344,7 +344,7 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 		pub = append(pub, "$JS.API.STREAM.CREATE."+gw, "$KV."+sc.GatewayBucket+".>")
 		pub = append(pub, readStatus...)
 		sub = append(sub, inboxes(u)...)
-		sub = append(sub, sc.Applied+".>")
+		sub = append(sub, confirm.Filter(sc.Applied, sc.Stream))
 	default:
 		// Unknown roles never get here (ParseUsers), but deny everything.
 		pub, sub = []string{}, []string{}

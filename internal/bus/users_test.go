@@ -198,16 +198,17 @@ func TestSourcePermissions(t *testing.T) {
 }
 
 // TestConfirmAppliedPermissions: a syncer user publishes its own applied
-// reports only; a reader user (what a gateway with --confirm needs)
-// receives them; a source user does not.
+// reports only, in its own fleet's (stream's) subjects; a reader user
+// (what a gateway with --confirm needs) receives them and no other
+// fleet's; a source user does not.
 func TestConfirmAppliedPermissions(t *testing.T) {
 	t.Parallel()
 	syn := RolePermissions(UserSpec{Role: RoleSyncer, Node: "ns2"}, Scope{}, nil)
-	if !contains(syn.Publish.Allow, "zonecast.applied.ns2") || contains(syn.Subscribe.Allow, "zonecast.applied.>") {
+	if !contains(syn.Publish.Allow, "zonecast.applied.ZONECAST.ns2") || contains(syn.Subscribe.Allow, "zonecast.applied.ZONECAST.>") {
 		t.Errorf("syncer permissions: publish %v, subscribe %v", syn.Publish.Allow, syn.Subscribe.Allow)
 	}
-	rd := RolePermissions(UserSpec{Role: RoleReader}, Scope{Applied: "x.applied"}, nil)
-	if !contains(rd.Subscribe.Allow, "x.applied.>") {
+	rd := RolePermissions(UserSpec{Role: RoleReader}, Scope{Applied: "x.applied", Stream: "F2"}, nil)
+	if !contains(rd.Subscribe.Allow, "x.applied.F2.>") {
 		t.Errorf("reader subscribe %v", rd.Subscribe.Allow)
 	}
 
@@ -220,7 +221,7 @@ func TestConfirmAppliedPermissions(t *testing.T) {
 	connect := func(user string) *nats.Conn { return ps.conn(t, user, ps.userPW) }
 	subscribe := func(nc *nats.Conn) chan string {
 		got := make(chan string, 10)
-		if _, err := nc.Subscribe("zonecast.applied.>", func(m *nats.Msg) { got <- m.Subject }); err != nil {
+		if _, err := nc.Subscribe("zonecast.applied.ZONECAST.>", func(m *nats.Msg) { got <- m.Subject }); err != nil {
 			t.Fatal(err)
 		}
 		if err := nc.Flush(); err != nil {
@@ -230,7 +231,7 @@ func TestConfirmAppliedPermissions(t *testing.T) {
 	}
 	gw, src := subscribe(connect("gw")), subscribe(connect("w1"))
 	ns2 := connect("ns2")
-	for _, subj := range []string{"zonecast.applied.ns3", "zonecast.applied.ns2"} {
+	for _, subj := range []string{"zonecast.applied.ZONECAST.ns3", "zonecast.applied.OTHER.ns2", "zonecast.applied.ZONECAST.ns2"} {
 		if err := ns2.Publish(subj, []byte("{}")); err != nil {
 			t.Fatal(err)
 		}
@@ -240,7 +241,7 @@ func TestConfirmAppliedPermissions(t *testing.T) {
 	}
 	select {
 	case s := <-gw:
-		if s != "zonecast.applied.ns2" {
+		if s != "zonecast.applied.ZONECAST.ns2" {
 			t.Fatalf("reader received %s: another node's subject got through", s)
 		}
 	case <-time.After(5 * time.Second):

@@ -18,12 +18,14 @@ type Subscriber interface {
 	Subscribe(subject string, cb nats.MsgHandler) (*nats.Subscription, error)
 }
 
-// Follow feeds t from the applied reports under prefix and from the
-// status bucket until ctx is done. loaded is called once the bucket's
-// current values are in (may be nil).
-func Follow(ctx context.Context, t *Tracker, nc Subscriber, prefix string, kv kvwatch.Bucket, loaded func(), log zerolog.Logger) error {
+// Follow feeds t from the applied reports of stream's fleet under prefix
+// and from the status bucket until ctx is done; statuses of another
+// stream's nodes (fleets sharing one bucket) are ignored. loaded is called
+// once the bucket's current values are in (may be nil).
+func Follow(ctx context.Context, t *Tracker, nc Subscriber, prefix, stream string, kv kvwatch.Bucket, loaded func(), log zerolog.Logger) error {
 	log = log.With().Str("component", "confirm").Logger()
-	sub, err := nc.Subscribe(prefix+".>", func(m *nats.Msg) {
+	filter := Filter(prefix, stream)
+	sub, err := nc.Subscribe(filter, func(m *nats.Msg) {
 		r, err := Decode(m.Data)
 		if err != nil {
 			log.Debug().Err(err).Str("subject", m.Subject).Msg("ignoring applied report")
@@ -32,7 +34,7 @@ func Follow(ctx context.Context, t *Tracker, nc Subscriber, prefix string, kv kv
 		t.Report(r, time.Now())
 	})
 	if err != nil {
-		return fmt.Errorf("subscribing to %s.>: %w", prefix, err)
+		return fmt.Errorf("subscribing to %s: %w", filter, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 	return kvwatch.Follow(ctx, kv, "the status bucket", func(e jetstream.KeyValueEntry) {
@@ -44,6 +46,9 @@ func Follow(ctx context.Context, t *Tracker, nc Subscriber, prefix string, kv kv
 		if err != nil {
 			log.Debug().Err(err).Str("node", e.Key()).Msg("ignoring node status")
 			return
+		}
+		if n.Stream != "" && n.Stream != stream {
+			return // another fleet's node
 		}
 		t.Status(n, e.Created())
 	}, loaded)

@@ -23,8 +23,14 @@ const Version = 1
 // does not store them.
 const DefaultSubjectPrefix = "zonecast.applied"
 
-// Subject returns the subject a node publishes its reports on.
-func Subject(prefix, node string) string { return prefix + "." + node }
+// Subject returns the subject a node of the fleet of stream publishes its
+// reports on: <prefix>.<stream>.<node>. The stream's name keeps fleets
+// that share one NATS apart (a stream name is one subject token: no dots,
+// no wildcards).
+func Subject(prefix, stream, node string) string { return prefix + "." + stream + "." + node }
+
+// Filter returns the subject filter of the reports of stream's fleet.
+func Filter(prefix, stream string) string { return prefix + "." + stream + ".>" }
 
 // Report is what a syncer publishes whenever the stream sequence it has
 // applied to PowerDNS advances in one of its zones, and periodically as a

@@ -23,6 +23,8 @@ type Node struct {
 	Node    string    `json:"node"`
 	Time    time.Time `json:"time"` // when this status was taken
 	Version string    `json:"version,omitempty"`
+	// Stream is the record stream the node follows: its fleet's name.
+	Stream  string    `json:"stream,omitempty"`
 	Started time.Time `json:"started"`
 	// Ready: the initial replay and reconciliation are done.
 	Ready bool `json:"ready"`

@@ -38,6 +38,7 @@ type AppliedSink interface {
 // MonitorConfig configures a Monitor.
 type MonitorConfig struct {
 	Node, Version string
+	Stream        string   // the record stream, for status.Node.Stream
 	Zones         []string // canonical
 	Prefix        string   // subject prefix
 	// Interval is the period of status publication (default 5s); a status
@@ -342,7 +343,7 @@ func equalSeqs(a, b map[string]uint64) bool {
 // serial each zone serves.
 func (m *Monitor) take(ctx context.Context, now time.Time, readPDNS bool) status.Node {
 	n := status.Node{V: status.Version, Node: m.cfg.Node, Time: now.UTC(), Version: m.cfg.Version,
-		Started: m.cfg.Started.UTC(), Ready: m.ready()}
+		Stream: m.cfg.Stream, Started: m.cfg.Started.UTC(), Ready: m.ready()}
 	fams, _ := m.cfg.Gatherer.Gather()
 	seq, _ := m.appliedNow(fams)
 	owned := byZone(fams, "zonecast_syncer_rrsets_owned")

@@ -153,7 +153,7 @@ func TestConfirmMonitorReports(t *testing.T) {
 	ready := make(chan struct{})
 	sink := &reports{}
 	m := NewMonitor(MonitorConfig{Node: "ns1", Zones: []string{"z."}, Gatherer: reg, Metrics: metrics, Ready: ready,
-		HealInterval: -1, Interval: time.Hour, Applied: sink, AppliedSubject: "zonecast.applied.ns1",
+		HealInterval: -1, Interval: time.Hour, Applied: sink, AppliedSubject: "zonecast.applied.ZONECAST.ns1",
 		Heartbeat: 50 * time.Millisecond, Started: time.Now(), Log: zerolog.Nop()}, prometheus.NewRegistry())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -187,7 +187,7 @@ func TestConfirmMonitorReports(t *testing.T) {
 	}
 	sink.mu.Lock()
 	defer sink.mu.Unlock()
-	if sink.subj[0] != "zonecast.applied.ns1" {
+	if sink.subj[0] != "zonecast.applied.ZONECAST.ns1" {
 		t.Fatalf("subject %s", sink.subj[0])
 	}
 }
