@@ -88,6 +88,8 @@ type Monitor struct {
 	nHeals  int
 	lastPut time.Time
 	applied appliedSeqs // guarded by mu
+	// read is what the last read of PowerDNS found, by zone (guarded by mu).
+	read map[string]status.Zone
 }
 
 // NewMonitor returns a monitor and registers its metrics on reg.
@@ -117,6 +119,7 @@ func NewMonitor(cfg MonitorConfig, reg prometheus.Registerer) *Monitor {
 			Help: "SOA serial PowerDNS serves, read through its API, by zone."}, []string{"zone"}),
 		healer:  healer{seen: map[string]observation{}},
 		applied: appliedSeqs{seq: map[string]uint64{}},
+		read:    map[string]status.Zone{},
 	}
 	reg.MustRegister(m.heals, m.served)
 	return m
@@ -155,10 +158,15 @@ func (m *Monitor) Run(ctx context.Context) {
 	defer t.Stop()
 	var lastSeqs map[string]uint64
 	var lastHeal time.Time
+	var lastReady bool
 	for {
 		now := time.Now()
 		seqs := m.seqs()
-		due := now.Sub(m.lastPut) >= m.cfg.Interval || !equalSeqs(seqs, lastSeqs)
+		// A status is due on the period, and as soon as an applied
+		// sequence moves or the syncer becomes ready: "starting" must not
+		// outlive /readyz by a period.
+		ready := m.ready()
+		due := now.Sub(m.lastPut) >= m.cfg.Interval || !equalSeqs(seqs, lastSeqs) || ready != lastReady
 		heal := m.cfg.HealInterval > 0 && now.Sub(lastHeal) >= m.cfg.HealInterval && m.ready()
 		if due || heal {
 			// PowerDNS is asked for its serials only on the heal period:
@@ -170,7 +178,7 @@ func (m *Monitor) Run(ctx context.Context) {
 				m.heal(n)
 			}
 			if due {
-				lastSeqs = seqs
+				lastSeqs, lastReady = seqs, n.Ready
 				m.publish(ctx, n)
 			}
 		}
@@ -357,31 +365,41 @@ func (m *Monitor) take(ctx context.Context, now time.Time, readPDNS bool) status
 		n.DesiredRRsets = int(v)
 	}
 	reachable := true
+	written := m.writtenSerials(fams)
 	for _, zone := range m.cfg.Zones {
 		z := status.Zone{Zone: zone, Filter: events.ZoneFilter(m.cfg.Prefix, zone), AppliedSeq: uint64(seq[zone]),
 			Owned: int(owned[zone]), Drift: int(drift[zone]), Conflicts: int(conflicts[zone]), Held: int(held[zone])}
 		if !readPDNS {
-			z = m.lastServed(z)
+			z = m.lastServed(z, written)
 			n.Zones = append(n.Zones, z)
 			continue
 		}
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		set, found, err := m.cfg.PDNS.RRset(rctx, zone, rrset.Key{Name: zone, Type: "SOA"})
-		cancel()
-		switch {
-		case err != nil && zoneMissing(err):
-			z.Missing = true
-		case err != nil:
-			reachable = false
-			m.log.Debug().Err(err).Str("zone", zone).Msg("reading the soa serial failed")
-		case !found:
-			z.Missing = true // a zone without SOA is as good as missing
-		default:
-			if serial, ok := soaSerial(set); ok {
-				z.Serial, z.SerialKnown = serial, true
-				m.served.WithLabelValues(zone).Set(float64(serial))
+		// A round may land between the look at the applied sequence and
+		// the read of the serial: then the serial is newer than the
+		// sequence, and the pair would say "mismatch" for a whole heal
+		// period. Look again, and read once more, before believing it.
+		var ok bool
+		for try := 0; try < 2; try++ {
+			if try > 0 {
+				seq, _ = m.appliedNow(nil)
+				if z.AppliedSeq = uint64(seq[zone]); z.SerialKnown && z.Serial == uint32(z.AppliedSeq) {
+					break
+				}
+			}
+			z.Serial, z.SerialKnown, z.Missing = 0, false, false
+			if ok = m.readSerial(ctx, &z); !ok || !z.SerialKnown || z.Serial == uint32(z.AppliedSeq) {
+				break
 			}
 		}
+		if !ok {
+			reachable = false
+		}
+		if z.SerialKnown {
+			m.served.WithLabelValues(zone).Set(float64(z.Serial))
+		}
+		m.mu.Lock()
+		m.read[zone] = z
+		m.mu.Unlock()
 		n.Zones = append(n.Zones, z)
 	}
 	if v, ok := single(fams, "zonecast_syncer_pdns_reachable"); ok && v == 0 {
@@ -401,14 +419,54 @@ func (m *Monitor) take(ctx context.Context, now time.Time, readPDNS bool) status
 	return n
 }
 
-// lastServed fills in what the last PowerDNS read found for z's zone.
-func (m *Monitor) lastServed(z status.Zone) status.Zone {
+// readSerial reads the SOA serial PowerDNS serves for z's zone into z; it
+// reports false when PowerDNS could not be asked.
+func (m *Monitor) readSerial(ctx context.Context, z *status.Zone) bool {
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	set, found, err := m.cfg.PDNS.RRset(rctx, z.Zone, rrset.Key{Name: z.Zone, Type: "SOA"})
+	cancel()
+	switch {
+	case err != nil && zoneMissing(err):
+		z.Missing = true
+	case err != nil:
+		m.log.Debug().Err(err).Str("zone", z.Zone).Msg("reading the soa serial failed")
+		return false
+	case !found:
+		z.Missing = true // a zone without SOA is as good as missing
+	default:
+		z.Serial, z.SerialKnown = soaSerial(set)
+	}
+	return true
+}
+
+// writtenSerials returns, by zone, the SOA serial of the last PATCH
+// PowerDNS took from this process.
+func (m *Monitor) writtenSerials(fams []*dto.MetricFamily) map[string]uint32 {
+	if m.cfg.Metrics != nil {
+		_, serial := m.cfg.Metrics.zonePositions()
+		return serial
+	}
+	out := map[string]uint32{}
+	for z, v := range byZone(fams, "zonecast_syncer_zone_serial") {
+		out[z] = uint32(v)
+	}
+	return out
+}
+
+// lastServed fills in the serial z's zone serves without asking PowerDNS:
+// what the last read found, unless the syncer has applied more since and
+// PowerDNS took the PATCH with that sequence's serial, which it then
+// serves. A status between two reads after a burst would otherwise pair
+// the new sequence with the serial read before it.
+func (m *Monitor) lastServed(z status.Zone, written map[string]uint32) status.Zone {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, prev := range m.last.Zones {
-		if prev.Zone == z.Zone {
-			z.Serial, z.SerialKnown, z.Missing = prev.Serial, prev.SerialKnown, prev.Missing
-		}
+	prev, read := m.read[z.Zone]
+	m.mu.Unlock()
+	if read {
+		z.Serial, z.SerialKnown, z.Missing = prev.Serial, prev.SerialKnown, prev.Missing
+	}
+	if ser, ok := written[z.Zone]; ok && (!read || prev.AppliedSeq != z.AppliedSeq) && ser == uint32(z.AppliedSeq) {
+		z.Serial, z.SerialKnown, z.Missing = ser, true, false
 	}
 	return z
 }

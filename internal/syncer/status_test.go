@@ -2,8 +2,11 @@ package syncer
 
 import (
 	"context"
+	"slices"
+	"strconv"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -190,4 +193,133 @@ func TestConfirmMonitorReports(t *testing.T) {
 	if sink.subj[0] != "zonecast.applied.ZONECAST.ns1" {
 		t.Fatalf("subject %s", sink.subj[0])
 	}
+}
+
+// soaPDNS serves a zone's SOA with the serial last written to it;
+// onRead, when set, runs inside each read (a round landing meanwhile).
+type soaPDNS struct {
+	mu     sync.Mutex
+	serial uint32
+	onRead func()
+}
+
+func (f *soaPDNS) write(serial uint32) {
+	f.mu.Lock()
+	f.serial = serial
+	f.mu.Unlock()
+}
+
+func (f *soaPDNS) RRset(_ context.Context, zone string, _ rrset.Key) (rrset.Set, bool, error) {
+	f.mu.Lock()
+	hook := f.onRead
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return rrset.Set{Key: rrset.Key{Name: zone, Type: "SOA"}, TTL: 60,
+		Records: []string{"ns1.z. hostmaster.z. " + strconv.FormatUint(uint64(f.serial), 10) + " 10800 3600 604800 3600"}}, true, nil
+}
+
+// statuses keeps every status put.
+type statuses struct {
+	mu  sync.Mutex
+	all []status.Node
+}
+
+func (s *statuses) Put(_ context.Context, _ string, b []byte) (uint64, error) {
+	n, err := status.Decode(b)
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.all = append(s.all, n)
+	return uint64(len(s.all)), nil
+}
+
+func (s *statuses) since(i int) []status.Node {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.all[min(i, len(s.all)):])
+}
+
+// TestStatusTruthful: a status says "ready" within a poll of the syncer
+// becoming ready, and never pairs an applied sequence with a serial
+// PowerDNS no longer (or not yet) serves: not between two reads of
+// PowerDNS after a burst, not when a round lands during a read.
+// (Fake time: testing/synctest.)
+func TestStatusTruthful(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		metrics := NewMetrics(reg)
+		metrics.PDNSReachable.Set(1)
+		pdns := &soaPDNS{}
+		sink := &statuses{}
+		ready := make(chan struct{})
+		const zone = "z."
+		m := NewMonitor(MonitorConfig{Node: "ns1", Zones: []string{zone}, Gatherer: reg, Metrics: metrics, PDNS: pdns,
+			Sink: sink, Ready: ready, Interval: 5 * time.Second, Poll: time.Second, HealInterval: 10 * time.Second,
+			Started: time.Now(), Log: zerolog.Nop()}, prometheus.NewRegistry())
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go m.Run(ctx)
+		// write is an apply round: PowerDNS takes the PATCH with the
+		// sequence's serial, then the syncer's gauges move.
+		write := func(seq uint64) {
+			pdns.write(uint32(seq))
+			metrics.SetZoneSerial(zone, uint32(seq))
+			metrics.SetZoneSeq(zone, seq)
+		}
+		write(1)
+		time.Sleep(3 * time.Second)
+		start := len(sink.since(0))
+		close(ready)
+		time.Sleep(time.Second + time.Millisecond)
+		if got := sink.since(start); len(got) == 0 || !got[len(got)-1].Ready {
+			t.Fatalf("no ready status within a poll of readiness: %+v", got)
+		}
+
+		check := func(what string, from int) {
+			t.Helper()
+			for _, n := range sink.since(from) {
+				for _, r := range status.Classify(n, nil, n.Time, status.Options{StaleAfter: time.Minute, MaxBehind: time.Minute}) {
+					if r.State != status.CaughtUp {
+						t.Fatalf("%s: status at %v says %s (applied %d, serial %s)", what, n.Time, r.State, r.AppliedSeq, r.Serial)
+					}
+				}
+			}
+		}
+		// A burst over 30 s, a round every 100 ms: three reads of
+		// PowerDNS fall in it, the other statuses come between them.
+		from := len(sink.since(0))
+		for seq := uint64(2); seq <= 300; seq++ {
+			write(seq)
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(2 * time.Second)
+		check("after a burst", from)
+		if got := sink.since(from); got[len(got)-1].Zones[0].Serial != 300 {
+			t.Fatalf("last status: %+v", got[len(got)-1])
+		}
+
+		// A round lands between the look at the gauges and the read.
+		from = len(sink.since(0))
+		var once sync.Once
+		pdns.mu.Lock()
+		pdns.onRead = func() { once.Do(func() { write(301) }) }
+		pdns.mu.Unlock()
+		// /status serves the last status taken, published or not.
+		var served []status.Node
+		for range 120 {
+			time.Sleep(100 * time.Millisecond)
+			served = append(served, m.Last())
+		}
+		check("a round during a read", from)
+		sink.mu.Lock()
+		sink.all = append(sink.all, served...)
+		sink.mu.Unlock()
+		check("a round during a read, /status", from)
+	})
 }
