@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, idempotently, the Debian packages that tests, the demo and the
-# benchmarks need. Usage: scripts/deps.sh [all|pdns|lxd|deb|gateway]...
+# benchmarks need. Usage: scripts/deps.sh [all|pdns|lxd|deb|gateway|alerts]...
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
@@ -12,6 +12,11 @@ declare -A groups=(
   # DHCPv4 server and its DHCP-DDNS daemon (D2), ddclient, busybox's udhcpc
   # as the DHCP client, ip netns for the private link.
   [gateway]="kea-dhcp4-server kea-dhcp-ddns-server ddclient busybox-static iproute2"
+  # The shipped alerting rules (internal/alerts): promtool checks and
+  # unit-tests them, a real prometheus evaluates them against a syncer. Its
+  # init script would start a server on :9090; the policy below forbids it,
+  # and without systemd as PID 1 its unit is only enabled, never started.
+  [alerts]="prometheus"
 )
 
 want=()
