@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/cli"
 	"github.com/zonecast/zonecast/internal/config"
 	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/rrset"
 )
 
 const publishSynopsis = `zonecast-syncer publish: put record events on the zonecast stream.
@@ -29,6 +31,10 @@ Usage:
       until then, or is skipped if that time has passed. This is the format
       zonecast-syncer export writes: publish --json restores an export.
 
+Through a leader election of the stream (a node of an embedded cluster
+lost), messages are sent again until stored, for up to --timeout; the
+command then names every message that was not stored, and exits 1.
+
 Example:
   zonecast-syncer publish --nats-password-file /var/lib/zonecast/nats-password \
       --name web.lxd.example.com --type AAAA --origin ops 2001:db8::10`
@@ -39,11 +45,11 @@ func publishMain(ctx context.Context, args []string) error {
 	var (
 		name, typ, origin, stream, prefix, jsonIn string
 		ttl                                       uint
-		lease                                     time.Duration
+		lease, timeout                            time.Duration
 		del                                       bool
 	)
 	fs.StringVar(&name, "name", "", "owner name of the RRset")
-	fs.StringVar(&typ, "type", "", "record type: A, AAAA, CNAME, TXT, NS, PTR, MX, SRV or CAA")
+	fs.StringVar(&typ, "type", "", "record type: "+strings.Join(rrset.Types, ", "))
 	fs.StringVar(&origin, "origin", "cli", "origin id whose contribution this is")
 	fs.UintVar(&ttl, "ttl", 300, "TTL of the records")
 	fs.DurationVar(&lease, "lease", 0, "expire the event after this long unless published again (0: never)")
@@ -51,6 +57,7 @@ func publishMain(ctx context.Context, args []string) error {
 	fs.StringVar(&stream, "stream", "ZONECAST", "JetStream stream name")
 	fs.StringVar(&prefix, "subject-prefix", events.DefaultSubjectPrefix, "subject prefix of record events")
 	fs.StringVar(&jsonIn, "json", "", "read JSON messages, one per line, from this file ('-' for standard input)")
+	fs.DurationVar(&timeout, "timeout", bus.RetryFor, "keep sending what the stream could not take (a leader election) for this long")
 	fs.Usage = config.Usage(fs, publishSynopsis)
 	if err := config.Parse(fs, args); err != nil {
 		if err == flag.ErrHelp {
@@ -101,6 +108,11 @@ func publishMain(ctx context.Context, args []string) error {
 		}
 		msgs[i] = v
 	}
+	if timeout <= 0 {
+		return fmt.Errorf("%w: --timeout must be positive", errUsage)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	conn, js, _, err := cli.ConnectCommand(ctx, nc, "zonecast-syncer-publish")
 	if err != nil {
 		return err
@@ -115,19 +127,24 @@ func publishMain(ctx context.Context, args []string) error {
 		fmt.Printf("published %s %s origin=%s seq=%d\n", msgs[0].Name, msgs[0].Type, msgs[0].Origin, seq)
 		return nil
 	}
-	for i, m := range msgs {
-		if err := pub.PublishAsync(ctx, m, leases[i]); err != nil {
-			return fmt.Errorf("publishing %s %s: %w", m.Name, m.Type, err)
-		}
+	res := pub.PublishBatch(ctx, msgs, leases)
+	for _, f := range res.Failed {
+		fmt.Fprintf(os.Stderr, "not stored: message %d: %s %s origin=%s: %v\n",
+			f.Index+1, f.Message.Name, f.Message.Type, f.Message.Origin, f.Err)
 	}
-	n, err := pub.Flush(ctx)
-	if err != nil {
-		return fmt.Errorf("waiting for acknowledgements: %w", err)
+	line := fmt.Sprintf("published %d messages", res.Stored)
+	if res.Superseded > 0 {
+		line += fmt.Sprintf(" (%d more superseded by a later message of the same name, type and origin)", res.Superseded)
 	}
 	if expired > 0 {
-		fmt.Printf("published %d messages; skipped %d whose lease has ended\n", n, expired)
-	} else {
-		fmt.Printf("published %d messages\n", n)
+		line += fmt.Sprintf("; skipped %d whose lease has ended", expired)
+	}
+	if res.Rounds > 1 {
+		line += fmt.Sprintf("; %d sends (the stream could not take some at first)", res.Rounds)
+	}
+	fmt.Println(line)
+	if len(res.Failed) > 0 {
+		return fmt.Errorf("%d of %d messages not stored (listed above)", len(res.Failed), len(msgs))
 	}
 	return nil
 }

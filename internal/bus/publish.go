@@ -129,20 +129,82 @@ func (p *Publisher) PublishIf(ctx context.Context, m events.Message, lease time.
 	return p.publish(ctx, m, lease, append(slices.Clip(p.expect), jetstream.WithExpectLastSequencePerSubject(last)))
 }
 
+// publish sends m until JetStream stores it, it is refused, or ctx ends
+// (RetryFor, when ctx has no deadline): while the stream cannot take it
+// (Retryable: an election, a restarting server) it is sent again after a
+// pause. One message at a time, so the caller's messages are stored in
+// the order of its calls.
 func (p *Publisher) publish(ctx context.Context, m events.Message, lease time.Duration, opts []jetstream.PublishOpt) (uint64, error) {
-	msg, err := p.msg(m, lease)
-	if err != nil {
-		return 0, err
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, RetryFor)
+		defer cancel()
 	}
-	ack, err := p.js.PublishMsg(ctx, msg, opts...)
-	if err == nil {
-		err = p.Check(ack)
+	for attempt := 0; ; attempt++ {
+		msg, err := p.msg(m, lease) // anew: a sent message carries its reply subject
+		if err != nil {
+			return 0, err
+		}
+		actx, cancel := context.WithTimeout(ctx, AttemptTimeout)
+		ack, err := p.js.PublishMsg(actx, msg, append(slices.Clip(opts), jetstream.WithRetryAttempts(0))...)
+		cancel()
+		if err == nil {
+			if err = p.Check(ack); err == nil {
+				return ack.Sequence, nil
+			}
+		}
+		err = casError(err)
+		if !Retryable(err) || ctx.Err() != nil {
+			return 0, fmt.Errorf("publishing %s: %w", msg.Subject, err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("publishing %s: %w (gave up: %w)", msg.Subject, err, ctx.Err())
+		case <-time.After(RetryDelay(attempt)):
+		}
 	}
-	if err != nil {
-		return 0, fmt.Errorf("publishing %s: %w", msg.Subject, casError(err))
-	}
-	return ack.Sequence, nil
 }
+
+// RetryFor is how long a publish keeps trying when its context has no
+// deadline: longer than a leader election of the stream.
+const RetryFor = 30 * time.Second
+
+// AttemptTimeout bounds one attempt to store a message: past it, the
+// message is sent again (a leader that died with it unacknowledged).
+const AttemptTimeout = 2 * time.Second
+
+// RetryDelay is the pause before attempt n+1 after a Retryable failure:
+// 50 ms doubling to 500 ms, so that publishing resumes within half a
+// second of a new leader.
+func RetryDelay(n int) time.Duration {
+	return min(50*time.Millisecond<<min(n, 4), 500*time.Millisecond)
+}
+
+// Retryable reports whether a publish failed because the stream could not
+// take messages just then, so that sending the same message again may
+// succeed: no server answered for the stream (no leader during an
+// election, a server restarting), the acknowledgement did not come in
+// time, or JetStream said it is unavailable. Refusals are not retryable:
+// a compare-and-set that lost, another stream's acknowledgement, a
+// message the stream rejects.
+func Retryable(err error) bool {
+	switch {
+	case err == nil, errors.Is(err, ErrWrongLastSequence), errors.Is(err, ErrWrongStream):
+		return false
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, jetstream.ErrAsyncPublishTimeout), errors.Is(err, nats.ErrTimeout),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrConnectionReconnecting),
+		errors.Is(err, nats.ErrDisconnected):
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.Code == 503 ||
+		apiErr.ErrorCode == jetstream.JSErrCodeJetStreamNotEnabled || apiErr.ErrorCode == jsErrCodeClusterNotAvailable)
+}
+
+// jsErrCodeClusterNotAvailable is JetStream's "JetStream system
+// temporarily unavailable" (JSClusterNotAvailErr).
+const jsErrCodeClusterNotAvailable jetstream.ErrorCode = 10008
 
 // casError marks JetStream's refusals of a compare-and-set (code 10071,
 // or 10164 from a replicated stream) with ErrWrongLastSequence.

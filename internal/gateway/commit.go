@@ -229,7 +229,11 @@ const casAttempts = 8
 // returns, and waits for its acknowledgement; see "Other gateways" above.
 // evaluate returns the messages and whether to send them at all.
 func (g *Gateway) commit(ctx context.Context, lease time.Duration, evaluate func() ([]events.Message, bool)) (int, error) {
-	for attempt := 1; ; attempt++ {
+	// While the stream cannot take messages (a leader election), an
+	// update of which nothing was stored is evaluated and sent again for
+	// up to PublishTimeout, then answered SERVFAIL.
+	unavailableUntil := time.Now().Add(g.cfg.PublishTimeout)
+	for attempt, unavailable := 1, 0; ; attempt++ {
 		g.mu.Lock()
 		g.idx.ExpireDue(g.cfg.Now())
 		msgs, ok := evaluate()
@@ -245,6 +249,24 @@ func (g *Gateway) commit(ctx context.Context, lease time.Duration, evaluate func
 		sent, serr := g.sendLocked(msgs, lease)
 		g.mu.Unlock()
 		stored, err := g.await(ctx, sent)
+		if serr != nil && err == nil {
+			err = serr
+		}
+		if stored == 0 && bus.Retryable(err) && time.Now().Before(unavailableUntil) && ctx.Err() == nil {
+			// Nothing of it stored, and the view is back to what is: the
+			// next evaluation is the update's, not a repeat of a half.
+			g.m.unavailable.Inc()
+			t := time.NewTimer(bus.RetryDelay(unavailable))
+			unavailable++
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return 0, err
+			case <-t.C:
+			}
+			attempt-- // not a lost compare-and-set
+			continue
+		}
 		if serr != nil {
 			return stored, serr
 		}

@@ -36,11 +36,14 @@ const testSecret = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI="
 
 // failing publishes the messages it is told to fail into a stream that does
 // not capture their subject (a real JetStream error, "expected stream does
-// not match"), the others through the real publisher.
+// not match"), the others through the real publisher. While down says so,
+// it publishes on subjects no stream captures: no responders, as while the
+// stream has no leader.
 type failing struct {
-	ok, bad *bus.Publisher
-	mu      sync.Mutex
-	fail    func(events.Message) bool
+	ok, bad, none *bus.Publisher
+	mu            sync.Mutex
+	fail          func(events.Message) bool
+	down          func() bool
 }
 
 func (f *failing) set(fail func(events.Message) bool) {
@@ -52,7 +55,11 @@ func (f *failing) set(fail func(events.Message) bool) {
 func (f *failing) PublishFutureIf(m events.Message, ttl time.Duration, last uint64) (jetstream.PubAckFuture, error) {
 	f.mu.Lock()
 	bad := f.fail != nil && f.fail(m)
+	down := f.down != nil && f.down()
 	f.mu.Unlock()
+	if down {
+		return f.none.PublishFutureIf(m, ttl, last)
+	}
 	if bad {
 		return f.bad.PublishFutureIf(m, ttl, last)
 	}
@@ -99,7 +106,8 @@ func newRigWith(t testing.TB, tweak func(*Config)) *rig {
 		t.Fatal(err)
 	}
 	d := keys{"k1.": {Name: "k1.", Algorithm: dns.HmacSHA256, Secret: testSecret, Zones: []string{testZone}}}
-	pub := &failing{ok: NewStreamPublisher(js, "", ""), bad: NewStreamPublisher(js, "OTHER", "").WithStreamCheck()}
+	pub := &failing{ok: NewStreamPublisher(js, "", ""), bad: NewStreamPublisher(js, "OTHER", "").WithStreamCheck(),
+		none: NewStreamPublisher(js, "", "nowhere.rr")}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	st, err := js.Stream(ctx, bus.DefaultStreamName)
 	if err != nil {
@@ -299,6 +307,48 @@ func TestFailedPublishRestoresView(t *testing.T) {
 		t.Fatalf("update with prerequisites: %s", dns.RcodeToString[rc])
 	}
 	r.sameState(t, []string{h, "x." + testZone})
+}
+
+// While the stream has no leader an update is sent again, and answered
+// once stored; past PublishTimeout it is answered SERVFAIL, with nothing
+// of it in the view.
+func TestUpdateWaitsForTheStream(t *testing.T) {
+	r := newRigWith(t, func(c *Config) { c.PublishTimeout = time.Second })
+	h := "wait." + testZone
+	key, origin := rrset.Key{Name: h, Type: "A"}, r.dir.origin("k1.")
+	until := time.Now().Add(400 * time.Millisecond)
+	r.pub.mu.Lock()
+	r.pub.down = func() bool { return time.Now().Before(until) }
+	r.pub.mu.Unlock()
+	start := time.Now()
+	if rc := r.update(t, func(m *dns.Msg) { m.Insert([]dns.RR{a(h, "192.0.2.7")}) }); rc != dns.RcodeSuccess {
+		t.Fatalf("add during an election: %s", dns.RcodeToString[rc])
+	}
+	if took := time.Since(start); took < 400*time.Millisecond {
+		t.Fatalf("answered after %v, before the stream could take it", took)
+	}
+	var retries dto.Metric
+	if err := r.g.m.unavailable.Write(&retries); err != nil || retries.GetCounter().GetValue() < 1 {
+		t.Fatalf("publish retries = %v (%v)", retries.GetCounter().GetValue(), err)
+	}
+
+	r.pub.mu.Lock()
+	r.pub.down = func() bool { return true }
+	r.pub.mu.Unlock()
+	start = time.Now()
+	if rc := r.update(t, func(m *dns.Msg) { m.Insert([]dns.RR{a(h, "192.0.2.8")}) }); rc != dns.RcodeServerFailure {
+		t.Fatalf("add with no leader for longer than PublishTimeout: %s, want SERVFAIL", dns.RcodeToString[rc])
+	}
+	if took := time.Since(start); took < time.Second || took > 5*time.Second {
+		t.Errorf("SERVFAIL after %v, want about PublishTimeout (1s)", took)
+	}
+	if got := r.own(key, origin); !slices.Equal(got, []string{"192.0.2.7"}) {
+		t.Fatalf("the view holds %v, want the stored [192.0.2.7]", got)
+	}
+	r.pub.mu.Lock()
+	r.pub.down = nil
+	r.pub.mu.Unlock()
+	r.sameState(t, []string{h})
 }
 
 // Many clients update few RRsets at once, some publishes fail: every

@@ -20,6 +20,7 @@ type Metrics struct {
 	rrsets        prometheus.Gauge
 	streamSeq     prometheus.Gauge
 	casConflicts  *prometheus.CounterVec // by result: retried, failed
+	unavailable   prometheus.Counter
 }
 
 // NewMetrics registers the series on reg (nil: not registered).
@@ -46,9 +47,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Stream sequence of the last message followed."}),
 		casConflicts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zonecast_gateway_write_conflicts_total",
 			Help: "Updates whose subject another gateway wrote first: evaluated again (retried), or answered SERVFAIL (failed)."}, []string{"result"}),
+		unavailable: prometheus.NewCounter(prometheus.CounterOpts{Name: "zonecast_gateway_publish_retries_total",
+			Help: "Updates sent again because the stream could not take them (no leader during an election, a restarting server)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.updates, m.tsigFailures, m.undecodable, m.updateSeconds, m.published, m.publishErrors, m.dyndns, m.rrsets, m.streamSeq, m.casConflicts)
+		reg.MustRegister(m.updates, m.tsigFailures, m.undecodable, m.updateSeconds, m.published, m.publishErrors, m.dyndns, m.rrsets, m.streamSeq, m.casConflicts, m.unavailable)
 	}
 	return m
 }
