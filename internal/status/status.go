@@ -40,6 +40,9 @@ type Node struct {
 	// StreamAlarm says, for an hour, that the record stream looked
 	// emptied (purged, made anew, most messages gone at once).
 	StreamAlarm string `json:"stream_alarm,omitempty"`
+	// StreamHealth is the node's last reading of the record stream's
+	// leader and replicas (nil before the first).
+	StreamHealth *Stream `json:"stream_health,omitempty"`
 }
 
 // Zone is one managed zone of a node.
