@@ -31,6 +31,7 @@ type gatewayConfig struct {
 	httpListen              string
 	confirm                 confirm.Mode
 	confirmTimeout          time.Duration
+	publishTimeout          time.Duration
 	confirmStale            time.Duration
 	statusBucket            string
 	appliedPrefix           string
@@ -73,6 +74,7 @@ func parseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 	fs.StringVar(&c.httpListen, "http-listen", "127.0.0.1:9472", "address of /healthz, /readyz and /metrics; empty disables")
 	var mode string
 	fs.StringVar(&mode, "confirm", "none", "when to answer NOERROR: none = once JetStream stored the change; all = once every live syncer of the zone applied it too; any = once one did")
+	fs.DurationVar(&c.publishTimeout, "publish-timeout", 5*time.Second, "longest wait for JetStream to store an update, sending it again through a leader election of the stream; then the answer is SERVFAIL (dyndns: 911), nothing stored")
 	fs.DurationVar(&c.confirmTimeout, "confirm-timeout", confirm.DefaultTimeout, "with --confirm all|any: longest wait for the syncers; then the answer is SERVFAIL (dyndns: 911), the change staying stored")
 	fs.DurationVar(&c.confirmStale, "confirm-stale", confirm.DefaultStaleAfter, "with --confirm all|any: a syncer not heard from for this long is not waited for")
 	fs.StringVar(&c.statusBucket, "status-bucket", bus.DefaultStatusBucket, "JetStream KV bucket of the syncers' status (with --confirm all|any)")
@@ -109,6 +111,9 @@ func parseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 		return nil, usage("%v", err)
 	}
 	c.confirm = m
+	if c.publishTimeout <= 0 {
+		return nil, usage("--publish-timeout must be positive")
+	}
 	if c.confirmTimeout <= 0 || c.confirmStale <= 0 {
 		return nil, usage("--confirm-timeout and --confirm-stale must be positive")
 	}

@@ -69,10 +69,11 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 		Zones: cfg.zones, Prefix: cfg.prefix, Directory: cache, Metrics: metrics, Log: log,
 		Publisher: gateway.NewStreamPublisher(js, cfg.stream, cfg.prefix),
 		// Another gateway wrote a subject first: evaluate again on what it stored.
-		Last:        func(ctx context.Context, subject string) (bus.Last, error) { return bus.LastOf(ctx, stream, subject) },
-		DyndnsRate:  rate.Limit(cfg.dyndnsRate),
-		DyndnsBurst: cfg.dyndnsBurst,
-		Confirmer:   confirmer,
+		Last:           func(ctx context.Context, subject string) (bus.Last, error) { return bus.LastOf(ctx, stream, subject) },
+		DyndnsRate:     rate.Limit(cfg.dyndnsRate),
+		DyndnsBurst:    cfg.dyndnsBurst,
+		Confirmer:      confirmer,
+		PublishTimeout: cfg.publishTimeout,
 	})
 
 	// Ready once the keys are loaded and the zones' state replayed.
