@@ -61,6 +61,11 @@ type MonitorConfig struct {
 	// StreamAlarm, if set, says whether the record stream looked emptied
 	// lately (status.Node.StreamAlarm).
 	StreamAlarm func() string
+	// StreamHealth, if set, returns the last reading of the record
+	// stream's leader and replicas (status.Node.StreamHealth; nil before
+	// the first). It must not block: a poller of its own reads NATS
+	// (StreamHealth.Last).
+	StreamHealth func() *status.Stream
 
 	// Metrics are the syncer's metrics. When set, the applied sequences
 	// are read from them directly (cheap enough to do every AppliedPoll)
@@ -132,9 +137,16 @@ func (m *Monitor) Last() status.Node {
 	return m.last
 }
 
-// ServeHTTP serves the last status as JSON (/status).
+// ServeHTTP serves the last status as JSON (/status), with the latest
+// reading of the stream's health (which carries its own time).
 func (m *Monitor) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	b, err := status.Encode(m.Last())
+	n := m.Last()
+	if m.cfg.StreamHealth != nil {
+		if s := m.cfg.StreamHealth(); s != nil {
+			n.StreamHealth = s
+		}
+	}
+	b, err := status.Encode(n)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -411,6 +423,9 @@ func (m *Monitor) take(ctx context.Context, now time.Time, readPDNS bool) status
 	}
 	if m.cfg.StreamAlarm != nil {
 		n.StreamAlarm = m.cfg.StreamAlarm()
+	}
+	if m.cfg.StreamHealth != nil {
+		n.StreamHealth = m.cfg.StreamHealth()
 	}
 	m.mu.Lock()
 	n.Heals = m.nHeals
