@@ -39,7 +39,7 @@ type fleetEnv struct {
 	urls   string
 }
 
-func startFleet(t *testing.T, extra ...string) *fleetEnv {
+func startFleet(t testing.TB, extra ...string) *fleetEnv {
 	t.Helper()
 	pwFile := filepath.Join(t.TempDir(), "client-password")
 	if _, err := bus.EnsurePassword(pwFile); err != nil {
@@ -73,7 +73,7 @@ func (e *fleetEnv) client(t *testing.T) jetstream.JetStream {
 }
 
 // lastSeq is the stream's last sequence, asked through any live node.
-func (e *fleetEnv) lastSeq(t *testing.T) uint64 {
+func (e *fleetEnv) lastSeq(t testing.TB) uint64 {
 	t.Helper()
 	var info *jetstream.StreamInfo
 	testenv.Eventually(t, 30*time.Second, "stream info", func() bool {
@@ -223,7 +223,7 @@ func killPDNS(t *testing.T, n *testenv.FleetNode) {
 
 // leader returns the node leading the record stream, and one that is
 // neither the leader nor in avoid.
-func (e *fleetEnv) leader(t *testing.T) *testenv.FleetNode {
+func (e *fleetEnv) leader(t testing.TB) *testenv.FleetNode {
 	t.Helper()
 	var l *testenv.FleetNode
 	testenv.Eventually(t, 30*time.Second, "a stream leader", func() bool {
