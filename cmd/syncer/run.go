@@ -120,6 +120,16 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		watchFile = ""
 	}
 	watch := newStreamWatch(stream, cfg.deleteLimit, watchFile, reg, log)
+	// The stream's leader and replicas, read in a goroutine of their own:
+	// during an election a reading waits up to bus.StreamHealthTimeout.
+	self := ""
+	if srv != nil {
+		self = srv.Name()
+	}
+	streamHealth := syncer.NewStreamHealth(syncer.StreamHealthConfig{
+		Read: func(ctx context.Context) status.Stream { return bus.ReadStreamHealth(ctx, js, cfg.stream) },
+		Self: self, Log: log.Hook(recent),
+	}, reg)
 	heal := cfg.healEvery
 	if heal == 0 {
 		heal = -1
@@ -128,7 +138,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		Node: cfg.nodeID, Version: version, Stream: cfg.stream, Zones: cfg.zones, Prefix: cfg.prefix,
 		Interval: cfg.statusEvery, HealInterval: heal, Gatherer: reg, PDNS: pdns, Recent: recent,
 		Reconcile: s.RequestReconcile, Ready: s.Ready(), Started: time.Now(), Log: log.Hook(recent),
-		Metrics: metrics, StreamAlarm: watch.Alarm,
+		Metrics: metrics, StreamAlarm: watch.Alarm, StreamHealth: streamHealth.Last,
 	}
 	if !cfg.dryRun {
 		kv, err := bus.StatusBucket(ctx, js, cfg.statusBucket, cfg.replicas, log)
@@ -167,6 +177,11 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	go func() {
 		defer wg.Done()
 		watch.run(ctx, cfg.statusEvery)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		streamHealth.Run(ctx)
 	}()
 	go func() {
 		defer wg.Done()

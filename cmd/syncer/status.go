@@ -30,12 +30,19 @@ message for that zone. Prints one line per node and zone: caught-up, behind
 by N (messages), starting, pdns-unreachable, holding N deletions (the
 delete limit waits for zonecast-syncer approve), serial-mismatch or stale
 (no status for --stale-after); then an ALARM line per node whose stream
-watch saw the stream emptied within the last hour. Exits 1 when a node has
-been behind (or stale) for longer than --max-behind, holds deletions, or
-raised an alarm; 0 otherwise.`
+watch saw the stream emptied within the last hour; then the stream's
+leader and replicas, read from the stream's info, e.g.
+  stream ZONECAST: leader ns1, replicas ns2 current, ns3 lagging 120 ops (seen 2s ago); ...
+("no leader" during an election, or when no leader answered within 2s).
+Exits 1 when a node has been behind (or stale) for longer than
+--max-behind, holds deletions, or raised an alarm; when the stream has no
+leader; or when a replica offline or not current was last seen longer
+than --max-behind ago; 0 otherwise.`
 
-// exitFailing is returned when the fleet is not converged.
-var errFailing = errors.New("a node has been behind longer than --max-behind")
+// errFailing is returned when the fleet is not converged or the stream
+// is not healthy.
+var errFailing = errors.New("failing: a node behind or stale longer than --max-behind, deletions held, an alarm, " +
+	"or the stream without a leader or with a replica gone longer than --max-behind")
 
 type fleetOptions struct {
 	stream, bucket string
@@ -70,6 +77,10 @@ func statusMain(ctx context.Context, args []string) error {
 	defer conn.Close()
 	rep, err := fleetReport(cctx, js, fo, time.Now())
 	if err != nil {
+		if rep.Stream != nil {
+			// What may explain it: an election, a stream without leader.
+			fmt.Fprintln(os.Stderr, rep.Stream.Line())
+		}
 		return err
 	}
 	if asJSON {
@@ -85,6 +96,7 @@ func statusMain(ctx context.Context, args []string) error {
 		for _, a := range rep.Alarms {
 			fmt.Println("ALARM", a)
 		}
+		fmt.Println(rep.Stream.Line())
 	}
 	if rep.Failing {
 		return errFailing
@@ -99,16 +111,20 @@ type report struct {
 	Rows    []status.Row  `json:"rows"`
 	Nodes   []status.Node `json:"nodes"`
 	Alarms  []string      `json:"alarms,omitempty"` // "node: what its stream watch saw"
+	// Stream is the record stream's leader and replicas, as read now.
+	Stream *status.StreamRow `json:"stream"`
 }
 
-// fleetReport reads every node's status and the stream's backlog for each
-// of its zones, and classifies them.
+// fleetReport reads the stream's health, every node's status and the
+// stream's backlog for each of its zones, and classifies them. On error,
+// the report holds the stream's health only.
 func fleetReport(ctx context.Context, js jetstream.JetStream, fo fleetOptions, now time.Time) (report, error) {
+	sr := status.ClassifyStream(bus.ReadStreamHealth(ctx, js, fo.stream), fo.opts)
+	rep := report{Time: now.UTC(), Rows: []status.Row{}, Nodes: []status.Node{}, Stream: &sr}
 	raw, err := bus.ReadStatuses(ctx, js, fo.bucket)
 	if err != nil {
-		return report{}, err
+		return report{Stream: &sr}, err
 	}
-	rep := report{Time: now.UTC(), Rows: []status.Row{}, Nodes: []status.Node{}}
 	for key, b := range raw {
 		n, err := status.Decode(b)
 		if err != nil {
@@ -119,7 +135,7 @@ func fleetReport(ctx context.Context, js jetstream.JetStream, fo fleetOptions, n
 		for _, z := range n.Zones {
 			bl, err := bus.Backlog(ctx, js, fo.stream, z.Filter, z.AppliedSeq)
 			if err != nil {
-				return report{}, fmt.Errorf("node %s zone %s: %w", n.Node, z.Zone, err)
+				return report{Stream: &sr}, fmt.Errorf("node %s zone %s: %w", n.Node, z.Zone, err)
 			}
 			backlogs[z.Zone] = status.Backlog{LastSeq: bl.LastSeq, Pending: bl.Pending, Oldest: bl.Oldest}
 		}
@@ -131,7 +147,7 @@ func fleetReport(ctx context.Context, js jetstream.JetStream, fo fleetOptions, n
 	}
 	status.SortRows(rep.Rows)
 	slices.Sort(rep.Alarms)
-	rep.Failing = status.Failing(rep.Rows) || len(rep.Alarms) > 0
+	rep.Failing = status.Failing(rep.Rows) || len(rep.Alarms) > 0 || sr.Failing
 	return rep, nil
 }
 
@@ -151,7 +167,11 @@ func fleetHandler(js jetstream.JetStream, cfg *syncerConfig) http.Handler {
 		defer cancel()
 		rep, err := fleetReport(ctx, js, fo, time.Now())
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
+			msg := err.Error()
+			if rep.Stream != nil {
+				msg += "\n" + rep.Stream.Line()
+			}
+			http.Error(w, msg, http.StatusBadGateway)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")

@@ -56,7 +56,7 @@ func StreamHealthOf(info *jetstream.StreamInfo) status.Stream {
 	}
 	s := status.Stream{Name: info.Config.Name, Msgs: info.State.Msgs, LastSeq: info.State.LastSeq}
 	if c := info.Cluster; c != nil {
-		s.Cluster, s.Leader = c.Name, c.Leader
+		s.Cluster, s.Leader, s.LeaderSince = c.Name, c.Leader, c.LeaderSince
 		for _, p := range c.Replicas {
 			if p == nil {
 				continue

@@ -14,10 +14,11 @@ import (
 
 func TestStreamHealthOf(t *testing.T) {
 	t.Parallel()
+	elected := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	info := &jetstream.StreamInfo{
 		Config: jetstream.StreamConfig{Name: "ZONECAST"},
 		State:  jetstream.StreamState{Msgs: 7, LastSeq: 9},
-		Cluster: &jetstream.ClusterInfo{Name: "zonecast", Leader: "n2", Replicas: []*jetstream.PeerInfo{
+		Cluster: &jetstream.ClusterInfo{Name: "zonecast", Leader: "n2", LeaderSince: &elected, Replicas: []*jetstream.PeerInfo{
 			{Name: "n1", Current: false, Offline: true, Active: 14 * time.Second, Lag: 3},
 			nil,
 			{Name: "n3", Current: true, Active: 120 * time.Millisecond},
@@ -28,7 +29,8 @@ func TestStreamHealthOf(t *testing.T) {
 		{Name: "n1", Offline: true, Active: 14 * time.Second, Lag: 3},
 		{Name: "n3", Current: true, Active: 120 * time.Millisecond},
 	}}
-	if got.Name != want.Name || got.Cluster != want.Cluster || got.Leader != want.Leader || got.Msgs != 7 || got.LastSeq != 9 ||
+	if got.Name != want.Name || got.Cluster != want.Cluster || got.Leader != want.Leader ||
+		got.LeaderSince == nil || !got.LeaderSince.Equal(elected) || got.Msgs != 7 || got.LastSeq != 9 ||
 		len(got.Replicas) != 2 || got.Replicas[0] != want.Replicas[0] || got.Replicas[1] != want.Replicas[1] {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}

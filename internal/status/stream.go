@@ -16,6 +16,8 @@ type Stream struct {
 	Cluster string `json:"cluster,omitempty"`
 	// Leader is the server name of the stream's leader, "" when none.
 	Leader string `json:"leader"`
+	// LeaderSince is when the leader was elected (nil when unknown).
+	LeaderSince *time.Time `json:"leader_since,omitempty"`
 	// Replicas are the other members of the stream's raft group (the
 	// leader is not among them). A stream that is not clustered has none.
 	Replicas []Replica `json:"replicas,omitempty"`
@@ -109,12 +111,25 @@ type StreamRow struct {
 	Failing bool `json:"failing"`
 }
 
+// Unheard says how long the leader has not heard from replica p, as far
+// as the reading tells: its Active age; for a replica the leader never
+// heard from (Active 0: it went away before this leader's election), the
+// time since the election. known is false when neither is known.
+func (s Stream) Unheard(p Replica) (d time.Duration, known bool) {
+	switch {
+	case p.Active > 0:
+		return p.Active, true
+	case s.LeaderSince != nil && !s.Time.IsZero():
+		return max(s.Time.Sub(*s.LeaderSince), 0), true
+	}
+	return 0, false
+}
+
 // ClassifyStream judges s: failing without a leader (writes stop), or when
-// a replica that is offline or not current was last heard from longer
-// than o.MaxBehind ago (its Active age; a replica lagging but heard from
-// lately is catching up). An offline replica never heard from (Active 0,
-// e.g. a node that did not come back after the whole cluster restarted)
-// has been gone for an unknown time, and fails too.
+// a replica that is offline or not current has not been heard from for
+// longer than o.MaxBehind (see Unheard; a replica lagging but heard from
+// lately is catching up). An offline replica unheard of for an unknown
+// time fails too.
 func ClassifyStream(s Stream, o Options) StreamRow {
 	r := StreamRow{Stream: s, State: s.State()}
 	switch r.State {
@@ -123,7 +138,11 @@ func ClassifyStream(s Stream, o Options) StreamRow {
 	case StreamDegraded:
 		for _, p := range s.Replicas {
 			st := p.State()
-			if st != ReplicaCurrent && (p.Active > o.MaxBehind || (st == ReplicaOffline && p.Active == 0)) {
+			if st == ReplicaCurrent {
+				continue
+			}
+			d, known := s.Unheard(p)
+			if (known && d > o.MaxBehind) || (!known && st == ReplicaOffline) {
 				r.Failing = true
 			}
 		}
@@ -156,7 +175,7 @@ func (r StreamRow) Line() string {
 			} else {
 				b.WriteString(", ")
 			}
-			b.WriteString(p.Name + " " + p.describe())
+			b.WriteString(p.Name + " " + r.describe(p))
 		}
 		fmt.Fprintf(&b, "; %d messages, last seq %d", r.Msgs, r.LastSeq)
 	}
@@ -166,20 +185,24 @@ func (r StreamRow) Line() string {
 	return b.String()
 }
 
-func (r Replica) describe() string {
-	st := r.State()
+func (s Stream) describe(p Replica) string {
+	st := p.State()
 	if st == ReplicaCurrent {
 		return string(st)
 	}
 	what := string(st)
 	if st == ReplicaLagging {
 		what = "not current"
-		if r.Lag > 0 {
-			what = fmt.Sprintf("lagging %d ops", r.Lag)
+		if p.Lag > 0 {
+			what = fmt.Sprintf("lagging %d ops", p.Lag)
 		}
 	}
-	if r.Active == 0 {
-		return what + " (never seen)"
+	d, known := s.Unheard(p)
+	switch {
+	case p.Active > 0:
+		return fmt.Sprintf("%s (seen %s ago)", what, fmtDur(d))
+	case known:
+		return fmt.Sprintf("%s (not seen since the election %s ago)", what, fmtDur(d))
 	}
-	return fmt.Sprintf("%s (seen %s ago)", what, fmtDur(r.Active))
+	return what + " (never seen)"
 }

@@ -13,6 +13,13 @@ func TestClassifyStream(t *testing.T) {
 	stream := func(leader string, replicas ...Replica) Stream {
 		return Stream{Name: "ZONECAST", Leader: leader, Replicas: replicas, Msgs: 5002, LastSeq: 10004}
 	}
+	// elected dates the reading now and the leader's election ago before.
+	elected := func(s Stream, ago time.Duration) Stream {
+		s.Time = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+		since := s.Time.Add(-ago)
+		s.LeaderSince = &since
+		return s
+	}
 	tests := map[string]struct {
 		s       Stream
 		state   StreamState
@@ -51,6 +58,21 @@ func TestClassifyStream(t *testing.T) {
 			s:     stream("ns2", Replica{Name: "ns1", Offline: true}, current("ns3")),
 			state: StreamDegraded, failing: true,
 			line: "stream ZONECAST: leader ns2, replicas ns1 offline (never seen), ns3 current; 5002 messages, last seq 10004 !",
+		},
+		"lagging, unseen since an election lately": {
+			s:     elected(stream("ns3", Replica{Name: "ns1", Lag: 4}, current("ns2")), 10*time.Second),
+			state: StreamDegraded,
+			line:  "stream ZONECAST: leader ns3, replicas ns1 lagging 4 ops (not seen since the election 10s ago), ns2 current; 5002 messages, last seq 10004",
+		},
+		"lagging, unseen since an election long ago": {
+			s:     elected(stream("ns3", Replica{Name: "ns1", Lag: 4}, current("ns2")), 40*time.Second),
+			state: StreamDegraded, failing: true,
+			line: "stream ZONECAST: leader ns3, replicas ns1 lagging 4 ops (not seen since the election 40s ago), ns2 current; 5002 messages, last seq 10004 !",
+		},
+		"lagging, never seen, election unknown": {
+			s:     stream("ns3", Replica{Name: "ns1", Lag: 4}, current("ns2")),
+			state: StreamDegraded,
+			line:  "stream ZONECAST: leader ns3, replicas ns1 lagging 4 ops (never seen), ns2 current; 5002 messages, last seq 10004",
 		},
 		"current for long is fine": {
 			s:     stream("ns1", Replica{Name: "ns2", Current: true, Active: time.Hour}),
