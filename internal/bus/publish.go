@@ -140,29 +140,27 @@ func (p *Publisher) publish(ctx context.Context, m events.Message, lease time.Du
 		ctx, cancel = context.WithTimeout(ctx, RetryFor)
 		defer cancel()
 	}
-	for attempt := 0; ; attempt++ {
+	var seq uint64
+	subject := ""
+	err := retry(ctx, AttemptTimeout, func(actx context.Context) error {
 		msg, err := p.msg(m, lease) // anew: a sent message carries its reply subject
 		if err != nil {
-			return 0, err
+			return err
 		}
-		actx, cancel := context.WithTimeout(ctx, AttemptTimeout)
+		subject = msg.Subject
 		ack, err := p.js.PublishMsg(actx, msg, append(slices.Clip(opts), jetstream.WithRetryAttempts(0))...)
-		cancel()
 		if err == nil {
 			if err = p.Check(ack); err == nil {
-				return ack.Sequence, nil
+				seq = ack.Sequence
+				return nil
 			}
 		}
-		err = casError(err)
-		if !Retryable(err) || ctx.Err() != nil {
-			return 0, fmt.Errorf("publishing %s: %w", msg.Subject, err)
-		}
-		select {
-		case <-ctx.Done():
-			return 0, fmt.Errorf("publishing %s: %w (gave up: %w)", msg.Subject, err, ctx.Err())
-		case <-time.After(RetryDelay(attempt)):
-		}
+		return casError(err)
+	})
+	if err != nil && subject != "" {
+		return 0, fmt.Errorf("publishing %s: %w", subject, err)
 	}
+	return seq, err
 }
 
 // RetryFor is how long a publish keeps trying when its context has no

@@ -97,6 +97,21 @@ func ReadStatuses(ctx context.Context, js jetstream.JetStream, bucket string) (m
 	if bucket == "" {
 		bucket = DefaultStatusBucket
 	}
+	var out map[string][]byte
+	err := retry(ctx, readAttemptTimeout, func(ctx context.Context) error {
+		var err error
+		out, err = readStatuses(ctx, js, bucket)
+		return err
+	})
+	return out, err
+}
+
+// readAttemptTimeout bounds one attempt of a read: the bucket and the
+// stream each elect a leader of their own after a node is lost, and a
+// read sent meanwhile is sent again.
+const readAttemptTimeout = 3 * time.Second
+
+func readStatuses(ctx context.Context, js jetstream.JetStream, bucket string) (map[string][]byte, error) {
 	kv, err := js.KeyValue(ctx, bucket)
 	if err != nil {
 		return nil, fmt.Errorf("opening status bucket %s: %w", bucket, err)
@@ -137,6 +152,16 @@ func Backlog(ctx context.Context, js jetstream.JetStream, stream, filter string,
 	if stream == "" {
 		stream = DefaultStreamName
 	}
+	var b ZoneBacklog
+	err := retry(ctx, readAttemptTimeout, func(ctx context.Context) error {
+		var err error
+		b, err = backlog(ctx, js, stream, filter, seq)
+		return err
+	})
+	return b, err
+}
+
+func backlog(ctx context.Context, js jetstream.JetStream, stream, filter string, seq uint64) (ZoneBacklog, error) {
 	st, err := js.Stream(ctx, stream)
 	if err != nil {
 		return ZoneBacklog{}, fmt.Errorf("looking up stream %s: %w", stream, err)
