@@ -35,8 +35,10 @@ step "starting LXD for the watcher tests"
 # Stop at the end only an LXD this run started: not one a previous
 # `scripts/lxd.sh up` left running, never someone else's (beside which
 # lxd.sh starts a private one, in a network namespace of its own).
+# (status is read whole first: with pipefail, grep -q leaving early
+# would fail the pipe with SIGPIPE while status is still printing.)
 lxd_was_ours=0
-scripts/lxd.sh status 2>/dev/null | grep -q 'started by scripts/lxd.sh' && lxd_was_ours=1
+case $(scripts/lxd.sh status 2>/dev/null || true) in *'started by scripts/lxd.sh'*) lxd_was_ours=1 ;; esac
 beside_state=/run/zonecast-lxd-beside
 stop_lxd() {
   ZC_LXD_STATE=$beside_state scripts/lxd.sh down >/dev/null 2>&1 || true
@@ -61,8 +63,9 @@ step "go test -race (the watcher against a private LXD beside another)"
   unset LXD_DIR
   scripts/lxd.sh up
   eval "$(scripts/lxd.sh env)"
-  scripts/lxd.sh status | grep -v '^instance:'
-  scripts/lxd.sh status | grep -q '^network namespace: ' || { echo "lxd.sh did not start a private LXD beside the running one"; exit 1; }
+  st=$(scripts/lxd.sh status)
+  grep -v '^instance:' <<<"$st"
+  grep -q '^network namespace: ' <<<"$st" || { echo "lxd.sh did not start a private LXD beside the running one"; exit 1; }
   go test -race -count=1 -p 1 -timeout 15m -run '^(TestLXDDaemonRestart|TestStartStopDelete|TestDaemonRestart|TestRemoteHTTPS|TestLaunchStopStartDelete)$' $lxd_pkgs
   scripts/lxd.sh down
 )
