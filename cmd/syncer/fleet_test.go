@@ -259,6 +259,14 @@ func TestFleetFaults(t *testing.T) {
 
 	const total, names = 10000, 5000
 	js := e.client(t)
+	// Every status the nodes publish during the run, checked at its end
+	// against what their PowerDNS served.
+	sampler := sampleStatuses(t, e.client(t), e.f.Nodes)
+	type relaunch struct {
+		n                 *testenv.FleetNode
+		launched, readyAt time.Time
+	}
+	var relaunches []relaunch
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var done atomic.Int64
@@ -277,8 +285,10 @@ func TestFleetFaults(t *testing.T) {
 	}
 	restart := func(n *testenv.FleetNode) {
 		time.Sleep(500 * time.Millisecond)
+		launched := time.Now()
 		n.Launch(t)
 		n.WaitReady(t, 90*time.Second)
+		relaunches = append(relaunches, relaunch{n, launched, time.Now()})
 	}
 
 	// 1. a syncer (not the leader): its embedded NATS dies with it.
@@ -291,6 +301,7 @@ func TestFleetFaults(t *testing.T) {
 	t.Logf("%s: kill -9 syncer %s (leader %s) at %d changes", time.Since(burstStart).Round(time.Millisecond), victim.ID, l.ID, done.Load())
 	victim.Kill(t)
 	time.Sleep(500 * time.Millisecond)
+	victimLaunched := time.Now()
 	victim.Launch(t) // readiness awaited after the next fault
 
 	// 2. a PowerDNS.
@@ -301,6 +312,7 @@ func TestFleetFaults(t *testing.T) {
 	time.Sleep(time.Second)
 	pv.Opts.PDNS.Start(t)
 	victim.WaitReady(t, 90*time.Second)
+	relaunches = append(relaunches, relaunch{victim, victimLaunched, time.Now()})
 
 	// 3. a NATS server that does not lead the stream (another node).
 	waitDone(3500)
@@ -330,7 +342,21 @@ func TestFleetFaults(t *testing.T) {
 		t.Fatalf("burst: %v", burstErr)
 	}
 	t.Logf("burst of %d changes published in %s (paced at 500/s)", total, burstEnd.Sub(burstStart).Round(time.Millisecond))
+	last := e.lastSeq(t)
+	served := make([]time.Time, len(e.f.Nodes))
+	servedErr := make([]error, len(e.f.Nodes))
+	var serving sync.WaitGroup
+	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer scancel()
+	for i, n := range e.f.Nodes {
+		serving.Add(1)
+		go func() {
+			defer serving.Done()
+			served[i], servedErr[i] = servesSerial(sctx, n, fleetZone, uint32(last))
+		}()
+	}
 	d := e.waitConverged(t, 2*time.Minute)
+	serving.Wait()
 	t.Logf("converged %s after the end of the burst", time.Since(burstEnd).Round(time.Millisecond))
 	for h := 0; h < names; h++ {
 		want := burstMsg(total-names+h, names)
@@ -345,6 +371,46 @@ func TestFleetFaults(t *testing.T) {
 
 	// The status command sees every node caught up.
 	e.checkStatus(t, true)
+
+	// Statuses told the truth: no sample claimed a serial PowerDNS did not
+	// serve, each node said caught-up within 2 s of its PowerDNS serving
+	// the last serial, and ready within 2 s of /readyz after a restart.
+	for i, n := range e.f.Nodes {
+		if servedErr[i] != nil {
+			t.Fatal(servedErr[i])
+		}
+		var at time.Time
+		testenv.Eventually(t, 10*time.Second, n.ID+"'s status caught up at the last sequence", func() bool {
+			var ok bool
+			at, ok = firstCaughtUp(sampler.all(), n.ID, fleetZone, last)
+			return ok
+		})
+		lag := at.Sub(served[i])
+		t.Logf("%s: status caught up at seq %d %v after its PowerDNS served serial %d", n.ID, last, lag.Round(time.Millisecond), uint32(last))
+		if lag > 2*time.Second {
+			t.Errorf("%s: status caught up %v after PowerDNS served the last serial, want <= 2s", n.ID, lag)
+		}
+	}
+	for _, r := range relaunches {
+		at, ok := firstReady(sampler.all(), r.n.ID, r.launched)
+		if !ok {
+			t.Errorf("%s: no status said ready after its restart (readyz answered %v after launch)", r.n.ID,
+				r.readyAt.Sub(r.launched).Round(time.Millisecond))
+			continue
+		}
+		lag := at.Sub(r.readyAt)
+		t.Logf("%s: status ready %v after /readyz answered 200 (restart)", r.n.ID, lag.Round(time.Millisecond))
+		if lag > 2*time.Second {
+			t.Errorf("%s: status said ready %v after /readyz did, want <= 2s", r.n.ID, lag)
+		}
+	}
+	sampler.close()
+	samples := sampler.all()
+	if bad := falseMismatches(samples); len(bad) > 0 {
+		t.Errorf("%d of %d status samples paired an applied sequence with a serial PowerDNS no longer served, e.g. %s",
+			len(bad), len(samples), strings.Join(bad[:min(len(bad), 5)], "; "))
+	}
+	t.Logf("%d status samples checked", len(samples))
 
 	// Wipe one PowerDNS: its node notices and converges by itself.
 	w := e.f.Nodes[1]
