@@ -265,6 +265,14 @@ for arch in $arches; do
     mkdir -p "$root/usr/share/lintian/overrides" "$root/usr/share/man/man1"
     subst "$repo/packaging/lintian/overrides" "$d" >"$root/usr/share/lintian/overrides/$pkg"
     manpage "$d" | gzip -9n >"$root/usr/share/man/man1/$pkg.1.gz"
+    if [ "$d" = syncer ]; then
+      # The alerting rules and the dashboard (docs/alerts.md) cover every
+      # daemon; they ship with the one on every nameserver.
+      mkdir -p "$root/usr/share/zonecast/prometheus" "$root/usr/share/zonecast/grafana"
+      install -m 0644 "$repo/packaging/prometheus/zonecast.rules.yml" \
+        "$repo/packaging/prometheus/zonecast.rules.test.yml" "$root/usr/share/zonecast/prometheus/"
+      install -m 0644 "$repo/packaging/grafana/zonecast-dashboard.json" "$root/usr/share/zonecast/grafana/"
+    fi
 
     for s in postinst prerm postrm; do
       subst "$repo/packaging/maint/$s" "$d" >"$root/DEBIAN/$s"

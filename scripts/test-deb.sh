@@ -229,6 +229,15 @@ for p in "${built[@]}"; do
     bad "$p: env file lists exactly the options of --help"; sed 's/^/  /' "$tmp/diff-$d"
   fi
 done
+if [[ " ${built[*]} " == *" zonecast-syncer "* ]]; then
+  check "zonecast-syncer: alerting rules and their tests in /usr/share/zonecast/prometheus" \
+    test -s /usr/share/zonecast/prometheus/zonecast.rules.yml -a -s /usr/share/zonecast/prometheus/zonecast.rules.test.yml
+  check "zonecast-syncer: Grafana dashboard in /usr/share/zonecast/grafana" \
+    python3 -c 'import json,sys; json.load(open(sys.argv[1]))' /usr/share/zonecast/grafana/zonecast-dashboard.json
+  # promtool: scripts/deps.sh, group alerts.
+  check "installed rules pass promtool check and test" \
+    sh -c 'cd /usr/share/zonecast/prometheus && promtool check rules zonecast.rules.yml && promtool test rules zonecast.rules.test.yml'
+fi
 # The syncer's daily backup: a static service and a timer that the syncer
 # wants (enabled, started with the syncer).
 check "/lib/systemd/system/zonecast-export.service and .timer installed" \

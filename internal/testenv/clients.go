@@ -39,7 +39,7 @@ func Tool(t testing.TB, name, pkg string) string {
 			return p
 		}
 	}
-	requireOrSkip(t, fmt.Sprintf("%s not found (Debian package %s; `scripts/deps.sh gateway` installs it)", name, pkg))
+	requireOrSkip(t, fmt.Sprintf("%s not found (Debian package %s; `scripts/deps.sh all` installs it)", name, pkg))
 	return ""
 }
 
