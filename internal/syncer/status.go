@@ -414,8 +414,15 @@ func (m *Monitor) take(ctx context.Context, now time.Time, readPDNS bool) status
 		m.mu.Unlock()
 		n.Zones = append(n.Zones, z)
 	}
-	if v, ok := single(fams, "zonecast_syncer_pdns_reachable"); ok && v == 0 {
-		reachable = false
+	switch {
+	case readPDNS:
+		// The reads just made are the news, also for the metric: an
+		// idle syncer writes nothing that would find PowerDNS gone.
+		m.setReachable(reachable)
+	default:
+		if v, ok := single(fams, "zonecast_syncer_pdns_reachable"); ok && v == 0 {
+			reachable = false
+		}
 	}
 	n.PDNSReachable = reachable
 	if m.cfg.Recent != nil {
@@ -436,6 +443,25 @@ func (m *Monitor) take(ctx context.Context, now time.Time, readPDNS bool) status
 
 // readSerial reads the SOA serial PowerDNS serves for z's zone into z; it
 // reports false when PowerDNS could not be asked.
+// setReachable sets the syncer's zonecast_syncer_pdns_reachable from the
+// monitor's reads, warning when PowerDNS stops answering them.
+func (m *Monitor) setReachable(ok bool) {
+	if m.cfg.Metrics == nil {
+		return
+	}
+	g := m.cfg.Metrics.PDNSReachable
+	var d dto.Metric
+	_ = g.Write(&d)
+	was := d.GetGauge().GetValue()
+	switch {
+	case ok:
+		g.Set(1)
+	case was != 0:
+		g.Set(0)
+		m.log.Warn().Msg("powerdns does not answer the soa reads; writes wait for it")
+	}
+}
+
 func (m *Monitor) readSerial(ctx context.Context, z *status.Zone) bool {
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	set, found, err := m.cfg.PDNS.RRset(rctx, z.Zone, rrset.Key{Name: z.Zone, Type: "SOA"})
@@ -445,6 +471,9 @@ func (m *Monitor) readSerial(ctx context.Context, z *status.Zone) bool {
 		z.Missing = true
 	case err != nil:
 		m.log.Debug().Err(err).Str("zone", z.Zone).Msg("reading the soa serial failed")
+		if m.cfg.Metrics != nil {
+			m.cfg.Metrics.PDNSErrors.WithLabelValues("transient").Inc()
+		}
 		return false
 	case !found:
 		z.Missing = true // a zone without SOA is as good as missing

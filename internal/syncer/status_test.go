@@ -2,6 +2,7 @@ package syncer
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strconv"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/confirm"
@@ -201,6 +203,7 @@ type soaPDNS struct {
 	mu     sync.Mutex
 	serial uint32
 	onRead func()
+	down   bool // reads fail as when PowerDNS does not answer
 }
 
 func (f *soaPDNS) write(serial uint32) {
@@ -218,6 +221,9 @@ func (f *soaPDNS) RRset(_ context.Context, zone string, _ rrset.Key) (rrset.Set,
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.down {
+		return rrset.Set{}, false, errors.New("dial tcp 127.0.0.1:8081: connect: connection refused")
+	}
 	return rrset.Set{Key: rrset.Key{Name: zone, Type: "SOA"}, TTL: 60,
 		Records: []string{"ns1.z. hostmaster.z. " + strconv.FormatUint(uint64(f.serial), 10) + " 10800 3600 604800 3600"}}, true, nil
 }
@@ -321,5 +327,54 @@ func TestStatusTruthful(t *testing.T) {
 		sink.all = append(sink.all, served...)
 		sink.mu.Unlock()
 		check("a round during a read, /status", from)
+	})
+}
+
+// TestIdleSyncerSeesPDNSGone: a syncer that writes nothing learns from
+// its heal period's reads that PowerDNS stopped answering, and that it
+// answers again: zonecast_syncer_pdns_reachable and the status follow
+// within a heal period. (Fake time: testing/synctest.)
+func TestIdleSyncerSeesPDNSGone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		metrics := NewMetrics(reg)
+		metrics.PDNSReachable.Set(1)
+		pdns := &soaPDNS{serial: 7}
+		metrics.SetZoneSerial("z.", 7)
+		metrics.SetZoneSeq("z.", 7)
+		sink := &statuses{}
+		ready := make(chan struct{})
+		close(ready)
+		m := NewMonitor(MonitorConfig{Node: "ns1", Zones: []string{"z."}, Gatherer: reg, Metrics: metrics, PDNS: pdns,
+			Sink: sink, Ready: ready, Interval: 5 * time.Second, HealInterval: 10 * time.Second,
+			Started: time.Now(), Log: zerolog.Nop()}, prometheus.NewRegistry())
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go m.Run(ctx)
+		time.Sleep(15 * time.Second)
+		if v := testutil.ToFloat64(metrics.PDNSReachable); v != 1 {
+			t.Fatalf("reachable %v while PowerDNS answers", v)
+		}
+		pdns.mu.Lock()
+		pdns.down = true
+		pdns.mu.Unlock()
+		from := len(sink.since(0))
+		time.Sleep(11 * time.Second)
+		if v := testutil.ToFloat64(metrics.PDNSReachable); v != 0 {
+			t.Fatalf("reachable %v a heal period after PowerDNS stopped answering", v)
+		}
+		if got := sink.since(from); len(got) == 0 || got[len(got)-1].PDNSReachable {
+			t.Fatalf("statuses after PowerDNS stopped: %+v", got)
+		}
+		if v := testutil.ToFloat64(metrics.PDNSErrors.WithLabelValues("transient")); v == 0 {
+			t.Fatal("failed reads not counted in zonecast_syncer_pdns_errors_total")
+		}
+		pdns.mu.Lock()
+		pdns.down = false
+		pdns.mu.Unlock()
+		time.Sleep(11 * time.Second)
+		if v := testutil.ToFloat64(metrics.PDNSReachable); v != 1 {
+			t.Fatalf("reachable %v a heal period after PowerDNS answers again", v)
+		}
 	})
 }
