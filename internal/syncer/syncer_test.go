@@ -528,3 +528,33 @@ func TestLeaseEndsOnTime(t *testing.T) {
 		}
 	})
 }
+
+// TestRefusedEventAdvancesTheZone: an event the zone does not allow (NS
+// at the apex) is refused, and the zone's SOA serial still moves to its
+// sequence, so no node looks behind because of it.
+func TestRefusedEventAdvancesTheZone(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	s, stop := start(t, f)
+	defer stop()
+	s.Replayed()
+	<-s.Ready()
+	deliver(t, s, 1, "h1."+zone, "2001:db8::1")
+	m := events.Message{Version: 1, Name: zone, Type: "NS", Origin: "o", TTL: 60, Records: []string{"ns9.example.net."}}
+	data, err := events.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.HandleMessage(Delivery{Subject: events.Subject(events.DefaultSubjectPrefix, m), Data: data, Seq: 2}, time.Now())
+	soa := rrset.Key{Name: zone, Type: "SOA"}
+	waitFor(t, "serial 2 after the refused NS", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.sets[soa].Records != nil && strings.Fields(f.sets[soa].Records[0])[2] == "2"
+	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.sets[rrset.Key{Name: zone, Type: "NS"}]; ok {
+		t.Fatalf("apex NS written: %+v", f.sets[rrset.Key{Name: zone, Type: "NS"}])
+	}
+}
