@@ -92,7 +92,9 @@ type Monitor struct {
 	healer  healer
 	nHeals  int
 	lastPut time.Time
-	applied appliedSeqs // guarded by mu
+	// putFailed: the last status was not stored.
+	putFailed bool
+	applied   appliedSeqs // guarded by mu
 	// read is what the last read of PowerDNS found, by zone (guarded by mu).
 	read map[string]status.Zone
 }
@@ -178,7 +180,9 @@ func (m *Monitor) Run(ctx context.Context) {
 		// sequence moves or the syncer becomes ready: "starting" must not
 		// outlive /readyz by a period.
 		ready := m.ready()
-		due := now.Sub(m.lastPut) >= m.cfg.Interval || !equalSeqs(seqs, lastSeqs) || ready != lastReady
+		// A status the bucket did not take (its leader being elected) is
+		// sent again at the next poll, not a period later.
+		due := now.Sub(m.lastPut) >= m.cfg.Interval || !equalSeqs(seqs, lastSeqs) || ready != lastReady || m.putFailed
 		heal := m.cfg.HealInterval > 0 && now.Sub(lastHeal) >= m.cfg.HealInterval && m.ready()
 		if due || heal {
 			// PowerDNS is asked for its serials only on the heal period:
@@ -191,7 +195,7 @@ func (m *Monitor) Run(ctx context.Context) {
 			}
 			if due {
 				lastSeqs, lastReady = seqs, n.Ready
-				m.publish(ctx, n)
+				m.putFailed = !m.publish(ctx, n)
 			}
 		}
 		select {
@@ -214,22 +218,32 @@ func (m *Monitor) ready() bool {
 	}
 }
 
-func (m *Monitor) publish(ctx context.Context, n status.Node) {
+// publish puts n into the status bucket and reports whether it was
+// stored (or there is no bucket).
+func (m *Monitor) publish(ctx context.Context, n status.Node) bool {
 	m.lastPut = time.Now()
 	if m.cfg.Sink == nil {
-		return
+		return true
 	}
 	b, err := status.Encode(n)
 	if err != nil {
 		m.log.Error().Err(err).Msg("encoding status")
-		return
+		return true // sending it again would not help
 	}
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, statusPutTimeout)
 	defer cancel()
-	if _, err := m.cfg.Sink.Put(pctx, m.cfg.Node, b); err != nil && ctx.Err() == nil {
-		m.log.Debug().Err(err).Msg("publishing status failed")
+	if _, err := m.cfg.Sink.Put(pctx, m.cfg.Node, b); err != nil {
+		if ctx.Err() == nil {
+			m.log.Debug().Err(err).Msg("publishing status failed; sending it again at the next poll")
+		}
+		return false
 	}
+	return true
 }
+
+// statusPutTimeout bounds one put of the status: during the bucket's
+// election nothing answers, and a newer status is sent at the next poll.
+const statusPutTimeout = 2 * time.Second
 
 // seqs returns the applied sequence of every zone (see appliedSeqs).
 func (m *Monitor) seqs() map[string]uint64 {

@@ -228,10 +228,12 @@ func (f *soaPDNS) RRset(_ context.Context, zone string, _ rrset.Key) (rrset.Set,
 		Records: []string{"ns1.z. hostmaster.z. " + strconv.FormatUint(uint64(f.serial), 10) + " 10800 3600 604800 3600"}}, true, nil
 }
 
-// statuses keeps every status put.
+// statuses keeps every status put; while down, puts fail as during the
+// bucket's leader election.
 type statuses struct {
-	mu  sync.Mutex
-	all []status.Node
+	mu   sync.Mutex
+	all  []status.Node
+	down bool
 }
 
 func (s *statuses) Put(_ context.Context, _ string, b []byte) (uint64, error) {
@@ -241,6 +243,9 @@ func (s *statuses) Put(_ context.Context, _ string, b []byte) (uint64, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.down {
+		return 0, errors.New("nats: timeout")
+	}
 	s.all = append(s.all, n)
 	return uint64(len(s.all)), nil
 }
@@ -375,6 +380,36 @@ func TestIdleSyncerSeesPDNSGone(t *testing.T) {
 		time.Sleep(11 * time.Second)
 		if v := testutil.ToFloat64(metrics.PDNSReachable); v != 1 {
 			t.Fatalf("reachable %v a heal period after PowerDNS answers again", v)
+		}
+	})
+}
+
+// TestStatusSentAgainAfterAFailedPut: a status the bucket did not take
+// (no leader) is sent again at the next poll, not a period later, so that
+// "starting" does not outlive readiness once the bucket has a leader.
+// (Fake time: testing/synctest.)
+func TestStatusSentAgainAfterAFailedPut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		metrics := NewMetrics(reg)
+		sink := &statuses{down: true}
+		ready := make(chan struct{})
+		m := NewMonitor(MonitorConfig{Node: "ns1", Zones: []string{"z."}, Gatherer: reg, Metrics: metrics,
+			Sink: sink, Ready: ready, Interval: 5 * time.Second, Poll: time.Second, HealInterval: -1,
+			Started: time.Now(), Log: zerolog.Nop()}, prometheus.NewRegistry())
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go m.Run(ctx)
+		time.Sleep(2 * time.Second)
+		close(ready) // the ready status fails: the bucket is electing
+		time.Sleep(1500 * time.Millisecond)
+		sink.mu.Lock()
+		sink.down = false
+		sink.mu.Unlock()
+		time.Sleep(time.Second + time.Millisecond)
+		got := sink.since(0)
+		if len(got) == 0 || !got[len(got)-1].Ready {
+			t.Fatalf("no ready status within a poll of the bucket answering again: %+v", got)
 		}
 	})
 }
