@@ -8,10 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/pdnsapi"
+	"github.com/zonecast/zonecast/internal/rrset"
 	"github.com/zonecast/zonecast/internal/status"
 	"github.com/zonecast/zonecast/internal/testenv"
 )
@@ -30,6 +31,7 @@ type statusSample struct {
 type statusSampler struct {
 	mu      sync.Mutex
 	samples []statusSample
+	led     []time.Time // every reading of the bucket's stream that named a leader
 	stop    context.CancelFunc
 	done    chan struct{}
 }
@@ -49,6 +51,16 @@ func sampleStatuses(t *testing.T, js jetstream.JetStream, nodes []*testenv.Fleet
 				kv, _ = js.KeyValue(rctx, bus.DefaultStatusBucket)
 				rcancel()
 			}
+			// Reads may come from any replica; only the leader stores.
+			rctx, rcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			if st, err := js.Stream(rctx, "KV_"+bus.DefaultStatusBucket); err == nil {
+				if c := st.CachedInfo().Cluster; c != nil && c.Leader != "" {
+					s.mu.Lock()
+					s.led = append(s.led, time.Now())
+					s.mu.Unlock()
+				}
+			}
+			rcancel()
 			for _, n := range nodes {
 				if kv == nil {
 					break
@@ -84,6 +96,26 @@ func (s *statusSampler) all() []statusSample {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]statusSample(nil), s.samples...)
+}
+
+// writableAfter returns the first time at or after t from which the
+// status bucket kept a leader for 2 s (readings at most a second apart):
+// while it elects one no status can be stored (its replicas still answer
+// reads with the last ones), so a new status can be seen no earlier.
+func (s *statusSampler) writableAfter(t time.Time) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.led {
+		if s.led[i].Before(t) {
+			continue
+		}
+		for j := i + 1; j < len(s.led) && s.led[j].Sub(s.led[j-1]) <= time.Second; j++ {
+			if s.led[j].Sub(s.led[i]) >= 2*time.Second {
+				return s.led[i]
+			}
+		}
+	}
+	return t
 }
 
 // falseMismatches lists the samples of a ready node, its PowerDNS
@@ -125,34 +157,32 @@ func firstCaughtUp(samples []statusSample, node, zone string, seq uint64) (time.
 	return time.Time{}, false
 }
 
-// firstReady returns when the test first saw a status of node's process
+// firstReady returns the first status the test saw of node's process
 // started after since saying ready.
-func firstReady(samples []statusSample, node string, since time.Time) (time.Time, bool) {
+func firstReady(samples []statusSample, node string, since time.Time) (statusSample, bool) {
 	for _, sm := range samples {
 		if sm.node.Node == node && sm.node.Ready && sm.node.Started.After(since) {
-			return sm.seen, true
+			return sm, true
 		}
 	}
-	return time.Time{}, false
+	return statusSample{}, false
 }
 
-// servesSerial polls n's PowerDNS (UDP, every 20 ms) until it serves zone
-// with SOA serial want, and returns when it first did.
+// servesSerial polls n's PowerDNS (its API, every 20 ms: DNS answers may
+// come from its packet cache) until zone's SOA has serial want, and
+// returns when it first had.
 func servesSerial(ctx context.Context, n *testenv.FleetNode, zone string, want uint32) (time.Time, error) {
-	c := &dns.Client{Timeout: 500 * time.Millisecond}
-	q := new(dns.Msg)
-	q.SetQuestion(zone, dns.TypeSOA)
+	api := pdnsapi.New(n.Opts.PDNS.APIURL, n.Opts.PDNS.APIKey, "localhost", 5*time.Second)
 	for {
-		if r, _, err := c.ExchangeContext(ctx, q, n.Opts.PDNS.DNSAddr); err == nil {
-			for _, a := range r.Answer {
-				if soa, ok := a.(*dns.SOA); ok && soa.Serial == want {
-					return time.Now(), nil
-				}
+		set, found, err := api.RRset(ctx, zone, rrset.Key{Name: zone, Type: "SOA"})
+		if err == nil && found && len(set.Records) == 1 {
+			if f := strings.Fields(set.Records[0]); len(f) > 2 && f[2] == fmt.Sprint(want) {
+				return time.Now(), nil
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return time.Time{}, fmt.Errorf("%s never served serial %d in %s: %w", n.ID, want, strings.TrimSuffix(zone, "."), ctx.Err())
+			return time.Time{}, fmt.Errorf("%s never served serial %d in %s: %w", n.ID, want, zone, ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

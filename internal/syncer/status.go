@@ -400,21 +400,18 @@ func (m *Monitor) take(ctx context.Context, now time.Time, readPDNS bool) status
 			n.Zones = append(n.Zones, z)
 			continue
 		}
-		// A round may land between the look at the applied sequence and
-		// the read of the serial: then the serial is newer than the
-		// sequence, and the pair would say "mismatch" for a whole heal
-		// period. Look again, and read once more, before believing it.
-		var ok bool
-		for try := 0; try < 2; try++ {
-			if try > 0 {
-				seq, _ = m.appliedNow(nil)
-				if z.AppliedSeq = uint64(seq[zone]); z.SerialKnown && z.Serial == uint32(z.AppliedSeq) {
-					break
-				}
-			}
-			z.Serial, z.SerialKnown, z.Missing = 0, false, false
-			if ok = m.readSerial(ctx, &z); !ok || !z.SerialKnown || z.Serial == uint32(z.AppliedSeq) {
-				break
+		// Rounds land while PowerDNS is read, and PowerDNS serves a
+		// PATCH's serial before the syncer's gauges move. A serial the
+		// syncer wrote between its look before the read and its look
+		// after it is no mismatch: the status then pairs the sequence and
+		// serial written last, which PowerDNS has acknowledged.
+		before, wroteBefore := written[zone]
+		ok := m.readSerial(ctx, &z)
+		if ok && z.SerialKnown && !z.Missing && z.Serial != uint32(z.AppliedSeq) && wroteBefore {
+			seqAfter, _ := m.appliedNow(nil)
+			after, wroteAfter := m.writtenSerials(nil)[zone]
+			if wroteAfter && before <= z.Serial && z.Serial <= after && after == uint32(seqAfter[zone]) {
+				z.AppliedSeq, z.Serial = seqAfter[zone], after
 			}
 		}
 		if !ok {

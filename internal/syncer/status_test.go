@@ -203,7 +203,9 @@ type soaPDNS struct {
 	mu     sync.Mutex
 	serial uint32
 	onRead func()
-	down   bool // reads fail as when PowerDNS does not answer
+	// afterRead runs once a read has taken its answer, before it returns.
+	afterRead func()
+	down      bool // reads fail as when PowerDNS does not answer
 }
 
 func (f *soaPDNS) write(serial uint32) {
@@ -220,12 +222,16 @@ func (f *soaPDNS) RRset(_ context.Context, zone string, _ rrset.Key) (rrset.Set,
 		hook()
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.down {
+	down, serial, after := f.down, f.serial, f.afterRead
+	f.mu.Unlock()
+	if after != nil {
+		after()
+	}
+	if down {
 		return rrset.Set{}, false, errors.New("dial tcp 127.0.0.1:8081: connect: connection refused")
 	}
 	return rrset.Set{Key: rrset.Key{Name: zone, Type: "SOA"}, TTL: 60,
-		Records: []string{"ns1.z. hostmaster.z. " + strconv.FormatUint(uint64(f.serial), 10) + " 10800 3600 604800 3600"}}, true, nil
+		Records: []string{"ns1.z. hostmaster.z. " + strconv.FormatUint(uint64(serial), 10) + " 10800 3600 604800 3600"}}, true, nil
 }
 
 // statuses keeps every status put; while down, puts fail as during the
@@ -332,6 +338,17 @@ func TestStatusTruthful(t *testing.T) {
 		sink.all = append(sink.all, served...)
 		sink.mu.Unlock()
 		check("a round during a read, /status", from)
+
+		// Two rounds land during a read: the read gets the first one's
+		// serial before the gauges move, the second lands whole after it.
+		from = len(sink.since(0))
+		var first, second sync.Once
+		pdns.mu.Lock()
+		pdns.onRead = func() { first.Do(func() { pdns.write(302) }) }
+		pdns.afterRead = func() { second.Do(func() { write(303) }) }
+		pdns.mu.Unlock()
+		time.Sleep(12 * time.Second)
+		check("two rounds during a read", from)
 	})
 }
 
