@@ -73,7 +73,7 @@ say "bringing up LXD (installs and initialises it if missing, builds the busybox
 # On a machine that runs its own LXD, lxd.sh leaves it alone and starts a
 # private one beside it; either way, what the demo started it stops.
 lxd_was_running=0
-case $(scripts/lxd.sh status 2>/dev/null || true) in *'started by scripts/lxd.sh'*) lxd_was_running=1 ;; esac
+case $(scripts/lxd.sh status 2>/dev/null || true) in *'lxd: running, pid '*) lxd_was_running=1 ;; esac
 scripts/lxd.sh up
 [ "$lxd_was_running" = 1 ] || touch "$state/lxd-started"
 eval "$(scripts/lxd.sh env)"

@@ -69,17 +69,31 @@ other_lxd() {
   return 1
 }
 
-# netns_exec prints the prefix that runs a command in our network
-# namespace (private mode), or nothing.
-netns_exec() { if [ -s "$netnsfile" ]; then echo "ip netns exec $(cat "$netnsfile")"; fi; }
+# cgroup_mounts prints the commands that mount this host's cgroup
+# hierarchies again under /sys/fs/cgroup (and its symlinks there): `ip
+# netns exec` gives its command a fresh /sys without them, and an LXD
+# without cgroups cannot freeze an instance (copy a running one), nor limit
+# one. Mounting a hierarchy again attaches to the same one, not a new one.
+cgroup_mounts() {
+  findmnt -rn -o TARGET,FSTYPE,OPTIONS | awk '$1 == "/sys/fs/cgroup" || index($1, "/sys/fs/cgroup/") == 1 {
+    printf "mkdir -p %s; mount -t %s -o %s %s %s\n", $1, $2, $3, $2, $1 }'
+  local l
+  for l in $(find /sys/fs/cgroup -maxdepth 1 -type l 2>/dev/null); do
+    printf 'ln -sfn %s %s\n' "$(readlink "$l")" "$l"
+  done
+}
 
 start_daemon() {
   mkdir -p "$state" /var/log/lxd "$LXD_DIR"
   getent group lxd >/dev/null || groupadd --system lxd
-  # setsid and ip netns exec both exec: $! is lxd itself. setsid: the
+  # setsid, ip netns exec and sh all exec: $! is lxd itself. setsid: the
   # daemon outlives this script and its session.
-  # shellcheck disable=SC2046
-  setsid $(netns_exec) lxd --group lxd --logfile="$logfile" </dev/null >>"$state/lxd.out" 2>&1 &
+  if [ -s "$netnsfile" ]; then
+    setsid ip netns exec "$(cat "$netnsfile")" sh -ec "$(cgroup_mounts)
+exec lxd --group lxd --logfile=\"\$1\"" sh "$logfile" </dev/null >>"$state/lxd.out" 2>&1 &
+  else
+    setsid lxd --group lxd --logfile="$logfile" </dev/null >>"$state/lxd.out" 2>&1 &
+  fi
   echo $! >"$pidfile"
   echo "$LXD_DIR" >"$dirfile"
   if ! lxd waitready --timeout=60; then

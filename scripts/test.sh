@@ -38,7 +38,7 @@ step "starting LXD for the watcher tests"
 # (status is read whole first: with pipefail, grep -q leaving early
 # would fail the pipe with SIGPIPE while status is still printing.)
 lxd_was_ours=0
-case $(scripts/lxd.sh status 2>/dev/null || true) in *'started by scripts/lxd.sh'*) lxd_was_ours=1 ;; esac
+case $(scripts/lxd.sh status 2>/dev/null || true) in *'lxd: running, pid '*) lxd_was_ours=1 ;; esac
 beside_state=/run/zonecast-lxd-beside
 stop_lxd() {
   ZC_LXD_STATE=$beside_state scripts/lxd.sh down >/dev/null 2>&1 || true
