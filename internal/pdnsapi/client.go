@@ -104,11 +104,7 @@ func (c *Client) ZoneNames(ctx context.Context) ([]string, error) {
 func (c *Client) Zone(ctx context.Context, zone string) (sets []rrset.Set, found bool, err error) {
 	z, err := c.pdns.Zones.Get(ctx, canonicalName(zone))
 	if err != nil {
-		err = convert(err)
-		var apiErr *Error
-		if errors.As(err, &apiErr) && (apiErr.StatusCode == http.StatusNotFound ||
-			apiErr.StatusCode == http.StatusUnprocessableEntity &&
-				strings.Contains(apiErr.Message, "Could not find domain")) {
+		if err = convert(err); errors.Is(err, ErrZoneNotFound) {
 			return nil, false, nil
 		}
 		return nil, false, fmt.Errorf("reading zone %s: %w", zone, err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 
 	"github.com/joeig/go-powerdns/v3"
@@ -25,6 +26,9 @@ var (
 	ErrConflict = errors.New("conflict in powerdns")
 	// ErrUnauthorized: 401 or 403, wrong API key or address not allowed.
 	ErrUnauthorized = errors.New("unauthorized by powerdns")
+	// ErrZoneNotFound: PowerDNS has no such zone: 404, or the 422 "Could
+	// not find domain" that some calls (an RRset read by name) answer.
+	ErrZoneNotFound = errors.New("zone not found in powerdns")
 )
 
 // Error is an HTTP error answer of the PowerDNS API. Errors of go-powerdns
@@ -55,6 +59,9 @@ func (e *Error) Is(target error) bool {
 		return e.StatusCode == http.StatusConflict
 	case ErrUnauthorized:
 		return e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden
+	case ErrZoneNotFound:
+		return e.StatusCode == http.StatusNotFound ||
+			e.StatusCode == http.StatusUnprocessableEntity && strings.Contains(e.Message, "Could not find domain")
 	}
 	return false
 }

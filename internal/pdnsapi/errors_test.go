@@ -29,6 +29,8 @@ func TestErrorMapping(t *testing.T) {
 		"404":                  {404, "text/plain", "Not Found", false, false, ErrNotFound, "Not Found"},
 		"401":                  {401, "text/plain", "Unauthorized", false, false, ErrUnauthorized, "Unauthorized"},
 		"409 zone exists json": {409, "application/json", `{"error": "Domain 'x.' already exists"}`, false, false, ErrConflict, "Domain 'x.' already exists"},
+		"404 zone not found":   {404, "text/plain", "Not Found", false, false, ErrZoneNotFound, "Not Found"},
+		"422 no such domain":   {422, "application/json", `{"error": "Could not find domain 'x.'"}`, false, true, ErrZoneNotFound, "Could not find domain 'x.'"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -58,6 +60,14 @@ func TestErrorMapping(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestZoneNotFoundIsNarrow: a 422 for another reason is no missing zone.
+func TestZoneNotFoundIsNarrow(t *testing.T) {
+	t.Parallel()
+	if errors.Is(&Error{StatusCode: 422, Message: "RRset x. IN A: Conflicts with pre-existing RRset"}, ErrZoneNotFound) {
+		t.Fatal("a conflicting RRset counts as a missing zone")
 	}
 }
 

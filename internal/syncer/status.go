@@ -573,12 +573,7 @@ func (h *healer) check(n status.Node) []string {
 
 // zoneMissing reports whether err says PowerDNS has no such zone.
 func zoneMissing(err error) bool {
-	if errors.Is(err, pdnsapi.ErrNotFound) {
-		return true
-	}
-	var apiErr *pdnsapi.Error
-	return errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnprocessableEntity &&
-		strings.Contains(apiErr.Message, "Could not find domain")
+	return errors.Is(err, pdnsapi.ErrZoneNotFound)
 }
 
 func soaSerial(set rrset.Set) (uint32, bool) {
