@@ -6,9 +6,10 @@ GO    ?= go
 
 all: build
 
-build: ## build zonecast-syncer and zonecast-watcher into bin/
+build: ## build zonecast-syncer, zonecast-watcher and zonecast-gateway into bin/
 	$(GO) build -o bin/zonecast-syncer ./cmd/syncer
 	$(GO) build -o bin/zonecast-watcher ./cmd/watcher
+	$(GO) build -o bin/zonecast-gateway ./cmd/gateway
 
 deps: ## install what tests and the demo need (idempotent)
 	scripts/deps.sh all

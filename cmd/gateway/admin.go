@@ -63,7 +63,7 @@ func adminMain(ctx context.Context, group string, args []string) error {
 			if errors.Is(err, flag.ErrHelp) {
 				return err
 			}
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return fmt.Errorf("%w: %w", errUsage, err)
 		}
 		if fs.NArg() == 0 {
 			break
@@ -72,7 +72,7 @@ func adminMain(ctx context.Context, group string, args []string) error {
 		args = fs.Args()[1:]
 	}
 	if err := config.ApplyEnv(fs, os.LookupEnv); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if lease != 0 && lease < time.Second {
 		return fmt.Errorf("%w: --lease under 1s", errUsage)
@@ -98,7 +98,7 @@ func adminMain(ctx context.Context, group string, args []string) error {
 	canon := func(s string) (string, error) {
 		c, err := rrset.CanonicalName(s)
 		if err != nil {
-			return "", fmt.Errorf("%w: %v", errUsage, err)
+			return "", fmt.Errorf("%w: %w", errUsage, err)
 		}
 		return c, nil
 	}
@@ -110,7 +110,7 @@ func adminMain(ctx context.Context, group string, args []string) error {
 		}
 		alg, err := gwstore.CanonicalAlgorithm(algorithm)
 		if err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return fmt.Errorf("%w: %w", errUsage, err)
 		}
 		secret, generated := "", false
 		if secretFile != "" {

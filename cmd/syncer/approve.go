@@ -46,11 +46,11 @@ func approveMain(ctx context.Context, args []string) error {
 		if err == flag.ErrHelp {
 			return err
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	cz, err := rrset.CanonicalName(zone)
 	if err != nil {
-		return fmt.Errorf("%w: --zone: %v", errUsage, err)
+		return fmt.Errorf("%w: --zone: %w", errUsage, err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second+wait)
 	defer cancel()

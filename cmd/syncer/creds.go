@@ -32,7 +32,7 @@ Usage:
 		if err == flag.ErrHelp {
 			return err
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	var pw string
 	var err error
@@ -74,7 +74,7 @@ Usage:
 		if err == flag.ErrHelp {
 			return err
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if file == "" {
 		return fmt.Errorf("%w: --seed-file is required", errUsage)

@@ -61,13 +61,13 @@ func exportMain(ctx context.Context, args []string) error {
 		if err == flag.ErrHelp {
 			return err
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	var filters []string
 	for _, z := range zones {
 		cz, err := rrset.CanonicalName(z)
 		if err != nil {
-			return fmt.Errorf("%w: --zone: %v", errUsage, err)
+			return fmt.Errorf("%w: --zone: %w", errUsage, err)
 		}
 		filters = append(filters, events.ZoneFilter(prefix, cz))
 	}

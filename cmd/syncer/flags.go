@@ -137,7 +137,7 @@ func parseFlags(name string, args []string, plan bool) (*syncerConfig, error) {
 		if err == flag.ErrHelp {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if plan {
 		c.httpListen = "" // beside the running syncer, whose port it is
@@ -186,14 +186,14 @@ func (c *syncerConfig) finish(fs *flag.FlagSet, zones, ns, approve config.List, 
 	for _, z := range zones {
 		cz, err := rrset.CanonicalName(z)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --zone: %v", errUsage, err)
+			return nil, fmt.Errorf("%w: --zone: %w", errUsage, err)
 		}
 		c.zones = append(c.zones, cz)
 	}
 	for _, n := range ns {
 		cn, err := rrset.CanonicalName(n)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --ns: %v", errUsage, err)
+			return nil, fmt.Errorf("%w: --ns: %w", errUsage, err)
 		}
 		c.ns = append(c.ns, cn)
 	}
@@ -203,7 +203,7 @@ func (c *syncerConfig) finish(fs *flag.FlagSet, zones, ns, approve config.List, 
 		}
 		cn, err := rrset.CanonicalName(*p)
 		if err != nil {
-			return nil, fmt.Errorf("%w: SOA name: %v", errUsage, err)
+			return nil, fmt.Errorf("%w: SOA name: %w", errUsage, err)
 		}
 		*p = cn
 	}
@@ -211,7 +211,7 @@ func (c *syncerConfig) finish(fs *flag.FlagSet, zones, ns, approve config.List, 
 	c.soa.Minimum, c.soa.TTL = uint32(minimum), uint32(soaTTL)
 	c.nodeID = sanitizeNode(c.nodeID)
 	if err := events.CheckOrigin(c.nodeID); err != nil {
-		return nil, fmt.Errorf("%w: --node-id: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: --node-id: %w", errUsage, err)
 	}
 	if c.replicas < 0 || c.replicas > 5 {
 		return nil, fmt.Errorf("%w: --stream-replicas must be 1 to 5 (0: automatic)", errUsage)
@@ -223,7 +223,7 @@ func (c *syncerConfig) finish(fs *flag.FlagSet, zones, ns, approve config.List, 
 		return nil, fmt.Errorf("%w: --applied-prefix may not be empty", errUsage)
 	}
 	if err := c.deleteLimit.Check(); err != nil {
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	for _, z := range approve {
 		cz, err := rrset.CanonicalName(z)
@@ -253,7 +253,7 @@ func (c *syncerConfig) finish(fs *flag.FlagSet, zones, ns, approve config.List, 
 		for _, z := range zs {
 			cz, err := rrset.CanonicalName(z)
 			if err != nil {
-				return nil, fmt.Errorf("%w: --local-*-zones: %v", errUsage, err)
+				return nil, fmt.Errorf("%w: --local-*-zones: %w", errUsage, err)
 			}
 			lu.zones = append(lu.zones, cz)
 		}
@@ -262,7 +262,7 @@ func (c *syncerConfig) finish(fs *flag.FlagSet, zones, ns, approve config.List, 
 		}
 	}
 	if err := c.cluster.check(c.nats.URL != ""); err != nil {
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if c.replicas == 0 {
 		c.replicas = 1

@@ -63,7 +63,7 @@ func publishMain(ctx context.Context, args []string) error {
 		if err == flag.ErrHelp {
 			return err
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	var msgs []events.Message
 	var leases []time.Duration // per message, with --json

@@ -25,7 +25,7 @@ func NATSFlags(fs *flag.FlagSet, defaultURL, urlHelp string) *bus.ClientConfig {
 	fs.StringVar(&c.User, "nats-user", "zonecast", "NATS user name (with --nats-password-file)")
 	fs.StringVar(&c.PasswordFile, "nats-password-file", "", "file holding the NATS password")
 	fs.StringVar(&c.CredsFile, "nats-creds-file", "", "NATS credentials file (JWT and nkey seed), instead of user and password")
-	fs.StringVar(&c.NkeySeedFile, "nats-nkey-seed-file", "", "NATS nkey seed file (see `zonecast-syncer nkey`), instead of user and password")
+	fs.StringVar(&c.NkeySeedFile, "nats-nkey-seed-file", "", "NATS nkey seed file (made by zonecast-syncer nkey), instead of user and password")
 	fs.StringVar(&c.TLSCAFile, "nats-tls-ca", "", "CA bundle to verify the NATS server (enables TLS)")
 	fs.StringVar(&c.TLSCertFile, "nats-tls-cert", "", "client certificate for NATS TLS")
 	fs.StringVar(&c.TLSKeyFile, "nats-tls-key", "", "client key for NATS TLS")
