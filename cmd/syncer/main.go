@@ -20,7 +20,8 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		// The syncer's heap is mostly its long-lived state (desired,
 		// actual, owned): collecting at 80 % growth instead of 100 % keeps
-		// a 100k-RRset node under 150 MB resident at little CPU cost.
+		// a large node's resident memory within its target at little CPU
+		// cost (docs/benchmarks.md).
 		debug.SetGCPercent(80)
 	}
 	os.Exit(realMain(os.Args[1:]))

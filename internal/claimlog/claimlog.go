@@ -14,9 +14,9 @@
 // happens to fall between two entries must not claim a shorter list.
 //
 // Append does not fsync. A write() survives a crash of the syncer, which
-// is what the log is for; an fsync per batch was measured to cost as much
-// as the metadata write it replaces (10-130 ms while PowerDNS's SQLite
-// syncs its own writes on the same disk). After a power loss in the second
+// is what the log is for; an fsync per batch would cost as much as the
+// metadata write it replaces, while PowerDNS's SQLite syncs its own writes
+// on the same disk. After a power loss in the second
 // or so before a checkpoint, the claims of the last batches can be lost:
 // their RRsets then look foreign, are reported as conflicts and are never
 // touched (the safe side) until an operator removes them.

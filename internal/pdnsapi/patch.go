@@ -14,9 +14,8 @@ import (
 )
 
 const (
-	// MaxBatch is the most RRsets Apply sends in one PATCH. PowerDNS 4.7
-	// (gsqlite3) takes 100,000 new RRsets 8-10 % faster in PATCHes of
-	// 1,500-4,000 than of 1,000, and slower again from 10,000
+	// MaxBatch is the most RRsets Apply sends in one PATCH: PowerDNS 4.7
+	// (gsqlite3) takes new RRsets fastest in PATCHes of a few thousand
 	// (BenchmarkPatchSize in cmd/syncer, docs/benchmarks.md).
 	MaxBatch = 2000
 	// MaxBytes bounds the JSON body of one PATCH sent by Apply. PowerDNS

@@ -11,8 +11,8 @@ import (
 )
 
 // ClaimLog is a local write-ahead log of ownership claims
-// (internal/claimlog). With one, a batch's claims cost an fsync instead of
-// a PowerDNS metadata write before its PATCH; the syncer copies them into
+// (internal/claimlog). With one, a batch's claims cost a local write
+// instead of a PowerDNS metadata write before its PATCH; the syncer copies them into
 // the zone metadata when it is idle (a checkpoint), and at start-up merges
 // what the log still holds into the ownership read from PowerDNS.
 type ClaimLog interface {

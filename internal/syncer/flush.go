@@ -185,7 +185,7 @@ func (s *Syncer) flush(ctx context.Context) error {
 // > 0 it plans at most budget changes and leaves the others dirty, with
 // their zones' sequences: at a round's start PowerDNS waits for the first
 // batch only, and planning a burst's thousands of changes under the
-// intake's load took 20-30 ms (measured).
+// intake's load takes tens of milliseconds.
 func (s *Syncer) take(st *staging, busy map[rrset.Key]struct{}, budget int) {
 	settling := s.settling()
 	s.mu.Lock()
@@ -284,8 +284,7 @@ const (
 
 // firstBatch bounds the first batch of a round. PowerDNS is idle until it
 // is planned and claimed, and a burst can leave thousands of changes dirty
-// by then (measured: 6,000 RRsets took 60 ms to plan and claim under the
-// intake's load); the rest is planned while the first batch is written.
+// by then; the rest is planned while the first batch is written.
 const firstBatch = pdnsapi.MaxBatch
 
 // nextBatch builds the next zone's batch from st, the zone after last
@@ -391,8 +390,8 @@ const (
 func (s *Syncer) syncZoneParts(ctx context.Context, zone string, zs *zoneState, sets []rrset.Set,
 	undesired []rrset.Key, seq uint64) (int, error) {
 	// In name order across parts, as within one: PowerDNS (SQLite) takes
-	// a zone's new names in order markedly faster (23 vs 35 ms per 1,000
-	// for 100,000 names in random parts).
+	// a zone's new names in order markedly faster (docs/benchmarks.md,
+	// "A new node converging 100,000 RRsets").
 	// Only the first part must be in order before PowerDNS can start:
 	// it is selected and sorted, the rest is sorted while it is written
 	// (sorting 100,000 RRsets takes about 30 ms).
