@@ -58,14 +58,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 // metrics and a clear error when the stream is missing.
 type countingPublisher struct {
 	pub interface {
-		Publish(ctx context.Context, m events.Message, ttl time.Duration) (uint64, error)
+		Publish(ctx context.Context, m events.Message, lease time.Duration) (uint64, error)
 	}
 	stream  string
 	metrics *metrics
 }
 
-func (p *countingPublisher) Publish(ctx context.Context, m events.Message, ttl time.Duration) (uint64, error) {
-	seq, err := p.pub.Publish(ctx, m, ttl)
+func (p *countingPublisher) Publish(ctx context.Context, m events.Message, lease time.Duration) (uint64, error) {
+	seq, err := p.pub.Publish(ctx, m, lease)
 	if err != nil {
 		p.metrics.pubErrors.Inc()
 		if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, jetstream.ErrStreamNotFound) {

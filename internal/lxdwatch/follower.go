@@ -19,9 +19,9 @@ import (
 )
 
 // Publisher publishes one message (a set or a tombstone) with a lease: the
-// message expires after ttl unless published again.
+// message expires after lease unless published again.
 type Publisher interface {
-	Publish(ctx context.Context, m events.Message, ttl time.Duration) (seq uint64, err error)
+	Publish(ctx context.Context, m events.Message, lease time.Duration) (seq uint64, err error)
 }
 
 // Defaults of Options.
