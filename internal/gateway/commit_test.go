@@ -52,18 +52,18 @@ func (f *failing) set(fail func(events.Message) bool) {
 	f.fail = fail
 }
 
-func (f *failing) PublishFutureIf(m events.Message, ttl time.Duration, last uint64) (jetstream.PubAckFuture, error) {
+func (f *failing) PublishFutureIf(m events.Message, lease time.Duration, last uint64) (jetstream.PubAckFuture, error) {
 	f.mu.Lock()
 	bad := f.fail != nil && f.fail(m)
 	down := f.down != nil && f.down()
 	f.mu.Unlock()
 	if down {
-		return f.none.PublishFutureIf(m, ttl, last)
+		return f.none.PublishFutureIf(m, lease, last)
 	}
 	if bad {
-		return f.bad.PublishFutureIf(m, ttl, last)
+		return f.bad.PublishFutureIf(m, lease, last)
 	}
-	return f.ok.PublishFutureIf(m, ttl, last)
+	return f.ok.PublishFutureIf(m, lease, last)
 }
 
 func (f *failing) Check(ack *jetstream.PubAck) error { return f.ok.Check(ack) }

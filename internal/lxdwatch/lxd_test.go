@@ -61,7 +61,7 @@ func newRecorder() *recorder {
 	return &recorder{state: map[rrset.Key]events.Message{}, changed: make(chan struct{})}
 }
 
-func (r *recorder) Publish(ctx context.Context, m events.Message, ttl time.Duration) (uint64, error) {
+func (r *recorder) Publish(ctx context.Context, m events.Message, lease time.Duration) (uint64, error) {
 	if _, err := events.Encode(m); err != nil {
 		return 0, err
 	}
@@ -72,7 +72,7 @@ func (r *recorder) Publish(ctx context.Context, m events.Message, ttl time.Durat
 	defer r.mu.Unlock()
 	r.seq++
 	r.all = append(r.all, m)
-	r.leases = append(r.leases, ttl)
+	r.leases = append(r.leases, lease)
 	if m.Tombstone() {
 		delete(r.state, m.Key())
 	} else {

@@ -22,12 +22,12 @@ type flaky struct {
 	rec   *recorder
 }
 
-func (f *flaky) Publish(ctx context.Context, m events.Message, ttl time.Duration) (uint64, error) {
+func (f *flaky) Publish(ctx context.Context, m events.Message, lease time.Duration) (uint64, error) {
 	if !f.ok.Load() {
 		f.fails.Add(1)
 		return 0, errors.New("stream not found")
 	}
-	return f.rec.Publish(ctx, m, ttl)
+	return f.rec.Publish(ctx, m, lease)
 }
 
 type obs struct {
