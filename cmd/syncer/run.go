@@ -323,7 +323,7 @@ func connectNATS(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) (*n
 		cfg.nats.Name = "zonecast-syncer/" + cfg.nodeID
 		nc, err := bus.Connect(ctx, *cfg.nats, log)
 		if err != nil {
-			return nil, nil, fmt.Errorf("connecting to nats: %w", err)
+			return nil, nil, err // says "connecting to nats"
 		}
 		return nc, nil, nil
 	}

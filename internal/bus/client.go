@@ -52,15 +52,15 @@ func backoff(attempt int) time.Duration {
 	return d + rand.N(d/5+1)
 }
 
-// Connect connects to NATS. It retries the first connection with backoff
-// until it succeeds or ctx is done; an authentication failure is returned
-// at once. Once connected the connection reconnects forever with backoff,
+// Connect connects to NATS; its errors say "connecting to nats". It
+// retries the first connection with backoff until it succeeds or ctx is
+// done; an authentication failure is returned at once. Once connected the connection reconnects forever with backoff,
 // and logs disconnections, reconnections and asynchronous errors.
 func Connect(ctx context.Context, cfg ClientConfig, log zerolog.Logger) (*nats.Conn, error) {
 	log = log.With().Str("component", "nats").Logger()
 	opts, err := clientOptions(cfg, log)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("connecting to nats: %w", err)
 	}
 	for attempt := 1; ; attempt++ {
 		nc, err := nats.Connect(cfg.URL, opts...)

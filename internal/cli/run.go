@@ -85,7 +85,7 @@ func ConnectCommand(ctx context.Context, c *bus.ClientConfig, name string) (*nat
 func ConnectJetStream(ctx context.Context, c bus.ClientConfig, log zerolog.Logger) (*nats.Conn, jetstream.JetStream, error) {
 	nc, err := bus.Connect(ctx, c, log)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connecting to nats: %w", err)
+		return nil, nil, err // says "connecting to nats"
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
