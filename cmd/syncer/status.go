@@ -137,7 +137,7 @@ func fleetReport(ctx context.Context, js jetstream.JetStream, fo fleetOptions, n
 			if err != nil {
 				return report{Stream: &sr}, fmt.Errorf("node %s zone %s: %w", n.Node, z.Zone, err)
 			}
-			backlogs[z.Zone] = status.Backlog{LastSeq: bl.LastSeq, Pending: bl.Pending, Oldest: bl.Oldest}
+			backlogs[z.Zone] = bl
 		}
 		rep.Nodes = append(rep.Nodes, n)
 		rep.Rows = append(rep.Rows, status.Classify(n, backlogs, now, fo.opts)...)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/zonecast/zonecast/internal/status"
 )
 
 // StatusMaxAge is how long a node's status stays in the bucket after its
@@ -137,22 +139,15 @@ func readStatuses(ctx context.Context, js jetstream.JetStream, bucket string) (m
 	return out, nil
 }
 
-// ZoneBacklog is what the stream holds for one zone filter after a
-// sequence.
-type ZoneBacklog struct {
-	LastSeq uint64    // last sequence matching the filter (0: none)
-	Pending uint64    // messages matching the filter after the given sequence
-	Oldest  time.Time // when the first of them was stored (zero if none)
-}
-
 // Backlog looks up, for filter, the stream's last matching sequence and
 // the messages after seq: how far a node that applied seq is behind, and
-// since when.
-func Backlog(ctx context.Context, js jetstream.JetStream, stream, filter string, seq uint64) (ZoneBacklog, error) {
+// since when (status.Backlog: LastSeq 0 when nothing matches, Oldest
+// zero when nothing is pending).
+func Backlog(ctx context.Context, js jetstream.JetStream, stream, filter string, seq uint64) (status.Backlog, error) {
 	if stream == "" {
 		stream = DefaultStreamName
 	}
-	var b ZoneBacklog
+	var b status.Backlog
 	err := retry(ctx, readAttemptTimeout, func(ctx context.Context) error {
 		var err error
 		b, err = backlog(ctx, js, stream, filter, seq)
@@ -161,12 +156,12 @@ func Backlog(ctx context.Context, js jetstream.JetStream, stream, filter string,
 	return b, err
 }
 
-func backlog(ctx context.Context, js jetstream.JetStream, stream, filter string, seq uint64) (ZoneBacklog, error) {
+func backlog(ctx context.Context, js jetstream.JetStream, stream, filter string, seq uint64) (status.Backlog, error) {
 	st, err := js.Stream(ctx, stream)
 	if err != nil {
-		return ZoneBacklog{}, fmt.Errorf("looking up stream %s: %w", stream, err)
+		return status.Backlog{}, fmt.Errorf("looking up stream %s: %w", stream, err)
 	}
-	var b ZoneBacklog
+	var b status.Backlog
 	m, err := st.GetLastMsgForSubject(ctx, filter)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return b, nil
