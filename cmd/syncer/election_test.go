@@ -17,9 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 
-	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/testenv"
 )
@@ -28,19 +26,7 @@ import (
 // that what is measured is the stream's election, not a client's failover.
 func (e *fleetEnv) survivorClient(t testing.TB, n *testenv.FleetNode) jetstream.JetStream {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	nc, err := bus.Connect(ctx, bus.ClientConfig{URL: fmt.Sprintf("nats://127.0.0.1:%d", n.NATSPort), User: "zonecast",
-		PasswordFile: e.pwFile}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
+	return e.clientAt(t, fmt.Sprintf("nats://127.0.0.1:%d", n.NATSPort))
 }
 
 // probe stores one message every 10 ms, each attempt on its own (no

@@ -56,11 +56,17 @@ func startFleet(t testing.TB, extra ...string) *fleetEnv {
 }
 
 // client connects to the fleet with failover between all nodes.
-func (e *fleetEnv) client(t *testing.T) jetstream.JetStream {
+func (e *fleetEnv) client(t testing.TB) jetstream.JetStream {
+	t.Helper()
+	return e.clientAt(t, e.urls)
+}
+
+// clientAt is client connected to urls only.
+func (e *fleetEnv) clientAt(t testing.TB, urls string) jetstream.JetStream {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	nc, err := bus.Connect(ctx, bus.ClientConfig{URL: e.urls, User: "zonecast", PasswordFile: e.pwFile}, zerolog.Nop())
+	nc, err := bus.Connect(ctx, bus.ClientConfig{URL: urls, User: "zonecast", PasswordFile: e.pwFile}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
