@@ -94,7 +94,9 @@ type Monitor struct {
 	lastPut time.Time
 	// putFailed: the last status was not stored.
 	putFailed bool
-	applied   appliedSeqs // guarded by mu
+	// readsFailing: the last heal period's reads of PowerDNS failed.
+	readsFailing bool
+	applied      appliedSeqs // guarded by mu
 	// read is what the last read of PowerDNS found, by zone (guarded by mu).
 	read map[string]status.Zone
 }
@@ -457,19 +459,19 @@ func (m *Monitor) take(ctx context.Context, now time.Time, readPDNS bool) status
 // setReachable sets the syncer's zonecast_syncer_pdns_reachable from the
 // monitor's reads, warning when PowerDNS stops answering them.
 func (m *Monitor) setReachable(ok bool) {
+	failing := m.readsFailing
+	m.readsFailing = !ok
 	if m.cfg.Metrics == nil {
 		return
 	}
-	g := m.cfg.Metrics.PDNSReachable
-	var d dto.Metric
-	_ = g.Write(&d)
-	was := d.GetGauge().GetValue()
 	switch {
 	case ok:
-		g.Set(1)
-	case was != 0:
-		g.Set(0)
-		m.log.Warn().Msg("powerdns does not answer the soa reads; writes wait for it")
+		m.cfg.Metrics.PDNSReachable.Set(1)
+	default:
+		m.cfg.Metrics.PDNSReachable.Set(0)
+		if !failing {
+			m.log.Warn().Msg("powerdns does not answer the soa reads; writes wait for it")
+		}
 	}
 }
 
