@@ -16,8 +16,8 @@
 // owned set is the buckets plus the journal applied in order; compaction
 // folds the journal into the buckets it touches and then empties it. Applying
 // a journal again on top of its own compacted result changes nothing, so a
-// crash during compaction loses nothing. The package is pure; the syncer
-// reads and writes the metadata.
+// crash during compaction loses nothing. The encoding is pure; Ledger
+// (ledger.go) keeps the record through a small Metadata interface.
 package owner
 
 import (
