@@ -60,18 +60,16 @@ func SnapshotBucket(ctx context.Context, js jetstream.JetStream, bucket string, 
 	err := retryJS(ctx, "opening snapshot bucket "+bucket, log, func(error) bool { return false },
 		func(ctx context.Context) error {
 			var err error
-			obs, err = js.ObjectStore(ctx, bucket)
-			if errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
-				obs, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
-					Bucket:      bucket,
-					Description: "zonecast: the newest snapshot of every zone, for new syncers",
-					Storage:     jetstream.FileStorage,
-					Replicas:    replicas,
+			obs, err = openOrCreate(ctx,
+				func(ctx context.Context) (jetstream.ObjectStore, error) { return js.ObjectStore(ctx, bucket) },
+				func(ctx context.Context) (jetstream.ObjectStore, error) {
+					return js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+						Bucket:      bucket,
+						Description: "zonecast: the newest snapshot of every zone, for new syncers",
+						Storage:     jetstream.FileStorage,
+						Replicas:    replicas,
+					})
 				})
-				if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-					obs, err = js.ObjectStore(ctx, bucket)
-				}
-			}
 			return err
 		})
 	if err != nil {

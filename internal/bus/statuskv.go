@@ -36,14 +36,16 @@ func StatusBucket(ctx context.Context, js jetstream.JetStream, bucket string, re
 	log = log.With().Str("component", "nats").Logger()
 	err := retryJS(ctx, "opening status bucket "+bucket, log, func(error) bool { return false },
 		func(ctx context.Context) error {
+			open := func(ctx context.Context) (jetstream.KeyValue, error) { return js.KeyValue(ctx, bucket) }
 			var err error
-			kv, err = js.KeyValue(ctx, bucket)
-			if errors.Is(err, jetstream.ErrBucketNotFound) {
-				_, err = js.CreateStream(ctx, statusStreamConfig(bucket, replicas))
-				if err == nil || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-					kv, err = js.KeyValue(ctx, bucket)
+			kv, err = openOrCreate(ctx, open, func(ctx context.Context) (jetstream.KeyValue, error) {
+				// The bucket's own stream, made by hand: CreateKeyValue
+				// would allow roll-ups.
+				if _, err := js.CreateStream(ctx, statusStreamConfig(bucket, replicas)); err != nil {
+					return nil, err
 				}
-			}
+				return open(ctx)
+			})
 			return err
 		})
 	if err != nil {

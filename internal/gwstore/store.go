@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/zonecast/zonecast/internal/kvwatch"
+	"github.com/zonecast/zonecast/internal/bus"
 )
 
 // ErrNotFound is returned for a key or host that is not in the bucket.
@@ -28,21 +28,15 @@ func Open(ctx context.Context, js jetstream.JetStream, bucket string, replicas i
 	if bucket == "" {
 		bucket = DefaultBucket
 	}
-	kv, err := js.KeyValue(ctx, bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      bucket,
-			Description: "zonecast-gateway TSIG keys and dyndns hosts",
-			History:     1,
-			Storage:     jetstream.FileStorage,
-			Replicas:    max(replicas, 1),
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = js.KeyValue(ctx, bucket)
-		}
-	}
+	kv, err := bus.KeyValueBucket(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      bucket,
+		Description: "zonecast-gateway TSIG keys and dyndns hosts",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    max(replicas, 1),
+	})
 	if err != nil {
-		return nil, fmt.Errorf("opening key-value bucket %s: %w", bucket, err)
+		return nil, err
 	}
 	return &Store{kv: kv}, nil
 }
@@ -272,7 +266,7 @@ func (c *Cache) update(entry string, value []byte, log zerolog.Logger) {
 // Watch loads the bucket into the cache, calls ready once it is loaded,
 // and keeps the cache current until ctx is done.
 func (s *Store) Watch(ctx context.Context, c *Cache, ready func(), log zerolog.Logger) error {
-	return kvwatch.Follow(ctx, s.kv, "the key-value bucket", func(e jetstream.KeyValueEntry) {
+	return bus.FollowKV(ctx, s.kv, "the key-value bucket", func(e jetstream.KeyValueEntry) {
 		var value []byte
 		if e.Operation() == jetstream.KeyValuePut {
 			value = e.Value()
