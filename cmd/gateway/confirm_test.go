@@ -19,6 +19,7 @@ import (
 
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/confirm"
+	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/testenv"
 	"github.com/zonecast/zonecast/internal/testpdns"
 )
@@ -153,7 +154,7 @@ func TestAppliedPrefix(t *testing.T) {
 	}
 	defer nc.Close()
 	var mine, dflt atomic.Int64
-	for subj, n := range map[string]*atomic.Int64{prefix + ".ZONECAST.n1": &mine, confirm.DefaultSubjectPrefix + ".>": &dflt} {
+	for subj, n := range map[string]*atomic.Int64{prefix + ".ZONECAST.n1": &mine, events.DefaultAppliedPrefix + ".>": &dflt} {
 		if _, err := nc.Subscribe(subj, func(*natsgo.Msg) { n.Add(1) }); err != nil {
 			t.Fatal(err)
 		}
@@ -174,11 +175,11 @@ func TestAppliedPrefix(t *testing.T) {
 	}
 	testenv.Eventually(t, 5*time.Second, "applied reports on "+prefix+".ZONECAST.n1", func() bool { return mine.Load() > 0 })
 	if n := dflt.Load(); n != 0 {
-		t.Fatalf("%d reports on %s.> with --applied-prefix %s", n, confirm.DefaultSubjectPrefix, prefix)
+		t.Fatalf("%d reports on %s.> with --applied-prefix %s", n, events.DefaultAppliedPrefix, prefix)
 	}
 	// The gateway listens there, and only there: reports of two more nodes
 	// under the prefix make them live; one under the default prefix does not.
-	for node, subj := range map[string]string{"n2": prefix + ".ZONECAST.n2", "n4": prefix + ".ZONECAST.n4", "n3": confirm.DefaultSubjectPrefix + ".ZONECAST.n3"} {
+	for node, subj := range map[string]string{"n2": prefix + ".ZONECAST.n2", "n4": prefix + ".ZONECAST.n4", "n3": events.DefaultAppliedPrefix + ".ZONECAST.n3"} {
 		now := time.Now()
 		r, err := confirm.Encode(confirm.Report{Node: node, Time: now, Started: now, Ready: true, Applied: map[string]uint64{zone: 1}})
 		if err != nil {
@@ -193,7 +194,7 @@ func TestAppliedPrefix(t *testing.T) {
 	})
 	time.Sleep(300 * time.Millisecond)
 	if n := gw.Metric(t, "zonecast_gateway_confirm_live_syncers"); n != 3 {
-		t.Fatalf("live syncers = %v, want 3 (n3 reported under %s)", n, confirm.DefaultSubjectPrefix)
+		t.Fatalf("live syncers = %v, want 3 (n3 reported under %s)", n, events.DefaultAppliedPrefix)
 	}
 }
 
@@ -210,7 +211,7 @@ func TestFleetsShareNATS(t *testing.T) {
 	}
 	defer nc.Close()
 	var theirs atomic.Int64
-	if _, err := nc.Subscribe(confirm.Filter(confirm.DefaultSubjectPrefix, "OTHER"), func(*natsgo.Msg) { theirs.Add(1) }); err != nil {
+	if _, err := nc.Subscribe(events.AppliedFilter(events.DefaultAppliedPrefix, "OTHER"), func(*natsgo.Msg) { theirs.Add(1) }); err != nil {
 		t.Fatal(err)
 	}
 	p := testpdns.Start(t, "gsqlite3")

@@ -78,7 +78,7 @@ func parseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 	fs.DurationVar(&c.confirmTimeout, "confirm-timeout", confirm.DefaultTimeout, "with --confirm all|any: longest wait for the syncers; then the answer is SERVFAIL (dyndns: 911), the change staying stored")
 	fs.DurationVar(&c.confirmStale, "confirm-stale", confirm.DefaultStaleAfter, "with --confirm all|any: a syncer not heard from for this long is not waited for")
 	fs.StringVar(&c.statusBucket, "status-bucket", bus.DefaultStatusBucket, "JetStream KV bucket of the syncers' status (with --confirm all|any)")
-	fs.StringVar(&c.appliedPrefix, "applied-prefix", confirm.DefaultSubjectPrefix, "subject prefix of the syncers' applied reports (zonecast-syncer --applied-prefix; with --confirm all|any)")
+	fs.StringVar(&c.appliedPrefix, "applied-prefix", events.DefaultAppliedPrefix, "subject prefix of the syncers' applied reports (zonecast-syncer --applied-prefix; with --confirm all|any)")
 	c.log.Register(fs)
 	fs.Usage = config.Usage(fs, synopsis)
 	if err := fs.Parse(args); err != nil {

@@ -12,7 +12,6 @@ import (
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/cli"
 	"github.com/zonecast/zonecast/internal/config"
-	"github.com/zonecast/zonecast/internal/confirm"
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/rrset"
 	"github.com/zonecast/zonecast/internal/syncer"
@@ -108,7 +107,7 @@ func parseFlags(name string, args []string, plan bool) (*syncerConfig, error) {
 		"JetStream object store of zone snapshots: loaded at start so that only the stream after them is replayed, and stored while running; empty: no snapshots")
 	fs.DurationVar(&c.snapshotEvery, "snapshot-interval", 15*time.Minute,
 		"replace a zone's stored snapshot when it is this old and behind this node; 0: load snapshots but never store any")
-	fs.StringVar(&c.appliedPrefix, "applied-prefix", confirm.DefaultSubjectPrefix, "subject prefix of the applied reports (<prefix>.<stream>.<node-id>) that gateways with --confirm wait for")
+	fs.StringVar(&c.appliedPrefix, "applied-prefix", events.DefaultAppliedPrefix, "subject prefix of the applied reports (<prefix>.<stream>.<node-id>) that gateways with --confirm wait for")
 	fs.DurationVar(&c.statusEvery, "status-interval", 5*time.Second, "period of status publication (also after every applied round)")
 	fs.DurationVar(&c.healEvery, "heal-interval", 10*time.Second,
 		"period of the PowerDNS data-loss check (zone missing or SOA serial not the one written -> full reconciliation); 0 disables")

@@ -18,7 +18,6 @@ import (
 	"github.com/zonecast/zonecast/internal/claimlog"
 	"github.com/zonecast/zonecast/internal/cli"
 	"github.com/zonecast/zonecast/internal/config"
-	"github.com/zonecast/zonecast/internal/confirm"
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/health"
 	"github.com/zonecast/zonecast/internal/idlegc"
@@ -147,7 +146,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		}
 		mcfg.Sink = kv
 		// Applied reports, for gateways running with --confirm all|any.
-		mcfg.Applied, mcfg.AppliedSubject = nc, confirm.Subject(cfg.appliedPrefix, cfg.stream, cfg.nodeID)
+		mcfg.Applied, mcfg.AppliedSubject = nc, events.AppliedSubject(cfg.appliedPrefix, cfg.stream, cfg.nodeID)
 		sub, err := bus.ServeApprovals(nc, bus.ApproveSubject(cfg.controlPrefix, cfg.stream), cfg.nodeID,
 			approveTimeout, s.Approve, log)
 		if err != nil {

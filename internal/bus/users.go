@@ -15,7 +15,6 @@ import (
 	"github.com/nats-io/nkeys"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/zonecast/zonecast/internal/confirm"
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/rrset"
 )
@@ -196,7 +195,7 @@ type Scope struct {
 	Prefix        string // record subject prefix, default events.DefaultSubjectPrefix
 	Stream        string // record stream, default DefaultStreamName
 	StatusBucket  string // status KV bucket, default DefaultStatusBucket
-	Applied       string // applied reports' subject prefix, default confirm.DefaultSubjectPrefix
+	Applied       string // applied reports' subject prefix, default events.DefaultAppliedPrefix
 	GatewayBucket string // the gateway's KV bucket, default DefaultGatewayBucket
 	Snapshots     string // the snapshot object store, default DefaultSnapshotBucket
 	Control       string // operators' control subjects' prefix, default DefaultControlPrefix
@@ -213,7 +212,7 @@ func (s Scope) withDefaults() Scope {
 		s.StatusBucket = DefaultStatusBucket
 	}
 	if s.Applied == "" {
-		s.Applied = confirm.DefaultSubjectPrefix
+		s.Applied = events.DefaultAppliedPrefix
 	}
 	if s.GatewayBucket == "" {
 		s.GatewayBucket = DefaultGatewayBucket
@@ -273,7 +272,7 @@ func inboxes(u UserSpec) []string {
 //   - syncer: follows the record stream (ordered consumers), may create it
 //     when it is missing (not update it), and writes only its own key of
 //     the status bucket (which it may create), reads the others; publishes
-//     its own applied reports (confirm.Subject); reads and writes zone
+//     its own applied reports (events.AppliedSubject); reads and writes zone
 //     snapshots (the object store, which it may create); publishes in the
 //     zones its entry lists, if any, but not as a source's origin (it is
 //     for the tombstones of ended leases; NATS cannot tell a tombstone);
@@ -315,7 +314,7 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 		}
 		pub = append(pub, readStream(kv)...)
 		pub = append(pub, "$JS.API.STREAM.CREATE."+kv, "$KV."+sc.StatusBucket+"."+u.Node)
-		pub = append(pub, confirm.Subject(sc.Applied, sc.Stream, u.Node))
+		pub = append(pub, events.AppliedSubject(sc.Applied, sc.Stream, u.Node))
 		pub = append(pub, snapshotAccess(sc.Snapshots)...)
 		sub = append(sub, inboxes(u)...)
 		sub = append(sub, ApproveSubject(sc.Control, sc.Stream))
@@ -330,7 +329,7 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 		pub = append(pub, readStream(sc.Stream)...)
 		pub = append(pub, readStatus...)
 		sub = append(sub, inboxes(u)...)
-		sub = append(sub, confirm.Filter(sc.Applied, sc.Stream))
+		sub = append(sub, events.AppliedFilter(sc.Applied, sc.Stream))
 	case RoleGateway:
 		gw := "KV_" + sc.GatewayBucket
 		pub = append(pub, readStream(sc.Stream)...)
@@ -344,7 +343,7 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 		pub = append(pub, "$JS.API.STREAM.CREATE."+gw, "$KV."+sc.GatewayBucket+".>")
 		pub = append(pub, readStatus...)
 		sub = append(sub, inboxes(u)...)
-		sub = append(sub, confirm.Filter(sc.Applied, sc.Stream))
+		sub = append(sub, events.AppliedFilter(sc.Applied, sc.Stream))
 	default:
 		// Unknown roles never get here (ParseUsers), but deny everything.
 		pub, sub = []string{}, []string{}

@@ -9,7 +9,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/zonecast/zonecast/internal/kvwatch"
+	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/status"
 )
 
@@ -22,9 +23,9 @@ type Subscriber interface {
 // and from the status bucket until ctx is done; statuses of another
 // stream's nodes (fleets sharing one bucket) are ignored. loaded is called
 // once the bucket's current values are in (may be nil).
-func Follow(ctx context.Context, t *Tracker, nc Subscriber, prefix, stream string, kv kvwatch.Bucket, loaded func(), log zerolog.Logger) error {
+func Follow(ctx context.Context, t *Tracker, nc Subscriber, prefix, stream string, kv bus.Watchable, loaded func(), log zerolog.Logger) error {
 	log = log.With().Str("component", "confirm").Logger()
-	filter := Filter(prefix, stream)
+	filter := events.AppliedFilter(prefix, stream)
 	sub, err := nc.Subscribe(filter, func(m *nats.Msg) {
 		r, err := Decode(m.Data)
 		if err != nil {
@@ -37,7 +38,7 @@ func Follow(ctx context.Context, t *Tracker, nc Subscriber, prefix, stream strin
 		return fmt.Errorf("subscribing to %s: %w", filter, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	return kvwatch.Follow(ctx, kv, "the status bucket", func(e jetstream.KeyValueEntry) {
+	return bus.FollowKV(ctx, kv, "the status bucket", func(e jetstream.KeyValueEntry) {
 		if e.Operation() != jetstream.KeyValuePut {
 			t.Remove(e.Key())
 			return

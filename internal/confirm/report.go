@@ -1,9 +1,10 @@
 // Package confirm lets zonecast-gateway answer an update only once the
 // syncers have applied it (--confirm all|any). Every syncer publishes an
-// applied report on a core NATS subject (Subject) as soon as its applied
-// sequences advance, and as a heartbeat; the gateway's Tracker keeps, per
-// node, whether it is live and what it applied, from those reports and
-// from the status bucket, and Wait blocks until the mode is satisfied.
+// applied report on a core NATS subject (events.AppliedSubject) as soon
+// as its applied sequences advance, and as a heartbeat; the gateway's
+// Tracker keeps, per node, whether it is live and what it applied, from
+// those reports and from the status bucket, and Wait blocks until the
+// mode is satisfied.
 //
 // The Tracker is the pure core (time comes in as a parameter); Follow is
 // the shell that feeds it from NATS.
@@ -17,20 +18,6 @@ import (
 
 // Version is the format version of Report.
 const Version = 1
-
-// DefaultSubjectPrefix is where syncers publish their applied reports,
-// outside the record stream's subjects (zonecast.rr.>) so that JetStream
-// does not store them.
-const DefaultSubjectPrefix = "zonecast.applied"
-
-// Subject returns the subject a node of the fleet of stream publishes its
-// reports on: <prefix>.<stream>.<node>. The stream's name keeps fleets
-// that share one NATS apart (a stream name is one subject token: no dots,
-// no wildcards).
-func Subject(prefix, stream, node string) string { return prefix + "." + stream + "." + node }
-
-// Filter returns the subject filter of the reports of stream's fleet.
-func Filter(prefix, stream string) string { return prefix + "." + stream + ".>" }
 
 // Report is what a syncer publishes whenever the stream sequence it has
 // applied to PowerDNS advances in one of its zones, and periodically as a
