@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/zonecast/zonecast/internal/claimlog"
@@ -22,7 +23,7 @@ func startWithLog(t *testing.T, f *fakePDNS, path string) (*Syncer, func()) {
 	}
 	t.Cleanup(func() { l.Close() })
 	return startWith(t, f, Config{Zones: []string{zone}, MaxBackoff: 20 * time.Millisecond,
-		RectifyDelay: 50 * time.Millisecond, Claims: l})
+		RectifyDelay: 50 * time.Millisecond, CheckpointDelay: 50 * time.Millisecond, Claims: l})
 }
 
 func (f *fakePDNS) owned(t *testing.T) owner.Set {
@@ -41,25 +42,27 @@ func (f *fakePDNS) owned(t *testing.T) owner.Set {
 // log is empty.
 func TestClaimLog(t *testing.T) {
 	t.Parallel()
-	f := newFake()
-	path := filepath.Join(t.TempDir(), "claims.log")
-	k := rrset.Key{Name: "web." + zone, Type: "AAAA"}
-	f.onApply = func() {
-		claims, _, err := claimlog.Parse(mustOpen(t, path))
-		if err == nil && len(claims) > 0 && !claims[zone].Has(k) {
-			t.Errorf("a PATCH before the claim of %v was logged", k)
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		path := filepath.Join(t.TempDir(), "claims.log")
+		k := rrset.Key{Name: "web." + zone, Type: "AAAA"}
+		f.onApply = func() {
+			claims, _, err := claimlog.Parse(mustOpen(t, path))
+			if err == nil && len(claims) > 0 && !claims[zone].Has(k) {
+				t.Errorf("a PATCH before the claim of %v was logged", k)
+			}
 		}
-	}
-	s, stop := startWithLog(t, f, path)
-	defer stop()
-	s.Replayed()
-	<-s.Ready()
-	deliver(t, s, 1, k.Name, "2001:db8::1")
-	waitFor(t, "the RRset", func() bool { return f.has(k) })
-	waitFor(t, "the claim in the zone metadata", func() bool { return f.owned(t).Has(k) })
-	waitFor(t, "an empty claim log", func() bool {
-		claims, _, _ := claimlog.Parse(mustOpen(t, path))
-		return len(claims) == 0
+		s, stop := startWithLog(t, f, path)
+		defer stop()
+		s.Replayed()
+		<-s.Ready()
+		deliver(t, s, 1, k.Name, "2001:db8::1")
+		waitFor(t, "the RRset", func() bool { return f.has(k) })
+		waitFor(t, "the claim in the zone metadata", func() bool { return f.owned(t).Has(k) })
+		waitFor(t, "an empty claim log", func() bool {
+			claims, _, _ := claimlog.Parse(mustOpen(t, path))
+			return len(claims) == 0
+		})
 	})
 }
 
@@ -69,25 +72,27 @@ func TestClaimLog(t *testing.T) {
 // reported as a foreign conflict).
 func TestClaimLogAfterCrash(t *testing.T) {
 	t.Parallel()
-	f := newFake()
-	path := filepath.Join(t.TempDir(), "claims.log")
-	k := rrset.Key{Name: "gone." + zone, Type: "AAAA"}
-	f.sets[k] = rrset.Set{Key: k, TTL: 60, Records: []string{"2001:db8::9"}}
-	l, err := claimlog.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Append(zone, []rrset.Key{k}, true); err != nil {
-		t.Fatal(err)
-	}
-	l.Close()
-	s, stop := startWithLog(t, f, path)
-	defer stop()
-	s.Replayed() // the stream holds nothing for k
-	<-s.Ready()
-	if f.has(k) {
-		t.Fatal("the logged RRset was not deleted at start-up")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		path := filepath.Join(t.TempDir(), "claims.log")
+		k := rrset.Key{Name: "gone." + zone, Type: "AAAA"}
+		f.sets[k] = rrset.Set{Key: k, TTL: 60, Records: []string{"2001:db8::9"}}
+		l, err := claimlog.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Append(zone, []rrset.Key{k}, true); err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+		s, stop := startWithLog(t, f, path)
+		defer stop()
+		s.Replayed() // the stream holds nothing for k
+		<-s.Ready()
+		if f.has(k) {
+			t.Fatal("the logged RRset was not deleted at start-up")
+		}
+	})
 }
 
 func mustOpen(t *testing.T, path string) *os.File {
@@ -106,31 +111,33 @@ func mustOpen(t *testing.T, path string) *os.File {
 // comes with the last part.
 func TestFullPassInParts(t *testing.T) {
 	t.Parallel()
-	f := newFake()
-	soa := rrset.Key{Name: zone, Type: "SOA"}
-	const n = firstPart + passPart + 500
-	var early []string
-	f.afterApply = func(always []pdnsapi.Change) {
-		if len(always) > 0 && f.patched < n { // f.patched includes this call
-			early = append(early, always[0].Set.Records[0])
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		soa := rrset.Key{Name: zone, Type: "SOA"}
+		const n = firstPart + passPart + 500
+		var early []string
+		f.afterApply = func(always []pdnsapi.Change) {
+			if len(always) > 0 && f.patched < n { // f.patched includes this call
+				early = append(early, always[0].Set.Records[0])
+			}
 		}
-	}
-	s, stop := startWithLog(t, f, filepath.Join(t.TempDir(), "claims.log"))
-	defer stop()
-	for i := 0; i < n; i++ {
-		deliverPending(t, s, uint64(i+1), uint64(n-1-i), fmt.Sprintf("h%d.%s", i, zone), fmt.Sprintf("2001:db8::%x", i+1))
-	}
-	s.Replayed()
-	<-s.Ready()
-	applies, patched, _ := f.counts()
-	if patched != n || applies != 3 {
-		t.Fatalf("%d RRsets in %d applies, want %d in 3 parts", patched, applies, n)
-	}
-	f.mu.Lock()
-	serial := strings.Fields(f.sets[soa].Records[0])[2]
-	f.mu.Unlock()
-	if serial != fmt.Sprint(n) || len(early) > 0 {
-		t.Fatalf("serial %s (want %d); SOA written with an early part: %v", serial, n, early)
-	}
-	waitFor(t, "the claims in the zone metadata", func() bool { return len(f.owned(t)) == n })
+		s, stop := startWithLog(t, f, filepath.Join(t.TempDir(), "claims.log"))
+		defer stop()
+		for i := 0; i < n; i++ {
+			deliverPending(t, s, uint64(i+1), uint64(n-1-i), fmt.Sprintf("h%d.%s", i, zone), fmt.Sprintf("2001:db8::%x", i+1))
+		}
+		s.Replayed()
+		<-s.Ready()
+		applies, patched, _ := f.counts()
+		if patched != n || applies != 3 {
+			t.Fatalf("%d RRsets in %d applies, want %d in 3 parts", patched, applies, n)
+		}
+		f.mu.Lock()
+		serial := strings.Fields(f.sets[soa].Records[0])[2]
+		f.mu.Unlock()
+		if serial != fmt.Sprint(n) || len(early) > 0 {
+			t.Fatalf("serial %s (want %d); SOA written with an early part: %v", serial, n, early)
+		}
+		waitFor(t, "the claims in the zone metadata", func() bool { return len(f.owned(t)) == n })
+	})
 }

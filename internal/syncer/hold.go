@@ -58,7 +58,7 @@ func (s *Syncer) holdDeletes(zone string, zs *zoneState, keys []rrset.Key, ch pl
 		}
 		p := valve.Plan{Zone: zone, N: len(asked), Owned: len(zs.owned), Holding: len(zs.held) > 0}
 		if !p.Holding {
-			p.Backlog = s.pendingDeletes(zone)
+			p.Backlog = s.in.pendingDeletes(zone)
 		}
 		if s.gate.Admit(s.cfg.Now(), p) {
 			counted = len(asked)
@@ -81,14 +81,12 @@ func (s *Syncer) holdDeletes(zone string, zs *zoneState, keys []rrset.Key, ch pl
 		}
 	}
 	if n := len(zs.held); n != had {
-		s.m.HeldDeletions.WithLabelValues(zone).Set(float64(n))
+		s.prog.setHeld(zone, n)
 		s.publishHolds()
 		if n == 0 {
 			s.log.Info().Str("zone", zone).Msg("no deletion held any more: the zone follows the stream again")
-			s.mu.Lock()
-			s.seqDirty[zone] = true // the SOA catches up with the stream
-			s.mu.Unlock()
-			s.poke()
+			s.in.seqMoved(zone) // the SOA catches up with the stream
+			s.in.poke()
 		}
 	}
 	return ch, seqKnown && len(zs.held) == 0, counted
@@ -104,19 +102,11 @@ const (
 	deleteSettleMax = time.Second
 )
 
-// noteDeletion records that a deletion was marked now; the caller holds
-// s.mu.
-func (s *Syncer) noteDeletionLocked(now time.Time) {
-	s.lastDelete = now
-}
-
 // settling reports whether deletions should wait this take, and if so
 // arranges for the writer to take them once they may go.
 func (s *Syncer) settling() bool {
 	now := s.cfg.Now()
-	s.mu.Lock()
-	last := s.lastDelete
-	s.mu.Unlock()
+	last := s.in.lastDeletion()
 	quiet := last.IsZero() || now.Sub(last) >= deleteSettle
 	if !quiet && s.settleSince.IsZero() {
 		s.settleSince = now
@@ -130,21 +120,6 @@ func (s *Syncer) settling() bool {
 		s.settleWake = limit
 	}
 	return true
-}
-
-// pendingDeletes counts the changes of zone, besides those being planned,
-// that are waiting to be planned and desire nothing: deletions too, most
-// likely. A burst of tombstones is judged as a whole, not batch by batch.
-func (s *Syncer) pendingDeletes(zone string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	count := 0
-	for _, e := range s.dirty {
-		if e.zone == zone && len(e.set.Records) == 0 {
-			count++
-		}
-	}
-	return count
 }
 
 // Approve lets the deletions that zone holds now be written, and returns
@@ -209,9 +184,9 @@ func (s *Syncer) approve(zone string) int {
 		keys = append(keys, k)
 		zs.approved[k] = struct{}{}
 	}
-	s.requeue(map[string][]rrset.Key{zone: keys})
+	s.in.requeue(map[string][]rrset.Key{zone: keys})
 	s.log.Warn().Str("zone", zone).Int("deletions", n).Msg("held deletions approved; writing them")
-	s.poke()
+	s.in.poke()
 	return n
 }
 

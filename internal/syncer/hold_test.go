@@ -42,33 +42,35 @@ func countHosts(f *fakePDNS) int {
 // still go through, and an approval writes exactly the held deletions.
 func TestMassTombstonesHeld(t *testing.T) {
 	t.Parallel()
-	f, s, stop := holdRig(t, 200, valve.Default)
-	defer stop()
-	soa := func() string {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		return f.sets[rrset.Key{Name: zone, Type: "SOA"}].Records[0]
-	}
-	before := soa()
-	for i := range 150 {
-		deliverPending(t, s, uint64(201+i), uint64(149-i), fmt.Sprintf("h%d.%s", i, zone))
-	}
-	deliver(t, s, 351, "new."+zone, "2001:db8::ffff") // not a deletion: written
-	waitFor(t, "the new record", func() bool { return f.has(rrset.Key{Name: "new." + zone, Type: "AAAA"}) })
-	waitFor(t, "the hold", func() bool { h := s.Holds(); return len(h) == 1 && h[0].Held == 150 })
-	if n := countHosts(f); n != 201 {
-		t.Fatalf("PowerDNS holds %d host RRsets, want all 200 and the new one", n)
-	}
-	if soa() != before {
-		t.Fatalf("the SOA serial moved while deletions are held: %s -> %s", before, soa())
-	}
-	n, err := s.Approve(context.Background(), zone)
-	if err != nil || n != 150 {
-		t.Fatalf("approve: %d, %v", n, err)
-	}
-	waitFor(t, "the approved deletions", func() bool { return countHosts(f) == 51 })
-	waitFor(t, "the hold lifted", func() bool { return len(s.Holds()) == 0 })
-	waitFor(t, "the SOA at the stream's position", func() bool { return soa() != before })
+	synctest.Test(t, func(t *testing.T) {
+		f, s, stop := holdRig(t, 200, valve.Default)
+		defer stop()
+		soa := func() string {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return f.sets[rrset.Key{Name: zone, Type: "SOA"}].Records[0]
+		}
+		before := soa()
+		for i := range 150 {
+			deliverPending(t, s, uint64(201+i), uint64(149-i), fmt.Sprintf("h%d.%s", i, zone))
+		}
+		deliver(t, s, 351, "new."+zone, "2001:db8::ffff") // not a deletion: written
+		waitFor(t, "the new record", func() bool { return f.has(rrset.Key{Name: "new." + zone, Type: "AAAA"}) })
+		waitFor(t, "the hold", func() bool { h := s.Holds(); return len(h) == 1 && h[0].Held == 150 })
+		if n := countHosts(f); n != 201 {
+			t.Fatalf("PowerDNS holds %d host RRsets, want all 200 and the new one", n)
+		}
+		if soa() != before {
+			t.Fatalf("the SOA serial moved while deletions are held: %s -> %s", before, soa())
+		}
+		n, err := s.Approve(context.Background(), zone)
+		if err != nil || n != 150 {
+			t.Fatalf("approve: %d, %v", n, err)
+		}
+		waitFor(t, "the approved deletions", func() bool { return countHosts(f) == 51 })
+		waitFor(t, "the hold lifted", func() bool { return len(s.Holds()) == 0 })
+		waitFor(t, "the SOA at the stream's position", func() bool { return soa() != before })
+	})
 }
 
 // TestHoldLiftsWhenDesiredAgain: deletions held after the desired state
@@ -77,37 +79,41 @@ func TestMassTombstonesHeld(t *testing.T) {
 // nothing was deleted at any moment.
 func TestHoldLiftsWhenDesiredAgain(t *testing.T) {
 	t.Parallel()
-	f, s, stop := holdRig(t, 100, valve.Default)
-	defer stop()
-	for i := range 100 {
-		deliverPending(t, s, uint64(101+i), uint64(99-i), fmt.Sprintf("h%d.%s", i, zone))
-	}
-	waitFor(t, "the hold", func() bool { h := s.Holds(); return len(h) == 1 && h[0].Held == 100 })
-	for i := range 100 {
-		deliverPending(t, s, uint64(201+i), uint64(99-i), fmt.Sprintf("h%d.%s", i, zone), fmt.Sprintf("2001:db8::%x", i+1))
-	}
-	waitFor(t, "the hold lifted", func() bool { return len(s.Holds()) == 0 })
-	if n := countHosts(f); n != 100 {
-		t.Fatalf("PowerDNS holds %d RRsets, want 100", n)
-	}
-	_, patched, _ := f.counts()
-	if f.deletes() != 0 {
-		t.Fatalf("%d deletions written (patched %d)", f.deletes(), patched)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f, s, stop := holdRig(t, 100, valve.Default)
+		defer stop()
+		for i := range 100 {
+			deliverPending(t, s, uint64(101+i), uint64(99-i), fmt.Sprintf("h%d.%s", i, zone))
+		}
+		waitFor(t, "the hold", func() bool { h := s.Holds(); return len(h) == 1 && h[0].Held == 100 })
+		for i := range 100 {
+			deliverPending(t, s, uint64(201+i), uint64(99-i), fmt.Sprintf("h%d.%s", i, zone), fmt.Sprintf("2001:db8::%x", i+1))
+		}
+		waitFor(t, "the hold lifted", func() bool { return len(s.Holds()) == 0 })
+		if n := countHosts(f); n != 100 {
+			t.Fatalf("PowerDNS holds %d RRsets, want 100", n)
+		}
+		_, patched, _ := f.counts()
+		if f.deletes() != 0 {
+			t.Fatalf("%d deletions written (patched %d)", f.deletes(), patched)
+		}
+	})
 }
 
 // TestSmallDeletionsPass: deletions under the limit are written at once.
 func TestSmallDeletionsPass(t *testing.T) {
 	t.Parallel()
-	f, s, stop := holdRig(t, 100, valve.Default)
-	defer stop()
-	for i := range 20 {
-		deliver(t, s, uint64(101+i), fmt.Sprintf("h%d.%s", i, zone))
-	}
-	waitFor(t, "20 deletions", func() bool { return countHosts(f) == 80 })
-	if len(s.Holds()) != 0 {
-		t.Fatalf("held %v", s.Holds())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f, s, stop := holdRig(t, 100, valve.Default)
+		defer stop()
+		for i := range 20 {
+			deliver(t, s, uint64(101+i), fmt.Sprintf("h%d.%s", i, zone))
+		}
+		waitFor(t, "20 deletions", func() bool { return countHosts(f) == 80 })
+		if len(s.Holds()) != 0 {
+			t.Fatalf("held %v", s.Holds())
+		}
+	})
 }
 
 // TestTrickleOfTombstonesHeldWhole: tombstones that keep arriving a few
@@ -120,11 +126,9 @@ func TestTrickleOfTombstonesHeldWhole(t *testing.T) {
 		defer stop()
 		for i := range 100 {
 			deliver(t, s, uint64(201+i), fmt.Sprintf("h%d.%s", i, zone))
-			time.Sleep(10 * time.Millisecond)
-			synctest.Wait()
+			advance(10 * time.Millisecond)
 		}
-		time.Sleep(time.Second)
-		synctest.Wait()
+		advance(time.Second)
 		if f.deletes() != 0 {
 			t.Fatalf("%d deletions written from a burst of 100 tombstones", f.deletes())
 		}
@@ -139,13 +143,11 @@ func TestLoneDeletionWaitsForQuiet(t *testing.T) {
 		f, s, stop := holdRig(t, 10, valve.Default)
 		defer stop()
 		deliver(t, s, 11, "h0."+zone)
-		time.Sleep(deleteSettle / 2)
-		synctest.Wait()
+		advance(deleteSettle / 2)
 		if f.deletes() != 0 {
 			t.Fatal("deleted before deletions stopped arriving")
 		}
-		time.Sleep(deleteSettle)
-		synctest.Wait()
+		advance(deleteSettle)
 		if f.deletes() != 1 {
 			t.Fatalf("%d deletions written after %v of quiet, want 1", f.deletes(), deleteSettle)
 		}
@@ -157,23 +159,25 @@ func TestLoneDeletionWaitsForQuiet(t *testing.T) {
 // held again.
 func TestApprovalCoversWhatWasHeld(t *testing.T) {
 	t.Parallel()
-	f, s, stop := holdRig(t, 300, valve.Default)
-	defer stop()
-	for i := range 150 {
-		deliverPending(t, s, uint64(301+i), uint64(149-i), fmt.Sprintf("h%d.%s", i, zone))
-	}
-	waitFor(t, "the first hold", func() bool { h := s.Holds(); return len(h) == 1 && h[0].Held == 150 })
-	for range 2 {
-		if _, err := s.Approve(context.Background(), zone); err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		f, s, stop := holdRig(t, 300, valve.Default)
+		defer stop()
+		for i := range 150 {
+			deliverPending(t, s, uint64(301+i), uint64(149-i), fmt.Sprintf("h%d.%s", i, zone))
 		}
-	}
-	waitFor(t, "the approved deletions", func() bool { return countHosts(f) == 150 })
-	for i := 150; i < 250; i++ {
-		deliverPending(t, s, uint64(301+i), uint64(249-i), fmt.Sprintf("h%d.%s", i, zone))
-	}
-	waitFor(t, "the second hold", func() bool { h := s.Holds(); return len(h) == 1 && h[0].Held == 100 })
-	if n := countHosts(f); n != 150 {
-		t.Fatalf("PowerDNS holds %d host RRsets, want 150: the approval let later deletions through", n)
-	}
+		waitFor(t, "the first hold", func() bool { h := s.Holds(); return len(h) == 1 && h[0].Held == 150 })
+		for range 2 {
+			if _, err := s.Approve(context.Background(), zone); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, "the approved deletions", func() bool { return countHosts(f) == 150 })
+		for i := 150; i < 250; i++ {
+			deliverPending(t, s, uint64(301+i), uint64(249-i), fmt.Sprintf("h%d.%s", i, zone))
+		}
+		waitFor(t, "the second hold", func() bool { h := s.Holds(); return len(h) == 1 && h[0].Held == 100 })
+		if n := countHosts(f); n != 150 {
+			t.Fatalf("PowerDNS holds %d host RRsets, want 150: the approval let later deletions through", n)
+		}
+	})
 }

@@ -1,10 +1,6 @@
 package syncer
 
 import (
-	"maps"
-	"sync"
-	"sync/atomic"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -29,50 +25,6 @@ type Metrics struct {
 	Snapshots       *prometheus.CounterVec
 	LeasesEnded     *prometheus.CounterVec
 	HeldDeletions   *prometheus.GaugeVec
-
-	// pos mirrors ZoneSeq and ZoneSerial for the monitor, which looks at
-	// them every few milliseconds: reading the gauges back through
-	// Prometheus cost more than a percent of a core, idle or not.
-	pos positions
-}
-
-// positions are the zones' applied stream sequences and SOA serials, with
-// a counter of changes that a poller reads without a lock.
-type positions struct {
-	changes atomic.Uint64
-	mu      sync.Mutex
-	seq     map[string]uint64
-	serial  map[string]uint32
-}
-
-// SetZoneSeq records that zone's changes up to stream sequence seq are
-// applied (or need no write).
-func (m *Metrics) SetZoneSeq(zone string, seq uint64) {
-	m.ZoneSeq.WithLabelValues(zone).Set(float64(seq))
-	m.pos.mu.Lock()
-	m.pos.seq[zone] = seq
-	m.pos.mu.Unlock()
-	m.pos.changes.Add(1)
-}
-
-// SetZoneSerial records the SOA serial written to zone.
-func (m *Metrics) SetZoneSerial(zone string, serial uint32) {
-	m.ZoneSerial.WithLabelValues(zone).Set(float64(serial))
-	m.pos.mu.Lock()
-	m.pos.serial[zone] = serial
-	m.pos.mu.Unlock()
-	m.pos.changes.Add(1)
-}
-
-// positionChanges counts the calls of SetZoneSeq and SetZoneSerial so far.
-func (m *Metrics) positionChanges() uint64 { return m.pos.changes.Load() }
-
-// zonePositions returns copies of the zones' sequences and serials as set
-// by SetZoneSeq and SetZoneSerial.
-func (m *Metrics) zonePositions() (map[string]uint64, map[string]uint32) {
-	m.pos.mu.Lock()
-	defer m.pos.mu.Unlock()
-	return maps.Clone(m.pos.seq), maps.Clone(m.pos.serial)
 }
 
 // NewMetrics registers the metrics on reg.
@@ -120,7 +72,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "snapshots_total",
 			Help: "Zone snapshots loaded at start or stored, by op (load, store) and result (ok, missing, refused, failed)."},
 			[]string{"op", "result"}),
-		pos: positions{seq: map[string]uint64{}, serial: map[string]uint32{}},
 	}
 	reg.MustRegister(m.HeldDeletions, m.LeasesEnded, m.Messages, m.Invalid, m.Applied, m.Rejected, m.Conflicts, m.BatchSize, m.ApplySeconds,
 		m.PDNSErrors, m.LastReconcile, m.ReconcileDrift, m.ZoneSeq, m.ZoneSerial, m.OwnedRRsets, m.DesiredRRsets,

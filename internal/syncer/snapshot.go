@@ -28,18 +28,18 @@ type SnapshotView struct {
 
 // Snapshot returns a consistent view of zone's desired state.
 func (s *Syncer) Snapshot(zone string) SnapshotView {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return SnapshotView{Zone: zone, Seq: s.position, ZoneSeq: s.desired.Seq(zone),
-		Contributions: s.desired.Contributions(zone)}
+	s.in.mu.Lock()
+	defer s.in.mu.Unlock()
+	return SnapshotView{Zone: zone, Seq: s.in.position, ZoneSeq: s.in.desired.Seq(zone),
+		Contributions: s.in.desired.Contributions(zone)}
 }
 
 // Position returns the stream sequence up to which every delivery is
 // folded into the desired state.
 func (s *Syncer) Position() uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.position
+	s.in.mu.Lock()
+	defer s.in.mu.Unlock()
+	return s.in.position
 }
 
 // LoadSnapshot folds a zone snapshot into the desired state, before the
@@ -57,11 +57,11 @@ func (s *Syncer) LoadSnapshot(r *snapshot.Reader, now time.Time) (int, error) {
 	if !slices.Contains(s.cfg.Zones, h.Zone) {
 		return 0, fmt.Errorf("loading snapshot: zone %s is not managed here", h.Zone)
 	}
-	s.mu.Lock()
-	if s.desired.Len() == 0 && h.Count >= reserveMin {
-		s.desired.Reserve(min(h.Count, reserveMax))
+	s.in.mu.Lock()
+	if s.in.desired.Len() == 0 && h.Count >= reserveMin {
+		s.in.desired.Reserve(min(h.Count, reserveMax))
 	}
-	s.mu.Unlock()
+	s.in.mu.Unlock()
 
 	free := make(chan *loadBatch, 2*loadWorkers)
 	for range cap(free) {
@@ -132,9 +132,9 @@ func (s *Syncer) LoadSnapshot(r *snapshot.Reader, now time.Time) (int, error) {
 	if loadErr != nil {
 		return int(loaded.Load()), loadErr
 	}
-	s.mu.Lock()
-	s.desired.Advance(h.Zone, h.ZoneSeq)
-	s.mu.Unlock()
+	s.in.mu.Lock()
+	s.in.desired.Advance(h.Zone, h.ZoneSeq)
+	s.in.mu.Unlock()
 	return int(loaded.Load()), nil
 }
 
@@ -180,20 +180,20 @@ func (s *Syncer) decodeBatch(zone string, b *loadBatch, msgs []events.Message) (
 
 // foldBatch folds decoded entries of the snapshot with header h.
 func (s *Syncer) foldBatch(h snapshot.Header, b *loadBatch, msgs []events.Message) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.in.mu.Lock()
+	defer s.in.mu.Unlock()
 	for i, m := range msgs {
-		zone, err := s.desired.Check(m)
+		zone, err := s.in.desired.Check(m)
 		if err == nil && zone != h.Zone {
 			err = fmt.Errorf("%s is in zone %s", m.Name, zone)
 		}
 		if err == nil {
-			_, _, err = s.desired.ApplyLease(m, h.ZoneSeq, b.expires[i])
+			_, _, err = s.in.desired.ApplyLease(m, h.ZoneSeq, b.expires[i])
 		}
 		if err != nil {
 			return fmt.Errorf("loading snapshot of %s: %s %s of %s: %w", h.Zone, m.Name, m.Type, m.Origin, err)
 		}
-		s.markLocked(m.Key(), zone, true)
+		s.in.markLocked(m.Key(), zone, true)
 	}
 	return nil
 }
@@ -201,20 +201,20 @@ func (s *Syncer) foldBatch(h snapshot.Header, b *loadBatch, msgs []events.Messag
 // StartAfter records that the stream is followed after seq: the smallest
 // position of the snapshots loaded.
 func (s *Syncer) StartAfter(seq uint64) {
-	s.mu.Lock()
-	s.position = seq
-	s.mu.Unlock()
+	s.in.mu.Lock()
+	s.in.position = seq
+	s.in.mu.Unlock()
 }
 
 // ResetDesired empties the desired state (a snapshot failed to load),
 // before the stream is replayed from its start.
 func (s *Syncer) ResetDesired() {
-	s.mu.Lock()
-	s.desired = desired.New(s.cfg.Zones)
-	clear(s.dirty)
-	clear(s.seqDirty)
-	s.position = 0
-	s.mu.Unlock()
+	s.in.mu.Lock()
+	s.in.desired = desired.New(s.cfg.Zones)
+	clear(s.in.dirty)
+	clear(s.in.seqDirty)
+	s.in.position = 0
+	s.in.mu.Unlock()
 }
 
 // Write encodes the view as a snapshot of stream (created at created),

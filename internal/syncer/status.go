@@ -35,6 +35,13 @@ type AppliedSink interface {
 	Publish(subject string, data []byte) error
 }
 
+// PositionSource is where the monitor reads the applied positions (a
+// *Syncer).
+type PositionSource interface {
+	Positions() (seq map[string]uint64, serial map[string]uint32)
+	PositionChanges() uint64
+}
+
 // MonitorConfig configures a Monitor.
 type MonitorConfig struct {
 	Node, Version string
@@ -71,6 +78,8 @@ type MonitorConfig struct {
 	// are read from them directly (cheap enough to do every AppliedPoll)
 	// instead of through Gatherer.
 	Metrics *Metrics
+	// Source, when set, gives the applied positions instead of Gatherer.
+	Source PositionSource
 	// Applied, when set, gets an applied report (confirm.Report) on
 	// AppliedSubject within AppliedPoll (default 2ms) of a zone's applied
 	// sequence advancing, every Heartbeat (default 1s) otherwise, and a
@@ -259,8 +268,8 @@ func (m *Monitor) seqs() map[string]uint64 {
 func (m *Monitor) appliedNow(fams []*dto.MetricFamily) (map[string]uint64, bool) {
 	var seq map[string]uint64
 	var serial map[string]uint32
-	if m.cfg.Metrics != nil {
-		seq, serial = m.cfg.Metrics.zonePositions()
+	if m.cfg.Source != nil {
+		seq, serial = m.cfg.Source.Positions()
 	} else {
 		if fams == nil {
 			var err error
@@ -325,10 +334,10 @@ func (m *Monitor) runApplied(ctx context.Context) {
 		now := time.Now()
 		// With the syncer's metrics at hand, a look costs an atomic load
 		// until a position moves, readiness changes or a heartbeat is due.
-		changed := m.cfg.Metrics == nil || lastSent.IsZero() || m.ready() != lastReady ||
+		changed := m.cfg.Source == nil || lastSent.IsZero() || m.ready() != lastReady ||
 			now.Sub(lastSent) >= m.cfg.Heartbeat
-		if m.cfg.Metrics != nil {
-			if c := m.cfg.Metrics.positionChanges(); c != seen {
+		if m.cfg.Source != nil {
+			if c := m.cfg.Source.PositionChanges(); c != seen {
 				seen, changed = c, true
 			}
 		}
@@ -499,8 +508,8 @@ func (m *Monitor) readSerial(ctx context.Context, z *status.Zone) bool {
 // writtenSerials returns, by zone, the SOA serial of the last PATCH
 // PowerDNS took from this process.
 func (m *Monitor) writtenSerials(fams []*dto.MetricFamily) map[string]uint32 {
-	if m.cfg.Metrics != nil {
-		_, serial := m.cfg.Metrics.zonePositions()
+	if m.cfg.Source != nil {
+		_, serial := m.cfg.Source.Positions()
 		return serial
 	}
 	out := map[string]uint32{}

@@ -175,34 +175,53 @@ func startWith(t *testing.T, f *fakePDNS, cfg Config) (*Syncer, func()) {
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
+	for {
+		synctest.Wait()
+		if cond() {
+			return
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(time.Millisecond)
+		advance(time.Millisecond)
 	}
 }
+
+// advance moves the fake clock of the test's bubble (testing/synctest) on
+// by d, once every goroutine of the bubble waits: nothing really sleeps,
+// and what a slow machine would do late happens all the same.
+func advance(d time.Duration) {
+	pause(d)
+	synctest.Wait()
+}
+
+// pause lets d of the bubble's fake time pass for the calling goroutine,
+// which may be any of the bubble's (advance may be called only from the
+// test's own).
+func pause(d time.Duration) { time.Sleep(d) }
 
 // TestBurstIsBatched: 3,000 events already in the stream at start-up are
 // written in a handful of PATCH rounds, not one per event.
 func TestBurstIsBatched(t *testing.T) {
 	t.Parallel()
-	f := newFake()
-	s, stop := start(t, f)
-	defer stop()
-	const n = 3000
-	for i := 0; i < n; i++ {
-		deliverPending(t, s, uint64(i+1), uint64(n-1-i), fmt.Sprintf("h%d.%s", i, zone), fmt.Sprintf("2001:db8::%x", i+1))
-	}
-	s.Replayed()
-	<-s.Ready()
-	applies, patched, _ := f.counts()
-	if patched != 3000 {
-		t.Fatalf("patched %d rrsets, want 3000", patched)
-	}
-	if applies > 10 {
-		t.Fatalf("%d apply rounds for 3000 events: not batched", applies)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		s, stop := start(t, f)
+		defer stop()
+		const n = 3000
+		for i := 0; i < n; i++ {
+			deliverPending(t, s, uint64(i+1), uint64(n-1-i), fmt.Sprintf("h%d.%s", i, zone), fmt.Sprintf("2001:db8::%x", i+1))
+		}
+		s.Replayed()
+		<-s.Ready()
+		applies, patched, _ := f.counts()
+		if patched != 3000 {
+			t.Fatalf("patched %d rrsets, want 3000", patched)
+		}
+		if applies > 10 {
+			t.Fatalf("%d apply rounds for 3000 events: not batched", applies)
+		}
+	})
 }
 
 // TestFirstBatchOfARoundIsBounded: a round that finds thousands of changes
@@ -210,30 +229,32 @@ func TestBurstIsBatched(t *testing.T) {
 // SOA, so that PowerDNS starts at once; the rest follows with the SOA.
 func TestFirstBatchOfARoundIsBounded(t *testing.T) {
 	t.Parallel()
-	f := newFake()
-	s, stop := startWith(t, f, Config{Zones: []string{zone}, MaxBackoff: 20 * time.Millisecond, BatchDelay: 300 * time.Millisecond})
-	defer stop()
-	s.Replayed()
-	<-s.Ready()
-	f.mu.Lock()
-	before := len(f.rounds)
-	f.mu.Unlock()
-	const n = 5000
-	for i := 0; i < n; i++ {
-		deliver(t, s, uint64(i+1), fmt.Sprintf("h%d.%s", i, zone), fmt.Sprintf("2001:db8::%x", i+1))
-	}
-	soa := rrset.Key{Name: zone, Type: "SOA"}
-	waitFor(t, "the burst and serial 5000", func() bool {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		s, stop := startWith(t, f, Config{Zones: []string{zone}, MaxBackoff: 20 * time.Millisecond, BatchDelay: 300 * time.Millisecond})
+		defer stop()
+		s.Replayed()
+		<-s.Ready()
 		f.mu.Lock()
-		defer f.mu.Unlock()
-		return f.patched == n && f.sets[soa].Records != nil && strings.Fields(f.sets[soa].Records[0])[2] == fmt.Sprint(n)
+		before := len(f.rounds)
+		f.mu.Unlock()
+		const n = 5000
+		for i := 0; i < n; i++ {
+			deliver(t, s, uint64(i+1), fmt.Sprintf("h%d.%s", i, zone), fmt.Sprintf("2001:db8::%x", i+1))
+		}
+		soa := rrset.Key{Name: zone, Type: "SOA"}
+		waitFor(t, "the burst and serial 5000", func() bool {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return f.patched == n && f.sets[soa].Records != nil && strings.Fields(f.sets[soa].Records[0])[2] == fmt.Sprint(n)
+		})
+		f.mu.Lock()
+		rounds := f.rounds[before:]
+		f.mu.Unlock()
+		if len(rounds) < 2 || rounds[0].changes != firstBatch || rounds[0].always != 0 {
+			t.Fatalf("apply rounds %v: want a first one of %d RRsets without the SOA, then the rest", rounds, firstBatch)
+		}
 	})
-	f.mu.Lock()
-	rounds := f.rounds[before:]
-	f.mu.Unlock()
-	if len(rounds) < 2 || rounds[0].changes != firstBatch || rounds[0].always != 0 {
-		t.Fatalf("apply rounds %v: want a first one of %d RRsets without the SOA, then the rest", rounds, firstBatch)
-	}
 }
 
 // TestNothingWrittenDuringReplay: while the stream replays the desired
@@ -241,24 +262,26 @@ func TestFirstBatchOfARoundIsBounded(t *testing.T) {
 // longer wants is deleted, and new ones are created, once it is complete.
 func TestNothingWrittenDuringReplay(t *testing.T) {
 	t.Parallel()
-	f := newFake()
-	stale := rrset.Key{Name: "stale." + zone, Type: "AAAA"}
-	fresh := rrset.Key{Name: "new." + zone, Type: "AAAA"}
-	f.sets[stale] = rrset.Set{Key: stale, TTL: 60, Records: []string{"2001:db8::99"}}
-	f.meta[owner.JournalKind(0)] = owner.EncodeJournal(zone, []rrset.Key{stale}, true)[0]
-	s, stop := start(t, f)
-	defer stop()
-	deliver(t, s, 1, "new."+zone, "2001:db8::1")
-	waitFor(t, "the zone read", func() bool { _, _, reads := f.counts(); return reads > 0 })
-	time.Sleep(50 * time.Millisecond)
-	if !f.has(stale) || f.has(fresh) {
-		t.Fatal("written before the replay was complete")
-	}
-	s.Replayed()
-	<-s.Ready()
-	if f.has(stale) || !f.has(fresh) {
-		t.Fatalf("after the replay: stale present %v, new present %v", f.has(stale), f.has(fresh))
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		stale := rrset.Key{Name: "stale." + zone, Type: "AAAA"}
+		fresh := rrset.Key{Name: "new." + zone, Type: "AAAA"}
+		f.sets[stale] = rrset.Set{Key: stale, TTL: 60, Records: []string{"2001:db8::99"}}
+		f.meta[owner.JournalKind(0)] = owner.EncodeJournal(zone, []rrset.Key{stale}, true)[0]
+		s, stop := start(t, f)
+		defer stop()
+		deliver(t, s, 1, "new."+zone, "2001:db8::1")
+		waitFor(t, "the zone read", func() bool { _, _, reads := f.counts(); return reads > 0 })
+		advance(50 * time.Millisecond)
+		if !f.has(stale) || f.has(fresh) {
+			t.Fatal("written before the replay was complete")
+		}
+		s.Replayed()
+		<-s.Ready()
+		if f.has(stale) || !f.has(fresh) {
+			t.Fatalf("after the replay: stale present %v, new present %v", f.has(stale), f.has(fresh))
+		}
+	})
 }
 
 // TestTransientFailureRetriesAndReconciles: a 503 is retried with backoff,
@@ -266,38 +289,42 @@ func TestNothingWrittenDuringReplay(t *testing.T) {
 // back with other data).
 func TestTransientFailureRetriesAndReconciles(t *testing.T) {
 	t.Parallel()
-	f := newFake()
-	s, stop := start(t, f)
-	defer stop()
-	s.Replayed()
-	<-s.Ready()
-	_, _, readsBefore := f.counts()
-	f.mu.Lock()
-	f.failNext = 3
-	f.mu.Unlock()
-	deliver(t, s, 1, "web."+zone, "2001:db8::1")
-	k := rrset.Key{Name: "web." + zone, Type: "AAAA"}
-	waitFor(t, "the change after the outage", func() bool { return f.has(k) })
-	if _, _, reads := f.counts(); reads <= readsBefore {
-		t.Fatal("no full reconciliation after the transient failure")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		s, stop := start(t, f)
+		defer stop()
+		s.Replayed()
+		<-s.Ready()
+		_, _, readsBefore := f.counts()
+		f.mu.Lock()
+		f.failNext = 3
+		f.mu.Unlock()
+		deliver(t, s, 1, "web."+zone, "2001:db8::1")
+		k := rrset.Key{Name: "web." + zone, Type: "AAAA"}
+		waitFor(t, "the change after the outage", func() bool { return f.has(k) })
+		if _, _, reads := f.counts(); reads <= readsBefore {
+			t.Fatal("no full reconciliation after the transient failure")
+		}
+	})
 }
 
 // TestInvalidEventIsCountedNotApplied: an event outside the zones is
 // rejected and the next valid one still lands.
 func TestInvalidEventIsCountedNotApplied(t *testing.T) {
 	t.Parallel()
-	f := newFake()
-	s, stop := start(t, f)
-	defer stop()
-	s.Replayed()
-	<-s.Ready()
-	deliver(t, s, 1, "web.other.test.", "2001:db8::1")
-	deliver(t, s, 2, "ok."+zone, "2001:db8::2")
-	waitFor(t, "the valid event", func() bool { return f.has(rrset.Key{Name: "ok." + zone, Type: "AAAA"}) })
-	if f.has(rrset.Key{Name: "web.other.test.", Type: "AAAA"}) {
-		t.Fatal("event outside the zones applied")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		s, stop := start(t, f)
+		defer stop()
+		s.Replayed()
+		<-s.Ready()
+		deliver(t, s, 1, "web.other.test.", "2001:db8::1")
+		deliver(t, s, 2, "ok."+zone, "2001:db8::2")
+		waitFor(t, "the valid event", func() bool { return f.has(rrset.Key{Name: "ok." + zone, Type: "AAAA"}) })
+		if f.has(rrset.Key{Name: "web.other.test.", Type: "AAAA"}) {
+			t.Fatal("event outside the zones applied")
+		}
+	})
 }
 
 // TestPipelinedRoundsKeepOrderAndSerial: changes that arrive while a batch
@@ -306,177 +333,185 @@ func TestInvalidEventIsCountedNotApplied(t *testing.T) {
 // a sequence whose message is not written yet.
 func TestPipelinedRoundsKeepOrderAndSerial(t *testing.T) {
 	t.Parallel()
-	f := newFake()
-	a := rrset.Key{Name: "a." + zone, Type: "AAAA"}
-	b := rrset.Key{Name: "b." + zone, Type: "AAAA"}
-	started := make(chan struct{}, 10)
-	release := make(chan struct{})
-	var gate atomic.Bool
-	var gated sync.Once
-	var bad []string
-	f.onApply = func() {
-		started <- struct{}{}
-		if gate.Load() {
-			gated.Do(func() { <-release }) // the first batch after start-up waits for the test
-		}
-	}
-	f.afterApply = func(always []pdnsapi.Change) {
-		for _, c := range always {
-			if c.Set.Type != "SOA" {
-				continue
-			}
-			serial := strings.Fields(c.Set.Records[0])[2]
-			if serial >= "2" && (f.sets[a].Records == nil || f.sets[a].Records[0] != "2001:db8::2") {
-				bad = append(bad, fmt.Sprintf("serial %s served while a is %v", serial, f.sets[a].Records))
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		a := rrset.Key{Name: "a." + zone, Type: "AAAA"}
+		b := rrset.Key{Name: "b." + zone, Type: "AAAA"}
+		started := make(chan struct{}, 10)
+		release := make(chan struct{})
+		var gate atomic.Bool
+		var gated sync.Once
+		var bad []string
+		f.onApply = func() {
+			started <- struct{}{}
+			if gate.Load() {
+				gated.Do(func() { <-release }) // the first batch after start-up waits for the test
 			}
 		}
-	}
-	s, stop := start(t, f)
-	defer stop()
-	s.Replayed()
-	<-s.Ready()
-	for len(started) > 0 {
-		<-started // the start-up pass
-	}
-	gate.Store(true)
-	deliver(t, s, 1, a.Name, "2001:db8::1")
-	select {
-	case <-started:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the first batch never started")
-	}
-	deliver(t, s, 2, a.Name, "2001:db8::2") // a is in flight
-	deliver(t, s, 3, b.Name, "2001:db8::3")
-	time.Sleep(4 * stageEvery)
-	close(release)
-	waitFor(t, "a = ::2, b = ::3 and serial 3", func() bool {
+		f.afterApply = func(always []pdnsapi.Change) {
+			for _, c := range always {
+				if c.Set.Type != "SOA" {
+					continue
+				}
+				serial := strings.Fields(c.Set.Records[0])[2]
+				if serial >= "2" && (f.sets[a].Records == nil || f.sets[a].Records[0] != "2001:db8::2") {
+					bad = append(bad, fmt.Sprintf("serial %s served while a is %v", serial, f.sets[a].Records))
+				}
+			}
+		}
+		s, stop := start(t, f)
+		defer stop()
+		s.Replayed()
+		<-s.Ready()
+		for len(started) > 0 {
+			<-started // the start-up pass
+		}
+		gate.Store(true)
+		deliver(t, s, 1, a.Name, "2001:db8::1")
+		select {
+		case <-started:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the first batch never started")
+		}
+		deliver(t, s, 2, a.Name, "2001:db8::2") // a is in flight
+		deliver(t, s, 3, b.Name, "2001:db8::3")
+		advance(4 * stageEvery)
+		close(release)
+		waitFor(t, "a = ::2, b = ::3 and serial 3", func() bool {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			soa := f.sets[rrset.Key{Name: zone, Type: "SOA"}]
+			return len(f.sets[a].Records) == 1 && f.sets[a].Records[0] == "2001:db8::2" &&
+				len(f.sets[b].Records) == 1 && len(soa.Records) == 1 && strings.Fields(soa.Records[0])[2] == "3"
+		})
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		soa := f.sets[rrset.Key{Name: zone, Type: "SOA"}]
-		return len(f.sets[a].Records) == 1 && f.sets[a].Records[0] == "2001:db8::2" &&
-			len(f.sets[b].Records) == 1 && len(soa.Records) == 1 && strings.Fields(soa.Records[0])[2] == "3"
+		if len(bad) > 0 {
+			t.Fatalf("SOA serial ran ahead of the data: %v", bad)
+		}
 	})
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(bad) > 0 {
-		t.Fatalf("SOA serial ran ahead of the data: %v", bad)
-	}
 }
 
 // TestSteadyStreamLeavesRoomForReconcile: under a steady stream of changes
 // the writer still gets to a requested reconciliation (flush is bounded).
 func TestSteadyStreamLeavesRoomForReconcile(t *testing.T) {
 	t.Parallel()
-	f := newFake()
-	f.onApply = func() { time.Sleep(50 * time.Millisecond) }
-	s, stop := start(t, f)
-	defer stop()
-	s.Replayed()
-	<-s.Ready()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; i < 200; i++ { // 4 s of changes, one every 20 ms
-			deliver(t, s, uint64(i+1), fmt.Sprintf("h%d.%s", i, zone), fmt.Sprintf("2001:db8::%x", i+1))
-			time.Sleep(20 * time.Millisecond)
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		f.onApply = func() { pause(50 * time.Millisecond) }
+		s, stop := start(t, f)
+		defer stop()
+		s.Replayed()
+		<-s.Ready()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; i < 200; i++ { // 4 s of changes, one every 20 ms
+				deliver(t, s, uint64(i+1), fmt.Sprintf("h%d.%s", i, zone), fmt.Sprintf("2001:db8::%x", i+1))
+				pause(20 * time.Millisecond)
+			}
+		}()
+		advance(300 * time.Millisecond)
+		_, _, before := f.counts()
+		s.RequestReconcile()
+		deadline := time.Now().Add(2500 * time.Millisecond)
+		for {
+			if _, _, reads := f.counts(); reads > before {
+				break
+			}
+			select {
+			case <-done:
+				t.Fatal("the reconciliation waited for the stream to end")
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no reconciliation within 2.5 s under a steady stream")
+			}
+			advance(5 * time.Millisecond)
 		}
-	}()
-	time.Sleep(300 * time.Millisecond)
-	_, _, before := f.counts()
-	s.RequestReconcile()
-	deadline := time.Now().Add(2500 * time.Millisecond)
-	for {
-		if _, _, reads := f.counts(); reads > before {
-			break
-		}
-		select {
-		case <-done:
-			t.Fatal("the reconciliation waited for the stream to end")
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no reconciliation within 2.5 s under a steady stream")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	<-done
+		<-done
+	})
 }
 
 // TestIdleAfterWrites: Config.Idle is called once the writer has been quiet
 // for idleAfter after writing, and not while changes keep coming.
 func TestIdleAfterWrites(t *testing.T) {
 	t.Parallel()
-	f := newFake()
-	var mu sync.Mutex
-	var idles []time.Time
-	s, stop := startWith(t, f, Config{Zones: []string{zone}, Idle: func() {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		var mu sync.Mutex
+		var idles []time.Time
+		s, stop := startWith(t, f, Config{Zones: []string{zone}, Idle: func() {
+			mu.Lock()
+			idles = append(idles, time.Now())
+			mu.Unlock()
+		}})
+		defer stop()
+		s.Replayed()
+		<-s.Ready()
+		count := func() int {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(idles)
+		}
+		waitFor(t, "the idle call after convergence", func() bool { return count() == 1 })
+		// A steady stream, a change every 20 ms: no idle call.
+		var last time.Time
+		for i := 0; i < 15; i++ {
+			deliver(t, s, uint64(i+1), fmt.Sprintf("h%d.%s", i, zone), "2001:db8::1")
+			last = time.Now()
+			advance(20 * time.Millisecond)
+		}
+		if n := count(); n != 1 {
+			t.Fatalf("%d idle calls during a steady stream", n-1)
+		}
+		waitFor(t, "an idle call after the stream", func() bool { return count() == 2 })
 		mu.Lock()
-		idles = append(idles, time.Now())
+		quiet := idles[1].Sub(last)
 		mu.Unlock()
-	}})
-	defer stop()
-	s.Replayed()
-	<-s.Ready()
-	count := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(idles)
-	}
-	waitFor(t, "the idle call after convergence", func() bool { return count() == 1 })
-	// A steady stream, a change every 20 ms: no idle call.
-	var last time.Time
-	for i := 0; i < 15; i++ {
-		deliver(t, s, uint64(i+1), fmt.Sprintf("h%d.%s", i, zone), "2001:db8::1")
-		last = time.Now()
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := count(); n != 1 {
-		t.Fatalf("%d idle calls during a steady stream", n-1)
-	}
-	waitFor(t, "an idle call after the stream", func() bool { return count() == 2 })
-	mu.Lock()
-	quiet := idles[1].Sub(last)
-	mu.Unlock()
-	if quiet < idleAfter {
-		t.Errorf("idle called %v after the last change, before idleAfter (%v)", quiet, idleAfter)
-	}
-	time.Sleep(3 * idleAfter)
-	if n := count(); n != 2 {
-		t.Errorf("%d idle calls while nothing happened; want none", n-2)
-	}
+		if quiet < idleAfter {
+			t.Errorf("idle called %v after the last change, before idleAfter (%v)", quiet, idleAfter)
+		}
+		advance(3 * idleAfter)
+		if n := count(); n != 2 {
+			t.Errorf("%d idle calls while nothing happened; want none", n-2)
+		}
+	})
 }
 
 // take with a budget plans at most that many changes and leaves the others
 // dirty, with the zone's sequence: the first batch of a round must not
 // claim the SOA for changes it does not hold.
 func TestTakeBudget(t *testing.T) {
-	f := newFake()
-	s := New(Config{Zones: []string{zone}}, f, NewMetrics(prometheus.NewRegistry()), zerolog.Nop())
-	if _, err := s.loadZone(context.Background(), zone); err != nil {
-		t.Fatal(err)
-	}
-	s.mu.Lock()
-	s.tracking = true
-	s.mu.Unlock()
-	for i := 0; i < 50; i++ {
-		deliver(t, s, uint64(i+1), fmt.Sprintf("h%d.%s", i, zone), "2001:db8::1")
-	}
-	st := newStaging()
-	s.take(st, nil, 20)
-	sz := st.zones[zone]
-	if sz == nil || len(sz.dec) != 20 || sz.seqSet {
-		t.Fatalf("staged %+v; want 20 decisions without the sequence", sz)
-	}
-	s.mu.Lock()
-	left, seqLeft := len(s.dirty), s.seqDirty[zone]
-	s.mu.Unlock()
-	if left != 30 || !seqLeft {
-		t.Fatalf("%d left dirty (sequence %v); want 30 with the sequence", left, seqLeft)
-	}
-	s.take(st, nil, 0)
-	if sz := st.zones[zone]; len(sz.dec) != 50 || !sz.seqSet || sz.seq != 50 {
-		t.Fatalf("after a take without budget: %d decisions, sequence %d (%v); want 50, 50", len(sz.dec), sz.seq, sz.seqSet)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		s := New(Config{Zones: []string{zone}}, f, NewMetrics(prometheus.NewRegistry()), zerolog.Nop())
+		if err := s.loadZone(context.Background(), zone); err != nil {
+			t.Fatal(err)
+		}
+		s.in.mu.Lock()
+		s.in.tracking = true
+		s.in.mu.Unlock()
+		for i := 0; i < 50; i++ {
+			deliver(t, s, uint64(i+1), fmt.Sprintf("h%d.%s", i, zone), "2001:db8::1")
+		}
+		st := newStaging()
+		s.take(st, nil, 20)
+		sz := st.zones[zone]
+		if sz == nil || len(sz.dec) != 20 || sz.seqSet {
+			t.Fatalf("staged %+v; want 20 decisions without the sequence", sz)
+		}
+		s.in.mu.Lock()
+		left, seqLeft := len(s.in.dirty), s.in.seqDirty[zone]
+		s.in.mu.Unlock()
+		if left != 30 || !seqLeft {
+			t.Fatalf("%d left dirty (sequence %v); want 30 with the sequence", left, seqLeft)
+		}
+		s.take(st, nil, 0)
+		if sz := st.zones[zone]; len(sz.dec) != 50 || !sz.seqSet || sz.seq != 50 {
+			t.Fatalf("after a take without budget: %d decisions, sequence %d (%v); want 50, 50", len(sz.dec), sz.seq, sz.seqSet)
+		}
+	})
 }
 
 // TestLeaseEndsOnTime: a contribution whose lease runs out leaves PowerDNS
@@ -505,13 +540,11 @@ func TestLeaseEndsOnTime(t *testing.T) {
 		soa := rrset.Key{Name: zone, Type: "SOA"}
 		serial := func() string { f.mu.Lock(); defer f.mu.Unlock(); return f.sets[soa].Records[0] }
 		before := serial()
-		time.Sleep(9 * time.Second)
-		synctest.Wait()
+		advance(9 * time.Second)
 		if !f.has(m.Key()) {
 			t.Fatal("the lease ended a second early")
 		}
-		time.Sleep(time.Second + 10*time.Millisecond) // and the writer's batch delay
-		synctest.Wait()
+		advance(time.Second + 10*time.Millisecond) // and the writer's batch delay
 		if f.has(m.Key()) {
 			t.Fatal("the lease did not end on time")
 		}
@@ -534,27 +567,29 @@ func TestLeaseEndsOnTime(t *testing.T) {
 // sequence, so no node looks behind because of it.
 func TestRefusedEventAdvancesTheZone(t *testing.T) {
 	t.Parallel()
-	f := newFake()
-	s, stop := start(t, f)
-	defer stop()
-	s.Replayed()
-	<-s.Ready()
-	deliver(t, s, 1, "h1."+zone, "2001:db8::1")
-	m := events.Message{Version: 1, Name: zone, Type: "NS", Origin: "o", TTL: 60, Records: []string{"ns9.example.net."}}
-	data, err := events.Encode(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.HandleMessage(Delivery{Subject: events.Subject(events.DefaultSubjectPrefix, m), Data: data, Seq: 2}, time.Now())
-	soa := rrset.Key{Name: zone, Type: "SOA"}
-	waitFor(t, "serial 2 after the refused NS", func() bool {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		s, stop := start(t, f)
+		defer stop()
+		s.Replayed()
+		<-s.Ready()
+		deliver(t, s, 1, "h1."+zone, "2001:db8::1")
+		m := events.Message{Version: 1, Name: zone, Type: "NS", Origin: "o", TTL: 60, Records: []string{"ns9.example.net."}}
+		data, err := events.Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.HandleMessage(Delivery{Subject: events.Subject(events.DefaultSubjectPrefix, m), Data: data, Seq: 2}, time.Now())
+		soa := rrset.Key{Name: zone, Type: "SOA"}
+		waitFor(t, "serial 2 after the refused NS", func() bool {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return f.sets[soa].Records != nil && strings.Fields(f.sets[soa].Records[0])[2] == "2"
+		})
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		return f.sets[soa].Records != nil && strings.Fields(f.sets[soa].Records[0])[2] == "2"
+		if _, ok := f.sets[rrset.Key{Name: zone, Type: "NS"}]; ok {
+			t.Fatalf("apex NS written: %+v", f.sets[rrset.Key{Name: zone, Type: "NS"}])
+		}
 	})
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.sets[rrset.Key{Name: zone, Type: "NS"}]; ok {
-		t.Fatalf("apex NS written: %+v", f.sets[rrset.Key{Name: zone, Type: "NS"}])
-	}
 }

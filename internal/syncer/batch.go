@@ -1,0 +1,116 @@
+package syncer
+
+import (
+	"slices"
+	"time"
+
+	"github.com/zonecast/zonecast/internal/pdnsapi"
+	"github.com/zonecast/zonecast/internal/plan"
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+// zoneState is the writer's view of one zone in PowerDNS.
+type zoneState struct {
+	actual    map[rrset.Key]rrset.Set
+	owned     map[rrset.Key]struct{} // the ledger's owned set of the zone
+	conflicts map[rrset.Key]bool
+	held      map[rrset.Key]struct{} // deletions the valve holds
+	approved  map[rrset.Key]struct{} // held deletions an operator approved, until written
+}
+
+// takeIn updates the cached actual state with a written plan, leaving out
+// what PowerDNS refused, and reports whether names came or went.
+func (zs *zoneState) takeIn(ch plan.Changes, bad map[rrset.Key]bool) (structural bool) {
+	for _, set := range ch.Upserts {
+		if bad[set.Key] {
+			continue
+		}
+		if _, existed := zs.actual[set.Key]; !existed {
+			structural = true
+		}
+		zs.actual[set.Key] = set
+	}
+	for _, k := range ch.Deletes {
+		if !bad[k] {
+			delete(zs.actual, k)
+			delete(zs.approved, k)
+			structural = true
+		}
+	}
+	return structural
+}
+
+// batch is one zone's planned write: the RRset changes, the SOA that goes
+// with them, and the ownership it needs.
+type batch struct {
+	zone      string
+	zs        *zoneState
+	keys      []rrset.Key // every key the plan looked at
+	ch        plan.Changes
+	seq       uint64
+	seqKnown  bool // the batch brings the zone to stream sequence seq
+	changes   []pdnsapi.Change
+	always    []pdnsapi.Change
+	claimed   bool // its claims are recorded already
+	claimTook time.Duration
+	start     time.Time              // when the PATCHes began
+	counted   int                    // deletions the delete limit counted (taken back if not written)
+	busy      map[rrset.Key]struct{} // keys, as a set (see inFlight)
+}
+
+// inFlight returns the batch's keys as a set.
+func (b *batch) inFlight() map[rrset.Key]struct{} {
+	if b.busy == nil {
+		b.busy = make(map[rrset.Key]struct{}, len(b.keys))
+		for _, k := range b.keys {
+			b.busy[k] = struct{}{}
+		}
+	}
+	return b.busy
+}
+
+// prepare reports the plan's conflicts, passes its deletions through the
+// valve and turns it into a batch; nil when PowerDNS and the ownership
+// record need nothing.
+func (s *Syncer) prepare(zone string, zs *zoneState, keys []rrset.Key, ch plan.Changes, seq uint64, seqKnown bool) *batch {
+	s.reportConflicts(zone, zs, keys, ch.Conflicts)
+	ch, seqKnown, counted := s.holdDeletes(zone, zs, keys, ch, seqKnown)
+	b := &batch{zone: zone, zs: zs, keys: keys, ch: ch, seq: seq, seqKnown: seqKnown, counted: counted}
+	soaKey := rrset.Key{Name: zone, Type: "SOA"}
+	if seqKnown {
+		soa := s.soa(zone, seq)
+		if cur, ok := zs.actual[soaKey]; !ok || !cur.Equal(soa) {
+			b.always = append(b.always, pdnsapi.Change{Set: soa})
+		}
+	}
+	if !ch.HasChanges() && len(b.always) == 0 {
+		if seqKnown {
+			s.prog.setSeq(zone, seq) // nothing to write: applied
+		}
+		return nil
+	}
+	// Neighbouring names in one PATCH, and deterministic batches.
+	slices.SortFunc(ch.Upserts, func(a, b rrset.Set) int { return rrset.CompareKeys(a.Key, b.Key) })
+	rrset.SortKeys(ch.Deletes)
+	b.changes = make([]pdnsapi.Change, 0, ch.Writes())
+	for _, set := range ch.Upserts {
+		b.changes = append(b.changes, pdnsapi.Change{Set: set})
+	}
+	for _, k := range ch.Deletes {
+		b.changes = append(b.changes, pdnsapi.Change{Set: rrset.Set{Key: k, TTL: 60}, Delete: true})
+	}
+	return b
+}
+
+func (s *Syncer) reportConflicts(zone string, zs *zoneState, keys []rrset.Key, conflicts []plan.Conflict) {
+	for _, k := range keys {
+		delete(zs.conflicts, k)
+	}
+	for _, c := range conflicts {
+		zs.conflicts[c.Desired.Key] = true
+		s.log.Warn().Str("zone", zone).Str("name", c.Desired.Name).Str("type", c.Desired.Type).
+			Strs("desired", c.Desired.Records).Strs("actual", c.Actual.Records).
+			Msg("conflict: a foreign rrset holds this name and type; left untouched")
+	}
+	s.prog.setConflicts(zone, len(zs.conflicts))
+}

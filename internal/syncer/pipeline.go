@@ -1,0 +1,139 @@
+package syncer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/zonecast/zonecast/internal/pdnsapi"
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+// The write pipeline: one batch's PATCHes are in flight at a time, and
+// while PowerDNS works the batch's source plans the next one, so that
+// PowerDNS, the slow side, never waits for the syncer's planning. The
+// incremental flush (flush.go) and the full pass of a reconciliation
+// (reconcile.go) are the two sources.
+
+// source feeds the pipeline with batches.
+type source interface {
+	// next returns the next batch to write; nil when nothing is left.
+	next(ctx context.Context) (*batch, error)
+	// ahead plans while b is written: it is called as b leaves, then
+	// every stageEvery until b's PATCHes return.
+	ahead(ctx context.Context, b *batch)
+	// abandon gives back what the source holds when the pipeline stops
+	// on an error.
+	abandon()
+}
+
+// stageEvery is how often a source plans ahead while a batch is in flight.
+const stageEvery = 5 * time.Millisecond
+
+// applied is the outcome of a batch's PATCHes.
+type applied struct {
+	rejected []pdnsapi.Rejection
+	err      error
+}
+
+// write runs the pipeline over src until src has nothing left, and returns
+// the RRsets written. A batch that fails goes back to the intake's marks,
+// with what src still holds.
+func (s *Syncer) write(ctx context.Context, src source) (int, error) {
+	written := 0
+	for {
+		b, err := src.next(ctx)
+		if err != nil {
+			src.abandon()
+			return written, err
+		}
+		if b == nil {
+			return written, nil
+		}
+		if err := s.claimBatch(ctx, b); err != nil {
+			s.gate.Uncount(b.zone, b.counted)
+			s.requeueBatch(b)
+			src.abandon()
+			return written, err
+		}
+		n, err := s.land(ctx, b, s.apply(ctx, b, src))
+		written += n
+		if err != nil {
+			s.requeueBatch(b)
+			src.abandon()
+			return written, err
+		}
+	}
+}
+
+// apply writes b's PATCHes, letting src plan ahead meanwhile.
+func (s *Syncer) apply(ctx context.Context, b *batch, src source) applied {
+	b.start = time.Now()
+	done := make(chan applied, 1)
+	go func() {
+		actx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+		defer cancel()
+		rejected, err := s.pdns.Apply(actx, b.zone, b.changes, b.always)
+		done <- applied{rejected: rejected, err: err}
+	}()
+	src.ahead(ctx, b)
+	tick := time.NewTicker(stageEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case r := <-done:
+			return r
+		case <-tick.C:
+			src.ahead(ctx, b)
+		}
+	}
+}
+
+// land takes the outcome of a batch's PATCHes into the cached state: what
+// PowerDNS now serves, the zone's position, the ownership it no longer
+// needs, and a rectify when names came or went.
+func (s *Syncer) land(ctx context.Context, b *batch, r applied) (int, error) {
+	if r.err != nil {
+		s.gate.Uncount(b.zone, b.counted)
+		return 0, fmt.Errorf("applying %d rrsets to %s: %w", len(b.changes), b.zone, r.err)
+	}
+	s.m.ApplySeconds.Observe(time.Since(b.start).Seconds())
+	s.m.BatchSize.Observe(float64(len(b.changes)))
+	s.prog.setReachable(true)
+	bad := s.reportRejected(b.zone, r.rejected)
+	if b.zs.takeIn(b.ch, bad) {
+		s.rect.schedule(b.zone)
+	}
+	for _, c := range b.always {
+		b.zs.actual[c.Set.Key] = c.Set
+		s.prog.setSerial(b.zone, Serial(b.seq))
+	}
+	if b.seqKnown {
+		s.prog.setSeq(b.zone, b.seq)
+	}
+	written := len(b.changes) - len(r.rejected)
+	s.m.Applied.WithLabelValues(b.zone).Add(float64(written))
+	s.settleOwnership(ctx, b, bad)
+	s.log.Debug().Str("zone", b.zone).Int("rrsets", len(b.changes)).Int("rejected", len(r.rejected)).
+		Uint64("seq", b.seq).Dur("took", time.Since(b.start)).Int("claims", len(b.ch.Claims)).Dur("claim_took", b.claimTook).
+		Msg("applied changes")
+	return written, nil
+}
+
+// reportRejected counts and logs the RRsets PowerDNS refused, and returns
+// their keys.
+func (s *Syncer) reportRejected(zone string, rejected []pdnsapi.Rejection) map[rrset.Key]bool {
+	bad := make(map[rrset.Key]bool, len(rejected))
+	for _, r := range rejected {
+		bad[r.Change.Set.Key] = true
+		s.m.Rejected.WithLabelValues(zone).Inc()
+		s.log.Error().Str("zone", zone).Str("name", r.Change.Set.Name).Str("type", r.Change.Set.Type).
+			Str("reason", r.Reason).Strs("records", r.Change.Set.Records).Msg("powerdns rejected rrset")
+	}
+	return bad
+}
+
+// requeueBatch marks a batch's keys dirty again after it failed.
+func (s *Syncer) requeueBatch(b *batch) {
+	s.in.requeue(map[string][]rrset.Key{b.zone: b.keys})
+}

@@ -1,0 +1,203 @@
+package syncer
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Progress is what the writer has done so far: the zones' applied
+// positions and bookkeeping, for the node's status, the healer and the
+// applied reports. It is a copy, safe to keep.
+type Progress struct {
+	Zones map[string]ZoneProgress
+	// Desired counts the RRsets of the desired state.
+	Desired int
+	// LastReconcile is when the last full reconciliation completed (zero:
+	// none yet).
+	LastReconcile time.Time
+	// Reachable is false while PowerDNS fails the calls made of it.
+	Reachable bool
+}
+
+// ZoneProgress is one zone's part of Progress.
+type ZoneProgress struct {
+	// Seq: every change of the zone up to this stream sequence is written,
+	// or needed no write (SeqSet false: none yet).
+	Seq    uint64
+	SeqSet bool
+	// Serial is the SOA serial of the last PATCH PowerDNS took from this
+	// process (SerialSet false: none yet).
+	Serial    uint32
+	SerialSet bool
+	Owned     int // RRsets zonecast owns in the zone
+	Drift     int // RRsets the last full reconciliation had to write
+	Conflicts int // desired RRsets a foreign RRset blocks
+	Held      int // deletions the safety valve holds
+}
+
+// progress keeps Progress and the metrics that mirror it in step. Readers
+// poll it often (the applied reports), so a change also bumps a counter
+// and wakes the waiters of Changed.
+type progress struct {
+	m *Metrics
+
+	mu        sync.Mutex
+	zones     map[string]*ZoneProgress
+	reconcile time.Time
+	changed   chan struct{} // closed at the next position change
+
+	changes   atomic.Uint64
+	desired   atomic.Int64
+	reachable atomic.Bool
+}
+
+func newProgress(m *Metrics) *progress {
+	p := &progress{m: m, zones: map[string]*ZoneProgress{}, changed: make(chan struct{})}
+	p.reachable.Store(true)
+	return p
+}
+
+// zone returns z's entry; the caller holds p.mu.
+func (p *progress) zone(z string) *ZoneProgress {
+	zp, ok := p.zones[z]
+	if !ok {
+		zp = &ZoneProgress{}
+		p.zones[z] = zp
+	}
+	return zp
+}
+
+// moved wakes the waiters of Changed; the caller holds p.mu.
+func (p *progress) moved() {
+	p.changes.Add(1)
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// setSeq records that zone's changes up to stream sequence seq are
+// applied (or need no write).
+func (p *progress) setSeq(zone string, seq uint64) {
+	p.m.ZoneSeq.WithLabelValues(zone).Set(float64(seq))
+	p.mu.Lock()
+	zp := p.zone(zone)
+	zp.Seq, zp.SeqSet = seq, true
+	p.moved()
+	p.mu.Unlock()
+}
+
+// setSerial records the SOA serial PowerDNS took for zone.
+func (p *progress) setSerial(zone string, serial uint32) {
+	p.m.ZoneSerial.WithLabelValues(zone).Set(float64(serial))
+	p.mu.Lock()
+	zp := p.zone(zone)
+	zp.Serial, zp.SerialSet = serial, true
+	p.moved()
+	p.mu.Unlock()
+}
+
+func (p *progress) setOwned(zone string, n int) {
+	p.m.OwnedRRsets.WithLabelValues(zone).Set(float64(n))
+	p.mu.Lock()
+	p.zone(zone).Owned = n
+	p.mu.Unlock()
+}
+
+func (p *progress) setDrift(zone string, n int) {
+	p.m.ReconcileDrift.WithLabelValues(zone).Set(float64(n))
+	p.mu.Lock()
+	p.zone(zone).Drift = n
+	p.mu.Unlock()
+}
+
+func (p *progress) setConflicts(zone string, n int) {
+	p.m.Conflicts.WithLabelValues(zone).Set(float64(n))
+	p.mu.Lock()
+	p.zone(zone).Conflicts = n
+	p.mu.Unlock()
+}
+
+func (p *progress) setHeld(zone string, n int) {
+	p.m.HeldDeletions.WithLabelValues(zone).Set(float64(n))
+	p.mu.Lock()
+	p.zone(zone).Held = n
+	p.mu.Unlock()
+}
+
+func (p *progress) setDesired(n int) {
+	p.m.DesiredRRsets.Set(float64(n))
+	p.desired.Store(int64(n))
+}
+
+func (p *progress) setReachable(ok bool) {
+	reach := 0.0
+	if ok {
+		reach = 1
+	}
+	p.m.PDNSReachable.Set(reach)
+	p.reachable.Store(ok)
+}
+
+func (p *progress) reconciled(now time.Time) {
+	p.m.LastReconcile.Set(float64(now.UnixNano()) / 1e9)
+	p.mu.Lock()
+	p.reconcile = now
+	p.mu.Unlock()
+}
+
+func (p *progress) snapshot() Progress {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := Progress{Zones: make(map[string]ZoneProgress, len(p.zones)), Desired: int(p.desired.Load()),
+		LastReconcile: p.reconcile, Reachable: p.reachable.Load()}
+	for z, zp := range p.zones {
+		out.Zones[z] = *zp
+	}
+	return out
+}
+
+// positions returns the applied sequences and written serials by zone.
+func (p *progress) positions() (map[string]uint64, map[string]uint32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	seq, serial := make(map[string]uint64, len(p.zones)), make(map[string]uint32, len(p.zones))
+	for z, zp := range p.zones {
+		if zp.SeqSet {
+			seq[z] = zp.Seq
+		}
+		if zp.SerialSet {
+			serial[z] = zp.Serial
+		}
+	}
+	return seq, serial
+}
+
+func (p *progress) changedChan() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.changed
+}
+
+// Progress returns a copy of what the writer has done so far. Safe from
+// any goroutine.
+func (s *Syncer) Progress() Progress { return s.prog.snapshot() }
+
+// Positions returns, by zone, the stream sequence up to which changes are
+// applied and the SOA serial PowerDNS last took from this process; a zone
+// is missing from a map until it has one. Safe from any goroutine.
+func (s *Syncer) Positions() (seq map[string]uint64, serial map[string]uint32) {
+	return s.prog.positions()
+}
+
+// PositionChanges counts the changes of Positions so far: a poller that
+// sees the same count knows Positions did not move.
+func (s *Syncer) PositionChanges() uint64 { return s.prog.changes.Load() }
+
+// Changed returns a channel that is closed at the next change of
+// Positions.
+func (s *Syncer) Changed() <-chan struct{} { return s.prog.changedChan() }
+
+// ObserveReachable records what another reader of PowerDNS (the healer's
+// SOA reads) found: an idle writer makes no call that would notice
+// PowerDNS gone.
+func (s *Syncer) ObserveReachable(ok bool) { s.prog.setReachable(ok) }

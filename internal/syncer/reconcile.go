@@ -1,0 +1,285 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/zonecast/zonecast/internal/pdnsapi"
+	"github.com/zonecast/zonecast/internal/plan"
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+// Reconciliation: read every zone from PowerDNS, compare the whole desired
+// state and the owned RRsets with it, and write what differs, through the
+// same write pipeline as the incremental flush.
+
+var errNotLoaded = errors.New("zone state not loaded")
+
+// reconcileAll reads every zone from PowerDNS (creating missing zones),
+// replaces the cached actual state and writes what differs.
+func (s *Syncer) reconcileAll(ctx context.Context) error {
+	if err := s.loadAll(ctx); err != nil {
+		return err
+	}
+	return s.syncAll(ctx)
+}
+
+// loadAll reads every zone and its ownership record into the cache.
+func (s *Syncer) loadAll(ctx context.Context) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
+	defer cancel()
+	for _, zone := range s.cfg.Zones {
+		if err := s.loadZone(wctx, zone); err != nil {
+			s.needReconcile = true
+			return fmt.Errorf("reading zone %s: %w", zone, err)
+		}
+	}
+	return nil
+}
+
+// loadZone reads one zone and its ownership record, creating the zone if
+// PowerDNS does not have it.
+func (s *Syncer) loadZone(ctx context.Context, zone string) error {
+	sets, found, err := s.pdns.Zone(ctx, zone)
+	if err != nil {
+		return fmt.Errorf("reading zone: %w", err)
+	}
+	if !found {
+		spec := pdnsapi.ZoneSpec{Name: zone, SOA: s.soa(zone, 0), NS: s.nsFor(zone), Account: "zonecast"}
+		if err := s.pdns.CreateZone(ctx, spec); err != nil {
+			return fmt.Errorf("creating zone: %w", err)
+		}
+		s.log.Info().Str("zone", zone).Msg("created zone")
+		if sets, _, err = s.pdns.Zone(ctx, zone); err != nil {
+			return fmt.Errorf("reading created zone: %w", err)
+		}
+	}
+	owned, err := s.ledger.Load(ctx, zone)
+	if err != nil {
+		return err
+	}
+	zs := &zoneState{actual: make(map[rrset.Key]rrset.Set, len(sets)), owned: owned, conflicts: map[rrset.Key]bool{},
+		held: map[rrset.Key]struct{}{}, approved: map[rrset.Key]struct{}{}}
+	if old, ok := s.zones[zone]; ok {
+		zs.conflicts = old.conflicts
+		zs.held, zs.approved = old.held, old.approved
+	}
+	for _, set := range sets {
+		zs.actual[set.Key] = set
+	}
+	s.zones[zone] = zs
+	s.prog.setOwned(zone, len(owned))
+	return nil
+}
+
+// syncAll compares every desired and owned RRset with the cached actual
+// state and writes what differs, zone by zone, in parts (see pass).
+func (s *Syncer) syncAll(ctx context.Context) error {
+	start := time.Now()
+	passes := s.in.takeAll(s.cfg.Zones, func(zone string) map[rrset.Key]struct{} {
+		if zs := s.zones[zone]; zs != nil {
+			return zs.owned
+		}
+		return nil
+	})
+	s.log.Debug().Dur("took", time.Since(start)).Msg("took the desired state for a full pass")
+
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
+	defer cancel()
+	for i, zone := range s.cfg.Zones {
+		p := passes[zone]
+		zs, ok := s.zones[zone]
+		var err error
+		if !ok {
+			err = errNotLoaded
+		} else {
+			var writes int
+			writes, err = s.write(wctx, newPass(s, zone, zs, p))
+			s.prog.setDrift(zone, writes)
+			if writes > 0 {
+				s.log.Info().Str("zone", zone).Int("rrsets", writes).Msg("reconciliation wrote drift")
+			}
+		}
+		if err != nil {
+			rest := map[string][]rrset.Key{}
+			for _, z := range s.cfg.Zones[i:] {
+				for _, set := range passes[z].sets {
+					rest[z] = append(rest[z], set.Key)
+				}
+				rest[z] = append(rest[z], passes[z].undesired...)
+			}
+			s.in.requeue(rest)
+			return fmt.Errorf("reconciling zone %s: %w", zone, err)
+		}
+	}
+	s.needReconcile = false
+	s.prog.setReachable(true)
+	s.prog.reconciled(time.Now())
+	s.log.Debug().Dur("took", time.Since(start)).Msg("reconciliation done")
+	return nil
+}
+
+func (s *Syncer) nsFor(zone string) []string {
+	if len(s.cfg.NS) > 0 {
+		return s.cfg.NS
+	}
+	return []string{s.cfg.SOA.mname(zone)}
+}
+
+// Parts of a full pass: while one part is written, the next is planned
+// and, with a claim log, claimed. The first part is small so that PowerDNS
+// starts at once.
+const (
+	firstPart = pdnsapi.MaxBatch
+	passPart  = 5 * pdnsapi.MaxBatch
+)
+
+// pass is the pipeline's source of one zone's full pass: the desired sets,
+// then the owned keys no longer desired with the last part, which also
+// carries the SOA for the zone's sequence.
+type pass struct {
+	s      *Syncer
+	zone   string
+	zs     *zoneState
+	p      *zonePass
+	from   int    // the next part starts at p.sets[from]
+	sorted bool   // p.sets is in name order beyond the first part
+	done   bool   // the last part is planned
+	ready  *batch // planned ahead
+	err    error  // of planning ahead
+}
+
+func newPass(s *Syncer, zone string, zs *zoneState, p *zonePass) *pass {
+	// In name order across parts, as within one: PowerDNS (SQLite) takes
+	// a zone's new names in order markedly faster. Only the first part
+	// must be in order before PowerDNS can start: it is selected and
+	// sorted, the rest is sorted while it is written.
+	if len(p.sets) > firstPart {
+		selectFirst(p.sets, firstPart, bySetKey)
+		slices.SortFunc(p.sets[:firstPart], bySetKey)
+	} else {
+		slices.SortFunc(p.sets, bySetKey)
+	}
+	return &pass{s: s, zone: zone, zs: zs, p: p}
+}
+
+func bySetKey(a, b rrset.Set) int { return rrset.CompareKeys(a.Key, b.Key) }
+
+func (ps *pass) next(context.Context) (*batch, error) {
+	for {
+		if ps.err != nil {
+			return nil, ps.err
+		}
+		if b := ps.ready; b != nil {
+			ps.ready = nil
+			return b, nil
+		}
+		if ps.done {
+			return nil, nil
+		}
+		ps.ready = ps.plan()
+	}
+}
+
+// ahead plans the next part while one is written and, with a claim log,
+// records its claims: a local write that may overlap the PATCHes.
+func (ps *pass) ahead(ctx context.Context, _ *batch) {
+	if ps.ready != nil || ps.done || ps.err != nil {
+		return
+	}
+	b := ps.plan()
+	if b != nil && ps.s.ledger.Logged() {
+		if err := ps.s.claimBatch(ctx, b); err != nil {
+			ps.s.gate.Uncount(ps.zone, b.counted)
+			ps.err = err
+			return
+		}
+	}
+	ps.ready = b
+}
+
+// abandon takes back what the valve counted of a part planned, never
+// written; syncAll marks the pass's keys again.
+func (ps *pass) abandon() {
+	if ps.ready != nil {
+		ps.s.gate.Uncount(ps.zone, ps.ready.counted)
+		ps.ready = nil
+	}
+}
+
+// plan plans the next part; nil when it needs no write.
+func (ps *pass) plan() *batch {
+	size := passPart
+	if ps.from == 0 {
+		size = firstPart
+	} else if !ps.sorted {
+		slices.SortFunc(ps.p.sets[ps.from:], bySetKey)
+		ps.sorted = true
+	}
+	to := min(ps.from+size, len(ps.p.sets))
+	last := to == len(ps.p.sets)
+	part := ps.p.sets[ps.from:to]
+	ps.from = to
+	var und []rrset.Key
+	if last {
+		und = ps.p.undesired
+		ps.done = true
+	}
+	ch := plan.ComputeSets(part, und, ps.zs.actual, ps.zs.owned)
+	keys := make([]rrset.Key, 0, len(part)+len(und))
+	for _, set := range part {
+		keys = append(keys, set.Key)
+	}
+	keys = append(keys, und...)
+	return ps.s.prepare(ps.zone, ps.zs, keys, ch, ps.p.seq, last)
+}
+
+// selectFirst reorders s so that s[:k] holds its k smallest elements, in
+// no particular order (quickselect): the first part of a pass is known
+// without sorting the whole zone first.
+func selectFirst[T any](s []T, k int, cmp func(a, b T) int) {
+	if k <= 0 || k >= len(s) {
+		return
+	}
+	lo, hi := 0, len(s)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		// Median of three as the pivot.
+		if cmp(s[mid], s[lo]) < 0 {
+			s[mid], s[lo] = s[lo], s[mid]
+		}
+		if cmp(s[hi], s[lo]) < 0 {
+			s[hi], s[lo] = s[lo], s[hi]
+		}
+		if cmp(s[hi], s[mid]) < 0 {
+			s[hi], s[mid] = s[mid], s[hi]
+		}
+		pivot := s[mid]
+		i, j := lo, hi
+		for i <= j {
+			for cmp(s[i], pivot) < 0 {
+				i++
+			}
+			for cmp(s[j], pivot) > 0 {
+				j--
+			}
+			if i <= j {
+				s[i], s[j] = s[j], s[i]
+				i++
+				j--
+			}
+		}
+		// s[lo..j] <= pivot <= s[i..hi]; between them, equal to it.
+		switch {
+		case k-1 <= j:
+			hi = j
+		case k-1 >= i:
+			lo = i
+		default:
+			return
+		}
+	}
+}
