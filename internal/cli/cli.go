@@ -1,7 +1,10 @@
-// Package cli holds what the zonecast commands share: the flag groups for
-// NATS client authentication and logging, and the scaffolding of main
-// (Run: signals and exit codes; the metrics registry). main packages stay
-// wiring only.
+// Package cli holds what the zonecast commands share: a program as a
+// table of commands (Program, Command: each its flags, run function and
+// help), the flag groups for NATS client authentication and logging,
+// flags read from ZONECAST_* variables (Parse), the scaffolding of main
+// (Run: signals and exit codes) and of a daemon (Daemon: its logger,
+// start and stop lines; ConnectStream; Group; the metrics registry).
+// main packages stay wiring only.
 package cli
 
 import (

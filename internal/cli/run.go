@@ -30,9 +30,14 @@ var ErrUsage = errors.New("usage error")
 // on any other error. Errors are printed to standard error after name,
 // e.g. "zonecast-syncer publish: usage error: --name and --type are required".
 func Run(name string, args []string, fn func(ctx context.Context, args []string) error) int {
+	return run(os.Stderr, name, args, fn)
+}
+
+// run is Run printing errors on w.
+func run(w io.Writer, name string, args []string, fn func(ctx context.Context, args []string) error) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return exitCode(os.Stderr, name, fn(ctx, args))
+	return exitCode(w, name, fn(ctx, args))
 }
 
 // exitCode prints err after name on w, unless it is nil or help, and
