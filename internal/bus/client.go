@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/zonecast/zonecast/internal/config"
-	"math/rand/v2"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
+
+	"github.com/zonecast/zonecast/internal/config"
+	retrypkg "github.com/zonecast/zonecast/internal/retry"
 )
 
 // ClientConfig says how to reach and authenticate to a NATS server.
@@ -35,50 +36,46 @@ type ClientConfig struct {
 	Name string
 }
 
-// Reconnect backoff bounds.
-const (
-	minReconnectDelay = 100 * time.Millisecond
-	maxReconnectDelay = 5 * time.Second
-)
+// reconnectBackoff paces the connections to NATS and the JetStream
+// requests retried while a cluster elects its leaders; its jitter keeps a
+// fleet that lost its server at once from coming back in lockstep.
+var reconnectBackoff = retrypkg.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.2}
 
-// backoff returns the delay before retry number attempt (from 1):
-// exponential from minReconnectDelay to maxReconnectDelay, plus up to 20 %
-// jitter so that a fleet does not reconnect in lockstep.
-func backoff(attempt int) time.Duration {
-	d := maxReconnectDelay
-	if attempt < 16 {
-		d = min(minReconnectDelay<<max(attempt-1, 0), maxReconnectDelay)
-	}
-	return d + rand.N(d/5+1)
-}
+// reconnectDelay is nats.CustomReconnectDelay's schedule: attempts counts
+// the passes over the server list, from 1.
+func reconnectDelay(attempts int) time.Duration { return reconnectBackoff.Delay(attempts - 1) }
 
 // Connect connects to NATS; its errors say "connecting to nats". It
 // retries the first connection with backoff until it succeeds or ctx is
-// done; an authentication failure is returned at once. Once connected the connection reconnects forever with backoff,
-// and logs disconnections, reconnections and asynchronous errors.
+// done; an authentication failure is returned at once. Once connected the
+// connection reconnects forever with backoff, and logs disconnections,
+// reconnections and asynchronous errors.
 func Connect(ctx context.Context, cfg ClientConfig, log zerolog.Logger) (*nats.Conn, error) {
 	log = log.With().Str("component", "nats").Logger()
 	opts, err := clientOptions(cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to nats: %w", err)
 	}
-	for attempt := 1; ; attempt++ {
-		nc, err := nats.Connect(cfg.URL, opts...)
-		if err == nil {
-			log.Info().Str("url", nc.ConnectedUrlRedacted()).Str("server", nc.ConnectedServerName()).Msg("connected to nats")
-			return nc, nil
-		}
-		if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) || errors.Is(err, nats.ErrAuthRevoked) {
-			return nil, fmt.Errorf("connecting to nats: %w", err)
-		}
-		d := backoff(attempt)
-		log.Warn().Err(err).Dur("retry_in", d).Msg("connecting to nats failed")
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("connecting to nats: %w (last error: %w)", ctx.Err(), err)
-		case <-time.After(d):
-		}
+	var nc *nats.Conn
+	err = retrypkg.Loop{
+		Backoff: reconnectBackoff,
+		// Credentials the server refused stay refused.
+		Retryable: func(err error) bool {
+			return !errors.Is(err, nats.ErrAuthorization) && !errors.Is(err, nats.ErrAuthExpired) && !errors.Is(err, nats.ErrAuthRevoked)
+		},
+		Notify: func(_ int, err error, d time.Duration) {
+			log.Warn().Err(err).Dur("retry_in", d).Msg("connecting to nats failed")
+		},
+	}.Do(ctx, func(context.Context) error {
+		var err error
+		nc, err = nats.Connect(cfg.URL, opts...)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to nats: %w", err)
 	}
+	log.Info().Str("url", nc.ConnectedUrlRedacted()).Str("server", nc.ConnectedServerName()).Msg("connected to nats")
+	return nc, nil
 }
 
 func clientOptions(cfg ClientConfig, log zerolog.Logger) ([]nats.Option, error) {
@@ -86,7 +83,7 @@ func clientOptions(cfg ClientConfig, log zerolog.Logger) ([]nats.Option, error) 
 		nats.Name(cfg.Name),
 		nats.MaxReconnects(-1),
 		nats.IgnoreAuthErrorAbort(),
-		nats.CustomReconnectDelay(backoff),
+		nats.CustomReconnectDelay(reconnectDelay),
 	}
 	opts = append(opts, logHandlers(log)...)
 	if cfg.CredsFile != "" || cfg.NkeySeedFile != "" || cfg.TokenFile != "" {

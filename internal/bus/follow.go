@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	retrypkg "github.com/zonecast/zonecast/internal/retry"
 )
 
 // Delivery is one message of the record stream as a follower sees it.
@@ -90,23 +92,24 @@ func Follow(ctx context.Context, js jetstream.JetStream, cfg FollowConfig) error
 	}
 	f := &follower{cfg: cfg, js: js, last: cfg.After,
 		log: cfg.Log.With().Str("component", "follow").Str("stream", cfg.Stream).Logger()}
-	for attempt := 1; ; attempt++ {
-		target, err := f.lastSeq(ctx)
-		if err == nil {
-			f.target = target
-			break
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return err
-		}
-		if !f.sleep(ctx, attempt, err) {
-			return nil
-		}
+	err := retrypkg.Loop{
+		Backoff:   reconnectBackoff,
+		Retryable: func(err error) bool { return !errors.Is(err, jetstream.ErrStreamNotFound) },
+		Notify:    func(_ int, err error, d time.Duration) { f.interrupted(err, d) },
+	}.Do(ctx, func(ctx context.Context) error {
+		var err error
+		f.target, err = f.lastSeq(ctx)
+		return err
+	})
+	if ctx.Err() != nil {
+		return nil
 	}
-	for attempt := 1; ; attempt++ {
+	if err != nil {
+		return err
+	}
+	// Not a retrypkg.Loop: a session that delivered something starts the
+	// backoff over, and none ever succeeds for good.
+	for retries := 0; ; retries++ {
 		delivered, err := f.session(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -115,9 +118,11 @@ func Follow(ctx context.Context, js jetstream.JetStream, cfg FollowConfig) error
 			return fmt.Errorf("following stream %s: %w", cfg.Stream, err)
 		}
 		if delivered {
-			attempt = 1
+			retries = 0
 		}
-		if !f.sleep(ctx, attempt, err) {
+		d := reconnectBackoff.Delay(retries)
+		f.interrupted(err, d)
+		if !retrypkg.Sleep(ctx, d) {
 			return nil
 		}
 	}
@@ -132,16 +137,9 @@ type follower struct {
 	ready  bool
 }
 
-// sleep logs err and waits before retry number attempt; false if ctx ended.
-func (f *follower) sleep(ctx context.Context, attempt int, err error) bool {
-	d := backoff(attempt)
+// interrupted logs err, after which following resumes in d.
+func (f *follower) interrupted(err error, d time.Duration) {
 	f.log.Warn().Err(err).Uint64("seq", f.last).Dur("retry_in", d).Msg("following interrupted, resuming")
-	select {
-	case <-ctx.Done():
-		return false
-	case <-time.After(d):
-		return true
-	}
 }
 
 // lastSeq returns the sequence of the last message matching the filters

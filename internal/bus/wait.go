@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	retrypkg "github.com/zonecast/zonecast/internal/retry"
 )
 
 // attemptTimeout bounds one JetStream API attempt of the retrying helpers.
@@ -18,31 +20,36 @@ const attemptTimeout = 5 * time.Second
 // leader is elected (and a stream with R replicas needs R servers), so
 // "unavailable" errors and timeouts are retried with backoff.
 func retryJS(ctx context.Context, what string, log zerolog.Logger, permanent func(error) bool, op func(ctx context.Context) error) error {
-	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
-		err := op(actx)
-		cancel()
-		if err == nil {
-			if attempt > 1 {
-				log.Info().Int("attempt", attempt).Msgf("%s succeeded", what)
+	attempts := 0
+	final := false
+	err := retrypkg.Loop{
+		Backoff: reconnectBackoff,
+		Attempt: attemptTimeout,
+		Retryable: func(err error) bool {
+			final = permanent(err)
+			return !final
+		},
+		Notify: func(attempt int, err error, d time.Duration) {
+			ev := log.Warn()
+			if attempt < 4 {
+				ev = log.Info() // the cluster electing its leaders is routine at start
 			}
-			return nil
+			ev.Err(err).Int("attempt", attempt).Dur("retry_in", d).Msgf("%s: jetstream not available yet", what)
+		},
+	}.Do(ctx, func(ctx context.Context) error {
+		attempts++
+		return op(ctx)
+	})
+	switch {
+	case err == nil:
+		if attempts > 1 {
+			log.Info().Int("attempt", attempts).Msgf("%s succeeded", what)
 		}
-		if permanent(err) {
-			return err
-		}
-		d := backoff(attempt)
-		ev := log.Warn()
-		if attempt < 4 {
-			ev = log.Info() // the cluster electing its leaders is routine at start
-		}
-		ev.Err(err).Int("attempt", attempt).Dur("retry_in", d).Msgf("%s: jetstream not available yet", what)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), err)
-		case <-time.After(d):
-		}
+		return nil
+	case final:
+		return err
 	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // EnsureStreamWait is EnsureStream retried until JetStream can answer:
