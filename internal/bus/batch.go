@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zonecast/zonecast/internal/events"
+	retrypkg "github.com/zonecast/zonecast/internal/retry"
 )
 
 // Failure is a message of a batch that was not stored, and why.
@@ -52,11 +53,8 @@ func (p *Publisher) PublishBatch(ctx context.Context, msgs []events.Message, lea
 		if len(todo) == 0 {
 			break
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(RetryDelay(attempt)):
-		}
-		if ctx.Err() != nil {
+		// ctx may also end just as the pause does.
+		if !retrypkg.Sleep(ctx, RetryDelay(attempt)) || ctx.Err() != nil {
 			for _, i := range todo {
 				errs[i] = fmt.Errorf("%w (gave up: %w)", errs[i], ctx.Err())
 			}

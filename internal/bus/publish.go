@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/zonecast/zonecast/internal/events"
+	retrypkg "github.com/zonecast/zonecast/internal/retry"
 	"github.com/zonecast/zonecast/internal/rrset"
 )
 
@@ -171,12 +172,15 @@ const RetryFor = 30 * time.Second
 // message is sent again (a leader that died with it unacknowledged).
 const AttemptTimeout = 2 * time.Second
 
-// RetryDelay is the pause before attempt n+1 after a Retryable failure:
-// 50 ms doubling to 500 ms, so that publishing resumes within half a
-// second of a new leader.
-func RetryDelay(n int) time.Duration {
-	return min(50*time.Millisecond<<min(n, 4), 500*time.Millisecond)
-}
+// publishBackoff paces the sends of a message the stream could not take:
+// short pauses, so that publishing resumes soon after a new leader is
+// elected, with jitter, so that the publishers an election refused
+// together do not all come back at the same instant.
+var publishBackoff = retrypkg.Backoff{Min: 50 * time.Millisecond, Max: 500 * time.Millisecond, Jitter: 0.2}
+
+// RetryDelay is the pause before attempt n+1 (n from 0) after a Retryable
+// failure: 50 ms doubling to 500 ms, each stretched by up to a fifth.
+func RetryDelay(n int) time.Duration { return publishBackoff.Delay(n) }
 
 // Retryable reports whether a publish failed because the stream could not
 // take messages just then, so that sending the same message again may

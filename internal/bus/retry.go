@@ -2,8 +2,11 @@ package bus
 
 import (
 	"context"
-	"fmt"
 	"time"
+
+	// Imported as retrypkg throughout package bus: its func retry takes
+	// the package's name.
+	retrypkg "github.com/zonecast/zonecast/internal/retry"
 )
 
 // retry calls attempt, each call bounded by per, until it succeeds, fails
@@ -12,17 +15,5 @@ import (
 // same request after the election does, so it is sent again rather than
 // waited for.
 func retry(ctx context.Context, per time.Duration, attempt func(context.Context) error) error {
-	for n := 0; ; n++ {
-		actx, cancel := context.WithTimeout(ctx, per)
-		err := attempt(actx)
-		cancel()
-		if err == nil || !Retryable(err) || ctx.Err() != nil {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (gave up: %w)", err, ctx.Err())
-		case <-time.After(RetryDelay(n)):
-		}
-	}
+	return retrypkg.Loop{Backoff: publishBackoff, Attempt: per, Retryable: Retryable}.Do(ctx, attempt)
 }
