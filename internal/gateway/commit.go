@@ -11,6 +11,7 @@ import (
 
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/retry"
 	"github.com/zonecast/zonecast/internal/rrset"
 )
 
@@ -256,13 +257,10 @@ func (g *Gateway) commit(ctx context.Context, lease time.Duration, evaluate func
 			// Nothing of it stored, and the view is back to what is: the
 			// next evaluation is the update's, not a repeat of a half.
 			g.m.unavailable.Inc()
-			t := time.NewTimer(bus.RetryDelay(unavailable))
+			d := bus.RetryDelay(unavailable)
 			unavailable++
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !retry.Sleep(ctx, d) {
 				return 0, err
-			case <-t.C:
 			}
 			attempt-- // not a lost compare-and-set
 			continue
@@ -282,12 +280,8 @@ func (g *Gateway) commit(ctx context.Context, lease time.Duration, evaluate func
 		}
 		// Gateways racing for one subject take turns rather than collide
 		// again at once.
-		t := time.NewTimer(rand.N(time.Duration(attempt) * time.Millisecond))
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !retry.Sleep(ctx, rand.N(time.Duration(attempt)*time.Millisecond)) {
 			return 0, err
-		case <-t.C:
 		}
 	}
 }
