@@ -15,6 +15,7 @@ import (
 
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/instance"
+	"github.com/zonecast/zonecast/internal/retry"
 	"github.com/zonecast/zonecast/internal/rrset"
 )
 
@@ -51,7 +52,8 @@ type Options struct {
 	Lease, RefreshEvery time.Duration
 	// DryRun logs what would be published and publishes nothing.
 	DryRun bool
-	// BackoffMin and BackoffMax bound the reconnect and retry delays.
+	// BackoffMin and BackoffMax bound the reconnect and retry delays,
+	// before their jitter (up to a fifth more).
 	BackoffMin, BackoffMax time.Duration
 	// RequestTimeout bounds each LXD request and each publish.
 	RequestTimeout time.Duration
@@ -90,6 +92,13 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// backoff is the schedule of the reconnections to LXD and of the retries
+// of failed publishes. Its jitter matters for the latter: the watchers of
+// many LXD hosts lose the same NATS together.
+func (o Options) backoff() retry.Backoff {
+	return retry.Backoff{Min: o.BackoffMin, Max: o.BackoffMax, Jitter: 0.2}
+}
+
 // Follower follows one LXD server and publishes its instances' records.
 type Follower struct {
 	srv    lxd.InstanceServer
@@ -98,6 +107,9 @@ type Follower struct {
 	log    zerolog.Logger
 	opt    Options
 	origin string
+	// subscribe connects to the lifecycle events: subscribeLXD, or a
+	// test's stand-in.
+	subscribe subscribeFunc
 }
 
 // New returns a follower. pub may be nil only in DryRun mode.
@@ -109,11 +121,13 @@ func New(srv lxd.InstanceServer, mapper *instance.Mapper, pub Publisher, log zer
 		return nil, errors.New("lxdwatch: no publisher (and not a dry run)")
 	}
 	opt = opt.withDefaults()
-	return &Follower{
+	f := &Follower{
 		srv: srv, mapper: mapper, pub: pub, opt: opt,
 		origin: mapper.Config().Origin,
 		log:    log.With().Str("component", "lxdwatch").Str("origin", mapper.Config().Origin).Logger(),
-	}, nil
+	}
+	f.subscribe = f.subscribeLXD
+	return f, nil
 }
 
 // result is the outcome of one fetch: one instance (Full false) or all the
@@ -223,9 +237,10 @@ func (f *Follower) Run(ctx context.Context) error {
 	defer fastTick.Stop()
 	refresh := time.NewTicker(f.opt.RefreshEvery)
 	defer refresh.Stop()
-	retry := time.NewTimer(time.Hour)
-	retry.Stop()
-	defer retry.Stop()
+	again := time.NewTimer(time.Hour) // the next reconcile after a failed publish
+	again.Stop()
+	defer again.Stop()
+	backoff := f.opt.backoff()
 
 	reconcile := func() {
 		if f.reconcile(ctx, st) {
@@ -236,9 +251,8 @@ func (f *Follower) Run(ctx context.Context) error {
 			}
 			return
 		}
-		d := backoff(f.opt.BackoffMin, f.opt.BackoffMax, st.retries)
+		again.Reset(backoff.Delay(st.retries))
 		st.retries++
-		retry.Reset(d)
 	}
 
 	startFull()
@@ -275,7 +289,7 @@ func (f *Follower) Run(ctx context.Context) error {
 			startFull()
 		case <-refresh.C:
 			f.refresh(ctx, st)
-		case <-retry.C:
+		case <-again.C:
 			reconcile()
 		case res := <-results:
 			if res.Full {
@@ -591,13 +605,4 @@ func (f *Follower) publish(ctx context.Context, m events.Message, what string) e
 	}
 	ev.Uint64("seq", seq).Msg(what)
 	return nil
-}
-
-// backoff returns min*2^n capped at max.
-func backoff(lo, hi time.Duration, n int) time.Duration {
-	d := lo
-	for i := 0; i < n && d < hi; i++ {
-		d *= 2
-	}
-	return min(d, hi)
 }

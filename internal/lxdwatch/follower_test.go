@@ -75,9 +75,16 @@ func TestBackoff(t *testing.T) {
 	t.Parallel()
 	lo, hi := 500*time.Millisecond, 5*time.Second
 	want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}
+	b := Options{BackoffMin: lo, BackoffMax: hi}.withDefaults().backoff()
 	for n, w := range want {
-		if got := backoff(lo, hi, n); got != w {
-			t.Errorf("backoff(%d) = %v, want %v", n, got, w)
+		if got := b.Delay(n); got < w || got > w+w/5 {
+			t.Errorf("Delay(%d) = %v, want %v plus up to a fifth", n, got, w)
+		}
+	}
+	b.Jitter = 0
+	for n, w := range want {
+		if got := b.Delay(n); got != w {
+			t.Errorf("Delay(%d) without jitter = %v, want %v", n, got, w)
 		}
 	}
 }
