@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,24 +37,21 @@ type gatewayConfig struct {
 	log                     cli.LogFlags
 }
 
-const synopsis = `zonecast-gateway: accept RFC 2136 UPDATEs (TSIG) and dyndns2 requests and
-publish the resulting RRsets to the zonecast stream.
-
-Usage:
-  zonecast-gateway --zone example.com [flags]
-  zonecast-gateway key add NAME --algorithm hmac-sha256 --zone Z [--name N] [--type T] [--lease D]
-  zonecast-gateway key list | key remove NAME
-  zonecast-gateway host add HOSTNAME [--ttl S] [--lease D] | host list | host remove HOSTNAME
-  zonecast-gateway token issue HOSTNAME | token revoke HOSTNAME [ID]
-  zonecast-gateway --version
-
-See docs/gateway.md.`
-
-func natsDefaults(c *bus.ClientConfig) { cli.LocalAuthDefaults(c) }
-
+// parseFlags parses args, then the ZONECAST_* variables lookup finds;
+// usage and flag errors go to out.
 func parseFlags(args []string, lookup func(string) (string, bool), out io.Writer) (*gatewayConfig, error) {
 	fs := flag.NewFlagSet("zonecast-gateway", flag.ContinueOnError)
 	fs.SetOutput(out)
+	check := registerFlags(fs)
+	if err := cli.Parse(fs, args, lookup); err != nil {
+		return nil, err
+	}
+	return check(fs.Args())
+}
+
+// registerFlags registers the gateway's flags on fs and returns what
+// checks and completes them once parsed, given the positional arguments.
+func registerFlags(fs *flag.FlagSet) func(args []string) (*gatewayConfig, error) {
 	c := &gatewayConfig{}
 	var zones config.List
 	fs.Var(&zones, "zone", "zone the gateway accepts updates for, e.g. dyn.example.com (repeatable; at least one)")
@@ -80,21 +76,17 @@ func parseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 	fs.StringVar(&c.statusBucket, "status-bucket", bus.DefaultStatusBucket, "JetStream KV bucket of the syncers' status (with --confirm all|any)")
 	fs.StringVar(&c.appliedPrefix, "applied-prefix", events.DefaultAppliedPrefix, "subject prefix of the syncers' applied reports (zonecast-syncer --applied-prefix; with --confirm all|any)")
 	c.log.Register(fs)
-	fs.Usage = config.Usage(fs, synopsis)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %w", errUsage, err)
-	}
-	if err := config.ApplyEnv(fs, lookup); err != nil {
-		return nil, fmt.Errorf("%w: %w", errUsage, err)
-	}
+	return func(args []string) (*gatewayConfig, error) { return c.check(args, zones, mode) }
+}
+
+// check checks and completes the parsed flags; zones and mode are those
+// of --zone and --confirm.
+func (c *gatewayConfig) check(args, zones []string, mode string) (*gatewayConfig, error) {
 	usage := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%w: %s", cli.ErrUsage, fmt.Sprintf(format, args...))
 	}
-	if fs.NArg() > 0 {
-		return nil, usage("unexpected argument %q", fs.Arg(0))
+	if len(args) > 0 {
+		return nil, usage("unexpected argument %q", args[0])
 	}
 	if len(zones) == 0 {
 		return nil, usage("at least one --zone is required (or %s)", config.EnvName("zone"))
@@ -126,7 +118,7 @@ func parseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 	if c.stream == "" || c.dnsListen == "" || c.appliedPrefix == "" {
 		return nil, usage("--stream, --dns-listen and --applied-prefix may not be empty")
 	}
-	natsDefaults(c.nats)
+	cli.LocalAuthDefaults(c.nats)
 	c.nats.Name = "zonecast-gateway/" + c.nodeID
 	return c, nil
 }

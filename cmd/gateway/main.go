@@ -6,8 +6,10 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"flag"
 	"os"
+
+	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/cli"
 )
@@ -15,41 +17,38 @@ import (
 var version = "dev"
 
 func main() {
-	os.Exit(realMain(os.Args[1:]))
+	os.Exit(program().Main(os.Args[1:]))
 }
 
-var errUsage = cli.ErrUsage
-
-func realMain(args []string) int {
-	switch {
-	case cli.IsVersion(args):
-		fmt.Println("zonecast-gateway", version)
-		return 0
-	case len(args) > 0 && (args[0] == "key" || args[0] == "host" || args[0] == "token"):
-		return cli.Run("zonecast-gateway", args[1:], func(ctx context.Context, rest []string) error {
-			return adminMain(ctx, args[0], rest)
-		})
-	default:
-		return cli.Run("zonecast-gateway", args, gatewayMain)
+// program is the gateway and its admin commands (admin.go).
+func program() *cli.Program {
+	p := &cli.Program{Name: "zonecast-gateway", Version: version, Commands: []cli.Command{{
+		Args:    "--zone ZONE [flags]",
+		Summary: "publish RRsets from signed DNS UPDATEs and dyndns2 requests to the zonecast stream",
+		Help: `Accepts RFC 2136 UPDATEs signed with TSIG and dyndns2 requests for its
+zones, and publishes the resulting RRsets with the key or the host as
+origin. The key, host and token commands manage the keys and hosts it
+accepts, in a JetStream key-value bucket. See docs/gateway.md.`,
+		Flags: gatewayFlags,
+	}}}
+	for _, a := range adminCommands {
+		p.Commands = append(p.Commands, a.command())
 	}
+	return p
 }
 
-func gatewayMain(ctx context.Context, args []string) error {
-	cfg, err := parseFlags(args, os.LookupEnv, os.Stderr)
-	if err != nil {
-		return err
+// gatewayFlags registers the gateway's flags and returns the gateway.
+func gatewayFlags(fs *flag.FlagSet) cli.Func {
+	check := registerFlags(fs)
+	return func(ctx context.Context, args []string) error {
+		cfg, err := check(args)
+		if err != nil {
+			return err
+		}
+		d := cli.Daemon{Name: "zonecast-gateway", Version: version, Node: cfg.nodeID, Log: cfg.log,
+			Start: func(e *zerolog.Event) *zerolog.Event {
+				return e.Strs("zones", cfg.zones).Str("dns_listen", cfg.dnsListen).Str("dyndns_listen", cfg.dyndnsListen)
+			}}
+		return d.Run(ctx, func(ctx context.Context, log zerolog.Logger) error { return run(ctx, cfg, log) })
 	}
-	log, err := cfg.log.Logger(os.Stderr)
-	if err != nil {
-		return err
-	}
-	log = log.With().Str("node", cfg.nodeID).Logger()
-	log.Info().Str("version", version).Strs("zones", cfg.zones).Str("dns_listen", cfg.dnsListen).
-		Str("dyndns_listen", cfg.dyndnsListen).Msg("starting zonecast-gateway")
-	if err := run(ctx, cfg, log); err != nil {
-		log.Error().Err(err).Msg("zonecast-gateway stopped on error")
-		return err
-	}
-	log.Info().Msg("zonecast-gateway stopped")
-	return nil
 }

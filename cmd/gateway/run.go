@@ -20,6 +20,7 @@ import (
 	"github.com/zonecast/zonecast/internal/gateway"
 	"github.com/zonecast/zonecast/internal/gwstore"
 	"github.com/zonecast/zonecast/internal/health"
+	"github.com/zonecast/zonecast/internal/retry"
 )
 
 // run connects to NATS, loads the keys, replays the stream of its zones,
@@ -33,16 +34,11 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 	defer g.Stop()
 	g.Go(func() error { return health.Serve(ctx, cfg.httpListen, health.Handler(reg, ready)) })
 
-	ready.NotReady("connecting to nats")
-	nc, js, err := cli.ConnectJetStream(ctx, *cfg.nats, log)
+	nc, js, err := cli.ConnectStream(ctx, *cfg.nats, cfg.stream, ready, log)
 	if err != nil {
 		return g.Err(err)
 	}
 	defer nc.Close()
-	ready.NotReady("waiting for stream " + cfg.stream)
-	if err := bus.WaitStream(ctx, js, cfg.stream, log); err != nil {
-		return g.Err(err)
-	}
 	ready.NotReady("opening bucket " + cfg.bucket)
 	store, err := gwstore.Open(ctx, js, cfg.bucket, cfg.kvReplicas)
 	if err != nil {
@@ -78,6 +74,7 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 
 	// Ready once the keys are loaded and the zones' state replayed.
 	var pending atomic.Int32
+	loadedAll := make(chan struct{})
 	pending.Store(2)
 	if tracker != nil {
 		pending.Add(1)
@@ -89,6 +86,7 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 				log.Info().Msg(what)
 				if pending.Add(-1) == 0 {
 					ready.Set()
+					close(loadedAll)
 				}
 			})
 		}
@@ -105,13 +103,11 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 	g.Go(func() error {
 		return bus.Follow(ctx, js, bus.FollowConfig{Stream: cfg.stream, Filters: gw.Filters(), Handle: gw.Observe, Ready: replayed, Log: log})
 	})
-	// Answer nothing until both are done: prerequisites need the state.
-	for pending.Load() > 0 {
-		select {
-		case <-ctx.Done():
-			return g.Err(nil)
-		case <-time.After(10 * time.Millisecond):
-		}
+	// Answer nothing until all are done: prerequisites need the state.
+	select {
+	case <-ctx.Done():
+		return g.Err(nil)
+	case <-loadedAll:
 	}
 	g.Go(func() error { return gw.ServeDNSOn(ctx, cfg.dnsListen) })
 	if cfg.dyndnsListen != "" {
@@ -124,22 +120,28 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 // waitBucket opens an existing key-value bucket (the syncers create the
 // status bucket), waiting for it to appear.
 func waitBucket(ctx context.Context, js jetstream.JetStream, bucket string, log zerolog.Logger) (jetstream.KeyValue, error) {
-	for logged := false; ; {
-		kv, err := js.KeyValue(ctx, bucket)
-		if err == nil {
-			return kv, nil
-		}
-		if !logged {
-			log.Info().Err(err).Str("bucket", bucket).Msg("waiting for the status bucket (created by zonecast-syncer)")
-			logged = true
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("opening bucket %s: %w", bucket, ctx.Err())
-		case <-time.After(250 * time.Millisecond):
-		}
+	var kv jetstream.KeyValue
+	// A short fixed pause: the bucket appears with the first syncer, and
+	// the gateway is not ready until it has it.
+	err := retry.Loop{
+		Backoff: retry.Backoff{Min: bucketPoll, Max: bucketPoll},
+		Notify: func(attempt int, err error, _ time.Duration) {
+			if attempt == 1 {
+				log.Info().Err(err).Str("bucket", bucket).Msg("waiting for the status bucket (created by zonecast-syncer)")
+			}
+		},
+	}.Do(ctx, func(ctx context.Context) (err error) {
+		kv, err = js.KeyValue(ctx, bucket)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening bucket %s: %w", bucket, err)
 	}
+	return kv, nil
 }
+
+// bucketPoll is the pause between looks for the status bucket.
+const bucketPoll = 250 * time.Millisecond
 
 func serveDyndns(ctx context.Context, cfg *gatewayConfig, h http.Handler, log zerolog.Logger) error {
 	ln, err := net.Listen("tcp", cfg.dyndnsListen)
