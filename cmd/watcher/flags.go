@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,23 +29,21 @@ type watcherConfig struct {
 	log        cli.LogFlags
 }
 
-const synopsis = `zonecast-watcher: publish the addresses of this host's LXD instances as zonecast
-record events (AAAA and A RRsets, origin = --node-id), and keep them up to date.
-
-Usage:
-  zonecast-watcher --zone lxd.example.com [flags]
-  zonecast-watcher --version
-
-Names: an instance of project "default" is <instance>.<zone>; an instance of
-another project is --name-template expanded, then .<zone>. Per instance, the
-LXD config keys user.zonecast.enabled=false (opt out), user.zonecast.ttl and
-user.zonecast.names (extra names) override the defaults. See docs/watcher.md.`
-
 // parseFlags parses args, then the ZONECAST_* variables lookup finds; usage
 // and flag errors go to out.
 func parseFlags(args []string, lookup func(string) (string, bool), out io.Writer) (*watcherConfig, error) {
 	fs := flag.NewFlagSet("zonecast-watcher", flag.ContinueOnError)
 	fs.SetOutput(out)
+	check := registerFlags(fs)
+	if err := cli.Parse(fs, args, lookup); err != nil {
+		return nil, err
+	}
+	return check(fs.Args())
+}
+
+// registerFlags registers the watcher's flags on fs and returns what
+// checks and completes them once parsed, given the positional arguments.
+func registerFlags(fs *flag.FlagSet) func(args []string) (*watcherConfig, error) {
 	c := &watcherConfig{}
 	var (
 		zones, projects, nics, allow, deny, reverse config.List
@@ -85,76 +82,67 @@ func parseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 	fs.BoolVar(&c.pprof, "pprof", false, "also serve Go's profiler under /debug/pprof/ on --http-listen")
 	c.log.Register(fs)
 	fs.BoolVar(&dryRun, "dry-run", false, "log what would be published and publish nothing (no NATS connection)")
-	fs.Usage = config.Usage(fs, synopsis)
+	return func(args []string) (*watcherConfig, error) {
+		if len(args) > 0 {
+			return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, args[0])
+		}
+		usage := func(format string, args ...any) error {
+			return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+		}
+		if len(zones) == 0 {
+			return nil, usage("at least one --zone is required (or %s)", config.EnvName("zone"))
+		}
+		m := &c.mapping
+		m.Zones = zones
+		m.Origin = sanitizeNode(nodeID)
+		m.NoA, m.NoAAAA = !ipv4, !ipv6
+		m.NICs = nics
+		m.TTL = uint32(ttl)
+		if ttl == 0 || ttl > events.MaxTTL {
+			return nil, usage("--ttl %d outside [%d, %d]", ttl, events.MinTTL, events.MaxTTL)
+		}
+		m.ACMEChallengeNS = acme
+		m.ReverseZones = reverse
+		var err error
+		if m.Allow, err = parsePrefixes("--allow-cidr", allow); err != nil {
+			return nil, usage("%v", err)
+		}
+		if m.Deny, err = parsePrefixes("--deny-cidr", deny); err != nil {
+			return nil, usage("%v", err)
+		}
+		checked, err := m.Check()
+		if err != nil {
+			return nil, usage("%v", err)
+		}
+		c.mapping = checked
 
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
+		c.follow.Projects = projects
+		c.follow.DryRun = dryRun
+		if c.follow.PollInterval < 100*time.Millisecond {
+			return nil, usage("--poll-interval %v is under 100ms", c.follow.PollInterval)
 		}
-		return nil, fmt.Errorf("%w: %w", errUsage, err)
-	}
-	if err := config.ApplyEnv(fs, lookup); err != nil {
-		return nil, fmt.Errorf("%w: %w", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
-	usage := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
-	}
-	if len(zones) == 0 {
-		return nil, usage("at least one --zone is required (or %s)", config.EnvName("zone"))
-	}
-	m := &c.mapping
-	m.Zones = zones
-	m.Origin = sanitizeNode(nodeID)
-	m.NoA, m.NoAAAA = !ipv4, !ipv6
-	m.NICs = nics
-	m.TTL = uint32(ttl)
-	if ttl == 0 || ttl > events.MaxTTL {
-		return nil, usage("--ttl %d outside [%d, %d]", ttl, events.MinTTL, events.MaxTTL)
-	}
-	m.ACMEChallengeNS = acme
-	m.ReverseZones = reverse
-	var err error
-	if m.Allow, err = parsePrefixes("--allow-cidr", allow); err != nil {
-		return nil, usage("%v", err)
-	}
-	if m.Deny, err = parsePrefixes("--deny-cidr", deny); err != nil {
-		return nil, usage("%v", err)
-	}
-	checked, err := m.Check()
-	if err != nil {
-		return nil, usage("%v", err)
-	}
-	c.mapping = checked
-
-	c.follow.Projects = projects
-	c.follow.DryRun = dryRun
-	if c.follow.PollInterval < 100*time.Millisecond {
-		return nil, usage("--poll-interval %v is under 100ms", c.follow.PollInterval)
-	}
-	if c.follow.Lease < time.Second {
-		return nil, usage("--lease %v is under 1s (JetStream message TTLs are whole seconds)", c.follow.Lease)
-	}
-	if c.lxd.URL == "" && (c.lxd.CertFile != "" || c.lxd.KeyFile != "" || c.lxd.ServerCertFile != "") {
-		return nil, usage("--lxd-cert, --lxd-key and --lxd-server-cert go with --lxd-url")
-	}
-	if c.lxd.URL != "" {
-		if c.lxd.Socket != "" {
-			return nil, usage("give --lxd-socket or --lxd-url, not both")
+		if c.follow.Lease < time.Second {
+			return nil, usage("--lease %v is under 1s (JetStream message TTLs are whole seconds)", c.follow.Lease)
 		}
-		if c.lxd.CertFile == "" || c.lxd.KeyFile == "" {
-			return nil, usage("--lxd-url needs --lxd-cert and --lxd-key")
+		if c.lxd.URL == "" && (c.lxd.CertFile != "" || c.lxd.KeyFile != "" || c.lxd.ServerCertFile != "") {
+			return nil, usage("--lxd-cert, --lxd-key and --lxd-server-cert go with --lxd-url")
 		}
+		if c.lxd.URL != "" {
+			if c.lxd.Socket != "" {
+				return nil, usage("give --lxd-socket or --lxd-url, not both")
+			}
+			if c.lxd.CertFile == "" || c.lxd.KeyFile == "" {
+				return nil, usage("--lxd-url needs --lxd-cert and --lxd-key")
+			}
+		}
+		c.lxd.UserAgent = "zonecast-watcher/" + version
+		if c.stream == "" {
+			return nil, usage("--stream is empty")
+		}
+		cli.LocalAuthDefaults(c.nats)
+		c.nats.Name = "zonecast-watcher/" + m.Origin
+		return c, nil
 	}
-	c.lxd.UserAgent = "zonecast-watcher/" + version
-	if c.stream == "" {
-		return nil, usage("--stream is empty")
-	}
-	cli.LocalAuthDefaults(c.nats)
-	c.nats.Name = "zonecast-watcher/" + m.Origin
-	return c, nil
 }
 
 func parsePrefixes(flagName string, vs []string) ([]netip.Prefix, error) {

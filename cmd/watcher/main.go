@@ -6,8 +6,10 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"flag"
 	"os"
+
+	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/cli"
 )
@@ -15,35 +17,38 @@ import (
 var version = "dev"
 
 func main() {
-	os.Exit(realMain(os.Args[1:]))
-}
-
-func realMain(args []string) int {
-	if cli.IsVersion(args) {
-		fmt.Println("zonecast-watcher", version)
-		return 0
-	}
-	return cli.Run("zonecast-watcher", args, watcherMain)
+	os.Exit(program().Main(os.Args[1:]))
 }
 
 var errUsage = cli.ErrUsage
 
-func watcherMain(ctx context.Context, args []string) error {
-	cfg, err := parseFlags(args, os.LookupEnv, os.Stderr)
-	if err != nil {
-		return err
+// program is the watcher, a program of one command.
+func program() *cli.Program {
+	return &cli.Program{Name: "zonecast-watcher", Version: version, Commands: []cli.Command{{
+		Args:    "--zone ZONE [flags]",
+		Summary: "publish the addresses of this host's LXD instances as zonecast record events",
+		Help: `Publishes AAAA and A RRsets with origin --node-id, and keeps them up to
+date. Names: an instance of project "default" is <instance>.<zone>; an
+instance of another project is --name-template expanded, then .<zone>.
+Per instance, the LXD config keys user.zonecast.enabled=false (opt out),
+user.zonecast.ttl and user.zonecast.names (extra names) override the
+defaults. See docs/watcher.md.`,
+		Flags: watcherFlags,
+	}}}
+}
+
+// watcherFlags registers the watcher's flags and returns the watcher.
+func watcherFlags(fs *flag.FlagSet) cli.Func {
+	check := registerFlags(fs)
+	return func(ctx context.Context, args []string) error {
+		cfg, err := check(args)
+		if err != nil {
+			return err
+		}
+		d := cli.Daemon{Name: "zonecast-watcher", Version: version, Node: cfg.mapping.Origin, Log: cfg.log,
+			Start: func(e *zerolog.Event) *zerolog.Event {
+				return e.Strs("zones", cfg.mapping.Zones).Strs("projects", cfg.follow.Projects).Bool("dry_run", cfg.follow.DryRun)
+			}}
+		return d.Run(ctx, func(ctx context.Context, log zerolog.Logger) error { return run(ctx, cfg, log) })
 	}
-	log, err := cfg.log.Logger(os.Stderr)
-	if err != nil {
-		return err
-	}
-	log = log.With().Str("node", cfg.mapping.Origin).Logger()
-	log.Info().Str("version", version).Strs("zones", cfg.mapping.Zones).Strs("projects", cfg.follow.Projects).
-		Bool("dry_run", cfg.follow.DryRun).Msg("starting zonecast-watcher")
-	if err := run(ctx, cfg, log); err != nil {
-		log.Error().Err(err).Msg("zonecast-watcher stopped on error")
-		return err
-	}
-	log.Info().Msg("zonecast-watcher stopped")
-	return nil
 }

@@ -14,14 +14,14 @@ import (
 	"github.com/zonecast/zonecast/internal/health"
 	"github.com/zonecast/zonecast/internal/instance"
 	"github.com/zonecast/zonecast/internal/lxdwatch"
+	"github.com/zonecast/zonecast/internal/retry"
 	"github.com/zonecast/zonecast/internal/rrset"
 )
 
-// Waits for the stream and the LXD socket back off between these bounds.
-const (
-	waitMin = 500 * time.Millisecond
-	waitMax = 30 * time.Second
-)
+// lxdWait spaces the looks for a local LXD socket that does not exist yet
+// (LXD not started): soon at first, as LXD may be starting beside the
+// watcher, then rarely.
+var lxdWait = retry.Backoff{Min: 500 * time.Millisecond, Max: 30 * time.Second, Jitter: 0.1}
 
 // run serves the HTTP endpoints, connects to NATS (unless a dry run) and
 // LXD, and follows LXD until ctx is done or something fails for good.
@@ -47,16 +47,11 @@ func run(ctx context.Context, cfg *watcherConfig, log zerolog.Logger) error {
 	var pub lxdwatch.Publisher
 	opts := cfg.follow
 	if !cfg.follow.DryRun {
-		ready.NotReady("connecting to nats")
-		nc, js, err := cli.ConnectJetStream(ctx, *cfg.nats, log)
+		nc, js, err := cli.ConnectStream(ctx, *cfg.nats, cfg.stream, ready, log)
 		if err != nil {
 			return g.Err(err)
 		}
 		defer nc.Close()
-		ready.NotReady("waiting for stream " + cfg.stream)
-		if err := bus.WaitStream(ctx, js, cfg.stream, log); err != nil {
-			return g.Err(err)
-		}
 		pub = &countingPublisher{pub: bus.NewPublisher(js, cfg.stream, cfg.prefix), stream: cfg.stream, metrics: m}
 		mc := mapper.Config()
 		zones := append(append([]string(nil), mc.Zones...), mc.ReverseZones...)
@@ -85,37 +80,23 @@ func run(ctx context.Context, cfg *watcherConfig, log zerolog.Logger) error {
 // connectLXD returns the LXD client; while no local socket exists yet (LXD
 // not started), it waits for one.
 func connectLXD(ctx context.Context, cfg lxdwatch.ConnectConfig, log zerolog.Logger) (lxd.InstanceServer, error) {
-	for attempt := 0; ; attempt++ {
-		srv, err := lxdwatch.Connect(ctx, cfg)
-		if err == nil {
-			return srv, nil
-		}
-		if !errors.Is(err, lxdwatch.ErrNoSocket) {
-			return nil, err
-		}
-		d := backoff(attempt)
-		log.Warn().Err(err).Dur("retry_in", d).Msg("no lxd socket yet; waiting")
-		if !sleep(ctx, d) {
-			return nil, fmt.Errorf("waiting for the lxd socket: %w", ctx.Err())
-		}
+	var srv lxd.InstanceServer
+	err := retry.Loop{
+		Backoff:   lxdWait,
+		Retryable: func(err error) bool { return errors.Is(err, lxdwatch.ErrNoSocket) },
+		Notify: func(_ int, err error, d time.Duration) {
+			log.Warn().Err(err).Dur("retry_in", d).Msg("no lxd socket yet; waiting")
+		},
+	}.Do(ctx, func(ctx context.Context) (err error) {
+		srv, err = lxdwatch.Connect(ctx, cfg)
+		return err
+	})
+	if errors.Is(err, lxdwatch.ErrNoSocket) {
+		// Only the end of ctx stops the wait for a socket.
+		return nil, fmt.Errorf("waiting for the lxd socket: %w", err)
 	}
-}
-
-func backoff(attempt int) time.Duration {
-	d := waitMin
-	for i := 0; i < attempt && d < waitMax; i++ {
-		d *= 2
+	if err != nil {
+		return nil, err
 	}
-	return min(d, waitMax)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return srv, nil
 }

@@ -240,3 +240,41 @@ func usageError(err error) error {
 	}
 	return fmt.Errorf("%w: %w", ErrUsage, err)
 }
+
+// Check checks the table: every row has a summary and flags, no two rows
+// have the same name, and each row's --help exits 0 and lists each of its
+// flags with its variable. The commands' tests call it.
+func (p *Program) Check() error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, c := range p.Commands {
+		title := p.title(c)
+		if seen[c.Name] {
+			errs = append(errs, fmt.Errorf("%s: a second row of that name", title))
+		}
+		seen[c.Name] = true
+		if c.Summary == "" || c.Flags == nil {
+			errs = append(errs, fmt.Errorf("%s: no summary or no flags", title))
+			continue
+		}
+		var out strings.Builder
+		q := *p
+		q.Stdout, q.Stderr = &out, &out
+		if code := q.Main(append(strings.Fields(c.Name), "--help")); code != 0 {
+			errs = append(errs, fmt.Errorf("%s --help: exit code %d: %s", title, code, out.String()))
+			continue
+		}
+		help := out.String()
+		if !strings.HasPrefix(help, title+": "+c.Summary+"\n") {
+			errs = append(errs, fmt.Errorf("%s --help does not start with its summary:\n%s", title, help))
+		}
+		fs := flag.NewFlagSet(title, flag.ContinueOnError)
+		c.Flags(fs)
+		fs.VisitAll(func(f *flag.Flag) {
+			if !strings.Contains(help, "\n  --"+f.Name+" ") || !strings.Contains(help, "env "+config.EnvName(f.Name)+"\n") {
+				errs = append(errs, fmt.Errorf("%s --help does not list --%s with its variable", title, f.Name))
+			}
+		})
+	}
+	return errors.Join(errs...)
+}

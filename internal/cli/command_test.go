@@ -194,3 +194,18 @@ func TestParseUsageErrors(t *testing.T) {
 		t.Errorf("bad value from the environment: %v, want a usage error", err)
 	}
 }
+
+func TestProgramCheck(t *testing.T) {
+	if err := newTestProgram().Check(); err != nil {
+		t.Fatal(err)
+	}
+	tp := newTestProgram()
+	tp.Commands = append(tp.Commands, Command{Name: "publish", Summary: "again", Flags: tp.Commands[3].Flags},
+		Command{Name: "bare"})
+	err := tp.Check()
+	for _, want := range []string{"zonecast-x publish: a second row of that name", "zonecast-x bare: no summary or no flags"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Check = %v, want it to say %q", err, want)
+		}
+	}
+}
