@@ -77,12 +77,12 @@ func exportMain(ctx context.Context, args []string) error {
 	}
 	defer conn.Close()
 
-	last := map[string]bus.Delivery{}
+	last := map[string]events.Delivery{}
 	var upTo uint64
 	fctx, stop := context.WithCancel(ctx)
 	defer stop()
 	err = bus.Follow(fctx, js, bus.FollowConfig{Stream: stream, Filters: filters, Log: log,
-		Handle: func(d bus.Delivery) { last[d.Subject], upTo = d, d.Seq },
+		Handle: func(d events.Delivery) { last[d.Subject], upTo = d, d.Seq },
 		Ready:  stop,
 	})
 	if err != nil {
@@ -147,7 +147,7 @@ func countLines(path string) (int, bool) {
 
 // exportLines turns the last delivery of each subject into lines, sorted
 // by subject, leaving out what contributes nothing at now.
-func exportLines(prefix string, last map[string]bus.Delivery, now time.Time) ([]jsonLine, exportSkips) {
+func exportLines(prefix string, last map[string]events.Delivery, now time.Time) ([]jsonLine, exportSkips) {
 	subjects := make([]string, 0, len(last))
 	for s := range last {
 		subjects = append(subjects, s)

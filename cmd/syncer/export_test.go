@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/events"
 )
 
@@ -19,19 +18,19 @@ func TestExportLines(t *testing.T) {
 		}
 		return events.Subject(events.DefaultSubjectPrefix, m), b
 	}
-	last := map[string]bus.Delivery{}
-	add := func(name string, d bus.Delivery, records ...string) {
+	last := map[string]events.Delivery{}
+	add := func(name string, d events.Delivery, records ...string) {
 		s, b := msg(name, records...)
 		d.Subject, d.Data = s, b
 		last[s] = d
 	}
-	add("keep", bus.Delivery{}, "192.0.2.1")
-	add("lease", bus.Delivery{Expires: now.Add(time.Hour)}, "192.0.2.2")
-	add("ended", bus.Delivery{Expires: now.Add(-time.Second)}, "192.0.2.3")
-	add("gone", bus.Delivery{})
-	add("marker", bus.Delivery{Removed: true}, "192.0.2.4")
+	add("keep", events.Delivery{}, "192.0.2.1")
+	add("lease", events.Delivery{Expires: now.Add(time.Hour)}, "192.0.2.2")
+	add("ended", events.Delivery{Expires: now.Add(-time.Second)}, "192.0.2.3")
+	add("gone", events.Delivery{})
+	add("marker", events.Delivery{Removed: true}, "192.0.2.4")
 	s, _ := msg("bad", "192.0.2.5")
-	last[s] = bus.Delivery{Subject: s, Data: []byte(`{"v":2}`)}
+	last[s] = events.Delivery{Subject: s, Data: []byte(`{"v":2}`)}
 	lines, sk := exportLines(events.DefaultSubjectPrefix, last, now)
 	if len(lines) != 2 || lines[0].Name != "keep.z." || !lines[0].Expires.IsZero() ||
 		lines[1].Name != "lease.z." || !lines[1].Expires.Equal(now.Add(time.Hour)) {

@@ -7,7 +7,7 @@
 // per-message TTL (the Nats-TTL header, used for record leases); the server
 // drops such a message when it expires, without a marker (roll-ups, which
 // markers need, are off: see StreamConfig), so readers end leases on their
-// own clock (Delivery.Expires, internal/lease) and the syncers record each
+// own clock (events.Delivery.Expires, internal/lease) and the syncers record each
 // end as a tombstone (internal/reap).
 //
 // A syncer never uses a durable consumer: every start it calls Follow, which

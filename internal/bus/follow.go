@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/zonecast/zonecast/internal/events"
 	"strconv"
 	"time"
 
@@ -12,29 +13,6 @@ import (
 
 	retrypkg "github.com/zonecast/zonecast/internal/retry"
 )
-
-// Delivery is one message of the record stream as a follower sees it.
-type Delivery struct {
-	Subject string
-	Data    []byte // the message body; empty when Removed
-	Seq     uint64 // stream sequence, strictly increasing within one Follow
-	// Removed reports a server delete marker (header Nats-Marker-Reason):
-	// the subject's last message expired by its TTL. zonecast's stream no
-	// longer makes markers, but one made before its roll-ups were turned
-	// off, or by a stream configured by hand, may still be delivered.
-	Removed bool
-	// Pending is how many messages matching the filters the server still
-	// had after this one when it was delivered.
-	Pending uint64
-	// Stored is when the server stored the message.
-	Stored time.Time
-	// Expires is when the message's TTL (Nats-TTL) runs out; zero if it has
-	// none, and for markers. The server removes an expired message within
-	// about a second, but one that expired while the server was down is
-	// replayed once more right after a restart, followed by its marker:
-	// callers should treat a delivery whose Expires has passed as absent.
-	Expires time.Time
-}
 
 // LeaseEnd returns when a message stored at stored with the Nats-TTL
 // header value ttl (seconds or a Go duration; "never" and "" mean none)
@@ -62,7 +40,7 @@ type FollowConfig struct {
 	// Handle is called for every delivery, sequentially from one goroutine,
 	// in stream order. It should not block for long: Follow does nothing
 	// while it runs (the server buffers).
-	Handle func(Delivery)
+	Handle func(events.Delivery)
 	// Ready, if set, is called exactly once, from the same goroutine as
 	// Handle, when the initial replay is complete: right after the Handle of
 	// the last message that existed when Follow started (or of a message
@@ -232,7 +210,7 @@ func (f *follower) session(ctx context.Context) (bool, error) {
 		}
 		f.last = seq
 		delivered = true
-		d := Delivery{Subject: msg.Subject(), Data: msg.Data(), Seq: seq, Pending: md.NumPending, Stored: md.Timestamp}
+		d := events.Delivery{Subject: msg.Subject(), Data: msg.Data(), Seq: seq, Pending: md.NumPending, Stored: md.Timestamp}
 		if h := msg.Headers(); h != nil {
 			if h.Get(jetstream.MarkerReasonHeader) != "" {
 				d.Removed = true

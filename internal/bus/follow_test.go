@@ -37,7 +37,7 @@ func TestFollowReadyOnEmptyStream(t *testing.T) {
 				}
 			}
 			c := follow(t, js, tc.filters)
-			c.waitFor(t, "ready", 10*time.Second, func(_ []Delivery, ready int) bool { return ready == 1 })
+			c.waitFor(t, "ready", 10*time.Second, func(_ []events.Delivery, ready int) bool { return ready == 1 })
 			got, _, readyAt := c.snapshot()
 			if len(got) != 0 || readyAt != 0 {
 				t.Fatalf("got %d deliveries, ready after %d; want none before ready", len(got), readyAt)
@@ -46,7 +46,7 @@ func TestFollowReadyOnEmptyStream(t *testing.T) {
 			if _, err := pub.Publish(ctxFor(t, 5*time.Second), msg("www.example.com.", "n1", "192.0.2.9"), 0); err != nil {
 				t.Fatal(err)
 			}
-			c.waitFor(t, "the live message", 10*time.Second, func(got []Delivery, _ int) bool { return len(got) == 1 })
+			c.waitFor(t, "the live message", 10*time.Second, func(got []events.Delivery, _ int) bool { return len(got) == 1 })
 			if _, calls, _ := c.snapshot(); calls != 1 {
 				t.Errorf("ready called %d times", calls)
 			}
@@ -71,7 +71,7 @@ func TestLastPerSubject(t *testing.T) {
 		last = seq
 	}
 	c := follow(t, js, nil)
-	got := c.waitFor(t, "ready", 10*time.Second, func(_ []Delivery, ready int) bool { return ready == 1 })
+	got := c.waitFor(t, "ready", 10*time.Second, func(_ []events.Delivery, ready int) bool { return ready == 1 })
 	if len(got) != 1 {
 		t.Fatalf("replayed %d messages, want 1: %s", len(got), describe(got))
 	}
@@ -113,7 +113,7 @@ func TestFollowReplayThenFollow(t *testing.T) {
 	}
 	c := follow(t, js, []string{events.ZoneFilter(prefix, "example.com.")})
 	const want = n + 2
-	c.waitFor(t, "replay", 10*time.Second, func(_ []Delivery, ready int) bool { return ready == 1 })
+	c.waitFor(t, "replay", 10*time.Second, func(_ []events.Delivery, ready int) bool { return ready == 1 })
 	got, _, readyAt := c.snapshot()
 	if readyAt != want || len(got) != want {
 		t.Fatalf("ready after %d deliveries (have %d), want %d", readyAt, len(got), want)
@@ -141,7 +141,7 @@ func TestFollowReplayThenFollow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got = c.waitFor(t, "live message", 10*time.Second, func(got []Delivery, _ int) bool { return len(got) > want })
+	got = c.waitFor(t, "live message", 10*time.Second, func(got []events.Delivery, _ int) bool { return len(got) > want })
 	time.Sleep(200 * time.Millisecond)
 	got, calls, _ := c.snapshot()
 	if len(got) != want+1 || got[want].Seq != seq || calls != 1 {
@@ -155,7 +155,7 @@ func TestFollowNoStream(t *testing.T) {
 	t.Parallel()
 	ts := startTestServer(t, false)
 	_, js := ts.inProcess(t)
-	err := Follow(ctxFor(t, 10*time.Second), js, FollowConfig{Handle: func(Delivery) {}, Log: testLog()})
+	err := Follow(ctxFor(t, 10*time.Second), js, FollowConfig{Handle: func(events.Delivery) {}, Log: testLog()})
 	if err == nil {
 		t.Fatal("Follow of a missing stream returned nil")
 	}
@@ -181,7 +181,7 @@ func TestTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := follow(t, js, nil)
-	got := c.waitFor(t, "both messages", 10*time.Second, func(got []Delivery, _ int) bool { return len(got) == 2 })
+	got := c.waitFor(t, "both messages", 10*time.Second, func(got []events.Delivery, _ int) bool { return len(got) == 2 })
 	if got[1].Subject != leaseSubject || got[1].Removed {
 		t.Fatalf("deliveries: %s; want keep, lease", describe(got))
 	}
@@ -203,7 +203,7 @@ func TestTTL(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	c2 := follow(t, js, nil)
-	got2 := c2.waitFor(t, "replay", 10*time.Second, func(_ []Delivery, ready int) bool { return ready == 1 })
+	got2 := c2.waitFor(t, "replay", 10*time.Second, func(_ []events.Delivery, ready int) bool { return ready == 1 })
 	if len(got2) != 1 || got2[0].Seq != keep {
 		t.Fatalf("replay after expiry: %s", describe(got2))
 	}
@@ -260,7 +260,7 @@ func testFollowSurvivesRestart(t *testing.T, down time.Duration) {
 		}
 	}
 	c := follow(t, js, nil)
-	c.waitFor(t, "replay", 10*time.Second, func(got []Delivery, ready int) bool { return ready == 1 && len(got) == 5 })
+	c.waitFor(t, "replay", 10*time.Second, func(got []events.Delivery, ready int) bool { return ready == 1 && len(got) == 5 })
 
 	ts.stop()
 	time.Sleep(down)
@@ -288,7 +288,7 @@ func testFollowSurvivesRestart(t *testing.T, down time.Duration) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	last := seqs[len(seqs)-1]
-	got := c.waitFor(t, "the messages published after the restart", 30*time.Second, func(got []Delivery, _ int) bool {
+	got := c.waitFor(t, "the messages published after the restart", 30*time.Second, func(got []events.Delivery, _ int) bool {
 		return len(got) > 0 && got[len(got)-1].Seq == last
 	})
 	for i, d := range got {
@@ -354,7 +354,7 @@ func TestReadyUnderLoad(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // the load is running before Follow starts
 	c := follow(t, js, []string{events.ZoneFilter(prefix, "example.com.")})
 	t.Cleanup(stopLoad)
-	c.waitFor(t, "ready", 30*time.Second, func(_ []Delivery, ready int) bool { return ready == 1 })
+	c.waitFor(t, "ready", 30*time.Second, func(_ []events.Delivery, ready int) bool { return ready == 1 })
 	stopLoad()
 	got, _, readyAt := c.snapshot()
 	for _, d := range got[:readyAt] {
@@ -378,7 +378,7 @@ func TestFollowCleansUp(t *testing.T) {
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- Follow(ctx, js, FollowConfig{Handle: func(Delivery) {}, Ready: func() { close(ready) }, Log: testLog()})
+		done <- Follow(ctx, js, FollowConfig{Handle: func(events.Delivery) {}, Ready: func() { close(ready) }, Log: testLog()})
 	}()
 	select {
 	case <-ready:
@@ -426,10 +426,10 @@ func TestTTLExpiresWhileServerDown(t *testing.T) {
 	ts.srv = srv
 	_, js = ts.inProcess(t)
 	c := follow(t, js, nil)
-	got := c.waitFor(t, "the replay", 15*time.Second, func(_ []Delivery, ready int) bool { return ready == 1 })
+	got := c.waitFor(t, "the replay", 15*time.Second, func(_ []events.Delivery, ready int) bool { return ready == 1 })
 	for _, d := range got {
 		if d.Subject != events.Subject(prefix, lease) || d.Removed {
-			t.Errorf("unexpected delivery %s", describe([]Delivery{d}))
+			t.Errorf("unexpected delivery %s", describe([]events.Delivery{d}))
 		}
 		if d.Expires.IsZero() || d.Expires.After(time.Now()) {
 			t.Errorf("expired lease replayed with Expires %v (stored %v): callers cannot tell it expired", d.Expires, d.Stored)
@@ -483,18 +483,18 @@ func TestFollowAfter(t *testing.T) {
 	}
 	filters := []string{events.ZoneFilter(prefix, "example.com.")}
 	c := followAfter(t, js, filters, seqs[2])
-	c.waitFor(t, "replay", 10*time.Second, func(_ []Delivery, ready int) bool { return ready == 1 })
+	c.waitFor(t, "replay", 10*time.Second, func(_ []events.Delivery, ready int) bool { return ready == 1 })
 	got, _, readyAt := c.snapshot()
 	if readyAt != 2 || len(got) != 2 || got[0].Seq != seqs[3] || got[1].Seq != seqs[4] {
 		t.Fatalf("after seq %d: ready after %d, deliveries %s", seqs[2], readyAt, describe(got))
 	}
 	empty := followAfter(t, js, filters, seqs[4])
-	empty.waitFor(t, "replay", 10*time.Second, func(_ []Delivery, ready int) bool { return ready == 1 })
+	empty.waitFor(t, "replay", 10*time.Second, func(_ []events.Delivery, ready int) bool { return ready == 1 })
 	seq, err := pub.Publish(ctx, msg("late.example.com.", "node1", "192.0.2.1"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got = empty.waitFor(t, "live message", 10*time.Second, func(got []Delivery, _ int) bool { return len(got) == 1 })
+	got = empty.waitFor(t, "live message", 10*time.Second, func(got []events.Delivery, _ int) bool { return len(got) == 1 })
 	if got[0].Seq != seq {
 		t.Fatalf("live delivery %s, want seq %d", describe(got), seq)
 	}

@@ -107,7 +107,7 @@ func msg(name, origin string, ip string) events.Message {
 // collector records deliveries and the Ready call of one Follow.
 type collector struct {
 	mu         sync.Mutex
-	got        []Delivery
+	got        []events.Delivery
 	readyCalls int
 	readyAt    int // len(got) when Ready was called
 	changed    chan struct{}
@@ -122,7 +122,7 @@ func (c *collector) notify() {
 	}
 }
 
-func (c *collector) handle(d Delivery) {
+func (c *collector) handle(d events.Delivery) {
 	c.mu.Lock()
 	c.got = append(c.got, d)
 	c.mu.Unlock()
@@ -139,14 +139,14 @@ func (c *collector) ready() {
 	c.notify()
 }
 
-func (c *collector) snapshot() ([]Delivery, int, int) {
+func (c *collector) snapshot() ([]events.Delivery, int, int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]Delivery(nil), c.got...), c.readyCalls, c.readyAt
+	return append([]events.Delivery(nil), c.got...), c.readyCalls, c.readyAt
 }
 
 // waitFor waits until cond holds on the collector's state.
-func (c *collector) waitFor(t *testing.T, what string, d time.Duration, cond func(got []Delivery, readyCalls int) bool) []Delivery {
+func (c *collector) waitFor(t *testing.T, what string, d time.Duration, cond func(got []events.Delivery, readyCalls int) bool) []events.Delivery {
 	t.Helper()
 	deadline := time.After(d)
 	for {
@@ -163,7 +163,7 @@ func (c *collector) waitFor(t *testing.T, what string, d time.Duration, cond fun
 	}
 }
 
-func describe(ds []Delivery) string {
+func describe(ds []events.Delivery) string {
 	s := ""
 	for i, d := range ds {
 		if i == 10 {

@@ -65,7 +65,7 @@ func measure(t testing.TB, n int, tcp bool) {
 	fctx, cancel := context.WithCancel(ctx)
 	readyAt := time.Duration(0)
 	err = Follow(fctx, js, FollowConfig{
-		Handle: func(Delivery) { got++ },
+		Handle: func(events.Delivery) { got++ },
 		Ready:  func() { readyAt = time.Since(start); cancel() },
 		Log:    testLog(),
 	})
@@ -79,7 +79,7 @@ func measure(t testing.TB, n int, tcp bool) {
 	fctx, cancel = context.WithCancel(ctx)
 	err = Follow(fctx, js, FollowConfig{
 		Filters: []string{events.ZoneFilter(prefix, "z7.example.com.")},
-		Handle:  func(Delivery) { got++ },
+		Handle:  func(events.Delivery) { got++ },
 		Ready:   func() { cancel() },
 		Log:     testLog(),
 	})

@@ -160,9 +160,9 @@ func TestSourcePermissions(t *testing.T) {
 	// cannot publish records.
 	sjs := connect("ns2", userPW)
 	fctx, fcancel := context.WithCancel(ctx)
-	got := make(chan Delivery, 10)
+	got := make(chan events.Delivery, 10)
 	go func() {
-		_ = Follow(fctx, sjs, FollowConfig{Handle: func(d Delivery) { got <- d }, Log: testLog()})
+		_ = Follow(fctx, sjs, FollowConfig{Handle: func(d events.Delivery) { got <- d }, Log: testLog()})
 	}()
 	for i := 0; i < 2; i++ {
 		select {
@@ -456,7 +456,7 @@ func TestSyncerZones(t *testing.T) {
 	fctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	got := 0 // the stream holds ns2's tombstone
-	_ = Follow(fctx, ps.js(t, "w1", ps.userPW), FollowConfig{Handle: func(Delivery) { got++ }, Log: zerolog.Nop()})
+	_ = Follow(fctx, ps.js(t, "w1", ps.userPW), FollowConfig{Handle: func(events.Delivery) { got++ }, Log: zerolog.Nop()})
 	if got > 0 {
 		t.Errorf("a source user read %d messages of the stream", got)
 	}

@@ -331,7 +331,7 @@ func (g *Gateway) refresh(ctx context.Context, sent []inflight) error {
 
 // observeLocked folds one delivery of the stream into the view, unless the
 // gateway knows a newer value of its subject (see "Following" above).
-func (g *Gateway) observeLocked(d bus.Delivery) {
+func (g *Gateway) observeLocked(d events.Delivery) {
 	if d.Seq > g.delivered {
 		g.delivered = d.Seq
 	}

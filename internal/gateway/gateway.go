@@ -111,7 +111,7 @@ func (g *Gateway) Filters() []string { return events.ZoneFilters(g.cfg.Prefix, g
 
 // Observe folds one delivery of the record stream into the state
 // (bus.FollowConfig.Handle).
-func (g *Gateway) Observe(d bus.Delivery) {
+func (g *Gateway) Observe(d events.Delivery) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.idx.ExpireDue(g.cfg.Now())

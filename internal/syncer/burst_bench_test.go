@@ -51,7 +51,7 @@ func BenchmarkBurstIntake(b *testing.B) {
 	<-s.Ready()
 
 	// Prepare every burst's deliveries before timing.
-	bursts := make([][]Delivery, b.N)
+	bursts := make([][]events.Delivery, b.N)
 	seq := uint64(0)
 	for i := range bursts {
 		zone := zs[i%zones]
@@ -63,7 +63,7 @@ func BenchmarkBurstIntake(b *testing.B) {
 				b.Fatal(err)
 			}
 			seq++
-			bursts[i] = append(bursts[i], Delivery{Subject: events.Subject(events.DefaultSubjectPrefix, msg),
+			bursts[i] = append(bursts[i], events.Delivery{Subject: events.Subject(events.DefaultSubjectPrefix, msg),
 				Data: data, Seq: seq, Pending: uint64(n - 1 - j)})
 		}
 	}

@@ -17,7 +17,7 @@ import (
 // validation and the fold into the desired state.
 func BenchmarkHandleMessage(b *testing.B) {
 	s := New(Config{Zones: []string{"z.test."}}, nil, NewMetrics(prometheus.NewRegistry()), zerolog.Nop())
-	var ds []Delivery
+	var ds []events.Delivery
 	for i := 0; i < 20000; i++ {
 		m := events.Message{Version: 1, Name: fmt.Sprintf("h%d.z.test.", i), Type: "AAAA", Origin: "bench", TTL: 60,
 			Records: []string{fmt.Sprintf("2001:db8::%x", i+1)}}
@@ -25,7 +25,7 @@ func BenchmarkHandleMessage(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		ds = append(ds, Delivery{Subject: events.Subject(events.DefaultSubjectPrefix, m), Data: data})
+		ds = append(ds, events.Delivery{Subject: events.Subject(events.DefaultSubjectPrefix, m), Data: data})
 	}
 	now := time.Now()
 	b.ResetTimer()
@@ -49,7 +49,7 @@ func BenchmarkLoadSnapshot100k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		src.HandleMessage(Delivery{Subject: events.Subject(events.DefaultSubjectPrefix, m), Data: data, Seq: uint64(i + 1)}, now)
+		src.HandleMessage(events.Delivery{Subject: events.Subject(events.DefaultSubjectPrefix, m), Data: data, Seq: uint64(i + 1)}, now)
 	}
 	var buf bytes.Buffer
 	if err := src.Snapshot("z.test.").Write(&buf, "ZONECAST", now, now); err != nil {

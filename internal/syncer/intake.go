@@ -17,16 +17,6 @@ import (
 // changed for the writer. It runs on the follower's goroutine; the writer
 // takes the marks (take) and never waits for more than the lock.
 
-// Delivery is one message from the stream.
-type Delivery struct {
-	Subject string
-	Data    []byte
-	Seq     uint64
-	Removed bool      // a server delete marker: the subject's message expired or was purged
-	Expires time.Time // when the message's lease runs out; zero: never
-	Pending uint64    // messages the server still holds for this follower after this one
-}
-
 // dirtyEntry is a changed RRset as the intake left it for the writer.
 type dirtyEntry struct {
 	zone string
@@ -67,9 +57,9 @@ func newIntake(zones []string, prefix string, now func() time.Time, m *Metrics, 
 // withdraws the subject's contribution. Invalid input is counted and
 // logged, never applied, and never blocks what follows. It is safe to call
 // from another goroutine than Run.
-func (s *Syncer) HandleMessage(d Delivery, now time.Time) { s.in.handle(d, now) }
+func (s *Syncer) HandleMessage(d events.Delivery, now time.Time) { s.in.handle(d, now) }
 
-func (in *intake) handle(d Delivery, now time.Time) {
+func (in *intake) handle(d events.Delivery, now time.Time) {
 	subject, data, seq := d.Subject, d.Data, d.Seq
 	if prev := in.pending.Swap(d.Pending); prev > 0 && d.Pending == 0 {
 		in.log.Debug().Uint64("seq", seq).Msg("follower caught up with the stream")

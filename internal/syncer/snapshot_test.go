@@ -20,13 +20,13 @@ func newTestSyncer(zones ...string) *Syncer {
 	return New(Config{Zones: zones}, nil, NewMetrics(prometheus.NewRegistry()), zerolog.Nop())
 }
 
-func delivery(t *testing.T, seq uint64, m events.Message, expires time.Time) Delivery {
+func delivery(t *testing.T, seq uint64, m events.Message, expires time.Time) events.Delivery {
 	t.Helper()
 	data, err := events.Encode(m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Delivery{Subject: events.Subject(events.DefaultSubjectPrefix, m), Data: data, Seq: seq, Expires: expires}
+	return events.Delivery{Subject: events.Subject(events.DefaultSubjectPrefix, m), Data: data, Seq: seq, Expires: expires}
 }
 
 func sortedView(v SnapshotView) []string {

@@ -148,7 +148,7 @@ func deliverPending(t *testing.T, s *Syncer, seq, pending uint64, name string, r
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.HandleMessage(Delivery{Subject: events.Subject(events.DefaultSubjectPrefix, m), Data: data, Seq: seq,
+	s.HandleMessage(events.Delivery{Subject: events.Subject(events.DefaultSubjectPrefix, m), Data: data, Seq: seq,
 		Pending: pending}, time.Now())
 }
 
@@ -531,7 +531,7 @@ func TestLeaseEndsOnTime(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.HandleMessage(Delivery{Subject: events.Subject(events.DefaultSubjectPrefix, m), Data: data, Seq: 1,
+		s.HandleMessage(events.Delivery{Subject: events.Subject(events.DefaultSubjectPrefix, m), Data: data, Seq: 1,
 			Expires: time.Now().Add(10 * time.Second)}, time.Now())
 		deliver(t, s, 2, "keep."+zone, "2001:db8::2")
 		s.Replayed()
@@ -579,7 +579,7 @@ func TestRefusedEventAdvancesTheZone(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.HandleMessage(Delivery{Subject: events.Subject(events.DefaultSubjectPrefix, m), Data: data, Seq: 2}, time.Now())
+		s.HandleMessage(events.Delivery{Subject: events.Subject(events.DefaultSubjectPrefix, m), Data: data, Seq: 2}, time.Now())
 		soa := rrset.Key{Name: zone, Type: "SOA"}
 		waitFor(t, "serial 2 after the refused NS", func() bool {
 			f.mu.Lock()
