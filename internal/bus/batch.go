@@ -10,7 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zonecast/zonecast/internal/events"
-	retrypkg "github.com/zonecast/zonecast/internal/retry"
+	"github.com/zonecast/zonecast/internal/retry"
 )
 
 // Failure is a message of a batch that was not stored, and why.
@@ -47,14 +47,14 @@ func (p *Publisher) PublishBatch(ctx context.Context, msgs []events.Message, lea
 	errs := make([]error, len(msgs))
 	for attempt := 0; len(todo) > 0; attempt++ {
 		res.Rounds++
-		retry, stored := p.sendRound(ctx, msgs, leases, todo, errs)
+		again, stored := p.sendRound(ctx, msgs, leases, todo, errs)
 		res.Stored += stored
-		todo = p.keepLast(msgs, retry, errs, &res)
+		todo = p.keepLast(msgs, again, errs, &res)
 		if len(todo) == 0 {
 			break
 		}
 		// ctx may also end just as the pause does.
-		if !retrypkg.Sleep(ctx, RetryDelay(attempt)) || ctx.Err() != nil {
+		if !retry.Sleep(ctx, RetryDelay(attempt)) || ctx.Err() != nil {
 			for _, i := range todo {
 				errs[i] = fmt.Errorf("%w (gave up: %w)", errs[i], ctx.Err())
 			}

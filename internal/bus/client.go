@@ -12,7 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/config"
-	retrypkg "github.com/zonecast/zonecast/internal/retry"
+	"github.com/zonecast/zonecast/internal/retry"
 )
 
 // ClientConfig says how to reach and authenticate to a NATS server.
@@ -39,7 +39,7 @@ type ClientConfig struct {
 // reconnectBackoff paces the connections to NATS and the JetStream
 // requests retried while a cluster elects its leaders; its jitter keeps a
 // fleet that lost its server at once from coming back in lockstep.
-var reconnectBackoff = retrypkg.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.2}
+var reconnectBackoff = retry.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.2}
 
 // reconnectDelay is nats.CustomReconnectDelay's schedule: attempts counts
 // the passes over the server list, from 1.
@@ -57,7 +57,7 @@ func Connect(ctx context.Context, cfg ClientConfig, log zerolog.Logger) (*nats.C
 		return nil, fmt.Errorf("connecting to nats: %w", err)
 	}
 	var nc *nats.Conn
-	err = retrypkg.Loop{
+	err = retry.Loop{
 		Backoff: reconnectBackoff,
 		// Credentials the server refused stay refused.
 		Retryable: func(err error) bool {

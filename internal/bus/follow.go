@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	retrypkg "github.com/zonecast/zonecast/internal/retry"
+	"github.com/zonecast/zonecast/internal/retry"
 )
 
 // LeaseEnd returns when a message stored at stored with the Nats-TTL
@@ -70,7 +70,7 @@ func Follow(ctx context.Context, js jetstream.JetStream, cfg FollowConfig) error
 	}
 	f := &follower{cfg: cfg, js: js, last: cfg.After,
 		log: cfg.Log.With().Str("component", "follow").Str("stream", cfg.Stream).Logger()}
-	err := retrypkg.Loop{
+	err := retry.Loop{
 		Backoff:   reconnectBackoff,
 		Retryable: func(err error) bool { return !errors.Is(err, jetstream.ErrStreamNotFound) },
 		Notify:    func(_ int, err error, d time.Duration) { f.interrupted(err, d) },
@@ -85,7 +85,7 @@ func Follow(ctx context.Context, js jetstream.JetStream, cfg FollowConfig) error
 	if err != nil {
 		return err
 	}
-	// Not a retrypkg.Loop: a session that delivered something starts the
+	// Not a retry.Loop: a session that delivered something starts the
 	// backoff over, and none ever succeeds for good.
 	for retries := 0; ; retries++ {
 		delivered, err := f.session(ctx)
@@ -100,7 +100,7 @@ func Follow(ctx context.Context, js jetstream.JetStream, cfg FollowConfig) error
 		}
 		d := reconnectBackoff.Delay(retries)
 		f.interrupted(err, d)
-		if !retrypkg.Sleep(ctx, d) {
+		if !retry.Sleep(ctx, d) {
 			return nil
 		}
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/zonecast/zonecast/internal/events"
-	retrypkg "github.com/zonecast/zonecast/internal/retry"
+	"github.com/zonecast/zonecast/internal/retry"
 	"github.com/zonecast/zonecast/internal/rrset"
 )
 
@@ -143,7 +143,7 @@ func (p *Publisher) publish(ctx context.Context, m events.Message, lease time.Du
 	}
 	var seq uint64
 	subject := ""
-	err := retry(ctx, AttemptTimeout, func(actx context.Context) error {
+	err := resend(ctx, AttemptTimeout, func(actx context.Context) error {
 		msg, err := p.msg(m, lease) // anew: a sent message carries its reply subject
 		if err != nil {
 			return err
@@ -176,7 +176,7 @@ const AttemptTimeout = 2 * time.Second
 // short pauses, so that publishing resumes soon after a new leader is
 // elected, with jitter, so that the publishers an election refused
 // together do not all come back at the same instant.
-var publishBackoff = retrypkg.Backoff{Min: 50 * time.Millisecond, Max: 500 * time.Millisecond, Jitter: 0.2}
+var publishBackoff = retry.Backoff{Min: 50 * time.Millisecond, Max: 500 * time.Millisecond, Jitter: 0.2}
 
 // RetryDelay is the pause before attempt n+1 (n from 0) after a Retryable
 // failure: 50 ms doubling to 500 ms, each stretched by up to a fifth.

@@ -102,7 +102,7 @@ func ReadStatuses(ctx context.Context, js jetstream.JetStream, bucket string) (m
 		bucket = DefaultStatusBucket
 	}
 	var out map[string][]byte
-	err := retry(ctx, readAttemptTimeout, func(ctx context.Context) error {
+	err := resend(ctx, readAttemptTimeout, func(ctx context.Context) error {
 		var err error
 		out, err = readStatuses(ctx, js, bucket)
 		return err
@@ -150,7 +150,7 @@ func Backlog(ctx context.Context, js jetstream.JetStream, stream, filter string,
 		stream = DefaultStreamName
 	}
 	var b status.Backlog
-	err := retry(ctx, readAttemptTimeout, func(ctx context.Context) error {
+	err := resend(ctx, readAttemptTimeout, func(ctx context.Context) error {
 		var err error
 		b, err = backlog(ctx, js, stream, filter, seq)
 		return err

@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	retrypkg "github.com/zonecast/zonecast/internal/retry"
+	"github.com/zonecast/zonecast/internal/retry"
 )
 
 // attemptTimeout bounds one JetStream API attempt of the retrying helpers.
@@ -22,7 +22,7 @@ const attemptTimeout = 5 * time.Second
 func retryJS(ctx context.Context, what string, log zerolog.Logger, permanent func(error) bool, op func(ctx context.Context) error) error {
 	attempts := 0
 	final := false
-	err := retrypkg.Loop{
+	err := retry.Loop{
 		Backoff: reconnectBackoff,
 		Attempt: attemptTimeout,
 		Retryable: func(err error) bool {

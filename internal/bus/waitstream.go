@@ -10,14 +10,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	retrypkg "github.com/zonecast/zonecast/internal/retry"
+	"github.com/zonecast/zonecast/internal/retry"
 )
 
 // WaitStream waits until the stream exists, for record sources, which never
 // create it (the syncer does). It retries with backoff (0.5 s doubling to
 // 30 s, with jitter), logging why, until ctx is done.
 func WaitStream(ctx context.Context, js jetstream.JetStream, name string, log zerolog.Logger) error {
-	err := retrypkg.Loop{
+	err := retry.Loop{
 		Backoff: streamBackoff,
 		Attempt: 10 * time.Second,
 		Notify: func(_ int, err error, d time.Duration) {
@@ -45,4 +45,4 @@ func WaitStream(ctx context.Context, js jetstream.JetStream, name string, log ze
 // streamBackoff paces the record sources waiting for a syncer to create
 // the stream: that waits on another daemon's start, not on an election, so
 // the pauses grow longer than a publish's.
-var streamBackoff = retrypkg.Backoff{Min: 500 * time.Millisecond, Max: 30 * time.Second, Jitter: 0.2}
+var streamBackoff = retry.Backoff{Min: 500 * time.Millisecond, Max: 30 * time.Second, Jitter: 0.2}
