@@ -21,6 +21,7 @@ import (
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/health"
 	"github.com/zonecast/zonecast/internal/idlegc"
+	"github.com/zonecast/zonecast/internal/monitor"
 	"github.com/zonecast/zonecast/internal/pdnsapi"
 	"github.com/zonecast/zonecast/internal/reap"
 	"github.com/zonecast/zonecast/internal/status"
@@ -125,7 +126,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	if srv != nil {
 		self = srv.Name()
 	}
-	streamHealth := syncer.NewStreamHealth(syncer.StreamHealthConfig{
+	streamHealth := monitor.NewStreamHealth(monitor.StreamHealthConfig{
 		Read: func(ctx context.Context) status.Stream { return bus.ReadStreamHealth(ctx, js, cfg.stream) },
 		Self: self, Log: log.Hook(recent),
 	}, reg)
@@ -133,11 +134,14 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	if heal == 0 {
 		heal = -1
 	}
-	mcfg := syncer.MonitorConfig{
+	mcfg := monitor.Config{
 		Node: cfg.nodeID, Version: version, Stream: cfg.stream, Zones: cfg.zones, Prefix: cfg.prefix,
-		Interval: cfg.statusEvery, HealInterval: heal, Gatherer: reg, PDNS: pdns, Recent: recent,
+		Interval: cfg.statusEvery, HealInterval: heal, Syncer: s, PDNS: pdns, Recent: recent,
 		Reconcile: s.RequestReconcile, Ready: s.Ready(), Started: time.Now(), Log: log.Hook(recent),
-		Metrics: metrics, StreamAlarm: watch.Alarm, StreamHealth: streamHealth.Last,
+		StreamAlarm: watch.Alarm, StreamHealth: streamHealth.Last,
+		// The healer's failed SOA reads count as the syncer's own failed
+		// calls of PowerDNS.
+		ReadFailed: func(string, error) { metrics.PDNSErrors.WithLabelValues("transient").Inc() },
 	}
 	if !cfg.dryRun {
 		kv, err := bus.StatusBucket(ctx, js, cfg.statusBucket, cfg.replicas, log)
@@ -154,7 +158,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		}
 		defer sub.Unsubscribe()
 	}
-	mon := syncer.NewMonitor(mcfg, reg)
+	mon := monitor.New(mcfg, reg)
 
 	ready := health.NewReady("replaying the stream and converging zones")
 	ctx, cancel := context.WithCancel(ctx)

@@ -1,4 +1,4 @@
-package syncer
+package monitor
 
 import (
 	"context"
@@ -40,7 +40,7 @@ func streamSamples(t *testing.T, reg prometheus.Gatherer) map[string]float64 {
 			if len(labels) > 0 {
 				key += "{" + strings.Join(labels, ",") + "}"
 			}
-			out[key] = value(m)
+			out[key] = m.GetGauge().GetValue()
 		}
 	}
 	return out
@@ -158,15 +158,13 @@ func (r *electionReader) set(leader string, election bool) {
 // /status serves the latest reading. (Fake time: testing/synctest.)
 func TestStreamHealthInStatus(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		reg := prometheus.NewRegistry()
-		metrics := NewMetrics(reg)
-		metrics.PDNSReachable.Set(1)
+		src := newFakeSyncer()
 		r := &electionReader{leader: "n1"}
 		h := NewStreamHealth(StreamHealthConfig{Read: r.read, Self: "n1", Log: zerolog.Nop()}, prometheus.NewRegistry())
 		sink := &statuses{}
-		m := NewMonitor(MonitorConfig{Node: "n1", Zones: []string{"z."}, Gatherer: reg, Metrics: metrics, PDNS: &soaPDNS{},
-			Sink: sink, Interval: time.Second, Poll: time.Second, HealInterval: -1, StreamHealth: h.Last,
-			Started: time.Now(), Log: zerolog.Nop()}, prometheus.NewRegistry())
+		m := NewPublisher(StatusConfig{Node: "n1", Zones: []string{"z."}, Progress: src, Applied: NewApplied(src, []string{"z."}, nil),
+			Sink: sink, Interval: time.Second, Poll: time.Second, StreamHealth: h.Last,
+			Started: time.Now(), Log: zerolog.Nop()})
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		var wg sync.WaitGroup
