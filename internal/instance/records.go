@@ -66,7 +66,7 @@ func (m *Mapper) Records(inst Instance) (Result, error) {
 		project = DefaultProject
 	}
 	if err := checkHostLabel(inst.Name); err != nil {
-		return res, fmt.Errorf("instance %s/%s: %w: %v", project, inst.Name, ErrName, err)
+		return res, fmt.Errorf("instance %s/%s: %w: %w", project, inst.Name, ErrName, err)
 	}
 	conf := inst.ExpandedConfig
 	if conf == nil {
@@ -104,7 +104,7 @@ func (m *Mapper) Records(inst Instance) (Result, error) {
 	for _, z := range cfg.Zones {
 		n, err := rrset.CanonicalName(rel + "." + z)
 		if err != nil {
-			return res, fmt.Errorf("instance %s/%s in zone %s: %w: %v", project, inst.Name, z, ErrName, err)
+			return res, fmt.Errorf("instance %s/%s in zone %s: %w: %w", project, inst.Name, z, ErrName, err)
 		}
 		names = append(names, n)
 	}
@@ -158,7 +158,7 @@ func (m *Mapper) relativeName(project, name string) (string, error) {
 	}
 	if strings.Contains(m.cfg.ProjectTemplate, "{project}") {
 		if err := checkHostLabel(project); err != nil {
-			return "", fmt.Errorf("project %s: %w: %v", project, ErrName, err)
+			return "", fmt.Errorf("project %s: %w: %w", project, ErrName, err)
 		}
 	}
 	r := strings.ReplaceAll(m.cfg.ProjectTemplate, "{instance}", name)
