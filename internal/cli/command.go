@@ -37,6 +37,9 @@ type Command struct {
 	// the command once they, and then their ZONECAST_* variables, are
 	// parsed.
 	Flags func(fs *flag.FlagSet) Func
+	// Run, instead of Flags, runs a command that parses its own flags
+	// (and prints its own help) with all its arguments.
+	Run Func
 	// Interspersed lets flags come after positional arguments, as in
 	// "key add NAME --zone ZONE".
 	Interspersed bool
@@ -73,6 +76,9 @@ func (p *Program) Main(args []string) int {
 
 // run parses c's flags from args and runs c.
 func (p *Program) run(ctx context.Context, c Command, args []string) error {
+	if c.Run != nil {
+		return c.Run(ctx, args)
+	}
 	fs := flag.NewFlagSet(p.title(c), flag.ContinueOnError)
 	fs.SetOutput(p.stderr())
 	var fn Func
@@ -241,9 +247,10 @@ func usageError(err error) error {
 	return fmt.Errorf("%w: %w", ErrUsage, err)
 }
 
-// Check checks the table: every row has a summary and flags, no two rows
-// have the same name, and each row's --help exits 0 and lists each of its
-// flags with its variable. The commands' tests call it.
+// Check checks the table: every row has a summary and either flags or a
+// run function, no two rows have the same name, and each row's --help
+// exits 0 and, but for a row that prints its own, lists each of its flags
+// with its variable. The commands' tests call it.
 func (p *Program) Check() error {
 	var errs []error
 	seen := map[string]bool{}
@@ -253,8 +260,8 @@ func (p *Program) Check() error {
 			errs = append(errs, fmt.Errorf("%s: a second row of that name", title))
 		}
 		seen[c.Name] = true
-		if c.Summary == "" || c.Flags == nil {
-			errs = append(errs, fmt.Errorf("%s: no summary or no flags", title))
+		if c.Summary == "" || (c.Flags == nil) == (c.Run == nil) {
+			errs = append(errs, fmt.Errorf("%s: no summary, or not one of flags and run", title))
 			continue
 		}
 		var out strings.Builder
@@ -262,6 +269,9 @@ func (p *Program) Check() error {
 		q.Stdout, q.Stderr = &out, &out
 		if code := q.Main(append(strings.Fields(c.Name), "--help")); code != 0 {
 			errs = append(errs, fmt.Errorf("%s --help: exit code %d: %s", title, code, out.String()))
+			continue
+		}
+		if c.Run != nil {
 			continue
 		}
 		help := out.String()

@@ -34,7 +34,11 @@ func newTestProgram() *testProgram {
 			}}
 	}
 	tp.Program = Program{Name: "zonecast-x", Version: "1.2", Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{},
-		Commands: []Command{row("", false), row("key add", true), row("key list", false), row("publish", false)}}
+		Commands: []Command{row("", false), row("key add", true), row("key list", false), row("publish", false),
+			{Name: "passwd", Summary: "the passwd row, which parses its own flags", Run: func(_ context.Context, args []string) error {
+				tp.ran, tp.args = "passwd", args
+				return nil
+			}}}}
 	tp.Commands[0].Help = "More about zonecast-x."
 	return tp
 }
@@ -59,6 +63,7 @@ func TestProgramMain(t *testing.T) {
 		"flags after arguments": {args: []string{"key", "add", "k1", "--zone", "z.example", "k2"}, ran: "key add",
 			zone: "z.example", pos: []string{"k1", "k2"}},
 		"flags stop at an argument":           {args: []string{"key", "list", "x", "--zone", "z"}, ran: "key list", pos: []string{"x", "--zone", "z"}},
+		"a row parsing its own flags":         {args: []string{"passwd", "--cost", "4"}, ran: "passwd", pos: []string{"--cost", "4"}},
 		"unknown word: the program's own row": {args: []string{"frob"}, ran: "", pos: []string{"frob"}},
 		"group without a command": {args: []string{"key"}, code: 2,
 			stderr: "zonecast-x: usage error: key needs a command (see --help)\n"},
@@ -143,6 +148,7 @@ Commands (each with its own --help):
   key add    the key add row
   key list   the key list row
   publish    the publish row
+  passwd     the passwd row, which parses its own flags
 
 More about zonecast-x.
 
@@ -203,7 +209,7 @@ func TestProgramCheck(t *testing.T) {
 	tp.Commands = append(tp.Commands, Command{Name: "publish", Summary: "again", Flags: tp.Commands[3].Flags},
 		Command{Name: "bare"})
 	err := tp.Check()
-	for _, want := range []string{"zonecast-x publish: a second row of that name", "zonecast-x bare: no summary or no flags"} {
+	for _, want := range []string{"zonecast-x publish: a second row of that name", "zonecast-x bare: no summary, or not one of flags and run"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Check = %v, want it to say %q", err, want)
 		}
