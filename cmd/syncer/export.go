@@ -21,12 +21,7 @@ import (
 	"github.com/zonecast/zonecast/internal/valve"
 )
 
-const exportSynopsis = `zonecast-syncer export: write the fleet's desired state as JSON lines.
-
-Usage:
-  zonecast-syncer export [--zone Z]... [--output FILE] [NATS flags]
-
-Reads the record stream up to its last message and writes every origin's
+const exportHelp = `Reads the record stream up to its last message and writes every origin's
 contribution (one line per name, type and origin: the wire format's fields,
 plus "expires" for a lease) in the format that
   zonecast-syncer publish --json FILE
@@ -45,8 +40,8 @@ type jsonLine struct {
 	Expires time.Time `json:"expires,omitzero"`
 }
 
-func exportMain(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("zonecast-syncer export", flag.ContinueOnError)
+// exportFlags registers the flags of export and returns the command.
+func exportFlags(fs *flag.FlagSet) cli.Func {
 	nc := cli.NATSFlags(fs, "nats://127.0.0.1:4222", "NATS server URL(s)")
 	var zones config.List
 	var stream, prefix, output string
@@ -56,73 +51,68 @@ func exportMain(ctx context.Context, args []string) error {
 	fs.StringVar(&prefix, "subject-prefix", events.DefaultSubjectPrefix, "subject prefix of record events")
 	fs.StringVar(&output, "output", "-", "file to write (mode 0600, replaced whole once complete); - for standard output")
 	fs.BoolVar(&force, "force", false, "replace --output even if the export holds far fewer contributions than it (see --help)")
-	fs.Usage = config.Usage(fs, exportSynopsis)
-	if err := config.Parse(fs, args); err != nil {
-		if err == flag.ErrHelp {
+	return func(ctx context.Context, args []string) error {
+		var filters []string
+		for _, z := range zones {
+			cz, err := rrset.CanonicalName(z)
+			if err != nil {
+				return fmt.Errorf("%w: --zone: %w", errUsage, err)
+			}
+			filters = append(filters, events.ZoneFilter(prefix, cz))
+		}
+		conn, js, log, err := cli.ConnectCommand(ctx, nc, "zonecast-syncer-export")
+		if err != nil {
 			return err
 		}
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
-	var filters []string
-	for _, z := range zones {
-		cz, err := rrset.CanonicalName(z)
-		if err != nil {
-			return fmt.Errorf("%w: --zone: %w", errUsage, err)
-		}
-		filters = append(filters, events.ZoneFilter(prefix, cz))
-	}
-	conn, js, log, err := cli.ConnectCommand(ctx, nc, "zonecast-syncer-export")
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
+		defer conn.Close()
 
-	last := map[string]events.Delivery{}
-	var upTo uint64
-	fctx, stop := context.WithCancel(ctx)
-	defer stop()
-	err = bus.Follow(fctx, js, bus.FollowConfig{Stream: stream, Filters: filters, Log: log,
-		Handle: func(d events.Delivery) { last[d.Subject], upTo = d, d.Seq },
-		Ready:  stop,
-	})
-	if err != nil {
-		return fmt.Errorf("reading stream %s: %w", stream, err)
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	lines, skipped := exportLines(prefix, last, time.Now())
-	write := func(w io.Writer) error {
-		bw := bufio.NewWriter(w)
-		enc := json.NewEncoder(bw)
+		last := map[string]events.Delivery{}
+		var upTo uint64
+		fctx, stop := context.WithCancel(ctx)
+		defer stop()
+		err = bus.Follow(fctx, js, bus.FollowConfig{Stream: stream, Filters: filters, Log: log,
+			Handle: func(d events.Delivery) { last[d.Subject], upTo = d, d.Seq },
+			Ready:  stop,
+		})
+		if err != nil {
+			return fmt.Errorf("reading stream %s: %w", stream, err)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		lines, skipped := exportLines(prefix, last, time.Now())
+		write := func(w io.Writer) error {
+			bw := bufio.NewWriter(w)
+			enc := json.NewEncoder(bw)
+			for _, l := range lines {
+				if err := enc.Encode(l); err != nil {
+					return err
+				}
+			}
+			return bw.Flush()
+		}
+		if output == "-" {
+			err = write(os.Stdout)
+		} else {
+			if old, ok := countLines(output); ok && !force && shrank(old, len(lines)) {
+				return fmt.Errorf("the stream holds %d contributions, %s %d: not replacing it, in case the stream was lost "+
+					"(docs/fleet.md, \"Backup and restore\"); --force replaces it", len(lines), output, old)
+			}
+			err = writeFileAtomic(output, write)
+		}
+		if err != nil {
+			return fmt.Errorf("writing the export: %w", err)
+		}
+		leased := 0
 		for _, l := range lines {
-			if err := enc.Encode(l); err != nil {
-				return err
+			if !l.Expires.IsZero() {
+				leased++
 			}
 		}
-		return bw.Flush()
+		fmt.Fprintf(os.Stderr, "exported %d contributions (%d with a lease) of stream %s up to sequence %d; left out %d tombstones, %d expired, %d invalid\n",
+			len(lines), leased, stream, upTo, skipped.tombstones, skipped.expired, skipped.invalid)
+		return nil
 	}
-	if output == "-" {
-		err = write(os.Stdout)
-	} else {
-		if old, ok := countLines(output); ok && !force && shrank(old, len(lines)) {
-			return fmt.Errorf("the stream holds %d contributions, %s %d: not replacing it, in case the stream was lost "+
-				"(docs/fleet.md, \"Backup and restore\"); --force replaces it", len(lines), output, old)
-		}
-		err = writeFileAtomic(output, write)
-	}
-	if err != nil {
-		return fmt.Errorf("writing the export: %w", err)
-	}
-	leased := 0
-	for _, l := range lines {
-		if !l.Expires.IsZero() {
-			leased++
-		}
-	}
-	fmt.Fprintf(os.Stderr, "exported %d contributions (%d with a lease) of stream %s up to sequence %d; left out %d tombstones, %d expired, %d invalid\n",
-		len(lines), leased, stream, upTo, skipped.tombstones, skipped.expired, skipped.invalid)
-	return nil
 }
 
 type exportSkips struct{ tombstones, expired, invalid int }

@@ -56,14 +56,26 @@ type syncerConfig struct {
 	log            cli.LogFlags
 }
 
-func parseSyncerFlags(args []string) (*syncerConfig, error) {
-	return parseFlags("zonecast-syncer", args, false)
-}
-
-// parseFlags parses the syncer's flags; with plan, those of
-// `zonecast-syncer plan`, which are the same plus --json.
+// parseFlags parses the syncer's flags, then their ZONECAST_* variables;
+// with plan, those of `zonecast-syncer plan`, which are the same plus
+// --json (and its help is planSynopsis). The syncer's own row of the
+// program registers them with registerFlags.
 func parseFlags(name string, args []string, plan bool) (*syncerConfig, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	check := registerFlags(fs, plan)
+	if plan {
+		fs.Usage = config.Usage(fs, planSynopsis)
+	}
+	if err := cli.Parse(fs, args, os.LookupEnv); err != nil {
+		return nil, err
+	}
+	return check(fs.Args())
+}
+
+// registerFlags registers the syncer's flags on fs (with plan, those of
+// plan) and returns what checks and completes them once parsed, given the
+// positional arguments.
+func registerFlags(fs *flag.FlagSet, plan bool) func(args []string) (*syncerConfig, error) {
 	c := &syncerConfig{plan: plan, dryRun: plan}
 	var zones, ns, approve, watcherZones, gatewayZones config.List
 	var refresh, retry, expire, minimum, soaTTL uint
@@ -127,35 +139,14 @@ func parseFlags(name string, args []string, plan bool) (*syncerConfig, error) {
 	fs.StringVar(&c.controlPrefix, "control-prefix", bus.DefaultControlPrefix,
 		"subject prefix of operators' requests (<prefix>.<stream>.approve), which only admin users may send")
 	c.log.Register(fs)
-	synopsis := syncerSynopsis
-	if plan {
-		synopsis = planSynopsis
-	}
-	fs.Usage = config.Usage(fs, synopsis)
-	if err := config.Parse(fs, args); err != nil {
-		if err == flag.ErrHelp {
-			return nil, err
+	return func(args []string) (*syncerConfig, error) {
+		if plan {
+			c.httpListen = "" // beside the running syncer, whose port it is
 		}
-		return nil, fmt.Errorf("%w: %w", errUsage, err)
+		c.localWatcher.zones, c.localGateway.zones = watcherZones, gatewayZones
+		return c.finish(fs, args, zones, ns, approve, [5]uint{refresh, retry, expire, minimum, soaTTL})
 	}
-	if plan {
-		c.httpListen = "" // beside the running syncer, whose port it is
-	}
-	c.localWatcher.zones, c.localGateway.zones = watcherZones, gatewayZones
-	return c.finish(fs, zones, ns, approve, [5]uint{refresh, retry, expire, minimum, soaTTL})
 }
-
-const syncerSynopsis = `zonecast-syncer: replay the zonecast record stream into the local PowerDNS and follow it.
-
-Usage:
-  zonecast-syncer [flags]            run the syncer
-  zonecast-syncer publish [flags]    put a record event on the stream (see publish --help)
-  zonecast-syncer status [flags]     print the convergence status of every node (see status --help)
-  zonecast-syncer plan [flags]       what this syncer would write to its PowerDNS now, writing nothing (see plan --help)
-  zonecast-syncer approve [flags]    write the deletions the delete limit holds in a zone (see approve --help)
-  zonecast-syncer export [flags]     write the desired state, leases included, for publish --json to restore
-  zonecast-syncer passwd | nkey      make credentials for a users file (see docs/fleet.md)
-  zonecast-syncer --version`
 
 const planSynopsis = `zonecast-syncer plan: what this syncer would create, change and delete in its
 PowerDNS against the stream as it stands. Writes nothing to PowerDNS, the
@@ -172,12 +163,13 @@ each reconciliation, prints it, and exits. Deletions the delete limit
 would hold are listed as held. Without --nats-url it joins the local
 syncer's embedded server (--nats-listen, with <state-dir>/nats-password).`
 
-// finish checks and completes the parsed flags.
-func (c *syncerConfig) finish(fs *flag.FlagSet, zones, ns, approve config.List, soaNums [5]uint) (*syncerConfig, error) {
+// finish checks and completes the parsed flags of fs; args are the
+// positional arguments.
+func (c *syncerConfig) finish(fs *flag.FlagSet, args []string, zones, ns, approve config.List, soaNums [5]uint) (*syncerConfig, error) {
 	refresh, retry, expire, minimum, soaTTL := soaNums[0], soaNums[1], soaNums[2], soaNums[3], soaNums[4]
-	if fs.NArg() > 0 {
+	if len(args) > 0 {
 		fs.Usage()
-		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, args[0])
 	}
 	if len(zones) == 0 {
 		return nil, fmt.Errorf("%w: at least one --zone is required (or ZONECAST_ZONE)", errUsage)

@@ -1,15 +1,17 @@
 // Command zonecast-syncer replays the zonecast record stream and keeps the
-// local PowerDNS in line with it. `zonecast-syncer publish` puts one record
-// event on the stream.
+// local PowerDNS in line with it. Its commands (publish, status, plan,
+// approve, export, passwd, nkey) serve the operator; see program.
 package main
 
 import (
 	"context"
-	"fmt"
+	"flag"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/cli"
 )
@@ -24,58 +26,47 @@ func main() {
 		// cost (docs/benchmarks.md).
 		debug.SetGCPercent(80)
 	}
-	os.Exit(realMain(os.Args[1:]))
+	os.Exit(program().Main(os.Args[1:]))
 }
 
-func realMain(args []string) int {
-	if cli.IsVersion(args) {
-		fmt.Println("zonecast-syncer", version)
-		return 0
-	}
-	if len(args) > 0 {
-		switch args[0] {
-		case "publish":
-			return cli.Run("zonecast-syncer publish", args[1:], publishMain)
-		case "status":
-			return cli.Run("zonecast-syncer status", args[1:], statusMain)
-		case "passwd":
-			return cli.Run("zonecast-syncer passwd", args[1:], passwdMain)
-		case "nkey":
-			return cli.Run("zonecast-syncer nkey", args[1:], nkeyMain)
-		case "plan":
-			return cli.Run("zonecast-syncer plan", args[1:], planMain)
-		case "approve":
-			return cli.Run("zonecast-syncer approve", args[1:], approveMain)
-		case "export":
-			return cli.Run("zonecast-syncer export", args[1:], exportMain)
-		}
-	}
-	return cli.Run("zonecast-syncer", args, syncerMain)
+// program is the syncer and its commands.
+func program() *cli.Program {
+	return &cli.Program{Name: "zonecast-syncer", Version: version, Commands: []cli.Command{
+		{Args: "[flags]", Summary: "replay the zonecast record stream into the local PowerDNS and follow it",
+			Flags: syncerFlags},
+		{Name: "publish", Args: publishArgs, Summary: "put record events on the zonecast stream",
+			Help: publishHelp, Flags: publishFlags},
+		{Name: "status", Args: "[flags]", Summary: "has every nameserver of the fleet applied the stream?",
+			Help: statusHelp, Flags: statusFlags},
+		{Name: "plan", Summary: "what this syncer would write to its PowerDNS now, writing nothing", Run: planMain},
+		{Name: "approve", Summary: "write the deletions the delete limit holds in a zone", Run: approveMain},
+		{Name: "export", Args: "[--zone ZONE]... [--output FILE] [flags]",
+			Summary: "write the fleet's desired state as JSON lines, leases included, for publish --json to restore",
+			Help:    exportHelp, Flags: exportFlags},
+		{Name: "passwd", Summary: "print the bcrypt hash of a NATS password, for a users file (docs/fleet.md)", Run: passwdMain},
+		{Name: "nkey", Summary: "make a NATS user nkey and print its public key, for a users file (docs/fleet.md)", Run: nkeyMain},
+	}}
 }
 
 var errUsage = cli.ErrUsage
 
-func syncerMain(ctx context.Context, args []string) error {
-	cfg, err := parseSyncerFlags(args)
-	if err != nil {
-		return err
+// syncerFlags registers the syncer's flags and returns the syncer.
+func syncerFlags(fs *flag.FlagSet) cli.Func {
+	check := registerFlags(fs, false)
+	return func(ctx context.Context, args []string) error {
+		cfg, err := check(args)
+		if err != nil {
+			return err
+		}
+		d := cli.Daemon{Name: "zonecast-syncer", Version: version, Node: cfg.nodeID, Log: cfg.log,
+			Start: func(e *zerolog.Event) *zerolog.Event { return e.Strs("zones", cfg.zones) }}
+		return d.Run(ctx, func(ctx context.Context, log zerolog.Logger) error {
+			if cfg.ignoredLocal {
+				log.Info().Msg("--local-*-password-file ignored: they define users of the embedded server, and --nats-url joins another")
+			}
+			return run(ctx, cfg, log)
+		})
 	}
-	log, err := cfg.log.Logger(os.Stderr)
-	if err != nil {
-		return err
-	}
-	log = log.With().Str("node", cfg.nodeID).Logger()
-	log.Info().Str("version", version).Strs("zones", cfg.zones).Msg("starting zonecast-syncer")
-	if cfg.ignoredLocal {
-		log.Info().Msg("--local-*-password-file ignored: they define users of the embedded server, and --nats-url joins another")
-	}
-	err = run(ctx, cfg, log)
-	if err != nil {
-		log.Error().Err(err).Msg("zonecast-syncer stopped on error")
-		return err
-	}
-	log.Info().Msg("zonecast-syncer stopped")
-	return nil
 }
 
 func hostname() string {

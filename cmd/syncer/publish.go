@@ -13,23 +13,21 @@ import (
 
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/cli"
-	"github.com/zonecast/zonecast/internal/config"
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/rrset"
 )
 
-const publishSynopsis = `zonecast-syncer publish: put record events on the zonecast stream.
+const publishArgs = `[flags] --name NAME --type TYPE [RECORD...]
+[flags] --json FILE|-`
 
-Usage:
-  zonecast-syncer publish [flags] --name NAME --type TYPE [RECORD...]
-      sets ORIGIN's contribution to NAME/TYPE to the given records;
-      with no record (or --delete) publishes a tombstone.
-  zonecast-syncer publish [flags] --json FILE|-
-      reads one JSON message per line (the wire format of
-      docs/wire-format.md; "v" may be omitted) and publishes them all. A
-      line may add "expires" (RFC 3339): the message gets the lease left
-      until then, or is skipped if that time has passed. This is the format
-      zonecast-syncer export writes: publish --json restores an export.
+const publishHelp = `The first form sets ORIGIN's contribution to NAME/TYPE to the given
+records; with no record (or --delete) it publishes a tombstone.
+
+The second reads one JSON message per line (the wire format of
+docs/wire-format.md; "v" may be omitted) and publishes them all. A line
+may add "expires" (RFC 3339): the message gets the lease left until then,
+or is skipped if that time has passed. This is the format zonecast-syncer
+export writes: publish --json restores an export.
 
 Through a leader election of the stream (a node of an embedded cluster
 lost), messages are sent again until stored, for up to --timeout; the
@@ -39,8 +37,8 @@ Example:
   zonecast-syncer publish --nats-password-file /var/lib/zonecast/nats-password \
       --name web.lxd.example.com --type AAAA --origin ops 2001:db8::10`
 
-func publishMain(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("zonecast-syncer publish", flag.ContinueOnError)
+// publishFlags registers the flags of publish and returns the command.
+func publishFlags(fs *flag.FlagSet) cli.Func {
 	nc := cli.NATSFlags(fs, "nats://127.0.0.1:4222", "NATS server URL(s)")
 	var (
 		name, typ, origin, stream, prefix, jsonIn string
@@ -58,95 +56,90 @@ func publishMain(ctx context.Context, args []string) error {
 	fs.StringVar(&prefix, "subject-prefix", events.DefaultSubjectPrefix, "subject prefix of record events")
 	fs.StringVar(&jsonIn, "json", "", "read JSON messages, one per line, from this file ('-' for standard input)")
 	fs.DurationVar(&timeout, "timeout", bus.RetryFor, "keep sending what the stream could not take (a leader election) for this long")
-	fs.Usage = config.Usage(fs, publishSynopsis)
-	if err := config.Parse(fs, args); err != nil {
-		if err == flag.ErrHelp {
-			return err
+	return func(ctx context.Context, args []string) error {
+		var msgs []events.Message
+		var leases []time.Duration // per message, with --json
+		expired := 0
+		if jsonIn != "" {
+			lines, err := readJSONMessages(jsonIn)
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			for _, l := range lines {
+				d := lease
+				if !l.Expires.IsZero() {
+					if d = l.Expires.Sub(now); d <= 0 {
+						expired++
+						continue
+					}
+				}
+				msgs = append(msgs, l.Message)
+				leases = append(leases, d)
+			}
+			if len(msgs) == 0 {
+				fmt.Printf("nothing to publish (%d lines whose lease has ended)\n", expired)
+				return nil
+			}
+		} else {
+			if name == "" || typ == "" {
+				fs.Usage()
+				return fmt.Errorf("%w: --name and --type are required", errUsage)
+			}
+			m := events.Message{Version: events.Version, Name: name, Type: typ, Origin: origin, TTL: uint32(ttl)}
+			if !del {
+				m.Records = args
+			}
+			msgs = append(msgs, m)
+			leases = append(leases, lease)
 		}
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
-	var msgs []events.Message
-	var leases []time.Duration // per message, with --json
-	expired := 0
-	if jsonIn != "" {
-		lines, err := readJSONMessages(jsonIn)
+		for i, m := range msgs {
+			v, err := events.Validate(m)
+			if err != nil {
+				return fmt.Errorf("message %d: %w", i+1, err)
+			}
+			msgs[i] = v
+		}
+		if timeout <= 0 {
+			return fmt.Errorf("%w: --timeout must be positive", errUsage)
+		}
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		conn, js, _, err := cli.ConnectCommand(ctx, nc, "zonecast-syncer-publish")
 		if err != nil {
 			return err
 		}
-		now := time.Now()
-		for _, l := range lines {
-			d := lease
-			if !l.Expires.IsZero() {
-				if d = l.Expires.Sub(now); d <= 0 {
-					expired++
-					continue
-				}
+		defer conn.Close()
+		pub := bus.NewPublisher(js, stream, prefix)
+		if len(msgs) == 1 && jsonIn == "" {
+			seq, err := pub.Publish(ctx, msgs[0], lease)
+			if err != nil {
+				return fmt.Errorf("publishing %s %s: %w", msgs[0].Name, msgs[0].Type, err)
 			}
-			msgs = append(msgs, l.Message)
-			leases = append(leases, d)
-		}
-		if len(msgs) == 0 {
-			fmt.Printf("nothing to publish (%d lines whose lease has ended)\n", expired)
+			fmt.Printf("published %s %s origin=%s seq=%d\n", msgs[0].Name, msgs[0].Type, msgs[0].Origin, seq)
 			return nil
 		}
-	} else {
-		if name == "" || typ == "" {
-			fs.Usage()
-			return fmt.Errorf("%w: --name and --type are required", errUsage)
+		res := pub.PublishBatch(ctx, msgs, leases)
+		for _, f := range res.Failed {
+			fmt.Fprintf(os.Stderr, "not stored: message %d: %s %s origin=%s: %v\n",
+				f.Index+1, f.Message.Name, f.Message.Type, f.Message.Origin, f.Err)
 		}
-		m := events.Message{Version: events.Version, Name: name, Type: typ, Origin: origin, TTL: uint32(ttl)}
-		if !del {
-			m.Records = fs.Args()
+		line := fmt.Sprintf("published %d messages", res.Stored)
+		if res.Superseded > 0 {
+			line += fmt.Sprintf(" (%d more superseded by a later message of the same name, type and origin)", res.Superseded)
 		}
-		msgs = append(msgs, m)
-		leases = append(leases, lease)
-	}
-	for i, m := range msgs {
-		v, err := events.Validate(m)
-		if err != nil {
-			return fmt.Errorf("message %d: %w", i+1, err)
+		if expired > 0 {
+			line += fmt.Sprintf("; skipped %d whose lease has ended", expired)
 		}
-		msgs[i] = v
-	}
-	if timeout <= 0 {
-		return fmt.Errorf("%w: --timeout must be positive", errUsage)
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	conn, js, _, err := cli.ConnectCommand(ctx, nc, "zonecast-syncer-publish")
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	pub := bus.NewPublisher(js, stream, prefix)
-	if len(msgs) == 1 && jsonIn == "" {
-		seq, err := pub.Publish(ctx, msgs[0], lease)
-		if err != nil {
-			return fmt.Errorf("publishing %s %s: %w", msgs[0].Name, msgs[0].Type, err)
+		if res.Rounds > 1 {
+			line += fmt.Sprintf("; %d sends (the stream could not take some at first)", res.Rounds)
 		}
-		fmt.Printf("published %s %s origin=%s seq=%d\n", msgs[0].Name, msgs[0].Type, msgs[0].Origin, seq)
+		fmt.Println(line)
+		if len(res.Failed) > 0 {
+			return fmt.Errorf("%d of %d messages not stored (listed above)", len(res.Failed), len(msgs))
+		}
 		return nil
 	}
-	res := pub.PublishBatch(ctx, msgs, leases)
-	for _, f := range res.Failed {
-		fmt.Fprintf(os.Stderr, "not stored: message %d: %s %s origin=%s: %v\n",
-			f.Index+1, f.Message.Name, f.Message.Type, f.Message.Origin, f.Err)
-	}
-	line := fmt.Sprintf("published %d messages", res.Stored)
-	if res.Superseded > 0 {
-		line += fmt.Sprintf(" (%d more superseded by a later message of the same name, type and origin)", res.Superseded)
-	}
-	if expired > 0 {
-		line += fmt.Sprintf("; skipped %d whose lease has ended", expired)
-	}
-	if res.Rounds > 1 {
-		line += fmt.Sprintf("; %d sends (the stream could not take some at first)", res.Rounds)
-	}
-	fmt.Println(line)
-	if len(res.Failed) > 0 {
-		return fmt.Errorf("%d of %d messages not stored (listed above)", len(res.Failed), len(msgs))
-	}
-	return nil
 }
 
 func readJSONMessages(path string) ([]jsonLine, error) {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -163,45 +162,24 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	ready := health.NewReady("replaying the stream and converging zones")
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, 3)
-	wg.Add(5)
-	go func() {
-		defer wg.Done()
-		mon.Run(ctx)
-	}()
-	go func() {
-		defer wg.Done()
-		if reaper != nil {
-			reaper.Run(ctx)
-		}
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		watch.run(ctx, cfg.statusEvery)
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		streamHealth.Run(ctx)
-	}()
-	go func() {
-		defer wg.Done()
+	g, ctx := cli.NewGroup(ctx)
+	defer g.Stop()
+	g.Go(func() error { mon.Run(ctx); return nil })
+	if reaper != nil {
+		g.Go(func() error { reaper.Run(ctx); return nil })
+	}
+	g.Go(func() error { watch.run(ctx, cfg.statusEvery); return nil })
+	g.Go(func() error { streamHealth.Run(ctx); return nil })
+	g.Go(func() error {
 		mux := health.Handler(reg, ready)
 		mux.Handle("/status", mon)
 		mux.Handle("/status/fleet", fleetHandler(js, cfg))
 		if cfg.pprof {
 			health.AddPprof(mux)
 		}
-		if err := health.Serve(ctx, cfg.httpListen, mux); err != nil {
-			errs <- err
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		readiness(ctx, s, ready)
-	}()
+		return health.Serve(ctx, cfg.httpListen, mux)
+	})
+	g.Go(func() error { readiness(ctx, s, ready); return nil })
 	// The syncer reads (or creates) its zones in PowerDNS while the
 	// snapshots load and the stream replays.
 	runErr := make(chan error, 1)
@@ -214,11 +192,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		} else {
 			after = snaps.load(ctx, info.State.LastSeq)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			snaps.run(ctx, s.Ready())
-		}()
+		g.Go(func() error { snaps.run(ctx, s.Ready()); return nil })
 	}
 	filters := events.ZoneFilters(cfg.prefix, cfg.zones)
 	// The follower hands deliveries to a goroutine of their own, in order,
@@ -239,8 +213,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 				Removed: d.Removed, Expires: d.Expires, Pending: d.Pending}, time.Now())
 		}
 	}()
-	go func() {
-		defer wg.Done()
+	g.Go(func() error {
 		defer close(intake)
 		err := bus.Follow(ctx, js, bus.FollowConfig{
 			Stream: cfg.stream, Filters: filters, After: after, Log: log,
@@ -248,9 +221,10 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 			Handle: func(d bus.Delivery) { intake <- item{d: d} },
 		})
 		if err != nil && ctx.Err() == nil {
-			errs <- fmt.Errorf("following stream %s: %w", cfg.stream, err)
+			return fmt.Errorf("following stream %s: %w", cfg.stream, err)
 		}
-	}()
+		return nil
+	})
 	withHUP(ctx, s.RequestReconcile)
 
 	planned := make(chan error, 1)
@@ -265,16 +239,13 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	}
 	select {
 	case err = <-runErr:
-	case err = <-errs:
-		cancel()
-		<-runErr
+	case <-ctx.Done(): // the end of the parent's, or a failure in the group
+		err = <-runErr
 	case err = <-planned:
 		cancel()
 		<-runErr
 	}
-	cancel()
-	wg.Wait()
-	return err
+	return g.Err(err)
 }
 
 // readiness keeps /readyz in line: not ready until the first convergence,

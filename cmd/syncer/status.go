@@ -15,16 +15,10 @@ import (
 
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/cli"
-	"github.com/zonecast/zonecast/internal/config"
 	"github.com/zonecast/zonecast/internal/status"
 )
 
-const statusSynopsis = `zonecast-syncer status: has every nameserver of the fleet applied the stream?
-
-Usage:
-  zonecast-syncer status [flags]
-
-Reads the status every syncer publishes (KV bucket --status-bucket) and
+const statusHelp = `Reads the status every syncer publishes (KV bucket --status-bucket) and
 compares each node's applied sequence, per zone, with the stream's last
 message for that zone. Prints one line per node and zone: caught-up, behind
 by N (messages), starting, pdns-unreachable, holding N deletions (the
@@ -49,8 +43,8 @@ type fleetOptions struct {
 	opts           status.Options
 }
 
-func statusMain(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("zonecast-syncer status", flag.ContinueOnError)
+// statusFlags registers the flags of status and returns the command.
+func statusFlags(fs *flag.FlagSet) cli.Func {
 	nc := cli.NATSFlags(fs, "nats://127.0.0.1:4222", "NATS server URL(s)")
 	var (
 		fo     fleetOptions
@@ -61,47 +55,42 @@ func statusMain(ctx context.Context, args []string) error {
 	fs.DurationVar(&fo.opts.MaxBehind, "max-behind", 30*time.Second, "fail when a node has been behind (or stale) longer than this")
 	fs.DurationVar(&fo.opts.StaleAfter, "stale-after", 20*time.Second, "a node whose status is older than this is stale")
 	fs.BoolVar(&asJSON, "json", false, "print JSON (statuses and rows) instead of a table")
-	fs.Usage = config.Usage(fs, statusSynopsis)
-	if err := config.Parse(fs, args); err != nil {
-		if err == flag.ErrHelp {
+	return func(ctx context.Context, args []string) error {
+		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		conn, js, _, err := cli.ConnectCommand(cctx, nc, "zonecast-syncer-status")
+		if err != nil {
 			return err
 		}
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
-	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	conn, js, _, err := cli.ConnectCommand(cctx, nc, "zonecast-syncer-status")
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	rep, err := fleetReport(cctx, js, fo, time.Now())
-	if err != nil {
-		if rep.Stream != nil {
-			// What may explain it: an election, a stream without leader.
-			fmt.Fprintln(os.Stderr, rep.Stream.Line())
-		}
-		return err
-	}
-	if asJSON {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		defer conn.Close()
+		rep, err := fleetReport(cctx, js, fo, time.Now())
+		if err != nil {
+			if rep.Stream != nil {
+				// What may explain it: an election, a stream without leader.
+				fmt.Fprintln(os.Stderr, rep.Stream.Line())
+			}
 			return err
 		}
-	} else {
-		if err := status.Render(os.Stdout, rep.Rows); err != nil {
-			return err
+		if asJSON {
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(rep); err != nil {
+				return err
+			}
+		} else {
+			if err := status.Render(os.Stdout, rep.Rows); err != nil {
+				return err
+			}
+			for _, a := range rep.Alarms {
+				fmt.Println("ALARM", a)
+			}
+			fmt.Println(rep.Stream.Line())
 		}
-		for _, a := range rep.Alarms {
-			fmt.Println("ALARM", a)
+		if rep.Failing {
+			return errFailing
 		}
-		fmt.Println(rep.Stream.Line())
+		return nil
 	}
-	if rep.Failing {
-		return errFailing
-	}
-	return nil
 }
 
 // report is the fleet status: every node's own status and the rows.
