@@ -18,7 +18,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/bus"
-	"github.com/zonecast/zonecast/internal/confirm"
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/testenv"
 	"github.com/zonecast/zonecast/internal/testpdns"
@@ -181,7 +180,7 @@ func TestAppliedPrefix(t *testing.T) {
 	// under the prefix make them live; one under the default prefix does not.
 	for node, subj := range map[string]string{"n2": prefix + ".ZONECAST.n2", "n4": prefix + ".ZONECAST.n4", "n3": events.DefaultAppliedPrefix + ".ZONECAST.n3"} {
 		now := time.Now()
-		r, err := confirm.Encode(confirm.Report{Node: node, Time: now, Started: now, Ready: true, Applied: map[string]uint64{zone: 1}})
+		r, err := events.EncodeApplied(events.AppliedReport{Node: node, Time: now, Started: now, Ready: true, Applied: map[string]uint64{zone: 1}})
 		if err != nil {
 			t.Fatal(err)
 		}

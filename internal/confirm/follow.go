@@ -27,7 +27,7 @@ func Follow(ctx context.Context, t *Tracker, nc Subscriber, prefix, stream strin
 	log = log.With().Str("component", "confirm").Logger()
 	filter := events.AppliedFilter(prefix, stream)
 	sub, err := nc.Subscribe(filter, func(m *nats.Msg) {
-		r, err := Decode(m.Data)
+		r, err := events.DecodeApplied(m.Data)
 		if err != nil {
 			log.Debug().Err(err).Str("subject", m.Subject).Msg("ignoring applied report")
 			return

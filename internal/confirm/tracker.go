@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/zonecast/zonecast/internal/events"
 	"slices"
 	"strings"
 	"sync"
@@ -74,7 +75,7 @@ func NewTracker(staleAfter time.Duration) *Tracker {
 }
 
 // Report folds in a node's applied report, received at seen.
-func (t *Tracker) Report(r Report, seen time.Time) {
+func (t *Tracker) Report(r events.AppliedReport, seen time.Time) {
 	t.update(r.Node, r.Started, r.Time, r.Ready, seen, func(n *node) {
 		for z, seq := range r.Applied {
 			n.apply(z, seq)

@@ -3,6 +3,7 @@ package confirm
 import (
 	"context"
 	"errors"
+	"github.com/zonecast/zonecast/internal/events"
 	"slices"
 	"testing"
 	"time"
@@ -12,8 +13,8 @@ import (
 
 var t0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 
-func rep(node string, ready bool, at time.Duration, applied map[string]uint64) Report {
-	return Report{V: Version, Node: node, Time: t0.Add(at), Started: t0, Ready: ready, Applied: applied}
+func rep(node string, ready bool, at time.Duration, applied map[string]uint64) events.AppliedReport {
+	return events.AppliedReport{V: events.AppliedVersion, Node: node, Time: t0.Add(at), Started: t0, Ready: ready, Applied: applied}
 }
 
 func TestConfirmCheck(t *testing.T) {
@@ -21,7 +22,7 @@ func TestConfirmCheck(t *testing.T) {
 	const z = "dyn.example."
 	target := []Target{{Name: "h1.dyn.example.", Seq: 10}}
 	type news struct {
-		r    Report
+		r    events.AppliedReport
 		seen time.Duration
 	}
 	tests := map[string]struct {
@@ -75,14 +76,14 @@ func TestConfirmCheck(t *testing.T) {
 func TestConfirmRestartResetsNode(t *testing.T) {
 	t.Parallel()
 	tr := NewTracker(time.Minute)
-	tr.Report(Report{Node: "a", Started: t0, Time: t0, Ready: true, Applied: map[string]uint64{"z.": 50}}, t0)
+	tr.Report(events.AppliedReport{Node: "a", Started: t0, Time: t0, Ready: true, Applied: map[string]uint64{"z.": 50}}, t0)
 	// A new process of node a: its applied sequences start over.
-	tr.Report(Report{Node: "a", Started: t0.Add(time.Hour), Time: t0.Add(time.Hour), Ready: true, Applied: map[string]uint64{"z.": 20}}, t0)
+	tr.Report(events.AppliedReport{Node: "a", Started: t0.Add(time.Hour), Time: t0.Add(time.Hour), Ready: true, Applied: map[string]uint64{"z.": 20}}, t0)
 	if r := tr.Check(All, []Target{{Name: "x.z.", Seq: 30}}, t0); r.Confirmed {
 		t.Fatalf("restarted node still counts its old sequence: %+v", r)
 	}
 	// News of the old process is ignored.
-	tr.Report(Report{Node: "a", Started: t0, Time: t0.Add(2 * time.Hour), Ready: true, Applied: map[string]uint64{"z.": 60}}, t0)
+	tr.Report(events.AppliedReport{Node: "a", Started: t0, Time: t0.Add(2 * time.Hour), Ready: true, Applied: map[string]uint64{"z.": 60}}, t0)
 	if r := tr.Check(All, []Target{{Name: "x.z.", Seq: 30}}, t0); r.Confirmed {
 		t.Fatalf("old process's news counted: %+v", r)
 	}
@@ -109,7 +110,7 @@ func TestConfirmWait(t *testing.T) {
 		t.Parallel()
 		tr := NewTracker(time.Minute)
 		now := time.Now()
-		tr.Report(Report{Node: "a", Started: t0, Time: now, Ready: true, Applied: map[string]uint64{z: 4}}, now)
+		tr.Report(events.AppliedReport{Node: "a", Started: t0, Time: now, Ready: true, Applied: map[string]uint64{z: 4}}, now)
 		done := make(chan error, 1)
 		go func() {
 			_, err := tr.Wait(context.Background(), All, tg)
@@ -121,7 +122,7 @@ func TestConfirmWait(t *testing.T) {
 			t.Fatalf("confirmed before the report: %v", err)
 		default:
 		}
-		tr.Report(Report{Node: "a", Started: t0, Time: now.Add(time.Millisecond), Ready: true, Applied: map[string]uint64{z: 5}}, time.Now())
+		tr.Report(events.AppliedReport{Node: "a", Started: t0, Time: now.Add(time.Millisecond), Ready: true, Applied: map[string]uint64{z: 5}}, time.Now())
 		select {
 		case err := <-done:
 			if err != nil {
@@ -134,7 +135,7 @@ func TestConfirmWait(t *testing.T) {
 	t.Run("timeout", func(t *testing.T) {
 		t.Parallel()
 		tr := NewTracker(time.Minute)
-		tr.Report(Report{Node: "a", Started: t0, Time: time.Now(), Ready: true, Applied: map[string]uint64{z: 4}}, time.Now())
+		tr.Report(events.AppliedReport{Node: "a", Started: t0, Time: time.Now(), Ready: true, Applied: map[string]uint64{z: 4}}, time.Now())
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
 		r, err := tr.Wait(ctx, All, tg)
@@ -146,8 +147,8 @@ func TestConfirmWait(t *testing.T) {
 		t.Parallel()
 		tr := NewTracker(100 * time.Millisecond)
 		now := time.Now()
-		tr.Report(Report{Node: "a", Started: t0, Time: now, Ready: true, Applied: map[string]uint64{z: 5}}, now.Add(time.Hour))
-		tr.Report(Report{Node: "b", Started: t0, Time: now, Ready: true, Applied: map[string]uint64{z: 1}}, now)
+		tr.Report(events.AppliedReport{Node: "a", Started: t0, Time: now, Ready: true, Applied: map[string]uint64{z: 5}}, now.Add(time.Hour))
+		tr.Report(events.AppliedReport{Node: "b", Started: t0, Time: now, Ready: true, Applied: map[string]uint64{z: 1}}, now)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		start := time.Now()
@@ -158,22 +159,4 @@ func TestConfirmWait(t *testing.T) {
 			t.Fatalf("confirmed after %v, before b went stale", took)
 		}
 	})
-}
-
-func TestConfirmReportRoundTrip(t *testing.T) {
-	t.Parallel()
-	in := Report{Node: "ns1", Time: t0, Started: t0, Ready: true, Applied: map[string]uint64{"z.": 3}}
-	b, err := Encode(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := Decode(b)
-	if err != nil || out.Node != "ns1" || out.Applied["z."] != 3 || !out.Ready || !out.Time.Equal(t0) {
-		t.Fatalf("Decode(Encode) = %+v, %v", out, err)
-	}
-	for name, bad := range map[string]string{"garbage": "{", "version": `{"v":2,"node":"a"}`, "no node": `{"v":1}`} {
-		if _, err := Decode([]byte(bad)); err == nil {
-			t.Errorf("%s: Decode accepted %s", name, bad)
-		}
-	}
 }

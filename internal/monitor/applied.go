@@ -2,13 +2,12 @@ package monitor
 
 import (
 	"context"
+	"github.com/zonecast/zonecast/internal/events"
 	"maps"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
-
-	"github.com/zonecast/zonecast/internal/confirm"
 )
 
 // PositionSource gives the syncer's applied positions (a *syncer.Syncer).
@@ -127,7 +126,7 @@ type ReporterConfig struct {
 	Log       zerolog.Logger
 }
 
-// Reporter publishes applied reports (confirm.Report) for the gateways
+// Reporter publishes applied reports (events.AppliedReport) for the gateways
 // running with --confirm: one as soon as a zone's applied sequence
 // advances or readiness changes, one every Heartbeat otherwise, and a
 // last one with Ready false when it stops.
@@ -186,7 +185,7 @@ func (r *Reporter) Run(ctx context.Context) {
 }
 
 func (r *Reporter) send(now time.Time, seqs map[string]uint64, ready bool) {
-	b, err := confirm.Encode(confirm.Report{Node: r.cfg.Node, Time: now.UTC(), Started: r.cfg.Started.UTC(),
+	b, err := events.EncodeApplied(events.AppliedReport{Node: r.cfg.Node, Time: now.UTC(), Started: r.cfg.Started.UTC(),
 		Ready: ready, Applied: seqs})
 	if err != nil {
 		r.log.Error().Err(err).Msg("encoding applied report")

@@ -2,13 +2,12 @@ package monitor
 
 import (
 	"context"
+	"github.com/zonecast/zonecast/internal/events"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/rs/zerolog"
-
-	"github.com/zonecast/zonecast/internal/confirm"
 )
 
 func TestConfirmAppliedSeqs(t *testing.T) {
@@ -85,7 +84,7 @@ func TestConfirmReports(t *testing.T) {
 		defer cancel()
 		done := make(chan struct{})
 		go func() { defer close(done); r.Run(ctx) }()
-		expect := func(what string, cond func(confirm.Report) bool) {
+		expect := func(what string, cond func(events.AppliedReport) bool) {
 			t.Helper()
 			synctest.Wait()
 			if rep, n := sink.last(); n == 0 || !cond(rep) {
@@ -95,9 +94,9 @@ func TestConfirmReports(t *testing.T) {
 		start := time.Now()
 
 		src.setSeq("z.", 5)
-		expect("not ready", func(r confirm.Report) bool { return !r.Ready && r.Applied["z."] == 0 && r.Node == "ns1" })
+		expect("not ready", func(r events.AppliedReport) bool { return !r.Ready && r.Applied["z."] == 0 && r.Node == "ns1" })
 		close(ready) // PowerDNS already served sequence 5
-		expect("ready at 5", func(r confirm.Report) bool { return r.Ready && r.Applied["z."] == 5 })
+		expect("ready at 5", func(r events.AppliedReport) bool { return r.Ready && r.Applied["z."] == 5 })
 		_, n := sink.last()
 		src.setSeq("z.", 6) // a round writing 6 starts
 		synctest.Wait()
@@ -105,7 +104,7 @@ func TestConfirmReports(t *testing.T) {
 			t.Fatalf("sequence counted before its serial was written: %+v (reports %d -> %d)", rep, n, n2)
 		}
 		src.setSerial("z.", 6) // PowerDNS took it
-		expect("applied 6", func(r confirm.Report) bool { return r.Applied["z."] == 6 })
+		expect("applied 6", func(r events.AppliedReport) bool { return r.Applied["z."] == 6 })
 		if took := time.Since(start); took != 0 {
 			t.Errorf("reports waited %v for a poll", took)
 		}

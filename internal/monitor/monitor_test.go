@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"errors"
+	"github.com/zonecast/zonecast/internal/events"
 	"slices"
 	"strconv"
 	"sync"
@@ -13,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/zonecast/zonecast/internal/confirm"
 	"github.com/zonecast/zonecast/internal/pdnsapi"
 	"github.com/zonecast/zonecast/internal/rrset"
 	"github.com/zonecast/zonecast/internal/status"
@@ -196,12 +196,12 @@ func (s *statuses) setDown(down bool) {
 type reports struct {
 	mu      sync.Mutex
 	subj    []string
-	got     []confirm.Report
+	got     []events.AppliedReport
 	flushed []time.Duration
 }
 
 func (r *reports) Publish(subject string, data []byte) error {
-	rep, err := confirm.Decode(data)
+	rep, err := events.DecodeApplied(data)
 	if err != nil {
 		return err
 	}
@@ -219,11 +219,11 @@ func (r *reports) FlushTimeout(d time.Duration) error {
 	return nil
 }
 
-func (r *reports) last() (confirm.Report, int) {
+func (r *reports) last() (events.AppliedReport, int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.got) == 0 {
-		return confirm.Report{}, 0
+		return events.AppliedReport{}, 0
 	}
 	return r.got[len(r.got)-1], len(r.got)
 }
