@@ -106,11 +106,8 @@ func (s *Syncer) land(ctx context.Context, b *batch, r applied) (int, error) {
 	}
 	for _, c := range b.always {
 		b.zs.actual[c.Set.Key] = c.Set
-		s.prog.setSerial(b.zone, Serial(b.seq))
 	}
-	if b.seqKnown {
-		s.prog.setSeq(b.zone, b.seq)
-	}
+	s.prog.landed(b.zone, b.seq, b.seqKnown, len(b.always) > 0)
 	written := len(b.changes) - len(r.rejected)
 	s.m.Applied.WithLabelValues(b.zone).Add(float64(written))
 	s.settleOwnership(ctx, b, bad)

@@ -75,6 +75,32 @@ func (p *progress) moved() {
 	p.changed = make(chan struct{})
 }
 
+// landed records a written batch of zone: its SOA serial, if it carried
+// one, and the stream sequence it brought the zone to, if it did. Both
+// move in one step, so that no reader sees the serial of one and the
+// sequence of the other.
+func (p *progress) landed(zone string, seq uint64, seqKnown, wroteSOA bool) {
+	if !seqKnown && !wroteSOA {
+		return
+	}
+	if wroteSOA {
+		p.m.ZoneSerial.WithLabelValues(zone).Set(float64(Serial(seq)))
+	}
+	if seqKnown {
+		p.m.ZoneSeq.WithLabelValues(zone).Set(float64(seq))
+	}
+	p.mu.Lock()
+	zp := p.zone(zone)
+	if wroteSOA {
+		zp.Serial, zp.SerialSet = Serial(seq), true
+	}
+	if seqKnown {
+		zp.Seq, zp.SeqSet = seq, true
+	}
+	p.moved()
+	p.mu.Unlock()
+}
+
 // setSeq records that zone's changes up to stream sequence seq are
 // applied (or need no write).
 func (p *progress) setSeq(zone string, seq uint64) {
@@ -82,16 +108,6 @@ func (p *progress) setSeq(zone string, seq uint64) {
 	p.mu.Lock()
 	zp := p.zone(zone)
 	zp.Seq, zp.SeqSet = seq, true
-	p.moved()
-	p.mu.Unlock()
-}
-
-// setSerial records the SOA serial PowerDNS took for zone.
-func (p *progress) setSerial(zone string, serial uint32) {
-	p.m.ZoneSerial.WithLabelValues(zone).Set(float64(serial))
-	p.mu.Lock()
-	zp := p.zone(zone)
-	zp.Serial, zp.SerialSet = serial, true
 	p.moved()
 	p.mu.Unlock()
 }
@@ -196,6 +212,10 @@ func (s *Syncer) PositionChanges() uint64 { return s.prog.changes.Load() }
 // Changed returns a channel that is closed at the next change of
 // Positions.
 func (s *Syncer) Changed() <-chan struct{} { return s.prog.changedChan() }
+
+// ObserveReadFailed counts a failed read of PowerDNS made by another
+// reader (the healer's SOA reads) with the writer's failed calls.
+func (s *Syncer) ObserveReadFailed() { s.m.PDNSErrors.WithLabelValues("transient").Inc() }
 
 // ObserveReachable records what another reader of PowerDNS (the healer's
 // SOA reads) found: an idle writer makes no call that would notice
