@@ -140,7 +140,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		StreamAlarm: watch.Alarm, StreamHealth: streamHealth.Last,
 		// The healer's failed SOA reads count as the syncer's own failed
 		// calls of PowerDNS.
-		ReadFailed: func(string, error) { metrics.PDNSErrors.WithLabelValues("transient").Inc() },
+		ReadFailed: func(string, error) { s.ObserveReadFailed() },
 	}
 	if !cfg.dryRun {
 		kv, err := bus.StatusBucket(ctx, js, cfg.statusBucket, cfg.replicas, log)
@@ -198,7 +198,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	// The follower hands deliveries to a goroutine of their own, in order,
 	// so that fetching the next messages overlaps decoding this one.
 	type item struct {
-		d        bus.Delivery
+		d        events.Delivery
 		replayed bool // the replay is complete (after the deliveries before)
 	}
 	intake := make(chan item, 8192)
@@ -208,9 +208,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 				s.Replayed()
 				continue
 			}
-			d := it.d
-			s.HandleMessage(syncer.Delivery{Subject: d.Subject, Data: d.Data, Seq: d.Seq,
-				Removed: d.Removed, Expires: d.Expires, Pending: d.Pending}, time.Now())
+			s.HandleMessage(it.d, time.Now())
 		}
 	}()
 	g.Go(func() error {
@@ -218,7 +216,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		err := bus.Follow(ctx, js, bus.FollowConfig{
 			Stream: cfg.stream, Filters: filters, After: after, Log: log,
 			Ready:  func() { intake <- item{replayed: true} },
-			Handle: func(d bus.Delivery) { intake <- item{d: d} },
+			Handle: func(d events.Delivery) { intake <- item{d: d} },
 		})
 		if err != nil && ctx.Err() == nil {
 			return fmt.Errorf("following stream %s: %w", cfg.stream, err)
