@@ -40,13 +40,7 @@ type gatewayConfig struct {
 // parseFlags parses args, then the ZONECAST_* variables lookup finds;
 // usage and flag errors go to out.
 func parseFlags(args []string, lookup func(string) (string, bool), out io.Writer) (*gatewayConfig, error) {
-	fs := flag.NewFlagSet("zonecast-gateway", flag.ContinueOnError)
-	fs.SetOutput(out)
-	check := registerFlags(fs)
-	if err := cli.Parse(fs, args, lookup); err != nil {
-		return nil, err
-	}
-	return check(fs.Args())
+	return cli.ParseConfig("zonecast-gateway", registerFlags, args, lookup, out)
 }
 
 // registerFlags registers the gateway's flags on fs and returns what

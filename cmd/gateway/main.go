@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"os"
 
 	"github.com/rs/zerolog"
@@ -29,7 +28,7 @@ func program() *cli.Program {
 zones, and publishes the resulting RRsets with the key or the host as
 origin. The key, host and token commands manage the keys and hosts it
 accepts, in a JetStream key-value bucket. See docs/gateway.md.`,
-		Flags: gatewayFlags,
+		Flags: cli.ConfigFlags(registerFlags, runGateway),
 	}}}
 	for _, a := range adminCommands {
 		p.Commands = append(p.Commands, a.command())
@@ -37,18 +36,11 @@ accepts, in a JetStream key-value bucket. See docs/gateway.md.`,
 	return p
 }
 
-// gatewayFlags registers the gateway's flags and returns the gateway.
-func gatewayFlags(fs *flag.FlagSet) cli.Func {
-	check := registerFlags(fs)
-	return func(ctx context.Context, args []string) error {
-		cfg, err := check(args)
-		if err != nil {
-			return err
-		}
-		d := cli.Daemon{Name: "zonecast-gateway", Version: version, Node: cfg.nodeID, Log: cfg.log,
-			Start: func(e *zerolog.Event) *zerolog.Event {
-				return e.Strs("zones", cfg.zones).Str("dns_listen", cfg.dnsListen).Str("dyndns_listen", cfg.dyndnsListen)
-			}}
-		return d.Run(ctx, func(ctx context.Context, log zerolog.Logger) error { return run(ctx, cfg, log) })
-	}
+// runGateway runs the gateway with its checked flags.
+func runGateway(ctx context.Context, cfg *gatewayConfig) error {
+	d := cli.Daemon{Name: "zonecast-gateway", Version: version, Node: cfg.nodeID, Log: cfg.log,
+		Start: func(e *zerolog.Event) *zerolog.Event {
+			return e.Strs("zones", cfg.zones).Str("dns_listen", cfg.dnsListen).Str("dyndns_listen", cfg.dyndnsListen)
+		}}
+	return d.Run(ctx, func(ctx context.Context, log zerolog.Logger) error { return run(ctx, cfg, log) })
 }

@@ -61,15 +61,12 @@ type syncerConfig struct {
 // --json (and its help is planSynopsis). The syncer's own row of the
 // program registers them with registerFlags.
 func parseFlags(name string, args []string, plan bool) (*syncerConfig, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	check := registerFlags(fs, plan)
-	if plan {
-		fs.Usage = config.Usage(fs, planSynopsis)
-	}
-	if err := cli.Parse(fs, args, os.LookupEnv); err != nil {
-		return nil, err
-	}
-	return check(fs.Args())
+	return cli.ParseConfig(name, func(fs *flag.FlagSet) func([]string) (*syncerConfig, error) {
+		if plan {
+			fs.Usage = config.Usage(fs, planSynopsis)
+		}
+		return registerFlags(fs, plan)
+	}, args, os.LookupEnv, os.Stderr)
 }
 
 // registerFlags registers the syncer's flags on fs (with plan, those of

@@ -33,7 +33,7 @@ func main() {
 func program() *cli.Program {
 	return &cli.Program{Name: "zonecast-syncer", Version: version, Commands: []cli.Command{
 		{Args: "[flags]", Summary: "replay the zonecast record stream into the local PowerDNS and follow it",
-			Flags: syncerFlags},
+			Flags: cli.ConfigFlags(syncerRegister, runSyncer)},
 		{Name: "publish", Args: publishArgs, Summary: "put record events on the zonecast stream",
 			Help: publishHelp, Flags: publishFlags},
 		{Name: "status", Args: "[flags]", Summary: "has every nameserver of the fleet applied the stream?",
@@ -50,23 +50,21 @@ func program() *cli.Program {
 
 var errUsage = cli.ErrUsage
 
-// syncerFlags registers the syncer's flags and returns the syncer.
-func syncerFlags(fs *flag.FlagSet) cli.Func {
-	check := registerFlags(fs, false)
-	return func(ctx context.Context, args []string) error {
-		cfg, err := check(args)
-		if err != nil {
-			return err
+// syncerRegister registers the syncer's own flags, not plan's.
+func syncerRegister(fs *flag.FlagSet) func(args []string) (*syncerConfig, error) {
+	return registerFlags(fs, false)
+}
+
+// runSyncer runs the syncer with its checked flags.
+func runSyncer(ctx context.Context, cfg *syncerConfig) error {
+	d := cli.Daemon{Name: "zonecast-syncer", Version: version, Node: cfg.nodeID, Log: cfg.log,
+		Start: func(e *zerolog.Event) *zerolog.Event { return e.Strs("zones", cfg.zones) }}
+	return d.Run(ctx, func(ctx context.Context, log zerolog.Logger) error {
+		if cfg.ignoredLocal {
+			log.Info().Msg("--local-*-password-file ignored: they define users of the embedded server, and --nats-url joins another")
 		}
-		d := cli.Daemon{Name: "zonecast-syncer", Version: version, Node: cfg.nodeID, Log: cfg.log,
-			Start: func(e *zerolog.Event) *zerolog.Event { return e.Strs("zones", cfg.zones) }}
-		return d.Run(ctx, func(ctx context.Context, log zerolog.Logger) error {
-			if cfg.ignoredLocal {
-				log.Info().Msg("--local-*-password-file ignored: they define users of the embedded server, and --nats-url joins another")
-			}
-			return run(ctx, cfg, log)
-		})
-	}
+		return run(ctx, cfg, log)
+	})
 }
 
 func hostname() string {

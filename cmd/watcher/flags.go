@@ -32,13 +32,7 @@ type watcherConfig struct {
 // parseFlags parses args, then the ZONECAST_* variables lookup finds; usage
 // and flag errors go to out.
 func parseFlags(args []string, lookup func(string) (string, bool), out io.Writer) (*watcherConfig, error) {
-	fs := flag.NewFlagSet("zonecast-watcher", flag.ContinueOnError)
-	fs.SetOutput(out)
-	check := registerFlags(fs)
-	if err := cli.Parse(fs, args, lookup); err != nil {
-		return nil, err
-	}
-	return check(fs.Args())
+	return cli.ParseConfig("zonecast-watcher", registerFlags, args, lookup, out)
 }
 
 // registerFlags registers the watcher's flags on fs and returns what

@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"os"
 
 	"github.com/rs/zerolog"
@@ -33,22 +32,15 @@ instance of another project is --name-template expanded, then .<zone>.
 Per instance, the LXD config keys user.zonecast.enabled=false (opt out),
 user.zonecast.ttl and user.zonecast.names (extra names) override the
 defaults. See docs/watcher.md.`,
-		Flags: watcherFlags,
+		Flags: cli.ConfigFlags(registerFlags, runWatcher),
 	}}}
 }
 
-// watcherFlags registers the watcher's flags and returns the watcher.
-func watcherFlags(fs *flag.FlagSet) cli.Func {
-	check := registerFlags(fs)
-	return func(ctx context.Context, args []string) error {
-		cfg, err := check(args)
-		if err != nil {
-			return err
-		}
-		d := cli.Daemon{Name: "zonecast-watcher", Version: version, Node: cfg.mapping.Origin, Log: cfg.log,
-			Start: func(e *zerolog.Event) *zerolog.Event {
-				return e.Strs("zones", cfg.mapping.Zones).Strs("projects", cfg.follow.Projects).Bool("dry_run", cfg.follow.DryRun)
-			}}
-		return d.Run(ctx, func(ctx context.Context, log zerolog.Logger) error { return run(ctx, cfg, log) })
-	}
+// runWatcher runs the watcher with its checked flags.
+func runWatcher(ctx context.Context, cfg *watcherConfig) error {
+	d := cli.Daemon{Name: "zonecast-watcher", Version: version, Node: cfg.mapping.Origin, Log: cfg.log,
+		Start: func(e *zerolog.Event) *zerolog.Event {
+			return e.Strs("zones", cfg.mapping.Zones).Strs("projects", cfg.follow.Projects).Bool("dry_run", cfg.follow.DryRun)
+		}}
+	return d.Run(ctx, func(ctx context.Context, log zerolog.Logger) error { return run(ctx, cfg, log) })
 }

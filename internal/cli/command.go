@@ -288,3 +288,35 @@ func (p *Program) Check() error {
 	}
 	return errors.Join(errs...)
 }
+
+// ConfigFlags makes a row's Flags of register, which registers the
+// command's flags on fs and returns what checks them, once parsed, into
+// the command's configuration, and of run, which runs the command with
+// it.
+func ConfigFlags[C any](register func(fs *flag.FlagSet) func(args []string) (C, error), run func(ctx context.Context, c C) error) func(*flag.FlagSet) Func {
+	return func(fs *flag.FlagSet) Func {
+		check := register(fs)
+		return func(ctx context.Context, args []string) error {
+			c, err := check(args)
+			if err != nil {
+				return err
+			}
+			return run(ctx, c)
+		}
+	}
+}
+
+// ParseConfig parses and checks args as the row ConfigFlags makes of
+// register does, in a flag set named name that prints to out, with the
+// ZONECAST_* variables lookup finds: the seam of a command's flag tests.
+func ParseConfig[C any](name string, register func(fs *flag.FlagSet) func(args []string) (C, error), args []string,
+	lookup func(string) (string, bool), out io.Writer) (C, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	check := register(fs)
+	if err := Parse(fs, args, lookup); err != nil {
+		var zero C
+		return zero, err
+	}
+	return check(fs.Args())
+}

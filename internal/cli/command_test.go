@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -213,5 +214,63 @@ func TestProgramCheck(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Check = %v, want it to say %q", err, want)
 		}
+	}
+}
+
+// testConfig is a command's configuration: its --n, checked positive.
+type testConfig struct{ n int }
+
+func registerTest(fs *flag.FlagSet) func(args []string) (*testConfig, error) {
+	c := &testConfig{}
+	fs.IntVar(&c.n, "n", 1, "a positive number")
+	return func(args []string) (*testConfig, error) {
+		if c.n <= 0 || len(args) > 0 {
+			return nil, fmt.Errorf("%w: --n %d, %d arguments", ErrUsage, c.n, len(args))
+		}
+		return c, nil
+	}
+}
+
+func TestConfigFlagsAndParseConfig(t *testing.T) {
+	t.Parallel()
+	env := func(k string) (string, bool) { return "7", k == "ZONECAST_N" }
+	none := func(string) (string, bool) { return "", false }
+	tests := map[string]struct {
+		args   []string
+		lookup func(string) (string, bool)
+		n      int
+		err    error
+	}{
+		"default":        {lookup: none, n: 1},
+		"flag":           {args: []string{"--n", "3"}, lookup: env, n: 3},
+		"environment":    {lookup: env, n: 7},
+		"check fails":    {args: []string{"--n", "0"}, lookup: none, err: ErrUsage},
+		"stray argument": {args: []string{"x"}, lookup: none, err: ErrUsage},
+		"parse fails":    {args: []string{"--n", "x"}, lookup: none, err: ErrUsage},
+		"help":           {args: []string{"--help"}, lookup: none, err: flag.ErrHelp},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			c, err := ParseConfig("zonecast-x", registerTest, tc.args, tc.lookup, &bytes.Buffer{})
+			if !errors.Is(err, tc.err) || (err == nil && c.n != tc.n) {
+				t.Fatalf("ParseConfig = %+v, %v; want n %d, error %v", c, err, tc.n, tc.err)
+			}
+		})
+	}
+	// The row runs run with the checked configuration, and not when the
+	// check fails.
+	var got *testConfig
+	fs := flag.NewFlagSet("zonecast-x", flag.ContinueOnError)
+	fn := ConfigFlags(registerTest, func(_ context.Context, c *testConfig) error { got = c; return nil })(fs)
+	if err := fs.Parse([]string{"--n", "5"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fn(context.Background(), nil); err != nil || got == nil || got.n != 5 {
+		t.Fatalf("run got %+v, %v; want n 5", got, err)
+	}
+	got = nil
+	if err := fn(context.Background(), []string{"x"}); !errors.Is(err, ErrUsage) || got != nil {
+		t.Fatalf("a failed check: %v, ran with %+v", err, got)
 	}
 }
