@@ -17,7 +17,7 @@ import (
 	"github.com/zonecast/zonecast/internal/rrset"
 )
 
-// stdout is where secrets and listings go.
+// stdout is where secrets and listings go (tests replace it).
 var stdout io.Writer = os.Stdout
 
 // adminCommand is a key, host or token command: it runs against the
@@ -27,8 +27,12 @@ type adminCommand struct {
 	nargs               int // positional arguments it needs at least
 	// flags registers its own flags, beside the NATS ones and --bucket.
 	flags func(fs *flag.FlagSet, o *adminOptions)
-	run   func(ctx context.Context, st *gwstore.Store, o *adminOptions, args []string) error
+	run   adminRun
 }
+
+// adminRun runs an admin command with the bucket, its flags and its
+// arguments (as many as it needs at least).
+type adminRun func(ctx context.Context, st *gwstore.Store, o *adminOptions, args []string) error
 
 // adminOptions are the values of the admin commands' own flags; each
 // command registers those it takes.
@@ -44,10 +48,10 @@ var adminCommands = []adminCommand{
 	{name: "key add", args: "NAME --zone ZONE [flags]", nargs: 1, flags: keyAddFlags, run: keyAdd,
 		summary: "add a TSIG key; prints alg:name:secret once when it generates the secret"},
 	{name: "key list", args: "[flags]", flags: listFlags, run: keyList, summary: "list the keys, without their secrets"},
-	{name: "key remove", args: "NAME [flags]", nargs: 1, run: keyRemove, summary: "remove a key"},
+	{name: "key remove", args: "NAME [flags]", nargs: 1, run: remove("key", (*gwstore.Store).DeleteKey), summary: "remove a key"},
 	{name: "host add", args: "HOSTNAME [flags]", nargs: 1, flags: hostAddFlags, run: hostAdd, summary: "add a dyndns host"},
 	{name: "host list", args: "[flags]", flags: listFlags, run: hostList, summary: "list the hosts and the ids of their tokens"},
-	{name: "host remove", args: "HOSTNAME [flags]", nargs: 1, run: hostRemove, summary: "remove a host and its tokens"},
+	{name: "host remove", args: "HOSTNAME [flags]", nargs: 1, run: remove("host", (*gwstore.Store).DeleteHost), summary: "remove a host and its tokens"},
 	{name: "token issue", args: "HOSTNAME [flags]", nargs: 1, run: tokenIssue,
 		summary: "issue a dyndns token for a host; prints it once, only its hash is stored"},
 	{name: "token revoke", args: "HOSTNAME [ID] [flags]", nargs: 1, run: tokenRevoke,
@@ -154,17 +158,6 @@ func keyList(ctx context.Context, st *gwstore.Store, o *adminOptions, _ []string
 	return nil
 }
 
-func keyRemove(ctx context.Context, st *gwstore.Store, _ *adminOptions, args []string) error {
-	name, err := canonicalArg(args[0])
-	if err != nil {
-		return err
-	}
-	if err := st.DeleteKey(ctx, name); err != nil {
-		return fmt.Errorf("removing key: %w", err)
-	}
-	return nil
-}
-
 func hostAdd(ctx context.Context, st *gwstore.Store, o *adminOptions, args []string) error {
 	h, err := st.PutHost(ctx, gwstore.Host{Name: args[0], TTL: uint32(o.ttl), LeaseSeconds: int64(o.lease / time.Second),
 		Created: time.Now().UTC()}, true)
@@ -196,15 +189,19 @@ func hostList(ctx context.Context, st *gwstore.Store, o *adminOptions, _ []strin
 	return nil
 }
 
-func hostRemove(ctx context.Context, st *gwstore.Store, _ *adminOptions, args []string) error {
-	name, err := canonicalArg(args[0])
-	if err != nil {
-		return err
+// remove returns the run function of `key remove` or `host remove`: del
+// removes the key or host its argument names.
+func remove(what string, del func(st *gwstore.Store, ctx context.Context, name string) error) adminRun {
+	return func(ctx context.Context, st *gwstore.Store, _ *adminOptions, args []string) error {
+		name, err := canonicalArg(args[0])
+		if err != nil {
+			return err
+		}
+		if err := del(st, ctx, name); err != nil {
+			return fmt.Errorf("removing %s: %w", what, err)
+		}
+		return nil
 	}
-	if err := st.DeleteHost(ctx, name); err != nil {
-		return fmt.Errorf("removing host: %w", err)
-	}
-	return nil
 }
 
 func tokenIssue(ctx context.Context, st *gwstore.Store, _ *adminOptions, args []string) error {
