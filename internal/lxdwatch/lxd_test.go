@@ -284,7 +284,8 @@ func TestAddressAddedInsideAppearsWithinPollInterval(t *testing.T) {
 func TestOptOutKey(t *testing.T) {
 	t.Parallel()
 	srv := requireLXD(t)
-	rec := startFollower(t, srv, instance.Config{}, Options{PollInterval: time.Second})
+	obs := &syncs{}
+	rec := startFollower(t, srv, instance.Config{}, Options{PollInterval: time.Second, Observer: obs})
 	name := uniqueName(t, "opt")
 	fq := fqdn(name)
 	launch(t, name, "-c", instance.KeyEnabled+"=false")
@@ -298,9 +299,9 @@ func TestOptOutKey(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s got no addresses: %s", name, out)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // polling LXD, a real peer
 	}
-	time.Sleep(2500 * time.Millisecond)
+	obs.waitMore(t, 2, 15*time.Second) // two full listings with both addresses applied
 	if a, aaaa := rec.get(fq, "A"), rec.get(fq, "AAAA"); a != nil || aaaa != nil {
 		t.Fatalf("opted-out instance published: A %v AAAA %v", a, aaaa)
 	}
@@ -326,7 +327,9 @@ func TestProjectsAndTemplate(t *testing.T) {
 	project := uniqueName(t, "p")
 	lxc(t, "project", "create", project, "-c", "features.profiles=false", "-c", "features.images=false")
 	t.Cleanup(func() { _ = exec.Command("lxc", "project", "delete", project).Run() })
-	rec := startFollower(t, srv, instance.Config{ACMEChallengeNS: true}, Options{Projects: []string{project}, PollInterval: 5 * time.Second})
+	obs := &syncs{}
+	rec := startFollower(t, srv, instance.Config{ACMEChallengeNS: true},
+		Options{Projects: []string{project}, PollInterval: 5 * time.Second, Observer: obs})
 	name := uniqueName(t, "proj")
 	launch(t, name, "--project", project)
 	other := uniqueName(t, "notfollowed")
@@ -336,7 +339,7 @@ func TestProjectsAndTemplate(t *testing.T) {
 		return has(rec.get(fq, "AAAA"), isV6) && has(rec.get(fq, "A"), isV4) &&
 			slices.Equal(rec.get("_acme-challenge."+fq, "NS"), []string{fq})
 	})
-	time.Sleep(time.Second)
+	obs.waitMore(t, 1, 15*time.Second) // a full listing after both instances run
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	for k := range rec.state {
@@ -411,6 +414,41 @@ func TestLeaseRefresh(t *testing.T) {
 	// RefreshEvery is lease/3: within one lease, at least two refreshes.
 	if refreshed < 2 {
 		t.Errorf("A of %s refreshed %d times in one lease, want >= 2", fq, refreshed)
+	}
+}
+
+// syncs counts the follower's full syncs (Observer), so that a test waits
+// for listings to have been applied rather than sleeping through them and
+// checking that nothing happened.
+type syncs struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (s *syncs) Connected() {}
+
+func (s *syncs) Synced(int, time.Time) {
+	s.mu.Lock()
+	s.n++
+	s.mu.Unlock()
+}
+
+func (s *syncs) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+// waitMore waits until k more full syncs than now have been applied.
+func (s *syncs) waitMore(t *testing.T, k int, timeout time.Duration) {
+	t.Helper()
+	want := s.count() + k
+	deadline := time.Now().Add(timeout)
+	for s.count() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d full syncs in %v, want %d", s.count()-want+k, timeout, k)
+		}
+		time.Sleep(50 * time.Millisecond) // the follower polls a real LXD
 	}
 }
 
