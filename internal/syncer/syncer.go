@@ -201,18 +201,20 @@ func (s *Syncer) Run(ctx context.Context) error {
 	if s.needReconcile {
 		converge = s.reconcileAll
 	}
-	if err := s.untilDone(ctx, "initial reconciliation", converge); err != nil || ctx.Err() != nil {
-		return err
+	s.untilDone(ctx, "initial reconciliation", converge)
+	if ctx.Err() != nil {
+		return nil
 	}
 	s.approveAtStart()
 	close(s.ready)
 	s.log.Info().Msg("zones converged; following the stream")
-	return s.follow(ctx)
+	s.follow(ctx)
+	return nil
 }
 
 // follow is the writer loop once the zones have converged: changes as they
 // come, reconciliations, lease ends, rectifies and checkpoints when due.
-func (s *Syncer) follow(ctx context.Context) error {
+func (s *Syncer) follow(ctx context.Context) {
 	var tick <-chan time.Time
 	if s.cfg.ReconcileInterval > 0 {
 		t := time.NewTicker(s.cfg.ReconcileInterval)
@@ -234,29 +236,23 @@ func (s *Syncer) follow(ctx context.Context) error {
 		// always ready, and select would pick among ready cases at random.
 		select {
 		case <-tick:
-			if err := s.retry(ctx, "periodic reconciliation", s.reconcileAll); err != nil {
-				return err
-			}
+			s.retry(ctx, "periodic reconciliation", s.reconcileAll)
 			continue
 		case <-s.reconcile:
-			if err := s.requestedReconcile(ctx); err != nil {
-				return err
-			}
+			s.requestedReconcile(ctx)
 			continue
 		default:
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-s.in.wake:
 			if !s.gather(ctx) {
 				// Shutting down: write what has arrived, then stop.
 				s.flushOnce(context.WithoutCancel(ctx))
-				return nil
+				return
 			}
-			if err := s.retry(ctx, "applying changes", s.flush); err != nil {
-				return err
-			}
+			s.retry(ctx, "applying changes", s.flush)
 			idleTimer.Reset(idleAfter)
 		case <-idle:
 			s.cfg.Idle()
@@ -270,13 +266,9 @@ func (s *Syncer) follow(ctx context.Context) error {
 		case fn := <-s.calls:
 			fn()
 		case <-tick:
-			if err := s.retry(ctx, "periodic reconciliation", s.reconcileAll); err != nil {
-				return err
-			}
+			s.retry(ctx, "periodic reconciliation", s.reconcileAll)
 		case <-s.reconcile:
-			if err := s.requestedReconcile(ctx); err != nil {
-				return err
-			}
+			s.requestedReconcile(ctx)
 		case <-rectify:
 			if s.in.busy() {
 				s.rect.postpone()
@@ -306,9 +298,9 @@ func (s *Syncer) timer(at time.Time, ok bool) <-chan time.Time {
 const idleAfter = 100 * time.Millisecond
 
 // requestedReconcile runs a reconciliation asked for (SIGHUP, the healer).
-func (s *Syncer) requestedReconcile(ctx context.Context) error {
+func (s *Syncer) requestedReconcile(ctx context.Context) {
 	s.log.Info().Msg("reconciliation requested")
-	return s.retry(ctx, "requested reconciliation", s.reconcileAll)
+	s.retry(ctx, "requested reconciliation", s.reconcileAll)
 }
 
 // Gathering bounds: while the follower is behind the stream (a burst, a
@@ -344,17 +336,15 @@ func (s *Syncer) gather(ctx context.Context) bool {
 
 // untilDone runs step (through retry) until it leaves nothing to
 // reconcile, backing off between attempts that failed for good.
-func (s *Syncer) untilDone(ctx context.Context, what string, step func(context.Context) error) error {
+func (s *Syncer) untilDone(ctx context.Context, what string, step func(context.Context) error) {
 	b := retry.Backoff{Min: time.Second, Max: s.cfg.MaxBackoff, Jitter: 0.1}
 	for n := 0; ; n++ {
-		if err := s.retry(ctx, what, step); err != nil {
-			return err
-		}
+		s.retry(ctx, what, step)
 		if ctx.Err() != nil || !s.needReconcile {
-			return nil
+			return
 		}
 		if !retry.Sleep(ctx, b.Delay(n)) {
-			return nil
+			return
 		}
 		step = s.reconcileAll
 	}
@@ -365,7 +355,7 @@ func (s *Syncer) untilDone(ctx context.Context, what string, step func(context.C
 // PowerDNS may have come back with other data (a restore, a wipe). A
 // permanent failure is logged and left to the next change or
 // reconciliation; the writer goes on.
-func (s *Syncer) retry(ctx context.Context, what string, step func(context.Context) error) error {
+func (s *Syncer) retry(ctx context.Context, what string, step func(context.Context) error) {
 	attempts := 0
 	loop := retry.Loop{Backoff: retry.Backoff{Min: 100 * time.Millisecond, Max: s.cfg.MaxBackoff, Jitter: 0.1},
 		Retryable: pdnsapi.IsTransient,
@@ -393,5 +383,4 @@ func (s *Syncer) retry(ctx context.Context, what string, step func(context.Conte
 		s.log.Error().Err(err).Msgf("%s failed; will try again at the next change or reconciliation", what)
 		s.needReconcile = true
 	}
-	return nil
 }
