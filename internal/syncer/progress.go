@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Progress is what the writer has done so far: the zones' applied
@@ -112,32 +114,28 @@ func (p *progress) setSeq(zone string, seq uint64) {
 	p.mu.Unlock()
 }
 
-func (p *progress) setOwned(zone string, n int) {
-	p.m.OwnedRRsets.WithLabelValues(zone).Set(float64(n))
+// count sets one of a zone's counts, and the gauge that mirrors it.
+func (p *progress) count(g *prometheus.GaugeVec, zone string, n int, field func(*ZoneProgress) *int) {
+	g.WithLabelValues(zone).Set(float64(n))
 	p.mu.Lock()
-	p.zone(zone).Owned = n
+	*field(p.zone(zone)) = n
 	p.mu.Unlock()
+}
+
+func (p *progress) setOwned(zone string, n int) {
+	p.count(p.m.OwnedRRsets, zone, n, func(z *ZoneProgress) *int { return &z.Owned })
 }
 
 func (p *progress) setDrift(zone string, n int) {
-	p.m.ReconcileDrift.WithLabelValues(zone).Set(float64(n))
-	p.mu.Lock()
-	p.zone(zone).Drift = n
-	p.mu.Unlock()
+	p.count(p.m.ReconcileDrift, zone, n, func(z *ZoneProgress) *int { return &z.Drift })
 }
 
 func (p *progress) setConflicts(zone string, n int) {
-	p.m.Conflicts.WithLabelValues(zone).Set(float64(n))
-	p.mu.Lock()
-	p.zone(zone).Conflicts = n
-	p.mu.Unlock()
+	p.count(p.m.Conflicts, zone, n, func(z *ZoneProgress) *int { return &z.Conflicts })
 }
 
 func (p *progress) setHeld(zone string, n int) {
-	p.m.HeldDeletions.WithLabelValues(zone).Set(float64(n))
-	p.mu.Lock()
-	p.zone(zone).Held = n
-	p.mu.Unlock()
+	p.count(p.m.HeldDeletions, zone, n, func(z *ZoneProgress) *int { return &z.Held })
 }
 
 func (p *progress) setDesired(n int) {

@@ -157,6 +157,15 @@ func start(t *testing.T, f *fakePDNS) (*Syncer, func()) {
 	return startWith(t, f, Config{Zones: []string{zone}, MaxBackoff: 20 * time.Millisecond})
 }
 
+// startReady is start, with the replay done and the zones converged.
+func startReady(t *testing.T, f *fakePDNS) (*Syncer, func()) {
+	t.Helper()
+	s, stop := start(t, f)
+	s.Replayed()
+	<-s.Ready()
+	return s, stop
+}
+
 // startWith runs a syncer with cfg against f; the returned func stops it.
 func startWith(t *testing.T, f *fakePDNS, cfg Config) (*Syncer, func()) {
 	t.Helper()
@@ -291,10 +300,8 @@ func TestTransientFailureRetriesAndReconciles(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newFake()
-		s, stop := start(t, f)
+		s, stop := startReady(t, f)
 		defer stop()
-		s.Replayed()
-		<-s.Ready()
 		_, _, readsBefore := f.counts()
 		f.mu.Lock()
 		f.failNext = 3
@@ -314,10 +321,8 @@ func TestInvalidEventIsCountedNotApplied(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newFake()
-		s, stop := start(t, f)
+		s, stop := startReady(t, f)
 		defer stop()
-		s.Replayed()
-		<-s.Ready()
 		deliver(t, s, 1, "web.other.test.", "2001:db8::1")
 		deliver(t, s, 2, "ok."+zone, "2001:db8::2")
 		waitFor(t, "the valid event", func() bool { return f.has(rrset.Key{Name: "ok." + zone, Type: "AAAA"}) })
@@ -359,10 +364,8 @@ func TestPipelinedRoundsKeepOrderAndSerial(t *testing.T) {
 				}
 			}
 		}
-		s, stop := start(t, f)
+		s, stop := startReady(t, f)
 		defer stop()
-		s.Replayed()
-		<-s.Ready()
 		for len(started) > 0 {
 			<-started // the start-up pass
 		}
@@ -399,10 +402,8 @@ func TestSteadyStreamLeavesRoomForReconcile(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFake()
 		f.onApply = func() { pause(50 * time.Millisecond) }
-		s, stop := start(t, f)
+		s, stop := startReady(t, f)
 		defer stop()
-		s.Replayed()
-		<-s.Ready()
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -569,10 +570,8 @@ func TestRefusedEventAdvancesTheZone(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := newFake()
-		s, stop := start(t, f)
+		s, stop := startReady(t, f)
 		defer stop()
-		s.Replayed()
-		<-s.Ready()
 		deliver(t, s, 1, "h1."+zone, "2001:db8::1")
 		m := events.Message{Version: 1, Name: zone, Type: "NS", Origin: "o", TTL: 60, Records: []string{"ns9.example.net."}}
 		data, err := events.Encode(m)
