@@ -2,9 +2,12 @@
 SHELL := /bin/bash
 GO    ?= go
 
-.PHONY: all build test demo bench fuzz deb deps clean fmt vet
+.PHONY: all help build test demo bench fuzz deb deps clean fmt vet
 
 all: build
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 8
 
 build: ## build zonecast-syncer, zonecast-watcher and zonecast-gateway into bin/
 	$(GO) build -o bin/zonecast-syncer ./cmd/syncer
@@ -29,11 +32,11 @@ fuzz: ## fuzz every fuzz target for FUZZTIME each (default 60s); table of corpor
 deb: ## build .deb packages into dist/
 	scripts/deb.sh
 
-fmt:
+fmt: ## gofmt every Go file
 	gofmt -w $$(git ls-files '*.go')
 
-vet:
+vet: ## go vet ./...
 	$(GO) vet ./...
 
-clean:
+clean: ## remove bin/ and dist/
 	rm -rf bin dist
