@@ -88,7 +88,7 @@ func (p *Program) run(ctx context.Context, c Command, args []string) error {
 	fs.Usage = config.Usage(fs, p.help(c))
 	var err error
 	if c.Interspersed {
-		args, err = ParseInterspersed(fs, args, os.LookupEnv)
+		args, err = parseInterspersed(fs, args, os.LookupEnv)
 	} else if err = Parse(fs, args, os.LookupEnv); err == nil {
 		args = fs.Args()
 	}
@@ -210,6 +210,8 @@ func isHelp(arg string) bool {
 // Parse parses args into fs, then sets every flag not given there from
 // its ZONECAST_* variable, as lookup finds it. It returns flag.ErrHelp as
 // it is (fs has printed its usage), any other failure as a usage error.
+// Program parses every row's flags with it; a command that parses its own
+// (Command.Run) calls it itself.
 func Parse(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) error {
 	if err := fs.Parse(args); err != nil {
 		return usageError(err)
@@ -220,9 +222,9 @@ func Parse(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) 
 	return nil
 }
 
-// ParseInterspersed is Parse for a command whose flags may follow its
-// positional arguments; it returns those arguments.
-func ParseInterspersed(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) ([]string, error) {
+// parseInterspersed is Parse for a command whose flags may follow its
+// positional arguments (Command.Interspersed); it returns those arguments.
+func parseInterspersed(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {

@@ -197,7 +197,7 @@ func TestParseUsageErrors(t *testing.T) {
 	bad := func(k string) (string, bool) { return "many", k == "ZONECAST_N" }
 	fs = flag.NewFlagSet("x", flag.ContinueOnError)
 	fs.Int("n", 0, "")
-	if _, err := ParseInterspersed(fs, []string{"a"}, bad); err == nil || !strings.HasPrefix(err.Error(), "usage error: ") {
+	if _, err := parseInterspersed(fs, []string{"a"}, bad); err == nil || !strings.HasPrefix(err.Error(), "usage error: ") {
 		t.Errorf("bad value from the environment: %v, want a usage error", err)
 	}
 }
