@@ -59,6 +59,8 @@ type Program struct {
 // or SIGTERM, and returns the process exit code as Run does. The first
 // words of args select the row whose Name they match, the longest
 // first; without a match, the program's own row runs with all of args.
+// A first word that only begins names ("key" of "key add") is a usage
+// error without a name's second word, and with --help lists those rows.
 // "version", --version or -version print the program's name and version.
 func (p *Program) Main(args []string) int {
 	if IsVersion(args) {
