@@ -11,16 +11,10 @@ import (
 
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/cli"
-	"github.com/zonecast/zonecast/internal/config"
 	"github.com/zonecast/zonecast/internal/rrset"
 )
 
-const approveSynopsis = `zonecast-syncer approve: write the deletions the delete limit holds in a zone.
-
-Usage:
-  zonecast-syncer approve --zone Z [--node N] [NATS flags]
-
-A syncer holds a plan's deletions when they would remove more than its
+const approveHelp = `A syncer holds a plan's deletions when they would remove more than its
 --delete-limit-share and --delete-limit-min of a zone's owned RRsets within
 --delete-limit-window (zonecast-syncer status shows "holding N deletions").
 This asks every syncer of the stream (or --node) to write the deletions it
@@ -31,8 +25,8 @@ when no syncer answered.`
 
 var errNoAnswer = errors.New("no syncer answered")
 
-func approveMain(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("zonecast-syncer approve", flag.ContinueOnError)
+// approveFlags registers approve's flags and returns what runs it.
+func approveFlags(fs *flag.FlagSet) cli.Func {
 	nc := cli.NATSFlags(fs, "nats://127.0.0.1:4222", "NATS server URL(s)")
 	var zone, node, stream, prefix string
 	var wait time.Duration
@@ -41,13 +35,14 @@ func approveMain(ctx context.Context, args []string) error {
 	fs.StringVar(&stream, "stream", bus.DefaultStreamName, "JetStream stream name of the fleet")
 	fs.StringVar(&prefix, "control-prefix", bus.DefaultControlPrefix, "subject prefix of operators' requests (the syncers' --control-prefix)")
 	fs.DurationVar(&wait, "wait", 3*time.Second, "how long to gather the syncers' answers")
-	fs.Usage = config.Usage(fs, approveSynopsis)
-	if err := config.Parse(fs, args); err != nil {
-		if err == flag.ErrHelp {
-			return err
-		}
-		return fmt.Errorf("%w: %w", errUsage, err)
+	return func(ctx context.Context, _ []string) error {
+		return approve(ctx, nc, zone, node, stream, prefix, wait)
 	}
+}
+
+// approve asks the syncers to write the deletions they hold in zone, and
+// prints their answers.
+func approve(ctx context.Context, nc *bus.ClientConfig, zone, node, stream, prefix string, wait time.Duration) error {
 	cz, err := rrset.CanonicalName(zone)
 	if err != nil {
 		return fmt.Errorf("%w: --zone: %w", errUsage, err)

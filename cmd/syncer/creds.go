@@ -12,28 +12,22 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/zonecast/zonecast/internal/bus"
-	"github.com/zonecast/zonecast/internal/config"
+	"github.com/zonecast/zonecast/internal/cli"
 )
 
-// passwdMain prints the bcrypt hash of a password for a users file: the
-// password is read from a file (--password-file; generated if missing) or
-// standard input, never from the command line.
-func passwdMain(_ context.Context, args []string) error {
-	fs := flag.NewFlagSet("zonecast-syncer passwd", flag.ContinueOnError)
+// passwdFlags registers the flags of passwd, which prints the bcrypt hash
+// of a password for a users file: the password is read from a file
+// (--password-file; generated if missing) or standard input, never from
+// the command line.
+func passwdFlags(fs *flag.FlagSet) cli.Func {
 	var file string
 	var cost int
 	fs.StringVar(&file, "password-file", "", "password file; a random password is generated into it (mode 0600) if it does not exist; empty: read one line from standard input")
 	fs.IntVar(&cost, "cost", 11, "bcrypt cost")
-	fs.Usage = config.Usage(fs, `zonecast-syncer passwd: print the bcrypt hash of a NATS password, for "password_hash" in a users file.
+	return func(context.Context, []string) error { return passwd(file, cost) }
+}
 
-Usage:
-  zonecast-syncer passwd --password-file /etc/zonecast/watcher-h1.password`)
-	if err := config.Parse(fs, args); err != nil {
-		if err == flag.ErrHelp {
-			return err
-		}
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
+func passwd(file string, cost int) error {
 	var pw string
 	var err error
 	if file != "" {
@@ -60,22 +54,16 @@ Usage:
 	return nil
 }
 
-// nkeyMain creates a user nkey: the seed goes into a file (mode 0600),
-// the public key is printed for "nkey" in a users file.
-func nkeyMain(_ context.Context, args []string) error {
-	fs := flag.NewFlagSet("zonecast-syncer nkey", flag.ContinueOnError)
+// nkeyFlags registers the flags of nkey, which creates a user nkey: the
+// seed goes into a file (mode 0600), the public key is printed for "nkey"
+// in a users file.
+func nkeyFlags(fs *flag.FlagSet) cli.Func {
 	var file string
 	fs.StringVar(&file, "seed-file", "", "file to create with the new seed (must not exist)")
-	fs.Usage = config.Usage(fs, `zonecast-syncer nkey: make a NATS user nkey; print its public key for a users file.
+	return func(context.Context, []string) error { return nkey(file) }
+}
 
-Usage:
-  zonecast-syncer nkey --seed-file /etc/zonecast/ns2.nk`)
-	if err := config.Parse(fs, args); err != nil {
-		if err == flag.ErrHelp {
-			return err
-		}
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
+func nkey(file string) error {
 	if file == "" {
 		return fmt.Errorf("%w: --seed-file is required", errUsage)
 	}

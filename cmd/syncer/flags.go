@@ -56,19 +56,6 @@ type syncerConfig struct {
 	log            cli.LogFlags
 }
 
-// parseFlags parses the syncer's flags, then their ZONECAST_* variables;
-// with plan, those of `zonecast-syncer plan`, which are the same plus
-// --json (and its help is planSynopsis). The syncer's own row of the
-// program registers them with registerFlags.
-func parseFlags(name string, args []string, plan bool) (*syncerConfig, error) {
-	return cli.ParseConfig(name, func(fs *flag.FlagSet) func([]string) (*syncerConfig, error) {
-		if plan {
-			fs.Usage = config.Usage(fs, planSynopsis)
-		}
-		return registerFlags(fs, plan)
-	}, args, os.LookupEnv, os.Stderr)
-}
-
 // registerFlags registers the syncer's flags on fs (with plan, those of
 // plan) and returns what checks and completes them once parsed, given the
 // positional arguments.
@@ -145,20 +132,18 @@ func registerFlags(fs *flag.FlagSet, plan bool) func(args []string) (*syncerConf
 	}
 }
 
-const planSynopsis = `zonecast-syncer plan: what this syncer would create, change and delete in its
-PowerDNS against the stream as it stands. Writes nothing to PowerDNS, the
-stream or the status bucket.
-
-Usage:
-  zonecast-syncer plan [the syncer's flags] [--json]
-
-Takes the syncer's own flags (or ZONECAST_* variables, e.g. from
+// planArgs and planHelp are plan's usage line and help.
+const (
+	planArgs = "[the syncer's flags] [--json]"
+	planHelp = `Writes nothing to PowerDNS, the stream or the status bucket. Takes the
+syncer's own flags (or ZONECAST_* variables, e.g. from
 /etc/zonecast/syncer.env): it replays the stream (from the zones'
 snapshots) into the desired state, reads each zone and its ownership
 record from PowerDNS, plans the full pass the syncer runs at start and at
 each reconciliation, prints it, and exits. Deletions the delete limit
 would hold are listed as held. Without --nats-url it joins the local
 syncer's embedded server (--nats-listen, with <state-dir>/nats-password).`
+)
 
 // finish checks and completes the parsed flags of fs; args are the
 // positional arguments.

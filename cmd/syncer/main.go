@@ -38,13 +38,17 @@ func program() *cli.Program {
 			Help: publishHelp, Flags: publishFlags},
 		{Name: "status", Args: "[flags]", Summary: "has every nameserver of the fleet applied the stream?",
 			Help: statusHelp, Flags: statusFlags},
-		{Name: "plan", Summary: "what this syncer would write to its PowerDNS now, writing nothing", Run: planMain},
-		{Name: "approve", Summary: "write the deletions the delete limit holds in a zone", Run: approveMain},
+		{Name: "plan", Args: planArgs, Summary: "what this syncer would write to its PowerDNS now, writing nothing",
+			Help: planHelp, Flags: cli.ConfigFlags(registerPlan, runPlan)},
+		{Name: "approve", Args: "--zone Z [--node N] [NATS flags]", Summary: "write the deletions the delete limit holds in a zone",
+			Help: approveHelp, Flags: approveFlags},
 		{Name: "export", Args: "[--zone ZONE]... [--output FILE] [flags]",
 			Summary: "write the fleet's desired state as JSON lines, leases included, for publish --json to restore",
 			Help:    exportHelp, Flags: exportFlags},
-		{Name: "passwd", Summary: "print the bcrypt hash of a NATS password, for a users file (docs/fleet.md)", Run: passwdMain},
-		{Name: "nkey", Summary: "make a NATS user nkey and print its public key, for a users file (docs/fleet.md)", Run: nkeyMain},
+		{Name: "passwd", Args: "--password-file FILE | < password", Summary: "print the bcrypt hash of a NATS password, for a users file (docs/fleet.md)",
+			Flags: passwdFlags},
+		{Name: "nkey", Args: "--seed-file FILE", Summary: "make a NATS user nkey and print its public key, for a users file (docs/fleet.md)",
+			Flags: nkeyFlags},
 	}}
 }
 

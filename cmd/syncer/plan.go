@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,13 +14,14 @@ import (
 	"github.com/zonecast/zonecast/internal/syncer"
 )
 
-// planMain is `zonecast-syncer plan`: the syncer's start-up convergence
+// registerPlan registers plan's flags: the syncer's, and --json.
+func registerPlan(fs *flag.FlagSet) func(args []string) (*syncerConfig, error) {
+	return registerFlags(fs, true)
+}
+
+// runPlan is `zonecast-syncer plan`: the syncer's start-up convergence
 // against a PowerDNS that takes no writes (syncer.DryRun), printed.
-func planMain(ctx context.Context, args []string) error {
-	cfg, err := parseFlags("zonecast-syncer plan", args, true)
-	if err != nil {
-		return err
-	}
+func runPlan(ctx context.Context, cfg *syncerConfig) error {
 	if cfg.log.Level == "info" {
 		cfg.log.Level = "warn" // the plan is the output
 	}
