@@ -36,27 +36,53 @@ type applied struct {
 	err      error
 }
 
+// disjoint is a source whose batches never share a key and are planned
+// without the previous one's landing: the pipeline sends each before it
+// lands the one before, so that PowerDNS does not wait for the
+// bookkeeping (the full pass).
+type disjoint interface{ disjoint() }
+
 // write runs the pipeline over src until src has nothing left, and returns
 // the RRsets written. A batch that fails goes back to the intake's marks,
 // with what src still holds.
 func (s *Syncer) write(ctx context.Context, src source) (int, error) {
+	_, overlap := src.(disjoint)
 	written := 0
+	var landing *batch // written, to be landed once the next one has left
+	var landingR applied
+	settle := func() {
+		if landing != nil {
+			n, _ := s.land(ctx, landing, landingR) // a written batch lands without error
+			written += n
+			landing = nil
+		}
+	}
 	for {
 		b, err := src.next(ctx)
 		if err != nil {
+			settle()
 			src.abandon()
 			return written, err
 		}
 		if b == nil {
+			settle()
 			return written, nil
 		}
 		if err := s.claimBatch(ctx, b); err != nil {
+			settle()
 			s.gate.Uncount(b.zone, b.counted)
 			s.requeueBatch(b)
 			src.abandon()
 			return written, err
 		}
-		n, err := s.land(ctx, b, s.apply(ctx, b, src))
+		done := s.send(ctx, b)
+		settle()
+		r := s.await(ctx, b, done, src)
+		if r.err == nil && overlap {
+			landing, landingR = b, r
+			continue
+		}
+		n, err := s.land(ctx, b, r)
 		written += n
 		if err != nil {
 			s.requeueBatch(b)
@@ -66,8 +92,8 @@ func (s *Syncer) write(ctx context.Context, src source) (int, error) {
 	}
 }
 
-// apply writes b's PATCHes, letting src plan ahead meanwhile.
-func (s *Syncer) apply(ctx context.Context, b *batch, src source) applied {
+// send starts b's PATCHes; their outcome arrives on the channel.
+func (s *Syncer) send(ctx context.Context, b *batch) <-chan applied {
 	b.start = time.Now()
 	done := make(chan applied, 1)
 	go func() {
@@ -76,6 +102,11 @@ func (s *Syncer) apply(ctx context.Context, b *batch, src source) applied {
 		rejected, err := s.pdns.Apply(actx, b.zone, b.changes, b.always)
 		done <- applied{rejected: rejected, err: err}
 	}()
+	return done
+}
+
+// await waits for b's PATCHes, letting src plan ahead meanwhile.
+func (s *Syncer) await(ctx context.Context, b *batch, done <-chan applied, src source) applied {
 	src.ahead(ctx, b)
 	tick := time.NewTicker(stageEvery)
 	defer tick.Stop()

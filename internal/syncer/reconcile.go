@@ -166,6 +166,8 @@ func newPass(s *Syncer, zone string, zs *zoneState, p *zonePass) *pass {
 	return &pass{s: s, zone: zone, zs: zs, p: p}
 }
 
+func (*pass) disjoint() {}
+
 func bySetKey(a, b rrset.Set) int { return rrset.CompareKeys(a.Key, b.Key) }
 
 func (ps *pass) next(context.Context) (*batch, error) {
