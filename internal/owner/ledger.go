@@ -261,7 +261,8 @@ func (l *Ledger) Postpone() {
 // Checkpoint copies the logged claims into the zones' metadata, then
 // clears the log, and returns how many it copied. On failure everything
 // stays logged, and the next checkpoint is due a CheckpointDelay later.
-// Claims of a zone not loaded stay in the log until it is.
+// Claims of a zone not loaded stay in the log until it is (and a later
+// claim makes a checkpoint due again).
 func (l *Ledger) Checkpoint(ctx context.Context) (int, error) {
 	l.due = time.Time{}
 	if len(l.pending) == 0 {
@@ -292,6 +293,7 @@ func (l *Ledger) Checkpoint(ctx context.Context) (int, error) {
 		return n, nil
 	}
 	if err := l.cfg.WAL.Clear(); err != nil {
+		l.due = l.cfg.Now().Add(l.cfg.CheckpointDelay)
 		return n, fmt.Errorf("clearing the claim log: %w", err)
 	}
 	return n, nil

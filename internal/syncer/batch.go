@@ -12,7 +12,7 @@ import (
 // zoneState is the writer's view of one zone in PowerDNS.
 type zoneState struct {
 	actual    map[rrset.Key]rrset.Set
-	owned     map[rrset.Key]struct{} // the ledger's owned set of the zone
+	owned     map[rrset.Key]struct{} // the ledger's owned set of the zone, the same map (loadZone)
 	conflicts map[rrset.Key]bool
 	held      map[rrset.Key]struct{} // deletions the valve holds
 	approved  map[rrset.Key]struct{} // held deletions an operator approved, until written

@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -93,7 +94,7 @@ func (sz *stagedZone) split(limit int) *stagedZone {
 // flush is the pipeline's source of marked changes.
 type flush struct {
 	s     *Syncer
-	stop  context.Context // ends the flush between batches
+	stop  <-chan struct{} // ends the flush between batches
 	st    *staging
 	last  string // the zone of the last batch: zones take turns
 	began time.Time
@@ -104,7 +105,7 @@ type flush struct {
 // maxFlush has passed). When ctx ends it finishes the batch in flight and
 // returns; what is left is replayed at the next start.
 func (s *Syncer) flush(ctx context.Context) error {
-	f := &flush{s: s, stop: ctx, st: newStaging(), began: time.Now(), limit: firstBatch}
+	f := &flush{s: s, stop: ctx.Done(), st: newStaging(), began: time.Now(), limit: firstBatch}
 	_, err := s.write(context.WithoutCancel(ctx), f)
 	return err
 }
@@ -118,9 +119,11 @@ func (s *Syncer) flushOnce(ctx context.Context) {
 
 func (f *flush) next(ctx context.Context) (*batch, error) {
 	s := f.s
-	if f.stop.Err() != nil {
+	select {
+	case <-f.stop:
 		f.abandon()
 		return nil, nil
+	default:
 	}
 	if time.Since(f.began) > maxFlush {
 		f.abandon()
@@ -242,12 +245,17 @@ func (s *Syncer) nextBatch(ctx context.Context, st *staging, last string, limit 
 	for _, zone := range zones {
 		sz := st.zones[zone]
 		delete(st.zones, zone)
-		if rest := sz.split(limit); rest != nil {
-			st.zones[zone] = rest
-		}
+		rest := sz.split(limit)
 		b, err := s.batchOf(ctx, zone, s.zones[zone], sz)
-		if err != nil {
+		if rest != nil {
+			if err != nil {
+				maps.Copy(rest.dec, sz.dec) // all of it back, with the zone's sequence
+			}
+			st.zones[zone] = rest
+		} else if err != nil {
 			st.zones[zone] = sz
+		}
+		if err != nil {
 			return nil, err
 		}
 		if b != nil {

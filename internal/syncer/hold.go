@@ -82,7 +82,6 @@ func (s *Syncer) holdDeletes(zone string, zs *zoneState, keys []rrset.Key, ch pl
 	}
 	if n := len(zs.held); n != had {
 		s.prog.setHeld(zone, n)
-		s.publishHolds()
 		if n == 0 {
 			s.log.Info().Str("zone", zone).Msg("no deletion held any more: the zone follows the stream again")
 			s.in.seqMoved(zone) // the SOA catches up with the stream
@@ -192,22 +191,14 @@ func (s *Syncer) approve(zone string) int {
 
 // Holds returns the zones that hold deletions. Safe from any goroutine.
 func (s *Syncer) Holds() []Hold {
-	s.holdsMu.Lock()
-	defer s.holdsMu.Unlock()
-	return slices.Clone(s.holds)
-}
-
-// publishHolds copies the writer's held counts for Holds.
-func (s *Syncer) publishHolds() {
+	p := s.Progress()
 	var out []Hold
 	for _, z := range s.cfg.Zones {
-		if zs := s.zones[z]; zs != nil && len(zs.held) > 0 {
-			out = append(out, Hold{Zone: z, Held: len(zs.held), Owned: len(zs.owned)})
+		if zp := p.Zones[z]; zp.Held > 0 {
+			out = append(out, Hold{Zone: z, Held: zp.Held, Owned: zp.Owned})
 		}
 	}
-	s.holdsMu.Lock()
-	s.holds = out
-	s.holdsMu.Unlock()
+	return out
 }
 
 // approveAtStart approves what the initial convergence held in the zones

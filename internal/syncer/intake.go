@@ -31,7 +31,7 @@ type intake struct {
 	prog   *progress
 	log    zerolog.Logger
 
-	mu       sync.Mutex // guards the fields below
+	mu       sync.Mutex // guards the fields below, but spare (the writer's)
 	desired  *desired.State
 	dirty    map[rrset.Key]dirtyEntry // changed RRsets not yet taken by the writer
 	seqDirty map[string]bool          // zones whose sequence moved since the last take

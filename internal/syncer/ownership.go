@@ -84,9 +84,6 @@ func (s *Syncer) recoverClaims() error {
 func (s *Syncer) checkpoint(ctx context.Context) {
 	start := time.Now()
 	n, err := s.ledger.Checkpoint(ctx)
-	for zone := range s.zones {
-		s.prog.setOwned(zone, len(s.ledger.Owned(zone)))
-	}
 	if err != nil {
 		s.log.Warn().Err(err).Msg("could not copy logged claims into the zone metadata; will retry")
 		return

@@ -23,7 +23,7 @@ type source interface {
 	// every stageEvery until b's PATCHes return.
 	ahead(ctx context.Context, b *batch)
 	// abandon gives back what the source holds when the pipeline stops
-	// on an error.
+	// on an error (and the source itself, when it stops early).
 	abandon()
 }
 

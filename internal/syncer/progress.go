@@ -38,9 +38,8 @@ type ZoneProgress struct {
 	Held      int // deletions the safety valve holds
 }
 
-// progress keeps Progress and the metrics that mirror it in step. Readers
-// poll it often (the applied reports), so a change also bumps a counter
-// and wakes the waiters of Changed.
+// progress keeps Progress and the metrics that mirror it in step; a
+// position change wakes the waiters of Changed (the applied reports).
 type progress struct {
 	m *Metrics
 
@@ -49,15 +48,13 @@ type progress struct {
 	reconcile time.Time
 	changed   chan struct{} // closed at the next position change
 
-	changes   atomic.Uint64
 	desired   atomic.Int64
 	reachable atomic.Bool
 }
 
 func newProgress(m *Metrics) *progress {
-	p := &progress{m: m, zones: map[string]*ZoneProgress{}, changed: make(chan struct{})}
-	p.reachable.Store(true)
-	return p
+	// Not reachable until a call of PowerDNS succeeds, as the gauge says.
+	return &progress{m: m, zones: map[string]*ZoneProgress{}, changed: make(chan struct{})}
 }
 
 // zone returns z's entry; the caller holds p.mu.
@@ -72,7 +69,6 @@ func (p *progress) zone(z string) *ZoneProgress {
 
 // moved wakes the waiters of Changed; the caller holds p.mu.
 func (p *progress) moved() {
-	p.changes.Add(1)
 	close(p.changed)
 	p.changed = make(chan struct{})
 }
@@ -202,10 +198,6 @@ func (s *Syncer) Progress() Progress { return s.prog.snapshot() }
 func (s *Syncer) Positions() (seq map[string]uint64, serial map[string]uint32) {
 	return s.prog.positions()
 }
-
-// PositionChanges counts the changes of Positions so far: a poller that
-// sees the same count knows Positions did not move.
-func (s *Syncer) PositionChanges() uint64 { return s.prog.changes.Load() }
 
 // Changed returns a channel that is closed at the next change of
 // Positions.

@@ -150,6 +150,10 @@ type pass struct {
 	done   bool   // the last part is planned
 	ready  *batch // planned ahead
 	err    error  // of planning ahead
+	// planned is the batch in flight when ahead last planned: one part
+	// ahead at most, so that a part needing no write does not move the
+	// zone's sequence while an earlier one is still being written.
+	planned *batch
 }
 
 func newPass(s *Syncer, zone string, zs *zoneState, p *zonePass) *pass {
@@ -188,10 +192,11 @@ func (ps *pass) next(context.Context) (*batch, error) {
 
 // ahead plans the next part while one is written and, with a claim log,
 // records its claims: a local write that may overlap the PATCHes.
-func (ps *pass) ahead(ctx context.Context, _ *batch) {
-	if ps.ready != nil || ps.done || ps.err != nil {
+func (ps *pass) ahead(ctx context.Context, inFlight *batch) {
+	if ps.ready != nil || ps.done || ps.err != nil || ps.planned == inFlight {
 		return
 	}
+	ps.planned = inFlight
 	b := ps.plan()
 	if b != nil && ps.s.ledger.Logged() {
 		if err := ps.s.claimBatch(ctx, b); err != nil {

@@ -54,7 +54,8 @@ type Config struct {
 	WriteTimeout      time.Duration // bound of one round's PowerDNS calls, also at shutdown
 	// Claims, if set, logs ownership claims locally before batches are
 	// written (owner.WAL); they reach the zone metadata at a checkpoint,
-	// CheckpointDelay (default 1s) after the first, once the writer is idle.
+	// CheckpointDelay (default RectifyDelay) after the first, once the
+	// writer is idle.
 	Claims          owner.WAL
 	CheckpointDelay time.Duration
 	// Idle, if set, is called from the writer once it has had nothing to
@@ -95,8 +96,6 @@ type Syncer struct {
 	replayOnce sync.Once
 	ready      chan struct{}
 	calls      chan func() // run by the writer (do)
-	holdsMu    sync.Mutex
-	holds      []Hold // the writer's held counts, for Holds
 
 	// Owned by the writer goroutine (Run).
 	settleSince   time.Time // deletions wait since (see deleteSettle)
@@ -113,6 +112,9 @@ func New(cfg Config, pdns PDNS, m *Metrics, log zerolog.Logger) *Syncer {
 	}
 	if cfg.RectifyDelay <= 0 {
 		cfg.RectifyDelay = time.Second
+	}
+	if cfg.CheckpointDelay <= 0 {
+		cfg.CheckpointDelay = cfg.RectifyDelay
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
