@@ -1,0 +1,90 @@
+package dnssec
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+// Compare orders owner names canonically (RFC 4034, section 6.1): label by
+// label from the root, each compared as lowercase octets, a name before
+// the names below it.
+func Compare(a, b string) int {
+	la, lb := dns.SplitDomainName(strings.ToLower(a)), dns.SplitDomainName(strings.ToLower(b))
+	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
+		if c := strings.Compare(la[i], lb[j]); c != 0 {
+			return c
+		}
+	}
+	return len(la) - len(lb)
+}
+
+// Owner is a name of a zone with the types of its RRsets.
+type Owner struct {
+	Name  string
+	Types []string
+}
+
+// Authoritative returns the owners of zone that get a place in the denial
+// chain: not below a delegation (glue is not the zone's data), in
+// canonical order. A name holding only a delegation stays; what is below
+// it goes.
+func Authoritative(zone string, owners []Owner) []Owner {
+	out := slices.Clone(owners)
+	slices.SortFunc(out, func(a, b Owner) int { return Compare(a.Name, b.Name) })
+	var cuts []string
+	kept := out[:0]
+	for _, o := range out {
+		if below(o.Name, cuts) {
+			continue
+		}
+		kept = append(kept, o)
+		if o.Name != zone && slices.Contains(o.Types, "NS") {
+			cuts = append(cuts, o.Name)
+		}
+	}
+	return kept
+}
+
+func below(name string, cuts []string) bool {
+	for _, c := range cuts {
+		if name != c && dns.IsSubDomain(c, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// NSECChain returns the NSEC RRsets of zone for its authoritative owners
+// (see Authoritative): each names the next owner in canonical order, the
+// last the apex, with the owner's types plus RRSIG and NSEC. ttl is the
+// NSEC TTL (the SOA minimum, RFC 4034 section 4).
+func NSECChain(zone string, owners []Owner, ttl uint32) []rrset.Set {
+	auth := Authoritative(zone, owners)
+	out := make([]rrset.Set, 0, len(auth))
+	for i, o := range auth {
+		next := zone
+		if i+1 < len(auth) {
+			next = auth[i+1].Name
+		}
+		out = append(out, NSEC(o, next, ttl))
+	}
+	return out
+}
+
+// NSEC returns the NSEC RRset of o pointing at next.
+func NSEC(o Owner, next string, ttl uint32) rrset.Set {
+	types := []uint16{dns.TypeRRSIG, dns.TypeNSEC}
+	for _, t := range o.Types {
+		if code, ok := dns.StringToType[t]; ok && !slices.Contains(types, code) {
+			types = append(types, code)
+		}
+	}
+	slices.Sort(types)
+	rr := &dns.NSEC{Hdr: dns.RR_Header{Name: o.Name, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: ttl},
+		NextDomain: next, TypeBitMap: types}
+	return rrset.Set{Key: rrset.Key{Name: o.Name, Type: "NSEC"}, TTL: ttl, Records: []string{Content(rr)}}
+}
