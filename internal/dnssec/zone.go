@@ -1,0 +1,252 @@
+package dnssec
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+// Zone is a signed zone as the signer keeps it: the zone's RRsets, their
+// signatures and the NSEC chain, changed incrementally. A change re-signs
+// only what it touches: the RRset, the NSEC records of the names that come
+// or go and of their neighbours, and what the caller passes again (the
+// SOA). It is not safe for concurrent use.
+type Zone struct {
+	name     string
+	ksk, zsk Key
+	nsecTTL  uint32
+
+	sets  map[rrset.Key]rrset.Set
+	types map[string][]string // the types at each name
+	sigs  map[rrset.Key]*dns.RRSIG
+	nsec  map[string]rrset.Set // by owner
+	chain []string             // authoritative owners, canonical order
+}
+
+// NewZone returns an empty signed zone name, signed with ksk (the DNSKEY
+// RRset) and zsk (everything else); nsecTTL is the NSEC records' TTL.
+func NewZone(name string, ksk, zsk Key, nsecTTL uint32) *Zone {
+	return &Zone{name: name, ksk: ksk, zsk: zsk, nsecTTL: nsecTTL,
+		sets: map[rrset.Key]rrset.Set{}, types: map[string][]string{}, sigs: map[rrset.Key]*dns.RRSIG{},
+		nsec: map[string]rrset.Set{}}
+}
+
+// DNSKEY returns the zone's DNSKEY RRset.
+func (z *Zone) DNSKEY(ttl uint32) rrset.Set {
+	return rrset.Set{Key: rrset.Key{Name: z.name, Type: "DNSKEY"}, TTL: ttl,
+		Records: []string{Content(z.ksk.DNSKEY), Content(z.zsk.DNSKEY)}}
+}
+
+// Change is what Apply asks to publish: RRsets to write and keys to delete
+// (data, RRSIG and NSEC RRsets alike).
+type Change struct {
+	Upserts []rrset.Set
+	Deletes []rrset.Key
+}
+
+// Apply takes sets into the zone (a set without records deletes its key)
+// and returns what to publish: the data, the RRSIG RRsets of every name
+// whose signatures changed (PowerDNS keeps one RRSIG RRset per name, for
+// all its types), and the NSEC records that changed.
+func (z *Zone) Apply(sets []rrset.Set, w Window) (Change, error) {
+	var ch Change
+	sigNames := map[string]bool{}
+	nameChanges := false
+	cuts := false
+	for _, s := range sets {
+		if !rrset.InZone(s.Name, z.name) {
+			return Change{}, fmt.Errorf("signing %s: not in zone %s", s.Key, z.name)
+		}
+		old, had := z.sets[s.Key]
+		if s.Type == "NS" && s.Name != z.name {
+			cuts = true
+		}
+		if len(s.Records) == 0 {
+			if !had {
+				continue
+			}
+			delete(z.sets, s.Key)
+			delete(z.sigs, s.Key)
+			z.types[s.Name] = slices.DeleteFunc(z.types[s.Name], func(t string) bool { return t == s.Type })
+			if len(z.types[s.Name]) == 0 {
+				delete(z.types, s.Name)
+			}
+			nameChanges = true // the name's type bitmap, or the name itself
+			ch.Deletes = append(ch.Deletes, s.Key)
+			sigNames[s.Name] = true
+			continue
+		}
+		if had && old.Equal(s) && z.sigs[s.Key] != nil {
+			continue
+		}
+		z.sets[s.Key] = s
+		if !had {
+			z.types[s.Name] = append(z.types[s.Name], s.Type)
+			nameChanges = true
+		}
+		ch.Upserts = append(ch.Upserts, s)
+		delete(z.sigs, s.Key)
+		sigNames[s.Name] = true
+	}
+	if nameChanges || cuts {
+		// The chain is rebuilt from the names, and only the NSEC records
+		// that differ are published (and signed) again.
+		for _, n := range z.rechain() {
+			sigNames[n] = true
+		}
+	}
+	for n := range sigNames {
+		if err := z.signName(n, w); err != nil {
+			return Change{}, err
+		}
+	}
+	names := make([]string, 0, len(sigNames))
+	for n := range sigNames {
+		names = append(names, n)
+	}
+	slices.SortFunc(names, Compare)
+	for _, n := range names {
+		key := rrset.Key{Name: n, Type: "NSEC"}
+		if s, ok := z.nsec[n]; ok {
+			ch.Upserts = append(ch.Upserts, s)
+		} else if !z.authoritative(n) || len(z.types[n]) == 0 {
+			ch.Deletes = append(ch.Deletes, key)
+		}
+		if sig := z.rrsigs(n); len(sig.Records) > 0 {
+			ch.Upserts = append(ch.Upserts, sig)
+		} else {
+			ch.Deletes = append(ch.Deletes, sig.Key)
+		}
+	}
+	return ch, nil
+}
+
+// rechain rebuilds the NSEC chain and returns the owners whose NSEC
+// record changed, came or went.
+func (z *Zone) rechain() []string {
+	owners := make([]Owner, 0, len(z.types))
+	for n, ts := range z.types {
+		owners = append(owners, Owner{Name: n, Types: ts})
+	}
+	chain := NSECChain(z.name, owners, z.nsecTTL)
+	next := make(map[string]rrset.Set, len(chain))
+	z.chain = z.chain[:0]
+	for _, s := range chain {
+		next[s.Name] = s
+		z.chain = append(z.chain, s.Name)
+	}
+	var changed []string
+	for n, s := range next {
+		if old, ok := z.nsec[n]; !ok || !old.Equal(s) {
+			changed = append(changed, n)
+			delete(z.sigs, s.Key)
+		}
+	}
+	for n := range z.nsec {
+		if _, ok := next[n]; !ok {
+			changed = append(changed, n)
+			delete(z.sigs, rrset.Key{Name: n, Type: "NSEC"})
+		}
+	}
+	z.nsec = next
+	return changed
+}
+
+// authoritative reports whether name holds data of the zone (not a
+// delegation's glue).
+func (z *Zone) authoritative(name string) bool {
+	_, ok := z.nsec[name]
+	return ok
+}
+
+// signs reports whether the RRset at key is signed: authoritative, and
+// not a delegation's NS.
+func (z *Zone) signs(key rrset.Key) bool {
+	if !z.authoritative(key.Name) {
+		return false
+	}
+	return !(key.Type == "NS" && key.Name != z.name)
+}
+
+// signName makes the missing signatures of name's RRsets and NSEC.
+func (z *Zone) signName(name string, w Window) error {
+	keys := make([]rrset.Key, 0, len(z.types[name])+1)
+	for _, t := range z.types[name] {
+		keys = append(keys, rrset.Key{Name: name, Type: t})
+	}
+	keys = append(keys, rrset.Key{Name: name, Type: "NSEC"})
+	for _, k := range keys {
+		set, ok := z.sets[k]
+		if k.Type == "NSEC" {
+			set, ok = z.nsec[name]
+		}
+		if !ok || !z.signs(k) {
+			delete(z.sigs, k)
+			continue
+		}
+		if z.sigs[k] != nil {
+			continue
+		}
+		key := z.zsk
+		if k.Type == "DNSKEY" {
+			key = z.ksk
+		}
+		sig, err := Sign(set, key, w)
+		if err != nil {
+			return err
+		}
+		z.sigs[k] = sig
+	}
+	return nil
+}
+
+// rrsigs returns name's RRSIG RRset: the signatures of all its types.
+func (z *Zone) rrsigs(name string) rrset.Set {
+	out := rrset.Set{Key: rrset.Key{Name: name, Type: "RRSIG"}}
+	types := slices.Clone(z.types[name])
+	types = append(types, "NSEC")
+	slices.Sort(types)
+	for _, t := range types {
+		if sig := z.sigs[rrset.Key{Name: name, Type: t}]; sig != nil {
+			out.Records = append(out.Records, Content(sig))
+			out.TTL = max(out.TTL, sig.Hdr.Ttl)
+		}
+	}
+	return out
+}
+
+// Expiring returns the keys whose signature expires before at, so that the
+// caller re-signs them (Resign) ahead of time.
+func (z *Zone) Expiring(at time.Time) []rrset.Key {
+	var out []rrset.Key
+	for k, sig := range z.sigs {
+		if int64(sig.Expiration) < at.Unix() {
+			out = append(out, k)
+		}
+	}
+	rrset.SortKeys(out)
+	return out
+}
+
+// Resign makes new signatures for keys over w and returns the RRSIG RRsets
+// of their names.
+func (z *Zone) Resign(keys []rrset.Key, w Window) ([]rrset.Set, error) {
+	names := map[string]bool{}
+	for _, k := range keys {
+		delete(z.sigs, k)
+		names[k.Name] = true
+	}
+	var out []rrset.Set
+	for n := range names {
+		if err := z.signName(n, w); err != nil {
+			return nil, err
+		}
+		out = append(out, z.rrsigs(n))
+	}
+	slices.SortFunc(out, func(a, b rrset.Set) int { return Compare(a.Name, b.Name) })
+	return out, nil
+}

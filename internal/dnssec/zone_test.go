@@ -1,0 +1,146 @@
+package dnssec
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+// served is what a nameserver would hold after the published changes.
+type served map[rrset.Key]rrset.Set
+
+func (s served) take(ch Change) {
+	for _, k := range ch.Deletes {
+		delete(s, k)
+	}
+	for _, set := range ch.Upserts {
+		s[set.Key] = set
+	}
+}
+
+// text renders the served RRsets as a zone file (RRSIG RRsets record by
+// record, as they are served).
+func (s served) text(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	for _, set := range s {
+		for _, c := range set.Records {
+			rr, err := dns.NewRR(fmt.Sprintf("%s %d IN %s %s", set.Name, set.TTL, set.Type, c))
+			if err != nil {
+				t.Fatalf("%s %q: %v", set.Key, c, err)
+			}
+			fmt.Fprintln(&b, rr.String())
+		}
+	}
+	return b.String()
+}
+
+func mustVerify(t *testing.T, step string, s served) {
+	t.Helper()
+	if out, err := verify(t, s.text(t)); err != nil {
+		t.Fatalf("%s: dnssec-verify refused the served zone: %v\n%s", step, err, out)
+	}
+}
+
+func del(name, typ string) rrset.Set { return rrset.Set{Key: rrset.Key{Name: name, Type: typ}} }
+
+// TestZoneIncremental: a zone signed change by change stays valid for
+// dnssec-verify after adds, deletions that change the NSEC chain, a new
+// delegation and a type leaving a name; a new name re-signs only its own
+// RRsets and its neighbour's NSEC.
+func TestZoneIncremental(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	w := Window{Inception: now.Add(-time.Hour), Expiration: now.Add(14 * 24 * time.Hour)}
+	ksk, err := Generate(zone, ECDSAP256SHA256, true, 3600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zsk, err := Generate(zone, ECDSAP256SHA256, false, 3600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := NewZone(zone, ksk, zsk, 60)
+	s := served{}
+	apply := func(step string, sets ...rrset.Set) Change {
+		t.Helper()
+		ch, err := z.Apply(sets, w)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		s.take(ch)
+		mustVerify(t, step, s)
+		return ch
+	}
+	apply("initial", append(testSets(), z.DNSKEY(3600))...)
+
+	ch := apply("a new name", rrset.Set{Key: rrset.Key{Name: "new." + zone, Type: "AAAA"}, TTL: 60, Records: []string{"2001:db8::7"}})
+	// The AAAA, RRSIG and NSEC of new, and the NSEC and RRSIG of the name
+	// before it: nothing else.
+	if len(ch.Upserts) > 5 || len(ch.Deletes) > 0 {
+		var keys []string
+		for _, u := range ch.Upserts {
+			keys = append(keys, u.Key.String())
+		}
+		t.Errorf("a new name published %d RRsets (%v) and deleted %v; want at most 5", len(ch.Upserts), keys, ch.Deletes)
+	}
+	apply("a changed record", rrset.Set{Key: rrset.Key{Name: "www." + zone, Type: "A"}, TTL: 300, Records: []string{"192.0.2.2"}})
+	apply("a name gone", del("deep.name."+zone, "TXT"))
+	apply("a type leaving a name", del("www."+zone, "A"))
+	apply("a new delegation with glue",
+		rrset.Set{Key: rrset.Key{Name: "other." + zone, Type: "NS"}, TTL: 3600, Records: []string{"ns.other." + zone}},
+		rrset.Set{Key: rrset.Key{Name: "ns.other." + zone, Type: "A"}, TTL: 3600, Records: []string{"192.0.2.55"}})
+	apply("the delegation gone", del("other."+zone, "NS"), del("ns.other."+zone, "A"))
+	var burst []rrset.Set
+	for i := range 50 {
+		burst = append(burst, rrset.Set{Key: rrset.Key{Name: fmt.Sprintf("h%02d.%s", i, zone), Type: "AAAA"}, TTL: 60,
+			Records: []string{fmt.Sprintf("2001:db8::%x", i+1)}})
+	}
+	apply("a burst of 50", burst...)
+	for i := range burst {
+		burst[i].Records = nil
+	}
+	apply("the burst deleted", burst...)
+	if _, ok := s[rrset.Key{Name: "h00." + zone, Type: "NSEC"}]; ok {
+		t.Error("the NSEC of a deleted name is still served")
+	}
+	if _, err := z.Apply([]rrset.Set{{Key: rrset.Key{Name: "www.example.com.", Type: "A"}, TTL: 60, Records: []string{"192.0.2.1"}}}, w); err == nil {
+		t.Error("a name outside the zone was signed")
+	}
+}
+
+// TestZoneResign: signatures near their expiry are found and replaced,
+// and the zone stays valid.
+func TestZoneResign(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	ksk, _ := Generate(zone, ED25519, true, 3600)
+	zsk, _ := Generate(zone, ED25519, false, 3600)
+	z := NewZone(zone, ksk, zsk, 60)
+	short := Window{Inception: now.Add(-time.Hour), Expiration: now.Add(2 * time.Hour)}
+	ch, err := z.Apply(append(testSets(), z.DNSKEY(3600)), short)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := served{}
+	s.take(ch)
+	due := z.Expiring(now.Add(3 * time.Hour))
+	if len(due) == 0 {
+		t.Fatal("no signature found expiring within 3 h of a 2 h window")
+	}
+	long := Window{Inception: now.Add(-time.Hour), Expiration: now.Add(30 * 24 * time.Hour)}
+	sigs, err := z.Resign(due, long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.take(Change{Upserts: sigs})
+	if left := z.Expiring(now.Add(3 * time.Hour)); len(left) != 0 {
+		t.Fatalf("still expiring after re-signing: %v", left)
+	}
+	mustVerify(t, "re-signed", s)
+}
