@@ -19,20 +19,32 @@ type Zone struct {
 	name     string
 	ksk, zsk Key
 	nsecTTL  uint32
+	nsec3    *NSEC3Params // nil: NSEC
 
-	sets  map[rrset.Key]rrset.Set
-	types map[string][]string // the types at each name
-	sigs  map[rrset.Key]*dns.RRSIG
-	nsec  map[string]rrset.Set // by owner
-	chain []string             // authoritative owners, canonical order
+	sets   map[rrset.Key]rrset.Set
+	types  map[string][]string // the types at each name
+	sigs   map[rrset.Key]*dns.RRSIG
+	auth   map[string]bool      // names that hold the zone's data (not glue)
+	denial map[string]rrset.Set // NSEC or NSEC3 RRsets, by owner
 }
 
 // NewZone returns an empty signed zone name, signed with ksk (the DNSKEY
-// RRset) and zsk (everything else); nsecTTL is the NSEC records' TTL.
-func NewZone(name string, ksk, zsk Key, nsecTTL uint32) *Zone {
-	return &Zone{name: name, ksk: ksk, zsk: zsk, nsecTTL: nsecTTL,
+// RRset) and zsk (everything else), its denial of existence by NSEC, or by
+// NSEC3 with nsec3's parameters when it is not nil (the caller publishes
+// the apex's NSEC3PARAM RRset, see NSEC3PARAM, through Apply). nsecTTL is
+// the TTL of the NSEC or NSEC3 records (the SOA minimum).
+func NewZone(name string, ksk, zsk Key, nsecTTL uint32, nsec3 *NSEC3Params) *Zone {
+	return &Zone{name: name, ksk: ksk, zsk: zsk, nsecTTL: nsecTTL, nsec3: nsec3,
 		sets: map[rrset.Key]rrset.Set{}, types: map[string][]string{}, sigs: map[rrset.Key]*dns.RRSIG{},
-		nsec: map[string]rrset.Set{}}
+		auth: map[string]bool{}, denial: map[string]rrset.Set{}}
+}
+
+// denialType is the type of the zone's denial records.
+func (z *Zone) denialType() string {
+	if z.nsec3 != nil {
+		return "NSEC3"
+	}
+	return "NSEC"
 }
 
 // DNSKEY returns the zone's DNSKEY RRset.
@@ -51,7 +63,7 @@ type Change struct {
 // Apply takes sets into the zone (a set without records deletes its key)
 // and returns what to publish: the data, the RRSIG RRsets of every name
 // whose signatures changed (PowerDNS keeps one RRSIG RRset per name, for
-// all its types), and the NSEC records that changed.
+// all its types), and the NSEC or NSEC3 records that changed.
 func (z *Zone) Apply(sets []rrset.Set, w Window) (Change, error) {
 	var ch Change
 	sigNames := map[string]bool{}
@@ -92,11 +104,16 @@ func (z *Zone) Apply(sets []rrset.Set, w Window) (Change, error) {
 		delete(z.sigs, s.Key)
 		sigNames[s.Name] = true
 	}
+	denied := map[string]bool{} // owners whose denial record went
 	if nameChanges || cuts {
-		// The chain is rebuilt from the names, and only the NSEC records
-		// that differ are published (and signed) again.
-		for _, n := range z.rechain() {
+		// The chain is rebuilt from the names, and only the records that
+		// differ are published (and signed) again.
+		changed, gone := z.rechain()
+		for _, n := range changed {
 			sigNames[n] = true
+		}
+		for _, n := range gone {
+			sigNames[n], denied[n] = true, true
 		}
 	}
 	for n := range sigNames {
@@ -110,11 +127,10 @@ func (z *Zone) Apply(sets []rrset.Set, w Window) (Change, error) {
 	}
 	slices.SortFunc(names, Compare)
 	for _, n := range names {
-		key := rrset.Key{Name: n, Type: "NSEC"}
-		if s, ok := z.nsec[n]; ok {
+		if s, ok := z.denial[n]; ok {
 			ch.Upserts = append(ch.Upserts, s)
-		} else if !z.authoritative(n) || len(z.types[n]) == 0 {
-			ch.Deletes = append(ch.Deletes, key)
+		} else if denied[n] {
+			ch.Deletes = append(ch.Deletes, rrset.Key{Name: n, Type: z.denialType()})
 		}
 		if sig := z.rrsigs(n); len(sig.Records) > 0 {
 			ch.Upserts = append(ch.Upserts, sig)
@@ -125,51 +141,48 @@ func (z *Zone) Apply(sets []rrset.Set, w Window) (Change, error) {
 	return ch, nil
 }
 
-// rechain rebuilds the NSEC chain and returns the owners whose NSEC
-// record changed, came or went.
-func (z *Zone) rechain() []string {
+// rechain rebuilds the denial chain and returns the owners whose record
+// changed or came, and those whose record went.
+func (z *Zone) rechain() (changed, gone []string) {
 	owners := make([]Owner, 0, len(z.types))
 	for n, ts := range z.types {
 		owners = append(owners, Owner{Name: n, Types: ts})
 	}
-	chain := NSECChain(z.name, owners, z.nsecTTL)
+	clear(z.auth)
+	for _, o := range Authoritative(z.name, owners) {
+		z.auth[o.Name] = true
+	}
+	var chain []rrset.Set
+	if z.nsec3 != nil {
+		chain = NSEC3Chain(z.name, owners, *z.nsec3, z.nsecTTL)
+	} else {
+		chain = NSECChain(z.name, owners, z.nsecTTL)
+	}
 	next := make(map[string]rrset.Set, len(chain))
-	z.chain = z.chain[:0]
 	for _, s := range chain {
 		next[s.Name] = s
-		z.chain = append(z.chain, s.Name)
-	}
-	var changed []string
-	for n, s := range next {
-		if old, ok := z.nsec[n]; !ok || !old.Equal(s) {
-			changed = append(changed, n)
+		if old, ok := z.denial[s.Name]; !ok || !old.Equal(s) {
+			changed = append(changed, s.Name)
 			delete(z.sigs, s.Key)
 		}
 	}
-	for n := range z.nsec {
+	for n, s := range z.denial {
 		if _, ok := next[n]; !ok {
-			changed = append(changed, n)
-			delete(z.sigs, rrset.Key{Name: n, Type: "NSEC"})
+			gone = append(gone, n)
+			delete(z.sigs, s.Key)
 		}
 	}
-	z.nsec = next
-	return changed
+	z.denial = next
+	return changed, gone
 }
 
-// authoritative reports whether name holds data of the zone (not a
-// delegation's glue).
-func (z *Zone) authoritative(name string) bool {
-	_, ok := z.nsec[name]
-	return ok
-}
-
-// signs reports whether the RRset at key is signed: authoritative, and
-// not a delegation's NS.
+// signs reports whether the RRset at key is signed: the zone's data, and
+// not a delegation's NS; denial records always.
 func (z *Zone) signs(key rrset.Key) bool {
-	if !z.authoritative(key.Name) {
-		return false
+	if key.Type == z.denialType() {
+		return true
 	}
-	return !(key.Type == "NS" && key.Name != z.name)
+	return z.auth[key.Name] && !(key.Type == "NS" && key.Name != z.name)
 }
 
 // signName makes the missing signatures of name's RRsets and NSEC.
@@ -178,11 +191,13 @@ func (z *Zone) signName(name string, w Window) error {
 	for _, t := range z.types[name] {
 		keys = append(keys, rrset.Key{Name: name, Type: t})
 	}
-	keys = append(keys, rrset.Key{Name: name, Type: "NSEC"})
+	if d, ok := z.denial[name]; ok {
+		keys = append(keys, d.Key)
+	}
 	for _, k := range keys {
 		set, ok := z.sets[k]
-		if k.Type == "NSEC" {
-			set, ok = z.nsec[name]
+		if d, isDenial := z.denial[name]; isDenial && k == d.Key {
+			set, ok = d, true
 		}
 		if !ok || !z.signs(k) {
 			delete(z.sigs, k)
@@ -208,7 +223,7 @@ func (z *Zone) signName(name string, w Window) error {
 func (z *Zone) rrsigs(name string) rrset.Set {
 	out := rrset.Set{Key: rrset.Key{Name: name, Type: "RRSIG"}}
 	types := slices.Clone(z.types[name])
-	types = append(types, "NSEC")
+	types = append(types, z.denialType())
 	slices.Sort(types)
 	for _, t := range types {
 		if sig := z.sigs[rrset.Key{Name: name, Type: t}]; sig != nil {

@@ -55,6 +55,23 @@ func del(name, typ string) rrset.Set { return rrset.Set{Key: rrset.Key{Name: nam
 // RRsets and its neighbour's NSEC.
 func TestZoneIncremental(t *testing.T) {
 	t.Parallel()
+	modes := map[string]struct {
+		nsec3  *NSEC3Params
+		newMax int // RRsets a new name publishes
+	}{
+		"NSEC":              {nil, 5},
+		"NSEC3":             {&NSEC3Params{}, 6},
+		"NSEC3 with a salt": {&NSEC3Params{Iterations: 2, Salt: "aabbccdd"}, 6},
+	}
+	for name, m := range modes {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testZoneIncremental(t, m.nsec3, m.newMax)
+		})
+	}
+}
+
+func testZoneIncremental(t *testing.T, nsec3 *NSEC3Params, newMax int) {
 	now := time.Now()
 	w := Window{Inception: now.Add(-time.Hour), Expiration: now.Add(14 * 24 * time.Hour)}
 	ksk, err := Generate(zone, ECDSAP256SHA256, true, 3600)
@@ -65,7 +82,7 @@ func TestZoneIncremental(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z := NewZone(zone, ksk, zsk, 60)
+	z := NewZone(zone, ksk, zsk, 60, nsec3)
 	s := served{}
 	apply := func(step string, sets ...rrset.Set) Change {
 		t.Helper()
@@ -77,17 +94,21 @@ func TestZoneIncremental(t *testing.T) {
 		mustVerify(t, step, s)
 		return ch
 	}
-	apply("initial", append(testSets(), z.DNSKEY(3600))...)
+	initial := append(testSets(), z.DNSKEY(3600))
+	if nsec3 != nil {
+		initial = append(initial, NSEC3PARAM(zone, *nsec3, 0))
+	}
+	apply("initial", initial...)
 
 	ch := apply("a new name", rrset.Set{Key: rrset.Key{Name: "new." + zone, Type: "AAAA"}, TTL: 60, Records: []string{"2001:db8::7"}})
-	// The AAAA, RRSIG and NSEC of new, and the NSEC and RRSIG of the name
-	// before it: nothing else.
-	if len(ch.Upserts) > 5 || len(ch.Deletes) > 0 {
+	// The AAAA, RRSIG and denial record of new, and the denial record and
+	// RRSIG of the one before it: nothing else.
+	if len(ch.Upserts) > newMax || len(ch.Deletes) > 0 {
 		var keys []string
 		for _, u := range ch.Upserts {
 			keys = append(keys, u.Key.String())
 		}
-		t.Errorf("a new name published %d RRsets (%v) and deleted %v; want at most 5", len(ch.Upserts), keys, ch.Deletes)
+		t.Errorf("a new name published %d RRsets (%v) and deleted %v; want at most %d", len(ch.Upserts), keys, ch.Deletes, newMax)
 	}
 	apply("a changed record", rrset.Set{Key: rrset.Key{Name: "www." + zone, Type: "A"}, TTL: 300, Records: []string{"192.0.2.2"}})
 	apply("a name gone", del("deep.name."+zone, "TXT"))
@@ -106,8 +127,21 @@ func TestZoneIncremental(t *testing.T) {
 		burst[i].Records = nil
 	}
 	apply("the burst deleted", burst...)
-	if _, ok := s[rrset.Key{Name: "h00." + zone, Type: "NSEC"}]; ok {
-		t.Error("the NSEC of a deleted name is still served")
+	for k := range s {
+		if (k.Type == "NSEC" || k.Type == "NSEC3") && strings.HasPrefix(k.Name, "h00.") {
+			t.Error("the denial record of a deleted name is still served")
+		}
+	}
+	denials := 0
+	for k := range s {
+		if k.Type == "NSEC" || k.Type == "NSEC3" {
+			denials++
+		}
+	}
+	// The apex, ns1, www, sub and new: deep.name went, and with it
+	// (NSEC3) its empty non-terminal.
+	if denials != 5 {
+		t.Errorf("%d denial records served after the burst was deleted, want 5", denials)
 	}
 	if _, err := z.Apply([]rrset.Set{{Key: rrset.Key{Name: "www.example.com.", Type: "A"}, TTL: 60, Records: []string{"192.0.2.1"}}}, w); err == nil {
 		t.Error("a name outside the zone was signed")
@@ -121,7 +155,7 @@ func TestZoneResign(t *testing.T) {
 	now := time.Now()
 	ksk, _ := Generate(zone, ED25519, true, 3600)
 	zsk, _ := Generate(zone, ED25519, false, 3600)
-	z := NewZone(zone, ksk, zsk, 60)
+	z := NewZone(zone, ksk, zsk, 60, nil)
 	short := Window{Inception: now.Add(-time.Hour), Expiration: now.Add(2 * time.Hour)}
 	ch, err := z.Apply(append(testSets(), z.DNSKEY(3600)), short)
 	if err != nil {
