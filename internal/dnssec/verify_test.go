@@ -74,6 +74,19 @@ func signedZone(t *testing.T, sets []rrset.Set, ksk, zsk Key, w Window) string {
 	return b.String()
 }
 
+// keyPair makes a KSK and a ZSK of alg for zone.
+func keyPair(t *testing.T, alg uint8) (ksk, zsk Key) {
+	t.Helper()
+	var err error
+	if ksk, err = Generate(zone, alg, true, 3600); err != nil {
+		t.Fatal(err)
+	}
+	if zsk, err = Generate(zone, alg, false, 3600); err != nil {
+		t.Fatal(err)
+	}
+	return ksk, zsk
+}
+
 func testSets() []rrset.Set {
 	return []rrset.Set{
 		{Key: rrset.Key{Name: zone, Type: "SOA"}, TTL: 3600, Records: []string{"ns1." + zone + " hostmaster." + zone + " 7 10800 3600 604800 60"}},
@@ -106,14 +119,7 @@ func TestDNSSECVerify(t *testing.T) {
 	for name, alg := range map[string]uint8{"ECDSAP256SHA256": ECDSAP256SHA256, "ED25519": ED25519} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			ksk, err := Generate(zone, alg, true, 3600)
-			if err != nil {
-				t.Fatal(err)
-			}
-			zsk, err := Generate(zone, alg, false, 3600)
-			if err != nil {
-				t.Fatal(err)
-			}
+			ksk, zsk := keyPair(t, alg)
 			text := signedZone(t, testSets(), ksk, zsk, w)
 			if out, err := verify(t, text); err != nil {
 				t.Fatalf("dnssec-verify refused the signed zone: %v\n%s\n%s", err, out, text)

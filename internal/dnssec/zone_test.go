@@ -74,14 +74,7 @@ func TestZoneIncremental(t *testing.T) {
 func testZoneIncremental(t *testing.T, nsec3 *NSEC3Params, newMax int) {
 	now := time.Now()
 	w := Window{Inception: now.Add(-time.Hour), Expiration: now.Add(14 * 24 * time.Hour)}
-	ksk, err := Generate(zone, ECDSAP256SHA256, true, 3600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zsk, err := Generate(zone, ECDSAP256SHA256, false, 3600)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ksk, zsk := keyPair(t, ECDSAP256SHA256)
 	z := NewZone(zone, ksk, zsk, 60, nsec3)
 	s := served{}
 	apply := func(step string, sets ...rrset.Set) Change {
@@ -153,8 +146,7 @@ func testZoneIncremental(t *testing.T, nsec3 *NSEC3Params, newMax int) {
 func TestZoneResign(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
-	ksk, _ := Generate(zone, ED25519, true, 3600)
-	zsk, _ := Generate(zone, ED25519, false, 3600)
+	ksk, zsk := keyPair(t, ED25519)
 	z := NewZone(zone, ksk, zsk, 60, nil)
 	short := Window{Inception: now.Add(-time.Hour), Expiration: now.Add(2 * time.Hour)}
 	ch, err := z.Apply(append(testSets(), z.DNSKEY(3600)), short)
