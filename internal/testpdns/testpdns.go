@@ -186,6 +186,12 @@ func (s *Server) DigStatus(t testing.TB, name, typ string) string {
 	return ""
 }
 
+// AXFR returns the zone's full transfer as dig prints it (one SOA).
+func (s *Server) AXFR(t testing.TB, zone string) string {
+	t.Helper()
+	return s.dig(t, "+onesoa", "+nocmd", "+nostats", "+nocomments", "+noquestion", zone, "AXFR")
+}
+
 func (s *Server) dig(t testing.TB, opts ...string) string {
 	t.Helper()
 	bin, err := exec.LookPath("dig")
