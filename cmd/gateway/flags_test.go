@@ -12,13 +12,6 @@ import (
 	"github.com/zonecast/zonecast/internal/confirm"
 )
 
-func lookupIn(kv map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) {
-		v, ok := kv[k]
-		return v, ok
-	}
-}
-
 func TestParseFlags(t *testing.T) {
 	t.Parallel()
 	tests := map[string]struct {
@@ -77,7 +70,7 @@ func TestParseFlags(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			c, err := parseFlags(tc.args, lookupIn(tc.env), io.Discard)
+			c, err := parseFlags(tc.args, cli.LookupMap(tc.env), io.Discard)
 			if tc.err != nil {
 				if !errors.Is(err, tc.err) {
 					t.Fatalf("err = %v, want %v", err, tc.err)

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"flag"
-	"github.com/zonecast/zonecast/internal/cli"
 	"io"
 	"net/netip"
 	"os"
@@ -11,14 +10,9 @@ import (
 	"reflect"
 	"testing"
 	"time"
-)
 
-func lookupIn(kv map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) {
-		v, ok := kv[k]
-		return v, ok
-	}
-}
+	"github.com/zonecast/zonecast/internal/cli"
+)
 
 func TestParseFlags(t *testing.T) {
 	// Not parallel: it points cli.DefaultPasswordFiles at a temp file.
@@ -135,7 +129,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			c, err := parseFlags(tc.args, lookupIn(tc.env), io.Discard)
+			c, err := parseFlags(tc.args, cli.LookupMap(tc.env), io.Discard)
 			if tc.err != nil {
 				if !errors.Is(err, tc.err) {
 					t.Fatalf("err = %v, want %v", err, tc.err)

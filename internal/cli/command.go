@@ -310,6 +310,15 @@ func ConfigFlags[C any](register func(fs *flag.FlagSet) func(args []string) (C, 
 	}
 }
 
+// LookupMap looks ZONECAST_* variables up in kv: the environment of a
+// command's flag tests (ParseConfig).
+func LookupMap(kv map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := kv[k]
+		return v, ok
+	}
+}
+
 // ParseConfig parses and checks args as the row ConfigFlags makes of
 // register does, in a flag set named name that prints to out, with the
 // ZONECAST_* variables lookup finds: the seam of a command's flag tests.
