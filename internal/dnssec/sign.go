@@ -2,6 +2,7 @@ package dnssec
 
 import (
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"time"
 
@@ -10,9 +11,29 @@ import (
 	"github.com/zonecast/zonecast/internal/rrset"
 )
 
-// Window is a signature's validity: from Inception to Expiration.
+// Window is a signature's validity: from Inception to Expiration. With a
+// Jitter, each RRset's signature expires up to Jitter earlier, by an amount
+// fixed per RRset (For), so that signatures made together are not all due
+// for refresh together.
 type Window struct {
 	Inception, Expiration time.Time
+	Jitter                time.Duration
+}
+
+// For returns the window of key's signature: Expiration moved earlier by
+// key's share of Jitter, derived from its name and type.
+func (w Window) For(key rrset.Key) Window {
+	if w.Jitter <= 0 {
+		return w
+	}
+	h := fnv.New64a()
+	h.Write([]byte(key.Name))
+	h.Write([]byte{0})
+	h.Write([]byte(key.Type))
+	out := w
+	out.Expiration = w.Expiration.Add(-time.Duration(h.Sum64() % uint64(w.Jitter)))
+	out.Jitter = 0
+	return out
 }
 
 // RRs turns set into miekg/dns records (the name, TTL and each record's

@@ -3,6 +3,7 @@ package dnssec
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -26,6 +27,9 @@ type Zone struct {
 	sigs   map[rrset.Key]*dns.RRSIG
 	auth   map[string]bool      // names that hold the zone's data (not glue)
 	denial map[string]rrset.Set // NSEC or NSEC3 RRsets, by owner
+	// adopted holds signatures published before (Adopt), taken instead of
+	// new ones when they still verify over the RRset they are asked for.
+	adopted map[rrset.Key]*dns.RRSIG
 }
 
 // NewZone returns an empty signed zone name, signed with ksk (the DNSKEY
@@ -36,7 +40,71 @@ type Zone struct {
 func NewZone(name string, ksk, zsk Key, nsecTTL uint32, nsec3 *NSEC3Params) *Zone {
 	return &Zone{name: name, ksk: ksk, zsk: zsk, nsecTTL: nsecTTL, nsec3: nsec3,
 		sets: map[rrset.Key]rrset.Set{}, types: map[string][]string{}, sigs: map[rrset.Key]*dns.RRSIG{},
-		auth: map[string]bool{}, denial: map[string]rrset.Set{}}
+		auth: map[string]bool{}, denial: map[string]rrset.Set{}, adopted: map[rrset.Key]*dns.RRSIG{}}
+}
+
+// Adopt offers the signatures of an RRSIG RRset published before (by an
+// earlier run of the signer) for reuse: a later Apply takes a signature
+// instead of making a new one when it verifies, with the zone's key of its
+// tag, over the RRset it covers, and expires after notBefore. So a restart
+// re-signs nothing that is still valid. Records that do not parse are
+// ignored: the RRset is then signed anew.
+func (z *Zone) Adopt(sigs rrset.Set, notBefore time.Time) {
+	for _, c := range sigs.Records {
+		rr, err := dns.NewRR(fmt.Sprintf("%s %d IN RRSIG %s", sigs.Name, sigs.TTL, c))
+		sig, ok := rr.(*dns.RRSIG)
+		if err != nil || !ok || int64(sig.Expiration) <= notBefore.Unix() {
+			continue
+		}
+		z.adopted[rrset.Key{Name: sigs.Name, Type: dns.TypeToString[sig.TypeCovered]}] = sig
+	}
+}
+
+// takeAdopted returns the adopted signature of k if it verifies over set
+// with key, and forgets it either way.
+func (z *Zone) takeAdopted(k rrset.Key, set rrset.Set, key Key) *dns.RRSIG {
+	sig, ok := z.adopted[k]
+	if !ok {
+		return nil
+	}
+	delete(z.adopted, k)
+	if sig.KeyTag != key.Tag() || sig.Algorithm != key.DNSKEY.Algorithm || sig.SignerName != z.name {
+		return nil
+	}
+	rrs, err := RRs(set)
+	if err != nil || len(rrs) == 0 || sig.Verify(key.DNSKEY, rrs) != nil {
+		return nil
+	}
+	return sig
+}
+
+// All returns everything the zone publishes: its data, denial records and
+// RRSIG RRsets, in canonical order of names.
+func (z *Zone) All() []rrset.Set {
+	out := make([]rrset.Set, 0, len(z.sets)+2*len(z.denial))
+	for _, s := range z.sets {
+		out = append(out, s)
+	}
+	names := map[string]bool{}
+	for n := range z.types {
+		names[n] = true
+	}
+	for n, s := range z.denial {
+		out = append(out, s)
+		names[n] = true
+	}
+	for n := range names {
+		if sig := z.rrsigs(n); len(sig.Records) > 0 {
+			out = append(out, sig)
+		}
+	}
+	slices.SortFunc(out, func(a, b rrset.Set) int {
+		if c := Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Type, b.Type)
+	})
+	return out
 }
 
 // denialType is the type of the zone's denial records.
@@ -210,7 +278,11 @@ func (z *Zone) signName(name string, w Window) error {
 		if k.Type == "DNSKEY" {
 			key = z.ksk
 		}
-		sig, err := Sign(set, key, w)
+		if sig := z.takeAdopted(k, set, key); sig != nil {
+			z.sigs[k] = sig
+			continue
+		}
+		sig, err := Sign(set, key, w.For(k))
 		if err != nil {
 			return err
 		}

@@ -170,3 +170,107 @@ func TestZoneResign(t *testing.T) {
 	}
 	mustVerify(t, "re-signed", s)
 }
+
+// TestZoneAdopt: a zone rebuilt from the same data, offered the
+// signatures published before, publishes exactly what was published: it
+// re-signs nothing still valid. A changed RRset, a signature by another
+// key and one expiring before the horizon are signed anew.
+func TestZoneAdopt(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	w := Window{Inception: now.Add(-time.Hour), Expiration: now.Add(14 * 24 * time.Hour)}
+	ksk, zsk := keyPair(t, ECDSAP256SHA256)
+	first := NewZone(zone, ksk, zsk, 60, nil)
+	sets := append(testSets(), first.DNSKEY(3600))
+	if _, err := first.Apply(sets, w); err != nil {
+		t.Fatal(err)
+	}
+	published := first.All()
+
+	second := NewZone(zone, ksk, zsk, 60, nil)
+	for _, s := range published {
+		if s.Type == "RRSIG" {
+			second.Adopt(s, now.Add(24*time.Hour))
+		}
+	}
+	changed := rrset.Set{Key: rrset.Key{Name: "www." + zone, Type: "A"}, TTL: 300, Records: []string{"192.0.2.9"}}
+	sets2 := append(testSets(), second.DNSKEY(3600))
+	for i := range sets2 {
+		if sets2[i].Key == changed.Key {
+			sets2[i] = changed
+		}
+	}
+	if _, err := second.Apply(sets2, w); err != nil {
+		t.Fatal(err)
+	}
+	before := map[rrset.Key]rrset.Set{}
+	for _, s := range published {
+		before[s.Key] = s
+	}
+	s := served{}
+	for _, set := range second.All() {
+		s[set.Key] = set
+		old := before[set.Key]
+		switch {
+		case set.Key == rrset.Key{Name: "www." + zone, Type: "RRSIG"}:
+			if set.Equal(old) {
+				t.Error("the RRSIG RRset of a changed RRset was not re-signed")
+			}
+		case set.Key == changed.Key:
+		case !set.Equal(old):
+			t.Errorf("%s differs after adopting the published signatures:\n%v\n%v", set.Key, old.Records, set.Records)
+		}
+	}
+	mustVerify(t, "adopted", s)
+
+	// Past the horizon, or by another key: signed anew.
+	third := NewZone(zone, ksk, zsk, 60, nil)
+	otherKSK, otherZSK := keyPair(t, ECDSAP256SHA256)
+	foreign := NewZone(zone, otherKSK, otherZSK, 60, nil)
+	if _, err := foreign.Apply(append(testSets(), foreign.DNSKEY(3600)), w); err != nil {
+		t.Fatal(err)
+	}
+	for _, set := range foreign.All() {
+		if set.Type == "RRSIG" {
+			third.Adopt(set, now)
+		}
+	}
+	for _, set := range published {
+		if set.Type == "RRSIG" {
+			third.Adopt(set, now.Add(15*24*time.Hour)) // all expire before
+		}
+	}
+	if _, err := third.Apply(sets, w); err != nil {
+		t.Fatal(err)
+	}
+	for _, set := range third.All() {
+		if set.Type == "RRSIG" && set.Equal(before[set.Key]) {
+			t.Errorf("%s adopted although every offered signature expires before the horizon", set.Key)
+		}
+	}
+}
+
+// TestWindowJitter: each RRset's expiry moves earlier by a fixed share of
+// the jitter, different between RRsets, and never outside it.
+func TestWindowJitter(t *testing.T) {
+	t.Parallel()
+	w := Window{Inception: window.Inception, Expiration: window.Expiration, Jitter: 24 * time.Hour}
+	seen := map[time.Time]bool{}
+	for i := range 20 {
+		k := rrset.Key{Name: fmt.Sprintf("h%d.%s", i, zone), Type: "AAAA"}
+		got := w.For(k)
+		if got.Expiration.After(w.Expiration) || !got.Expiration.After(w.Expiration.Add(-w.Jitter-time.Second)) {
+			t.Errorf("%s expires at %s, outside [%s, %s]", k, got.Expiration, w.Expiration.Add(-w.Jitter), w.Expiration)
+		}
+		if got != w.For(k) {
+			t.Errorf("%s: two windows for one RRset", k)
+		}
+		seen[got.Expiration] = true
+	}
+	if len(seen) < 15 {
+		t.Errorf("20 RRsets share %d expiry times: the jitter does not spread them", len(seen))
+	}
+	if plain := window.For(rrset.Key{Name: zone, Type: "SOA"}); plain != window {
+		t.Errorf("a window without jitter changed: %v", plain)
+	}
+}
