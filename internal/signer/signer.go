@@ -1,0 +1,217 @@
+// Package signer is the core of zonecast-signer: it turns the merged
+// RRsets of one zone, as the record stream desires them, into the signed
+// zone to publish (data, RRSIG, NSEC or NSEC3, DNSKEY, SOA and apex NS),
+// and says what changed against what it published before. It is pure:
+// time comes in as a parameter, and publishing is the caller's.
+package signer
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/zonecast/zonecast/internal/dnssec"
+	"github.com/zonecast/zonecast/internal/rrset"
+)
+
+// SOA is the template of the signed zone's SOA. The serial is the record
+// stream's sequence, as the syncers make it for unsigned zones.
+type SOA struct {
+	MName, RName                    string
+	Refresh, Retry, Expire, Minimum uint32
+	TTL                             uint32
+}
+
+// Config is one signed zone.
+type Config struct {
+	Zone     string
+	KSK, ZSK dnssec.Key
+	NSEC3    *dnssec.NSEC3Params // nil: NSEC
+	SOA      SOA
+	NS       []string // the apex NS records, which the signer publishes and signs
+	NSTTL    uint32
+	KeyTTL   uint32 // DNSKEY TTL
+	// Validity is how long a new signature is valid from now, Refresh how
+	// long before its expiry it is made again, and Jitter how much earlier
+	// than Validity each RRset's signatures expire (a fixed share per
+	// RRset), so that what was signed together is not refreshed together.
+	Validity, Refresh, Jitter time.Duration
+}
+
+// Inception backdates signatures against clock skew between the signer
+// and the resolvers.
+const Inception = time.Hour
+
+// Change is what to publish: RRsets to write and keys to withdraw.
+type Change struct {
+	Upserts []rrset.Set
+	Deletes []rrset.Key
+}
+
+// Empty reports whether there is nothing to publish.
+func (c Change) Empty() bool { return len(c.Upserts) == 0 && len(c.Deletes) == 0 }
+
+// Signer signs one zone and remembers what it published.
+type Signer struct {
+	cfg       Config
+	zone      *dnssec.Zone
+	published map[rrset.Key]rrset.Set
+	started   bool
+}
+
+// New returns a signer of cfg's zone that has published nothing yet.
+func New(cfg Config) *Signer {
+	return &Signer{cfg: cfg, zone: dnssec.NewZone(cfg.Zone, cfg.KSK, cfg.ZSK, cfg.SOA.Minimum, cfg.NSEC3),
+		published: map[rrset.Key]rrset.Set{}}
+}
+
+// Adopt takes what an earlier run published (the signer's own subjects,
+// replayed): changes are then computed against it, and its signatures
+// that verify and stay valid past the refresh horizon are reused.
+func (s *Signer) Adopt(published []rrset.Set, now time.Time) {
+	for _, p := range published {
+		if len(p.Records) == 0 {
+			continue
+		}
+		s.published[p.Key] = p
+		if p.Type == "RRSIG" {
+			s.zone.Adopt(p, now.Add(s.cfg.Refresh))
+		}
+	}
+}
+
+func (s *Signer) window(now time.Time) dnssec.Window {
+	return dnssec.Window{Inception: now.Add(-Inception), Expiration: now.Add(s.cfg.Validity), Jitter: s.cfg.Jitter}
+}
+
+// soa returns the SOA RRset for stream sequence seq.
+func (s *Signer) soa(seq uint64) (rrset.Set, error) {
+	t := s.cfg.SOA
+	mname, rname := t.MName, t.RName
+	if mname == "" {
+		mname = "ns1." + s.cfg.Zone
+		if len(s.cfg.NS) > 0 {
+			mname = s.cfg.NS[0]
+		}
+	}
+	if rname == "" {
+		rname = "hostmaster." + s.cfg.Zone
+	}
+	c, err := rrset.CanonicalContent("SOA", fmt.Sprintf("%s %s %d %d %d %d %d", mname, rname, uint32(seq),
+		t.Refresh, t.Retry, t.Expire, t.Minimum))
+	if err != nil {
+		return rrset.Set{}, fmt.Errorf("making the SOA of %s: %w", s.cfg.Zone, err)
+	}
+	return rrset.Set{Key: rrset.Key{Name: s.cfg.Zone, Type: "SOA"}, TTL: t.TTL, Records: []string{c}}, nil
+}
+
+// apex returns the RRsets the signer owns at the apex: SOA, NS, DNSKEY and
+// NSEC3PARAM.
+func (s *Signer) apex(seq uint64) ([]rrset.Set, error) {
+	soa, err := s.soa(seq)
+	if err != nil {
+		return nil, err
+	}
+	ns := rrset.Set{Key: rrset.Key{Name: s.cfg.Zone, Type: "NS"}, TTL: s.cfg.NSTTL}
+	for _, n := range s.cfg.NS {
+		c, err := rrset.CanonicalContent("NS", n)
+		if err != nil {
+			return nil, fmt.Errorf("apex NS of %s: %w", s.cfg.Zone, err)
+		}
+		ns.Records = append(ns.Records, c)
+	}
+	out := []rrset.Set{soa, rrset.Normalize(ns), s.zone.DNSKEY(s.cfg.KeyTTL)}
+	if s.cfg.NSEC3 != nil {
+		out = append(out, dnssec.NSEC3PARAM(s.cfg.Zone, *s.cfg.NSEC3, 0))
+	}
+	return out, nil
+}
+
+// Apply signs changed, the merged RRsets of the zone that changed (one
+// without records is gone), at stream sequence seq (the SOA serial), and
+// returns what differs from what was published. The first call also
+// brings the apex's own RRsets and withdraws what an earlier run
+// published that is no longer in the zone: pass the whole zone then.
+// Sources may not publish the apex SOA and NS, nor DNSSEC types; such
+// RRsets in changed are refused.
+func (s *Signer) Apply(changed []rrset.Set, seq uint64, now time.Time) (Change, error) {
+	for _, c := range changed {
+		if c.Name == s.cfg.Zone && (c.Type == "SOA" || c.Type == "NS") || !slices.Contains(rrset.Types, c.Type) {
+			return Change{}, fmt.Errorf("signing %s in %s: the signer's own RRset", c.Key, s.cfg.Zone)
+		}
+	}
+	apex, err := s.apex(seq)
+	if err != nil {
+		return Change{}, err
+	}
+	if !s.started {
+		changed = append(slices.Clone(changed), apex...)
+	} else {
+		changed = append(slices.Clone(changed), apex[0]) // the serial moves with every change
+	}
+	zch, err := s.zone.Apply(changed, s.window(now))
+	if err != nil {
+		return Change{}, fmt.Errorf("signing %d RRsets of %s: %w", len(changed), s.cfg.Zone, err)
+	}
+	if !s.started {
+		s.started = true
+		return s.full(), nil
+	}
+	return s.filter(zch.Upserts, zch.Deletes), nil
+}
+
+// Refresh re-signs the RRsets whose signatures expire within the refresh
+// horizon, and returns their new RRSIG RRsets.
+func (s *Signer) Refresh(now time.Time) (Change, error) {
+	due := s.zone.Expiring(now.Add(s.cfg.Refresh))
+	if len(due) == 0 {
+		return Change{}, nil
+	}
+	sigs, err := s.zone.Resign(due, s.window(now))
+	if err != nil {
+		return Change{}, fmt.Errorf("re-signing %d RRsets of %s: %w", len(due), s.cfg.Zone, err)
+	}
+	return s.filter(sigs, nil), nil
+}
+
+// full compares the whole zone with what was published, records the zone
+// as published and returns the difference, withdrawals included: what an
+// earlier run published and the zone no longer holds.
+func (s *Signer) full() Change {
+	all := s.zone.All()
+	seen := make(map[rrset.Key]bool, len(all))
+	for _, set := range all {
+		seen[set.Key] = true
+	}
+	var gone []rrset.Key
+	for k := range s.published {
+		if !seen[k] {
+			gone = append(gone, k)
+		}
+	}
+	rrset.SortKeys(gone)
+	return s.filter(all, gone)
+}
+
+// filter returns the part of a change that differs from what was
+// published, and records it as published.
+func (s *Signer) filter(upserts []rrset.Set, deletes []rrset.Key) Change {
+	var ch Change
+	for _, set := range upserts {
+		if old, ok := s.published[set.Key]; ok && old.Equal(set) {
+			continue
+		}
+		s.published[set.Key] = set
+		ch.Upserts = append(ch.Upserts, set)
+	}
+	for _, k := range deletes {
+		if _, ok := s.published[k]; ok {
+			delete(s.published, k)
+			ch.Deletes = append(ch.Deletes, k)
+		}
+	}
+	return ch
+}
+
+// Published returns how many RRsets the signer has published.
+func (s *Signer) Published() int { return len(s.published) }
