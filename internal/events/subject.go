@@ -12,6 +12,13 @@ import (
 // DefaultSubjectPrefix is where record events live unless configured.
 const DefaultSubjectPrefix = "zonecast.rr"
 
+// DefaultSignedPrefix is where a signer (zonecast-signer) publishes the
+// signed zones it makes from the record subjects, in the same stream and
+// with the same subjects below it: the signer's own origin, the name's
+// labels reversed, the type. Syncers of a signed zone follow
+// ZoneFilter(DefaultSignedPrefix, zone) instead of the record prefix's.
+const DefaultSignedPrefix = "zonecast.signed"
+
 // wildcardToken stands for the DNS wildcard label '*', which NATS reserves.
 const wildcardToken = "%2a"
 
@@ -133,8 +140,16 @@ func ZoneFilters(prefix string, zones []string) []string {
 	return out
 }
 
-// ParseSubject splits a subject into its name, type and origin.
+// ParseSubject splits a subject into its name, type and origin. The type
+// must be one a source may publish (rrset.CanonicalType).
 func ParseSubject(prefix, subject string) (rrset.Key, string, error) {
+	return parseSubject(prefix, subject, rrset.CanonicalType)
+}
+
+// parseSubject is ParseSubject with the check of the type token given:
+// a signer's subjects (DefaultSignedPrefix) carry the types of a signed
+// zone too.
+func parseSubject(prefix, subject string, canonicalType func(string) (string, error)) (rrset.Key, string, error) {
 	rest, ok := strings.CutPrefix(subject, prefix+".")
 	if !ok {
 		return rrset.Key{}, "", invalidf("subject %q is not below %q", subject, prefix)
@@ -159,7 +174,7 @@ func ParseSubject(prefix, subject string) (rrset.Key, string, error) {
 	if typ != strings.ToUpper(typ) {
 		return rrset.Key{}, "", invalidf("subject %q: type token not upper case", subject)
 	}
-	if typ, err = rrset.CanonicalType(typ); err != nil {
+	if typ, err = canonicalType(typ); err != nil {
 		return rrset.Key{}, "", fmt.Errorf("parsing subject %q: %w", subject, err)
 	}
 	if err := CheckOrigin(origin); err != nil {

@@ -307,3 +307,52 @@ func TestIsSubject(t *testing.T) {
 		}
 	}
 }
+
+// TestSignedPrefix: the signer's subjects follow the same rules below
+// their own prefix, and the record and signed filters never match each
+// other's subjects.
+func TestSignedPrefix(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		m       Message
+		subject string
+	}{
+		"data":     {Message{Name: "www.example.com.", Type: "AAAA", Origin: "signer1"}, "zonecast.signed.signer1.com.example.www.AAAA"},
+		"apex txt": {Message{Name: "example.com.", Type: "TXT", Origin: "signer1"}, "zonecast.signed.signer1.com.example.TXT"},
+		"wildcard": {Message{Name: "*.example.com.", Type: "A", Origin: "signer1"}, "zonecast.signed.signer1.com.example.%2a.A"},
+		"hashed":   {Message{Name: "0p9mhaveqvm6t7vbl5lop2u3t2rp3tom.example.com.", Type: "MX", Origin: "s"}, "zonecast.signed.s.com.example.0p9mhaveqvm6t7vbl5lop2u3t2rp3tom.MX"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			got := Subject(DefaultSignedPrefix, tc.m)
+			if got != tc.subject {
+				t.Fatalf("Subject = %q, want %q", got, tc.subject)
+			}
+			key, origin, err := ParseSubject(DefaultSignedPrefix, got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if key != tc.m.Key() || origin != tc.m.Origin {
+				t.Errorf("ParseSubject = %v %q, want %v %q", key, origin, tc.m.Key(), tc.m.Origin)
+			}
+			if !isSubject(got, DefaultSignedPrefix, tc.m) || isSubject(got, DefaultSubjectPrefix, tc.m) {
+				t.Errorf("isSubject disagrees on %q", got)
+			}
+			if _, _, err := ParseSubject(DefaultSubjectPrefix, got); err == nil {
+				t.Errorf("%q parsed below the record prefix", got)
+			}
+			zone := ZoneFilter(DefaultSignedPrefix, "example.com.")
+			if zone != "zonecast.signed.*.com.example.>" || !natsMatch(zone, got) {
+				t.Errorf("zone filter %q does not match %q", zone, got)
+			}
+			if !natsMatch(OriginFilter(DefaultSignedPrefix, tc.m.Origin, "example.com."), got) {
+				t.Errorf("origin filter does not match %q", got)
+			}
+			if natsMatch(ZoneFilter(DefaultSubjectPrefix, "example.com."), got) ||
+				natsMatch(ZoneFilter(DefaultSignedPrefix, "example.com."), Subject(DefaultSubjectPrefix, tc.m)) {
+				t.Errorf("record and signed filters overlap on %q", got)
+			}
+		})
+	}
+}
