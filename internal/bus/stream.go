@@ -26,9 +26,12 @@ var ErrStreamOutdated = errors.New("stream settings not updated")
 
 // StreamConfig describes the record stream. Zero values take the defaults.
 type StreamConfig struct {
-	Name     string // default DefaultStreamName
-	Prefix   string // subject prefix, default events.DefaultSubjectPrefix
-	Replicas int    // default 1
+	Name   string // default DefaultStreamName
+	Prefix string // subject prefix, default events.DefaultSubjectPrefix
+	// SignedPrefix is the signers' subject prefix (the signed zones), in
+	// the same stream; default events.DefaultSignedPrefix.
+	SignedPrefix string
+	Replicas     int // default 1
 }
 
 func (c StreamConfig) withDefaults() StreamConfig {
@@ -37,6 +40,9 @@ func (c StreamConfig) withDefaults() StreamConfig {
 	}
 	if c.Prefix == "" {
 		c.Prefix = events.DefaultSubjectPrefix
+	}
+	if c.SignedPrefix == "" {
+		c.SignedPrefix = events.DefaultSignedPrefix
 	}
 	if c.Replicas <= 0 {
 		c.Replicas = 1
@@ -53,11 +59,15 @@ func (c StreamConfig) withDefaults() StreamConfig {
 // their own clock (internal/lease), and the syncers publish its tombstone
 // (internal/reap). Purges and deletions stay possible for admin users,
 // whose permissions allow the JetStream API: no other role's do.
+//
+// Atomic batches are on: a signer publishes each change of a signed zone
+// (the RRsets, their signatures, the NSEC chain's links, the SOA) as one
+// batch that the stream stores all or nothing (Publisher.PublishBatch).
 func (c StreamConfig) jsConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:                   c.Name,
 		Description:            "zonecast desired DNS state: last message per (name, type, origin)",
-		Subjects:               []string{c.Prefix + ".>"},
+		Subjects:               []string{c.Prefix + ".>", c.SignedPrefix + ".>"},
 		Retention:              jetstream.LimitsPolicy,
 		Storage:                jetstream.FileStorage,
 		Discard:                jetstream.DiscardOld,
@@ -69,17 +79,21 @@ func (c StreamConfig) jsConfig() jetstream.StreamConfig {
 		AllowMsgTTL:            true,
 		SubjectDeleteMarkerTTL: 0,
 		AllowRollup:            false,
+		AllowAtomicPublish:     true,
 	}
 }
 
 // EnsureStream creates the record stream, or checks an existing one. An
-// existing stream must have exactly the subject prefix.>, limits retention,
+// existing stream must have exactly the subjects prefix.> and
+// signedprefix.> (or only prefix.>, as made before the signers: the
+// signed subjects are added), limits retention,
 // file storage, one message per subject, no age or size limit that would
 // drop desired state, no sources, mirror or message schedules (each a way
 // around the checks of a direct publish); otherwise the error wraps
-// ErrIncompatibleStream. The settings that can change (replicas, TTL
-// support, discard policy, delete markers and roll-ups, which are turned
-// off) are updated when they differ.
+// ErrIncompatibleStream. The settings that can change (the signed
+// subjects, replicas, TTL support, atomic batches, discard policy, delete
+// markers and roll-ups, which are turned off) are updated when they
+// differ.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
 	cfg = cfg.withDefaults()
 	want := cfg.jsConfig()
@@ -106,8 +120,9 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 	defer cancel()
 	updated, err := js.UpdateStream(uctx, upd)
 	if err != nil {
-		return st, fmt.Errorf("updating stream %s (roll-ups %v, delete markers %v, replicas %d): %w: %w",
-			cfg.Name, have.AllowRollup, have.SubjectDeleteMarkerTTL, have.Replicas, ErrStreamOutdated, err)
+		return st, fmt.Errorf("updating stream %s (subjects %v, roll-ups %v, delete markers %v, atomic batches %v, replicas %d): %w: %w",
+			cfg.Name, have.Subjects, have.AllowRollup, have.SubjectDeleteMarkerTTL, have.AllowAtomicPublish, have.Replicas,
+			ErrStreamOutdated, err)
 	}
 	if c := updated.CachedInfo().Config; c.AllowRollup || c.SubjectDeleteMarkerTTL > 0 {
 		return nil, fmt.Errorf("ensuring stream %s: %w: the server kept roll-ups on", cfg.Name, ErrIncompatibleStream)
@@ -122,7 +137,7 @@ func checkCompatible(have, want jetstream.StreamConfig) error {
 		return fmt.Errorf("%w: %s is %v, want %v", ErrIncompatibleStream, what, h, w)
 	}
 	switch {
-	case !slices.Equal(have.Subjects, want.Subjects):
+	case !sameSubjects(have.Subjects, want.Subjects) && !sameSubjects(have.Subjects, want.Subjects[:1]):
 		return bad("subjects", have.Subjects, want.Subjects)
 	case have.MaxMsgsPerSubject != 1:
 		return bad("max messages per subject", have.MaxMsgsPerSubject, 1)
@@ -155,8 +170,25 @@ func mergeMutable(have, want jetstream.StreamConfig) (jetstream.StreamConfig, bo
 	upd.SubjectDeleteMarkerTTL = want.SubjectDeleteMarkerTTL
 	upd.Discard = want.Discard
 	upd.AllowRollup = want.AllowRollup
-	changed := upd.Replicas != have.Replicas || upd.AllowMsgTTL != have.AllowMsgTTL ||
+	upd.AllowAtomicPublish = want.AllowAtomicPublish
+	subjects := !sameSubjects(have.Subjects, want.Subjects) // checkCompatible: the record subjects alone
+	if subjects {
+		upd.Subjects = slices.Clone(want.Subjects)
+	}
+	changed := subjects || upd.Replicas != have.Replicas || upd.AllowMsgTTL != have.AllowMsgTTL ||
 		upd.SubjectDeleteMarkerTTL != have.SubjectDeleteMarkerTTL || upd.Discard != have.Discard ||
-		upd.AllowRollup != have.AllowRollup
+		upd.AllowRollup != have.AllowRollup || upd.AllowAtomicPublish != have.AllowAtomicPublish
 	return upd, changed
+}
+
+// sameSubjects reports whether a and b hold the same subjects, in any
+// order.
+func sameSubjects(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -26,7 +27,8 @@ func TestEnsureStreamIdempotent(t *testing.T) {
 		t.Errorf("stream recreated: created %v then %v", a.Created, b.Created)
 	}
 	cfg := b.Config
-	if cfg.Name != DefaultStreamName || len(cfg.Subjects) != 1 || cfg.Subjects[0] != "zonecast.rr.>" ||
+	if cfg.Name != DefaultStreamName || !slices.Equal(cfg.Subjects, []string{"zonecast.rr.>", "zonecast.signed.>"}) ||
+		!cfg.AllowAtomicPublish ||
 		cfg.MaxMsgsPerSubject != 1 || !cfg.AllowMsgTTL || cfg.SubjectDeleteMarkerTTL != 0 || cfg.AllowRollup ||
 		cfg.Storage != jetstream.FileStorage || cfg.Discard != jetstream.DiscardOld {
 		t.Errorf("unexpected stream config %+v", cfg)
@@ -49,7 +51,18 @@ func TestEnsureStreamExisting(t *testing.T) {
 		existing     jetstream.StreamConfig
 		incompatible bool
 	}{
-		"ttl off is switched on": {existing: base},
+		// Before the signers: the record subjects only, no atomic batches.
+		"ttl off is switched on, signed subjects and batches added": {existing: base},
+		"both subjects, other order": {existing: with(func(c *jetstream.StreamConfig) {
+			c.Subjects, c.AllowMsgTTL = []string{"zonecast.signed.>", "zonecast.rr.>"}, true
+		})},
+		"signed subjects only": {existing: with(func(c *jetstream.StreamConfig) { c.Subjects = []string{"zonecast.signed.>"} }), incompatible: true},
+		"record and other subjects": {existing: with(func(c *jetstream.StreamConfig) {
+			c.Subjects = []string{"zonecast.rr.>", "other.>"}
+		}), incompatible: true},
+		"three subjects": {existing: with(func(c *jetstream.StreamConfig) {
+			c.Subjects = []string{"zonecast.rr.>", "zonecast.signed.>", "other.>"}
+		}), incompatible: true},
 		"discard new is changed": {existing: with(func(c *jetstream.StreamConfig) { c.Discard = jetstream.DiscardNew })},
 		// The settings of zonecast before roll-ups were turned off.
 		"delete markers and roll-ups are turned off": {existing: with(func(c *jetstream.StreamConfig) {
@@ -97,7 +110,8 @@ func TestEnsureStreamExisting(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !info.Config.AllowMsgTTL || info.Config.SubjectDeleteMarkerTTL != 0 || info.Config.AllowRollup ||
-				info.Config.Discard != jetstream.DiscardOld {
+				info.Config.Discard != jetstream.DiscardOld || !info.Config.AllowAtomicPublish ||
+				!sameSubjects(info.Config.Subjects, []string{"zonecast.rr.>", "zonecast.signed.>"}) {
 				t.Errorf("stream not updated: %+v", info.Config)
 			}
 		})
