@@ -210,12 +210,17 @@ func (f *follower) session(ctx context.Context) (bool, error) {
 		}
 		f.last = seq
 		delivered = true
-		d := events.Delivery{Subject: msg.Subject(), Data: msg.Data(), Seq: seq, Pending: md.NumPending, Stored: md.Timestamp}
+		d := events.Delivery{Subject: msg.Subject(), Data: msg.Data(), Seq: seq, Pending: md.NumPending, Stored: md.Timestamp,
+			BatchEnd: true}
 		if h := msg.Headers(); h != nil {
 			if h.Get(jetstream.MarkerReasonHeader) != "" {
 				d.Removed = true
 			} else {
 				d.Expires = LeaseEnd(md.Timestamp, h.Get(jetstream.MsgTTLHeader))
+			}
+			// The stream keeps a batch's headers on each message.
+			if d.Batch = h.Get(batchIDHeader); d.Batch != "" {
+				d.BatchEnd = h.Get(batchCommitHeader) != ""
 			}
 		}
 		f.cfg.Handle(d)

@@ -2,6 +2,9 @@ package bus
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -332,4 +335,149 @@ wait:
 		return stored, nil
 	}
 	return stored, fmt.Errorf("%d of %d messages not stored: %w", failed, len(pending), errors.Join(errs...))
+}
+
+// MaxBatch is the most messages PublishAtomic sends as one batch: the
+// server's default limit of an atomic batch (its max_batch_size, which a
+// server may lower).
+const MaxBatch = 1000
+
+// ErrBatchTooLarge is wrapped by PublishAtomic for more than MaxBatch
+// messages: split the change, or it cannot be stored all or nothing.
+var ErrBatchTooLarge = errors.New("batch too large")
+
+// batchAckEvery: PublishAtomic sends the first message of a batch, and
+// every batchAckEvery-th after it, as a request, which the server answers
+// once it has staged the message, so that a refusal (batches disabled, a
+// message too large) is reported where it happened and the client never
+// runs far ahead of the server; the others are plain publishes, whose
+// refusal the commit reports as an incomplete batch.
+const batchAckEvery = 100
+
+// PublishAtomic stores msgs as one JetStream atomic batch: the stream keeps
+// all of them, under consecutive sequences, or none, and followers see
+// them together (events.Delivery's Batch and BatchEnd). It returns the
+// stream sequence of the last message, the batch's commit, once JetStream
+// has acknowledged it. The messages carry no lease (tombstones get
+// TombstoneTTL, as with Publish). An attempt the
+// stream could not take (Retryable) is sent again as a new batch, as
+// Publish does; until the server drops an abandoned batch, it counts
+// against the stream's few batches in flight (50 by default).
+//
+// Unlike PublishBatch, which stores as many messages as it can, one at a
+// time, it is all or nothing. At most MaxBatch messages (ErrBatchTooLarge), at least one; they are all
+// validated before anything is sent. The stream must allow atomic
+// publishing (EnsureStream turns it on).
+func (p *Publisher) PublishAtomic(ctx context.Context, msgs []events.Message) (uint64, error) {
+	switch {
+	case len(msgs) == 0:
+		return 0, errors.New("publishing a batch: no messages")
+	case len(msgs) > MaxBatch:
+		return 0, fmt.Errorf("publishing a batch of %d messages: %w (at most %d)", len(msgs), ErrBatchTooLarge, MaxBatch)
+	}
+	out := make([]*nats.Msg, len(msgs))
+	for i, m := range msgs {
+		var err error
+		if out[i], err = p.msg(m, 0); err != nil { // a tombstone gets TombstoneTTL, as with Publish
+			return 0, fmt.Errorf("publishing a batch: message %d: %w", i+1, err)
+		}
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, RetryFor)
+		defer cancel()
+	}
+	per := AttemptTimeout * time.Duration(1+len(out)/batchAckEvery)
+	var seq uint64
+	err := resend(ctx, per, func(actx context.Context) error {
+		var err error
+		seq, err = p.sendBatch(actx, out)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("publishing a batch of %d messages (first %s): %w", len(out), out[0].Subject, err)
+	}
+	return seq, nil
+}
+
+// Headers of an atomic batch (nats-server's JSBatchId, JSBatchSeq,
+// JSBatchCommit). The stream stores them with each message, and a
+// consumer receives them: Follow reads them into events.Delivery.
+const (
+	batchIDHeader     = "Nats-Batch-Id"
+	batchSeqHeader    = "Nats-Batch-Sequence"
+	batchCommitHeader = "Nats-Batch-Commit"
+)
+
+// batchAck is the server's answer to a batch's commit: a publish
+// acknowledgement with the batch's id and size, or an error.
+type batchAck struct {
+	Error  *jetstream.APIError `json:"error,omitempty"`
+	Stream string              `json:"stream"`
+	Seq    uint64              `json:"seq"`
+	Batch  string              `json:"batch"`
+	Count  int                 `json:"count"`
+}
+
+// sendBatch sends msgs as one new batch and returns the commit's sequence.
+// The server answers a staged message's request with an empty body, a
+// refusal with an error acknowledgement, and only the commit with a real
+// one.
+func (p *Publisher) sendBatch(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
+	nc := p.js.Conn()
+	id, err := newBatchID()
+	if err != nil {
+		return 0, err
+	}
+	for i, orig := range msgs {
+		m := nats.NewMsg(orig.Subject) // anew: a sent message carries its reply subject
+		m.Data = orig.Data
+		for k, v := range orig.Header {
+			m.Header[k] = v
+		}
+		m.Header.Set(batchIDHeader, id)
+		m.Header.Set(batchSeqHeader, strconv.Itoa(i+1))
+		last := i == len(msgs)-1
+		if last {
+			m.Header.Set(batchCommitHeader, "1")
+		}
+		if !last && i%batchAckEvery != 0 {
+			if err := nc.PublishMsg(m); err != nil {
+				return 0, fmt.Errorf("sending message %d (%s): %w", i+1, m.Subject, err)
+			}
+			continue
+		}
+		resp, err := nc.RequestMsgWithContext(ctx, m)
+		if err != nil {
+			return 0, fmt.Errorf("sending message %d (%s): %w", i+1, m.Subject, err)
+		}
+		if !last && len(resp.Data) == 0 {
+			continue // staged
+		}
+		var ack batchAck
+		if err := json.Unmarshal(resp.Data, &ack); err != nil {
+			return 0, fmt.Errorf("message %d (%s): undecodable answer %q: %w", i+1, m.Subject, resp.Data, err)
+		}
+		if ack.Error != nil {
+			return 0, fmt.Errorf("message %d (%s) refused: %w", i+1, m.Subject, ack.Error)
+		}
+		if err := p.Check(&jetstream.PubAck{Stream: ack.Stream, Sequence: ack.Seq}); err != nil {
+			return 0, err
+		}
+		if !last || ack.Batch != id || ack.Count != len(msgs) {
+			return 0, fmt.Errorf("message %d of %d: unexpected acknowledgement %s", i+1, len(msgs), resp.Data)
+		}
+		return ack.Seq, nil
+	}
+	return 0, errors.New("empty batch") // not reached: msgs is not empty
+}
+
+// newBatchID returns a random batch id: 22 characters, within the 64 the
+// server allows.
+func newBatchID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("making a batch id: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }

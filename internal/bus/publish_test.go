@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zonecast/zonecast/internal/events"
@@ -108,5 +109,130 @@ func TestPublishFuture(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal(ctx.Err())
+	}
+}
+
+// PublishAtomic stores a signer's change as one batch: followers of the
+// signed subjects see its messages at consecutive sequences, with one
+// batch id and the end on the last; a message published alone is a batch
+// of its own. Too many messages are refused before anything is sent, and
+// so is a batch a stream without atomic publishing gets.
+func TestPublishAtomic(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, false)
+	_, js := ts.inProcess(t)
+	ensureTestStream(t, js, StreamConfig{})
+	ctx := ctxFor(t, 30*time.Second)
+	pub := NewPublisher(js, "", events.DefaultSignedPrefix)
+	c := follow(t, js, []string{events.ZoneFilter(events.DefaultSignedPrefix, "example.com.")})
+	change := []events.Message{
+		msg("new.example.com.", "signer1", "192.0.2.1"),
+		msg("example.com.", "signer1", "192.0.2.2"),
+		{Version: events.Version, Name: "gone.example.com.", Type: "A", Origin: "signer1"}, // a tombstone
+	}
+	seq, err := pub.PublishAtomic(ctx, change)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone, err := pub.Publish(ctx, msg("other.example.com.", "signer1", "192.0.2.3"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.waitFor(t, "the batch and the single message", 10*time.Second, func(got []events.Delivery, _ int) bool { return len(got) == 4 })
+	batch := got[0].Batch
+	if batch == "" {
+		t.Fatalf("no batch id on %+v", got[0])
+	}
+	for i, d := range got[:3] {
+		if d.Batch != batch || d.BatchEnd != (i == 2) || d.EndsBatch() != (i == 2) || d.Seq != seq-2+uint64(i) {
+			t.Errorf("delivery %d: seq %d batch %q end %v; want seq %d batch %q end %v", i, d.Seq, d.Batch, d.BatchEnd, seq-2+uint64(i), batch, i == 2)
+		}
+		if want := events.Subject(events.DefaultSignedPrefix, change[i]); d.Subject != want {
+			t.Errorf("delivery %d on %s, want %s", i, d.Subject, want)
+		}
+	}
+	if got[2].Expires.IsZero() {
+		t.Error("the tombstone in the batch has no lease")
+	}
+	if d := got[3]; d.Seq != alone || d.Batch != "" || !d.BatchEnd || !d.EndsBatch() {
+		t.Errorf("single message delivered as %+v", d)
+	}
+
+	// The server's default limit is MaxBatch: a full batch is stored.
+	full := make([]events.Message, MaxBatch)
+	for i := range full {
+		full[i] = msg(fmt.Sprintf("h%d.example.com.", i), "signer1", "192.0.2.4")
+	}
+	last, err := pub.PublishAtomic(ctx, full)
+	if err != nil {
+		t.Fatalf("a batch of MaxBatch messages: %v", err)
+	}
+	if last != alone+MaxBatch {
+		t.Errorf("a batch of %d after seq %d committed at %d", MaxBatch, alone, last)
+	}
+	if _, err := pub.PublishAtomic(ctx, append(full, msg("more.example.com.", "signer1", "192.0.2.5"))); !errors.Is(err, ErrBatchTooLarge) {
+		t.Errorf("a batch of MaxBatch+1: %v, want ErrBatchTooLarge", err)
+	}
+	if _, err := pub.PublishAtomic(ctx, nil); err == nil {
+		t.Error("an empty batch published")
+	}
+	if _, err := pub.PublishAtomic(ctx, []events.Message{change[0], msg("bad name.example.com.", "signer1", "192.0.2.1")}); err == nil {
+		t.Error("a batch with an invalid message published")
+	}
+
+	// A stream that does not allow atomic batches refuses the first
+	// message, for good (not retried until ctx ends).
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "PLAIN", Subjects: []string{"plain.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = NewPublisher(js, "PLAIN", "plain").PublishAtomic(ctx, change)
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) || Retryable(err) || time.Since(start) > 5*time.Second {
+		t.Errorf("batch into a stream without atomic publishing: %v (after %v), want a JetStream refusal", err, time.Since(start))
+	}
+}
+
+// A batch that is never committed is never stored, nor delivered.
+func TestUncommittedBatch(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, false)
+	nc, js := ts.inProcess(t)
+	ensureTestStream(t, js, StreamConfig{})
+	ctx := ctxFor(t, 30*time.Second)
+	c := follow(t, js, nil)
+	c.waitFor(t, "ready", 10*time.Second, func(_ []events.Delivery, ready int) bool { return ready == 1 })
+	for i, m := range []events.Message{msg("a.example.com.", "signer1", "192.0.2.1"), msg("b.example.com.", "signer1", "192.0.2.2")} {
+		data, err := events.Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := nats.NewMsg(events.Subject(events.DefaultSignedPrefix, m))
+		raw.Data = data
+		raw.Header.Set("Nats-Batch-Id", "never-committed")
+		raw.Header.Set("Nats-Batch-Sequence", fmt.Sprint(i+1))
+		if err := nc.PublishMsg(raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// A message published alone afterwards is stored and followed: the
+	// staged ones would have come before it.
+	seq, err := NewPublisher(js, "", events.DefaultSignedPrefix).Publish(ctx, msg("c.example.com.", "signer1", "192.0.2.3"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.waitFor(t, "the single message", 10*time.Second, func(got []events.Delivery, _ int) bool { return len(got) > 0 })
+	if len(got) != 1 || got[0].Seq != seq || got[0].Batch != "" {
+		t.Errorf("delivered %s, want the single message only", describe(got))
+	}
+	st, err := js.Stream(ctx, DefaultStreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := st.CachedInfo().State.Msgs; n != 1 {
+		t.Errorf("stream holds %d messages, want 1", n)
 	}
 }

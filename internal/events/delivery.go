@@ -25,4 +25,20 @@ type Delivery struct {
 	// down is replayed once more right after a restart, followed by its
 	// marker: callers treat a delivery whose Expires has passed as absent.
 	Expires time.Time
+	// Batch is the id of the atomic batch the message was stored with
+	// (header Nats-Batch-Id: a signer's change of a signed zone), empty
+	// for a message published alone. A batch's messages have consecutive
+	// sequences and are followed one after the other; a reader applies
+	// them together, at BatchEnd.
+	Batch string
+	// BatchEnd is true on a batch's last message (its commit, header
+	// Nats-Batch-Commit) and on every message published alone. A replay
+	// may lack some of a batch's messages, the last included, since
+	// replaced or expired: a delivery of another batch, one published
+	// alone, or the end of the replay ends the batch as well.
+	BatchEnd bool
 }
+
+// EndsBatch reports whether d is the last message of its batch, or a
+// message published alone: where a reader applies what it gathered.
+func (d Delivery) EndsBatch() bool { return d.Batch == "" || d.BatchEnd }
