@@ -62,7 +62,7 @@ func (c StreamConfig) withDefaults() StreamConfig {
 //
 // Atomic batches are on: a signer publishes each change of a signed zone
 // (the RRsets, their signatures, the NSEC chain's links, the SOA) as one
-// batch that the stream stores all or nothing (Publisher.PublishBatch).
+// batch that the stream stores all or nothing (Publisher.PublishAtomic).
 func (c StreamConfig) jsConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:                   c.Name,

@@ -29,6 +29,10 @@ const (
 	// dyndns hosts) in its zones, follows the record stream, owns its
 	// key-value bucket and reads the syncers' status and applied reports.
 	RoleGateway = "gateway"
+	// RoleSigner (zonecast-signer) follows the record stream and publishes
+	// the signed zones of its zones under the signed prefix, as its origin;
+	// it writes its own status.
+	RoleSigner = "signer"
 )
 
 // DefaultGatewayBucket is the gateway's key-value bucket (TSIG keys and
@@ -52,8 +56,9 @@ type UserSpec struct {
 	PasswordHash string `json:"password_hash,omitempty"` // bcrypt
 	Nkey         string `json:"nkey,omitempty"`          // public user nkey (U...), instead of user + password
 	Role         string `json:"role"`
-	Origin       string `json:"origin,omitempty"` // role source: the origin id it publishes as
-	// Zones: roles source and gateway, the zones it may publish into;
+	Origin       string `json:"origin,omitempty"` // roles source and signer: the origin id it publishes as
+	// Zones: roles source, gateway and signer, the zones it may publish
+	// into (a signer: their signed subjects);
 	// role syncer, optional, the zones whose ended leases it may record as
 	// tombstones (internal/reap).
 	Zones []string `json:"zones,omitempty"`
@@ -155,13 +160,13 @@ func checkUser(u *UserSpec) error {
 		if err := canonicalZones(u.Zones); err != nil {
 			return err
 		}
-	case RoleSource, "watcher", RoleGateway:
+	case RoleSource, "watcher", RoleGateway, RoleSigner:
 		if u.Role == "watcher" {
 			u.Role = RoleSource
 		}
-		if u.Role == RoleSource {
+		if u.Role != RoleGateway {
 			if err := events.CheckOrigin(u.Origin); err != nil {
-				return fmt.Errorf("role source needs its origin: %w", err)
+				return fmt.Errorf("role %s needs its origin: %w", u.Role, err)
 			}
 		} else if u.Origin != "" {
 			return errors.New("role gateway publishes as its keys and hosts: no origin")
@@ -173,7 +178,7 @@ func checkUser(u *UserSpec) error {
 			return err
 		}
 	default:
-		return fmt.Errorf("unknown role %q (want admin, syncer, source, gateway or reader)", u.Role)
+		return fmt.Errorf("unknown role %q (want admin, syncer, source, gateway, signer or reader)", u.Role)
 	}
 	return nil
 }
@@ -193,6 +198,7 @@ func canonicalZones(zones []string) error {
 // Scope names what role permissions refer to. Zero values take defaults.
 type Scope struct {
 	Prefix        string // record subject prefix, default events.DefaultSubjectPrefix
+	SignedPrefix  string // signers' subject prefix, default events.DefaultSignedPrefix
 	Stream        string // record stream, default DefaultStreamName
 	StatusBucket  string // status KV bucket, default DefaultStatusBucket
 	Applied       string // applied reports' subject prefix, default events.DefaultAppliedPrefix
@@ -204,6 +210,9 @@ type Scope struct {
 func (s Scope) withDefaults() Scope {
 	if s.Prefix == "" {
 		s.Prefix = events.DefaultSubjectPrefix
+	}
+	if s.SignedPrefix == "" {
+		s.SignedPrefix = events.DefaultSignedPrefix
 	}
 	if s.Stream == "" {
 		s.Stream = DefaultStreamName
@@ -288,7 +297,14 @@ func inboxes(u UserSpec) []string {
 //     reads and writes its own bucket (which it may create), reads the
 //     status bucket and the applied reports (--confirm all|any). No other
 //     role but admin may read the gateway's bucket: it holds the TSIG
-//     secrets.
+//     secrets;
+//   - signer: follows the record stream, publishes only the signed
+//     subjects of its origin in its zones (events.OriginFilter with the
+//     signed prefix), atomic batches included, and no record; writes only
+//     its own key (its origin) of the status bucket and reads the others.
+//
+// Only the signers (and admin) publish under the signed prefix: the other
+// roles' permissions deny it outright, whatever their zones.
 //
 // Every role subscribes to its own inboxes (InboxPrefix) for replies and
 // deliveries, and to no one else's.
@@ -312,6 +328,7 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 				deny = append(deny, sc.Prefix+"."+o+".>")
 			}
 		}
+		deny = append(deny, sc.SignedPrefix+".>")
 		pub = append(pub, readStream(kv)...)
 		pub = append(pub, "$JS.API.STREAM.CREATE."+kv, "$KV."+sc.StatusBucket+"."+u.Node)
 		pub = append(pub, events.AppliedSubject(sc.Applied, sc.Stream, u.Node))
@@ -324,6 +341,7 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 		for _, z := range u.Zones {
 			pub = append(pub, events.OriginFilter(sc.Prefix, u.Origin, z))
 		}
+		deny = append(deny, sc.SignedPrefix+".>")
 		sub = append(sub, inboxes(u)...)
 	case RoleReader:
 		pub = append(pub, readStream(sc.Stream)...)
@@ -339,11 +357,20 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 		for _, o := range sources {
 			deny = append(deny, sc.Prefix+"."+o+".>")
 		}
+		deny = append(deny, sc.SignedPrefix+".>")
 		pub = append(pub, readStream(gw)...)
 		pub = append(pub, "$JS.API.STREAM.CREATE."+gw, "$KV."+sc.GatewayBucket+".>")
 		pub = append(pub, readStatus...)
 		sub = append(sub, inboxes(u)...)
 		sub = append(sub, events.AppliedFilter(sc.Applied, sc.Stream))
+	case RoleSigner:
+		pub = append(pub, readStream(sc.Stream)...)
+		for _, z := range u.Zones {
+			pub = append(pub, events.OriginFilter(sc.SignedPrefix, u.Origin, z))
+		}
+		pub = append(pub, readStatus...)
+		pub = append(pub, "$JS.API.STREAM.CREATE."+kv, "$KV."+sc.StatusBucket+"."+u.Origin)
+		sub = append(sub, inboxes(u)...)
 	default:
 		// Unknown roles never get here (ParseUsers), but deny everything.
 		pub, sub = []string{}, []string{}

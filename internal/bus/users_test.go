@@ -32,20 +32,23 @@ func TestParseUsers(t *testing.T) {
 		in      string
 		wantErr string
 	}{
-		"source":          {in: `{"users":[{"user":"w1","password_hash":"` + h + `","role":"watcher","origin":"h1","zones":["LXD.Example.com"]}]}`},
-		"syncer nkey":     {in: `{"users":[{"nkey":"` + pub + `","role":"syncer","node":"ns2"}]}`},
-		"reader":          {in: `{"users":[{"user":"ops","password_hash":"` + h + `","role":"reader"}]}`},
-		"unknown field":   {in: `{"users":[{"user":"ops","password":"x","role":"reader"}]}`, wantErr: "unknown field"},
-		"plain password":  {in: `{"users":[{"user":"ops","password_hash":"secret","role":"reader"}]}`, wantErr: "bcrypt"},
-		"no zones":        {in: `{"users":[{"user":"w","password_hash":"` + h + `","role":"source","origin":"h1"}]}`, wantErr: "zone"},
-		"bad origin":      {in: `{"users":[{"user":"w","password_hash":"` + h + `","role":"source","origin":"H.1","zones":["a.b"]}]}`, wantErr: "origin"},
-		"syncer no node":  {in: `{"users":[{"user":"s","password_hash":"` + h + `","role":"syncer"}]}`, wantErr: "node"},
-		"bad role":        {in: `{"users":[{"user":"s","password_hash":"` + h + `","role":"root"}]}`, wantErr: "unknown role"},
-		"bad nkey":        {in: `{"users":[{"nkey":"SU123","role":"reader"}]}`, wantErr: "public user key"},
-		"gateway":         {in: `{"users":[{"user":"gw","password_hash":"` + h + `","role":"gateway","zones":["dyn.example"]}]}`},
-		"gateway no zone": {in: `{"users":[{"user":"gw","password_hash":"` + h + `","role":"gateway"}]}`, wantErr: "zone"},
-		"gateway origin":  {in: `{"users":[{"user":"gw","password_hash":"` + h + `","role":"gateway","origin":"x","zones":["a.b"]}]}`, wantErr: "no origin"},
-		"twice":           {in: `{"users":[{"user":"a","password_hash":"` + h + `","role":"reader"},{"user":"a","password_hash":"` + h + `","role":"reader"}]}`, wantErr: "twice"},
+		"source":           {in: `{"users":[{"user":"w1","password_hash":"` + h + `","role":"watcher","origin":"h1","zones":["LXD.Example.com"]}]}`},
+		"syncer nkey":      {in: `{"users":[{"nkey":"` + pub + `","role":"syncer","node":"ns2"}]}`},
+		"reader":           {in: `{"users":[{"user":"ops","password_hash":"` + h + `","role":"reader"}]}`},
+		"unknown field":    {in: `{"users":[{"user":"ops","password":"x","role":"reader"}]}`, wantErr: "unknown field"},
+		"plain password":   {in: `{"users":[{"user":"ops","password_hash":"secret","role":"reader"}]}`, wantErr: "bcrypt"},
+		"no zones":         {in: `{"users":[{"user":"w","password_hash":"` + h + `","role":"source","origin":"h1"}]}`, wantErr: "zone"},
+		"bad origin":       {in: `{"users":[{"user":"w","password_hash":"` + h + `","role":"source","origin":"H.1","zones":["a.b"]}]}`, wantErr: "origin"},
+		"syncer no node":   {in: `{"users":[{"user":"s","password_hash":"` + h + `","role":"syncer"}]}`, wantErr: "node"},
+		"bad role":         {in: `{"users":[{"user":"s","password_hash":"` + h + `","role":"root"}]}`, wantErr: "unknown role"},
+		"bad nkey":         {in: `{"users":[{"nkey":"SU123","role":"reader"}]}`, wantErr: "public user key"},
+		"gateway":          {in: `{"users":[{"user":"gw","password_hash":"` + h + `","role":"gateway","zones":["dyn.example"]}]}`},
+		"gateway no zone":  {in: `{"users":[{"user":"gw","password_hash":"` + h + `","role":"gateway"}]}`, wantErr: "zone"},
+		"gateway origin":   {in: `{"users":[{"user":"gw","password_hash":"` + h + `","role":"gateway","origin":"x","zones":["a.b"]}]}`, wantErr: "no origin"},
+		"signer":           {in: `{"users":[{"user":"sg","password_hash":"` + h + `","role":"signer","origin":"signer1","zones":["Example.com"]}]}`},
+		"signer no origin": {in: `{"users":[{"user":"sg","password_hash":"` + h + `","role":"signer","zones":["a.b"]}]}`, wantErr: "origin"},
+		"signer no zone":   {in: `{"users":[{"user":"sg","password_hash":"` + h + `","role":"signer","origin":"s1"}]}`, wantErr: "zone"},
+		"twice":            {in: `{"users":[{"user":"a","password_hash":"` + h + `","role":"reader"},{"user":"a","password_hash":"` + h + `","role":"reader"}]}`, wantErr: "twice"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -85,6 +88,35 @@ func TestRolePermissions(t *testing.T) {
 	for _, s := range syn.Publish.Allow {
 		if strings.HasPrefix(s, "zonecast.rr") {
 			t.Errorf("syncer may publish records: %s", s)
+		}
+	}
+	sg := RolePermissions(UserSpec{Role: RoleSigner, Origin: "s1", Zones: []string{"a.example."}}, Scope{}, nil)
+	for _, want := range []string{"zonecast.signed.s1.example.a.>", "$KV.zonecast_status.s1", "$JS.API.CONSUMER.CREATE.ZONECAST"} {
+		if !contains(sg.Publish.Allow, want) {
+			t.Errorf("signer publish %v lacks %s", sg.Publish.Allow, want)
+		}
+	}
+	for _, s := range sg.Publish.Allow {
+		if strings.HasPrefix(s, "zonecast.rr") || strings.Contains(s, "zonecast_gateway") || s == "$KV.zonecast_status.>" {
+			t.Errorf("signer may publish %s", s)
+		}
+	}
+	others := map[string]UserSpec{
+		"source":        {Role: RoleSource, Origin: "h1", Zones: []string{"a.example."}},
+		"gateway":       {Role: RoleGateway, Zones: []string{"a.example."}},
+		"syncer":        {Role: RoleSyncer, Node: "ns2"},
+		"syncer, zones": {Role: RoleSyncer, Node: "ns2", Zones: []string{"a.example."}},
+		"reader":        {Role: RoleReader},
+	}
+	for name, u := range others {
+		p := RolePermissions(u, Scope{}, []string{"h1"})
+		for _, s := range p.Publish.Allow {
+			if strings.HasPrefix(s, "zonecast.signed") {
+				t.Errorf("%s may publish %s", name, s)
+			}
+		}
+		if u.Role != RoleReader && !contains(p.Publish.Deny, "zonecast.signed.>") {
+			t.Errorf("%s publish deny %v lacks the signed subjects", name, p.Publish.Deny)
 		}
 	}
 	if RolePermissions(UserSpec{Role: RoleAdmin}, Scope{}, nil) != nil {
@@ -484,4 +516,118 @@ func TestOutdatedStreamSyncerUser(t *testing.T) {
 	if !st.CachedInfo().Config.AllowRollup {
 		t.Fatal("a syncer user updated the stream")
 	}
+}
+
+// TestSignerPermissions: a signer user follows the record stream,
+// publishes its signed zones (atomic batches too) as its own origin in its
+// zones and nothing else, writes its own status and reads no gateway
+// secret; no source, gateway or syncer user publishes signed subjects.
+func TestSignerPermissions(t *testing.T) {
+	t.Parallel()
+	ps := startPermServer(t, "signerperm", func(h string) string {
+		return `{"users":[
+		{"user":"sg","password_hash":"` + h + `","role":"signer","origin":"signer1","zones":["a.example"]},
+		{"user":"w1","password_hash":"` + h + `","role":"source","origin":"h1","zones":["a.example"]},
+		{"user":"gw","password_hash":"` + h + `","role":"gateway","zones":["a.example"]},
+		{"user":"ns2","password_hash":"` + h + `","role":"syncer","node":"ns2","zones":["a.example"]}]}`
+	})
+	ctx := ps.ctx
+	admin := ps.js(t, testUser, ps.adminPW)
+	st, err := EnsureStream(ctx, admin, StreamConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := StatusBucket(ctx, admin, "", 1, testLog()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: DefaultGatewayBucket}); err != nil {
+		t.Fatal(err)
+	}
+	rec := func(name, origin string) events.Message {
+		return events.Message{Version: 1, Name: name, Type: "A", Origin: origin, TTL: 60, Records: []string{"192.0.2.1"}}
+	}
+	if _, err := NewPublisher(ps.js(t, "w1", ps.userPW), "", "").Publish(ctx, rec("web.a.example.", "h1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	sg := ps.js(t, "sg", ps.userPW)
+	signed := NewPublisher(sg, "", events.DefaultSignedPrefix)
+	short := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, 2*time.Second) }
+	if _, err := signed.PublishAtomic(ctx, []events.Message{rec("web.a.example.", "signer1"), rec("a.example.", "signer1")}); err != nil {
+		t.Errorf("signer publishing a batch in its zone: %v", err)
+	}
+	if _, err := signed.Publish(ctx, rec("x.a.example.", "signer1"), 0); err != nil {
+		t.Errorf("signer publishing in its zone: %v", err)
+	}
+	refused := map[string]struct {
+		pub   *Publisher
+		m     events.Message
+		batch bool
+	}{
+		"signer, record subject":    {pub: NewPublisher(sg, "", ""), m: rec("web.a.example.", "signer1")},
+		"signer, other origin":      {pub: signed, m: rec("web.a.example.", "signer2")},
+		"signer, outside its zones": {pub: signed, m: rec("web.b.example.", "signer1")},
+		"signer, batch outside":     {pub: signed, m: rec("web.b.example.", "signer1"), batch: true},
+		"source, signed subject":    {pub: NewPublisher(ps.js(t, "w1", ps.userPW), "", events.DefaultSignedPrefix), m: rec("web.a.example.", "h1")},
+		"gateway, signed subject":   {pub: NewPublisher(ps.js(t, "gw", ps.userPW), "", events.DefaultSignedPrefix), m: rec("web.a.example.", "key-kea")},
+		"gateway, signed batch":     {pub: NewPublisher(ps.js(t, "gw", ps.userPW), "", events.DefaultSignedPrefix), m: rec("web.a.example.", "signer1"), batch: true},
+		"syncer, signed subject":    {pub: NewPublisher(ps.js(t, "ns2", ps.userPW), "", events.DefaultSignedPrefix), m: rec("web.a.example.", "dhcp")},
+	}
+	for name, tc := range refused {
+		pctx, cancel := short()
+		var err error
+		if tc.batch {
+			_, err = tc.pub.PublishAtomic(pctx, []events.Message{tc.m})
+		} else {
+			_, err = tc.pub.Publish(pctx, tc.m, 0)
+		}
+		cancel()
+		if err == nil {
+			t.Errorf("%s: stored", name)
+		}
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 4 {
+		t.Errorf("stream holds %d messages, want the 4 allowed", info.State.Msgs)
+	}
+
+	// It follows the record stream.
+	fctx, fcancel := context.WithCancel(ctx)
+	defer fcancel()
+	got := make(chan events.Delivery, 10)
+	go func() {
+		_ = Follow(fctx, sg, FollowConfig{Filters: []string{events.ZoneFilter(events.DefaultSubjectPrefix, "a.example.")},
+			Handle: func(d events.Delivery) { got <- d }, Log: testLog()})
+	}()
+	select {
+	case d := <-got:
+		if d.Subject != "zonecast.rr.h1.example.a.web.A" {
+			t.Errorf("signer followed %s", d.Subject)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("signer user received no record")
+	}
+	fcancel()
+
+	kv, err := sg.KeyValue(ctx, DefaultStatusBucket)
+	if err != nil {
+		t.Fatalf("signer opening the status bucket: %v", err)
+	}
+	if _, err := kv.Put(ctx, "signer1", []byte("{}")); err != nil {
+		t.Errorf("signer writing its own status: %v", err)
+	}
+	pctx, cancel := short()
+	if _, err := kv.Put(pctx, "ns2", []byte("{}")); err == nil {
+		t.Error("signer wrote a syncer's status")
+	}
+	cancel()
+	pctx, cancel = short()
+	if gkv, err := sg.KeyValue(pctx, DefaultGatewayBucket); err == nil {
+		if e, err := gkv.Get(pctx, "tsig.kea"); err == nil || !errors.Is(err, jetstream.ErrKeyNotFound) {
+			t.Errorf("signer reading the gateway's bucket: %v, %v", e, err)
+		}
+	}
+	cancel()
 }
