@@ -50,6 +50,9 @@ type syncerConfig struct {
 	localGateway   localUser
 	deleteLimit    valve.Policy
 	approveAtStart []string
+	signedRaw      config.List // --signed-zone as given
+	signed         []string    // canonical signed zones, also in zones
+	signedPrefix   string
 	dryRun         bool
 	plan, planJSON bool // zonecast-syncer plan
 	ignoredLocal   bool // --local-*-password-file given with --nats-url
@@ -64,6 +67,9 @@ func registerFlags(fs *flag.FlagSet, plan bool) func(args []string) (*syncerConf
 	var zones, ns, approve, watcherZones, gatewayZones config.List
 	var refresh, retry, expire, minimum, soaTTL uint
 	fs.Var(&zones, "zone", "managed zone, e.g. lxd.example.com (repeatable; created in PowerDNS if missing)")
+	fs.Var(&c.signedRaw, "signed-zone", "managed zone served as presigned: its data, signatures and SOA come from zonecast-signer "+
+		"(repeatable; PowerDNS must mark it presigned, see docs/dnssec.md)")
+	fs.StringVar(&c.signedPrefix, "signed-prefix", events.DefaultSignedPrefix, "subject prefix of zonecast-signer's signed records")
 	fs.StringVar(&c.nodeID, "node-id", hostname(), "this node's id (default: the hostname)")
 	fs.StringVar(&c.pdnsURL, "pdns-url", "http://127.0.0.1:8081", "PowerDNS API base URL")
 	fs.StringVar(&c.pdnsKeyFile, "pdns-api-key-file", "/etc/zonecast/pdns-api-key", "file holding the PowerDNS API key")
@@ -153,8 +159,8 @@ func (c *syncerConfig) finish(fs *flag.FlagSet, args []string, zones, ns, approv
 		fs.Usage()
 		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, args[0])
 	}
-	if len(zones) == 0 {
-		return nil, fmt.Errorf("%w: at least one --zone is required (or ZONECAST_ZONE)", errUsage)
+	if len(zones) == 0 && len(c.signedRaw) == 0 {
+		return nil, fmt.Errorf("%w: at least one --zone or --signed-zone is required (or ZONECAST_ZONE)", errUsage)
 	}
 	for _, z := range zones {
 		cz, err := rrset.CanonicalName(z)
@@ -162,6 +168,20 @@ func (c *syncerConfig) finish(fs *flag.FlagSet, args []string, zones, ns, approv
 			return nil, fmt.Errorf("%w: --zone: %w", errUsage, err)
 		}
 		c.zones = append(c.zones, cz)
+	}
+	for _, z := range c.signedRaw {
+		cz, err := rrset.CanonicalName(z)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --signed-zone: %w", errUsage, err)
+		}
+		if slices.Contains(c.zones, cz) {
+			return nil, fmt.Errorf("%w: zone %s given as --zone and --signed-zone", errUsage, cz)
+		}
+		c.zones = append(c.zones, cz)
+		c.signed = append(c.signed, cz)
+	}
+	if c.signedPrefix == "" {
+		return nil, fmt.Errorf("%w: --signed-prefix may not be empty", errUsage)
 	}
 	for _, n := range ns {
 		cn, err := rrset.CanonicalName(n)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -88,6 +89,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	}
 	scfg := syncer.Config{
 		Zones: cfg.zones, Prefix: cfg.prefix, SOA: cfg.soa, NS: cfg.ns,
+		Signed: cfg.signed, SignedPrefix: cfg.signedPrefix,
 		BatchDelay: cfg.batchDelay, ReconcileInterval: cfg.reconcile,
 		DeleteLimit: cfg.deleteLimit, ApproveAtStart: cfg.approveAtStart,
 	}
@@ -194,7 +196,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		}
 		g.Go(func() error { snaps.run(ctx, s.Ready()); return nil })
 	}
-	filters := events.ZoneFilters(cfg.prefix, cfg.zones)
+	filters := followFilters(cfg)
 	// The follower hands deliveries to a goroutine of their own, in order,
 	// so that fetching the next messages overlaps decoding this one.
 	type item struct {
@@ -408,3 +410,16 @@ const reapJitter = time.Second
 // idleGarbage is the least garbage the syncer collects while idle (see
 // internal/idlegc): below it, a cycle during a burst costs little.
 const idleGarbage = 16 << 20
+
+// followFilters returns the subjects the syncer follows: the record
+// subjects of its unsigned zones, and zonecast-signer's of its signed
+// ones (their record subjects are the signer's to read).
+func followFilters(cfg *syncerConfig) []string {
+	var plain []string
+	for _, z := range cfg.zones {
+		if !slices.Contains(cfg.signed, z) {
+			plain = append(plain, z)
+		}
+	}
+	return append(events.ZoneFilters(cfg.prefix, plain), events.ZoneFilters(cfg.signedPrefix, cfg.signed)...)
+}

@@ -26,6 +26,7 @@ type Publisher struct {
 	prefix string
 	stream string
 	expect []jetstream.PublishOpt // WithStreamCheck
+	signed bool                   // NewSignedPublisher
 
 	mu      sync.Mutex
 	pending []jetstream.PubAckFuture
@@ -51,12 +52,24 @@ func NewPublisher(js jetstream.JetStream, stream, prefix string) *Publisher {
 	return &Publisher{js: js, prefix: prefix, stream: stream}
 }
 
+// NewSignedPublisher returns a publisher of a signer's messages below
+// prefix (empty means events.DefaultSignedPrefix): the types of a signed
+// zone are allowed (events.EncodeSigned).
+func NewSignedPublisher(js jetstream.JetStream, stream, prefix string) *Publisher {
+	if prefix == "" {
+		prefix = events.DefaultSignedPrefix
+	}
+	p := NewPublisher(js, stream, prefix)
+	p.signed = true
+	return p
+}
+
 // WithStreamCheck returns a copy of p whose messages carry the
 // Nats-Expected-Stream header, so that JetStream itself refuses a message
 // the stream does not capture (the future fails with its API error). For
 // tests that need a real refusal.
 func (p *Publisher) WithStreamCheck() *Publisher {
-	return &Publisher{js: p.js, prefix: p.prefix, stream: p.stream,
+	return &Publisher{js: p.js, prefix: p.prefix, stream: p.stream, signed: p.signed,
 		expect: []jetstream.PublishOpt{jetstream.WithExpectStream(p.stream)}}
 }
 
@@ -91,7 +104,11 @@ func (p *Publisher) msg(m events.Message, lease time.Duration) (*nats.Msg, error
 	if lease <= 0 && m.Tombstone() {
 		lease = TombstoneTTL
 	}
-	data, err := events.Encode(m) // validates m
+	encode, canonicalType := events.Encode, rrset.CanonicalType
+	if p.signed {
+		encode, canonicalType = events.EncodeSigned, rrset.CanonicalSignedType
+	}
+	data, err := encode(m) // validates m
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s %s from %s: %w", m.Name, m.Type, m.Origin, err)
 	}
@@ -101,7 +118,7 @@ func (p *Publisher) msg(m events.Message, lease time.Duration) (*nats.Msg, error
 	if err != nil {
 		return nil, err
 	}
-	typ, err := rrset.CanonicalType(m.Type)
+	typ, err := canonicalType(m.Type)
 	if err != nil {
 		return nil, err
 	}

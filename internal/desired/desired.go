@@ -27,7 +27,8 @@ type State struct {
 	sets   map[rrset.Key][]contribution
 	seq    map[string]uint64
 	leases lease.Schedule
-	leased int // contributions with a lease
+	leased int             // contributions with a lease
+	signed map[string]bool // zones whose data only the signer's messages bring
 }
 
 // New returns an empty state for the canonical zones.
@@ -44,6 +45,21 @@ func (s *State) Reserve(n int) {
 	}
 }
 
+// MarkSigned makes zones (among the managed ones) signed: their data comes
+// from the signer's messages only (ApplySigned), apex SOA and NS included,
+// and a record source's message for them is refused.
+func (s *State) MarkSigned(zones []string) {
+	if s.signed == nil {
+		s.signed = map[string]bool{}
+	}
+	for _, z := range zones {
+		s.signed[z] = true
+	}
+}
+
+// Signed reports whether zone is signed (MarkSigned).
+func (s *State) Signed(zone string) bool { return s.signed[zone] }
+
 // Zones returns the managed zones.
 func (s *State) Zones() []string { return s.zones }
 
@@ -57,6 +73,9 @@ func (s *State) Check(m events.Message) (zone string, err error) {
 	zone, ok := s.ZoneOf(m.Name)
 	if !ok {
 		return "", fmt.Errorf("%w: name %s is outside the managed zones", events.ErrInvalid, m.Name)
+	}
+	if s.signed[zone] {
+		return "", fmt.Errorf("%w: zone %s is signed: its records come from the signer", events.ErrInvalid, zone)
 	}
 	if m.Name == zone && (m.Type == "NS" || m.Type == "CNAME") {
 		return "", fmt.Errorf("%w: %s at the zone apex %s is managed by the syncer", events.ErrInvalid, m.Type, zone)
@@ -84,6 +103,18 @@ func (s *State) ApplyLease(m events.Message, seq uint64, expires time.Time) (zon
 		exp = expires.UnixNano()
 	}
 	changed = s.set(m.Key(), m.Origin, rrset.Contribution{TTL: m.TTL, Records: m.Records}, exp)
+	s.advance(zone, seq)
+	return zone, changed, nil
+}
+
+// ApplySigned folds one canonical message of the signer (see MarkSigned),
+// stored at stream sequence seq: its name must be in a signed zone.
+func (s *State) ApplySigned(m events.Message, seq uint64) (zone string, changed bool, err error) {
+	zone, ok := s.ZoneOf(m.Name)
+	if !ok || !s.signed[zone] {
+		return "", false, fmt.Errorf("%w: name %s is outside the signed zones", events.ErrInvalid, m.Name)
+	}
+	changed = s.set(m.Key(), m.Origin, rrset.Contribution{TTL: m.TTL, Records: m.Records}, 0)
 	s.advance(zone, seq)
 	return zone, changed, nil
 }

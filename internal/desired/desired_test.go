@@ -209,3 +209,33 @@ func TestExpireDue(t *testing.T) {
 		t.Fatalf("%d leases counted, want 0", s.leased)
 	}
 }
+
+// TestSigned: a signed zone takes the signer's messages, apex SOA and NS
+// included, and refuses a source's; an unsigned zone refuses the signer's.
+func TestSigned(t *testing.T) {
+	t.Parallel()
+	s := New([]string{"signed.z.", "plain.z."})
+	s.MarkSigned([]string{"signed.z."})
+	soa := msg("signed.z.", "SOA", "signer", 3600, "ns1.signed.z. hostmaster.signed.z. 5 10800 3600 604800 60")
+	if zone, changed, err := s.ApplySigned(soa, 5); err != nil || zone != "signed.z." || !changed {
+		t.Fatalf("the signer's SOA: %s %v %v", zone, changed, err)
+	}
+	if _, _, err := s.ApplySigned(msg("signed.z.", "NS", "signer", 3600, "ns1.signed.z."), 6); err != nil {
+		t.Fatalf("the signer's apex NS: %v", err)
+	}
+	if got := s.Get(rrset.Key{Name: "signed.z.", Type: "SOA"}); len(got.Records) != 1 || s.Seq("signed.z.") != 6 {
+		t.Fatalf("signed zone holds %v at seq %d", got, s.Seq("signed.z."))
+	}
+	if _, _, err := s.Apply(msg("www.signed.z.", "A", "h1", 60, "192.0.2.1"), 7); err == nil {
+		t.Error("a source's record was taken into a signed zone")
+	}
+	if _, _, err := s.ApplySigned(msg("www.plain.z.", "A", "signer", 60, "192.0.2.1"), 8); err == nil {
+		t.Error("a signer's record was taken into an unsigned zone")
+	}
+	if _, _, err := s.Apply(msg("www.plain.z.", "A", "h1", 60, "192.0.2.1"), 9); err != nil {
+		t.Errorf("a source's record in the unsigned zone: %v", err)
+	}
+	if !s.Signed("signed.z.") || s.Signed("plain.z.") {
+		t.Error("Signed reports the wrong zones")
+	}
+}

@@ -61,11 +61,28 @@ func Decode(data []byte) (Message, error) {
 		// publishing something else than what the sender meant.
 		return Message{}, invalidf("message is not valid UTF-8")
 	}
+	return decode(data, Validate)
+}
+
+// DecodeSigned is Decode for a signer's message (zonecast-signer's
+// subjects): the types of a signed zone are allowed too (SOA, DNSKEY,
+// RRSIG, NSEC, NSEC3, ...), see ValidateSigned.
+func DecodeSigned(data []byte) (Message, error) {
+	if len(data) > MaxMessageBytes {
+		return Message{}, invalidf("message of %d bytes exceeds %d", len(data), MaxMessageBytes)
+	}
+	if !utf8.Valid(data) {
+		return Message{}, invalidf("message is not valid UTF-8")
+	}
+	return decode(data, ValidateSigned)
+}
+
+func decode(data []byte, validate func(Message) (Message, error)) (Message, error) {
 	m, err := decodeObject(data)
 	if err != nil {
 		return Message{}, err
 	}
-	v, err := Validate(m)
+	v, err := validate(m)
 	if err != nil {
 		return Message{}, err
 	}
@@ -233,7 +250,13 @@ func skipValue(data []byte, i int) (int, error) {
 
 // Validate checks m and returns its canonical form: name lowercased and
 // fully qualified, type upper case, records canonical, sorted and distinct.
-func Validate(m Message) (Message, error) {
+func Validate(m Message) (Message, error) { return validate(m, rrset.CanonicalType) }
+
+// ValidateSigned is Validate for a signer's message: its type may also be
+// one of rrset.SignedTypes.
+func ValidateSigned(m Message) (Message, error) { return validate(m, rrset.CanonicalSignedType) }
+
+func validate(m Message, canonicalType func(string) (string, error)) (Message, error) {
 	if m.Version != Version {
 		return Message{}, invalidf("format version %d, want %d", m.Version, Version)
 	}
@@ -241,7 +264,7 @@ func Validate(m Message) (Message, error) {
 	if err != nil {
 		return Message{}, fmt.Errorf("validating name: %w", err)
 	}
-	typ, err := rrset.CanonicalType(m.Type)
+	typ, err := canonicalType(m.Type)
 	if err != nil {
 		return Message{}, fmt.Errorf("validating type: %w", err)
 	}
@@ -295,6 +318,15 @@ func CheckOrigin(o string) error {
 // Encode validates m and returns its canonical wire form.
 func Encode(m Message) ([]byte, error) {
 	v, err := Validate(m)
+	if err != nil {
+		return nil, err
+	}
+	return marshal(v)
+}
+
+// EncodeSigned is Encode for a signer's message (see ValidateSigned).
+func EncodeSigned(m Message) ([]byte, error) {
+	v, err := ValidateSigned(m)
 	if err != nil {
 		return nil, err
 	}

@@ -177,6 +177,7 @@ func parseWithZoneParser(typ string, code uint16, content string) (string, error
 		}
 		r.Digest = d
 	}
+	canonicalDNSSEC(rr)
 	full := rr.String()
 	hdr := rr.Header().String()
 	if !strings.HasPrefix(full, hdr) {

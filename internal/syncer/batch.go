@@ -16,6 +16,10 @@ type zoneState struct {
 	conflicts map[rrset.Key]bool
 	held      map[rrset.Key]struct{} // deletions the valve holds
 	approved  map[rrset.Key]struct{} // held deletions an operator approved, until written
+	// notPresigned: a signed zone PowerDNS does not mark presigned. Nothing
+	// is written to it (it would serve the signer's data as unsigned, and
+	// sign it online where it holds keys) until a check finds the mark.
+	notPresigned bool
 }
 
 // takeIn updates the cached actual state with a written plan, leaving out
@@ -75,9 +79,20 @@ func (b *batch) inFlight() map[rrset.Key]struct{} {
 func (s *Syncer) prepare(zone string, zs *zoneState, keys []rrset.Key, ch plan.Changes, seq uint64, seqKnown bool) *batch {
 	s.reportConflicts(zone, zs, keys, ch.Conflicts)
 	ch, seqKnown, counted := s.holdDeletes(zone, zs, keys, ch, seqKnown)
+	if zs.notPresigned {
+		return nil
+	}
 	b := &batch{zone: zone, zs: zs, keys: keys, ch: ch, seq: seq, seqKnown: seqKnown, counted: counted}
 	soaKey := rrset.Key{Name: zone, Type: "SOA"}
-	if seqKnown {
+	switch {
+	case s.signed[zone]:
+		// The signer's SOA, with the serial it signed, never the syncer's.
+		if soa := s.in.get(soaKey); len(soa.Records) > 0 {
+			if cur, ok := zs.actual[soaKey]; !ok || !cur.Equal(soa) {
+				b.always = append(b.always, pdnsapi.Change{Set: soa})
+			}
+		}
+	case seqKnown:
 		soa := s.soa(zone, seq)
 		if cur, ok := zs.actual[soaKey]; !ok || !cur.Equal(soa) {
 			b.always = append(b.always, pdnsapi.Change{Set: soa})

@@ -1,6 +1,7 @@
 package syncer
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,11 +26,12 @@ type dirtyEntry struct {
 
 // intake is the desired state and the marks of what changed in it.
 type intake struct {
-	prefix string
-	now    func() time.Time
-	m      *Metrics
-	prog   *progress
-	log    zerolog.Logger
+	prefix       string
+	signedPrefix string // the signer's subjects (signed zones)
+	now          func() time.Time
+	m            *Metrics
+	prog         *progress
+	log          zerolog.Logger
 
 	mu       sync.Mutex // guards the fields below, but spare (the writer's)
 	desired  *desired.State
@@ -41,14 +43,28 @@ type intake struct {
 	// lastDelete is when a change that desires nothing was last marked.
 	lastDelete time.Time
 
+	// batch holds the signer's messages of one atomic batch until its
+	// last arrives: a change of a signed zone (an RRset, its signatures,
+	// the denial records around it) is taken by the writer whole.
+	batch   []signedMsg
+	batchID string
+
 	pending atomic.Uint64 // from the last delivery: how far behind the stream the follower is
 	wake    chan struct{} // the writer has changes to take
 }
 
-func newIntake(zones []string, prefix string, now func() time.Time, m *Metrics, prog *progress, log zerolog.Logger) *intake {
-	return &intake{prefix: prefix, now: now, m: m, prog: prog, log: log,
+func newIntake(zones, signed []string, prefix, signedPrefix string, now func() time.Time, m *Metrics, prog *progress, log zerolog.Logger) *intake {
+	in := &intake{prefix: prefix, signedPrefix: signedPrefix, now: now, m: m, prog: prog, log: log,
 		desired: desired.New(zones), dirty: map[rrset.Key]dirtyEntry{}, seqDirty: map[string]bool{},
 		spare: map[rrset.Key]dirtyEntry{}, wake: make(chan struct{}, 1)}
+	in.desired.MarkSigned(signed)
+	return in
+}
+
+// signedMsg is a decoded message of the signer, with its stream sequence.
+type signedMsg struct {
+	msg events.Message
+	seq uint64
 }
 
 // HandleMessage folds one stream delivery, received at now, into the
@@ -68,6 +84,11 @@ func (in *intake) handle(d events.Delivery, now time.Time) {
 		l := in.log.With().Str("subject", subject).Uint64("seq", seq).Logger()
 		return &l
 	}
+	if in.signedPrefix != "" && strings.HasPrefix(subject, in.signedPrefix+".") {
+		in.handleSigned(d, log)
+		return
+	}
+	in.foldBatch() // a batch always ends before the next message
 	if d.Removed || (!d.Expires.IsZero() && !d.Expires.After(now)) {
 		in.m.Messages.WithLabelValues("expired").Inc()
 		key, origin, err := events.ParseSubject(in.prefix, subject)
@@ -117,6 +138,78 @@ func (in *intake) handle(d events.Delivery, now time.Time) {
 		return
 	}
 	in.poke()
+}
+
+// handleSigned takes one message of the signer. The messages of one batch
+// are held and folded in together, once its last has arrived (or, on a
+// replay, when a later message shows that its last was replaced since).
+func (in *intake) handleSigned(d events.Delivery, log func() *zerolog.Logger) {
+	if d.Batch == "" || d.Batch != in.batchID {
+		in.foldBatch()
+	}
+	msg, err := events.DecodeSignedWithSubject(in.signedPrefix, d.Subject, d.Data)
+	if err != nil {
+		in.m.Invalid.WithLabelValues("message").Inc()
+		log().Warn().Err(err).Msg("rejected invalid signed record event")
+		if key, origin, perr := events.ParseSignedSubject(in.signedPrefix, d.Subject); perr == nil {
+			in.batch = append(in.batch, signedMsg{msg: events.Message{Name: key.Name, Type: key.Type, Origin: origin}, seq: d.Seq})
+		}
+	} else {
+		if msg.Tombstone() {
+			in.m.Messages.WithLabelValues("tombstone").Inc()
+		} else {
+			in.m.Messages.WithLabelValues("set").Inc()
+		}
+		in.batch = append(in.batch, signedMsg{msg: msg, seq: d.Seq})
+	}
+	in.batchID = d.Batch
+	// With nothing left to deliver, a batch whose last message is missing
+	// will not see it come (the stream stores a batch whole or not at all).
+	if d.Batch == "" || d.BatchEnd || d.Pending == 0 {
+		in.foldBatch()
+	}
+}
+
+// foldBatch folds the held messages of the signer into the desired state
+// at once, under one lock, so that the writer takes them together.
+func (in *intake) foldBatch() {
+	if len(in.batch) == 0 {
+		in.batchID = ""
+		return
+	}
+	type refused struct {
+		msg events.Message
+		err error
+	}
+	var bad []refused
+	in.mu.Lock()
+	for _, b := range in.batch {
+		zone, changed, err := in.desired.ApplySigned(b.msg, b.seq)
+		if err != nil {
+			bad = append(bad, refused{b.msg, err})
+			if z, changed, ok := in.desired.Withdraw(b.msg.Key(), b.msg.Origin, b.seq); ok {
+				in.markLocked(b.msg.Key(), z, changed)
+			}
+		} else {
+			in.markLocked(b.msg.Key(), zone, changed)
+		}
+		in.position = max(in.position, b.seq)
+	}
+	in.mu.Unlock()
+	for _, r := range bad {
+		in.m.Invalid.WithLabelValues("zone").Inc()
+		in.log.Warn().Err(r.err).Str("name", r.msg.Name).Str("type", r.msg.Type).Str("origin", r.msg.Origin).
+			Msg("rejected signed record event the syncer's zones do not allow")
+	}
+	in.batch, in.batchID = in.batch[:0], ""
+	in.poke()
+}
+
+// get returns the merged desired RRset of key.
+func (in *intake) get(key rrset.Key) rrset.Set {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.desired.Get(key)
 }
 
 // The first message of a replay says how many follow: the desired state

@@ -25,12 +25,15 @@ type Metrics struct {
 	Snapshots       *prometheus.CounterVec
 	LeasesEnded     *prometheus.CounterVec
 	HeldDeletions   *prometheus.GaugeVec
+	NotPresigned    *prometheus.GaugeVec
 }
 
 // NewMetrics registers the metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	const ns = "zonecast_syncer_"
 	m := &Metrics{
+		NotPresigned: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "zone_not_presigned",
+			Help: "1 for a signed zone that PowerDNS does not serve as presigned: the syncer writes nothing to it (pdnsutil set-presigned)."}, []string{"zone"}),
 		HeldDeletions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "deletions_held",
 			Help: "Deletions the delete limit holds until an operator approves them (zonecast-syncer approve), by zone."}, []string{"zone"}),
 		LeasesEnded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "leases_ended_total",
@@ -75,6 +78,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.HeldDeletions, m.LeasesEnded, m.Messages, m.Invalid, m.Applied, m.Rejected, m.Conflicts, m.BatchSize, m.ApplySeconds,
 		m.PDNSErrors, m.LastReconcile, m.ReconcileDrift, m.ZoneSeq, m.ZoneSerial, m.OwnedRRsets, m.DesiredRRsets,
-		m.PDNSReachable, m.ReplayCompleted, m.Snapshots)
+		m.PDNSReachable, m.ReplayCompleted, m.Snapshots, m.NotPresigned)
 	return m
 }

@@ -70,6 +70,11 @@ func (s *Syncer) loadZone(ctx context.Context, zone string) error {
 	for _, set := range sets {
 		zs.actual[set.Key] = set
 	}
+	if s.signed[zone] {
+		if err := s.setUpSigned(ctx, zone, zs); err != nil {
+			return err
+		}
+	}
 	s.zones[zone] = zs
 	s.prog.setOwned(zone, len(owned))
 	return nil

@@ -163,9 +163,13 @@ func (b *loadBatch) add(e snapshot.Entry) {
 
 // decodeBatch decodes and checks a batch's entries, appending them to msgs.
 func (s *Syncer) decodeBatch(zone string, b *loadBatch, msgs []events.Message) ([]events.Message, error) {
+	decode := events.Decode
+	if s.signed[zone] {
+		decode = events.DecodeSigned
+	}
 	from := 0
 	for _, to := range b.ends {
-		m, err := events.Decode(b.buf[from:to])
+		m, err := decode(b.buf[from:to])
 		from = to
 		if err != nil {
 			return msgs, fmt.Errorf("loading snapshot of %s: %w", zone, err)
@@ -183,12 +187,15 @@ func (s *Syncer) foldBatch(h snapshot.Header, b *loadBatch, msgs []events.Messag
 	s.in.mu.Lock()
 	defer s.in.mu.Unlock()
 	for i, m := range msgs {
-		zone, err := s.in.desired.Check(m)
+		var zone string
+		var err error
+		if s.signed[h.Zone] {
+			zone, _, err = s.in.desired.ApplySigned(m, h.ZoneSeq)
+		} else if zone, err = s.in.desired.Check(m); err == nil && zone == h.Zone {
+			_, _, err = s.in.desired.ApplyLease(m, h.ZoneSeq, b.expires[i])
+		}
 		if err == nil && zone != h.Zone {
 			err = fmt.Errorf("%s is in zone %s", m.Name, zone)
-		}
-		if err == nil {
-			_, _, err = s.in.desired.ApplyLease(m, h.ZoneSeq, b.expires[i])
 		}
 		if err != nil {
 			return fmt.Errorf("loading snapshot of %s: %s %s of %s: %w", h.Zone, m.Name, m.Type, m.Origin, err)
@@ -211,6 +218,7 @@ func (s *Syncer) StartAfter(seq uint64) {
 func (s *Syncer) ResetDesired() {
 	s.in.mu.Lock()
 	s.in.desired = desired.New(s.cfg.Zones)
+	s.in.desired.MarkSigned(s.cfg.Signed)
 	clear(s.in.dirty)
 	clear(s.in.seqDirty)
 	s.in.position = 0

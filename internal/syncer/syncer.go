@@ -43,8 +43,13 @@ type PDNS interface {
 
 // Config configures a Syncer.
 type Config struct {
-	Zones             []string // canonical zone names
-	Prefix            string   // subject prefix of record events
+	Zones  []string // canonical zone names
+	Prefix string   // subject prefix of record events
+	// Signed lists zones (among Zones) served as presigned: their data,
+	// signatures, denial records, SOA and apex NS come from the signer's
+	// subjects (SignedPrefix, default events.DefaultSignedPrefix) only.
+	Signed            []string
+	SignedPrefix      string
 	SOA               SOA
 	NS                []string      // apex NS records of zones the syncer creates
 	BatchDelay        time.Duration // gathering time after the first change of a round
@@ -102,6 +107,7 @@ type Syncer struct {
 	settleWake    time.Time // when the writer takes them again
 	zones         map[string]*zoneState
 	needReconcile bool
+	signed        map[string]bool // Config.Signed
 }
 
 // New returns a syncer. Call HandleMessage for every stream delivery,
@@ -125,6 +131,9 @@ func New(cfg Config, pdns PDNS, m *Metrics, log zerolog.Logger) *Syncer {
 	if cfg.Prefix == "" {
 		cfg.Prefix = events.DefaultSubjectPrefix
 	}
+	if cfg.SignedPrefix == "" {
+		cfg.SignedPrefix = events.DefaultSignedPrefix
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -133,9 +142,13 @@ func New(cfg Config, pdns PDNS, m *Metrics, log zerolog.Logger) *Syncer {
 	}
 	log = log.With().Str("component", "syncer").Logger()
 	prog := newProgress(m)
+	signed := make(map[string]bool, len(cfg.Signed))
+	for _, z := range cfg.Signed {
+		signed[z] = true
+	}
 	return &Syncer{
 		cfg: cfg, pdns: pdns, m: m, log: log, prog: prog,
-		in:     newIntake(cfg.Zones, cfg.Prefix, cfg.Now, m, prog, log),
+		in:     newIntake(cfg.Zones, cfg.Signed, cfg.Prefix, cfg.SignedPrefix, cfg.Now, m, prog, log),
 		ledger: owner.NewLedger(owner.LedgerConfig{Meta: pdns, WAL: cfg.Claims, CheckpointDelay: cfg.CheckpointDelay, Now: cfg.Now}),
 		rect:   newRectifier(cfg.RectifyDelay, cfg.Now),
 		gate:   valve.New(cfg.DeleteLimit), calls: make(chan func()),
@@ -143,6 +156,7 @@ func New(cfg Config, pdns PDNS, m *Metrics, log zerolog.Logger) *Syncer {
 		replayed:  make(chan struct{}),
 		ready:     make(chan struct{}),
 		zones:     map[string]*zoneState{},
+		signed:    signed,
 	}
 }
 
@@ -234,6 +248,7 @@ func (s *Syncer) follow(ctx context.Context) {
 		checkpoint := s.timer(s.ledger.CheckpointDue())
 		leaseEnd := s.timer(s.in.nextLeaseEnd())
 		settled := s.timer(s.settleWake, !s.settleWake.IsZero())
+		presign := s.timer(s.presignDue())
 		// Reconciliations before changes: under a steady stream wake is
 		// always ready, and select would pick among ready cases at random.
 		select {
@@ -265,6 +280,8 @@ func (s *Syncer) follow(ctx context.Context) {
 		case <-settled:
 			s.settleWake = time.Time{}
 			s.in.poke()
+		case <-presign:
+			s.recheckPresigned(ctx)
 		case fn := <-s.calls:
 			fn()
 		case <-tick:

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/dnssec"
+	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/rrset"
+	"github.com/zonecast/zonecast/internal/signer"
+	"github.com/zonecast/zonecast/internal/testenv"
+	"github.com/zonecast/zonecast/internal/testpdns"
+)
+
+const signedZone = "signed.example.test."
+
+// signedEnv is a syncer serving one signed zone, and the signer's side:
+// the signing core and a publisher of its subjects.
+type signedEnv struct {
+	pdns *testpdns.Server
+	sync *testenv.Syncer
+	pub  *bus.Publisher
+	sg   *signer.Signer
+	seq  uint64
+}
+
+func newSignedEnv(t *testing.T) *signedEnv {
+	t.Helper()
+	p := testpdns.StartWith(t, "gsqlite3", "gsqlite3-dnssec=yes\ndomain-metadata-cache-ttl=0")
+	s := testenv.StartSyncer(t, testenv.SyncerOptions{PDNS: p, Extra: []string{"--signed-zone", signedZone}})
+	_, js := s.NATS(t)
+	ksk, err := dnssec.Generate(signedZone, dnssec.ECDSAP256SHA256, true, 3600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zsk, err := dnssec.Generate(signedZone, dnssec.ECDSAP256SHA256, false, 3600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg := signer.New(signer.Config{Zone: signedZone, KSK: ksk, ZSK: zsk, NS: []string{"ns1." + signedZone},
+		NSTTL: 3600, KeyTTL: 3600, SOA: signer.SOA{Refresh: 10800, Retry: 3600, Expire: 604800, Minimum: 60, TTL: 3600},
+		Validity: 14 * 24 * time.Hour, Refresh: 3 * 24 * time.Hour, Jitter: 24 * time.Hour})
+	return &signedEnv{pdns: p, sync: s, pub: bus.NewSignedPublisher(js, "ZONECAST", ""), sg: sg}
+}
+
+// sign signs the changed source RRsets and publishes the result as the
+// signer does, one atomic batch per change.
+func (e *signedEnv) sign(t *testing.T, sets ...rrset.Set) {
+	t.Helper()
+	e.seq++
+	ch, err := e.sg.Apply(sets, e.seq, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []events.Message
+	for _, u := range ch.Upserts {
+		msgs = append(msgs, events.Message{Version: 1, Name: u.Name, Type: u.Type, Origin: "signer", TTL: u.TTL, Records: u.Records})
+	}
+	for _, k := range ch.Deletes {
+		msgs = append(msgs, events.Message{Version: 1, Name: k.Name, Type: k.Type, Origin: "signer"})
+	}
+	if _, err := e.pub.PublishAtomic(context.Background(), msgs); err != nil {
+		t.Fatalf("publishing %d signed RRsets: %v", len(msgs), err)
+	}
+}
+
+// verified waits until the zone's AXFR carries serial and passes BIND's
+// dnssec-verify.
+func (e *signedEnv) verified(t *testing.T, step string) {
+	t.Helper()
+	var axfr string
+	testenv.Eventually(t, 30*time.Second, fmt.Sprintf("%s: SOA serial %d", step, e.seq), func() bool {
+		soa := e.pdns.Dig(t, signedZone, "SOA")
+		return len(soa) == 1 && strings.Fields(soa[0])[2] == fmt.Sprint(e.seq)
+	})
+	axfr = e.pdns.AXFR(t, signedZone)
+	file := filepath.Join(t.TempDir(), "axfr.db")
+	if err := os.WriteFile(file, []byte(axfr), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("dnssec-verify", "-o", signedZone, file).CombinedOutput(); err != nil {
+		t.Fatalf("%s: dnssec-verify refused the AXFR: %v\n%s\n%s", step, err, out, axfr)
+	}
+}
+
+func aaaa(name, addr string) rrset.Set {
+	return rrset.Set{Key: rrset.Key{Name: name, Type: "AAAA"}, TTL: 60, Records: []string{addr}}
+}
+
+// TestSignedZoneServedPresigned: a syncer writes a signed zone only once
+// PowerDNS marks it presigned, and then serves the signer's data with its
+// signatures: dnssec-verify accepts the AXFR after the initial signing, a
+// new name and a name gone, with the signer's SOA serial.
+func TestSignedZoneServedPresigned(t *testing.T) {
+	e := newSignedEnv(t)
+	e.sign(t, aaaa("www."+signedZone, "2001:db8::1"), aaaa("ns1."+signedZone, "2001:db8::53"))
+
+	testenv.Eventually(t, 20*time.Second, "the zone reported as not presigned", func() bool {
+		return e.sync.Metric(t, fmt.Sprintf(`zonecast_syncer_zone_not_presigned{zone=%q}`, signedZone)) == 1
+	})
+	if got := e.pdns.Dig(t, "www."+signedZone, "AAAA"); len(got) != 0 {
+		t.Fatalf("a zone not presigned was written: www AAAA = %v", got)
+	}
+
+	if out, err := exec.Command("pdnsutil", "--config-dir="+e.pdns.Dir, "set-presigned", signedZone).CombinedOutput(); err != nil {
+		t.Fatalf("pdnsutil set-presigned: %v\n%s", err, out)
+	}
+	e.verified(t, "initial signing")
+	if e.sync.Metric(t, fmt.Sprintf(`zonecast_syncer_zone_not_presigned{zone=%q}`, signedZone)) != 0 {
+		t.Error("the zone is still reported as not presigned")
+	}
+
+	e.sign(t, aaaa("new."+signedZone, "2001:db8::2"))
+	e.verified(t, "a new name")
+	e.sign(t, rrset.Set{Key: rrset.Key{Name: "www." + signedZone, Type: "AAAA"}})
+	e.verified(t, "a name gone")
+	if got := e.pdns.Dig(t, "www."+signedZone, "AAAA"); len(got) != 0 {
+		t.Errorf("www AAAA still served after it went: %v", got)
+	}
+}
