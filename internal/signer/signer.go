@@ -122,7 +122,7 @@ func (s *Signer) apex(seq uint64) ([]rrset.Set, error) {
 	}
 	out := []rrset.Set{soa, rrset.Normalize(ns), s.zone.DNSKEY(s.cfg.KeyTTL)}
 	if s.cfg.NSEC3 != nil {
-		out = append(out, dnssec.NSEC3PARAM(s.cfg.Zone, *s.cfg.NSEC3, 0))
+		out = append(out, dnssec.NSEC3PARAM(s.cfg.Zone, *s.cfg.NSEC3, s.cfg.SOA.Minimum))
 	}
 	return out, nil
 }
