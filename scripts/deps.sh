@@ -18,8 +18,10 @@ declare -A groups=(
   # and without systemd as PID 1 its unit is only enabled, never started.
   [alerts]="prometheus"
   # DNSSEC checked by tools no one here wrote (internal/dnssec):
-  # dnssec-verify and dnssec-keygen.
-  [dnssec]="bind9-utils"
+  # dnssec-verify and dnssec-keygen; unbound as a validating resolver and
+  # delv (bind9-dnsutils) in front of PowerDNS (internal/testunbound). Its
+  # service is never started: the policy below forbids it.
+  [dnssec]="bind9-utils bind9-dnsutils unbound"
 )
 
 want=()
