@@ -69,7 +69,8 @@ func registerFlags(fs *flag.FlagSet, plan bool) func(args []string) (*syncerConf
 	fs.Var(&zones, "zone", "managed zone, e.g. lxd.example.com (repeatable; created in PowerDNS if missing)")
 	fs.Var(&c.signedRaw, "signed-zone", "managed zone served as presigned: its data, signatures and SOA come from zonecast-signer "+
 		"(repeatable; PowerDNS must mark it presigned, see docs/dnssec.md)")
-	fs.StringVar(&c.signedPrefix, "signed-prefix", events.DefaultSignedPrefix, "subject prefix of zonecast-signer's signed records")
+	fs.StringVar(&c.signedPrefix, "signed-prefix", "", "subject prefix of zonecast-signer's signed records "+
+		"(default "+events.DefaultSignedPrefix+", or <--subject-prefix>-signed with another --subject-prefix, so that two fleets' streams do not overlap)")
 	fs.StringVar(&c.nodeID, "node-id", hostname(), "this node's id (default: the hostname)")
 	fs.StringVar(&c.pdnsURL, "pdns-url", "http://127.0.0.1:8081", "PowerDNS API base URL")
 	fs.StringVar(&c.pdnsKeyFile, "pdns-api-key-file", "/etc/zonecast/pdns-api-key", "file holding the PowerDNS API key")
@@ -181,7 +182,13 @@ func (c *syncerConfig) finish(fs *flag.FlagSet, args []string, zones, ns, approv
 		c.signed = append(c.signed, cz)
 	}
 	if c.signedPrefix == "" {
-		return nil, fmt.Errorf("%w: --signed-prefix may not be empty", errUsage)
+		c.signedPrefix = events.DefaultSignedPrefix
+		if c.prefix != events.DefaultSubjectPrefix {
+			c.signedPrefix = c.prefix + "-signed"
+		}
+	}
+	if c.signedPrefix == c.prefix || strings.HasPrefix(c.signedPrefix, c.prefix+".") || strings.HasPrefix(c.prefix, c.signedPrefix+".") {
+		return nil, fmt.Errorf("%w: --signed-prefix %s overlaps --subject-prefix %s", errUsage, c.signedPrefix, c.prefix)
 	}
 	for _, n := range ns {
 		cn, err := rrset.CanonicalName(n)

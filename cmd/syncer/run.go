@@ -60,7 +60,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		if stream, err = js.Stream(ctx, cfg.stream); err != nil {
 			return fmt.Errorf("looking up stream %s: %w", cfg.stream, err)
 		}
-	} else if stream, err = bus.EnsureStreamWait(ctx, js, bus.StreamConfig{Name: cfg.stream, Prefix: cfg.prefix, Replicas: cfg.replicas}, log); err != nil {
+	} else if stream, err = bus.EnsureStreamWait(ctx, js, bus.StreamConfig{Name: cfg.stream, Prefix: cfg.prefix, SignedPrefix: cfg.signedPrefix, Replicas: cfg.replicas}, log); err != nil {
 		return fmt.Errorf("ensuring stream %s: %w", cfg.stream, err)
 	}
 
