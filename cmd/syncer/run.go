@@ -328,7 +328,7 @@ func connectNATS(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) (*n
 		StoreDir: filepath.Join(cfg.stateDir, "jetstream"), Listen: cfg.natsListen,
 		User: cfg.nats.User, Password: password, Name: cfg.nodeID, Log: log,
 		Cluster: cluster, Users: users,
-		Scope: bus.Scope{Prefix: cfg.prefix, Stream: cfg.stream, StatusBucket: cfg.statusBucket, Applied: cfg.appliedPrefix,
+		Scope: bus.Scope{Prefix: cfg.prefix, SignedPrefix: cfg.signedPrefix, Stream: cfg.stream, StatusBucket: cfg.statusBucket, Applied: cfg.appliedPrefix,
 			Snapshots: cfg.snapshotBucket},
 		TLSCertFile: cfg.cluster.srvCert, TLSKeyFile: cfg.cluster.srvKey, TLSCAFile: cfg.cluster.srvCA,
 	})
