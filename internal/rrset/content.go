@@ -40,9 +40,11 @@ func CanonicalType(t string) (string, error) {
 }
 
 // CanonicalContent parses one record's presentation content for type typ
-// (upper case, as returned by CanonicalType, or SOA) and returns it in the
-// canonical form zonecast writes and compares: addresses compressed, names
-// lowercased and fully qualified, strings quoted. The result is idempotent:
+// (upper case, as returned by CanonicalType or CanonicalSignedType) and
+// returns it in the canonical form zonecast writes and compares: addresses
+// compressed, names lowercased and fully qualified, strings quoted, DNSSEC
+// records as PowerDNS 4.7's API returns them (see signedContent). The
+// result is idempotent:
 // CanonicalContent(t, CanonicalContent(t, c)) == CanonicalContent(t, c).
 func CanonicalContent(typ, content string) (string, error) {
 	if content == "" {
@@ -149,6 +151,12 @@ func parseWithZoneParser(typ string, code uint16, content string) (string, error
 	if rr == nil || rr.Header().Rrtype != code {
 		return "", invalidf("%s content %q does not parse as %s", typ, content, typ)
 	}
+	if out, ok, err := signedContent(rr, content); ok {
+		if err != nil {
+			return "", invalidf("%s content %q: %v", typ, content, err)
+		}
+		return out, nil
+	}
 	switch r := rr.(type) {
 	case *dns.MX:
 		if r.Mx, err = canonicalHost(r.Mx); err != nil {
@@ -177,7 +185,6 @@ func parseWithZoneParser(typ string, code uint16, content string) (string, error
 		}
 		r.Digest = d
 	}
-	canonicalDNSSEC(rr)
 	full := rr.String()
 	hdr := rr.Header().String()
 	if !strings.HasPrefix(full, hdr) {

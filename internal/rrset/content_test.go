@@ -2,6 +2,7 @@ package rrset
 
 import (
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 )
@@ -13,7 +14,7 @@ type contentCase struct {
 
 func contentCases() map[string]contentCase {
 	long := strings.Repeat("x", 300)
-	return map[string]contentCase{
+	cases := map[string]contentCase{
 		// A
 		"A plain":              {typ: "A", in: "192.0.2.1", want: "192.0.2.1"},
 		"A zero":               {typ: "A", in: "0.0.0.0", want: "0.0.0.0"},
@@ -160,6 +161,8 @@ func contentCases() map[string]contentCase {
 		"TXT only semicolon": {typ: "TXT", in: ";"},
 		"TXT only spaces":    {typ: "TXT", in: "   "},
 	}
+	maps.Copy(cases, signedContentCases())
+	return cases
 }
 
 // splitTXT quotes s in chunks of 255 bytes, as the parser splits long strings.
