@@ -52,7 +52,14 @@ func invalidf(format string, args ...any) error {
 // Decode parses and validates one message body. Unknown fields (names are
 // case-sensitive), duplicate fields, a missing or unknown version, trailing
 // data and oversize bodies are rejected.
-func Decode(data []byte) (Message, error) {
+func Decode(data []byte) (Message, error) { return decode(data, Validate) }
+
+// DecodeSigned is Decode for a signer's message (zonecast-signer's
+// subjects): the types of a signed zone are allowed too (SOA, DNSKEY,
+// RRSIG, NSEC, NSEC3, ...), see ValidateSigned.
+func DecodeSigned(data []byte) (Message, error) { return decode(data, ValidateSigned) }
+
+func decode(data []byte, validate func(Message) (Message, error)) (Message, error) {
 	if len(data) > MaxMessageBytes {
 		return Message{}, invalidf("message of %d bytes exceeds %d", len(data), MaxMessageBytes)
 	}
@@ -61,23 +68,6 @@ func Decode(data []byte) (Message, error) {
 		// publishing something else than what the sender meant.
 		return Message{}, invalidf("message is not valid UTF-8")
 	}
-	return decode(data, Validate)
-}
-
-// DecodeSigned is Decode for a signer's message (zonecast-signer's
-// subjects): the types of a signed zone are allowed too (SOA, DNSKEY,
-// RRSIG, NSEC, NSEC3, ...), see ValidateSigned.
-func DecodeSigned(data []byte) (Message, error) {
-	if len(data) > MaxMessageBytes {
-		return Message{}, invalidf("message of %d bytes exceeds %d", len(data), MaxMessageBytes)
-	}
-	if !utf8.Valid(data) {
-		return Message{}, invalidf("message is not valid UTF-8")
-	}
-	return decode(data, ValidateSigned)
-}
-
-func decode(data []byte, validate func(Message) (Message, error)) (Message, error) {
 	m, err := decodeObject(data)
 	if err != nil {
 		return Message{}, err

@@ -10,19 +10,5 @@ func ParseSignedSubject(prefix, subject string) (rrset.Key, string, error) {
 
 // DecodeSignedWithSubject is DecodeWithSubject for a signer's message.
 func DecodeSignedWithSubject(prefix, subject string, data []byte) (Message, error) {
-	m, err := DecodeSigned(data)
-	if err == nil && isSubject(subject, prefix, m) {
-		return m, nil
-	}
-	key, origin, perr := ParseSignedSubject(prefix, subject)
-	if perr != nil {
-		return Message{}, perr
-	}
-	if err != nil {
-		return Message{}, err
-	}
-	if m.Key() != key || m.Origin != origin {
-		return Message{}, invalidf("body (%s %s %s) does not match subject %q", m.Name, m.Type, m.Origin, subject)
-	}
-	return m, nil
+	return decodeWithSubject(prefix, subject, data, DecodeSigned, ParseSignedSubject)
 }

@@ -2,6 +2,7 @@ package events
 
 import (
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -48,4 +49,41 @@ func TestDecodeSigned(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzDecodeSigned: a signer's message from the stream is untrusted like
+// any other. DecodeSigned never panics, refuses with ErrInvalid, accepts
+// everything Decode accepts, and what it accepts encodes back to a body
+// that decodes to the same message.
+func FuzzDecodeSigned(f *testing.F) {
+	for _, s := range []string{
+		`{"v":1,"name":"www.example.com.","type":"RRSIG","origin":"signer","ttl":60,"records":["AAAA 13 3 60 20270101000000 20261201000000 12345 example.com. dGVzdA=="]}`,
+		`{"v":1,"name":"example.com.","type":"NSEC","origin":"signer","ttl":60,"records":["www.example.com. NS SOA RRSIG NSEC DNSKEY"]}`,
+		`{"v":1,"name":"example.com.","type":"DNSKEY","origin":"signer","ttl":3600,"records":["257 3 13 dGVzdA=="]}`,
+		`{"v":1,"name":"example.com.","type":"NSEC3PARAM","origin":"signer","ttl":60,"records":["1 0 0 -"]}`,
+		`{"v":1,"name":"example.com.","type":"SOA","origin":"signer","ttl":3600,"records":["ns1.example.com. h.example.com. 7 1 2 3 4"]}`,
+		`{"v":1,"name":"web.example.com.","type":"A","origin":"n1","ttl":60,"records":["192.0.2.1"]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := DecodeSigned(data)
+		if _, serr := Decode(data); serr == nil && err != nil {
+			t.Fatalf("Decode accepts what DecodeSigned refuses: %v", err)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		b, err := EncodeSigned(m)
+		if err != nil {
+			t.Fatalf("EncodeSigned of a decoded message: %v", err)
+		}
+		again, err := DecodeSigned(b)
+		if err != nil || again.Name != m.Name || again.Type != m.Type || !slices.Equal(again.Records, m.Records) {
+			t.Fatalf("round trip: %+v, %v; want %+v", again, err, m)
+		}
+	})
 }

@@ -195,12 +195,17 @@ func parseSubject(prefix, subject string, canonicalType func(string) (string, er
 // subject it arrived on, so that a publisher allowed one subject cannot
 // write another RRset through the body.
 func DecodeWithSubject(prefix, subject string, data []byte) (Message, error) {
-	m, err := Decode(data)
+	return decodeWithSubject(prefix, subject, data, Decode, ParseSubject)
+}
+
+func decodeWithSubject(prefix, subject string, data []byte, decode func([]byte) (Message, error),
+	parse func(prefix, subject string) (rrset.Key, string, error)) (Message, error) {
+	m, err := decode(data)
 	if err == nil && isSubject(subject, prefix, m) {
 		return m, nil // the body's own subject: canonical and matching
 	}
 	// Something is wrong: parse the subject to say what, subject first.
-	key, origin, perr := ParseSubject(prefix, subject)
+	key, origin, perr := parse(prefix, subject)
 	if perr != nil {
 		return Message{}, perr
 	}
