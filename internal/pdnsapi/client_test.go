@@ -14,7 +14,7 @@ import (
 func TestZoneConversion(t *testing.T) {
 	t.Parallel()
 	// A 4.7 answer: a phantom comment-only entry, a disabled record,
-	// uncompressed AAAA, upper-case CNAME target, an unsupported type (DS)
+	// uncompressed AAAA, upper-case CNAME target, a DS digest in upper case
 	// and content that does not canonicalise, out of order.
 	const answer = `{"name":"z.test.","kind":"Native","rrsets":[
 	 {"name":"www.z.test.","type":"AAAA","ttl":60,"records":[{"content":"2001:DB8:0:0::0001","disabled":false}],"comments":[]},
@@ -46,7 +46,7 @@ func TestZoneConversion(t *testing.T) {
 	want := []rrset.Set{
 		{Key: rrset.Key{Name: "alias.z.test.", Type: "CNAME"}, TTL: 60, Records: []string{"www.z.test."}},
 		{Key: rrset.Key{Name: "odd.z.test.", Type: "MX"}, TTL: 60, Records: []string{"not an mx"}},
-		{Key: rrset.Key{Name: "sub.z.test.", Type: "DS"}, TTL: 60, Records: []string{"1 8 2 ABCDEF"}},
+		{Key: rrset.Key{Name: "sub.z.test.", Type: "DS"}, TTL: 60, Records: []string{"1 8 2 abcdef"}},
 		{Key: rrset.Key{Name: "www.z.test.", Type: "A"}, TTL: 60, Records: []string{"192.0.2.1", "disabled:192.0.2.2"}},
 		{Key: rrset.Key{Name: "www.z.test.", Type: "AAAA"}, TTL: 60, Records: []string{"2001:db8::1"}},
 	}

@@ -198,6 +198,7 @@ func (s *Signer) full() Change {
 func (s *Signer) filter(upserts []rrset.Set, deletes []rrset.Key) Change {
 	var ch Change
 	for _, set := range upserts {
+		set = canonical(set)
 		if old, ok := s.published[set.Key]; ok && old.Equal(set) {
 			continue
 		}
@@ -211,6 +212,21 @@ func (s *Signer) filter(upserts []rrset.Set, deletes []rrset.Key) Change {
 		}
 	}
 	return ch
+}
+
+// canonical returns set as the stream holds it once published: each
+// record in canonical form (rrset.CanonicalContent, PowerDNS's), sorted.
+// What an earlier run published, replayed, then compares equal.
+func canonical(set rrset.Set) rrset.Set {
+	out := rrset.Set{Key: set.Key, TTL: set.TTL, Records: make([]string, len(set.Records))}
+	for i, r := range set.Records {
+		c, err := rrset.CanonicalContent(set.Type, r)
+		if err != nil {
+			c = r // publishing refuses it, and says why
+		}
+		out.Records[i] = c
+	}
+	return rrset.Normalize(out)
 }
 
 // Published returns how many RRsets the signer has published.
