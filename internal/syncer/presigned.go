@@ -52,19 +52,25 @@ func (s *Syncer) checkPresigned(ctx context.Context, zone string, zs *zoneState)
 	return nil
 }
 
-// presignDue reports when to read the marks of signed zones that lack it.
+// presignDue reports when to read the marks of signed zones that lack it:
+// a fixed time, so that a steady stream of changes does not put it off.
 func (s *Syncer) presignDue() (time.Time, bool) {
 	for _, zs := range s.zones {
 		if zs.notPresigned {
-			return s.cfg.Now().Add(presignRecheck), true
+			if s.presignAt.IsZero() {
+				s.presignAt = s.cfg.Now().Add(presignRecheck)
+			}
+			return s.presignAt, true
 		}
 	}
+	s.presignAt = time.Time{}
 	return time.Time{}, false
 }
 
 // recheckPresigned reads the marks of the zones that lacked it, and
 // reconciles once one has it: nothing was written to it meanwhile.
 func (s *Syncer) recheckPresigned(ctx context.Context) {
+	s.presignAt = time.Time{}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
 	defer cancel()
 	ready := false

@@ -108,6 +108,7 @@ type Syncer struct {
 	zones         map[string]*zoneState
 	needReconcile bool
 	signed        map[string]bool // Config.Signed
+	presignAt     time.Time       // next read of missing PRESIGNED marks (presignDue)
 }
 
 // New returns a syncer. Call HandleMessage for every stream delivery,
