@@ -74,17 +74,18 @@ func TestBucketsOpenedAtOnce(t *testing.T) {
 	t.Parallel()
 	ts := startTestServer(t, false)
 	_, js := ts.inProcess(t)
-	ctx := ctxFor(t, 30*time.Second)
-	opens := map[string]func() error{
-		"key-value": func() error {
+	// Each opener takes its context when its subtest runs: parallel
+	// subtests may wait for a free slot longer than any deadline set here.
+	opens := map[string]func(ctx context.Context) error{
+		"key-value": func(ctx context.Context) error {
 			_, err := KeyValueBucket(ctx, js, jetstream.KeyValueConfig{Bucket: "kv_at_once", History: 1})
 			return err
 		},
-		"status": func() error {
+		"status": func(ctx context.Context) error {
 			_, err := StatusBucket(ctx, js, "status_at_once", 1, testLog())
 			return err
 		},
-		"snapshots": func() error {
+		"snapshots": func(ctx context.Context) error {
 			_, err := SnapshotBucket(ctx, js, "snaps_at_once", 1, testLog())
 			return err
 		},
@@ -92,10 +93,11 @@ func TestBucketsOpenedAtOnce(t *testing.T) {
 	for name, open := range opens {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
+			ctx := ctxFor(t, 30*time.Second)
 			var wg sync.WaitGroup
 			errs := make([]error, 4)
 			for i := range errs {
-				wg.Go(func() { errs[i] = open() })
+				wg.Go(func() { errs[i] = open(ctx) })
 			}
 			wg.Wait()
 			for i, err := range errs {
