@@ -40,7 +40,7 @@ func TCP() (int, error) { return pick(false) }
 func TCPUDP() (int, error) { return pick(true) }
 
 func pick(udp bool) (int, error) {
-	top := ephemeralLow() - 1
+	top := EphemeralLow() - 1
 	if top <= lowest {
 		return 0, fmt.Errorf("picking a test port: ephemeral range starts at %d, no room below it", top+1)
 	}
@@ -96,9 +96,11 @@ func free(port int, udp bool) bool {
 	return true
 }
 
-// ephemeralLow is the first port of the kernel's ephemeral range (32768
-// when it cannot be read).
-func ephemeralLow() int {
+// EphemeralLow is the first port of the kernel's ephemeral range (32768
+// when it cannot be read): the ports below it are the ones this package
+// hands out, and a process that picks ports of its own (unbound's
+// outgoing queries) keeps clear of them by staying at or above it.
+func EphemeralLow() int {
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
 	if err != nil {
 		return 32768

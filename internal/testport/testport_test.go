@@ -15,8 +15,8 @@ func TestPortsBelowEphemeralRangeAndReserved(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p < lowest || p >= ephemeralLow() {
-			t.Fatalf("port %d outside [%d, %d)", p, lowest, ephemeralLow())
+		if p < lowest || p >= EphemeralLow() {
+			t.Fatalf("port %d outside [%d, %d)", p, lowest, EphemeralLow())
 		}
 		if seen[p] {
 			t.Fatalf("port %d handed out twice", p)

@@ -243,7 +243,7 @@ stub-zone:
     name: %q
     stub-addr: %s@%s
     stub-no-cache: yes
-`, port, ephemeralLow()-1, dir, zone, anchors.String(), zone, host, sport), nil
+`, port, testport.EphemeralLow()-1, dir, zone, anchors.String(), zone, host, sport), nil
 }
 
 // anchorRR parses a DS or DNSKEY record in presentation form.
@@ -259,24 +259,6 @@ func anchorRR(s string) (dns.RR, error) {
 		return nil, fmt.Errorf("trust anchor %q: empty", s)
 	}
 	return nil, fmt.Errorf("trust anchor %q: not a DS or DNSKEY record", s)
-}
-
-// ephemeralLow is the first port of the kernel's ephemeral range (32768
-// when it cannot be read).
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 32768
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 32768
-	}
-	n, err := strconv.Atoi(f[0])
-	if err != nil {
-		return 32768
-	}
-	return n
 }
 
 var errExited = errors.New("unbound exited")
