@@ -76,7 +76,12 @@ func (b *batch) inFlight() map[rrset.Key]struct{} {
 // prepare reports the plan's conflicts, passes its deletions through the
 // valve and turns it into a batch; nil when PowerDNS and the ownership
 // record need nothing.
-func (s *Syncer) prepare(zone string, zs *zoneState, keys []rrset.Key, ch plan.Changes, seq uint64, seqKnown bool) *batch {
+//
+// In a signed zone, soa is the signer's SOA among the RRsets planned
+// (none if it did not change): it is written with them, as its signature
+// is in the apex's RRSIG RRset, which came with it. A newer one in the
+// desired state would not match the signatures written beside it.
+func (s *Syncer) prepare(zone string, zs *zoneState, keys []rrset.Key, ch plan.Changes, seq uint64, seqKnown bool, soa rrset.Set) *batch {
 	s.reportConflicts(zone, zs, keys, ch.Conflicts)
 	ch, seqKnown, counted := s.holdDeletes(zone, zs, keys, ch, seqKnown)
 	if zs.notPresigned {
@@ -87,7 +92,7 @@ func (s *Syncer) prepare(zone string, zs *zoneState, keys []rrset.Key, ch plan.C
 	switch {
 	case s.signed[zone]:
 		// The signer's SOA, with the serial it signed, never the syncer's.
-		if soa := s.in.get(soaKey); len(soa.Records) > 0 {
+		if len(soa.Records) > 0 {
 			if cur, ok := zs.actual[soaKey]; !ok || !cur.Equal(soa) {
 				b.always = append(b.always, pdnsapi.Change{Set: soa})
 			}

@@ -293,5 +293,6 @@ func (s *Syncer) batchOf(ctx context.Context, zone string, zs *zoneState, sz *st
 			}
 		}
 	}
-	return s.prepare(zone, zs, keys, ch, sz.seq, sz.seqSet), nil
+	soa := sz.dec[rrset.Key{Name: zone, Type: "SOA"}].Desired
+	return s.prepare(zone, zs, keys, ch, sz.seq, sz.seqSet, soa), nil
 }

@@ -246,7 +246,11 @@ func (ps *pass) plan() *batch {
 		keys = append(keys, set.Key)
 	}
 	keys = append(keys, und...)
-	return ps.s.prepare(ps.zone, ps.zs, keys, ch, ps.p.seq, last)
+	var soa rrset.Set
+	if i := slices.IndexFunc(part, func(s rrset.Set) bool { return s.Type == "SOA" && s.Name == ps.zone }); i >= 0 {
+		soa = part[i]
+	}
+	return ps.s.prepare(ps.zone, ps.zs, keys, ch, ps.p.seq, last, soa)
 }
 
 // selectFirst reorders s so that s[:k] holds its k smallest elements, in
