@@ -1,6 +1,7 @@
 package dnssec
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -29,7 +30,15 @@ type Zone struct {
 	denial map[string]rrset.Set // NSEC or NSEC3 RRsets, by owner
 	// adopted holds signatures published before (Adopt), taken instead of
 	// new ones when they still verify over the RRset they are asked for.
-	adopted map[rrset.Key]*dns.RRSIG
+	adopted map[rrset.Key][]*dns.RRSIG
+	// prev holds, for each RRset that changed, the signatures of what it
+	// held before (newest first: one, or KeepSOASignatures of the SOA,
+	// which changes with every change), published beside the current one
+	// until the RRset changes again or its signature is refreshed.
+	// PowerDNS reads a presigned answer's records and their RRSIGs in
+	// separate lookups: an answer that reads the records before a write
+	// lands and the RRSIGs after it still holds a signature that matches.
+	prev map[rrset.Key][]*dns.RRSIG
 }
 
 // NewZone returns an empty signed zone name, signed with ksk (the DNSKEY
@@ -40,7 +49,7 @@ type Zone struct {
 func NewZone(name string, ksk, zsk Key, nsecTTL uint32, nsec3 *NSEC3Params) *Zone {
 	return &Zone{name: name, ksk: ksk, zsk: zsk, nsecTTL: nsecTTL, nsec3: nsec3,
 		sets: map[rrset.Key]rrset.Set{}, types: map[string][]string{}, sigs: map[rrset.Key]*dns.RRSIG{},
-		auth: map[string]bool{}, denial: map[string]rrset.Set{}, adopted: map[rrset.Key]*dns.RRSIG{}}
+		auth: map[string]bool{}, denial: map[string]rrset.Set{}, adopted: map[rrset.Key][]*dns.RRSIG{}, prev: map[rrset.Key][]*dns.RRSIG{}}
 }
 
 // Adopt offers the signatures of an RRSIG RRset published before (by an
@@ -56,26 +65,40 @@ func (z *Zone) Adopt(sigs rrset.Set, notBefore time.Time) {
 		if err != nil || !ok || int64(sig.Expiration) <= notBefore.Unix() {
 			continue
 		}
-		z.adopted[rrset.Key{Name: sigs.Name, Type: dns.TypeToString[sig.TypeCovered]}] = sig
+		k := rrset.Key{Name: sigs.Name, Type: dns.TypeToString[sig.TypeCovered]}
+		z.adopted[k] = append(z.adopted[k], sig)
 	}
 }
 
-// takeAdopted returns the adopted signature of k if it verifies over set
-// with key, and forgets it either way.
+// takeAdopted returns an adopted signature of k that verifies over set
+// with key, and forgets them all. Of the SOA's, the newest other one is
+// kept as the previous ones (see prev).
 func (z *Zone) takeAdopted(k rrset.Key, set rrset.Set, key Key) *dns.RRSIG {
-	sig, ok := z.adopted[k]
+	sigs, ok := z.adopted[k]
 	if !ok {
 		return nil
 	}
 	delete(z.adopted, k)
-	if sig.KeyTag != key.Tag() || sig.Algorithm != key.DNSKEY.Algorithm || sig.SignerName != z.name {
-		return nil
-	}
 	rrs, err := RRs(set)
-	if err != nil || len(rrs) == 0 || sig.Verify(key.DNSKEY, rrs) != nil {
+	if err != nil || len(rrs) == 0 {
 		return nil
 	}
-	return sig
+	var found *dns.RRSIG
+	var others []*dns.RRSIG
+	for _, sig := range sigs {
+		if found == nil && sig.KeyTag == key.Tag() && sig.Algorithm == key.DNSKEY.Algorithm && sig.SignerName == z.name &&
+			sig.Verify(key.DNSKEY, rrs) == nil {
+			found = sig
+		} else {
+			others = append(others, sig)
+		}
+	}
+	// Those of what the RRset held before, newest first.
+	slices.SortStableFunc(others, func(a, b *dns.RRSIG) int { return cmp.Compare(b.Inception, a.Inception) })
+	if n := min(len(others), z.keep(k)); n > 0 {
+		z.prev[k] = others[:n]
+	}
+	return found
 }
 
 // All returns everything the zone publishes: its data, denial records and
@@ -150,7 +173,7 @@ func (z *Zone) Apply(sets []rrset.Set, w Window) (Change, error) {
 				continue
 			}
 			delete(z.sets, s.Key)
-			delete(z.sigs, s.Key)
+			z.unsign(s.Key)
 			z.types[s.Name] = slices.DeleteFunc(z.types[s.Name], func(t string) bool { return t == s.Type })
 			if len(z.types[s.Name]) == 0 {
 				delete(z.types, s.Name)
@@ -169,7 +192,7 @@ func (z *Zone) Apply(sets []rrset.Set, w Window) (Change, error) {
 			nameChanges = true
 		}
 		ch.Upserts = append(ch.Upserts, s)
-		delete(z.sigs, s.Key)
+		z.replaced(s.Key)
 		sigNames[s.Name] = true
 	}
 	denied := map[string]bool{} // owners whose denial record went
@@ -231,13 +254,13 @@ func (z *Zone) rechain() (changed, gone []string) {
 		next[s.Name] = s
 		if old, ok := z.denial[s.Name]; !ok || !old.Equal(s) {
 			changed = append(changed, s.Name)
-			delete(z.sigs, s.Key)
+			z.replaced(s.Key)
 		}
 	}
 	for n, s := range z.denial {
 		if _, ok := next[n]; !ok {
 			gone = append(gone, n)
-			delete(z.sigs, s.Key)
+			z.unsign(s.Key)
 		}
 	}
 	z.denial = next
@@ -268,7 +291,7 @@ func (z *Zone) signName(name string, w Window) error {
 			set, ok = d, true
 		}
 		if !ok || !z.signs(k) {
-			delete(z.sigs, k)
+			z.unsign(k)
 			continue
 		}
 		if z.sigs[k] != nil {
@@ -298,9 +321,13 @@ func (z *Zone) rrsigs(name string) rrset.Set {
 	types = append(types, z.denialType())
 	slices.Sort(types)
 	for _, t := range types {
-		if sig := z.sigs[rrset.Key{Name: name, Type: t}]; sig != nil {
+		k := rrset.Key{Name: name, Type: t}
+		if sig := z.sigs[k]; sig != nil {
 			out.Records = append(out.Records, Content(sig))
 			out.TTL = max(out.TTL, sig.Hdr.Ttl)
+			for _, p := range z.prev[k] {
+				out.Records = append(out.Records, Content(p))
+			}
 		}
 	}
 	return out
@@ -324,7 +351,7 @@ func (z *Zone) Expiring(at time.Time) []rrset.Key {
 func (z *Zone) Resign(keys []rrset.Key, w Window) ([]rrset.Set, error) {
 	names := map[string]bool{}
 	for _, k := range keys {
-		delete(z.sigs, k)
+		z.unsign(k) // the RRset is as before: its new signature replaces all
 		names[k.Name] = true
 	}
 	var out []rrset.Set
@@ -337,3 +364,52 @@ func (z *Zone) Resign(keys []rrset.Key, w Window) ([]rrset.Set, error) {
 	slices.SortFunc(out, func(a, b rrset.Set) int { return Compare(a.Name, b.Name) })
 	return out, nil
 }
+
+// KeepSOASignatures is how many signatures of earlier SOAs the apex's
+// RRSIG RRset keeps beside the current one's (see Zone.prev): the SOA
+// changes with every change of the zone, so several writes can land
+// while PowerDNS answers one query.
+const KeepSOASignatures = 3
+
+// keep is how many earlier signatures of k are kept.
+func (z *Zone) keep(k rrset.Key) int {
+	if k.Type == "SOA" && k.Name == z.name {
+		return KeepSOASignatures
+	}
+	return 1
+}
+
+// replaced drops k's signature, its content having changed, and keeps it
+// as the newest of the earlier ones.
+func (z *Zone) replaced(k rrset.Key) {
+	sig := z.sigs[k]
+	if sig == nil {
+		return
+	}
+	delete(z.sigs, k)
+	z.prev[k] = append([]*dns.RRSIG{sig}, z.prev[k][:min(len(z.prev[k]), z.keep(k)-1)]...)
+}
+
+// unsign drops k's signatures, current and earlier.
+func (z *Zone) unsign(k rrset.Key) {
+	delete(z.sigs, k)
+	delete(z.prev, k)
+}
+
+// EarliestExpiry returns when the first of the zone's signatures expires,
+// and false if it holds none.
+func (z *Zone) EarliestExpiry() (time.Time, bool) {
+	var first uint32
+	for _, sig := range z.sigs {
+		if first == 0 || sig.Expiration < first {
+			first = sig.Expiration
+		}
+	}
+	if first == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(first), 0).UTC(), true
+}
+
+// Signatures returns how many RRsets the zone holds a signature of.
+func (z *Zone) Signatures() int { return len(z.sigs) }

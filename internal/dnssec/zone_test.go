@@ -274,3 +274,82 @@ func TestWindowJitter(t *testing.T) {
 		t.Errorf("a window without jitter changed: %v", plain)
 	}
 }
+
+// sigsOver returns the signatures in the RRSIG RRset sigs that verify
+// over set with key.
+func sigsOver(t *testing.T, sigs, set rrset.Set, key Key) int {
+	t.Helper()
+	rrs, err := RRs(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range sigs.Records {
+		rr, err := dns.NewRR(fmt.Sprintf("%s %d IN RRSIG %s", sigs.Name, sigs.TTL, c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sig := rr.(*dns.RRSIG); sig.TypeCovered == rrs[0].Header().Rrtype && sig.Verify(key.DNSKEY, rrs) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// TestZoneKeepsEarlierSignatures: after a change, a name's RRSIG RRset
+// still holds the signature of what the RRset held before (of the SOA,
+// the last KeepSOASignatures), so that an answer that reads the records
+// before a write and the signatures after it validates; a refresh, which
+// changes no record, drops them, and so does a deletion.
+func TestZoneKeepsEarlierSignatures(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	w := Window{Inception: now.Add(-time.Hour), Expiration: now.Add(48 * time.Hour)}
+	ksk, zsk := keyPair(t, ECDSAP256SHA256)
+	z := NewZone(zone, ksk, zsk, 60, nil)
+	s := served{}
+	ch, err := z.Apply(append(testSets(), z.DNSKEY(3600)), w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.take(ch)
+	soa := func(serial int) rrset.Set {
+		return rrset.Set{Key: rrset.Key{Name: zone, Type: "SOA"}, TTL: 3600,
+			Records: []string{fmt.Sprintf("ns1.%s hostmaster.%s %d 10800 3600 604800 60", zone, zone, serial)}}
+	}
+	www := func(addr string) rrset.Set {
+		return rrset.Set{Key: rrset.Key{Name: "www." + zone, Type: "AAAA"}, TTL: 300, Records: []string{addr}}
+	}
+	for serial := 8; serial <= 12; serial++ {
+		ch, err := z.Apply([]rrset.Set{soa(serial), www(fmt.Sprintf("2001:db8::%d", serial))}, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.take(ch)
+	}
+	apex, names := s[rrset.Key{Name: zone, Type: "RRSIG"}], s[rrset.Key{Name: "www." + zone, Type: "RRSIG"}]
+	for serial := 8; serial <= 12; serial++ {
+		want := 0
+		if serial >= 12-KeepSOASignatures {
+			want = 1
+		}
+		if got := sigsOver(t, apex, soa(serial), zsk); got != want {
+			t.Errorf("signatures of SOA serial %d at the apex: %d, want %d", serial, got, want)
+		}
+	}
+	for addr, want := range map[string]int{"2001:db8::12": 1, "2001:db8::11": 1, "2001:db8::10": 0} {
+		if got := sigsOver(t, names, www(addr), zsk); got != want {
+			t.Errorf("signatures of www AAAA %s: %d, want %d", addr, got, want)
+		}
+	}
+	mustVerify(t, "with earlier signatures", s)
+
+	sigs, err := z.Resign([]rrset.Key{{Name: "www." + zone, Type: "AAAA"}}, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.take(Change{Upserts: sigs})
+	if got := sigsOver(t, s[rrset.Key{Name: "www." + zone, Type: "RRSIG"}], www("2001:db8::11"), zsk); got != 0 {
+		t.Errorf("a refresh kept %d signatures of the earlier www AAAA", got)
+	}
+}
