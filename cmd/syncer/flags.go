@@ -182,13 +182,10 @@ func (c *syncerConfig) finish(fs *flag.FlagSet, args []string, zones, ns, approv
 		c.signed = append(c.signed, cz)
 	}
 	if c.signedPrefix == "" {
-		c.signedPrefix = events.DefaultSignedPrefix
-		if c.prefix != events.DefaultSubjectPrefix {
-			c.signedPrefix = c.prefix + "-signed"
-		}
+		c.signedPrefix = events.SignedPrefixFor(c.prefix)
 	}
-	if c.signedPrefix == c.prefix || strings.HasPrefix(c.signedPrefix, c.prefix+".") || strings.HasPrefix(c.prefix, c.signedPrefix+".") {
-		return nil, fmt.Errorf("%w: --signed-prefix %s overlaps --subject-prefix %s", errUsage, c.signedPrefix, c.prefix)
+	if err := events.CheckSignedPrefix(c.prefix, c.signedPrefix); err != nil {
+		return nil, fmt.Errorf("%w: --signed-prefix: %w", errUsage, err)
 	}
 	for _, n := range ns {
 		cn, err := rrset.CanonicalName(n)
