@@ -231,3 +231,13 @@ func canonical(set rrset.Set) rrset.Set {
 
 // Published returns how many RRsets the signer has published.
 func (s *Signer) Published() int { return len(s.published) }
+
+// EarliestExpiry returns when the first signature the signer made or
+// adopted expires, and false before the first Apply.
+func (s *Signer) EarliestExpiry() (time.Time, bool) { return s.zone.EarliestExpiry() }
+
+// Zone returns the name of the signed zone.
+func (s *Signer) Zone() string { return s.cfg.Zone }
+
+// Config returns the signer's configuration.
+func (s *Signer) Config() Config { return s.cfg }

@@ -433,3 +433,19 @@ func randomHex(t testing.TB, n int) string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// VerifyDNSSEC transfers zone and checks the transfer with BIND's
+// dnssec-verify; it returns the transfer, and dnssec-verify's complaint
+// when it refuses it.
+func (s *Server) VerifyDNSSEC(t testing.TB, zone string) (string, error) {
+	t.Helper()
+	axfr := s.AXFR(t, zone)
+	file := filepath.Join(t.TempDir(), "axfr.db")
+	if err := os.WriteFile(file, []byte(axfr), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("dnssec-verify", "-o", zone, file).CombinedOutput(); err != nil {
+		return axfr, fmt.Errorf("dnssec-verify refused the transfer of %s: %w\n%s", zone, err, out)
+	}
+	return axfr, nil
+}

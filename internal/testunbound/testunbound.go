@@ -142,6 +142,10 @@ func (r *Resolver) Query(t testing.TB, name, qtype string) Answer {
 	return a
 }
 
+// TryQuery is Query returning its error instead of failing the test:
+// for a goroutine other than the test's.
+func (r *Resolver) TryQuery(name, qtype string) (Answer, error) { return query(r.addr, name, qtype) }
+
 func query(addr, name, qtype string) (Answer, error) {
 	typ, ok := dns.StringToType[strings.ToUpper(qtype)]
 	if !ok {

@@ -1,0 +1,319 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/events"
+	"github.com/zonecast/zonecast/internal/testenv"
+	"github.com/zonecast/zonecast/internal/testpdns"
+	"github.com/zonecast/zonecast/internal/testunbound"
+)
+
+const zone = "signed.example.test."
+
+// env is one public nameserver (a syncer serving the zone as presigned,
+// on PowerDNS with lmdb) and the hidden signer, with a NATS user of its
+// own role; records are published by an admin client as origin "ops".
+type env struct {
+	pdns     *testpdns.Server
+	sync     *testenv.Syncer
+	signer   *testenv.Signer
+	pub      *bus.Publisher
+	resolver *testunbound.Resolver
+	ds       string // the DS of the signer's KSK: the trust anchor
+	last     uint64 // stream sequence of the last record published
+}
+
+// signerUser writes a users file with the signer's user (role signer,
+// origin "signer", the zone) and returns it with the password file.
+func signerUser(t *testing.T) (usersFile, pwFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	pwFile = filepath.Join(dir, "signer-password")
+	pw, err := bus.EnsurePassword(pwFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	usersFile = filepath.Join(dir, "users.json")
+	doc := fmt.Sprintf(`{"users":[{"user":"signer","password_hash":%q,"role":"signer","origin":"signer","zones":[%q]}]}`, h, zone)
+	if err := os.WriteFile(usersFile, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return usersFile, pwFile
+}
+
+func newEnv(t *testing.T, records int) *env {
+	t.Helper()
+	usersFile, pwFile := signerUser(t)
+	p := testpdns.StartWith(t, "lmdb", "domain-metadata-cache-ttl=0")
+	s := testenv.StartSyncer(t, testenv.SyncerOptions{PDNS: p,
+		Extra: []string{"--signed-zone", zone, "--nats-users-file", usersFile}})
+	e := &env{pdns: p, sync: s, pub: s.Publisher(t)}
+	testenv.Eventually(t, 20*time.Second, "the zone created and reported as not presigned", func() bool {
+		return s.Metric(t, fmt.Sprintf(`zonecast_syncer_zone_not_presigned{zone=%q}`, zone)) == 1
+	})
+	if out, err := exec.Command("pdnsutil", "--config-dir="+p.Dir, "set-presigned", zone).CombinedOutput(); err != nil {
+		t.Fatalf("pdnsutil set-presigned: %v\n%s", err, out)
+	}
+	for i := range records {
+		e.publish(t, fmt.Sprintf("h%d.%s", i, zone), "AAAA", fmt.Sprintf("2001:db8::%x", i+1))
+	}
+	e.publish(t, "ns1."+zone, "AAAA", "2001:db8::53")
+	e.signer = testenv.StartSigner(t, testenv.SignerOptions{Syncer: s, Zones: []string{zone}, NS: []string{"ns1." + zone},
+		User: "signer", PasswordFile: pwFile})
+	ds := strings.TrimSpace(e.signer.Run(t, "ds", "--zone", zone, "--key-dir", e.signer.Opts.KeyDir))
+	if !strings.Contains(ds, "\tDS\t") || strings.Count(ds, "\n") != 0 {
+		t.Fatalf("zonecast-signer ds printed %q, want one DS record", ds)
+	}
+	e.ds = ds
+	e.resolver = testunbound.Start(t, testunbound.Config{Zone: zone, Stub: p.DNSAddr, Anchors: []string{ds}})
+	return e
+}
+
+// publish puts one record event (a tombstone without records) on the
+// stream as origin ops.
+func (e *env) publish(t *testing.T, name, typ string, records ...string) {
+	t.Helper()
+	seq, err := e.pub.Publish(context.Background(), events.Message{Version: 1, Name: name, Type: typ, Origin: "ops",
+		TTL: 60, Records: records}, 0)
+	if err != nil {
+		t.Fatalf("publishing %s %s: %v", name, typ, err)
+	}
+	e.last = seq
+}
+
+// serial returns the SOA serial the nameserver serves, 0 if none.
+func (e *env) serial(t *testing.T) uint64 {
+	t.Helper()
+	soa := e.pdns.Dig(t, zone, "SOA")
+	if len(soa) != 1 {
+		return 0
+	}
+	var n uint64
+	fmt.Sscan(strings.Fields(soa[0])[2], &n)
+	return n
+}
+
+// validated waits until the nameserver serves the SOA serial of the last
+// record published, checks its transfer with dnssec-verify, and that
+// unbound, validating from the DS, answers existing with AD, and a missing
+// name (NXDOMAIN) and a missing type (NODATA) with AD too.
+func (e *env) validated(t *testing.T, step, existing string) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, fmt.Sprintf("%s: SOA serial %d", step, e.last), func() bool {
+		return e.serial(t) == uint64(uint32(e.last))
+	})
+	if axfr, err := e.pdns.VerifyDNSSEC(t, zone); err != nil {
+		t.Fatalf("%s: %v\n%s", step, err, axfr)
+	}
+	for _, q := range []struct{ name, qtype, rcode string }{
+		{existing, "AAAA", "NOERROR"}, {"missing." + zone, "AAAA", "NXDOMAIN"}, {existing, "TXT", "NOERROR"},
+	} {
+		if a := e.resolver.Query(t, q.name, q.qtype); a.Status() != q.rcode || !a.AD {
+			t.Errorf("%s: unbound answers %s %s with %s, AD %v; want %s with AD", step, q.name, q.qtype, a.Status(), a.AD, q.rcode)
+		}
+	}
+	if ok, out := testunbound.Delv(t, e.pdns.DNSAddr, zone, []string{e.ds}, existing, "AAAA"); !ok {
+		t.Errorf("%s: delv does not validate %s AAAA:\n%s", step, existing, out)
+	}
+}
+
+// TestSignerServesValidatingZone: zonecast-signer signs what sources
+// publish and the syncer serves it presigned: dnssec-verify accepts the
+// transfer and unbound and delv validate after the initial signing, a
+// burst of adds, deletions that change the NSEC chain, and a restart of
+// the signer, which re-signs nothing still valid.
+func TestSignerServesValidatingZone(t *testing.T) {
+	e := newEnv(t, 20)
+	e.validated(t, "initial signing", "h1."+zone)
+
+	for i := range 200 {
+		e.publish(t, fmt.Sprintf("burst%d.%s", i, zone), "AAAA", fmt.Sprintf("2001:db8:1::%x", i+1))
+	}
+	e.validated(t, "a burst of adds", "burst199."+zone)
+
+	for i := range 10 {
+		e.publish(t, fmt.Sprintf("burst%d.%s", i*2, zone), "AAAA")
+	}
+	e.validated(t, "deletions", "burst1."+zone)
+	if a := e.resolver.Query(t, "burst2."+zone, "AAAA"); a.Status() != "NXDOMAIN" || !a.AD {
+		t.Errorf("a deleted name: unbound answers %s, AD %v; want NXDOMAIN with AD", a.Status(), a.AD)
+	}
+
+	// A restart replays what was published and signs nothing again.
+	e.signer.Stop(t)
+	e.signer.Start(t)
+	if n := e.signer.Metric(t, "zonecast_signer_published_total"); n != 0 {
+		t.Errorf("the restarted signer published %v RRsets of an unchanged zone, want 0", n)
+	}
+	e.publish(t, "after-restart."+zone, "AAAA", "2001:db8:2::1")
+	e.validated(t, "after a restart", "after-restart."+zone)
+	if n := e.signer.Metric(t, "zonecast_signer_published_total"); n == 0 || n > 6 {
+		t.Errorf("one new name published %v signed RRsets, want the name's data, RRSIG and NSEC, its neighbour's NSEC and RRSIG, and the SOA (at most 6)", n)
+	}
+	if exp := e.signer.Metric(t, fmt.Sprintf(`zonecast_signer_signature_expiry_earliest_timestamp_seconds{zone=%q}`, zone)); exp < float64(time.Now().Add(24*time.Hour).Unix()) {
+		t.Errorf("earliest signature expiry %v is within a day", exp)
+	}
+}
+
+// TestSignerKilledMidBurst: the signer killed -9 in the middle of a burst
+// and started again. Meanwhile and afterwards unbound validates every
+// answer, and every transfer passes dnssec-verify; the zone ends with all
+// the burst's names. No private key is in the syncer's state, PowerDNS's
+// database or the stream.
+func TestSignerKilledMidBurst(t *testing.T) {
+	e := newEnv(t, 5)
+	e.validated(t, "initial signing", "h1."+zone)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var queries, failures atomic.Int64
+	var firstFailure atomic.Value
+	wg.Add(1)
+	go func() { // validation, all the time
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			name := "h1." + zone
+			if i%2 == 1 {
+				name = fmt.Sprintf("k%d.missing.%s", i, zone)
+			}
+			a, err := e.resolver.TryQuery(name, "AAAA")
+			queries.Add(1)
+			if err != nil || !a.AD || (a.Status() != "NOERROR" && a.Status() != "NXDOMAIN") {
+				failures.Add(1)
+				firstFailure.CompareAndSwap(nil, fmt.Sprintf("%s: %s, AD %v, %v", name, a.Status(), a.AD, err))
+			}
+		}
+	}()
+
+	const burst = 600
+	for i := range burst {
+		e.publish(t, fmt.Sprintf("k%d.%s", i, zone), "AAAA", fmt.Sprintf("2001:db8:3::%x", i+1))
+		if i == burst/3 {
+			e.signer.Kill(t)
+		}
+		if i == burst/2 {
+			if axfr, err := e.pdns.VerifyDNSSEC(t, zone); err != nil {
+				t.Errorf("while the signer is down: %v\n%s", err, axfr)
+			}
+			e.signer.Launch(t)
+		}
+	}
+	e.validated(t, "after the kill and restart", fmt.Sprintf("k%d.%s", burst-1, zone))
+	close(stop)
+	wg.Wait()
+	if failures.Load() > 0 {
+		t.Errorf("%d of %d validated queries during the burst failed; first: %v", failures.Load(), queries.Load(), firstFailure.Load())
+	}
+	for _, i := range []int{0, burst / 3, burst / 2, burst - 1} {
+		if got := e.pdns.Dig(t, fmt.Sprintf("k%d.%s", i, zone), "AAAA"); len(got) != 1 {
+			t.Errorf("k%d AAAA = %v after the burst", i, got)
+		}
+	}
+	noKeyMaterial(t, e)
+}
+
+// noKeyMaterial greps the public node (the syncer's state directory,
+// PowerDNS's directory with its database) and every message of the stream
+// for the private keys of the signer's key directory.
+func noKeyMaterial(t *testing.T, e *env) {
+	t.Helper()
+	secrets := privateKeys(t, e.signer.Opts.KeyDir)
+	if len(secrets) < 2 {
+		t.Fatalf("found %d private keys in %s, want a KSK and a ZSK", len(secrets), e.signer.Opts.KeyDir)
+	}
+	for _, dir := range []string{e.sync.Opts.StateDir, e.pdns.Dir} {
+		filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return nil
+			}
+			for _, s := range secrets {
+				if bytes.Contains(b, s) {
+					t.Errorf("private key material in %s", path)
+				}
+			}
+			return nil
+		})
+	}
+	_, js := e.sync.NATS(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := js.OrderedConsumer(ctx, bus.DefaultStreamName, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := info.NumPending
+	for i := uint64(0); i < n; i++ {
+		msg, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			t.Fatalf("reading message %d of %d of the stream: %v", i+1, n, err)
+		}
+		for _, s := range secrets {
+			if bytes.Contains(msg.Data(), s) || bytes.Contains([]byte(fmt.Sprint(msg.Headers())), s) {
+				t.Errorf("private key material in stream message %s", msg.Subject())
+			}
+		}
+	}
+	if n < 100 {
+		t.Errorf("read %d messages of the stream, want the zone's records and signatures", n)
+	}
+}
+
+// privateKeys returns the private keys of the key directory's .private
+// files, in base64 as the files hold them and decoded.
+func privateKeys(t *testing.T, dir string) [][]byte {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.private"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "PrivateKey: "); ok {
+				raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, []byte(strings.TrimSpace(v)), raw)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,95 @@
+package signerd
+
+import (
+	"strconv"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zonecast/zonecast/internal/dnssec"
+)
+
+// Metrics are the signer's Prometheus series.
+type Metrics struct {
+	Messages      *prometheus.CounterVec // record deliveries, by kind
+	Published     prometheus.Counter
+	PublishErrors prometheus.Counter
+	SignErrors    prometheus.Counter
+	Serial        *prometheus.GaugeVec
+	Expiry        *prometheus.GaugeVec
+	RRsets        *prometheus.GaugeVec
+	Keys          *prometheus.GaugeVec
+}
+
+// NewMetrics registers the signer's series on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zonecast_signer_messages_total",
+			Help: "Record stream deliveries of the signed zones, by kind: record (a set or a tombstone), expired (lease over or marker) or invalid (refused, see the log).",
+		}, []string{"kind"}),
+		Published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zonecast_signer_published_total",
+			Help: "Signed RRsets (and withdrawals) stored in the stream.",
+		}),
+		PublishErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zonecast_signer_publish_errors_total",
+			Help: "Atomic batches the stream did not take; each is tried again until it does.",
+		}),
+		SignErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zonecast_signer_sign_errors_total",
+			Help: "Signing rounds of a zone that failed (see the log); the zone's changes wait for the next round.",
+		}),
+		Serial: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "zonecast_signer_serial",
+			Help: "SOA serial of the last signed change published, per zone.",
+		}, []string{"zone"}),
+		Expiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "zonecast_signer_signature_expiry_earliest_timestamp_seconds",
+			Help: "Unix time at which the first of the zone's published signatures expires.",
+		}, []string{"zone"}),
+		RRsets: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "zonecast_signer_rrsets",
+			Help: "RRsets the signer has published in the zone (data, RRSIG, NSEC/NSEC3, apex).",
+		}, []string{"zone"}),
+		Keys: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "zonecast_signer_key_info",
+			Help: "The zone's keys (1 each): role ksk or zsk, tag, algorithm, and state: active (signs), published (in the DNSKEY RRset only, before or after signing).",
+		}, []string{"zone", "role", "tag", "algorithm", "state"}),
+	}
+	for _, k := range []string{"record", "expired", "invalid"} {
+		m.Messages.WithLabelValues(k)
+	}
+	reg.MustRegister(m.Messages, m.Published, m.PublishErrors, m.SignErrors, m.Serial, m.Expiry, m.RRsets, m.Keys)
+	return m
+}
+
+func (m *Metrics) folded(o outcome) {
+	switch o {
+	case folded:
+		m.Messages.WithLabelValues("record").Inc()
+	case expired:
+		m.Messages.WithLabelValues("expired").Inc()
+	default:
+		m.Messages.WithLabelValues("invalid").Inc()
+	}
+}
+
+// observe sets the per-zone gauges from the signers.
+func (m *Metrics) observe(st *state) {
+	for zone, sg := range st.zones {
+		m.RRsets.WithLabelValues(zone).Set(float64(sg.Published()))
+		if at, ok := sg.EarliestExpiry(); ok {
+			m.Expiry.WithLabelValues(zone).Set(float64(at.Unix()))
+		}
+	}
+}
+
+// KeyInfo records a zone key's role and state.
+func (m *Metrics) KeyInfo(zone string, k dnssec.Key, state string) {
+	role := "zsk"
+	if k.KSK() {
+		role = "ksk"
+	}
+	m.Keys.WithLabelValues(zone, role, strconv.Itoa(int(k.Tag())), dns.AlgorithmToString[k.DNSKEY.Algorithm], state).Set(1)
+}
