@@ -25,6 +25,7 @@ type signerConfig struct {
 	algorithm    uint8
 	nsec3        *dnssec.NSEC3Params
 	template     signer.Config // all but Zone and the keys
+	zskLifetime  time.Duration
 	origin       string
 	nats         *bus.ClientConfig
 	stream       string
@@ -73,8 +74,15 @@ func registerFlags(fs *flag.FlagSet) func(args []string) (*signerConfig, error) 
 	fs.DurationVar(&validity, "validity", 14*24*time.Hour, "how long a new signature is valid")
 	fs.DurationVar(&resign, "refresh", 3*24*time.Hour, "make a signature again this long before it expires")
 	fs.DurationVar(&jitter, "jitter", 24*time.Hour, "spread of the expiries: each RRset's signatures expire up to this much earlier than --validity, so they are not all made again at once")
+	fs.DurationVar(&c.zskLifetime, "zsk-lifetime", 0, "start a ZSK rollover by pre-publication once the active ZSK has signed this long (0: only by zonecast-signer rollover)")
 	fs.StringVar(&c.origin, "origin", "signer", "the signer's origin id: its subjects, and its NATS user's origin")
 	c.nats = cli.NATSFlags(fs, "nats://127.0.0.1:4222", "NATS server URL(s), comma separated")
+	// Its own user, of role signer: never the syncer's, which may do
+	// everything.
+	user := fs.Lookup("nats-user")
+	user.DefValue, user.Usage = "signer", "NATS user name, of role signer (with --nats-password-file)"
+	c.nats.User = "signer"
+	fs.Lookup("nats-password-file").Usage = "file holding the NATS password of --nats-user (one of it, --nats-creds-file or --nats-nkey-seed-file is required)"
 	fs.StringVar(&c.stream, "stream", bus.DefaultStreamName, "JetStream stream name (created by zonecast-syncer, never by the signer)")
 	fs.StringVar(&c.prefix, "subject-prefix", events.DefaultSubjectPrefix, "subject prefix of record events")
 	fs.StringVar(&c.signedPrefix, "signed-prefix", "", "subject prefix of the signed records (default "+events.DefaultSignedPrefix+
@@ -143,6 +151,9 @@ func registerFlags(fs *flag.FlagSet) func(args []string) (*signerConfig, error) 
 		if resign <= 0 || jitter < 0 || resign+jitter >= validity {
 			return nil, usage("want --refresh > 0, --jitter >= 0 and --refresh + --jitter < --validity (%v + %v, %v)", resign, jitter, validity)
 		}
+		if c.zskLifetime < 0 {
+			return nil, usage("--zsk-lifetime %v is negative", c.zskLifetime)
+		}
 		if validity < time.Hour {
 			return nil, usage("--validity %v is under 1h", validity)
 		}
@@ -163,6 +174,10 @@ func registerFlags(fs *flag.FlagSet) func(args []string) (*signerConfig, error) 
 		}
 		if err := events.CheckSignedPrefix(c.prefix, c.signedPrefix); err != nil {
 			return nil, usage("--signed-prefix: %v", err)
+		}
+		if c.nats.PasswordFile == "" && c.nats.CredsFile == "" && c.nats.NkeySeedFile == "" {
+			return nil, usage("the signer's NATS user needs --nats-password-file, --nats-creds-file or --nats-nkey-seed-file (or %s)",
+				config.EnvName("nats-password-file"))
 		}
 		c.nats.Name = "zonecast-signer/" + c.origin
 		return c, nil

@@ -52,7 +52,6 @@ func run(ctx context.Context, cfg *signerConfig, log zerolog.Logger) error {
 		}
 		return health.Serve(ctx, cfg.httpListen, mux)
 	})
-	cli.LocalAuthDefaults(cfg.nats)
 	nc, js, err := cli.ConnectStream(ctx, *cfg.nats, cfg.stream, ready, log)
 	if err != nil {
 		return g.Err(err)
