@@ -5,11 +5,13 @@
 package dnssec
 
 import (
+	"bytes"
 	"crypto"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -21,10 +23,84 @@ const (
 	ED25519         = dns.ED25519
 )
 
-// Key is one key of a zone: its DNSKEY record and private key.
+// Key is one key of a zone: its DNSKEY record, private key and timing.
 type Key struct {
 	DNSKEY  *dns.DNSKEY
 	Private crypto.Signer
+	Timing
+}
+
+// Timing is when a key enters and leaves the zone, as BIND's key files
+// say it (dnssec-settime): published in the DNSKEY RRset from Publish,
+// signing from Activate, no longer signing from Inactive, gone from the
+// DNSKEY RRset from Delete. A zero time is unset: published and active
+// from the start, never retired.
+type Timing struct {
+	Created, Publish, Activate, Inactive, Delete time.Time
+}
+
+// timingFields are the .private file's names of Timing's fields.
+var timingFields = []string{"Created", "Publish", "Activate", "Inactive", "Delete"}
+
+func (t *Timing) field(name string) *time.Time {
+	switch name {
+	case "Created":
+		return &t.Created
+	case "Publish":
+		return &t.Publish
+	case "Activate":
+		return &t.Activate
+	case "Inactive":
+		return &t.Inactive
+	case "Delete":
+		return &t.Delete
+	}
+	return nil
+}
+
+// bindTime is the format of BIND's key timing fields.
+const bindTime = "20060102150405"
+
+// text renders the timing as BIND's .private file lines.
+func (t Timing) text() string {
+	var b strings.Builder
+	for _, f := range timingFields {
+		if v := *t.field(f); !v.IsZero() {
+			fmt.Fprintf(&b, "%s: %s\n", f, v.UTC().Format(bindTime))
+		}
+	}
+	return b.String()
+}
+
+// parseTiming reads the timing fields of a .private file's text.
+func parseTiming(text, file string) (Timing, error) {
+	var t Timing
+	for _, line := range strings.Split(text, "\n") {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		p := t.field(strings.TrimSpace(name))
+		if p == nil {
+			continue
+		}
+		v, err := time.Parse(bindTime, strings.TrimSpace(value))
+		if err != nil {
+			return Timing{}, fmt.Errorf("reading %s.private: %s: want YYYYMMDDHHMMSS: %w", file, name, err)
+		}
+		*p = v.UTC()
+	}
+	return t, nil
+}
+
+// Published reports whether the key is in the DNSKEY RRset at now.
+func (t Timing) Published(now time.Time) bool {
+	return !now.Before(t.Publish) && (t.Delete.IsZero() || now.Before(t.Delete))
+}
+
+// Active reports whether the key signs at now.
+func (t Timing) Active(now time.Time) bool {
+	return t.Published(now) && !now.Before(t.Activate) && (t.Inactive.IsZero() || now.Before(t.Inactive))
 }
 
 // ErrAlgorithm is returned for an algorithm the signer does not support.
@@ -93,9 +169,10 @@ func (k Key) BaseName() string {
 // PublicText is the key's .key file: the DNSKEY record.
 func (k Key) PublicText() string { return k.DNSKEY.String() + "\n" }
 
-// PrivateText is the key's .private file, in BIND's format. It is the
-// secret: callers write it with mode 0600 and never log it.
-func (k Key) PrivateText() string { return k.DNSKEY.PrivateKeyString(k.Private) }
+// PrivateText is the key's .private file, in BIND's format, its timing
+// included. It is the secret: callers write it with mode 0600 and never
+// log it.
+func (k Key) PrivateText() string { return k.DNSKEY.PrivateKeyString(k.Private) + k.Timing.text() }
 
 // ParseBIND reads a key from BIND's pair of files: public (K*.key, the
 // DNSKEY record) and private (K*.private).
@@ -111,7 +188,11 @@ func ParseBIND(public, private io.Reader, file string) (Key, error) {
 	if _, err := bits(k.Algorithm); err != nil {
 		return Key{}, fmt.Errorf("reading %s.key: %w", file, err)
 	}
-	priv, err := k.ReadPrivateKey(private, file+".private")
+	text, err := io.ReadAll(private)
+	if err != nil {
+		return Key{}, fmt.Errorf("reading %s.private: %w", file, err)
+	}
+	priv, err := k.ReadPrivateKey(bytes.NewReader(text), file+".private")
 	if err != nil {
 		return Key{}, fmt.Errorf("reading %s.private: %w", file, err)
 	}
@@ -119,5 +200,9 @@ func ParseBIND(public, private io.Reader, file string) (Key, error) {
 	if !ok {
 		return Key{}, fmt.Errorf("reading %s.private: %w", file, ErrAlgorithm)
 	}
-	return Key{DNSKEY: k, Private: signer}, nil
+	timing, err := parseTiming(string(text), file)
+	if err != nil {
+		return Key{}, err
+	}
+	return Key{DNSKEY: k, Private: signer, Timing: timing}, nil
 }

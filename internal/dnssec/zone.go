@@ -18,10 +18,17 @@ import (
 // or go and of their neighbours, and what the caller passes again (the
 // SOA). It is not safe for concurrent use.
 type Zone struct {
-	name     string
-	ksk, zsk Key
-	nsecTTL  uint32
-	nsec3    *NSEC3Params // nil: NSEC
+	name string
+	// ksks sign the DNSKEY, CDS and CDNSKEY RRsets (the first one's
+	// signature is kept in sigs, the others' in kskSigs: more than one
+	// during a KSK rollover), zsk everything else; published are the
+	// keys of the DNSKEY RRset (more than these during a rollover).
+	ksks      []Key
+	zsk       Key
+	published []Key
+	kskSigs   map[rrset.Key][]*dns.RRSIG
+	nsecTTL   uint32
+	nsec3     *NSEC3Params // nil: NSEC
 
 	sets   map[rrset.Key]rrset.Set
 	types  map[string][]string // the types at each name
@@ -47,7 +54,8 @@ type Zone struct {
 // the apex's NSEC3PARAM RRset, see NSEC3PARAM, through Apply). nsecTTL is
 // the TTL of the NSEC or NSEC3 records (the SOA minimum).
 func NewZone(name string, ksk, zsk Key, nsecTTL uint32, nsec3 *NSEC3Params) *Zone {
-	return &Zone{name: name, ksk: ksk, zsk: zsk, nsecTTL: nsecTTL, nsec3: nsec3,
+	return &Zone{name: name, ksks: []Key{ksk}, zsk: zsk, published: []Key{ksk, zsk}, kskSigs: map[rrset.Key][]*dns.RRSIG{},
+		nsecTTL: nsecTTL, nsec3: nsec3,
 		sets: map[rrset.Key]rrset.Set{}, types: map[string][]string{}, sigs: map[rrset.Key]*dns.RRSIG{},
 		auth: map[string]bool{}, denial: map[string]rrset.Set{}, adopted: map[rrset.Key][]*dns.RRSIG{}, prev: map[rrset.Key][]*dns.RRSIG{}}
 }
@@ -92,6 +100,9 @@ func (z *Zone) takeAdopted(k rrset.Key, set rrset.Set, key Key) *dns.RRSIG {
 		} else {
 			others = append(others, sig)
 		}
+	}
+	if slices.Contains(kskTypes, k.Type) {
+		return found // the others are the other KSKs', made again
 	}
 	// Those of what the RRset held before, newest first.
 	slices.SortStableFunc(others, func(a, b *dns.RRSIG) int { return cmp.Compare(b.Inception, a.Inception) })
@@ -141,7 +152,78 @@ func (z *Zone) denialType() string {
 // DNSKEY returns the zone's DNSKEY RRset.
 func (z *Zone) DNSKEY(ttl uint32) rrset.Set {
 	return rrset.Set{Key: rrset.Key{Name: z.name, Type: "DNSKEY"}, TTL: ttl,
-		Records: []string{Content(z.ksk.DNSKEY), Content(z.zsk.DNSKEY)}}
+		Records: keyRecords(z.published, func(k Key) dns.RR { return k.DNSKEY })}
+}
+
+// CDS and CDNSKEY return the RRsets that ask the parent for the DS of
+// the zone's KSKs (RFC 7344).
+func (z *Zone) CDS(ttl uint32) rrset.Set {
+	return rrset.Set{Key: rrset.Key{Name: z.name, Type: "CDS"}, TTL: ttl,
+		Records: keyRecords(z.ksks, func(k Key) dns.RR { return &dns.CDS{DS: *k.DS()} })}
+}
+
+// CDNSKEY: see CDS.
+func (z *Zone) CDNSKEY(ttl uint32) rrset.Set {
+	return rrset.Set{Key: rrset.Key{Name: z.name, Type: "CDNSKEY"}, TTL: ttl,
+		Records: keyRecords(z.ksks, func(k Key) dns.RR { return &dns.CDNSKEY{DNSKEY: *k.DNSKEY} })}
+}
+
+func keyRecords(keys []Key, rr func(Key) dns.RR) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = Content(rr(k))
+	}
+	return out
+}
+
+// SetKeys makes ksks sign the DNSKEY, CDS and CDNSKEY RRsets, zsk the
+// rest, and published the DNSKEY RRset (the caller applies the RRsets of
+// DNSKEY, CDS and CDNSKEY again). It reports whether the ZSK changed:
+// every other signature is then dropped, for the caller to make again
+// (ResignAll).
+func (z *Zone) SetKeys(ksks []Key, zsk Key, published []Key) (zskChanged bool) {
+	if !sameKeys(ksks, z.ksks) {
+		for _, t := range kskTypes {
+			z.unsign(rrset.Key{Name: z.name, Type: t})
+		}
+	}
+	z.ksks, z.published = slices.Clone(ksks), slices.Clone(published)
+	if zsk.Tag() == z.zsk.Tag() && zsk.DNSKEY.Algorithm == z.zsk.DNSKEY.Algorithm {
+		return false
+	}
+	z.zsk = zsk
+	for k := range z.sigs {
+		if !slices.Contains(kskTypes, k.Type) || k.Name != z.name {
+			z.unsign(k)
+		}
+	}
+	return true
+}
+
+// kskTypes are the apex types the KSKs sign.
+var kskTypes = []string{"CDNSKEY", "CDS", "DNSKEY"}
+
+func sameKeys(a, b []Key) bool {
+	return slices.EqualFunc(a, b, func(x, y Key) bool {
+		return x.Tag() == y.Tag() && x.DNSKEY.Algorithm == y.DNSKEY.Algorithm
+	})
+}
+
+// ResignAll signs every RRset that lacks a signature (after SetKeys
+// changed the ZSK) and returns the RRSIG RRsets of their names.
+func (z *Zone) ResignAll(w Window) ([]rrset.Set, error) {
+	var keys []rrset.Key
+	for k := range z.sets {
+		if z.sigs[k] == nil && z.signs(k) {
+			keys = append(keys, k)
+		}
+	}
+	for _, d := range z.denial {
+		if z.sigs[d.Key] == nil {
+			keys = append(keys, d.Key)
+		}
+	}
+	return z.Resign(keys, w)
 }
 
 // Change is what Apply asks to publish: RRsets to write and keys to delete
@@ -298,18 +380,28 @@ func (z *Zone) signName(name string, w Window) error {
 			continue
 		}
 		key := z.zsk
-		if k.Type == "DNSKEY" {
-			key = z.ksk
+		byKSK := k.Name == z.name && slices.Contains(kskTypes, k.Type)
+		if byKSK {
+			key = z.ksks[0]
 		}
-		if sig := z.takeAdopted(k, set, key); sig != nil {
-			z.sigs[k] = sig
-			continue
-		}
-		sig, err := Sign(set, key, w.For(k))
-		if err != nil {
-			return err
+		sig := z.takeAdopted(k, set, key)
+		if sig == nil {
+			var err error
+			if sig, err = Sign(set, key, w.For(k)); err != nil {
+				return err
+			}
 		}
 		z.sigs[k] = sig
+		delete(z.kskSigs, k)
+		if byKSK {
+			for _, other := range z.ksks[1:] {
+				sig, err := Sign(set, other, w.For(k))
+				if err != nil {
+					return err
+				}
+				z.kskSigs[k] = append(z.kskSigs[k], sig)
+			}
+		}
 	}
 	return nil
 }
@@ -326,6 +418,9 @@ func (z *Zone) rrsigs(name string) rrset.Set {
 			out.Records = append(out.Records, Content(sig))
 			out.TTL = max(out.TTL, sig.Hdr.Ttl)
 			for _, p := range z.prev[k] {
+				out.Records = append(out.Records, Content(p))
+			}
+			for _, p := range z.kskSigs[k] {
 				out.Records = append(out.Records, Content(p))
 			}
 		}
@@ -394,6 +489,7 @@ func (z *Zone) replaced(k rrset.Key) {
 func (z *Zone) unsign(k rrset.Key) {
 	delete(z.sigs, k)
 	delete(z.prev, k)
+	delete(z.kskSigs, k)
 }
 
 // EarliestExpiry returns when the first of the zone's signatures expires,

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/zonecast/zonecast/internal/dnssec"
 )
@@ -94,39 +95,67 @@ func (s Store) Save(k dnssec.Key) error {
 	return nil
 }
 
+// Update writes k's timing into its existing .private file, replacing it
+// whole (mode 0600) or not at all.
+func (s Store) Update(k dnssec.Key) error {
+	path := filepath.Join(s.Dir, k.BaseName()+".private")
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("updating %s: %w", path, err)
+	}
+	tmp, err := write(path, []byte(k.PrivateText()), 0o600)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("updating %s: %w", path, err)
+	}
+	return nil
+}
+
 // create writes data to a new file path with mode, through a temporary
 // file and a link, so that the file appears whole or not at all and an
 // existing one stays.
 func create(path string, data []byte, mode fs.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	tmp, err := write(path, data, mode)
 	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+		return err
 	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, path); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
 }
 
+// write writes data to a new temporary file with mode beside path, synced,
+// and returns its name.
+func write(path string, data []byte, mode fs.FileMode) (string, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err != nil {
+		return "", fmt.Errorf("writing %s: %w", path, err)
+	}
+	err = tmp.Chmod(mode)
+	if err == nil {
+		_, err = tmp.Write(data)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("writing %s: %w", path, err)
+	}
+	return tmp.Name(), nil
+}
+
 // Ensure returns zone's keys, generating a KSK and a ZSK of alg first
-// when the directory holds none for it; created says whether it did.
-func (s Store) Ensure(zone string, alg uint8, ttl uint32) (keys []dnssec.Key, created bool, err error) {
+// (created at now) when the directory holds none for it; created says
+// whether it did.
+func (s Store) Ensure(zone string, alg uint8, ttl uint32, now time.Time) (keys []dnssec.Key, created bool, err error) {
 	keys, err = s.Keys(zone)
 	if err != nil || len(keys) > 0 {
 		return keys, false, err
@@ -136,6 +165,7 @@ func (s Store) Ensure(zone string, alg uint8, ttl uint32) (keys []dnssec.Key, cr
 		if err != nil {
 			return nil, false, err
 		}
+		k.Created = now.UTC().Truncate(time.Second)
 		if err := s.Save(k); err != nil {
 			return nil, false, err
 		}

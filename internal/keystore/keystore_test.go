@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zonecast/zonecast/internal/dnssec"
 )
@@ -16,11 +17,11 @@ const zone = "example.org."
 func TestEnsureMakesKeysOnceWithTheirModes(t *testing.T) {
 	t.Parallel()
 	s := Store{Dir: filepath.Join(t.TempDir(), "keys")}
-	keys, created, err := s.Ensure(zone, dnssec.ECDSAP256SHA256, 3600)
+	keys, created, err := s.Ensure(zone, dnssec.ECDSAP256SHA256, 3600, time.Now())
 	if err != nil || !created || len(keys) != 2 || !keys[0].KSK() || keys[1].KSK() {
 		t.Fatalf("Ensure = %d keys (created %v), %v; want a KSK then a ZSK", len(keys), created, err)
 	}
-	again, created, err := s.Ensure(zone, dnssec.ECDSAP256SHA256, 3600)
+	again, created, err := s.Ensure(zone, dnssec.ECDSAP256SHA256, 3600, time.Now())
 	if err != nil || created || len(again) != 2 || again[0].Tag() != keys[0].Tag() || again[1].Tag() != keys[1].Tag() {
 		t.Fatalf("second Ensure = %d keys (created %v), %v; want the same two keys", len(again), created, err)
 	}
@@ -46,7 +47,7 @@ func TestEnsureMakesKeysOnceWithTheirModes(t *testing.T) {
 func TestExposedPrivateKeyRefused(t *testing.T) {
 	t.Parallel()
 	s := Store{Dir: t.TempDir()}
-	keys, _, err := s.Ensure(zone, dnssec.ED25519, 3600)
+	keys, _, err := s.Ensure(zone, dnssec.ED25519, 3600, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
