@@ -5,14 +5,16 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/zonecast/zonecast/internal/cli"
 	"github.com/zonecast/zonecast/internal/keystore"
 	"github.com/zonecast/zonecast/internal/rrset"
 )
 
-const dsHelp = `Prints one DS record (SHA-256) per KSK of the zone in --key-dir, in
-zone file format, for the parent zone's operator or registrar. It reads
+const dsHelp = `Prints one DS record (SHA-256) per KSK of the zone in --key-dir that is
+in the DNSKEY RRset now (two during a KSK rollover), in zone file format,
+for the parent zone's operator or registrar. It reads
 only the key directory: run it where zonecast-signer runs.`
 
 // dsFlags registers the flags of ds.
@@ -35,8 +37,9 @@ func dsFlags(fs *flag.FlagSet) cli.Func {
 			return err
 		}
 		n := 0
+		now := time.Now()
 		for _, k := range keys {
-			if k.KSK() {
+			if k.KSK() && k.Published(now) {
 				fmt.Fprintln(os.Stdout, k.DS().String())
 				n++
 			}

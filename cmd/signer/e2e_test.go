@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -316,4 +317,113 @@ func privateKeys(t *testing.T, dir string) [][]byte {
 		}
 	}
 	return out
+}
+
+// dnskeys returns the key tags of the zone's DNSKEY RRset as served, and
+// how many CDS records it serves.
+func (e *env) dnskeys(t *testing.T) (tags []string, cds int) {
+	t.Helper()
+	for _, r := range e.pdns.Dig(t, zone, "DNSKEY") {
+		f := strings.Fields(r)
+		tags = append(tags, f[len(f)-1][:8]) // a prefix of the key: enough to tell them apart
+	}
+	return tags, len(e.pdns.Dig(t, zone, "CDS"))
+}
+
+// signatureTags returns the key tags of every RRSIG in the zone's
+// transfer.
+func signatureTags(axfr string) map[string]bool {
+	out := map[string]bool{}
+	for _, line := range strings.Split(axfr, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 10 && f[3] == "RRSIG" {
+			out[f[10]] = true
+		}
+	}
+	return out
+}
+
+// rollover runs zonecast-signer rollover with args against the signer's
+// key directory, and has the signer read its keys (SIGHUP).
+func (e *env) rollover(t *testing.T, args ...string) string {
+	t.Helper()
+	out := e.signer.Run(t, append([]string{"rollover", "--zone", zone, "--key-dir", e.signer.Opts.KeyDir}, args...)...)
+	e.signer.Signal(t, syscall.SIGHUP)
+	return out
+}
+
+// waitKeys waits until the zone serves n DNSKEY and cds CDS records, then
+// checks that it validates.
+func (e *env) waitKeys(t *testing.T, step string, n, cds int) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, fmt.Sprintf("%s: %d DNSKEY and %d CDS records", step, n, cds), func() bool {
+		tags, c := e.dnskeys(t)
+		return len(tags) == n && c == cds
+	})
+	e.publish(t, "step."+zone, "TXT", fmt.Sprintf("%q", step))
+	e.validated(t, step, "h1."+zone)
+}
+
+// TestSignerRollovers: a ZSK rollover by pre-publication and a KSK
+// rollover with CDS, each step checked with dnssec-verify, unbound and
+// delv; after the KSK rollover the zone validates from the new DS alone.
+func TestSignerRollovers(t *testing.T) {
+	e := newEnv(t, 10)
+	e.validated(t, "initial signing", "h1."+zone)
+	ksk, zsk := keyTags(t, e.signer.Opts.KeyDir)
+
+	out := e.rollover(t, "--key", "zsk", "--prepublish", "4s", "--retire", "4s")
+	t.Logf("rollover: %s", out)
+	e.waitKeys(t, "ZSK pre-published", 3, 1)
+	e.waitKeys(t, "old ZSK withdrawn", 2, 1)
+	axfr, err := e.pdns.VerifyDNSSEC(t, zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sigs := signatureTags(axfr); sigs[zsk] || !sigs[ksk] || len(sigs) != 2 {
+		t.Errorf("after the ZSK rollover the signatures are by keys %v; want the KSK %s and a new ZSK, not %s", sigs, ksk, zsk)
+	}
+
+	out = e.rollover(t, "--key", "ksk")
+	t.Logf("rollover: %s", out)
+	e.waitKeys(t, "second KSK", 3, 2)
+	ds := strings.Split(strings.TrimSpace(e.signer.Run(t, "ds", "--zone", zone, "--key-dir", e.signer.Opts.KeyDir)), "\n")
+	if len(ds) != 2 {
+		t.Fatalf("zonecast-signer ds during a KSK rollover printed %q, want two DS", ds)
+	}
+	newDS := ds[0]
+	if newDS == e.ds {
+		newDS = ds[1]
+	}
+	e.resolver = testunbound.Start(t, testunbound.Config{Zone: zone, Stub: e.pdns.DNSAddr, Anchors: []string{newDS}})
+	e.validated(t, "second KSK, from its DS", "h1."+zone)
+
+	e.rollover(t, "--key", "ksk", "--complete")
+	e.ds = newDS
+	e.waitKeys(t, "old KSK retired", 2, 1)
+	if got := strings.TrimSpace(e.signer.Run(t, "ds", "--zone", zone, "--key-dir", e.signer.Opts.KeyDir)); got != newDS {
+		t.Errorf("zonecast-signer ds after the rollover printed %q, want %q", got, newDS)
+	}
+}
+
+// keyTags returns the tags of the KSK and the ZSK in dir (one of each).
+func keyTags(t *testing.T, dir string) (ksk, zsk string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.key"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tag := strings.TrimLeft(strings.TrimSuffix(filepath.Base(f), ".key")[strings.LastIndex(filepath.Base(f), "+")+1:], "0")
+		if strings.Contains(string(b), "DNSKEY\t257") || strings.Contains(string(b), "DNSKEY 257") {
+			ksk = tag
+		} else {
+			zsk = tag
+		}
+	}
+	if ksk == "" || zsk == "" || len(files) != 2 {
+		t.Fatalf("keys in %s: %v", dir, files)
+	}
+	return ksk, zsk
 }

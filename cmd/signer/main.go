@@ -29,6 +29,8 @@ func program() *cli.Program {
 			Help: signerHelp, Flags: cli.ConfigFlags(registerFlags, runSigner)},
 		{Name: "ds", Args: "--zone ZONE [--key-dir DIR]", Summary: "print the DS records of a zone's KSKs, for the parent zone",
 			Help: dsHelp, Flags: dsFlags},
+		{Name: "rollover", Args: "--zone ZONE --key zsk|ksk [--complete] [flags]", Summary: "start a ZSK or KSK rollover (or complete a KSK rollover)",
+			Help: rolloverHelp, Flags: rolloverFlags},
 	}}
 }
 

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/cli"
-	"github.com/zonecast/zonecast/internal/dnssec"
 	"github.com/zonecast/zonecast/internal/health"
 	"github.com/zonecast/zonecast/internal/keystore"
 	"github.com/zonecast/zonecast/internal/signer"
@@ -23,23 +26,22 @@ func run(ctx context.Context, cfg *signerConfig, log zerolog.Logger) error {
 	m := signerd.NewMetrics(reg)
 	signers := make([]*signer.Signer, 0, len(cfg.zones))
 	store := keystore.Store{Dir: cfg.keyDir}
+	now := time.Now()
 	for _, zone := range cfg.zones {
-		keys, created, err := store.Ensure(zone, cfg.algorithm, cfg.template.KeyTTL)
+		keys, created, err := store.Ensure(zone, cfg.algorithm, cfg.template.KeyTTL, now)
 		if err != nil {
 			return fmt.Errorf("loading the keys of %s: %w", zone, err)
 		}
-		ksk, zsk, err := pickKeys(zone, keys)
+		ks, _, err := signer.Plan(zone, keys, now)
 		if err != nil {
 			return err
 		}
 		if created {
-			log.Info().Str("zone", zone).Uint16("ksk", ksk.Tag()).Uint16("zsk", zsk.Tag()).Str("key_dir", cfg.keyDir).
+			log.Info().Str("zone", zone).Uint16("ksk", ks.KSKs[0].Tag()).Uint16("zsk", ks.ZSK.Tag()).Str("key_dir", cfg.keyDir).
 				Msg("made new keys; add the DS records of zonecast-signer ds to the parent zone")
 		}
-		m.KeyInfo(zone, ksk, "active")
-		m.KeyInfo(zone, zsk, "active")
 		zc := cfg.template
-		zc.Zone, zc.KSK, zc.ZSK = zone, ksk, zsk
+		zc.Zone, zc.KSK, zc.ZSK = zone, ks.KSKs[0], ks.ZSK
 		signers = append(signers, signer.New(zc))
 	}
 	ready := health.NewReady("starting")
@@ -59,23 +61,31 @@ func run(ctx context.Context, cfg *signerConfig, log zerolog.Logger) error {
 	defer nc.Close()
 	err = signerd.Run(ctx, js, bus.NewSignedPublisher(js, cfg.stream, cfg.signedPrefix), signerd.Config{
 		Signers: signers, Origin: cfg.origin, Stream: cfg.stream, Prefix: cfg.prefix, SignedPrefix: cfg.signedPrefix,
-		Metrics: m, Ready: ready, Log: log})
+		Metrics: m, Ready: ready, Log: log, Keys: store, ZSKLifetime: cfg.zskLifetime,
+		Rollover: signer.Rollover{Prepublish: 2 * time.Duration(cfg.template.KeyTTL) * time.Second, Retire: defaultRetire},
+		Reload:   onHUP(ctx)})
 	return g.Err(err)
 }
 
-// pickKeys returns the KSK and the ZSK that sign zone: the first of each
-// in the key directory.
-func pickKeys(zone string, keys []dnssec.Key) (ksk, zsk dnssec.Key, err error) {
-	for _, k := range keys {
-		switch {
-		case k.KSK() && ksk.DNSKEY == nil:
-			ksk = k
-		case !k.KSK() && zsk.DNSKEY == nil:
-			zsk = k
+// onHUP returns a channel that receives on every SIGHUP until ctx ends:
+// the signer reads its keys again.
+func onHUP(ctx context.Context) <-chan struct{} {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGHUP)
+	out := make(chan struct{}, 1)
+	go func() {
+		defer signal.Stop(sig)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sig:
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			}
 		}
-	}
-	if ksk.DNSKEY == nil || zsk.DNSKEY == nil {
-		return ksk, zsk, fmt.Errorf("keys of %s: want a KSK (flags 257) and a ZSK (flags 256), found %d keys", zone, len(keys))
-	}
-	return ksk, zsk, nil
+	}()
+	return out
 }

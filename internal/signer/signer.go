@@ -120,11 +120,40 @@ func (s *Signer) apex(seq uint64) ([]rrset.Set, error) {
 		}
 		ns.Records = append(ns.Records, c)
 	}
-	out := []rrset.Set{soa, rrset.Normalize(ns), s.zone.DNSKEY(s.cfg.KeyTTL)}
+	out := append([]rrset.Set{soa, rrset.Normalize(ns)}, s.keySets()...)
 	if s.cfg.NSEC3 != nil {
 		out = append(out, dnssec.NSEC3PARAM(s.cfg.Zone, *s.cfg.NSEC3, s.cfg.SOA.Minimum))
 	}
 	return out, nil
+}
+
+// keySets are the apex RRsets that the keys make: DNSKEY, and CDS and
+// CDNSKEY, which ask the parent for the DS of the KSKs.
+func (s *Signer) keySets() []rrset.Set {
+	return []rrset.Set{s.zone.DNSKEY(s.cfg.KeyTTL), s.zone.CDS(s.cfg.KeyTTL), s.zone.CDNSKEY(s.cfg.KeyTTL)}
+}
+
+// SetKeys puts ks's keys to work at now (see Plan) and returns what to
+// publish: the DNSKEY, CDS and CDNSKEY RRsets with their signatures, and
+// when the ZSK changed, every signature made again with the new one.
+func (s *Signer) SetKeys(ks KeySet, now time.Time) (Change, error) {
+	zskChanged := s.zone.SetKeys(ks.KSKs, ks.ZSK, ks.Published)
+	s.cfg.KSK, s.cfg.ZSK = ks.KSKs[0], ks.ZSK
+	if !s.started {
+		return Change{}, nil // the first Apply brings them
+	}
+	zch, err := s.zone.Apply(s.keySets(), s.window(now))
+	if err != nil {
+		return Change{}, fmt.Errorf("signing the keys of %s: %w", s.cfg.Zone, err)
+	}
+	if zskChanged {
+		sigs, err := s.zone.ResignAll(s.window(now))
+		if err != nil {
+			return Change{}, fmt.Errorf("signing %s with ZSK %d: %w", s.cfg.Zone, ks.ZSK.Tag(), err)
+		}
+		zch.Upserts = append(zch.Upserts, sigs...)
+	}
+	return s.filter(zch.Upserts, zch.Deletes), nil
 }
 
 // Apply signs changed, the merged RRsets of the zone that changed (one

@@ -1,12 +1,15 @@
 package signerd
 
 import (
+	"slices"
 	"strconv"
+	"time"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zonecast/zonecast/internal/dnssec"
+	"github.com/zonecast/zonecast/internal/signer"
 )
 
 // Metrics are the signer's Prometheus series.
@@ -19,6 +22,7 @@ type Metrics struct {
 	Expiry        *prometheus.GaugeVec
 	RRsets        *prometheus.GaugeVec
 	Keys          *prometheus.GaugeVec
+	KeyEvent      *prometheus.GaugeVec
 }
 
 // NewMetrics registers the signer's series on reg.
@@ -54,13 +58,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"zone"}),
 		Keys: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "zonecast_signer_key_info",
-			Help: "The zone's keys (1 each): role ksk or zsk, tag, algorithm, and state: active (signs), published (in the DNSKEY RRset only, before or after signing).",
+			Help: "The zone's keys (1 each): role ksk or zsk, tag, algorithm, and state: active (signs), published (in the DNSKEY RRset only: before or after it signs) or unpublished (its files remain).",
 		}, []string{"zone", "role", "tag", "algorithm", "state"}),
+		KeyEvent: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "zonecast_signer_key_next_event_timestamp_seconds",
+			Help: "Unix time of the zone's next rollover step (a key published, signing, retired or withdrawn); 0: none scheduled.",
+		}, []string{"zone"}),
 	}
 	for _, k := range []string{"record", "expired", "invalid"} {
 		m.Messages.WithLabelValues(k)
 	}
-	reg.MustRegister(m.Messages, m.Published, m.PublishErrors, m.SignErrors, m.Serial, m.Expiry, m.RRsets, m.Keys)
+	reg.MustRegister(m.Messages, m.Published, m.PublishErrors, m.SignErrors, m.Serial, m.Expiry, m.RRsets, m.Keys, m.KeyEvent)
 	return m
 }
 
@@ -85,11 +93,25 @@ func (m *Metrics) observe(st *state) {
 	}
 }
 
-// KeyInfo records a zone key's role and state.
-func (m *Metrics) KeyInfo(zone string, k dnssec.Key, state string) {
-	role := "zsk"
-	if k.KSK() {
-		role = "ksk"
+// keys records the states of zone's keys at now, and its next key event.
+func (m *Metrics) keys(zone string, keys []dnssec.Key, ks signer.KeySet, next, now time.Time) {
+	m.Keys.DeletePartialMatch(prometheus.Labels{"zone": zone})
+	for _, k := range keys {
+		role, state := "zsk", "unpublished"
+		if k.KSK() {
+			role = "ksk"
+		}
+		switch {
+		case k.Tag() == ks.ZSK.Tag() || slices.ContainsFunc(ks.KSKs, func(a dnssec.Key) bool { return a.Tag() == k.Tag() }):
+			state = "active"
+		case k.Published(now):
+			state = "published"
+		}
+		m.Keys.WithLabelValues(zone, role, strconv.Itoa(int(k.Tag())), dns.AlgorithmToString[k.DNSKEY.Algorithm], state).Set(1)
 	}
-	m.Keys.WithLabelValues(zone, role, strconv.Itoa(int(k.Tag())), dns.AlgorithmToString[k.DNSKEY.Algorithm], state).Set(1)
+	at := 0.0
+	if !next.IsZero() {
+		at = float64(next.Unix())
+	}
+	m.KeyEvent.WithLabelValues(zone).Set(at)
 }

@@ -33,10 +33,17 @@ type Config struct {
 	// RefreshEvery is how often the signatures are checked for ones due
 	// to be made again (signer.Config.Refresh says which).
 	RefreshEvery time.Duration
-	Metrics      *Metrics
-	Ready        *health.Ready
-	Log          zerolog.Logger
-	Now          func() time.Time // nil: time.Now
+	// Keys holds the zones' keys, read again at each refresh check, at
+	// the next step of their timing, and on Reload; ZSKLifetime (0:
+	// never) schedules ZSK rollovers with Rollover's timing.
+	Keys        KeyStore
+	ZSKLifetime time.Duration
+	Rollover    signer.Rollover
+	Reload      <-chan struct{}
+	Metrics     *Metrics
+	Ready       *health.Ready
+	Log         zerolog.Logger
+	Now         func() time.Time // nil: time.Now
 }
 
 // DefaultRefreshEvery checks the signatures each minute: cheap next to
@@ -179,6 +186,26 @@ func loop(ctx context.Context, st *state, in *inbox, pub Publisher, cfg Config, 
 	defer refresh.Stop()
 	lease := time.NewTimer(time.Hour)
 	defer lease.Stop()
+	keyTimer := time.NewTimer(time.Hour)
+	defer keyTimer.Stop()
+	kw := &keyWatch{store: cfg.Keys, lifetime: cfg.ZSKLifetime, rollover: cfg.Rollover,
+		current: map[string]signer.KeySet{}, metrics: cfg.Metrics, log: log}
+	// checkKeys reads the keys again and publishes what their timing
+	// changes; false once ctx ended.
+	checkKeys := func() bool {
+		changes, next, errs := kw.check(st, cfg.Now())
+		for _, err := range errs {
+			cfg.Metrics.SignErrors.Inc()
+			log.Error().Err(err).Msg("checking the zone keys failed; signing on with the keys in use")
+		}
+		if !next.IsZero() {
+			keyTimer.Reset(max(next.Sub(cfg.Now()), 0))
+		}
+		return publish(ctx, pub, changes, cfg, log) == nil
+	}
+	if !checkKeys() {
+		return
+	}
 	var buf []events.Delivery
 	ready := false
 	for {
@@ -217,9 +244,21 @@ func loop(ctx context.Context, st *state, in *inbox, pub Publisher, cfg Config, 
 			return
 		case <-in.wake:
 		case <-lease.C:
+		case <-keyTimer.C:
+			if !checkKeys() {
+				return
+			}
+		case <-cfg.Reload:
+			log.Info().Msg("reading the zone keys again")
+			if !checkKeys() {
+				return
+			}
 		case <-refresh.C:
 			if !ready {
 				continue
+			}
+			if !checkKeys() {
+				return
 			}
 			changes, errs := st.refresh(cfg.Now())
 			for _, err := range errs {
