@@ -72,9 +72,7 @@ func newEnv(t *testing.T, records int) *env {
 	testenv.Eventually(t, 20*time.Second, "the zone created and reported as not presigned", func() bool {
 		return s.Metric(t, fmt.Sprintf(`zonecast_syncer_zone_not_presigned{zone=%q}`, zone)) == 1
 	})
-	if out, err := exec.Command("pdnsutil", "--config-dir="+p.Dir, "set-presigned", zone).CombinedOutput(); err != nil {
-		t.Fatalf("pdnsutil set-presigned: %v\n%s", err, out)
-	}
+	presigned(t, p, "set-presigned")
 	for i := range records {
 		e.publish(t, fmt.Sprintf("h%d.%s", i, zone), "AAAA", fmt.Sprintf("2001:db8::%x", i+1))
 	}
@@ -426,4 +424,70 @@ func keyTags(t *testing.T, dir string) (ksk, zsk string) {
 		t.Fatalf("keys in %s: %v", dir, files)
 	}
 	return ksk, zsk
+}
+
+// TestSigningOnAndOff: a zone served unsigned is switched to signed on
+// its nameserver as docs/dnssec.md says (set-presigned, --signed-zone),
+// and validates from its DS; switched back (--zone, unset-presigned), it
+// is served unsigned, with every record, and no DNSSEC record left.
+func TestSigningOnAndOff(t *testing.T) {
+	usersFile, pwFile := signerUser(t)
+	p := testpdns.StartWith(t, "lmdb", "domain-metadata-cache-ttl=0")
+	s := testenv.StartSyncer(t, testenv.SyncerOptions{PDNS: p, Zones: []string{zone},
+		Extra: []string{"--nats-users-file", usersFile}})
+	e := &env{pdns: p, sync: s, pub: s.Publisher(t)}
+	for i := range 20 {
+		e.publish(t, fmt.Sprintf("h%d.%s", i, zone), "AAAA", fmt.Sprintf("2001:db8::%x", i+1))
+	}
+	e.publish(t, "ns1."+zone, "AAAA", "2001:db8::53")
+	testenv.Eventually(t, 20*time.Second, "the unsigned zone served", func() bool {
+		return len(p.Dig(t, "h19."+zone, "AAAA")) == 1
+	})
+
+	e.signer = testenv.StartSigner(t, testenv.SignerOptions{Syncer: s, Zones: []string{zone}, NS: []string{"ns1." + zone},
+		User: "signer", PasswordFile: pwFile})
+	if got := p.Dig(t, zone, "DNSKEY"); len(got) != 0 {
+		t.Fatalf("the unsigned zone serves DNSKEY %v before the switch", got)
+	}
+	e.ds = strings.TrimSpace(e.signer.Run(t, "ds", "--zone", zone, "--key-dir", e.signer.Opts.KeyDir))
+
+	// On.
+	presigned(t, p, "set-presigned")
+	s.Stop(t)
+	s.Opts.Zones, s.Opts.Extra = nil, []string{"--signed-zone", zone, "--nats-users-file", usersFile}
+	s.Start(t)
+	e.resolver = testunbound.Start(t, testunbound.Config{Zone: zone, Stub: p.DNSAddr, Anchors: []string{e.ds}})
+	e.validated(t, "signing on", "h19."+zone)
+
+	// Off.
+	s.Stop(t)
+	s.Opts.Zones, s.Opts.Extra = []string{zone}, []string{"--nats-users-file", usersFile}
+	presigned(t, p, "unset-presigned")
+	s.Start(t)
+	testenv.Eventually(t, 30*time.Second, "no DNSSEC record left in the zone", func() bool {
+		axfr := p.AXFR(t, zone)
+		for _, typ := range []string{"RRSIG", "NSEC", "DNSKEY", "CDS", "CDNSKEY"} {
+			if strings.Contains(axfr, "\t"+typ+"\t") {
+				return false
+			}
+		}
+		return true
+	})
+	for i := range 20 {
+		if got := p.Dig(t, fmt.Sprintf("h%d.%s", i, zone), "AAAA"); len(got) != 1 {
+			t.Errorf("h%d AAAA = %v after signing off", i, got)
+		}
+	}
+	e.publish(t, "after."+zone, "AAAA", "2001:db8::99")
+	testenv.Eventually(t, 20*time.Second, "a new record served unsigned", func() bool {
+		return len(p.Dig(t, "after."+zone, "AAAA")) == 1
+	})
+}
+
+// presigned runs pdnsutil's set-presigned or unset-presigned on the zone.
+func presigned(t *testing.T, p *testpdns.Server, cmd string) {
+	t.Helper()
+	if out, err := exec.Command("pdnsutil", "--config-dir="+p.Dir, cmd, zone).CombinedOutput(); err != nil {
+		t.Fatalf("pdnsutil %s: %v\n%s", cmd, err, out)
+	}
 }
