@@ -356,6 +356,8 @@ var wantPanels = []string{
 	"zonecast_syncer_pdns_reachable", "zonecast_syncer_pdns_errors_total",
 	"zonecast_gateway_updates_total", "zonecast_gateway_confirm_total",
 	"zonecast_watcher_messages_published_total", "zonecast_watcher_publish_errors_total",
+	"zonecast_signer_serial", "zonecast_signer_signature_expiry_earliest_timestamp_seconds",
+	"zonecast_signer_publish_errors_total", "zonecast_signer_sign_errors_total",
 }
 
 func TestDashboard(t *testing.T) {
@@ -456,7 +458,7 @@ func TestDashboard(t *testing.T) {
 func dashboardExprs(t *testing.T) map[string]string {
 	t.Helper()
 	r := strings.NewReplacer("$__rate_interval", "1m", "$__interval", "15s", "$__range", "1h",
-		"$syncer", ".*", "$zone", ".*", "$gateway", ".*", "$watcher", ".*")
+		"$syncer", ".*", "$zone", ".*", "$gateway", ".*", "$watcher", ".*", "$signer", ".*")
 	out := map[string]string{}
 	for _, p := range allPanels(readDashboard(t).Panels) {
 		for _, tg := range p.Targets {
