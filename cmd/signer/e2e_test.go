@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -149,6 +150,7 @@ func TestSignerServesValidatingZone(t *testing.T) {
 		e.publish(t, fmt.Sprintf("burst%d.%s", i, zone), "AAAA", fmt.Sprintf("2001:db8:1::%x", i+1))
 	}
 	e.validated(t, "a burst of adds", "burst199."+zone)
+	e.statusCaughtUp(t, "after a burst")
 
 	for i := range 10 {
 		e.publish(t, fmt.Sprintf("burst%d.%s", i*2, zone), "AAAA")
@@ -489,5 +491,32 @@ func presigned(t *testing.T, p *testpdns.Server, cmd string) {
 	t.Helper()
 	if out, err := exec.Command("pdnsutil", "--config-dir="+p.Dir, cmd, zone).CombinedOutput(); err != nil {
 		t.Fatalf("pdnsutil %s: %v\n%s", cmd, err, out)
+	}
+}
+
+// statusCaughtUp checks that zonecast-syncer status reports the node
+// caught up with the signer in the zone (it serves the signer's latest
+// change), and that the syncer never took the signer's serial for lost
+// data.
+func (e *env) statusCaughtUp(t *testing.T, step string) {
+	t.Helper()
+	url, pw := fmt.Sprintf("nats://127.0.0.1:%d", e.sync.NATSPort), e.sync.PasswordFile
+	// The served serial comes from the syncer's SOA reads (every 10 s).
+	want := regexp.MustCompile(fmt.Sprintf(`(?m)^test +%s +caught-up +[0-9]+ +[0-9]+ +%d `, regexp.QuoteMeta(zone), uint32(e.last)))
+	var out string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var err error
+		out, err = e.sync.Run(t, "status", "--nats-url", url, "--nats-password-file", pw)
+		if err == nil && want.MatchString(out) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: zonecast-syncer status does not say caught-up at serial %d: %v\n%s", step, uint32(e.last), err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n := e.sync.Metric(t, "zonecast_syncer_heals_total"); n != 0 {
+		t.Errorf("%s: the syncer healed %v times: it took the signer's serial for lost data", step, n)
 	}
 }

@@ -137,6 +137,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	}
 	mcfg := monitor.Config{
 		Node: cfg.nodeID, Version: version, Stream: cfg.stream, Zones: cfg.zones, Prefix: cfg.prefix,
+		Signed: cfg.signed, SignedPrefix: cfg.signedPrefix,
 		Interval: cfg.statusEvery, HealInterval: heal, Syncer: s, PDNS: pdns, Recent: recent,
 		Reconcile: s.RequestReconcile, Ready: s.Ready(), Started: time.Now(), Log: log.Hook(recent),
 		StreamAlarm: watch.Alarm, StreamHealth: streamHealth.Last,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +26,9 @@ type SOAReader interface {
 // HealConfig configures a Healer.
 type HealConfig struct {
 	Zones []string // canonical
+	// Signed are the zones served presigned: their SOA serial is the
+	// signer's, so only a missing zone counts as lost data there.
+	Signed []string
 	// Interval is the period of the check (default 10s; negative: no
 	// check, Run returns at once).
 	Interval time.Duration
@@ -90,7 +94,7 @@ func NewHealer(cfg HealConfig, reg prometheus.Registerer) *Healer {
 			Help: "Full reconciliations started because PowerDNS had lost data (zone missing or SOA serial not the one written)."}),
 		served: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zonecast_syncer_zone_served_serial",
 			Help: "SOA serial PowerDNS serves, read through its API, by zone."}, []string{"zone"}),
-		losses: losses{seen: map[string]Read{}},
+		losses: losses{seen: map[string]Read{}, signed: cfg.Signed},
 		reads:  map[string]Read{},
 	}
 	reg.MustRegister(h.heals, h.served)
@@ -220,7 +224,10 @@ func (h *Healer) read(ctx context.Context, zone string, r *Read) error {
 // zone counts at once; a serial other than the applied sequence counts
 // when the previous check saw the same pair (a round may be between its
 // PATCH and its positions when the serial is read).
-type losses struct{ seen map[string]Read }
+type losses struct {
+	seen   map[string]Read
+	signed []string // zones whose serial is not the applied sequence
+}
 
 // check returns the zones of reads that lost data, in the order of zones.
 func (l *losses) check(zones []string, reads map[string]Read) []string {
@@ -235,7 +242,7 @@ func (l *losses) check(zones []string, reads map[string]Read) []string {
 		switch {
 		case r.Missing:
 			out = append(out, zone)
-		case r.Known && r.Serial != uint32(r.Applied) && had && prev == r:
+		case r.Known && r.Serial != uint32(r.Applied) && had && prev == r && !slices.Contains(l.signed, zone):
 			out = append(out, zone)
 			delete(l.seen, zone) // count again only after two more checks
 		}

@@ -22,18 +22,24 @@ func TestLosses(t *testing.T) {
 	tests := map[string]struct {
 		checks []Read
 		want   []int // how many zones each check reports
+		signed bool  // the zone's serial is the signer's
 	}{
-		"in sync":                 {checks: []Read{z(5, 5, false), z(5, 5, false)}, want: []int{0, 0}},
-		"missing at once":         {checks: []Read{z(5, 0, true)}, want: []int{1}},
-		"mismatch once (a round)": {checks: []Read{z(5, 4, false), z(6, 6, false)}, want: []int{0, 0}},
-		"mismatch twice":          {checks: []Read{z(5, 4, false), z(5, 4, false), z(5, 4, false), z(5, 4, false)}, want: []int{0, 1, 0, 1}},
-		"moving mismatch":         {checks: []Read{z(5, 4, false), z(6, 5, false)}, want: []int{0, 0}},
-		"read failed":             {checks: []Read{{Applied: 5}, {Applied: 5}}, want: []int{0, 0}},
+		"signed: the signer's serial": {checks: []Read{z(9, 4, false), z(9, 4, false), z(9, 4, false)}, want: []int{0, 0, 0}, signed: true},
+		"signed: missing":             {checks: []Read{z(9, 0, true)}, want: []int{1}, signed: true},
+		"in sync":                     {checks: []Read{z(5, 5, false), z(5, 5, false)}, want: []int{0, 0}},
+		"missing at once":             {checks: []Read{z(5, 0, true)}, want: []int{1}},
+		"mismatch once (a round)":     {checks: []Read{z(5, 4, false), z(6, 6, false)}, want: []int{0, 0}},
+		"mismatch twice":              {checks: []Read{z(5, 4, false), z(5, 4, false), z(5, 4, false), z(5, 4, false)}, want: []int{0, 1, 0, 1}},
+		"moving mismatch":             {checks: []Read{z(5, 4, false), z(6, 5, false)}, want: []int{0, 0}},
+		"read failed":                 {checks: []Read{{Applied: 5}, {Applied: 5}}, want: []int{0, 0}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			l := losses{seen: map[string]Read{}}
+			if tc.signed {
+				l.signed = []string{"z."}
+			}
 			for i, r := range tc.checks {
 				if got := len(l.check([]string{"z."}, map[string]Read{"z.": r})); got != tc.want[i] {
 					t.Fatalf("check %d reported %d zones, want %d", i, got, tc.want[i])

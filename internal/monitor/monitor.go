@@ -35,6 +35,10 @@ type Config struct {
 	Stream        string   // the record stream, for status.Node.Stream
 	Zones         []string // canonical
 	Prefix        string   // subject prefix
+	// Signed and SignedPrefix: the zones served presigned, and the
+	// signer's subject prefix (see StatusConfig).
+	Signed       []string
+	SignedPrefix string
 	// Interval and Poll: see StatusConfig.
 	Interval, Poll time.Duration
 	// HealInterval is the period of the data-loss check (default 10s;
@@ -69,11 +73,11 @@ type Monitor struct {
 // New returns the parts and registers their metrics on reg.
 func New(cfg Config, reg prometheus.Registerer) *Monitor {
 	applied := NewApplied(cfg.Syncer, cfg.Zones, cfg.Ready)
-	healer := NewHealer(HealConfig{Zones: cfg.Zones, Interval: cfg.HealInterval, PDNS: cfg.PDNS, Applied: applied,
+	healer := NewHealer(HealConfig{Zones: cfg.Zones, Signed: cfg.Signed, Interval: cfg.HealInterval, PDNS: cfg.PDNS, Applied: applied,
 		Reconcile: cfg.Reconcile, Reachable: cfg.Syncer.ObserveReachable, ReadFailed: cfg.ReadFailed, Log: cfg.Log}, reg)
 	m := &Monitor{Healer: healer,
 		Status: NewPublisher(StatusConfig{Node: cfg.Node, Version: cfg.Version, Stream: cfg.Stream, Zones: cfg.Zones,
-			Prefix: cfg.Prefix, Interval: cfg.Interval, Poll: cfg.Poll, Progress: cfg.Syncer, Applied: applied,
+			Prefix: cfg.Prefix, Signed: cfg.Signed, SignedPrefix: cfg.SignedPrefix, Interval: cfg.Interval, Poll: cfg.Poll, Progress: cfg.Syncer, Applied: applied,
 			Served: healer.Served, Recent: cfg.Recent, Sink: cfg.Sink, Started: cfg.Started,
 			StreamAlarm: cfg.StreamAlarm, StreamHealth: cfg.StreamHealth, Log: cfg.Log}),
 	}

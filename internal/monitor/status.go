@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,6 +31,10 @@ type StatusConfig struct {
 	Stream        string   // the record stream, for status.Node.Stream
 	Zones         []string // canonical
 	Prefix        string   // subject prefix
+	// Signed are the zones served presigned, and SignedPrefix the
+	// signer's subject prefix: their filter.
+	Signed       []string
+	SignedPrefix string
 	// Interval is the period of status publication (default 5s); a status
 	// is also published, at most once per Poll (default 1s), when a zone's
 	// applied sequence moves or the syncer becomes ready.
@@ -164,6 +169,9 @@ func (p *Publisher) take(now time.Time, l Look) status.Node {
 		zp := pr.Zones[zone]
 		z := status.Zone{Zone: zone, Filter: events.ZoneFilter(p.cfg.Prefix, zone), AppliedSeq: l.Seq[zone],
 			Owned: zp.Owned, Drift: zp.Drift, Conflicts: zp.Conflicts, Held: zp.Held}
+		if slices.Contains(p.cfg.Signed, zone) {
+			z.Signed, z.Filter = true, events.ZoneFilter(p.cfg.SignedPrefix, zone)
+		}
 		n.Zones = append(n.Zones, withServed(z, served.Zones, l.Serial))
 	}
 	if p.cfg.Recent != nil {
@@ -191,7 +199,8 @@ func withServed(z status.Zone, reads map[string]Read, written map[string]uint32)
 	if read {
 		z.Serial, z.SerialKnown, z.Missing = prev.Serial, prev.Known, prev.Missing
 	}
-	if ser, ok := written[z.Zone]; ok && (!read || prev.Applied != z.AppliedSeq) && ser == uint32(z.AppliedSeq) {
+	// A signed zone's serial is the signer's: only a read says it.
+	if ser, ok := written[z.Zone]; ok && !z.Signed && (!read || prev.Applied != z.AppliedSeq) && ser == uint32(z.AppliedSeq) {
 		z.Serial, z.SerialKnown, z.Missing = ser, true, false
 	}
 	return z

@@ -63,6 +63,10 @@ type Zone struct {
 	// Held is the number of deletions the delete limit holds until an
 	// operator approves them (zonecast-syncer approve).
 	Held int `json:"held_deletions,omitempty"`
+	// Signed: the zone is served presigned, from the signer's subjects
+	// (Filter); its serial is the signer's, not AppliedSeq. A node that
+	// is not behind on Filter serves the signer's latest change.
+	Signed bool `json:"signed,omitempty"`
 }
 
 // Error is one recent warning or error of a node.
@@ -174,7 +178,7 @@ func Classify(n Node, backlogs map[string]Backlog, now time.Time, o Options) []R
 		case r.BehindBy > 0:
 			r.State = Behind
 			r.Failing = r.BehindFor > o.MaxBehind
-		case z.Missing || (z.SerialKnown && z.Serial != uint32(z.AppliedSeq)):
+		case z.Missing || (z.SerialKnown && !z.Signed && z.Serial != uint32(z.AppliedSeq)):
 			// The syncer heals this by itself within seconds; it fails
 			// only once its status says so for long (the status is
 			// refreshed every few seconds, so use its age as a bound).

@@ -35,6 +35,10 @@ func TestClassify(t *testing.T) {
 		"starting":             {n: func() Node { n := node(time.Second, zone(0, 0)); n.Ready = false; return n }(), b: Backlog{LastSeq: 10, Pending: 10, Oldest: now.Add(-time.Second)}, want: NotReady, behindBy: 10},
 		"serial lost":          {n: node(time.Second, zone(10, 3)), b: Backlog{LastSeq: 10}, want: Mismatch},
 		"zone missing":         {n: node(time.Second, Zone{Zone: "z.", AppliedSeq: 10, Missing: true}), b: Backlog{LastSeq: 10}, want: Mismatch},
+		"signed, the signer's serial": {n: node(time.Second, Zone{Zone: "z.", AppliedSeq: 10, Serial: 7, SerialKnown: true, Signed: true}),
+			b: Backlog{LastSeq: 10}, want: CaughtUp},
+		"signed, behind the signer": {n: node(time.Second, Zone{Zone: "z.", AppliedSeq: 8, Serial: 7, SerialKnown: true, Signed: true}),
+			b: Backlog{LastSeq: 10, Pending: 2, Oldest: now.Add(-time.Second)}, want: Behind, behindBy: 2},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

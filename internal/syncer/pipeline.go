@@ -132,13 +132,16 @@ func (s *Syncer) land(ctx context.Context, b *batch, r applied) (int, error) {
 	s.m.BatchSize.Observe(float64(len(b.changes)))
 	s.prog.setReachable(true)
 	bad := s.reportRejected(b.zone, r.rejected)
-	if b.zs.takeIn(b.ch, bad) {
+	// PowerDNS refuses to rectify a presigned zone: its denial records
+	// are the signer's.
+	if b.zs.takeIn(b.ch, bad) && !s.signed[b.zone] {
 		s.rect.schedule(b.zone)
 	}
 	for _, c := range b.always {
 		b.zs.actual[c.Set.Key] = c.Set
 	}
-	s.prog.landed(b.zone, b.seq, b.seqKnown, len(b.always) > 0)
+	serial, wroteSOA := writtenSerial(b.always)
+	s.prog.landed(b.zone, b.seq, b.seqKnown, serial, wroteSOA)
 	written := len(b.changes) - len(r.rejected)
 	s.m.Applied.WithLabelValues(b.zone).Add(float64(written))
 	s.settleOwnership(ctx, b, bad)

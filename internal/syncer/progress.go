@@ -77,12 +77,12 @@ func (p *progress) moved() {
 // one, and the stream sequence it brought the zone to, if it did. Both
 // move in one step, so that no reader sees the serial of one and the
 // sequence of the other.
-func (p *progress) landed(zone string, seq uint64, seqKnown, wroteSOA bool) {
+func (p *progress) landed(zone string, seq uint64, seqKnown bool, serial uint32, wroteSOA bool) {
 	if !seqKnown && !wroteSOA {
 		return
 	}
 	if wroteSOA {
-		p.m.ZoneSerial.WithLabelValues(zone).Set(float64(Serial(seq)))
+		p.m.ZoneSerial.WithLabelValues(zone).Set(float64(serial))
 	}
 	if seqKnown {
 		p.m.ZoneSeq.WithLabelValues(zone).Set(float64(seq))
@@ -90,6 +90,9 @@ func (p *progress) landed(zone string, seq uint64, seqKnown, wroteSOA bool) {
 	p.mu.Lock()
 	zp := p.zone(zone)
 	if wroteSOA {
+		// The batch's sequence, as the serial of an unsigned zone: what
+		// the applied sequence is derived from (a signed zone's serial
+		// is the signer's, the metric's).
 		zp.Serial, zp.SerialSet = Serial(seq), true
 	}
 	if seqKnown {

@@ -2,7 +2,10 @@ package syncer
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
+	"github.com/zonecast/zonecast/internal/pdnsapi"
 	"github.com/zonecast/zonecast/internal/rrset"
 )
 
@@ -33,6 +36,23 @@ func (t SOA) rname(zone string) string {
 // message applied in the zone: every node that has applied the same state
 // serves the same serial, so `dig SOA` shows whether a node has caught up.
 func Serial(seq uint64) uint32 { return uint32(seq) }
+
+// writtenSerial returns the serial of the SOA among changes: the
+// syncer's own (Serial of the stream sequence), or in a signed zone the
+// signer's.
+func writtenSerial(changes []pdnsapi.Change) (uint32, bool) {
+	for _, c := range changes {
+		if c.Set.Type != "SOA" || len(c.Set.Records) != 1 {
+			continue
+		}
+		if f := strings.Fields(c.Set.Records[0]); len(f) == 7 {
+			if n, err := strconv.ParseUint(f[2], 10, 32); err == nil {
+				return uint32(n), true
+			}
+		}
+	}
+	return 0, false
+}
 
 // soa returns the zone's SOA RRset for stream sequence seq, canonical.
 func (s *Syncer) soa(zone string, seq uint64) rrset.Set {
