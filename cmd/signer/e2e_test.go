@@ -45,7 +45,7 @@ type env struct {
 	// zone written through its API reliably (docs/dnssec.md): only its
 	// transfer is checked.
 	nsec3 bool
-	last     uint64 // stream sequence of the last record published
+	last  uint64 // stream sequence of the last record published
 }
 
 // signerUser writes a users file with the signer's user (role signer,
@@ -516,14 +516,17 @@ func presigned(t *testing.T, p *testpdns.Server, cmd string) {
 func (e *env) statusCaughtUp(t *testing.T, step string) {
 	t.Helper()
 	url, pw := fmt.Sprintf("nats://127.0.0.1:%d", e.sync.NATSPort), e.sync.PasswordFile
-	// The served serial comes from the syncer's SOA reads (every 10 s).
-	want := regexp.MustCompile(fmt.Sprintf(`(?m)^test +%s +caught-up +[0-9]+ +[0-9]+ +%d `, regexp.QuoteMeta(zone), uint32(e.last)))
+	// The served serial comes from the syncer's SOA reads (every 10 s),
+	// the signer's row from its status (every 5 s).
+	want := regexp.MustCompile(fmt.Sprintf(`(?ms)^test +%[1]s +caught-up +[0-9]+ +[0-9]+ +%[2]d .*^signer +%[1]s +ok +%[2]d +1 of 1 nodes +[0-9hms]+ +- +ksk [0-9]+ active, zsk [0-9]+ active`,
+		regexp.QuoteMeta(zone), uint32(e.last)))
 	var out string
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var err error
 		out, err = e.sync.Run(t, "status", "--nats-url", url, "--nats-password-file", pw)
 		if err == nil && want.MatchString(out) {
+			t.Logf("%s: zonecast-syncer status:\n%s", step, out)
 			break
 		}
 		if time.Now().After(deadline) {

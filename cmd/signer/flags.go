@@ -31,6 +31,7 @@ type signerConfig struct {
 	stream       string
 	prefix       string
 	signedPrefix string
+	statusBucket string
 	httpListen   string
 	pprof        bool
 	log          cli.LogFlags
@@ -87,6 +88,7 @@ func registerFlags(fs *flag.FlagSet) func(args []string) (*signerConfig, error) 
 	fs.StringVar(&c.prefix, "subject-prefix", events.DefaultSubjectPrefix, "subject prefix of record events")
 	fs.StringVar(&c.signedPrefix, "signed-prefix", "", "subject prefix of the signed records (default "+events.DefaultSignedPrefix+
 		", or <--subject-prefix>-signed with another --subject-prefix, as the syncers')")
+	fs.StringVar(&c.statusBucket, "status-bucket", bus.DefaultStatusBucket, "key-value bucket of the fleet's status, where the signer's goes under its origin (made by the syncers); empty: none")
 	fs.StringVar(&c.httpListen, "http-listen", "127.0.0.1:9473", "address of /healthz, /readyz and /metrics; empty disables")
 	fs.BoolVar(&c.pprof, "pprof", false, "also serve Go's profiler under /debug/pprof/ on --http-listen")
 	c.log.Register(fs)

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/bus"
@@ -16,6 +17,7 @@ import (
 	"github.com/zonecast/zonecast/internal/keystore"
 	"github.com/zonecast/zonecast/internal/signer"
 	"github.com/zonecast/zonecast/internal/signerd"
+	"github.com/zonecast/zonecast/internal/status"
 )
 
 // run loads (or makes) the zones' keys, serves the HTTP endpoints,
@@ -63,7 +65,7 @@ func run(ctx context.Context, cfg *signerConfig, log zerolog.Logger) error {
 		Signers: signers, Origin: cfg.origin, Stream: cfg.stream, Prefix: cfg.prefix, SignedPrefix: cfg.signedPrefix,
 		Metrics: m, Ready: ready, Log: log, Keys: store, ZSKLifetime: cfg.zskLifetime,
 		Rollover: signer.Rollover{Prepublish: 2 * time.Duration(cfg.template.KeyTTL) * time.Second, Retire: defaultRetire},
-		Reload:   onHUP(ctx)})
+		Reload:   onHUP(ctx), Version: version, Status: statusSink(js, cfg.statusBucket, cfg.origin)})
 	return g.Err(err)
 }
 
@@ -88,4 +90,29 @@ func onHUP(ctx context.Context) <-chan struct{} {
 		}
 	}()
 	return out
+}
+
+// statusSink puts the signer's status into the status bucket under its
+// origin, opening the bucket (which the syncers make) when it first can.
+func statusSink(js jetstream.JetStream, bucket, origin string) func(ctx context.Context, n status.Node) error {
+	if bucket == "" {
+		return nil
+	}
+	var kv jetstream.KeyValue
+	return func(ctx context.Context, n status.Node) error {
+		b, err := status.Encode(n)
+		if err != nil {
+			return err
+		}
+		if kv == nil {
+			if kv, err = js.KeyValue(ctx, bucket); err != nil {
+				kv = nil
+				return fmt.Errorf("opening the status bucket %s: %w", bucket, err)
+			}
+		}
+		if _, err := kv.Put(ctx, origin, b); err != nil {
+			return fmt.Errorf("putting the status of %s: %w", origin, err)
+		}
+		return nil
+	}
 }

@@ -81,6 +81,12 @@ func statusFlags(fs *flag.FlagSet) cli.Func {
 			if err := status.Render(os.Stdout, rep.Rows); err != nil {
 				return err
 			}
+			if len(rep.Signers) > 0 {
+				fmt.Println()
+				if err := status.RenderSigners(os.Stdout, rep.Signers, rep.Time); err != nil {
+					return err
+				}
+			}
 			for _, a := range rep.Alarms {
 				fmt.Println("ALARM", a)
 			}
@@ -99,7 +105,10 @@ type report struct {
 	Failing bool          `json:"failing"`
 	Rows    []status.Row  `json:"rows"`
 	Nodes   []status.Node `json:"nodes"`
-	Alarms  []string      `json:"alarms,omitempty"` // "node: what its stream watch saw"
+	// Signers are the signed zones of the signers, with the nodes that
+	// serve their last change.
+	Signers []status.SignerRow `json:"signers,omitempty"`
+	Alarms  []string           `json:"alarms,omitempty"` // "node: what its stream watch saw"
 	// Stream is the record stream's leader and replicas, as read now.
 	Stream *status.StreamRow `json:"stream"`
 }
@@ -114,10 +123,15 @@ func fleetReport(ctx context.Context, js jetstream.JetStream, fo fleetOptions, n
 	if err != nil {
 		return report{Stream: &sr}, err
 	}
+	var signers []status.Node
 	for key, b := range raw {
 		n, err := status.Decode(b)
 		if err != nil {
 			rep.Rows = append(rep.Rows, status.Row{Node: key, Zone: "-", State: "undecodable", Serial: "-"})
+			continue
+		}
+		if n.Signer != nil {
+			signers = append(signers, n)
 			continue
 		}
 		backlogs := map[string]status.Backlog{}
@@ -137,6 +151,13 @@ func fleetReport(ctx context.Context, js jetstream.JetStream, fo fleetOptions, n
 	status.SortRows(rep.Rows)
 	slices.Sort(rep.Alarms)
 	rep.Failing = status.Failing(rep.Rows) || len(rep.Alarms) > 0 || sr.Failing
+	for _, n := range signers {
+		rep.Nodes = append(rep.Nodes, n)
+		for _, r := range status.ClassifySigner(n, rep.Rows, now, fo.opts) {
+			rep.Signers = append(rep.Signers, r)
+			rep.Failing = rep.Failing || r.Failing
+		}
+	}
 	return rep, nil
 }
 

@@ -8,6 +8,8 @@ package signer
 import (
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/zonecast/zonecast/internal/dnssec"
@@ -270,3 +272,18 @@ func (s *Signer) Zone() string { return s.cfg.Zone }
 
 // Config returns the signer's configuration.
 func (s *Signer) Config() Config { return s.cfg }
+
+// Serial returns the serial of the SOA last published, and false before
+// any.
+func (s *Signer) Serial() (uint32, bool) {
+	soa, ok := s.published[rrset.Key{Name: s.cfg.Zone, Type: "SOA"}]
+	if !ok || len(soa.Records) != 1 {
+		return 0, false
+	}
+	f := strings.Fields(soa.Records[0])
+	if len(f) != 7 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(f[2], 10, 32)
+	return uint32(n), err == nil
+}

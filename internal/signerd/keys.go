@@ -2,12 +2,16 @@ package signerd
 
 import (
 	"fmt"
+	"slices"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/dnssec"
 	"github.com/zonecast/zonecast/internal/signer"
+	"github.com/zonecast/zonecast/internal/status"
 )
 
 // KeyStore holds the zones' keys (keystore.Store).
@@ -24,6 +28,8 @@ type keyWatch struct {
 	lifetime time.Duration // 0: no scheduled rollover
 	rollover signer.Rollover
 	current  map[string]signer.KeySet
+	states   map[string][]status.Key // of every key file, at the last check
+	next     map[string]time.Time    // the next step of each zone's keys
 	metrics  *Metrics
 	log      zerolog.Logger
 }
@@ -51,6 +57,8 @@ func (w *keyWatch) check(st *state, now time.Time) ([]zoneChange, time.Time, []e
 		if !at.IsZero() && (next.IsZero() || at.Before(next)) {
 			next = at
 		}
+		w.states[zone], w.next[zone] = keyStates(keys, ks, now), at
+		w.metrics.keys(zone, w.states[zone], at)
 		if cur, ok := w.current[zone]; ok && cur.Same(ks) {
 			continue
 		}
@@ -60,7 +68,6 @@ func (w *keyWatch) check(st *state, now time.Time) ([]zoneChange, time.Time, []e
 			continue
 		}
 		w.current[zone] = ks
-		w.metrics.keys(zone, keys, ks, at, now)
 		w.log.Info().Str("zone", zone).Uint16("zsk", ks.ZSK.Tag()).Uints16("ksks", tags(ks.KSKs)).
 			Uints16("dnskey", tags(ks.Published)).Msg("zone keys in use")
 		if !ch.Empty() {
@@ -105,6 +112,27 @@ func tags(keys []dnssec.Key) []uint16 {
 	out := make([]uint16, len(keys))
 	for i, k := range keys {
 		out[i] = k.Tag()
+	}
+	return out
+}
+
+// keyStates says what each of keys does in ks at now: active (signs),
+// published (in the DNSKEY RRset only: before or after it signs) or
+// unpublished (its files remain).
+func keyStates(keys []dnssec.Key, ks signer.KeySet, now time.Time) []status.Key {
+	out := make([]status.Key, 0, len(keys))
+	for _, k := range keys {
+		sk := status.Key{Tag: k.Tag(), Role: "zsk", Algorithm: dns.AlgorithmToString[k.DNSKEY.Algorithm], State: "unpublished"}
+		if k.KSK() {
+			sk.Role = "ksk"
+		}
+		switch {
+		case k.Tag() == ks.ZSK.Tag() || slices.ContainsFunc(ks.KSKs, func(a dnssec.Key) bool { return a.Tag() == k.Tag() }):
+			sk.State = "active"
+		case k.Published(now):
+			sk.State = "published"
+		}
+		out = append(out, sk)
 	}
 	return out
 }

@@ -1,15 +1,12 @@
 package signerd
 
 import (
-	"slices"
 	"strconv"
 	"time"
 
-	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/zonecast/zonecast/internal/dnssec"
-	"github.com/zonecast/zonecast/internal/signer"
+	"github.com/zonecast/zonecast/internal/status"
 )
 
 // Metrics are the signer's Prometheus series.
@@ -93,21 +90,11 @@ func (m *Metrics) observe(st *state) {
 	}
 }
 
-// keys records the states of zone's keys at now, and its next key event.
-func (m *Metrics) keys(zone string, keys []dnssec.Key, ks signer.KeySet, next, now time.Time) {
+// keys records the states of zone's keys, and its next key event.
+func (m *Metrics) keys(zone string, states []status.Key, next time.Time) {
 	m.Keys.DeletePartialMatch(prometheus.Labels{"zone": zone})
-	for _, k := range keys {
-		role, state := "zsk", "unpublished"
-		if k.KSK() {
-			role = "ksk"
-		}
-		switch {
-		case k.Tag() == ks.ZSK.Tag() || slices.ContainsFunc(ks.KSKs, func(a dnssec.Key) bool { return a.Tag() == k.Tag() }):
-			state = "active"
-		case k.Published(now):
-			state = "published"
-		}
-		m.Keys.WithLabelValues(zone, role, strconv.Itoa(int(k.Tag())), dns.AlgorithmToString[k.DNSKEY.Algorithm], state).Set(1)
+	for _, k := range states {
+		m.Keys.WithLabelValues(zone, k.Role, strconv.Itoa(int(k.Tag)), k.Algorithm, k.State).Set(1)
 	}
 	at := 0.0
 	if !next.IsZero() {

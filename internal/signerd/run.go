@@ -1,6 +1,7 @@
 package signerd
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/zonecast/zonecast/internal/retry"
 	"github.com/zonecast/zonecast/internal/rrset"
 	"github.com/zonecast/zonecast/internal/signer"
+	"github.com/zonecast/zonecast/internal/status"
 )
 
 // Publisher stores one atomic batch of the signer's messages.
@@ -40,6 +42,12 @@ type Config struct {
 	ZSKLifetime time.Duration
 	Rollover    signer.Rollover
 	Reload      <-chan struct{}
+	// Status, when set, publishes the signer's status (as Origin's key
+	// of the status bucket) every StatusEvery (default
+	// DefaultStatusEvery); Version goes in it.
+	Status      func(ctx context.Context, n status.Node) error
+	StatusEvery time.Duration
+	Version     string
 	Metrics     *Metrics
 	Ready       *health.Ready
 	Log         zerolog.Logger
@@ -189,7 +197,12 @@ func loop(ctx context.Context, st *state, in *inbox, pub Publisher, cfg Config, 
 	keyTimer := time.NewTimer(time.Hour)
 	defer keyTimer.Stop()
 	kw := &keyWatch{store: cfg.Keys, lifetime: cfg.ZSKLifetime, rollover: cfg.Rollover,
-		current: map[string]signer.KeySet{}, metrics: cfg.Metrics, log: log}
+		current: map[string]signer.KeySet{}, states: map[string][]status.Key{}, next: map[string]time.Time{},
+		metrics: cfg.Metrics, log: log}
+	statusEvery := cmp.Or(cfg.StatusEvery, DefaultStatusEvery)
+	statusTick := time.NewTicker(statusEvery)
+	defer statusTick.Stop()
+	started, statusFailing := cfg.Now(), false
 	// checkKeys reads the keys again and publishes what their timing
 	// changes; false once ctx ended.
 	checkKeys := func() bool {
@@ -244,6 +257,8 @@ func loop(ctx context.Context, st *state, in *inbox, pub Publisher, cfg Config, 
 			return
 		case <-in.wake:
 		case <-lease.C:
+		case <-statusTick.C:
+			putStatus(ctx, cfg, statusOf(st, kw, cfg, started, cfg.Now(), ready), &statusFailing)
 		case <-keyTimer.C:
 			if !checkKeys() {
 				return

@@ -43,6 +43,35 @@ type Node struct {
 	// StreamHealth is the node's last reading of the record stream's
 	// leader and replicas (nil before the first).
 	StreamHealth *Stream `json:"stream_health,omitempty"`
+	// Signer is set in the status of a zonecast-signer (Node is its
+	// origin), instead of Zones.
+	Signer *Signer `json:"signer,omitempty"`
+}
+
+// Signer is what a zonecast-signer publishes about its zones, as the
+// Signer of its Node (whose Zones are empty).
+type Signer struct {
+	Zones []SignedZone `json:"zones"`
+}
+
+// SignedZone is one zone of a signer.
+type SignedZone struct {
+	Zone string `json:"zone"`
+	// Serial is the SOA serial of the signer's last change published.
+	Serial         uint32    `json:"serial"`
+	EarliestExpiry time.Time `json:"earliest_expiry,omitzero"` // of its published signatures
+	Keys           []Key     `json:"keys"`
+	// NextKeyEvent is the next rollover step (a key published, signing,
+	// retired or withdrawn); zero: none scheduled.
+	NextKeyEvent time.Time `json:"next_key_event,omitzero"`
+}
+
+// Key is one key of a signed zone.
+type Key struct {
+	Tag       uint16 `json:"tag"`
+	Role      string `json:"role"` // ksk or zsk
+	Algorithm string `json:"algorithm"`
+	State     string `json:"state"` // active, published or unpublished
 }
 
 // Zone is one managed zone of a node.
