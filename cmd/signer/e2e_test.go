@@ -31,6 +31,11 @@ import (
 
 const zone = "signed.example.test."
 
+// pdnsConf is the nameservers' configuration beyond testpdns's: the
+// presigned mark read at once (its cache would delay it a minute), and
+// no query cache, as docs/dnssec.md asks for signed zones.
+const pdnsConf = "domain-metadata-cache-ttl=0\nquery-cache-ttl=0\nnegquery-cache-ttl=0"
+
 // env is one public nameserver (a syncer serving the zone as presigned,
 // on PowerDNS with lmdb) and the hidden signer, with a NATS user of its
 // own role; records are published by an admin client as origin "ops".
@@ -41,11 +46,50 @@ type env struct {
 	pub      *bus.Publisher
 	resolver *testunbound.Resolver
 	ds       string // the DS of the signer's KSK: the trust anchor
+	last     uint64 // stream sequence of the last record published
 	// nsec3: PowerDNS 4.7 does not answer queries of a presigned NSEC3
 	// zone written through its API reliably (docs/dnssec.md): only its
 	// transfer is checked.
 	nsec3 bool
-	last  uint64 // stream sequence of the last record published
+	// nodes are the public nameservers: the first (pdns, sync) and those
+	// addNode added, each with a resolver of its own.
+	nodes []node
+}
+
+// node is one public nameserver: PowerDNS, its syncer and a validating
+// resolver that asks it.
+type node struct {
+	pdns     *testpdns.Server
+	sync     *testenv.Syncer
+	resolver *testunbound.Resolver
+}
+
+// addNode starts another public nameserver: its own PowerDNS (marked
+// presigned once its syncer made the zone) and a syncer that follows the
+// first node's NATS.
+func (e *env) addNode(t *testing.T) {
+	t.Helper()
+	p := testpdns.StartWith(t, "lmdb", pdnsConf)
+	s := testenv.StartSyncer(t, testenv.SyncerOptions{PDNS: p, Extra: []string{"--signed-zone", zone, "--node-id", "ns2"},
+		NATS: &testenv.NATS{URL: fmt.Sprintf("nats://127.0.0.1:%d", e.sync.NATSPort), PasswordFile: e.sync.PasswordFile}})
+	testenv.Eventually(t, 20*time.Second, "the second node's zone reported as not presigned", func() bool {
+		return s.Metric(t, fmt.Sprintf(`zonecast_syncer_zone_not_presigned{zone=%q}`, zone)) == 1
+	})
+	presigned(t, p, "set-presigned")
+	if e.nsec3 {
+		setNSEC3(t, p)
+	}
+	e.nodes = append(e.nodes, node{pdns: p, sync: s,
+		resolver: testunbound.Start(t, testunbound.Config{Zone: zone, Stub: p.DNSAddr, Anchors: []string{e.ds}})})
+}
+
+// setNSEC3 gives PowerDNS the zone's NSEC3 parameters, the signer's
+// default ones.
+func setNSEC3(t *testing.T, p *testpdns.Server) {
+	t.Helper()
+	if out, err := exec.Command("pdnsutil", "--config-dir="+p.Dir, "set-nsec3", zone, "1 0 0 -").CombinedOutput(); err != nil {
+		t.Fatalf("pdnsutil set-nsec3: %v\n%s", err, out)
+	}
 }
 
 // signerUser writes a users file with the signer's user (role signer,
@@ -73,7 +117,7 @@ func signerUser(t *testing.T) (usersFile, pwFile string) {
 func newEnv(t *testing.T, records int, signerFlags ...string) *env {
 	t.Helper()
 	usersFile, pwFile := signerUser(t)
-	p := testpdns.StartWith(t, "lmdb", "domain-metadata-cache-ttl=0")
+	p := testpdns.StartWith(t, "lmdb", pdnsConf)
 	s := testenv.StartSyncer(t, testenv.SyncerOptions{PDNS: p,
 		Extra: []string{"--signed-zone", zone, "--nats-users-file", usersFile}})
 	e := &env{pdns: p, sync: s, pub: s.Publisher(t), nsec3: slices.Contains(signerFlags, "--nsec3")}
@@ -82,9 +126,7 @@ func newEnv(t *testing.T, records int, signerFlags ...string) *env {
 	})
 	presigned(t, p, "set-presigned")
 	if e.nsec3 {
-		if out, err := exec.Command("pdnsutil", "--config-dir="+p.Dir, "set-nsec3", zone, "1 0 0 -").CombinedOutput(); err != nil {
-			t.Fatalf("pdnsutil set-nsec3: %v\n%s", err, out)
-		}
+		setNSEC3(t, p)
 	}
 	for i := range records {
 		e.publish(t, fmt.Sprintf("h%d.%s", i, zone), "AAAA", fmt.Sprintf("2001:db8::%x", i+1))
@@ -98,6 +140,7 @@ func newEnv(t *testing.T, records int, signerFlags ...string) *env {
 	}
 	e.ds = ds
 	e.resolver = testunbound.Start(t, testunbound.Config{Zone: zone, Stub: p.DNSAddr, Anchors: []string{ds}})
+	e.nodes = []node{{pdns: p, sync: s, resolver: e.resolver}}
 	return e
 }
 
@@ -113,10 +156,10 @@ func (e *env) publish(t *testing.T, name, typ string, records ...string) {
 	e.last = seq
 }
 
-// serial returns the SOA serial the nameserver serves, 0 if none.
-func (e *env) serial(t *testing.T) uint64 {
+// serial returns the SOA serial p serves, 0 if none.
+func serial(t *testing.T, p *testpdns.Server) uint64 {
 	t.Helper()
-	soa := e.pdns.Dig(t, zone, "SOA")
+	soa := p.Dig(t, zone, "SOA")
 	if len(soa) != 1 {
 		return 0
 	}
@@ -125,27 +168,33 @@ func (e *env) serial(t *testing.T) uint64 {
 	return n
 }
 
-// validated waits until the nameserver serves the SOA serial of the last
-// record published, checks its transfer with dnssec-verify, and that
-// unbound, validating from the DS, answers existing with AD, and a missing
-// name (NXDOMAIN) and a missing type (NODATA) with AD too.
+// validated waits until every nameserver serves the SOA serial of the
+// last record published, checks its transfer with dnssec-verify, and
+// that its resolver, validating from the DS, answers existing with AD,
+// and a missing name (NXDOMAIN) and a missing type (NODATA) with AD too;
+// delv checks the first node.
 func (e *env) validated(t *testing.T, step, existing string) {
 	t.Helper()
-	testenv.Eventually(t, 30*time.Second, fmt.Sprintf("%s: SOA serial %d", step, e.last), func() bool {
-		return e.serial(t) == uint64(uint32(e.last))
-	})
-	if axfr, err := e.pdns.VerifyDNSSEC(t, zone); err != nil {
-		t.Fatalf("%s: %v\n%s", step, err, axfr)
+	for i, n := range e.nodes {
+		testenv.Eventually(t, 30*time.Second, fmt.Sprintf("%s: node %d serves SOA serial %d", step, i+1, e.last), func() bool {
+			return serial(t, n.pdns) == uint64(uint32(e.last))
+		})
+		if axfr, err := n.pdns.VerifyDNSSEC(t, zone); err != nil {
+			t.Fatalf("%s: node %d: %v\n%s", step, i+1, err, axfr)
+		}
+		if e.nsec3 {
+			continue
+		}
+		for _, q := range []struct{ name, qtype, rcode string }{
+			{existing, "AAAA", "NOERROR"}, {"missing." + zone, "AAAA", "NXDOMAIN"}, {existing, "TXT", "NOERROR"},
+		} {
+			if a := n.resolver.Query(t, q.name, q.qtype); a.Status() != q.rcode || !a.AD {
+				t.Errorf("%s: node %d: unbound answers %s %s with %s, AD %v; want %s with AD", step, i+1, q.name, q.qtype, a.Status(), a.AD, q.rcode)
+			}
+		}
 	}
 	if e.nsec3 {
 		return
-	}
-	for _, q := range []struct{ name, qtype, rcode string }{
-		{existing, "AAAA", "NOERROR"}, {"missing." + zone, "AAAA", "NXDOMAIN"}, {existing, "TXT", "NOERROR"},
-	} {
-		if a := e.resolver.Query(t, q.name, q.qtype); a.Status() != q.rcode || !a.AD {
-			t.Errorf("%s: unbound answers %s %s with %s, AD %v; want %s with AD", step, q.name, q.qtype, a.Status(), a.AD, q.rcode)
-		}
 	}
 	if ok, out := testunbound.Delv(t, e.pdns.DNSAddr, zone, []string{e.ds}, existing, "AAAA"); !ok {
 		t.Errorf("%s: delv does not validate %s AAAA:\n%s", step, existing, out)
@@ -159,6 +208,7 @@ func (e *env) validated(t *testing.T, step, existing string) {
 // the signer, which re-signs nothing still valid.
 func TestSignerServesValidatingZone(t *testing.T) {
 	e := newEnv(t, 20)
+	e.addNode(t)
 	e.validated(t, "initial signing", "h1."+zone)
 
 	for i := range 200 {
@@ -198,6 +248,7 @@ func TestSignerServesValidatingZone(t *testing.T) {
 // database or the stream.
 func TestSignerKilledMidBurst(t *testing.T) {
 	e := newEnv(t, 5)
+	e.addNode(t)
 	e.validated(t, "initial signing", "h1."+zone)
 
 	stop := make(chan struct{})
@@ -217,7 +268,7 @@ func TestSignerKilledMidBurst(t *testing.T) {
 			if i%2 == 1 {
 				name = fmt.Sprintf("k%d.missing.%s", i, zone)
 			}
-			a, err := e.resolver.TryQuery(name, "AAAA")
+			a, err := e.nodes[i%len(e.nodes)].resolver.TryQuery(name, "AAAA")
 			queries.Add(1)
 			if err != nil || !a.AD || (a.Status() != "NOERROR" && a.Status() != "NXDOMAIN") {
 				failures.Add(1)
@@ -384,6 +435,7 @@ func (e *env) waitKeys(t *testing.T, step string, n, cds int) {
 // delv; after the KSK rollover the zone validates from the new DS alone.
 func TestSignerRollovers(t *testing.T) {
 	e := newEnv(t, 10)
+	e.addNode(t)
 	e.validated(t, "initial signing", "h1."+zone)
 	ksk, zsk := keyTags(t, e.signer.Opts.KeyDir)
 
@@ -410,7 +462,9 @@ func TestSignerRollovers(t *testing.T) {
 	if newDS == e.ds {
 		newDS = ds[1]
 	}
-	e.resolver = testunbound.Start(t, testunbound.Config{Zone: zone, Stub: e.pdns.DNSAddr, Anchors: []string{newDS}})
+	for i := range e.nodes {
+		e.nodes[i].resolver = testunbound.Start(t, testunbound.Config{Zone: zone, Stub: e.nodes[i].pdns.DNSAddr, Anchors: []string{newDS}})
+	}
 	e.validated(t, "second KSK, from its DS", "h1."+zone)
 
 	e.rollover(t, "--key", "ksk", "--complete")
@@ -449,7 +503,7 @@ func keyTags(t *testing.T, dir string) (ksk, zsk string) {
 // is served unsigned, with every record, and no DNSSEC record left.
 func TestSigningOnAndOff(t *testing.T) {
 	usersFile, pwFile := signerUser(t)
-	p := testpdns.StartWith(t, "lmdb", "domain-metadata-cache-ttl=0")
+	p := testpdns.StartWith(t, "lmdb", pdnsConf)
 	s := testenv.StartSyncer(t, testenv.SyncerOptions{PDNS: p, Zones: []string{zone},
 		Extra: []string{"--nats-users-file", usersFile}})
 	e := &env{pdns: p, sync: s, pub: s.Publisher(t)}
@@ -518,8 +572,9 @@ func (e *env) statusCaughtUp(t *testing.T, step string) {
 	url, pw := fmt.Sprintf("nats://127.0.0.1:%d", e.sync.NATSPort), e.sync.PasswordFile
 	// The served serial comes from the syncer's SOA reads (every 10 s),
 	// the signer's row from its status (every 5 s).
-	want := regexp.MustCompile(fmt.Sprintf(`(?ms)^test +%[1]s +caught-up +[0-9]+ +[0-9]+ +%[2]d .*^signer +%[1]s +ok +%[2]d +1 of 1 nodes +[0-9hms]+ +- +ksk [0-9]+ active, zsk [0-9]+ active`,
-		regexp.QuoteMeta(zone), uint32(e.last)))
+	want := regexp.MustCompile(fmt.Sprintf(`(?ms)^ns2 +%[1]s +caught-up +[0-9]+ +[0-9]+ +%[2]d .*^test +%[1]s +caught-up +[0-9]+ +[0-9]+ +%[2]d .*`+
+		`^signer +%[1]s +ok +%[2]d +%[3]d of %[3]d nodes +[0-9hms]+ +- +ksk [0-9]+ active, zsk [0-9]+ active`,
+		regexp.QuoteMeta(zone), uint32(e.last), len(e.nodes)))
 	var out string
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -546,6 +601,7 @@ func (e *env) statusCaughtUp(t *testing.T, step string) {
 // drift.
 func TestSignerNSEC3(t *testing.T) {
 	e := newEnv(t, 20, "--nsec3")
+	e.addNode(t)
 	e.validated(t, "NSEC3", "h1."+zone)
 	for i := range 100 {
 		e.publish(t, fmt.Sprintf("burst%d.%s", i, zone), "AAAA", fmt.Sprintf("2001:db8:1::%x", i+1))
