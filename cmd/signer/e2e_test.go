@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/events"
@@ -96,22 +95,7 @@ func setNSEC3(t *testing.T, p *testpdns.Server) {
 // origin "signer", the zone) and returns it with the password file.
 func signerUser(t *testing.T) (usersFile, pwFile string) {
 	t.Helper()
-	dir := t.TempDir()
-	pwFile = filepath.Join(dir, "signer-password")
-	pw, err := bus.EnsurePassword(pwFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	usersFile = filepath.Join(dir, "users.json")
-	doc := fmt.Sprintf(`{"users":[{"user":"signer","password_hash":%q,"role":"signer","origin":"signer","zones":[%q]}]}`, h, zone)
-	if err := os.WriteFile(usersFile, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return usersFile, pwFile
+	return testenv.UsersFile(t, bus.UserSpec{User: "signer", Role: bus.RoleSigner, Origin: "signer", Zones: []string{zone}})
 }
 
 func newEnv(t *testing.T, records int, signerFlags ...string) *env {

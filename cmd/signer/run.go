@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -65,30 +62,20 @@ func run(ctx context.Context, cfg *signerConfig, log zerolog.Logger) error {
 		Signers: signers, Origin: cfg.origin, Stream: cfg.stream, Prefix: cfg.prefix, SignedPrefix: cfg.signedPrefix,
 		Metrics: m, Ready: ready, Log: log, Keys: store, ZSKLifetime: cfg.zskLifetime,
 		Rollover: signer.Rollover{Prepublish: 2 * time.Duration(cfg.template.KeyTTL) * time.Second, Retire: defaultRetire},
-		Reload:   onHUP(ctx), Version: version, Status: statusSink(js, cfg.statusBucket, cfg.origin)})
+		Reload:   reloads(ctx), Version: version, Status: statusSink(js, cfg.statusBucket, cfg.origin)})
 	return g.Err(err)
 }
 
-// onHUP returns a channel that receives on every SIGHUP until ctx ends:
-// the signer reads its keys again.
-func onHUP(ctx context.Context) <-chan struct{} {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGHUP)
+// reloads returns a channel that receives on every SIGHUP until ctx
+// ends: the signer reads its keys again.
+func reloads(ctx context.Context) <-chan struct{} {
 	out := make(chan struct{}, 1)
-	go func() {
-		defer signal.Stop(sig)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-sig:
-				select {
-				case out <- struct{}{}:
-				default:
-				}
-			}
+	cli.OnHUP(ctx, func() {
+		select {
+		case out <- struct{}{}:
+		default:
 		}
-	}()
+	})
 	return out
 }
 

@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/events"
@@ -30,26 +28,11 @@ import (
 // returned password file.
 func roleUsers(t *testing.T, zone string) (usersFile, pwFile string) {
 	t.Helper()
-	dir := t.TempDir()
-	pwFile = filepath.Join(dir, "role-password")
-	pw, err := bus.EnsurePassword(pwFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	usersFile = filepath.Join(dir, "users.json")
-	doc := fmt.Sprintf(`{"users":[
-	{"user":"w1","password_hash":%[1]q,"role":"source","origin":"h1","zones":[%[2]q]},
-	{"user":"gw","password_hash":%[1]q,"role":"gateway","zones":[%[2]q]},
-	{"user":"ns9","password_hash":%[1]q,"role":"syncer","node":"ns9"},
-	{"user":"ops","password_hash":%[1]q,"role":"reader"}]}`, h, zone)
-	if err := os.WriteFile(usersFile, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return usersFile, pwFile
+	return testenv.UsersFile(t,
+		bus.UserSpec{User: "w1", Role: bus.RoleSource, Origin: "h1", Zones: []string{zone}},
+		bus.UserSpec{User: "gw", Role: bus.RoleGateway, Zones: []string{zone}},
+		bus.UserSpec{User: "ns9", Role: bus.RoleSyncer, Node: "ns9"},
+		bus.UserSpec{User: "ops", Role: bus.RoleReader})
 }
 
 // victims are the records of another origin that the attackers try to

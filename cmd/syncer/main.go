@@ -7,9 +7,7 @@ import (
 	"context"
 	"flag"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 
 	"github.com/rs/zerolog"
 
@@ -77,21 +75,4 @@ func hostname() string {
 		return "localhost"
 	}
 	return h
-}
-
-// withHUP calls fn on every SIGHUP until ctx is done.
-func withHUP(ctx context.Context, fn func()) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGHUP)
-	go func() {
-		defer signal.Stop(ch)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-ch:
-				fn()
-			}
-		}
-	}()
 }

@@ -226,7 +226,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		}
 		return nil
 	})
-	withHUP(ctx, s.RequestReconcile)
+	cli.OnHUP(ctx, s.RequestReconcile)
 
 	planned := make(chan error, 1)
 	if cfg.plan {

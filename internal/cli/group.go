@@ -2,7 +2,10 @@ package cli
 
 import (
 	"context"
+	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 )
 
 // Group runs a daemon's long-lived goroutines (its HTTP server, followers,
@@ -54,4 +57,22 @@ func (g *Group) Err(err error) error {
 func (g *Group) Stop() {
 	g.cancel()
 	g.wg.Wait()
+}
+
+// OnHUP calls fn on every SIGHUP until ctx is done: what a daemon reads
+// again or reconciles on the operator's word.
+func OnHUP(ctx context.Context, fn func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(ch)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+				fn()
+			}
+		}
+	}()
 }

@@ -8,16 +8,21 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/testport"
 )
 
@@ -287,4 +292,32 @@ func (c *DHCPClient) In(bin string, args ...string) (string, []string) {
 // InServerNS is In for the server's namespace.
 func (l *Link) InServerNS(bin string, args ...string) (string, []string) {
 	return l.ip, append([]string{"netns", "exec", l.ServerNS, bin}, args...)
+}
+
+// UsersFile writes a users file (docs/fleet.md) of users, all with one
+// new password, and returns the file and the password's file.
+func UsersFile(t testing.TB, users ...bus.UserSpec) (usersFile, pwFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	pwFile = filepath.Join(dir, "role-password")
+	pw, err := bus.EnsurePassword(pwFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range users {
+		users[i].PasswordHash = string(h)
+	}
+	doc, err := json.Marshal(map[string][]bus.UserSpec{"users": users})
+	if err != nil {
+		t.Fatal(err)
+	}
+	usersFile = filepath.Join(dir, "users.json")
+	if err := os.WriteFile(usersFile, doc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return usersFile, pwFile
 }
