@@ -288,8 +288,8 @@ func TestSignerKilledMidBurst(t *testing.T) {
 	noKeyMaterial(t, e)
 }
 
-// noKeyMaterial greps the public node (the syncer's state directory,
-// PowerDNS's directory with its database) and every message of the stream
+// noKeyMaterial greps the public nodes (the syncers' state directories,
+// PowerDNS's directories with their databases) and every message of the stream
 // for the private keys of the signer's key directory.
 func noKeyMaterial(t *testing.T, e *env) {
 	t.Helper()
@@ -297,7 +297,11 @@ func noKeyMaterial(t *testing.T, e *env) {
 	if len(secrets) < 2 {
 		t.Fatalf("found %d private keys in %s, want a KSK and a ZSK", len(secrets), e.signer.Opts.KeyDir)
 	}
-	for _, dir := range []string{e.sync.Opts.StateDir, e.pdns.Dir} {
+	var dirs []string
+	for _, n := range e.nodes {
+		dirs = append(dirs, n.sync.Opts.StateDir, n.pdns.Dir)
+	}
+	for _, dir := range dirs {
 		filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return nil

@@ -445,13 +445,22 @@ func (z *Zone) Expiring(at time.Time) []rrset.Key {
 // of their names.
 func (z *Zone) Resign(keys []rrset.Key, w Window) ([]rrset.Set, error) {
 	names := map[string]bool{}
+	old := make(map[rrset.Key]*dns.RRSIG, len(keys))
 	for _, k := range keys {
+		old[k] = z.sigs[k]
 		z.unsign(k) // the RRset is as before: its new signature replaces all
 		names[k.Name] = true
 	}
 	var out []rrset.Set
 	for n := range names {
 		if err := z.signName(n, w); err != nil {
+			// What was published stays: those not signed again keep
+			// their signature, and are due again at the next check.
+			for k, sig := range old {
+				if z.sigs[k] == nil && sig != nil {
+					z.sigs[k] = sig
+				}
+			}
 			return nil, err
 		}
 		out = append(out, z.rrsigs(n))
