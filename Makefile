@@ -9,10 +9,11 @@ all: build
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 8
 
-build: ## build zonecast-syncer, zonecast-watcher and zonecast-gateway into bin/
+build: ## build zonecast-syncer, zonecast-watcher, zonecast-gateway and zonecast-signer into bin/
 	$(GO) build -o bin/zonecast-syncer ./cmd/syncer
 	$(GO) build -o bin/zonecast-watcher ./cmd/watcher
 	$(GO) build -o bin/zonecast-gateway ./cmd/gateway
+	$(GO) build -o bin/zonecast-signer ./cmd/signer
 
 deps: ## install what tests and the demo need (idempotent)
 	scripts/deps.sh all

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds one Debian package per daemon into dist/: zonecast-syncer,
-# zonecast-watcher and zonecast-gateway (a daemon whose cmd/<name> has no Go
-# file yet is skipped), for amd64 and arm64.
+# zonecast-watcher, zonecast-gateway and zonecast-signer (a daemon whose
+# cmd/<name> has no Go file yet is skipped), for amd64 and arm64.
 #
 # The packages are assembled with dpkg-deb. nfpm (v2.48.0 through `go run`)
 # was the first choice but does not build here: its CLI imports the rpm and
@@ -16,7 +16,7 @@
 #   DEB_REVISION    Debian revision of the default version (default 1)
 #   DEB_MAINTAINER  Maintainer field
 #   DEB_OUT         output directory (default dist)
-#   DEB_DAEMONS     daemons to package (default "syncer watcher gateway"; a
+#   DEB_DAEMONS     daemons to package (default "syncer watcher gateway signer"; a
 #                   daemon whose cmd/<name> has no Go file is skipped, one
 #                   that fails to build fails the whole run)
 #   ZONECAST_SRC    Go module holding cmd/<daemon> (default: this repository;
@@ -65,7 +65,7 @@ fi
 export SOURCE_DATE_EPOCH=$commit_epoch
 
 # ---- per-daemon metadata ------------------------------------------------------
-declare -A summary recommends suggests secrets own_secrets long extra_units
+declare -A summary recommends suggests secrets own_secrets own_state long extra_units
 summary[syncer]="replicates DNS records from NATS JetStream into PowerDNS"
 long[syncer]=" zonecast replicates DNS records between nameservers through a NATS
  JetStream stream. The syncer replays and follows the stream and writes the
@@ -103,8 +103,25 @@ suggests[gateway]="zonecast-syncer"
 secrets[gateway]="/etc/zonecast/gateway-nats-password:random"
 own_secrets[gateway]=""
 
+summary[signer]="signs zones with DNSSEC on a hidden node, publishes them to NATS"
+long[signer]=" zonecast replicates DNS records between nameservers through a NATS
+ JetStream stream. The signer runs on a hidden node and holds the DNSSEC
+ keys of the signed zones: it follows their records on the stream, signs
+ them and publishes the signed zones, which the syncers serve as presigned
+ zones. The public nameservers hold no private key."
+recommends[signer]=""
+suggests[signer]="zonecast-syncer"
+# Its NATS user is one of the syncers' users file (role signer), not a
+# local user of a syncer: the operator puts its password here, so it
+# starts empty. Only the signer reads it.
+secrets[signer]="/etc/zonecast/signer-nats-password:empty"
+own_secrets[signer]="/etc/zonecast/signer-nats-password:empty"
+# Its StateDirectory= (the keys), systemd's under DynamicUser=: purged
+# with the package, whatever other zonecast package stays.
+own_state[signer]="/var/lib/zonecast-signer /var/lib/private/zonecast-signer"
+
 daemons=()
-for d in ${DEB_DAEMONS:-syncer watcher gateway}; do
+for d in ${DEB_DAEMONS:-syncer watcher gateway signer}; do
   if compgen -G "$src/cmd/$d/*.go" >/dev/null; then
     daemons+=("$d")
   else
@@ -137,7 +154,7 @@ gzip -9n <"$work/changelog.Debian" >"$work/changelog.Debian.gz"
 
 # ---- build and package --------------------------------------------------------
 # Every package's secrets: the last zonecast package purged removes them all.
-all_secrets=$(printf '%s\n' ${secrets[syncer]} ${secrets[watcher]} ${secrets[gateway]} | sort -u | tr '\n' ' ')
+all_secrets=$(printf '%s\n' ${secrets[syncer]} ${secrets[watcher]} ${secrets[gateway]} ${secrets[signer]} | sort -u | tr '\n' ' ')
 # A daemon's units: every one it ships, timers first (prerm stops them in
 # this order), and those with an [Install] section (enabled by postinst).
 units_of() { # daemon
@@ -157,6 +174,7 @@ installable_units_of() { # daemon
 subst() { # file daemon
   sed -e "s|@PKG@|zonecast-$2|g" -e "s|@NAME@|$2|g" \
       -e "s|@SECRETS@|${secrets[$2]}|g" -e "s|@OWN_SECRETS@|${own_secrets[$2]}|g" \
+      -e "s|@OWN_STATE@|${own_state[$2]:-}|g" \
       -e "s|@ALL_SECRETS@|$all_secrets|g" \
       -e "s|@ALL_UNITS@|$(units_of "$2")|g" -e "s|@UNITS@|$(installable_units_of "$2")|g" "$1"
 }
@@ -222,11 +240,17 @@ Environment of the service: every option, commented out at its default.
 .TP
 .I /etc/zonecast/*-password, /etc/zonecast/pdns-api-key
 Secrets (mode 0600, root:root), handed to the service as systemd
-credentials; NATS passwords are random at installation.
+credentials; $(if [ "$d" = signer ]; then
+  echo "signer-nats-password is empty at installation: the password of the"
+  echo "signer's user of the syncers' users file goes there."
+else
+  echo "NATS passwords are random at installation."
+fi)
+$(if [ "$d" = syncer ]; then cat <<'BACKUP'
 .TP
 .I /var/lib/zonecast
-State directory of the service.
-$(if [ "$d" = syncer ]; then cat <<'BACKUP'
+State directory of the service: the JetStream store of the embedded NATS
+server.
 .TP
 .I /var/lib/zonecast/backup
 Daily backups of the desired state by
@@ -234,6 +258,17 @@ Daily backups of the desired state by
 restored with
 .BR "zonecast-syncer publish \-\-json" .
 BACKUP
+fi)
+$(if [ "$d" = signer ]; then cat <<'KEYS'
+.TP
+.I /var/lib/zonecast-signer/keys
+The zones' DNSSEC keys (BIND's K*.key and K*.private files), in the
+service's state directory, readable by its user alone; made for a zone
+that has none.
+.B zonecast-signer ds \-\-zone
+.I zone
+prints the DS records for the parent zone.
+KEYS
 fi)
 .SH SEE ALSO
 .BR systemctl (1),
