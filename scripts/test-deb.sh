@@ -16,12 +16,13 @@
 #                       writes a published record, the backup timer runs
 #                       with it and its service writes a backup, the
 #                       watcher reads LXD through the lxd group (when this
-#                       host runs LXD).
+#                       host runs LXD), the signer makes its keys in its
+#                       private state directory and signs.
 set -uo pipefail
 export LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-pkgs_all=(zonecast-syncer zonecast-watcher zonecast-gateway)
+pkgs_all=(zonecast-syncer zonecast-watcher zonecast-gateway zonecast-signer)
 pass=0 fail=0
 
 ok()   { pass=$((pass + 1)); echo "PASS: $*"; }
@@ -62,8 +63,10 @@ state_existed=0
 [ -e /var/lib/zonecast ] && state_existed=1
 etc_existed=0
 [ -e /etc/zonecast ] && etc_existed=1
-if [ $state_existed = 1 ] || [ $etc_existed = 1 ]; then
-  echo "test-deb.sh: /var/lib/zonecast or /etc/zonecast exists; refusing to run" >&2; exit 2
+# The signer's state directory: a real one holds DNSSEC keys.
+signer_state=(/var/lib/zonecast-signer /var/lib/private/zonecast-signer)
+if [ $state_existed = 1 ] || [ $etc_existed = 1 ] || ls -d "${signer_state[@]}" >/dev/null 2>&1; then
+  echo "test-deb.sh: /var/lib/zonecast, /etc/zonecast or ${signer_state[*]} exists; refusing to run" >&2; exit 2
 fi
 
 tmp=$(mktemp -d /tmp/zonecast-test-deb.XXXXXX)
@@ -90,6 +93,7 @@ cleanup() {
   fi
   [ $state_existed = 0 ] && rm -rf /var/lib/zonecast
   [ $etc_existed = 0 ] && rm -rf /etc/zonecast
+  rm -rf "${signer_state[@]}" /run/zonecast-test-users.json
   # debootstrap may leave /proc or /sys mounted in its target if it failed.
   awk -v t="$tmp/" 'index($2, t) == 1 {print $2}' /proc/mounts | sort -r | xargs -r umount -l
   rm -rf "$tmp"
@@ -192,12 +196,13 @@ m=$(mode_owner /var/lib/zonecast)
 secret_files=(/etc/zonecast/nats-password /etc/zonecast/pdns-api-key /etc/zonecast/cluster-password)
 [[ " ${built[*]} " == *" zonecast-watcher "* ]] && secret_files+=(/etc/zonecast/watcher-nats-password)
 [[ " ${built[*]} " == *" zonecast-gateway "* ]] && secret_files+=(/etc/zonecast/gateway-nats-password)
+[[ " ${built[*]} " == *" zonecast-signer "* ]] && secret_files+=(/etc/zonecast/signer-nats-password)
 for f in "${secret_files[@]}"; do
   m=$(mode_owner $f)
   [ "$m" = "600 root:root" ] && ok "$f is 600 root:root" || bad "$f is 600 root:root (got '$m')"
 done
 for f in "${secret_files[@]}"; do
-  case $f in */pdns-api-key | */cluster-password) continue ;; esac
+  case $f in */pdns-api-key | */cluster-password | */signer-nats-password) continue ;; esac
   check "$(basename "$f") holds a random 64-hex-digit password" grep -Eqx '[0-9a-f]{64}' "$f"
 done
 check "the zonecast user cannot read the syncer's NATS password" sh -c '! runuser -u zonecast -- cat /etc/zonecast/nats-password'
@@ -205,6 +210,10 @@ check "distinct passwords per daemon" \
   sh -c '[ "$(for f in /etc/zonecast/nats-password /etc/zonecast/*-nats-password; do cat "$f"; echo; done | sort | uniq -d)" = "" ]'
 check "pdns-api-key is an empty placeholder" test ! -s /etc/zonecast/pdns-api-key
 check "cluster-password is an empty placeholder" test ! -s /etc/zonecast/cluster-password
+if [[ " ${built[*]} " == *" zonecast-signer "* ]]; then
+  # The signer's user is one of the syncers' users file, not a local one.
+  check "signer-nats-password is an empty placeholder" test ! -s /etc/zonecast/signer-nats-password
+fi
 for p in "${built[@]}"; do
   d=${p#zonecast-}
   m=$(mode_owner /usr/bin/$p)
@@ -271,6 +280,11 @@ out=$(zonecast-syncer --version 2>&1)
 [[ "$out" == *"$describe"* ]] && ok "zonecast-syncer --version runs: $out" || bad "zonecast-syncer --version runs (got '$out', want '$describe')"
 out=$(runuser -u zonecast -- zonecast-syncer --version 2>&1)
 [ $? = 0 ] && ok "zonecast-syncer --version runs as user zonecast" || bad "zonecast-syncer --version runs as user zonecast: $out"
+if [[ " ${built[*]} " == *" zonecast-signer "* ]]; then
+  out=$(zonecast-signer --version 2>&1)
+  [[ "$out" == *"$describe"* ]] && ok "zonecast-signer --version runs: $out" || bad "zonecast-signer --version runs (got '$out', want '$describe')"
+  check "zonecast-signer ds --help runs" sh -c 'zonecast-signer ds --help 2>&1 | grep -q "print the DS records"'
+fi
 
 # ---- systemd-analyze verify ---------------------------------------------------
 echo "== systemd-analyze verify"
@@ -304,9 +318,11 @@ done
 
 # ---- the installed defaults: every daemon its own NATS user ---------------------
 # There is no systemd as PID 1 here: run_unit starts a unit's ExecStart the
-# way systemd would, as far as credentials and environment go (its
+# way systemd would, as far as credentials, state and environment go (its
 # LoadCredential= files copied to a directory only the service user reads,
-# Environment= with %d, EnvironmentFile=, User=), plus test overrides.
+# StateDirectory= with its mode, Environment= with %d, EnvironmentFile=,
+# User=), plus test overrides. The service user is always zonecast (no
+# DynamicUser= without systemd; the boot test checks that).
 unit_env() { # unit: sets unit_vars (Environment=, EnvironmentFile=, less UnsetEnvironment=)
   local unit=/lib/systemd/system/$1.service creds=/run/zonecast-test-credentials-$1
   local line id path v keep
@@ -331,9 +347,17 @@ unit_env() { # unit: sets unit_vars (Environment=, EnvironmentFile=, less UnsetE
     unit_vars=("${keep[@]}")
   done
 }
+state_dir() { # unit: makes its StateDirectory= (one) as systemd would, owned by zonecast
+  local unit=/lib/systemd/system/$1.service sd mode
+  sd=$(sed -n 's/^StateDirectory=//p' "$unit")
+  mode=$(sed -n 's/^StateDirectoryMode=//p' "$unit")
+  [ -n "$sd" ] && install -d -m "${mode:-0755}" -o zonecast -g zonecast "/var/lib/$sd"
+  return 0
+}
 run_unit() { # unit log var=value...
   local unit=/lib/systemd/system/$1.service log=$2
   unit_env "$1"
+  state_dir "$1"
   shift 2
   runuser -u zonecast -- env -i PATH=/usr/bin:/bin "${unit_vars[@]}" "$@" "$(sed -n 's/^ExecStart=//p' "$unit")" >"$log" 2>&1 &
   echo $!
@@ -344,12 +368,10 @@ run_unit() { # unit log var=value...
 # StateDirectory= as systemd would; a minute each (TimeoutStartSec=, in
 # short). Fails at the first failing line.
 run_oneshot() { # unit log var=value...
-  local unit=/lib/systemd/system/$1.service log=$2 line sd mode wd
+  local unit=/lib/systemd/system/$1.service log=$2 line wd
   unit_env "$1"
+  state_dir "$1"
   shift 2
-  sd=$(sed -n 's/^StateDirectory=//p' "$unit")
-  mode=$(sed -n 's/^StateDirectoryMode=//p' "$unit")
-  install -d -m "${mode:-0755}" -o zonecast -g zonecast "/var/lib/$sd"
   wd=$(sed -n 's/^WorkingDirectory=//p' "$unit")
   : >"$log"
   while IFS= read -r line; do
@@ -357,16 +379,39 @@ run_oneshot() { # unit log var=value...
     (cd "${wd:-/}" && timeout 60 runuser -u zonecast -- env -i PATH=/usr/bin:/bin "${unit_vars[@]}" "$@" sh -c "$line") >>"$log" 2>&1 || return 1
   done < <(sed -n -e 's/^ExecStart=//p' -e 's/^ExecStartPost=//p' "$unit")
 }
+# http_get ADDR PATH: the body of GET http://ADDR/PATH on stdout; fails
+# unless the status is 200 (bash's /dev/tcp: no curl needed).
+http_get() {
+  local resp
+  exec 3<>"/dev/tcp/${1%:*}/${1##*:}" || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$2" "$1" >&3
+  resp=$(timeout 5 cat <&3); exec 3<&-
+  [[ ${resp%%$'\r'*} == "HTTP/1."?" 200"* ]] || return 1
+  printf '%s\n' "${resp#*$'\r\n\r\n'}"
+}
+has_signer=0
+[[ " ${built[*]} " == *" zonecast-signer "* ]] && has_signer=1
 if [[ " ${built[*]} " == *" zonecast-watcher "* ]] && [[ " ${built[*]} " == *" zonecast-gateway "* ]]; then
   echo "== installed defaults: least privilege"
-  nport=$(shuf -i 20000-29999 -n 1); hport=$((nport + 1))
+  nport=$(shuf -i 20000-29999 -n 1); hport=$((nport + 1)) sport=$((nport + 2))
   echo test-key >/etc/zonecast/pdns-api-key # the syncer does not start with the empty placeholder
   # The zone and the NATS address in the env file, where zonecast-export
   # (below) reads them too; the file is put back afterwards.
   cp -p /etc/zonecast/syncer.env "$tmp/syncer.env.orig"
   printf '%s\n' ZONECAST_ZONE=lxd.example.org ZONECAST_NATS_LISTEN=127.0.0.1:$nport >>/etc/zonecast/syncer.env
+  users=()
+  if [ $has_signer = 1 ]; then
+    # The signer's user, as the fleet's users file defines it, and its
+    # password where the README says to put it (the file keeps 0600).
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >/etc/zonecast/signer-nats-password
+    hash=$(zonecast-syncer passwd --password-file /etc/zonecast/signer-nats-password)
+    install -m 0640 -o root -g zonecast /dev/null /run/zonecast-test-users.json
+    printf '{"users": [{"user": "signer", "password_hash": "%s", "role": "signer", "origin": "signer", "zones": ["signed.example"]}]}\n' \
+      "$hash" >/run/zonecast-test-users.json
+    users=(ZONECAST_NATS_USERS_FILE=/run/zonecast-test-users.json)
+  fi
   spid=$(run_unit zonecast-syncer "$tmp/syncer-run.log" \
-    ZONECAST_HTTP_LISTEN=127.0.0.1:$hport ZONECAST_PDNS_URL=http://127.0.0.1:9)
+    ZONECAST_HTTP_LISTEN=127.0.0.1:$hport ZONECAST_PDNS_URL=http://127.0.0.1:9 "${users[@]}")
   # Its HTTP endpoints come up once the stream exists.
   for i in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$hport") 2>/dev/null && break; sleep 0.2; done
   nurl=nats://127.0.0.1:$nport
@@ -385,10 +430,59 @@ if [[ " ${built[*]} " == *" zonecast-watcher "* ]] && [[ " ${built[*]} " == *" z
     sh -c "! timeout 20 zonecast-syncer publish --nats-url $nurl --nats-user gateway --nats-password-file /etc/zonecast/gateway-nats-password --origin $origin --name c1.lxd.example.org --type A 192.0.2.9"
   check "the watcher unit loads only its own credential" \
     sh -c '[ "$(grep -c "^LoadCredential=" /lib/systemd/system/zonecast-watcher.service)" = 1 ] && grep -q "^LoadCredential=nats-password:/etc/zonecast/watcher-nats-password$" /lib/systemd/system/zonecast-watcher.service'
-  check "the watcher and the gateway run as users of their own (DynamicUser), not as zonecast" \
-    sh -c 'for u in watcher gateway; do grep -qx "DynamicUser=yes" /lib/systemd/system/zonecast-$u.service && ! grep -q "^User=" /lib/systemd/system/zonecast-$u.service || exit 1; done'
+  dyn="watcher gateway" what="the watcher and the gateway"
+  [ $has_signer = 1 ] && dyn+=" signer" what="the watcher, the gateway and the signer"
+  check "$what run as users of their own (DynamicUser), not as zonecast" \
+    sh -c "for u in $dyn; do grep -qx DynamicUser=yes /lib/systemd/system/zonecast-\$u.service && ! grep -q '^User=' /lib/systemd/system/zonecast-\$u.service || exit 1; done"
   check "the gateway unit loads only its own credential" \
     sh -c '[ "$(grep -c "^LoadCredential=" /lib/systemd/system/zonecast-gateway.service)" = 1 ] && grep -q "^LoadCredential=nats-password:/etc/zonecast/gateway-nats-password$" /lib/systemd/system/zonecast-gateway.service'
+
+  # The signer with its unit's defaults (key directory, user signer, its
+  # credential) and a zone: it makes the zone's keys in its state
+  # directory, signs, publishes, and is ready.
+  if [ $has_signer = 1 ]; then
+    echo "== installed defaults: zonecast-signer"
+    keys=/var/lib/zonecast-signer/keys
+    cp -p /etc/zonecast/signer.env "$tmp/signer.env.orig"
+    printf '%s\n' ZONECAST_ZONE=signed.example ZONECAST_NS=ns1.example.org ZONECAST_NATS_URL=$nurl >>/etc/zonecast/signer.env
+    gpid=$(run_unit zonecast-signer "$tmp/signer-run.log" ZONECAST_HTTP_LISTEN=127.0.0.1:$sport)
+    for i in $(seq 100); do http_get 127.0.0.1:$sport /readyz >/dev/null 2>&1 && break; sleep 0.2; done
+    if http_get 127.0.0.1:$sport /readyz >/dev/null 2>&1; then
+      ok "zonecast-signer connects as user signer with its credential and is ready"
+    else
+      bad "zonecast-signer ready"; sed 's/^/  /' "$tmp/signer-run.log"
+    fi
+    n=$(http_get 127.0.0.1:$sport /metrics 2>/dev/null | awk '$1 == "zonecast_signer_published_total" {print $2}')
+    awk -v n="${n:-0}" 'BEGIN {exit !(n > 0)}' && ok "zonecast-signer published the signed zone ($n RRsets)" ||
+      bad "zonecast-signer published the signed zone (zonecast_signer_published_total '${n:-none}')"
+    check "zonecast-signer made a KSK and a ZSK in $keys" \
+      sh -c "[ \$(ls $keys/Ksigned.example.+013+*.private | wc -l) = 2 ] && [ \$(ls $keys/Ksigned.example.+013+*.key | wc -l) = 2 ]"
+    m=$(mode_owner /var/lib/zonecast-signer)
+    [ "$m" = "700 zonecast:zonecast" ] && ok "/var/lib/zonecast-signer is 700 (StateDirectoryMode=), the service user's" ||
+      bad "/var/lib/zonecast-signer is 700 zonecast:zonecast (got '$m')"
+    m=$(mode_owner $keys)
+    [ "$m" = "700 zonecast:zonecast" ] && ok "$keys is 700, the service user's" || bad "$keys is 700 zonecast:zonecast (got '$m')"
+    check "$keys belongs to no regular user (uid < 1000 or systemd's dynamic range)" \
+      sh -c "u=\$(stat -c %u $keys); [ \$u -lt 1000 ] || { [ \$u -ge 61184 ] && [ \$u -le 65519 ]; }"
+    check "the private keys are 600" sh -c "! find $keys -name '*.private' ! -perm 600 | grep -q ."
+    check "another user cannot list the keys" sh -c "! runuser -u nobody -- ls $keys"
+    if zonecast-signer ds --zone signed.example >"$tmp/ds1" 2>&1 &&
+       grep -Eq '^signed\.example\.[[:space:]]+[0-9]+[[:space:]]+IN[[:space:]]+DS[[:space:]]+[0-9]+ 13 2 [0-9A-F]{64}$' "$tmp/ds1"; then
+      ok "zonecast-signer ds (as root, the unit's key directory) prints the zone's DS"
+    else
+      bad "zonecast-signer ds prints the zone's DS"; sed 's/^/  /' "$tmp/ds1"
+    fi
+    # The server says so at once (a denied publish is otherwise only never
+    # acknowledged).
+    check "signer user cannot publish record events (permissions violation)" \
+      sh -c "timeout 8 zonecast-syncer publish --nats-url $nurl --nats-user signer --nats-password-file /etc/zonecast/signer-nats-password --origin signer --name www.signed.example --type A 192.0.2.5 2>&1 | grep -q 'Permissions Violation for Publish to .*zonecast\\.rr\\.signer\\.'"
+    check "the signer unit loads only its own credential" \
+      sh -c '[ "$(grep -c "^LoadCredential=" /lib/systemd/system/zonecast-signer.service)" = 1 ] && grep -q "^LoadCredential=nats-password:/etc/zonecast/signer-nats-password$" /lib/systemd/system/zonecast-signer.service'
+    kill -TERM "$gpid" 2>/dev/null; for i in $(seq 50); do kill -0 "$gpid" 2>/dev/null || break; sleep 0.2; done
+    if kill -0 "$gpid" 2>/dev/null; then kill -KILL "$gpid"; bad "signer stopped on SIGTERM"; else ok "signer stopped on SIGTERM"; fi
+    cp -p "$tmp/signer.env.orig" /etc/zonecast/signer.env
+    rm -f /run/zonecast-test-users.json
+  fi
 
   # The backup unit, as the timer runs it: the syncer's credential and env
   # file, every zone of the stream (not only ZONECAST_ZONE), a dated hard
@@ -456,6 +550,10 @@ check "zonecast-syncer $version2 installed" \
 check "new conffile beside it as syncer.env.dpkg-dist" grep -q 'changed by the upgrade test' /etc/zonecast/syncer.env.dpkg-dist
 [ "$(md5sum </etc/zonecast/nats-password)" = "$pw_sum" ] && ok "nats-password kept" || bad "nats-password kept"
 check "pdns-api-key kept" grep -qx test-key /etc/zonecast/pdns-api-key
+if [ $has_signer = 1 ] && [ -s "$tmp/ds1" ]; then
+  check "signer-nats-password kept" test -s /etc/zonecast/signer-nats-password
+  check "the signer's keys kept (the same DS)" sh -c "zonecast-signer ds --zone signed.example | cmp -s - '$tmp/ds1'"
+fi
 [ "$(id -u zonecast)" = "$uid1" ] && ok "user zonecast kept its uid" || bad "user zonecast kept its uid"
 
 # ---- remove, then purge -------------------------------------------------------
@@ -475,6 +573,10 @@ check "purged syncer: its own secrets pdns-api-key, nats-password and cluster-pa
 if [ ${#built[@]} -gt 1 ]; then
   check "purged syncer: watcher-nats-password kept for ${built[*]:1}" test -s /etc/zonecast/watcher-nats-password
   check "purged syncer: /var/lib/zonecast kept for ${built[*]:1}" test -d /var/lib/zonecast
+  if [ $has_signer = 1 ]; then
+    check "purged syncer: signer-nats-password kept for zonecast-signer" test -e /etc/zonecast/signer-nats-password
+    check "purged syncer: the signer's keys kept" test -d /var/lib/zonecast-signer/keys
+  fi
   if dpkg_ --purge "${built[@]:1}" >/dev/null; then ok "dpkg --purge ${built[*]:1}"; else bad "dpkg --purge ${built[*]:1}"; fi
 fi
 for p in "${pkgs_all[@]}"; do
@@ -482,6 +584,10 @@ for p in "${pkgs_all[@]}"; do
 done
 check "purged: /etc/zonecast gone" test ! -e /etc/zonecast
 check "purged: /var/lib/zonecast gone" test ! -e /var/lib/zonecast
+if [ $has_signer = 1 ]; then
+  check "purged: the signer's state directory (its keys) gone" \
+    sh -c '! ls -d /var/lib/zonecast-signer /var/lib/private/zonecast-signer 2>/dev/null | grep -q .'
+fi
 check "purged: zonecast-export.timer's enablement gone" \
   sh -c '! ls -d /etc/systemd/system/zonecast-syncer.service.wants /var/lib/systemd/deb-systemd-helper-*/zonecast-export.timer* 2>/dev/null | grep -q .'
 check "purged: no unit files or enablement links left" \
@@ -531,6 +637,17 @@ printf '%s\n' ZONECAST_ZONE=lxd.example.org,99.10.in-addr.arpa ZONECAST_NS=ns1.e
 printf '%s\n' ZONECAST_ZONE=lxd.example.org >>/etc/zonecast/watcher.env
 if [ -f /etc/zonecast/gateway.env ]; then
   printf '%s\n' ZONECAST_ZONE=dyn.example.org ZONECAST_DNS_LISTEN=127.0.0.2:53 >>/etc/zonecast/gateway.env
+fi
+if [ -f /etc/zonecast/signer.env ]; then
+  # The signer's user in the syncer's users file, its password where the
+  # README puts it.
+  head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >/etc/zonecast/signer-nats-password
+  hash=$(zonecast-syncer passwd --password-file /etc/zonecast/signer-nats-password)
+  install -m 0640 -o root -g zonecast /dev/null /etc/zonecast/users.json
+  printf '{"users": [{"user": "signer", "password_hash": "%s", "role": "signer", "origin": "signer", "zones": ["signed.example.org"]}]}\n' \
+    "$hash" >/etc/zonecast/users.json
+  printf '%s\n' ZONECAST_NATS_USERS_FILE=/etc/zonecast/users.json >>/etc/zonecast/syncer.env
+  printf '%s\n' ZONECAST_ZONE=signed.example.org ZONECAST_NS=ns1.example.org >>/etc/zonecast/signer.env
 fi
 SETUP
   chroot "$root" sh /root/setup.sh
@@ -608,6 +725,48 @@ SETUP
       bad "boot test: zonecast-gateway on port 53 ($st)"; in_c journalctl -u zonecast-gateway --no-pager -n 20
     fi
     echo "  online exposure: $(in_c systemd-analyze security zonecast-gateway --no-pager 2>/dev/null | tail -1)"
+  fi
+  if [ -f "$root/etc/zonecast/signer.env" ]; then
+    # Started at boot (enabled); it may have restarted while the syncer's
+    # NATS server came up.
+    for i in $(seq 40); do in_c curl -sf -o /dev/null 127.0.0.1:9473/readyz && break; sleep 0.5; done
+    if in_c curl -sf -o /dev/null 127.0.0.1:9473/readyz; then
+      ok "boot test: zonecast-signer ready under systemd (keys made, zone signed, published as user signer)"
+    else
+      bad "boot test: zonecast-signer ready"; in_c journalctl -u zonecast-signer --no-pager -n 20
+    fi
+    st=$(in_c sh -c 'grep -E "^(CapEff|CapBnd|NoNewPrivs|Seccomp):" /proc/$(pidof zonecast-signer)/status' 2>/dev/null | tr -s ' \t' ' ' | tr '\n' ' ')
+    [[ "$st" == *"CapEff: 0000000000000000"*"CapBnd: 0000000000000000"*"NoNewPrivs: 1"*"Seccomp: 2"* ]] &&
+      ok "boot test: signer runs without capabilities, no_new_privs, seccomp filter" ||
+      bad "boot test: signer sandbox ($st)"
+    # DynamicUser=: the state directory is systemd's, under /var/lib/private
+    # (0700 root), with /var/lib/zonecast-signer a link to it.
+    local sd=/var/lib/private/zonecast-signer su
+    su=$(in_c stat -c %u $sd 2>/dev/null)
+    check "boot test: signer runs as the dynamic user that owns its state directory ($su)" \
+      sh -c "[ \"\$(nsenter -t $cpid -a ps -o uid= -C zonecast-signer | tr -d ' ')\" = '$su' ]"
+    check "boot test: $sd is 700, owned by the dynamic uid $su (61184-65519), /var/lib/zonecast-signer links to it" \
+      sh -c "[ \"\$(nsenter -t $cpid -a stat -c '%a %u' $sd)\" = '700 $su' ] && [ '$su' -ge 61184 ] && [ '$su' -le 65519 ] &&
+        [ \"\$(nsenter -t $cpid -a readlink /var/lib/zonecast-signer)\" = private/zonecast-signer ]"
+    check "boot test: the key directory is 700 and the private keys 600, all the dynamic user's" \
+      sh -c "[ \"\$(nsenter -t $cpid -a stat -c '%a %u' $sd/keys)\" = '700 $su' ] &&
+        [ \$(nsenter -t $cpid -a find $sd/keys -name '*.private' -perm 600 -uid '$su' | wc -l) = 2 ]"
+    in_c zonecast-signer ds --zone signed.example.org >"$tmp/boot-ds1" 2>&1
+    check "boot test: zonecast-signer ds (as root) prints the zone's DS" grep -q '	DS	' "$tmp/boot-ds1"
+    in_c systemctl restart zonecast-signer
+    for i in $(seq 40); do in_c curl -sf -o /dev/null 127.0.0.1:9473/readyz && break; sleep 0.5; done
+    check "boot test: after a restart the signer is ready with the same keys" \
+      sh -c "nsenter -t $cpid -a curl -sf -o /dev/null 127.0.0.1:9473/readyz && nsenter -t $cpid -a zonecast-signer ds --zone signed.example.org | cmp -s - '$tmp/boot-ds1'"
+    # A rollover started by root, as the README says: the files it wrote
+    # given to the service's user, then a reload.
+    in_c zonecast-signer rollover --zone signed.example.org --key zsk >/dev/null 2>&1
+    in_c chown -R --reference=/var/lib/zonecast-signer /var/lib/zonecast-signer/keys
+    in_c systemctl reload zonecast-signer
+    sleep 2
+    check "boot test: a rollover by root, chown and systemctl reload (SIGHUP): the new ZSK published" \
+      sh -c "nsenter -t $cpid -a systemctl is-active -q zonecast-signer &&
+        nsenter -t $cpid -a curl -sf 127.0.0.1:9473/metrics | grep -q 'zonecast_signer_key_info{.*role=\"zsk\",state=\"published\"'"
+    echo "  online exposure: $(in_c systemd-analyze security zonecast-signer --no-pager 2>/dev/null | tail -1)"
   fi
   if [ ${#bind[@]} -gt 0 ]; then
     for i in $(seq 20); do in_c systemctl is-active -q zonecast-watcher && break; sleep 0.5; done
