@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/zonecast/zonecast/internal/dnssec"
@@ -129,13 +130,19 @@ func create(path string, data []byte, mode fs.FileMode) error {
 }
 
 // write writes data to a new temporary file with mode beside path, synced,
-// and returns its name.
+// and returns its name. The file belongs to the directory's owner: a key
+// written by root (zonecast-signer rollover, run by an operator) stays
+// readable by the signer's own user, whose directory it is.
 func write(path string, data []byte, mode fs.FileMode) (string, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path))
 	if err != nil {
 		return "", fmt.Errorf("writing %s: %w", path, err)
 	}
 	err = tmp.Chmod(mode)
+	if err == nil {
+		err = chownLike(tmp, dir)
+	}
 	if err == nil {
 		_, err = tmp.Write(data)
 	}
@@ -172,4 +179,23 @@ func (s Store) Ensure(zone string, alg uint8, ttl uint32, now time.Time) (keys [
 	}
 	keys, err = s.Keys(zone)
 	return keys, err == nil, err
+}
+
+// chownLike gives f the owner and group of dir when they differ (only
+// root may, and only root needs to).
+func chownLike(f *os.File, dir string) error {
+	di, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	d, dok := di.Sys().(*syscall.Stat_t)
+	o, ook := fi.Sys().(*syscall.Stat_t)
+	if !dok || !ook || (d.Uid == o.Uid && d.Gid == o.Gid) {
+		return nil
+	}
+	return f.Chown(int(d.Uid), int(d.Gid))
 }

@@ -6,10 +6,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/zonecast/zonecast/internal/dnssec"
+	"github.com/zonecast/zonecast/internal/testenv"
 )
 
 const zone = "example.org."
@@ -82,5 +84,41 @@ func TestImportsDNSSECKeygenFiles(t *testing.T) {
 	}
 	if want := strings.TrimSpace(string(out)); keys[0].BaseName() != want {
 		t.Errorf("base name %s, dnssec-keygen wrote %s", keys[0].BaseName(), want)
+	}
+}
+
+// TestKeysBelongToTheDirectoryOwner: a key that root writes into a key
+// directory of another user (zonecast-signer rollover by an operator)
+// belongs to that user, who can then read it.
+func TestKeysBelongToTheDirectoryOwner(t *testing.T) {
+	testenv.RequireRoot(t, "writing as root into another user's directory")
+	dir := filepath.Join(t.TempDir(), "keys")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	s := Store{Dir: dir}
+	keys, _, err := s.Ensure("owned.example.", dnssec.ECDSAP256SHA256, 3600, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys[1].Inactive = time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	if err := s.Update(keys[1]); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(files) != 4 {
+		t.Fatalf("files %v, want two keys' .key and .private", files)
+	}
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != 65534 || st.Gid != 65534 {
+			t.Errorf("%s belongs to %d:%d, want the directory's 65534:65534", f, st.Uid, st.Gid)
+		}
 	}
 }
