@@ -200,6 +200,9 @@ func TestSignerServesValidatingZone(t *testing.T) {
 	}
 	e.validated(t, "a burst of adds", "burst199."+zone)
 	e.statusCaughtUp(t, "after a burst")
+	if b, err := os.ReadFile(e.sync.LogPath); err != nil || strings.Contains(string(b), "query cache is on") {
+		t.Errorf("the syncer warns of a query cache that is off (%v)", err)
+	}
 
 	for i := range 10 {
 		e.publish(t, fmt.Sprintf("burst%d.%s", i*2, zone), "AAAA")

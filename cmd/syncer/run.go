@@ -66,7 +66,11 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 
 	reg := cli.NewRegistry()
 	metrics := syncer.NewMetrics(reg)
-	var pdns syncer.PDNS = pdnsapi.New(cfg.pdnsURL, apiKey, cfg.pdnsServerID, cfg.pdnsTimeout)
+	api := pdnsapi.New(cfg.pdnsURL, apiKey, cfg.pdnsServerID, cfg.pdnsTimeout)
+	var pdns syncer.PDNS = api
+	if len(cfg.signed) > 0 {
+		go checkQueryCache(ctx, api, log)
+	}
 	var dry *syncer.DryRun
 	if cfg.dryRun {
 		// Reads go to PowerDNS, writes nowhere: the stream, the status

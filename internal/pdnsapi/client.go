@@ -277,6 +277,23 @@ func (c *Client) Rectify(ctx context.Context, zone string) error {
 	return nil
 }
 
+// Settings reads the server's configuration (GET /config): each
+// setting's value, by name, as pdns.conf spells them.
+func (c *Client) Settings(ctx context.Context) (map[string]string, error) {
+	var list []struct {
+		Name  string `json:"name"`
+		Value string `json:"value"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/config", nil, nil, &list); err != nil {
+		return nil, fmt.Errorf("reading the server's configuration: %w", err)
+	}
+	out := make(map[string]string, len(list))
+	for _, s := range list {
+		out[s.Name] = s.Value
+	}
+	return out, nil
+}
+
 // FlushCache purges the packet and query caches of a zone and its names.
 func (c *Client) FlushCache(ctx context.Context, zone string) error {
 	if _, err := c.pdns.Servers.CacheFlush(ctx, c.serverID, canonicalName(zone)); err != nil {
