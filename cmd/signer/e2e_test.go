@@ -292,15 +292,16 @@ func TestSignerKilledMidBurst(t *testing.T) {
 }
 
 // noKeyMaterial greps the public nodes (the syncers' state directories,
-// PowerDNS's directories with their databases) and every message of the stream
-// for the private keys of the signer's key directory.
+// PowerDNS's directories with their databases), every message of the
+// stream and the signer's log for the private keys of the signer's key
+// directory.
 func noKeyMaterial(t *testing.T, e *env) {
 	t.Helper()
 	secrets := privateKeys(t, e.signer.Opts.KeyDir)
 	if len(secrets) < 2 {
 		t.Fatalf("found %d private keys in %s, want a KSK and a ZSK", len(secrets), e.signer.Opts.KeyDir)
 	}
-	var dirs []string
+	dirs := []string{e.signer.Opts.Dir} // the signer's log
 	for _, n := range e.nodes {
 		dirs = append(dirs, n.sync.Opts.StateDir, n.pdns.Dir)
 	}
