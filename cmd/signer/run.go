@@ -41,6 +41,7 @@ func run(ctx context.Context, cfg *signerConfig, log zerolog.Logger) error {
 		}
 		zc := cfg.template
 		zc.Zone, zc.KSK, zc.ZSK = zone, ks.KSKs[0], ks.ZSK
+		zc.SOAEvery = signerd.DefaultSOAEvery
 		signers = append(signers, signer.New(zc))
 	}
 	ready := health.NewReady("starting")

@@ -1,7 +1,6 @@
 package dnssec
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -38,14 +37,6 @@ type Zone struct {
 	// adopted holds signatures published before (Adopt), taken instead of
 	// new ones when they still verify over the RRset they are asked for.
 	adopted map[rrset.Key][]*dns.RRSIG
-	// prev holds, for each RRset that changed, the signatures of what it
-	// held before (newest first: one, or KeepSOASignatures of the SOA,
-	// which changes with every change), published beside the current one
-	// until the RRset changes again or its signature is refreshed.
-	// PowerDNS reads a presigned answer's records and their RRSIGs in
-	// separate lookups: an answer that reads the records before a write
-	// lands and the RRSIGs after it still holds a signature that matches.
-	prev map[rrset.Key][]*dns.RRSIG
 }
 
 // NewZone returns an empty signed zone name, signed with ksk (the DNSKEY
@@ -57,7 +48,7 @@ func NewZone(name string, ksk, zsk Key, nsecTTL uint32, nsec3 *NSEC3Params) *Zon
 	return &Zone{name: name, ksks: []Key{ksk}, zsk: zsk, published: []Key{ksk, zsk}, kskSigs: map[rrset.Key][]*dns.RRSIG{},
 		nsecTTL: nsecTTL, nsec3: nsec3,
 		sets: map[rrset.Key]rrset.Set{}, types: map[string][]string{}, sigs: map[rrset.Key]*dns.RRSIG{},
-		auth: map[string]bool{}, denial: map[string]rrset.Set{}, adopted: map[rrset.Key][]*dns.RRSIG{}, prev: map[rrset.Key][]*dns.RRSIG{}}
+		auth: map[string]bool{}, denial: map[string]rrset.Set{}, adopted: map[rrset.Key][]*dns.RRSIG{}}
 }
 
 // Adopt offers the signatures of an RRSIG RRset published before (by an
@@ -79,8 +70,7 @@ func (z *Zone) Adopt(sigs rrset.Set, notBefore time.Time) {
 }
 
 // takeAdopted returns an adopted signature of k that verifies over set
-// with key, and forgets them all. Of the SOA's, the newest other one is
-// kept as the previous ones (see prev).
+// with key, and forgets them all.
 func (z *Zone) takeAdopted(k rrset.Key, set rrset.Set, key Key) *dns.RRSIG {
 	sigs, ok := z.adopted[k]
 	if !ok {
@@ -91,25 +81,13 @@ func (z *Zone) takeAdopted(k rrset.Key, set rrset.Set, key Key) *dns.RRSIG {
 	if err != nil || len(rrs) == 0 {
 		return nil
 	}
-	var found *dns.RRSIG
-	var others []*dns.RRSIG
 	for _, sig := range sigs {
-		if found == nil && sig.KeyTag == key.Tag() && sig.Algorithm == key.DNSKEY.Algorithm && sig.SignerName == z.name &&
+		if sig.KeyTag == key.Tag() && sig.Algorithm == key.DNSKEY.Algorithm && sig.SignerName == z.name &&
 			sig.Verify(key.DNSKEY, rrs) == nil {
-			found = sig
-		} else {
-			others = append(others, sig)
+			return sig // another KSK's is made again
 		}
 	}
-	if slices.Contains(kskTypes, k.Type) {
-		return found // the others are the other KSKs', made again
-	}
-	// Those of what the RRset held before, newest first.
-	slices.SortStableFunc(others, func(a, b *dns.RRSIG) int { return cmp.Compare(b.Inception, a.Inception) })
-	if n := min(len(others), z.keep(k)); n > 0 {
-		z.prev[k] = others[:n]
-	}
-	return found
+	return nil
 }
 
 // All returns everything the zone publishes: its data, denial records and
@@ -417,9 +395,6 @@ func (z *Zone) rrsigs(name string) rrset.Set {
 		if sig := z.sigs[k]; sig != nil {
 			out.Records = append(out.Records, Content(sig))
 			out.TTL = max(out.TTL, sig.Hdr.Ttl)
-			for _, p := range z.prev[k] {
-				out.Records = append(out.Records, Content(p))
-			}
 			for _, p := range z.kskSigs[k] {
 				out.Records = append(out.Records, Content(p))
 			}
@@ -469,35 +444,15 @@ func (z *Zone) Resign(keys []rrset.Key, w Window) ([]rrset.Set, error) {
 	return out, nil
 }
 
-// KeepSOASignatures is how many signatures of earlier SOAs the apex's
-// RRSIG RRset keeps beside the current one's (see Zone.prev): the SOA
-// changes with every change of the zone, so several writes can land
-// while PowerDNS answers one query.
-const KeepSOASignatures = 3
+// replaced drops k's signature, its content having changed. No
+// signature of the earlier content stays beside the new one: validators
+// that stop at the first signature that fails (BIND since 9.18.24) would
+// refuse the RRset when it comes first.
+func (z *Zone) replaced(k rrset.Key) { delete(z.sigs, k) }
 
-// keep is how many earlier signatures of k are kept.
-func (z *Zone) keep(k rrset.Key) int {
-	if k.Type == "SOA" && k.Name == z.name {
-		return KeepSOASignatures
-	}
-	return 1
-}
-
-// replaced drops k's signature, its content having changed, and keeps it
-// as the newest of the earlier ones.
-func (z *Zone) replaced(k rrset.Key) {
-	sig := z.sigs[k]
-	if sig == nil {
-		return
-	}
-	delete(z.sigs, k)
-	z.prev[k] = append([]*dns.RRSIG{sig}, z.prev[k][:min(len(z.prev[k]), z.keep(k)-1)]...)
-}
-
-// unsign drops k's signatures, current and earlier.
+// unsign drops k's signatures (the other KSKs' too).
 func (z *Zone) unsign(k rrset.Key) {
 	delete(z.sigs, k)
-	delete(z.prev, k)
 	delete(z.kskSigs, k)
 }
 

@@ -38,6 +38,14 @@ type Config struct {
 	// than Validity each RRset's signatures expire (a fixed share per
 	// RRset), so that what was signed together is not refreshed together.
 	Validity, Refresh, Jitter time.Duration
+	// SOAEvery paces the SOA: while changes keep coming, it is signed
+	// again at most this often (0: with every change), and the serial of
+	// the last change follows once SOAEvery has passed (SOADue). The SOA
+	// is in every negative answer, and PowerDNS reads an answer's SOA and
+	// its RRSIGs in separate lookups: the fewer SOA writes, the fewer
+	// answers that pair the SOA from before a write with its signature
+	// from after it.
+	SOAEvery time.Duration
 }
 
 // Inception backdates signatures against clock skew between the signer
@@ -59,6 +67,10 @@ type Signer struct {
 	zone      *dnssec.Zone
 	published map[rrset.Key]rrset.Set
 	started   bool
+	// soaSeq is the stream sequence of the SOA signed last, at soaAt;
+	// pendingSeq a later one that waits for SOAEvery.
+	soaSeq, pendingSeq uint64
+	soaAt              time.Time
 }
 
 // New returns a signer of cfg's zone that has published nothing yet.
@@ -99,7 +111,13 @@ func (s *Signer) soa(seq uint64) (rrset.Set, error) {
 	if rname == "" {
 		rname = "hostmaster." + s.cfg.Zone
 	}
-	c, err := rrset.CanonicalContent("SOA", fmt.Sprintf("%s %s %d %d %d %d %d", mname, rname, uint32(seq),
+	serial := uint32(seq)
+	if pub, ok := s.Serial(); ok && serial < pub {
+		// The stream forgot what made the serial published (expired
+		// tombstones or leases): it never goes back.
+		serial = pub
+	}
+	c, err := rrset.CanonicalContent("SOA", fmt.Sprintf("%s %s %d %d %d %d %d", mname, rname, serial,
 		t.Refresh, t.Retry, t.Expire, t.Minimum))
 	if err != nil {
 		return rrset.Set{}, fmt.Errorf("making the SOA of %s: %w", s.cfg.Zone, err)
@@ -175,10 +193,15 @@ func (s *Signer) Apply(changed []rrset.Set, seq uint64, now time.Time) (Change, 
 	if err != nil {
 		return Change{}, err
 	}
-	if !s.started {
+	switch {
+	case !s.started:
 		changed = append(slices.Clone(changed), apex...)
-	} else {
-		changed = append(slices.Clone(changed), apex[0]) // the serial moves with every change
+		s.soaSeq, s.soaAt, s.pendingSeq = seq, now, 0
+	case seq != s.soaSeq && now.Sub(s.soaAt) >= s.cfg.SOAEvery:
+		changed = append(slices.Clone(changed), apex[0])
+		s.soaSeq, s.soaAt, s.pendingSeq = seq, now, 0
+	case seq != s.soaSeq:
+		s.pendingSeq = seq
 	}
 	zch, err := s.zone.Apply(changed, s.window(now))
 	if err != nil {
@@ -189,6 +212,23 @@ func (s *Signer) Apply(changed []rrset.Set, seq uint64, now time.Time) (Change, 
 		return s.full(), nil
 	}
 	return s.filter(zch.Upserts, zch.Deletes), nil
+}
+
+// SOADue returns when the SOA of the last change, which SOAEvery held
+// back, is due (FlushSOA), and false if none waits.
+func (s *Signer) SOADue() (time.Time, bool) {
+	if s.pendingSeq == 0 {
+		return time.Time{}, false
+	}
+	return s.soaAt.Add(s.cfg.SOAEvery), true
+}
+
+// FlushSOA signs the SOA that waits for SOAEvery, if it is due at now.
+func (s *Signer) FlushSOA(now time.Time) (Change, error) {
+	if at, ok := s.SOADue(); !ok || now.Before(at) {
+		return Change{}, nil
+	}
+	return s.Apply(nil, s.pendingSeq, now)
 }
 
 // Refresh re-signs the RRsets whose signatures expire within the refresh

@@ -227,3 +227,47 @@ func TestSignerRestartFromTheStream(t *testing.T) {
 		t.Errorf("a restart from the stream published %v (%v)", keys(ch), err)
 	}
 }
+
+// TestSignerPacesTheSOA: with SOAEvery, changes that come quicker than it
+// are signed without moving the SOA; the serial of the last one follows
+// once SOAEvery has passed (FlushSOA), and a later change moves it at once.
+func TestSignerPacesTheSOA(t *testing.T) {
+	t.Parallel()
+	cfg := config(t)
+	cfg.SOAEvery = time.Second
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	s := New(cfg)
+	if _, err := s.Apply(source(), 10, now); err != nil {
+		t.Fatal(err)
+	}
+	soaIn := func(ch Change) bool {
+		return slices.ContainsFunc(ch.Upserts, func(u rrset.Set) bool { return u.Type == "SOA" })
+	}
+	ch, err := s.Apply([]rrset.Set{set("www."+zone, "AAAA", "2001:db8::2")}, 11, now.Add(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if soaIn(ch) || !slices.ContainsFunc(ch.Upserts, func(u rrset.Set) bool { return u.Name == "www."+zone && u.Type == "RRSIG" }) {
+		t.Errorf("a change within SOAEvery published %v, want www's RRsets and no SOA", keys(ch))
+	}
+	if at, ok := s.SOADue(); !ok || !at.Equal(now.Add(time.Second)) {
+		t.Fatalf("SOA due %v %v, want %v", at, ok, now.Add(time.Second))
+	}
+	if ch, _ := s.FlushSOA(now.Add(900 * time.Millisecond)); !ch.Empty() {
+		t.Errorf("the SOA was flushed early: %v", keys(ch))
+	}
+	ch, err = s.FlushSOA(now.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if serial, _ := s.Serial(); !soaIn(ch) || serial != 11 {
+		t.Errorf("the flushed SOA: %v, serial %d; want the SOA at serial 11", keys(ch), serial)
+	}
+	if _, ok := s.SOADue(); ok {
+		t.Error("an SOA still waits after the flush")
+	}
+	ch, _ = s.Apply([]rrset.Set{set("mail."+zone, "A", "192.0.2.26")}, 12, now.Add(3*time.Second))
+	if serial, _ := s.Serial(); !soaIn(ch) || serial != 12 {
+		t.Errorf("a change after a quiet SOAEvery: %v, serial %d; want the SOA at 12", keys(ch), serial)
+	}
+}

@@ -54,6 +54,10 @@ type Config struct {
 	Now         func() time.Time // nil: time.Now
 }
 
+// DefaultSOAEvery paces the SOA of a zone under a stream of changes (see
+// signer.Config.SOAEvery): a second behind the last change at most.
+const DefaultSOAEvery = time.Second
+
 // DefaultRefreshEvery checks the signatures each minute: cheap next to
 // the refresh horizon (days), and spreads re-signing in small rounds.
 const DefaultRefreshEvery = time.Minute
@@ -196,6 +200,8 @@ func loop(ctx context.Context, st *state, in *inbox, pub Publisher, cfg Config, 
 	defer lease.Stop()
 	keyTimer := time.NewTimer(time.Hour)
 	defer keyTimer.Stop()
+	soaTimer := time.NewTimer(time.Hour)
+	defer soaTimer.Stop()
 	kw := &keyWatch{store: cfg.Keys, lifetime: cfg.ZSKLifetime, rollover: cfg.Rollover,
 		current: map[string]signer.KeySet{}, states: map[string][]status.Key{}, next: map[string]time.Time{},
 		metrics: cfg.Metrics, log: log}
@@ -252,11 +258,23 @@ func loop(ctx context.Context, st *state, in *inbox, pub Publisher, cfg Config, 
 		if at, ok := st.nextExpiry(); ok {
 			lease.Reset(max(time.Until(at), 0))
 		}
+		if at, ok := st.soaDue(); ok {
+			soaTimer.Reset(max(at.Sub(cfg.Now()), 0))
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-in.wake:
 		case <-lease.C:
+		case <-soaTimer.C:
+			changes, errs := st.flushSOA(cfg.Now())
+			for _, err := range errs {
+				cfg.Metrics.SignErrors.Inc()
+				log.Error().Err(err).Msg("signing the SOA failed; tried again with the next change")
+			}
+			if publish(ctx, pub, changes, cfg, log) != nil {
+				return
+			}
 		case <-statusTick.C:
 			putStatus(ctx, cfg, statusOf(st, kw, cfg, started, cfg.Now(), ready), &statusFailing)
 		case <-keyTimer.C:

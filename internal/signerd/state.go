@@ -158,6 +158,35 @@ func (s *state) sign(now time.Time) ([]zoneChange, []error) {
 	return out, errs
 }
 
+// flushSOA signs, in every zone, the SOA that SOAEvery held back once it
+// is due at now.
+func (s *state) flushSOA(now time.Time) ([]zoneChange, []error) {
+	var out []zoneChange
+	var errs []error
+	for _, zone := range s.order {
+		ch, err := s.zones[zone].FlushSOA(now)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !ch.Empty() {
+			out = append(out, zoneChange{zone: zone, serial: s.desired.Seq(zone), Change: ch})
+		}
+	}
+	return out, errs
+}
+
+// soaDue is when the next held-back SOA is due.
+func (s *state) soaDue() (time.Time, bool) {
+	var first time.Time
+	for _, zone := range s.order {
+		if at, ok := s.zones[zone].SOADue(); ok && (first.IsZero() || at.Before(first)) {
+			first = at
+		}
+	}
+	return first, !first.IsZero()
+}
+
 // refresh re-signs, in every zone, what expires within its signer's
 // refresh horizon from now.
 func (s *state) refresh(now time.Time) ([]zoneChange, []error) {
