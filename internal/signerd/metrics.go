@@ -15,6 +15,7 @@ type Metrics struct {
 	Published     prometheus.Counter
 	PublishErrors prometheus.Counter
 	SignErrors    prometheus.Counter
+	Unpublishable prometheus.Counter
 	Serial        *prometheus.GaugeVec
 	Expiry        *prometheus.GaugeVec
 	RRsets        *prometheus.GaugeVec
@@ -36,6 +37,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		PublishErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "zonecast_signer_publish_errors_total",
 			Help: "Atomic batches the stream did not take; each is tried again until it does.",
+		}),
+		Unpublishable: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zonecast_signer_unpublishable_total",
+			Help: "Signed RRsets left out because no message may hold them (e.g. more records than a message takes; see the log).",
 		}),
 		SignErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "zonecast_signer_sign_errors_total",
@@ -65,7 +70,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, k := range []string{"record", "expired", "invalid"} {
 		m.Messages.WithLabelValues(k)
 	}
-	reg.MustRegister(m.Messages, m.Published, m.PublishErrors, m.SignErrors, m.Serial, m.Expiry, m.RRsets, m.Keys, m.KeyEvent)
+	reg.MustRegister(m.Messages, m.Published, m.PublishErrors, m.SignErrors, m.Unpublishable, m.Serial, m.Expiry, m.RRsets, m.Keys, m.KeyEvent)
 	return m
 }
 

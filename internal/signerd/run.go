@@ -313,7 +313,8 @@ func publish(ctx context.Context, pub Publisher, changes []zoneChange, cfg Confi
 	for _, ch := range changes {
 		bs := batches(ch.Change, cfg.Origin, bus.MaxBatch)
 		for i, b := range bs {
-			for attempt := 0; ; attempt++ {
+			b = publishable(b, ch.zone, cfg.Metrics, log)
+			for attempt := 0; len(b) > 0; attempt++ {
 				_, err := pub.PublishAtomic(ctx, b)
 				if err == nil {
 					cfg.Metrics.Published.Add(float64(len(b)))
@@ -336,4 +337,23 @@ func publish(ctx context.Context, pub Publisher, changes []zoneChange, cfg Confi
 			Int("deletes", len(ch.Deletes)).Int("batches", len(bs)).Msg("published signed change")
 	}
 	return nil
+}
+
+// publishable returns the messages of b that the stream can take: one
+// that fails validation (an RRset merged from many sources beyond
+// events.MaxRecords, say) never will, and would hold up every change
+// behind it. It is left out, logged and counted; the nameservers keep
+// what they served of it.
+func publishable(b []events.Message, zone string, m *Metrics, log zerolog.Logger) []events.Message {
+	out := b[:0:0]
+	for _, msg := range b {
+		if _, err := events.ValidateSigned(msg); err != nil {
+			m.Unpublishable.Inc()
+			log.Error().Err(err).Str("zone", zone).Str("name", msg.Name).Str("type", msg.Type).
+				Msg("a signed rrset the stream cannot take; left out")
+			continue
+		}
+		out = append(out, msg)
+	}
+	return out
 }

@@ -2,9 +2,14 @@ package signerd
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/dnssec"
 	"github.com/zonecast/zonecast/internal/events"
@@ -192,5 +197,24 @@ func TestBatchesKeepOwnersTogether(t *testing.T) {
 	}
 	if m := bs[2][0]; !m.Tombstone() {
 		t.Errorf("a withdrawal is published as %v, want a tombstone", m)
+	}
+}
+
+// TestPublishableLeavesOutWhatNoMessageHolds: an RRset that no message
+// may hold (more records than events.MaxRecords, merged from many
+// sources) is left out and counted, and the rest of its batch goes on.
+func TestPublishableLeavesOutWhatNoMessageHolds(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry())
+	big := events.Message{Version: events.Version, Name: "svc." + zone, Type: "A", Origin: "signer", TTL: 60}
+	for i := range events.MaxRecords + 1 {
+		big.Records = append(big.Records, fmt.Sprintf("192.0.2.%d", i+1))
+	}
+	ok := events.Message{Version: events.Version, Name: "www." + zone, Type: "AAAA", Origin: "signer", TTL: 60, Records: []string{"2001:db8::1"}}
+	got := publishable([]events.Message{big, ok}, zone, m, zerolog.Nop())
+	if len(got) != 1 || got[0].Name != ok.Name {
+		t.Errorf("publishable kept %v, want www only", got)
+	}
+	if n := testutil.ToFloat64(m.Unpublishable); n != 1 {
+		t.Errorf("unpublishable %v, want 1", n)
 	}
 }
