@@ -161,19 +161,7 @@ func (s *state) sign(now time.Time) ([]zoneChange, []error) {
 // flushSOA signs, in every zone, the SOA that SOAEvery held back once it
 // is due at now.
 func (s *state) flushSOA(now time.Time) ([]zoneChange, []error) {
-	var out []zoneChange
-	var errs []error
-	for _, zone := range s.order {
-		ch, err := s.zones[zone].FlushSOA(now)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if !ch.Empty() {
-			out = append(out, zoneChange{zone: zone, serial: s.desired.Seq(zone), Change: ch})
-		}
-	}
-	return out, errs
+	return s.each(func(sg *signer.Signer) (signer.Change, error) { return sg.FlushSOA(now) })
 }
 
 // soaDue is when the next held-back SOA is due.
@@ -190,10 +178,16 @@ func (s *state) soaDue() (time.Time, bool) {
 // refresh re-signs, in every zone, what expires within its signer's
 // refresh horizon from now.
 func (s *state) refresh(now time.Time) ([]zoneChange, []error) {
+	return s.each(func(sg *signer.Signer) (signer.Change, error) { return sg.Refresh(now) })
+}
+
+// each runs op on every zone's signer, and returns what to publish and
+// what failed; a zone that fails leaves the others be.
+func (s *state) each(op func(*signer.Signer) (signer.Change, error)) ([]zoneChange, []error) {
 	var out []zoneChange
 	var errs []error
 	for _, zone := range s.order {
-		ch, err := s.zones[zone].Refresh(now)
+		ch, err := op(s.zones[zone])
 		if err != nil {
 			errs = append(errs, err)
 			continue
