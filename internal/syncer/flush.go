@@ -224,6 +224,16 @@ func (s *Syncer) take(st *staging, busy map[rrset.Key]struct{}, budget int) {
 		sz := st.zone(z, 0)
 		sz.seq, sz.seqSet = seq, true
 	}
+	// A signed zone's SOA waits with what is held of the zone: its serial
+	// says that the signer's changes up to it are served, and it would
+	// land before them.
+	for z := range held {
+		soa := rrset.Key{Name: z, Type: "SOA"}
+		if _, took := taken[soa]; took && s.signed[z] && st.zones[z] != nil {
+			delete(st.zones[z].dec, soa)
+			heldKeys = append(heldKeys, soa)
+		}
+	}
 	s.in.putBack(taken, heldKeys, held)
 }
 
