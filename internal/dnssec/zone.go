@@ -34,6 +34,9 @@ type Zone struct {
 	sigs   map[rrset.Key]*dns.RRSIG
 	auth   map[string]bool      // names that hold the zone's data (not glue)
 	denial map[string]rrset.Set // NSEC or NSEC3 RRsets, by owner
+	// order holds the NSEC chain's owners in canonical order, for
+	// changing the chain in place (relink). NSEC only.
+	order []string
 	// adopted holds signatures published before (Adopt), taken instead of
 	// new ones when they still verify over the RRset they are asked for.
 	adopted map[rrset.Key][]*dns.RRSIG
@@ -218,7 +221,7 @@ type Change struct {
 func (z *Zone) Apply(sets []rrset.Set, w Window) (Change, error) {
 	var ch Change
 	sigNames := map[string]bool{}
-	nameChanges := false
+	var touched []string // names whose types changed
 	cuts := false
 	for _, s := range sets {
 		if !rrset.InZone(s.Name, z.name) {
@@ -238,7 +241,7 @@ func (z *Zone) Apply(sets []rrset.Set, w Window) (Change, error) {
 			if len(z.types[s.Name]) == 0 {
 				delete(z.types, s.Name)
 			}
-			nameChanges = true // the name's type bitmap, or the name itself
+			touched = append(touched, s.Name) // the name's type bitmap, or the name itself
 			ch.Deletes = append(ch.Deletes, s.Key)
 			sigNames[s.Name] = true
 			continue
@@ -249,17 +252,21 @@ func (z *Zone) Apply(sets []rrset.Set, w Window) (Change, error) {
 		z.sets[s.Key] = s
 		if !had {
 			z.types[s.Name] = append(z.types[s.Name], s.Type)
-			nameChanges = true
+			touched = append(touched, s.Name)
 		}
 		ch.Upserts = append(ch.Upserts, s)
 		z.replaced(s.Key)
 		sigNames[s.Name] = true
 	}
 	denied := map[string]bool{} // owners whose denial record went
-	if nameChanges || cuts {
-		// The chain is rebuilt from the names, and only the records that
-		// differ are published (and signed) again.
-		changed, gone := z.rechain()
+	if len(touched) > 0 || cuts {
+		// Only the records that differ are published (and signed) again.
+		var changed, gone []string
+		if z.relinks(len(touched), cuts) {
+			changed, gone = z.relink(touched)
+		} else {
+			changed, gone = z.rechain()
+		}
 		for _, n := range changed {
 			sigNames[n] = true
 		}
@@ -324,7 +331,89 @@ func (z *Zone) rechain() (changed, gone []string) {
 		}
 	}
 	z.denial = next
+	z.order = z.order[:0]
+	if z.nsec3 == nil {
+		for _, s := range chain {
+			z.order = append(z.order, s.Name)
+		}
+	}
 	return changed, gone
+}
+
+// relinks reports whether a change of the types at n names is cheaper
+// done in place (relink) than by rebuilding the chain: few names against
+// the zone's (each insertion moves the order's tail), no delegation that
+// came or went (the names below it would change sides), and NSEC (an
+// NSEC3 chain also has empty non-terminals, and it is rebuilt).
+func (z *Zone) relinks(n int, cuts bool) bool {
+	return z.nsec3 == nil && !cuts && len(z.order) > 0 && (n <= 256 || n*64 <= len(z.order))
+}
+
+// relink changes the NSEC chain in place for the names whose types
+// changed (touched), and returns the owners whose record changed or came,
+// and those whose record went, as rechain does: a name that comes or goes
+// changes its own record and its predecessor's.
+func (z *Zone) relink(touched []string) (changed, gone []string) {
+	for _, n := range touched {
+		i, found := slices.BinarySearchFunc(z.order, n, Compare)
+		_, exists := z.types[n]
+		switch auth := exists && !z.belowCut(n); {
+		case auth && !found:
+			z.order = slices.Insert(z.order, i, n)
+			z.auth[n] = true
+		case !auth && found:
+			z.order = slices.Delete(z.order, i, i+1)
+			delete(z.auth, n)
+			if s, ok := z.denial[n]; ok {
+				gone = append(gone, n)
+				z.unsign(s.Key)
+				delete(z.denial, n)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, n := range touched {
+		i, found := slices.BinarySearchFunc(z.order, n, Compare)
+		if found {
+			changed = z.relinkAt(i, seen, changed)
+		}
+		if i > 0 {
+			changed = z.relinkAt(i-1, seen, changed)
+		}
+	}
+	return changed, gone
+}
+
+// relinkAt makes the NSEC record of the chain's i-th owner again, and
+// appends the owner to changed when the record differs.
+func (z *Zone) relinkAt(i int, seen map[string]bool, changed []string) []string {
+	o := z.order[i]
+	if seen[o] {
+		return changed
+	}
+	seen[o] = true
+	next := z.name
+	if i+1 < len(z.order) {
+		next = z.order[i+1]
+	}
+	s := NSEC(Owner{Name: o, Types: z.types[o]}, next, z.nsecTTL)
+	if old, ok := z.denial[o]; ok && old.Equal(s) {
+		return changed
+	}
+	z.denial[o] = s
+	z.replaced(s.Key)
+	return append(changed, o)
+}
+
+// belowCut reports whether name is below a delegation of the zone: glue,
+// not the zone's data.
+func (z *Zone) belowCut(name string) bool {
+	for p := parent(name); p != "" && p != z.name && dns.IsSubDomain(z.name, p); p = parent(p) {
+		if slices.Contains(z.types[p], "NS") {
+			return true
+		}
+	}
+	return false
 }
 
 // signs reports whether the RRset at key is signed: the zone's data, and
