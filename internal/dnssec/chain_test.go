@@ -161,14 +161,7 @@ func checkChain(t *testing.T, step string, z *Zone, s served) {
 func BenchmarkNewNameIn20k(b *testing.B) {
 	now := time.Now()
 	w := Window{Inception: now.Add(-time.Hour), Expiration: now.Add(14 * 24 * time.Hour)}
-	ksk, err := Generate(zone, ECDSAP256SHA256, true, 3600)
-	if err != nil {
-		b.Fatal(err)
-	}
-	zsk, err := Generate(zone, ECDSAP256SHA256, false, 3600)
-	if err != nil {
-		b.Fatal(err)
-	}
+	ksk, zsk := keyPair(b, ECDSAP256SHA256)
 	z := NewZone(zone, ksk, zsk, 60, nil)
 	sets := append(testSets(), z.DNSKEY(3600))
 	for i := range 20000 {

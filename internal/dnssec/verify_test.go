@@ -75,7 +75,7 @@ func signedZone(t *testing.T, sets []rrset.Set, ksk, zsk Key, w Window) string {
 }
 
 // keyPair makes a KSK and a ZSK of alg for zone.
-func keyPair(t *testing.T, alg uint8) (ksk, zsk Key) {
+func keyPair(t testing.TB, alg uint8) (ksk, zsk Key) {
 	t.Helper()
 	var err error
 	if ksk, err = Generate(zone, alg, true, 3600); err != nil {
