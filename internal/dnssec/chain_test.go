@@ -82,8 +82,9 @@ func TestChainInPlace(t *testing.T) {
 	}
 
 	r := rand.New(rand.NewPCG(3, 4))
-	// Glue below the delegations, never data at them (which they would hide).
-	names := []string{"ns.sub." + zone, "ns.deleg." + zone, "a.ns.deleg." + zone, "a.b.c." + zone, "b.c." + zone, zone}
+	// Glue below the delegations, and data at them, which they hide.
+	names := []string{"ns.sub." + zone, "ns.deleg." + zone, "a.ns.deleg." + zone, "a.b.c." + zone, "b.c." + zone, zone,
+		"sub." + zone, "deleg." + zone}
 	for i := range 200 {
 		names = append(names, fmt.Sprintf("h%03d.%s", i*3, zone), fmt.Sprintf("x.h%03d.%s", i*5, zone))
 	}

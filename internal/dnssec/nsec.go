@@ -83,8 +83,8 @@ type Owner struct {
 
 // Authoritative returns the owners of zone that get a place in the denial
 // chain: not below a delegation (glue is not the zone's data), in
-// canonical order. A name holding only a delegation stays; what is below
-// it goes.
+// canonical order. A delegation stays with only its NS and DS (see
+// AtCut); what is below it goes.
 func Authoritative(zone string, owners []Owner) []Owner {
 	out := slices.Clone(owners)
 	slices.SortFunc(out, func(a, b Owner) int { return Compare(a.Name, b.Name) })
@@ -94,12 +94,32 @@ func Authoritative(zone string, owners []Owner) []Owner {
 		if below(o.Name, cuts) {
 			continue
 		}
-		kept = append(kept, o)
-		if o.Name != zone && slices.Contains(o.Types, "NS") {
+		if IsCut(zone, o) {
 			cuts = append(cuts, o.Name)
+			o = AtCut(o)
 		}
+		kept = append(kept, o)
 	}
 	return kept
+}
+
+// IsCut reports whether o is a delegation of zone: NS below the apex.
+func IsCut(zone string, o Owner) bool {
+	return o.Name != zone && slices.Contains(o.Types, "NS")
+}
+
+// AtCut returns delegation o with only the types the parent is
+// authoritative for, NS and DS (RFC 4035, section 2.3): any other data
+// there is hidden by the delegation, left out of the denial bitmap and
+// unsigned, as a validator expects.
+func AtCut(o Owner) Owner {
+	var types []string
+	for _, t := range o.Types {
+		if t == "NS" || t == "DS" {
+			types = append(types, t)
+		}
+	}
+	return Owner{Name: o.Name, Types: types}
 }
 
 func below(name string, cuts []string) bool {

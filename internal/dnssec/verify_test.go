@@ -25,7 +25,8 @@ func tool(t *testing.T, name string) string {
 
 // signedZone returns zone's text, signed with ksk and zsk: every
 // authoritative RRset with its RRSIG, the DNSKEY RRset by the KSK, and the
-// NSEC chain. Delegations and glue are not signed.
+// NSEC chain. Delegations (but their DS), what they hide and glue are not
+// signed.
 func signedZone(t *testing.T, sets []rrset.Set, ksk, zsk Key, w Window) string {
 	t.Helper()
 	keys := rrset.Set{Key: rrset.Key{Name: zone, Type: "DNSKEY"}, TTL: 3600,
@@ -57,7 +58,7 @@ func signedZone(t *testing.T, sets []rrset.Set, ksk, zsk Key, w Window) string {
 		for _, rr := range rrs {
 			fmt.Fprintln(&b, rr.String())
 		}
-		delegation := s.Name != zone && s.Type == "NS"
+		delegation := IsCut(zone, Owner{Name: s.Name, Types: byName[s.Name]}) && s.Type != "DS" && s.Type != "NSEC"
 		if !auth[s.Name] || delegation {
 			continue
 		}
@@ -96,6 +97,9 @@ func testSets() []rrset.Set {
 		{Key: rrset.Key{Name: "www." + zone, Type: "A"}, TTL: 300, Records: []string{"192.0.2.1"}},
 		{Key: rrset.Key{Name: "sub." + zone, Type: "NS"}, TTL: 3600, Records: []string{"ns.sub." + zone}},
 		{Key: rrset.Key{Name: "ns.sub." + zone, Type: "A"}, TTL: 3600, Records: []string{"192.0.2.54"}},
+		// Data beside a delegation is hidden by it: neither signed nor in
+		// the NSEC bitmap.
+		{Key: rrset.Key{Name: "sub." + zone, Type: "AAAA"}, TTL: 3600, Records: []string{"2001:db8::54"}},
 		{Key: rrset.Key{Name: "deep.name." + zone, Type: "TXT"}, TTL: 60, Records: []string{`"an empty non-terminal above"`}},
 	}
 }

@@ -396,7 +396,11 @@ func (z *Zone) relinkAt(i int, seen map[string]bool, changed []string) []string 
 	if i+1 < len(z.order) {
 		next = z.order[i+1]
 	}
-	s := NSEC(Owner{Name: o, Types: z.types[o]}, next, z.nsecTTL)
+	owner := Owner{Name: o, Types: z.types[o]}
+	if IsCut(z.name, owner) {
+		owner = AtCut(owner)
+	}
+	s := NSEC(owner, next, z.nsecTTL)
 	if old, ok := z.denial[o]; ok && old.Equal(s) {
 		return changed
 	}
@@ -417,12 +421,19 @@ func (z *Zone) belowCut(name string) bool {
 }
 
 // signs reports whether the RRset at key is signed: the zone's data, and
-// not a delegation's NS; denial records always.
+// at a delegation only its DS (not its NS, nor data the delegation
+// hides); denial records always.
 func (z *Zone) signs(key rrset.Key) bool {
 	if key.Type == z.denialType() {
 		return true
 	}
-	return z.auth[key.Name] && !(key.Type == "NS" && key.Name != z.name)
+	if !z.auth[key.Name] {
+		return false
+	}
+	if IsCut(z.name, Owner{Name: key.Name, Types: z.types[key.Name]}) {
+		return key.Type == "DS"
+	}
+	return true
 }
 
 // signName makes the missing signatures of name's RRsets and NSEC.
