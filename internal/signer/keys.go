@@ -118,6 +118,36 @@ func ZSKRollover(zone string, keys []dnssec.Key, now time.Time, r Rollover, gen 
 	return next, old, nil
 }
 
+// Superseded returns the ZSKs of keys that a newer ZSK follows while they
+// have no end: the old key of a rollover whose retirement was not
+// written (its key file failed to update after the successor's was
+// saved). Left so, it would stay in the DNSKEY RRset for good. Each is
+// returned to be written back retired as ZSKRollover retires it: inactive
+// when its successor signs, deleted Retire after.
+func Superseded(keys []dnssec.Key, r Rollover) []dnssec.Key {
+	var zsks []dnssec.Key
+	for _, k := range keys {
+		if !k.KSK() {
+			zsks = append(zsks, k)
+		}
+	}
+	slices.SortFunc(zsks, byStart)
+	var out []dnssec.Key
+	for i, k := range zsks {
+		if i == len(zsks)-1 || !k.Inactive.IsZero() || !k.Delete.IsZero() {
+			continue
+		}
+		succ := zsks[i+1]
+		if !started(succ).After(started(k)) {
+			continue // two ZSKs that start together: the operator's choice
+		}
+		k.Inactive = started(succ)
+		k.Delete = k.Inactive.Add(r.Retire)
+		out = append(out, k)
+	}
+	return out
+}
+
 // ZSKDue reports whether the active ZSK has signed for lifetime by now
 // and no successor is on its way: a scheduled rollover is due.
 func ZSKDue(zone string, keys []dnssec.Key, now time.Time, lifetime time.Duration) bool {

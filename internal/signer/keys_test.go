@@ -212,3 +212,44 @@ func TestKSKRollover(t *testing.T) {
 		t.Error("completing a rollover that is not in progress")
 	}
 }
+
+// TestSupersededZSKRetired: a rollover whose old key file was not
+// updated (its successor's was saved) leaves a ZSK without an end;
+// Superseded retires it as ZSKRollover would have, and nothing else.
+func TestSupersededZSKRetired(t *testing.T) {
+	t.Parallel()
+	cfg := config(t)
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	cfg.KSK.Created, cfg.ZSK.Created = t0, t0
+	r := Rollover{Prepublish: 2 * time.Hour, Retire: 24 * time.Hour}
+	keys := []dnssec.Key{cfg.KSK, cfg.ZSK}
+	if got := Superseded(keys, r); len(got) != 0 {
+		t.Fatalf("a zone with one ZSK: %d superseded", len(got))
+	}
+	next, old, err := ZSKRollover(zone, keys, t0.Add(time.Hour), r, generator(t, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Superseded([]dnssec.Key{cfg.KSK, old, next}, r); len(got) != 0 {
+		t.Errorf("a rollover written whole: %d superseded", len(got))
+	}
+	got := Superseded([]dnssec.Key{cfg.KSK, cfg.ZSK, next}, r) // old's update lost
+	if len(got) != 1 || got[0].Tag() != cfg.ZSK.Tag() || !got[0].Inactive.Equal(old.Inactive) || !got[0].Delete.Equal(old.Delete) {
+		t.Fatalf("superseded %v, want ZSK %d inactive %s, deleted %s", got, cfg.ZSK.Tag(), old.Inactive, old.Delete)
+	}
+	ks, _, err := Plan(zone, []dnssec.Key{cfg.KSK, got[0], next}, old.Delete.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ks.Published) != 2 || ks.ZSK.Tag() != next.Tag() {
+		t.Errorf("after the retirement: ZSK %d, DNSKEY %v; want ZSK %d beside the KSK only", ks.ZSK.Tag(), tags(ks.Published), next.Tag())
+	}
+}
+
+func tags(keys []dnssec.Key) []uint16 {
+	out := make([]uint16, len(keys))
+	for i, k := range keys {
+		out[i] = k.Tag()
+	}
+	return out
+}

@@ -83,6 +83,20 @@ func (w *keyWatch) keys(zone string, now time.Time) ([]dnssec.Key, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A failure here only delays the old key's withdrawal: the successor
+	// signs from its Activate either way.
+	for _, k := range signer.Superseded(keys, w.rollover) {
+		if err := w.store.Update(k); err != nil {
+			w.log.Error().Err(err).Str("zone", zone).Uint16("zsk", k.Tag()).
+				Msg("retiring a ZSK superseded by a newer one failed; it stays published until this succeeds")
+			continue
+		}
+		w.log.Warn().Str("zone", zone).Uint16("zsk", k.Tag()).Time("inactive", k.Inactive).Time("deleted", k.Delete).
+			Msg("ZSK superseded by a newer one without an end; retired")
+		if keys, err = w.store.Keys(zone); err != nil {
+			return nil, err
+		}
+	}
 	if !signer.ZSKDue(zone, keys, now, w.lifetime) {
 		return keys, nil
 	}
