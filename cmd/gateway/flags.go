@@ -1,14 +1,18 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/claim"
 	"github.com/zonecast/zonecast/internal/cli"
 	"github.com/zonecast/zonecast/internal/config"
 	"github.com/zonecast/zonecast/internal/confirm"
@@ -34,7 +38,17 @@ type gatewayConfig struct {
 	confirmStale            time.Duration
 	statusBucket            string
 	appliedPrefix           string
+	claims                  *claim.Policy // nil: no --claim-zone
 	log                     cli.LogFlags
+}
+
+// claimFlags are the flags of --claim-zone, checked into a claim.Policy.
+type claimFlags struct {
+	zones, from, reserved, types config.List
+	anywhere                     bool
+	maxTTL                       uint
+	lease, keyLease              time.Duration
+	perSubnet                    int
 }
 
 // parseFlags parses args, then the ZONECAST_* variables lookup finds;
@@ -69,8 +83,61 @@ func registerFlags(fs *flag.FlagSet) func(args []string) (*gatewayConfig, error)
 	fs.DurationVar(&c.confirmStale, "confirm-stale", confirm.DefaultStaleAfter, "with --confirm all|any: a syncer not heard from for this long is not waited for")
 	fs.StringVar(&c.statusBucket, "status-bucket", bus.DefaultStatusBucket, "JetStream KV bucket of the syncers' status (with --confirm all|any)")
 	fs.StringVar(&c.appliedPrefix, "applied-prefix", events.DefaultAppliedPrefix, "subject prefix of the syncers' applied reports (zonecast-syncer --applied-prefix; with --confirm all|any)")
+	var cf claimFlags
+	fs.Var(&cf.zones, "claim-zone", "zone whose names machines claim for themselves, first come, with SIG(0)-signed updates that add their KEY (repeatable; also a --zone); see docs/register.md")
+	fs.Var(&cf.from, "claim-from", "with --claim-zone: subnet claims are accepted from, e.g. 192.0.2.0/24 (repeatable; default: anywhere)")
+	fs.BoolVar(&cf.anywhere, "claim-updates-from-anywhere", false, "with --claim-from: accept the updates of a name already claimed from any address")
+	fs.Var(&cf.reserved, "claim-reserved", "with --claim-zone: a label nobody may claim, e.g. www (repeatable)")
+	fs.Var(&cf.types, "claim-types", "with --claim-zone: the record types a claimed name may publish (repeatable; default A and AAAA)")
+	fs.UintVar(&cf.maxTTL, "claim-max-ttl", uint(claim.DefaultMaxTTL), "with --claim-zone: TTLs above this are lowered to it, and the reply says so")
+	fs.DurationVar(&cf.lease, "claim-lease", claim.DefaultLease, "with --claim-zone: a claimed name's records expire this long after its last update (or sooner, if the update's EDNS Update Lease asks)")
+	fs.DurationVar(&cf.keyLease, "claim-key-lease", claim.DefaultKeyLease, "with --claim-zone: a claim lapses this long after its last update, and the name is free again (at least --claim-lease)")
+	fs.IntVar(&cf.perSubnet, "claim-per-subnet", 0, "with --claim-zone: the most live claims made from one /24 or /64 (0: no limit)")
 	c.log.Register(fs)
-	return func(args []string) (*gatewayConfig, error) { return c.check(args, zones, mode) }
+	return func(args []string) (*gatewayConfig, error) {
+		c, err := c.check(args, append(zones, cf.zones...), mode)
+		if err != nil {
+			return nil, err
+		}
+		if c.claims, err = cf.policy(); err != nil {
+			return nil, fmt.Errorf("%w: %v", cli.ErrUsage, err)
+		}
+		return c, nil
+	}
+}
+
+// policy checks the claim flags; nil without --claim-zone.
+func (cf claimFlags) policy() (*claim.Policy, error) {
+	if len(cf.zones) == 0 {
+		if len(cf.from) > 0 || len(cf.reserved) > 0 || len(cf.types) > 0 || cf.anywhere {
+			return nil, errors.New("--claim-from, --claim-reserved, --claim-types and --claim-updates-from-anywhere need a --claim-zone")
+		}
+		return nil, nil
+	}
+	p := claim.Policy{Zones: slices.Clone(cf.zones), Reserved: slices.Clone(cf.reserved), Types: slices.Clone(cf.types),
+		UpdatesFromAnywhere: cf.anywhere, Lease: cf.lease, KeyLease: cf.keyLease, PerSubnet: cf.perSubnet}
+	if cf.maxTTL < 1 || cf.maxTTL > events.MaxTTL {
+		return nil, fmt.Errorf("--claim-max-ttl %d: want 1 to %d", cf.maxTTL, events.MaxTTL)
+	}
+	p.MaxTTL = uint32(cf.maxTTL)
+	for _, s := range cf.from {
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("--claim-from %q: want a subnet such as 192.0.2.0/24", s)
+		}
+		p.Subnets = append(p.Subnets, pfx.Masked())
+	}
+	if cf.anywhere && len(p.Subnets) == 0 {
+		return nil, errors.New("--claim-updates-from-anywhere needs --claim-from")
+	}
+	if cf.lease <= 0 || cf.keyLease <= 0 {
+		return nil, errors.New("--claim-lease and --claim-key-lease must be positive")
+	}
+	v, err := p.Validate()
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
 }
 
 // check checks and completes the parsed flags; zones and mode are those
@@ -83,14 +150,16 @@ func (c *gatewayConfig) check(args, zones []string, mode string) (*gatewayConfig
 		return nil, usage("unexpected argument %q", args[0])
 	}
 	if len(zones) == 0 {
-		return nil, usage("at least one --zone is required (or %s)", config.EnvName("zone"))
+		return nil, usage("at least one --zone or --claim-zone is required (or %s)", config.EnvName("zone"))
 	}
 	for _, z := range zones {
 		cz, err := rrset.CanonicalName(z)
 		if err != nil || strings.Contains(cz, "*") {
 			return nil, usage("--zone %q: not a zone name", z)
 		}
-		c.zones = append(c.zones, cz)
+		if !slices.Contains(c.zones, cz) { // a --claim-zone may be a --zone too
+			c.zones = append(c.zones, cz)
+		}
 	}
 	m, err := confirm.ParseMode(mode)
 	if err != nil {

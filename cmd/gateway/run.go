@@ -70,7 +70,16 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 		DyndnsBurst:    cfg.dyndnsBurst,
 		Confirmer:      confirmer,
 		PublishTimeout: cfg.publishTimeout,
+		Claims:         cfg.claims, ClaimStore: store, ClaimCount: cache,
 	})
+	if cfg.claims != nil {
+		l := log.Info().Strs("zones", cfg.claims.Zones).Dur("lease", cfg.claims.Lease).Dur("key_lease", cfg.claims.KeyLease).
+			Strs("types", cfg.claims.Types)
+		if len(cfg.claims.Subnets) == 0 {
+			l = l.Str("from", "anywhere")
+		}
+		l.Msg("names in the claim zones are claimed first come, with SIG(0)")
+	}
 
 	// Ready once the keys are loaded and the zones' state replayed.
 	var pending atomic.Int32

@@ -20,6 +20,7 @@ import (
 	"github.com/zonecast/zonecast/internal/dnsupdate"
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/rrset"
+	"github.com/zonecast/zonecast/internal/sig0"
 )
 
 // Fudge is the TSIG time window accepted and written (RFC 8945 default).
@@ -190,6 +191,9 @@ func (g *Gateway) Handle(ctx context.Context, req *dns.Msg, tsigStatus error, re
 	}
 	log := &updateLog{g: g, zone: req.Question[0].Name, remote: remote}
 	t := req.IsTsig()
+	if sig, ok := sig0.Find(req); ok && t == nil {
+		return g.handleClaim(ctx, req, resp, remote, sig, log)
+	}
 	if t == nil {
 		resp.Rcode = dns.RcodeRefused
 		g.m.tsigFailures.WithLabelValues("UNSIGNED").Inc()
@@ -391,9 +395,10 @@ func (g *Gateway) ServeDNSOn(ctx context.Context, addr string) error {
 	prov := g.TsigProvider()
 	undecodable := func([]byte, error) { g.m.undecodable.Inc() }
 	servers := []*dns.Server{
-		{PacketConn: pc, Handler: g, TsigProvider: prov, MsgAcceptFunc: acceptMsg, MsgInvalidFunc: undecodable},
+		{PacketConn: pc, Handler: g, TsigProvider: prov, MsgAcceptFunc: acceptMsg, MsgInvalidFunc: undecodable,
+			DecorateReader: g.capture.Reader},
 		{Listener: ln, Handler: g, TsigProvider: prov, MsgAcceptFunc: acceptMsg, MsgInvalidFunc: undecodable,
-			ReadTimeout: 10 * time.Second},
+			ReadTimeout: 10 * time.Second, DecorateReader: g.capture.Reader},
 	}
 	errs := make(chan error, len(servers))
 	var wg sync.WaitGroup

@@ -77,7 +77,9 @@ func serveBytes(t *testing.T, g *Gateway, data []byte, verified bool) []byte {
 				status = nil
 			}
 		}
-		resp = g.Handle(context.Background(), req, status, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 53})
+		from := &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 53}
+		capture(t, g, data, from)
+		resp = g.Handle(context.Background(), req, status, from)
 		if resp.Id != req.Id || !resp.Response {
 			t.Fatalf("response id %d response %v to request id %d", resp.Id, resp.Response, req.Id)
 		}
@@ -135,10 +137,13 @@ func FuzzServeDNS(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(unsigned)
+	// SIG(0): a claim in the window, and one signed long ago.
+	f.Add(signedClaim(f, "laptop."+testZone, time.Now()))
+	f.Add(signedClaim(f, "old."+testZone, time.Unix(1700000000, 0)))
 
-	g := New(Config{Zones: []string{testZone}, Publisher: refusing{}, Log: zerolog.Nop(),
+	g := New(withClaims(f, Config{Zones: []string{testZone}, Publisher: refusing{}, Log: zerolog.Nop(),
 		Directory: keys{"k1.": {Name: "k1.", Algorithm: dns.HmacSHA256, Secret: testSecret, Zones: []string{testZone}}},
-		Metrics:   NewMetrics(nil), PublishTimeout: time.Second})
+		Metrics:   NewMetrics(nil), PublishTimeout: time.Second}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, verified := range []bool{false, true} {
 			out := serveBytes(t, g, data, verified)

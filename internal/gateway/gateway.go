@@ -14,10 +14,12 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/claim"
 	"github.com/zonecast/zonecast/internal/dnsupdate"
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/gwstore"
 	"github.com/zonecast/zonecast/internal/rrset"
+	"github.com/zonecast/zonecast/internal/sig0"
 )
 
 // Directory looks up keys and hosts (gwstore.Cache).
@@ -45,6 +47,12 @@ type Config struct {
 	// all (lograte.go); the metrics count every one.
 	LogLimits LogLimits
 	Now       func() time.Time // the clock of leases and log limits
+	// Claims, when set, makes its zones claim zones: names there are
+	// claimed with SIG(0) (claims.go), the claims kept in ClaimStore and
+	// counted per subnet by ClaimCount. Its zones must be among Zones.
+	Claims     *claim.Policy
+	ClaimStore ClaimStore
+	ClaimCount ClaimCounter
 	// Last reads what the record stream holds on a subject (bus.LastOf):
 	// after another gateway wrote a subject first, the update is
 	// evaluated again on that. Nil: such an update fails (SERVFAIL).
@@ -60,7 +68,8 @@ type Gateway struct {
 
 	dnsRefusals, dyndnsRefusals *refusalLog
 
-	tsig *tsigProvider
+	tsig    *tsigProvider
+	capture *sig0.Capture // the bytes of SIG(0)-signed messages, for their check
 
 	// mu guards the desired state: updates are evaluated, sent and folded
 	// into idx one at a time, then acknowledged outside it (commit.go).
@@ -103,6 +112,10 @@ func New(cfg Config) *Gateway {
 		pendingNames: map[string]int{}, limiters: map[string]*rate.Limiter{}}
 	g.settled = sync.NewCond(&g.mu)
 	g.tsig = newTsigProvider(cfg.Directory)
+	// The bytes wait for the handler only between the read and the
+	// decoding, milliseconds; what the server drops unanswered goes
+	// after a minute, and at most 4,096 are kept.
+	g.capture = sig0.NewCapture(4096, time.Minute, cfg.Now)
 	return g
 }
 

@@ -21,6 +21,7 @@ type Metrics struct {
 	streamSeq     prometheus.Gauge
 	casConflicts  *prometheus.CounterVec // by result: retried, failed
 	unavailable   prometheus.Counter
+	claims        *prometheus.CounterVec // SIG(0) claim updates, by result
 }
 
 // NewMetrics registers the series on reg (nil: not registered).
@@ -49,9 +50,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Updates whose subject another gateway wrote first: evaluated again (retried), or answered SERVFAIL (failed)."}, []string{"result"}),
 		unavailable: prometheus.NewCounter(prometheus.CounterOpts{Name: "zonecast_gateway_publish_retries_total",
 			Help: "Updates sent again because the stream could not take them (no leader during an election, a restarting server)."}),
+		claims: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zonecast_gateway_claims_total",
+			Help: "SIG(0)-signed updates of claim zones, by result (claimed, updated, released, refused, bad_signature, error)."}, []string{"result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.updates, m.tsigFailures, m.undecodable, m.updateSeconds, m.published, m.publishErrors, m.dyndns, m.rrsets, m.streamSeq, m.casConflicts, m.unavailable)
+		reg.MustRegister(m.claims, m.updates, m.tsigFailures, m.undecodable, m.updateSeconds, m.published, m.publishErrors, m.dyndns, m.rrsets, m.streamSeq, m.casConflicts, m.unavailable)
 	}
 	return m
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/claim"
 )
 
 // ErrNotFound is returned for a key or host that is not in the bucket.
@@ -188,13 +189,16 @@ func (s *Store) list(ctx context.Context, prefix string, fn func([]byte) error) 
 // Cache is an in-memory copy of the bucket, kept current by Watch. Its
 // lookups are safe for concurrent use.
 type Cache struct {
-	mu    sync.RWMutex
-	keys  map[string]Key  // by canonical name
-	hosts map[string]Host // by canonical name
+	mu     sync.RWMutex
+	keys   map[string]Key         // by canonical name
+	hosts  map[string]Host        // by canonical name
+	claims map[string]claim.Claim // by canonical name
 }
 
 // NewCache returns an empty cache.
-func NewCache() *Cache { return &Cache{keys: map[string]Key{}, hosts: map[string]Host{}} }
+func NewCache() *Cache {
+	return &Cache{keys: map[string]Key{}, hosts: map[string]Host{}, claims: map[string]claim.Claim{}}
+}
 
 // Key returns the key named name (canonical).
 func (c *Cache) Key(name string) (Key, bool) {
@@ -224,6 +228,8 @@ func (c *Cache) update(entry string, value []byte, log zerolog.Logger) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
+	case strings.HasPrefix(entry, "claim."):
+		c.updateClaim(entry, value, log)
 	case strings.HasPrefix(entry, "tsig."):
 		name := strings.TrimPrefix(entry, "tsig.") + "."
 		if value == nil {
