@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto"
 	"fmt"
 	"net"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/zonecast/zonecast/internal/sig0"
 	"github.com/zonecast/zonecast/internal/testenv"
 	"github.com/zonecast/zonecast/internal/testpdns"
 )
@@ -38,6 +40,26 @@ type loadResult struct {
 // signed with the key, from benchClients concurrent UDP clients to addr,
 // and measures the NOERROR answers.
 func tsigLoad(addr, prefix string, n int, keyName, alg, secret string) loadResult {
+	c := &dns.Client{Net: "udp", Timeout: 5 * time.Second, TsigSecret: map[string]string{keyName: secret}}
+	return udpLoad(addr, n, func(co *dns.Conn, i int64) (*dns.Msg, error) {
+		m := new(dns.Msg)
+		m.SetUpdate(zone)
+		m.Insert([]dns.RR{benchA(fmt.Sprintf("%s-%d.%s", prefix, i, zone), i)})
+		m.SetTsig(keyName, alg, 300, time.Now().Unix())
+		r, _, err := c.ExchangeWithConn(m, co)
+		return r, err
+	})
+}
+
+// benchA is an A record of name with an address made of i.
+func benchA(name string, i int64) *dns.A {
+	return &dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+		A: net.IPv4(10, byte(i>>16), byte(i>>8), byte(i))}
+}
+
+// udpLoad runs n exchanges (exchange(conn, i), i from 1) from benchClients
+// concurrent UDP clients to addr, and measures those answered NOERROR.
+func udpLoad(addr string, n int, exchange func(co *dns.Conn, i int64) (*dns.Msg, error)) loadResult {
 	var next, failed atomic.Int64
 	lat := make([][]time.Duration, benchClients)
 	var wg sync.WaitGroup
@@ -46,14 +68,13 @@ func tsigLoad(addr, prefix string, n int, keyName, alg, secret string) loadResul
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := &dns.Client{Net: "udp", Timeout: 5 * time.Second, TsigSecret: map[string]string{keyName: secret}}
 			// One socket per client for the whole load, the same for
-			// both targets: a new socket per update cost the clients
+			// every target: a new socket per update cost the clients
 			// almost as much CPU as the gateway, on the two cores all
 			// processes share. A dns.Conn per update over it, since a
-			// dns.Conn keeps the previous request's MAC and would sign
-			// the next request with it. After an error the next update
-			// takes a new socket.
+			// dns.Conn keeps the previous request's TSIG MAC and would
+			// sign the next request with it. After an error the next
+			// update takes a new socket.
 			var sock net.Conn
 			defer func() {
 				if sock != nil {
@@ -73,13 +94,8 @@ func tsigLoad(addr, prefix string, n int, keyName, alg, secret string) loadResul
 						continue
 					}
 				}
-				m := new(dns.Msg)
-				m.SetUpdate(zone)
-				m.Insert([]dns.RR{&dns.A{Hdr: dns.RR_Header{Name: fmt.Sprintf("%s-%d.%s", prefix, i, zone), Rrtype: dns.TypeA,
-					Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(10, byte(i>>16), byte(i>>8), byte(i))}})
-				m.SetTsig(keyName, alg, 300, time.Now().Unix())
 				t0 := time.Now()
-				r, _, err := c.ExchangeWithConn(m, &dns.Conn{Conn: sock})
+				r, err := exchange(&dns.Conn{Conn: sock}, i)
 				d := time.Since(t0)
 				if err != nil {
 					sock.Close()
@@ -239,4 +255,150 @@ func BenchmarkTSIGUpdates(b *testing.B) {
 	b.ReportMetric(medianOf(p99s["pdns"]), "pdns-p99-ms")
 	b.ReportMetric(medianOf(ratios), "ratio")
 	b.ReportMetric(float64(failed), "failed")
+}
+
+// sig0Keys are the ECDSAP256SHA256 keys of n names <prefix>-<i>.<claimZone>,
+// made before a load so that their making is not measured.
+type sig0Keys struct {
+	names []string
+	keys  []*dns.KEY
+	privs []crypto.Signer
+}
+
+func makeSIG0Keys(b *testing.B, prefix string, n int) sig0Keys {
+	b.Helper()
+	var ks sig0Keys
+	for i := 1; i <= n; i++ {
+		name := fmt.Sprintf("%s-%d.%s", prefix, i, claimZone)
+		k, priv := sig0KeyPair(b, name)
+		ks.names, ks.keys, ks.privs = append(ks.names, name), append(ks.keys, k), append(ks.privs, priv)
+	}
+	return ks
+}
+
+// sig0Load sends n SIG(0)-signed updates from benchClients concurrent UDP
+// clients: with claim set, each claims its name (the KEY and an A
+// record); without, each changes the A record of a name claimed before,
+// signed by the key that holds it.
+func sig0Load(addr string, ks sig0Keys, n int, claim bool, round int) loadResult {
+	return udpLoad(addr, n, func(co *dns.Conn, i int64) (*dns.Msg, error) {
+		j := i - 1
+		m := new(dns.Msg)
+		m.SetUpdate(claimZone)
+		a := benchA(ks.names[j], i+int64(round)<<20)
+		if claim {
+			m.Ns = []dns.RR{ks.keys[j], a}
+		} else {
+			m.Ns = []dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: ks.names[j], Rrtype: dns.TypeA, Class: dns.ClassANY}}, a}
+		}
+		now := time.Now()
+		raw, err := sig0.Sign(m, ks.keys[j], ks.privs[j], now.Add(-5*time.Minute), now.Add(5*time.Minute))
+		if err != nil {
+			return nil, err
+		}
+		_ = co.SetDeadline(now.Add(5 * time.Second))
+		if _, err := co.Write(raw); err != nil {
+			return nil, err
+		}
+		return co.ReadMsg()
+	})
+}
+
+// BenchmarkSIG0Updates measures, on one gateway in one run, SIG(0)-signed
+// (ECDSAP256SHA256) claims of new names and updates of claimed names
+// against TSIG-signed (hmac-sha256) updates, each load a single A record
+// per update from 16 concurrent UDP clients, answered once JetStream
+// stored it. A claim also reads and creates the claim in the gateway's
+// bucket, an update reads it and writes it refreshed. The loads alternate
+// within each round (the TSIG load first or last); the syncer catches up
+// after each. Reported: medians over the rounds, the ratios of the TSIG
+// rate to each SIG(0) rate, and the gateway's CPU per update.
+//
+//	go test -run '^$' -bench SIG0Updates -benchtime 1x ./cmd/gateway
+func BenchmarkSIG0Updates(b *testing.B) {
+	const rounds, n = 5, 2000
+	p := testpdns.Start(b, "gsqlite3")
+	s := testenv.StartSyncer(b, testenv.SyncerOptions{Zones: []string{zone, claimZone}, PDNS: p})
+	gw := testenv.StartGateway(b, testenv.GatewayOptions{Syncer: s, Zones: []string{zone},
+		Extra: []string{"--log-level", "warn", "--claim-zone", claimZone, "--claim-lease", "1h", "--claim-key-lease", "2h"}})
+	out := strings.TrimSpace(gw.Admin(b, "key", "add", "bench", "--zone", zone))
+	parts := strings.SplitN(out, ":", 3)
+	keyName, alg, secret := dns.Fqdn(parts[1]), dns.Fqdn(parts[0]), parts[2]
+	caughtUp := func() {
+		b.Helper()
+		last, err := s.StreamLastSeq(b)
+		if err != nil {
+			b.Fatal(err)
+		}
+		seq := func(z string) float64 { return s.Metric(b, `zonecast_syncer_zone_stream_seq{zone="`+z+`"}`) }
+		testenv.Eventually(b, 60*time.Second, "syncer caught up", func() bool {
+			return max(seq(zone), seq(claimZone)) >= float64(last)
+		})
+	}
+	warm := makeSIG0Keys(b, "warm", benchWarmup)
+	for _, r := range []loadResult{tsigLoad(gw.DNSAddr, "warm", benchWarmup, keyName, alg, secret),
+		sig0Load(gw.DNSAddr, warm, benchWarmup, true, 0), sig0Load(gw.DNSAddr, warm, benchWarmup, false, 1)} {
+		if r.failed > 0 {
+			b.Fatalf("%d of %d warm-up updates failed", r.failed, benchWarmup)
+		}
+	}
+	caughtUp()
+
+	b.ResetTimer()
+	rates := map[string][]float64{}
+	p99s := map[string][]float64{}
+	cpus := map[string][]float64{}
+	var claimRatios, updateRatios []float64
+	for round := 0; round < rounds; round++ {
+		ks := makeSIG0Keys(b, fmt.Sprintf("r%d", round), n)
+		loads := []struct {
+			name string
+			run  func() loadResult
+		}{
+			{"tsig", func() loadResult {
+				return tsigLoad(gw.DNSAddr, fmt.Sprintf("r%d-tsig", round), n, keyName, alg, secret)
+			}},
+			{"sig0-claim", func() loadResult { return sig0Load(gw.DNSAddr, ks, n, true, round) }},
+			{"sig0-update", func() loadResult { return sig0Load(gw.DNSAddr, ks, n, false, round+100) }},
+		}
+		if round%2 == 1 { // TSIG last: the claims come before their updates either way
+			loads = append(loads[1:], loads[0])
+		}
+		got := map[string]float64{}
+		for _, l := range loads {
+			cpu0 := cpuTime(gw.PID())
+			r := l.run()
+			cpu := float64((cpuTime(gw.PID()) - cpu0).Microseconds()) / float64(n)
+			caughtUp()
+			if r.failed > 0 || r.rate == 0 {
+				b.Fatalf("round %d %s: %d of %d failed", round, l.name, r.failed, n)
+			}
+			got[l.name] = r.rate
+			rates[l.name] = append(rates[l.name], r.rate)
+			p99s[l.name] = append(p99s[l.name], ms(r.p99))
+			cpus[l.name] = append(cpus[l.name], cpu)
+			b.Logf("round %d %-11s %6.0f updates/s  p50 %6.2f ms  p99 %6.2f ms  gateway cpu %4.0f µs/update",
+				round, l.name, r.rate, ms(r.p50), ms(r.p99), cpu)
+		}
+		claimRatios = append(claimRatios, got["tsig"]/got["sig0-claim"])
+		updateRatios = append(updateRatios, got["tsig"]/got["sig0-update"])
+	}
+	b.StopTimer()
+	for _, l := range []string{"tsig", "sig0-claim", "sig0-update"} {
+		b.Logf("%-11s median %6.0f updates/s (%s), p99 %.2f ms, gateway cpu %.0f µs/update", l, medianOf(rates[l]),
+			fmtRates(rates[l]), medianOf(p99s[l]), medianOf(cpus[l]))
+		b.ReportMetric(medianOf(rates[l]), l+"-updates/s")
+	}
+	b.Logf("TSIG rate / SIG(0) rate: claims %.2f (%s), updates %.2f (%s)", medianOf(claimRatios), fmtRates(claimRatios),
+		medianOf(updateRatios), fmtRates(updateRatios))
+	b.ReportMetric(medianOf(claimRatios), "tsig/claim")
+	b.ReportMetric(medianOf(updateRatios), "tsig/update")
+}
+
+func fmtRates(xs []float64) string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = strconv.FormatFloat(x, 'f', 2, 64)
+	}
+	return strings.Join(out, " ")
 }

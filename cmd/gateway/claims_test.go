@@ -238,7 +238,7 @@ func mustRR(t *testing.T, s string) dns.RR {
 }
 
 // sig0KeyPair makes an ECDSAP256SHA256 KEY of name with miekg/dns.
-func sig0KeyPair(t *testing.T, name string) (*dns.KEY, crypto.Signer) {
+func sig0KeyPair(t testing.TB, name string) (*dns.KEY, crypto.Signer) {
 	t.Helper()
 	k := &dns.KEY{DNSKEY: dns.DNSKEY{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeKEY, Class: dns.ClassINET, Ttl: 60},
 		Flags: 512, Protocol: 3, Algorithm: dns.ECDSAP256SHA256}}

@@ -22,9 +22,10 @@ type Request struct {
 	// Current is the claim stored for Signer (nil: none). A claim that
 	// lapsed counts as none.
 	Current *Claim
-	// SubnetClaims is the number of live claims made from From's subnet
-	// (Subnet), for Policy.PerSubnet.
-	SubnetClaims int
+	// SubnetClaims counts the live claims made from From's subnet
+	// (Subnet), for Policy.PerSubnet; it is called only for a new claim
+	// under a cap.
+	SubnetClaims func() int
 	// Verify checks the message's SIG(0) with key (sig0.Verify over the
 	// bytes received); its errors wrap the sig0 sentinels.
 	Verify func(key *dns.KEY) error
@@ -114,8 +115,10 @@ func Decide(p Policy, req Request) Decision {
 		if !p.allowedFrom(req.From) {
 			return refuse(dns.RcodeRefused, "claims are not accepted from %s", req.From)
 		}
-		if p.PerSubnet > 0 && req.SubnetClaims >= p.PerSubnet {
-			return refuse(dns.RcodeRefused, "%s already holds %d claims", Subnet(req.From), req.SubnetClaims)
+		if p.PerSubnet > 0 {
+			if n := req.SubnetClaims(); n >= p.PerSubnet {
+				return refuse(dns.RcodeRefused, "%s already holds %d claims", Subnet(req.From), n)
+			}
 		}
 		if err := req.Verify(offered); err != nil {
 			if errors.Is(err, sig0.ErrTime) {

@@ -66,7 +66,8 @@ func signedBy(k *dns.KEY) func(*dns.KEY) error {
 }
 
 func request(m *dns.Msg, signer string, from string, cur *Claim, verify func(*dns.KEY) error) Request {
-	return Request{Msg: m, Zone: zone, Signer: signer, From: netip.MustParseAddr(from), Current: cur, Verify: verify, Now: t0}
+	return Request{Msg: m, Zone: zone, Signer: signer, From: netip.MustParseAddr(from), Current: cur, Verify: verify, Now: t0,
+		SubnetClaims: func() int { return 0 }}
 }
 
 // TestDecideClaims: the first key that adds its KEY holds the name; later
@@ -153,7 +154,7 @@ func TestDecideRefusals(t *testing.T) {
 		{"an update of a name not claimed", request(update(rr(t, name+" 60 IN A 192.0.2.1")), name, "192.0.2.7", nil, signedBy(k)), dns.RcodeRefused, "not claimed"},
 	}
 	full := request(update(k), name, "192.0.2.7", nil, signedBy(k))
-	full.SubnetClaims = 2
+	full.SubnetClaims = func() int { return 2 }
 	cases = append(cases, struct {
 		what   string
 		req    Request

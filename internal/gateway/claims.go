@@ -24,9 +24,10 @@ type ClaimStore interface {
 	DeleteClaim(ctx context.Context, name string, rev uint64) error
 }
 
-// ClaimCounter counts the live claims of a subnet but one name's
-// (gwstore.Cache.SubnetClaims).
-type ClaimCounter interface {
+// ClaimCache is the gateway's copy of the claims (gwstore.Cache): what
+// an update is first decided on, and the live claims per subnet.
+type ClaimCache interface {
+	CachedClaim(name string) (claim.Claim, uint64, bool)
 	SubnetClaims(subnet netip.Prefix, name string, now time.Time) int
 }
 
@@ -58,18 +59,31 @@ func (g *Gateway) handleClaim(ctx context.Context, req, resp *dns.Msg, remote ne
 	}
 	from := ipOf(remote)
 	for attempt := 1; ; attempt++ {
-		cur, rev, err := g.cfg.ClaimStore.Claim(ctx, signer)
+		// First on the cache, which saves a round trip per update; the
+		// write below is over the revision read, so a cache behind the
+		// bucket makes it conflict, and the next attempt reads the bucket.
 		var current *claim.Claim
-		switch {
-		case errors.Is(err, gwstore.ErrNotFound):
-		case err != nil:
-			return refuse(dns.RcodeServerFailure, "error", err.Error())
-		default:
+		cur, rev, ok := g.cfg.ClaimCount.CachedClaim(signer)
+		if attempt > 1 {
+			var err error
+			cur, rev, err = g.cfg.ClaimStore.Claim(ctx, signer)
+			switch {
+			case errors.Is(err, gwstore.ErrNotFound):
+				ok = false
+			case err != nil:
+				return refuse(dns.RcodeServerFailure, "error", err.Error())
+			default:
+				ok = true
+			}
+		}
+		if ok {
 			current = &cur
+		} else {
+			rev = 0
 		}
 		now := g.cfg.Now()
 		d := claim.Decide(*g.cfg.Claims, claim.Request{Msg: req, Zone: zone, Signer: signer, From: from, Current: current,
-			SubnetClaims: g.cfg.ClaimCount.SubnetClaims(claim.Subnet(from), signer, now), Now: now,
+			SubnetClaims: func() int { return g.cfg.ClaimCount.SubnetClaims(claim.Subnet(from), signer, now) }, Now: now,
 			Verify: func(k *dns.KEY) error { return sig0.Verify(raw, req, k, now, Fudge*time.Second) }})
 		if d.Rcode != dns.RcodeSuccess {
 			return refuse(d.Rcode, claimResult(d.Rcode), d.Reason)

@@ -63,6 +63,12 @@ func (s *memClaims) DeleteClaim(_ context.Context, name string, rev uint64) erro
 
 func (s *memClaims) SubnetClaims(netip.Prefix, string, time.Time) int { return 0 }
 
+// CachedClaim is Claim: this cache never lags.
+func (s *memClaims) CachedClaim(name string) (claim.Claim, uint64, bool) {
+	c, rev, err := s.Claim(context.Background(), name)
+	return c, rev, err == nil
+}
+
 // withClaims makes testZone a claim zone of cfg.
 func withClaims(t testing.TB, cfg Config) Config {
 	p, err := claim.Policy{Zones: []string{testZone}}.Validate()

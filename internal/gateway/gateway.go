@@ -49,10 +49,11 @@ type Config struct {
 	Now       func() time.Time // the clock of leases and log limits
 	// Claims, when set, makes its zones claim zones: names there are
 	// claimed with SIG(0) (claims.go), the claims kept in ClaimStore and
-	// counted per subnet by ClaimCount. Its zones must be among Zones.
+	// cached and counted per subnet by ClaimCount. Its zones must be
+	// among Zones.
 	Claims     *claim.Policy
 	ClaimStore ClaimStore
-	ClaimCount ClaimCounter
+	ClaimCount ClaimCache
 	// Last reads what the record stream holds on a subject (bus.LastOf):
 	// after another gateway wrote a subject first, the update is
 	// evaluated again on that. Nil: such an update fails (SERVFAIL).

@@ -105,12 +105,24 @@ func (s *Store) Claims(ctx context.Context) ([]claim.Claim, error) {
 	return out, err
 }
 
-// updateClaim applies one claim entry to the cache (value nil: deleted).
-// Caller holds c.mu.
-func (c *Cache) updateClaim(entry string, value []byte, log zerolog.Logger) {
+// CachedClaim returns the claim of name as the cache last saw it, and its
+// revision. It may lag behind the bucket by a delivery: a write over its
+// revision then conflicts, and the writer reads the bucket (Claim).
+func (c *Cache) CachedClaim(name string) (claim.Claim, uint64, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	cl, ok := c.claims[name]
+	return cl, c.revs[name], ok
+}
+
+// updateClaim applies one claim entry, stored at rev, to the cache (value
+// nil: deleted).
+func (c *Cache) updateClaim(entry string, value []byte, rev uint64, log zerolog.Logger) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	name := strings.TrimPrefix(entry, "claim.") + "."
+	c.unindexClaim(name)
 	if value == nil {
-		delete(c.claims, name)
 		return
 	}
 	var cl claim.Claim
@@ -120,10 +132,33 @@ func (c *Cache) updateClaim(entry string, value []byte, log zerolog.Logger) {
 	}
 	if err != nil {
 		log.Error().Err(err).Str("entry", entry).Msg("ignoring invalid claim")
-		delete(c.claims, name)
 		return
 	}
-	c.claims[cl.Name] = cl
+	c.claims[cl.Name], c.revs[cl.Name] = cl, rev
+	if a, err := netip.ParseAddr(cl.Source); err == nil {
+		s := claim.Subnet(a)
+		if c.bySubnet[s] == nil {
+			c.bySubnet[s] = map[string]bool{}
+		}
+		c.bySubnet[s][cl.Name] = true
+	}
+}
+
+// unindexClaim forgets the claim of name. Caller holds c.mu.
+func (c *Cache) unindexClaim(name string) {
+	cl, ok := c.claims[name]
+	if !ok {
+		return
+	}
+	delete(c.claims, name)
+	delete(c.revs, name)
+	if a, err := netip.ParseAddr(cl.Source); err == nil {
+		s := claim.Subnet(a)
+		delete(c.bySubnet[s], name)
+		if len(c.bySubnet[s]) == 0 {
+			delete(c.bySubnet, s)
+		}
+	}
 }
 
 // SubnetClaims counts the claims live at now that were made from subnet
@@ -132,9 +167,8 @@ func (c *Cache) SubnetClaims(subnet netip.Prefix, name string, now time.Time) in
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	n := 0
-	for _, cl := range c.claims {
-		a, err := netip.ParseAddr(cl.Source)
-		if err == nil && cl.Name != name && cl.Live(now) && claim.Subnet(a) == subnet {
+	for other := range c.bySubnet[subnet] {
+		if other != name && c.claims[other].Live(now) {
 			n++
 		}
 	}

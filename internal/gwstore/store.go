@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 
@@ -193,11 +194,16 @@ type Cache struct {
 	keys   map[string]Key         // by canonical name
 	hosts  map[string]Host        // by canonical name
 	claims map[string]claim.Claim // by canonical name
+	revs   map[string]uint64      // the claims' revisions in the bucket
+	// bySubnet indexes claims by the subnet they came from (claim.Subnet),
+	// for the cap per subnet: a count per update reads only its subnet's.
+	bySubnet map[netip.Prefix]map[string]bool
 }
 
 // NewCache returns an empty cache.
 func NewCache() *Cache {
-	return &Cache{keys: map[string]Key{}, hosts: map[string]Host{}, claims: map[string]claim.Claim{}}
+	return &Cache{keys: map[string]Key{}, hosts: map[string]Host{}, claims: map[string]claim.Claim{}, revs: map[string]uint64{},
+		bySubnet: map[netip.Prefix]map[string]bool{}}
 }
 
 // Key returns the key named name (canonical).
@@ -228,8 +234,6 @@ func (c *Cache) update(entry string, value []byte, log zerolog.Logger) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case strings.HasPrefix(entry, "claim."):
-		c.updateClaim(entry, value, log)
 	case strings.HasPrefix(entry, "tsig."):
 		name := strings.TrimPrefix(entry, "tsig.") + "."
 		if value == nil {
@@ -276,6 +280,10 @@ func (s *Store) Watch(ctx context.Context, c *Cache, ready func(), log zerolog.L
 		var value []byte
 		if e.Operation() == jetstream.KeyValuePut {
 			value = e.Value()
+		}
+		if strings.HasPrefix(e.Key(), "claim.") {
+			c.updateClaim(e.Key(), value, e.Revision(), log)
+			return
 		}
 		c.update(e.Key(), value, log)
 	}, ready)
