@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/claim"
 )
 
@@ -20,26 +17,7 @@ import (
 // the cache follows and counts the live claims per subnet.
 func TestClaims(t *testing.T) {
 	t.Parallel()
-	srv, err := bus.StartEmbedded(bus.ServerConfig{StoreDir: filepath.Join(t.TempDir(), "js"), Name: "gwstore-claims", Log: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	nc, err := bus.ConnectInProcess(srv, "", "", zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	st, err := Open(ctx, js, "", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ctx := openStore(t)
 	now := time.Now().UTC().Truncate(time.Second)
 	c := claim.Claim{Name: "laptop.dyn.example.test.", Zone: "dyn.example.test.",
 		Key: "512 3 15 l02Woi0iS8Aa25FQkUd9RMzZHJpBoRQwAQEX1SxZJA4=", Source: "192.0.2.7",

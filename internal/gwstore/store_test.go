@@ -65,8 +65,10 @@ func dnsLower(s string) string {
 	return string(b)
 }
 
-func TestStoreAndCache(t *testing.T) {
-	t.Parallel()
+// openStore opens the bucket on an embedded NATS server of the test's
+// own, and returns it with a context that ends with the test.
+func openStore(t *testing.T) (*Store, context.Context) {
+	t.Helper()
 	srv, err := bus.StartEmbedded(bus.ServerConfig{StoreDir: filepath.Join(t.TempDir(), "js"), Name: "gwstore-test", Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
@@ -82,11 +84,17 @@ func TestStoreAndCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	st, err := Open(ctx, js, "", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st, ctx
+}
+
+func TestStoreAndCache(t *testing.T) {
+	t.Parallel()
+	st, ctx := openStore(t)
 	secret, _ := NewSecret("hmac-sha256.")
 	k, err := st.PutKey(ctx, Key{Name: "k1", Algorithm: "hmac-sha256", Secret: secret, Zones: []string{"example.test"}}, true)
 	if err != nil {
