@@ -141,10 +141,11 @@ func (s *sender) update(ctx context.Context, addrs []netip.Addr) (register.Reply
 
 // exchange sends raw, a signed message, to addr and returns the answer:
 // over UDP, and again over TCP when that answer is truncated; over TCP
-// only with tcp. The message is sent as signed: packing it again could
-// change the bytes the signature covers.
+// only with tcp, or when raw is longer than register.MaxUDPRequest. The
+// message is sent as signed: packing it again could change the bytes the
+// signature covers.
 func exchange(ctx context.Context, addr string, raw []byte, id uint16, tcp bool) (*dns.Msg, error) {
-	if !tcp {
+	if !tcp && len(raw) <= register.MaxUDPRequest {
 		r, err := exchangeOver(ctx, "udp", addr, raw, id)
 		if err != nil || !r.Truncated {
 			return r, err

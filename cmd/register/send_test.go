@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/zonecast/zonecast/internal/register"
 )
 
 func update(t *testing.T) (*dns.Msg, []byte) {
@@ -66,6 +69,43 @@ func TestExchangeTruncatedAgainOverTCP(t *testing.T) {
 	}
 	if strings.Join(asked, " ") != "udp tcp" {
 		t.Errorf("asked over %v, want udp then tcp", asked)
+	}
+}
+
+// An update longer than a server reads over UDP goes over TCP at once.
+func TestExchangeLongOverTCP(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &dns.Server{Listener: ln, MsgAcceptFunc: func(dns.Header) dns.MsgAcceptAction { return dns.MsgAccept },
+		Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+			m := new(dns.Msg)
+			m.SetReply(r)
+			_ = w.WriteMsg(m)
+		})}
+	go func() { _ = s.ActivateAndServe() }()
+	t.Cleanup(func() { _ = s.Shutdown() })
+	q := new(dns.Msg)
+	q.SetUpdate("lan.example.com.")
+	for i := range 20 {
+		q.Ns = append(q.Ns, &dns.AAAA{Hdr: dns.RR_Header{Name: "laptop.lan.example.com.", Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: 60},
+			AAAA: net.ParseIP(fmt.Sprintf("2001:db8::%d", i+1))})
+	}
+	raw, err := q.Pack()
+	if err != nil || len(raw) <= register.MaxUDPRequest {
+		t.Fatalf("%d bytes (%v), want more than %d", len(raw), err, register.MaxUDPRequest)
+	}
+	// Nothing listens on the UDP port: only TCP can answer.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	r, err := exchange(ctx, ln.Addr().String(), raw, q.Id, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Id != q.Id {
+		t.Errorf("answer id %d, want %d", r.Id, q.Id)
 	}
 }
 

@@ -25,6 +25,12 @@ const SignWindow = 5 * time.Minute
 // than 512 bytes; a larger one comes truncated and is asked again over TCP.
 const UDPSize = 1232
 
+// MaxUDPRequest is the largest update sent over UDP. A server reads 512
+// bytes of a UDP request unless it says otherwise (miekg/dns's default,
+// which zonecast-gateway keeps), and cuts a longer one, answering
+// FORMERR; so a larger update goes over TCP, as nsupdate sends it.
+const MaxUDPRequest = 512
+
 // Claim is a host's claim of a name: what every update of it carries.
 type Claim struct {
 	Zone string   // the claim zone, canonical
@@ -48,6 +54,10 @@ type Claim struct {
 func (c Claim) Update(addrs []netip.Addr) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetUpdate(c.Zone)
+	// Not compressed: miekg's (*dns.SIG).Sign sizes its buffer by the
+	// compressed length while packing needs the uncompressed one, and
+	// fails. So an update of more than three addresses is longer than
+	// MaxUDPRequest and goes over TCP.
 	key := *c.Key
 	key.Hdr = dns.RR_Header{Name: c.Name, Rrtype: dns.TypeKEY, Class: dns.ClassINET, Ttl: c.TTL}
 	m.Ns = append(m.Ns, &key,
@@ -103,7 +113,9 @@ func ParseReply(q, r *dns.Msg) (Reply, error) {
 		return Reply{}, fmt.Errorf("%w: a query, not a response", ErrNotReply)
 	case r.Id != q.Id:
 		return Reply{}, fmt.Errorf("%w: id %d, the update's is %d", ErrNotReply, r.Id, q.Id)
-	case r.Opcode != dns.OpcodeUpdate:
+	// A server that cannot decode a message answers FORMERR without
+	// knowing its opcode: miekg/dns's says QUERY.
+	case r.Opcode != dns.OpcodeUpdate && !(r.Opcode == dns.OpcodeQuery && r.Rcode == dns.RcodeFormatError):
 		return Reply{}, fmt.Errorf("%w: opcode %s", ErrNotReply, dns.OpcodeToString[r.Opcode])
 	case len(r.Question) > 0 && len(q.Question) > 0 && !strings.EqualFold(r.Question[0].Name, q.Question[0].Name):
 		return Reply{}, fmt.Errorf("%w: zone %s, the update's is %s", ErrNotReply, r.Question[0].Name, q.Question[0].Name)

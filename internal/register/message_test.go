@@ -170,6 +170,10 @@ func TestParseReply(t *testing.T) {
 		"zone in another case": {r: reply(func(r *dns.Msg) { r.Question[0].Name = "LAN.example.com." }), refresh: time.Hour,
 			records: []string{}},
 		"nothing": {r: nil, err: true},
+		// miekg/dns's server answers a message it cannot decode so.
+		"FORMERR as a QUERY": {r: reply(func(r *dns.Msg) { r.SetRcodeFormatError(q) }), want: Reply{Rcode: dns.RcodeFormatError},
+			refresh: time.Hour, records: []string{}},
+		"NOTIMP as a QUERY": {r: reply(func(r *dns.Msg) { r.Opcode, r.Rcode = dns.OpcodeQuery, dns.RcodeNotImplemented }), err: true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
