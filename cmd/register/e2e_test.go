@@ -316,6 +316,16 @@ func TestRegister(t *testing.T) {
 		e.waitDig(t, name, "AAAA")
 		c1.waitMetric(t, 10*time.Second, fmt.Sprintf(`zonecast_register_updates_failed_total{gateway="%s",reason="error"}`, e.dead), 1)
 		c1.waitMetric(t, 10*time.Second, "zonecast_register_addresses", 1)
+		for _, path := range []string{"/healthz", "/readyz"} {
+			resp, err := http.Get("http://" + c1.httpAddr + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("%s: %s, want 200 once a gateway stored the name", path, resp.Status)
+			}
+		}
 	}) {
 		return
 	}
@@ -394,6 +404,15 @@ func TestRegister(t *testing.T) {
 		if len(keys) != 1 {
 			t.Fatalf("key files in the state dir: %v", keys)
 		}
+		secret, err := os.ReadFile(keys[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(secret), "\n") {
+			if v, ok := strings.CutPrefix(line, "PrivateKey: "); ok && strings.Contains(c1.log(), strings.TrimSpace(v)) {
+				t.Error("the private key is in the log")
+			}
+		}
 		if out, err := e.nsupdate(t, keys[0], e.gw, "update add "+name+" 60 IN A 192.0.2.99"); err != nil {
 			t.Fatalf("nsupdate -k with the client's key: %v\n%s", err, out)
 		}
@@ -441,10 +460,10 @@ func TestRegister(t *testing.T) {
 	}
 
 	// 5. Killed, the client leaves its records; refreshed every half lease
-	// they outlived a lease; now they expire with it.
+	// they outlived a lease; now they expire with it. Over TCP (--tcp).
 	t.Run("killed: records expire", func(t *testing.T) {
 		name := "host5." + claimZone
-		c := e.start(t, "client5", t.TempDir(), "--name", "host5", "--gateway", e.short, "--lease", "3s", "--key-lease", "6s")
+		c := e.start(t, "client5", t.TempDir(), "--name", "host5", "--gateway", e.short, "--lease", "3s", "--key-lease", "6s", "--tcp")
 		e.waitDig(t, name, "A", peer)
 		first := time.Now()
 		c.waitMetric(t, 10*time.Second, fmt.Sprintf(`zonecast_register_updates_acknowledged_total{gateway="%s"}`, e.short), 3)
