@@ -28,8 +28,8 @@ func program() *cli.Program {
 		Summary: "claim a name for this host in a claim zone and keep its addresses there",
 		Help: `Claims <name>.<zone> from the gateways with an UPDATE signed with SIG(0)
 by a key kept in --state-dir (made on the first start, in BIND's files),
-and sends the host's addresses again whenever the kernel's change, and
-every half lease. Each update carries the whole state: the KEY, the
+and sends the host's addresses again whenever they change in the kernel,
+and every half lease. Each update carries the whole state: the KEY, the
 deletion of the name's A and AAAA, and every address. A clean stop
 withdraws the records unless --keep; the claim stays, so a restart with
 the same key keeps the name. See docs/register.md.`,
