@@ -9,11 +9,12 @@ all: build
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 8
 
-build: ## build zonecast-syncer, zonecast-watcher, zonecast-gateway and zonecast-signer into bin/
+build: ## build zonecast-syncer, zonecast-watcher, zonecast-gateway, zonecast-signer and zonecast-register into bin/
 	$(GO) build -o bin/zonecast-syncer ./cmd/syncer
 	$(GO) build -o bin/zonecast-watcher ./cmd/watcher
 	$(GO) build -o bin/zonecast-gateway ./cmd/gateway
 	$(GO) build -o bin/zonecast-signer ./cmd/signer
+	$(GO) build -o bin/zonecast-register ./cmd/register
 
 deps: ## install what tests and the demo need (idempotent)
 	scripts/deps.sh all

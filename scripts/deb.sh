@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds one Debian package per daemon into dist/: zonecast-syncer,
-# zonecast-watcher, zonecast-gateway and zonecast-signer (a daemon whose
+# zonecast-watcher, zonecast-gateway, zonecast-signer and zonecast-register
+# (a daemon whose
 # cmd/<name> has no Go file yet is skipped), for amd64 and arm64.
 #
 # The packages are assembled with dpkg-deb. nfpm (v2.48.0 through `go run`)
@@ -16,7 +17,7 @@
 #   DEB_REVISION    Debian revision of the default version (default 1)
 #   DEB_MAINTAINER  Maintainer field
 #   DEB_OUT         output directory (default dist)
-#   DEB_DAEMONS     daemons to package (default "syncer watcher gateway signer"; a
+#   DEB_DAEMONS     daemons to package (default "syncer watcher gateway signer register"; a
 #                   daemon whose cmd/<name> has no Go file is skipped, one
 #                   that fails to build fails the whole run)
 #   ZONECAST_SRC    Go module holding cmd/<daemon> (default: this repository;
@@ -120,8 +121,22 @@ own_secrets[signer]="/etc/zonecast/signer-nats-password:empty"
 # with the package, whatever other zonecast package stays.
 own_state[signer]="/var/lib/zonecast-signer /var/lib/private/zonecast-signer"
 
+summary[register]="claims this host's DNS name and keeps its addresses there"
+long[register]=" zonecast replicates DNS records between nameservers through a NATS
+ JetStream stream. zonecast-register runs on any host: it claims the host's
+ name in a claim zone of the zonecast gateways with SIG(0)-signed updates
+ (first come), and keeps the host's global addresses there as the kernel
+ adds and removes them."
+recommends[register]=""
+suggests[register]=""
+# It talks DNS to the gateways, signed with its own key: no NATS user, no
+# secret file. Its StateDirectory= holds the key: purged with the package.
+secrets[register]=""
+own_secrets[register]=""
+own_state[register]="/var/lib/zonecast-register /var/lib/private/zonecast-register"
+
 daemons=()
-for d in ${DEB_DAEMONS:-syncer watcher gateway signer}; do
+for d in ${DEB_DAEMONS:-syncer watcher gateway signer register}; do
   if compgen -G "$src/cmd/$d/*.go" >/dev/null; then
     daemons+=("$d")
   else
@@ -154,7 +169,7 @@ gzip -9n <"$work/changelog.Debian" >"$work/changelog.Debian.gz"
 
 # ---- build and package --------------------------------------------------------
 # Every package's secrets: the last zonecast package purged removes them all.
-all_secrets=$(printf '%s\n' ${secrets[syncer]} ${secrets[watcher]} ${secrets[gateway]} ${secrets[signer]} | sort -u | tr '\n' ' ')
+all_secrets=$(printf '%s\n' ${secrets[syncer]} ${secrets[watcher]} ${secrets[gateway]} ${secrets[signer]} ${secrets[register]} | sort -u | tr '\n' ' ')
 # A daemon's units: every one it ships, timers first (prerm stops them in
 # this order), and those with an [Install] section (enabled by postinst).
 units_of() { # daemon
@@ -237,6 +252,7 @@ $(printf '%s\n' "${helptext[$d]}" | sed -e 's/\\/\\e/g' -e "s/^\([.']\)/\\\\\&\1
 .TP
 .I /etc/zonecast/$d.env
 Environment of the service: every option, commented out at its default.
+$(if [ "$d" != register ]; then cat <<SECRETS
 .TP
 .I /etc/zonecast/*-password, /etc/zonecast/pdns-api-key
 Secrets (mode 0600, root:root), handed to the service as systemd
@@ -245,6 +261,8 @@ credentials; $(if [ "$d" = signer ]; then
   echo "signer's user of the syncers' users file goes there."
 else
   echo "NATS passwords are random at installation."
+fi)
+SECRETS
 fi)
 $(if [ "$d" = syncer ]; then cat <<'BACKUP'
 .TP
@@ -258,6 +276,14 @@ Daily backups of the desired state by
 restored with
 .BR "zonecast-syncer publish \-\-json" .
 BACKUP
+fi)
+$(if [ "$d" = register ]; then cat <<'KEY'
+.TP
+.I /var/lib/zonecast-register
+The claim's SIG(0) key (BIND's K*.key and K*.private files), in the
+service's state directory, readable by its user alone; made on the first
+start. The same key keeps the host's name across restarts.
+KEY
 fi)
 $(if [ "$d" = signer ]; then cat <<'KEYS'
 .TP

@@ -22,7 +22,7 @@ set -uo pipefail
 export LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-pkgs_all=(zonecast-syncer zonecast-watcher zonecast-gateway zonecast-signer)
+pkgs_all=(zonecast-syncer zonecast-watcher zonecast-gateway zonecast-signer zonecast-register)
 pass=0 fail=0
 
 ok()   { pass=$((pass + 1)); echo "PASS: $*"; }
@@ -63,8 +63,9 @@ state_existed=0
 [ -e /var/lib/zonecast ] && state_existed=1
 etc_existed=0
 [ -e /etc/zonecast ] && etc_existed=1
-# The signer's state directory: a real one holds DNSSEC keys.
-signer_state=(/var/lib/zonecast-signer /var/lib/private/zonecast-signer)
+# The signer's and the register's state directories: real ones hold keys.
+signer_state=(/var/lib/zonecast-signer /var/lib/private/zonecast-signer
+  /var/lib/zonecast-register /var/lib/private/zonecast-register)
 if [ $state_existed = 1 ] || [ $etc_existed = 1 ] || ls -d "${signer_state[@]}" >/dev/null 2>&1; then
   echo "test-deb.sh: /var/lib/zonecast, /etc/zonecast or ${signer_state[*]} exists; refusing to run" >&2; exit 2
 fi
@@ -522,6 +523,29 @@ if [[ " ${built[*]} " == *" zonecast-watcher "* ]] && [[ " ${built[*]} " == *" z
   cp -p "$tmp/syncer.env.orig" /etc/zonecast/syncer.env
 fi
 
+# ---- zonecast-register with its unit's defaults ---------------------------------
+# No gateway answers here: it makes its key in its state directory, keeps
+# retrying, and stops on SIGTERM.
+if [[ " ${built[*]} " == *" zonecast-register "* ]]; then
+  echo "== installed defaults: zonecast-register"
+  rport=$(shuf -i 30000-39999 -n 1)
+  rpid=$(run_unit zonecast-register "$tmp/register-run.log" ZONECAST_ZONE=lan.example.org \
+    ZONECAST_GATEWAY=127.0.0.1:$rport ZONECAST_NAME=pkgtest)
+  rdir=/var/lib/zonecast-register
+  for i in $(seq 50); do ls $rdir/Kpkgtest.lan.example.org.+013+*.private >/dev/null 2>&1 && break; sleep 0.2; done
+  check "zonecast-register made its key in $rdir (BIND's K*.key and K*.private)" \
+    sh -c "ls $rdir/Kpkgtest.lan.example.org.+013+*.private && ls $rdir/Kpkgtest.lan.example.org.+013+*.key"
+  check "the private key is 600" sh -c "! find $rdir -name '*.private' ! -perm 600 | grep -q ."
+  m=$(mode_owner $rdir)
+  [ "$m" = "700 zonecast:zonecast" ] && ok "$rdir is 700 (StateDirectoryMode=), the service user's" ||
+    bad "$rdir is 700 zonecast:zonecast (got '$m')"
+  check "zonecast-register keeps running while no gateway answers" kill -0 "$rpid"
+  check "the register unit loads no credential" sh -c '! grep -q "^LoadCredential=" /lib/systemd/system/zonecast-register.service'
+  kill -TERM "$rpid" 2>/dev/null; for i in $(seq 100); do kill -0 "$rpid" 2>/dev/null || break; sleep 0.2; done
+  if kill -0 "$rpid" 2>/dev/null; then kill -KILL "$rpid"; bad "register stopped on SIGTERM"; else ok "register stopped on SIGTERM"; fi
+  grep -q 'PRIVATE\|PrivateKey' "$tmp/register-run.log" && bad "the register log holds no private key" || ok "the register log holds no private key"
+fi
+
 # ---- upgrade over an edited conffile ------------------------------------------
 echo "== upgrade"
 echo "ZONECAST_LOG_LEVEL=debug" >>/etc/zonecast/syncer.env
@@ -587,6 +611,10 @@ check "purged: /var/lib/zonecast gone" test ! -e /var/lib/zonecast
 if [ $has_signer = 1 ]; then
   check "purged: the signer's state directory (its keys) gone" \
     sh -c '! ls -d /var/lib/zonecast-signer /var/lib/private/zonecast-signer 2>/dev/null | grep -q .'
+fi
+if [[ " ${built[*]} " == *" zonecast-register "* ]]; then
+  check "purged: the register's state directory (its key) gone" \
+    sh -c '! ls -d /var/lib/zonecast-register /var/lib/private/zonecast-register 2>/dev/null | grep -q .'
 fi
 check "purged: zonecast-export.timer's enablement gone" \
   sh -c '! ls -d /etc/systemd/system/zonecast-syncer.service.wants /var/lib/systemd/deb-systemd-helper-*/zonecast-export.timer* 2>/dev/null | grep -q .'
