@@ -395,8 +395,10 @@ func (g *Gateway) ServeDNSOn(ctx context.Context, addr string) error {
 	prov := g.TsigProvider()
 	undecodable := func([]byte, error) { g.m.undecodable.Inc() }
 	servers := []*dns.Server{
+		// UDPSize: miekg/dns reads 512 bytes of a datagram by default, and
+		// an UPDATE of a few signed records is longer.
 		{PacketConn: pc, Handler: g, TsigProvider: prov, MsgAcceptFunc: acceptMsg, MsgInvalidFunc: undecodable,
-			DecorateReader: g.capture.Reader},
+			DecorateReader: g.capture.Reader, UDPSize: dns.MaxMsgSize},
 		{Listener: ln, Handler: g, TsigProvider: prov, MsgAcceptFunc: acceptMsg, MsgInvalidFunc: undecodable,
 			ReadTimeout: 10 * time.Second, DecorateReader: g.capture.Reader},
 	}
