@@ -400,7 +400,17 @@ func TestFleetFaults(t *testing.T) {
 		}
 	}
 	for _, r := range relaunches {
-		sm, ok := firstReady(sampler.all(), r.n.ID, r.launched)
+		// The last restart may have been ready a moment ago: its status
+		// is due within a poll of the bucket having a leader again.
+		var sm statusSample
+		var ok bool
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			if sm, ok = firstReady(sampler.all(), r.n.ID, r.launched); ok || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		at := sm.seen
 		if !ok {
 			t.Errorf("%s: no status said ready after its restart (readyz answered %v after launch)", r.n.ID,
