@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, idempotently, the Debian packages that tests, the demo and the
-# benchmarks need. Usage: scripts/deps.sh [all|pdns|lxd|deb|gateway|alerts|dnssec]...
+# benchmarks need. Usage: scripts/deps.sh [all|pdns|lxd|deb|gateway|alerts|dnssec|browser]...
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
@@ -22,6 +22,12 @@ declare -A groups=(
   # delv (bind9-dnsutils) in front of PowerDNS (internal/testunbound). Its
   # service is never started: the policy below forbids it.
   [dnssec]="bind9-utils bind9-dnsutils unbound"
+  # The web page tested in a real browser (internal/testbrowser,
+  # cmd/gateway/web_test.go): Debian's chromium, driven headless by
+  # chromedp. No browser download: none can be reached.
+  # Its fonts come from Recommends, which deps.sh does not install:
+  # without one, text in the screenshots would be empty boxes.
+  [browser]="chromium fonts-dejavu-core"
 )
 
 want=()
