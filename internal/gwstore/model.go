@@ -12,12 +12,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/zonecast/zonecast/internal/account"
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/dnsupdate"
 	"github.com/zonecast/zonecast/internal/rrset"
@@ -142,11 +144,21 @@ func NewSecret(algorithm string) (string, error) {
 
 // Host is a dyndns2 host name and the hashes of its tokens.
 type Host struct {
-	Name         string    `json:"name"` // canonical host name
-	TTL          uint32    `json:"ttl"`
-	LeaseSeconds int64     `json:"lease_seconds,omitempty"`
-	Tokens       []Token   `json:"tokens,omitempty"`
-	Created      time.Time `json:"created"`
+	Name         string `json:"name"` // canonical host name
+	TTL          uint32 `json:"ttl"`
+	LeaseSeconds int64  `json:"lease_seconds,omitempty"`
+	// Owner is the account (internal/account) that manages the host on
+	// the web page; empty: only the operator.
+	Owner string `json:"owner,omitempty"`
+	// PrefixFrom, when set, names the host (canonical) whose AAAA gives
+	// this host's IPv6 prefix: its AAAA is the router's first AAAA cut to
+	// PrefixLen bits, followed by InterfaceID's bits below them
+	// (PrefixAddress).
+	PrefixFrom  string    `json:"prefix_from,omitempty"`
+	PrefixLen   int       `json:"prefix_len,omitempty"`   // 1..127; default 64 with PrefixFrom
+	InterfaceID string    `json:"interface_id,omitempty"` // an IPv6 address such as "::1234:5678"
+	Tokens      []Token   `json:"tokens,omitempty"`
+	Created     time.Time `json:"created"`
 }
 
 // Lease returns the host's lease (0: none).
@@ -167,6 +179,34 @@ func (h Host) Validate() (Host, error) {
 	if h.LeaseSeconds < 0 {
 		return Host{}, invalidf("host %s: negative lease", h.Name)
 	}
+	if h.Owner != "" {
+		if err := account.ValidName(h.Owner); err != nil {
+			return Host{}, fmt.Errorf("host %s: owner: %w", h.Name, err)
+		}
+	}
+	if h.PrefixFrom == "" {
+		if h.PrefixLen != 0 || h.InterfaceID != "" {
+			return Host{}, invalidf("host %s: a prefix length or interface id needs the host the prefix comes from", h.Name)
+		}
+		return h, nil
+	}
+	if h.PrefixFrom, err = rrset.CanonicalName(h.PrefixFrom); err != nil || strings.Contains(h.PrefixFrom, "*") {
+		return Host{}, invalidf("host %s: prefix from %q: not a host name", h.Name, h.PrefixFrom)
+	}
+	if h.PrefixFrom == h.Name {
+		return Host{}, invalidf("host %s: takes its prefix from itself", h.Name)
+	}
+	if h.PrefixLen == 0 {
+		h.PrefixLen = 64
+	}
+	if h.PrefixLen < 1 || h.PrefixLen > 127 {
+		return Host{}, invalidf("host %s: prefix length %d (want 1 to 127)", h.Name, h.PrefixLen)
+	}
+	iid, err := netip.ParseAddr(h.InterfaceID)
+	if err != nil || !iid.Is6() || iid.Is4In6() || iid.Zone() != "" {
+		return Host{}, invalidf("host %s: interface id %q: want an IPv6 address such as ::1234:5678", h.Name, h.InterfaceID)
+	}
+	h.InterfaceID = iid.String()
 	return h, nil
 }
 
@@ -225,8 +265,12 @@ func (h Host) Check(tok string) bool {
 	return ok
 }
 
-// Bucket keys: "tsig.<key name>" and "host.<host name>", without the
-// trailing dot. Canonical names only hold a-z 0-9 - _ and dots, all
-// allowed in key-value keys.
-func keyEntry(name string) string  { return "tsig." + strings.TrimSuffix(name, ".") }
-func hostEntry(name string) string { return "host." + strings.TrimSuffix(name, ".") }
+// Bucket keys: "tsig.<key name>", "host.<host name>" and "hist.<host
+// name>", without the trailing dot, "user.<account name>" and
+// "session.<session id>". Canonical names only hold a-z 0-9 - _ and dots,
+// all allowed in key-value keys; account names and session ids too.
+func keyEntry(name string) string   { return "tsig." + strings.TrimSuffix(name, ".") }
+func hostEntry(name string) string  { return "host." + strings.TrimSuffix(name, ".") }
+func histEntry(name string) string  { return "hist." + strings.TrimSuffix(name, ".") }
+func userEntry(name string) string  { return "user." + name }
+func sessionEntry(id string) string { return "session." + id }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 
@@ -80,7 +81,7 @@ func (s *Store) put(ctx context.Context, entry string, v any, create bool) error
 	if create {
 		_, err = s.kv.Create(ctx, entry, b)
 		if errors.Is(err, jetstream.ErrKeyExists) {
-			return fmt.Errorf("%w: %s already exists", ErrInvalid, entry)
+			return fmt.Errorf("%w: %s %w", ErrInvalid, entry, ErrExists)
 		}
 	} else {
 		_, err = s.kv.Put(ctx, entry, b)
@@ -120,9 +121,15 @@ func (s *Store) get(ctx context.Context, entry string, v any) error {
 // DeleteKey removes a key.
 func (s *Store) DeleteKey(ctx context.Context, name string) error { return s.del(ctx, keyEntry(name)) }
 
-// DeleteHost removes a host and its tokens.
+// DeleteHost removes a host, its tokens and its history.
 func (s *Store) DeleteHost(ctx context.Context, name string) error {
-	return s.del(ctx, hostEntry(name))
+	if err := s.del(ctx, hostEntry(name)); err != nil {
+		return err
+	}
+	if err := s.kv.Delete(ctx, histEntry(name)); err != nil {
+		return fmt.Errorf("deleting %s: %w", histEntry(name), err)
+	}
+	return nil
 }
 
 func (s *Store) del(ctx context.Context, entry string) error {
@@ -149,7 +156,7 @@ func (s *Store) Keys(ctx context.Context) ([]Key, error) {
 	return out, err
 }
 
-// Hosts lists every host.
+// Hosts lists every host, in the bucket's order.
 func (s *Store) Hosts(ctx context.Context) ([]Host, error) {
 	var out []Host
 	err := s.list(ctx, "host.", func(b []byte) error {
@@ -198,12 +205,15 @@ type Cache struct {
 	// bySubnet indexes claims by the subnet they came from (claim.Subnet),
 	// for the cap per subnet: a count per update reads only its subnet's.
 	bySubnet map[netip.Prefix]map[string]bool
+	// byRouter indexes hosts by their PrefixFrom: a router's update
+	// finds the hosts behind it without a scan.
+	byRouter map[string]map[string]bool
 }
 
 // NewCache returns an empty cache.
 func NewCache() *Cache {
 	return &Cache{keys: map[string]Key{}, hosts: map[string]Host{}, claims: map[string]claim.Claim{}, revs: map[string]uint64{},
-		bySubnet: map[netip.Prefix]map[string]bool{}}
+		bySubnet: map[netip.Prefix]map[string]bool{}, byRouter: map[string]map[string]bool{}}
 }
 
 // Key returns the key named name (canonical).
@@ -220,6 +230,53 @@ func (c *Cache) Host(name string) (Host, bool) {
 	defer c.mu.RUnlock()
 	h, ok := c.hosts[name]
 	return h, ok
+}
+
+// Hosts returns every host, by name.
+func (c *Cache) Hosts() []Host {
+	c.mu.RLock()
+	out := make([]Host, 0, len(c.hosts))
+	for _, h := range c.hosts {
+		out = append(out, h)
+	}
+	c.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Host) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Dependents returns the hosts whose PrefixFrom is name (canonical), by
+// name.
+func (c *Cache) Dependents(name string) []Host {
+	c.mu.RLock()
+	out := make([]Host, 0, len(c.byRouter[name]))
+	for n := range c.byRouter[name] {
+		out = append(out, c.hosts[n])
+	}
+	c.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Host) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// setHost puts h in the cache, or takes name out when h is nil, and
+// keeps byRouter along. Caller holds c.mu.
+func (c *Cache) setHost(name string, h *Host) {
+	if old, ok := c.hosts[name]; ok && old.PrefixFrom != "" {
+		delete(c.byRouter[old.PrefixFrom], name)
+		if len(c.byRouter[old.PrefixFrom]) == 0 {
+			delete(c.byRouter, old.PrefixFrom)
+		}
+	}
+	if h == nil {
+		delete(c.hosts, name)
+		return
+	}
+	c.hosts[name] = *h
+	if h.PrefixFrom != "" {
+		if c.byRouter[h.PrefixFrom] == nil {
+			c.byRouter[h.PrefixFrom] = map[string]bool{}
+		}
+		c.byRouter[h.PrefixFrom][name] = true
+	}
 }
 
 // Len returns the numbers of keys and hosts.
@@ -255,20 +312,23 @@ func (c *Cache) update(entry string, value []byte, log zerolog.Logger) {
 	case strings.HasPrefix(entry, "host."):
 		name := strings.TrimPrefix(entry, "host.") + "."
 		if value == nil {
-			delete(c.hosts, name)
+			c.setHost(name, nil)
 			return
 		}
 		var h Host
 		if err := json.Unmarshal(value, &h); err != nil {
 			log.Error().Err(err).Str("entry", entry).Msg("ignoring undecodable host")
-			delete(c.hosts, name)
+			c.setHost(name, nil)
 			return
 		}
-		if h, err := h.Validate(); err == nil {
-			c.hosts[h.Name] = h
+		if h, err := h.Validate(); err == nil && h.Name == name {
+			c.setHost(name, &h)
 		} else {
+			if err == nil {
+				err = invalidf("entry of another name: %s", h.Name)
+			}
 			log.Error().Err(err).Str("entry", entry).Msg("ignoring invalid host")
-			delete(c.hosts, name)
+			c.setHost(name, nil)
 		}
 	}
 }
@@ -281,10 +341,13 @@ func (s *Store) Watch(ctx context.Context, c *Cache, ready func(), log zerolog.L
 		if e.Operation() == jetstream.KeyValuePut {
 			value = e.Value()
 		}
-		if strings.HasPrefix(e.Key(), "claim.") {
-			c.updateClaim(e.Key(), value, e.Revision(), log)
-			return
+		switch k := e.Key(); {
+		case strings.HasPrefix(k, "claim."):
+			c.updateClaim(k, value, e.Revision(), log)
+		case strings.HasPrefix(k, "user."), strings.HasPrefix(k, "session."), strings.HasPrefix(k, "hist."):
+			// The web page's: read from the bucket when needed, not cached.
+		default:
+			c.update(k, value, log)
 		}
-		c.update(e.Key(), value, log)
 	}, ready)
 }
