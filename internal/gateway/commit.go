@@ -339,6 +339,7 @@ func (g *Gateway) observeLocked(d events.Delivery) {
 	if err != nil {
 		return // not a record subject: nothing it could name is desired
 	}
+	g.noteChangeLocked(d, key, origin) // in stream order, whatever the view knows already
 	sub := subject{key: key, origin: origin}
 	t := g.tracks[sub]
 	if t != nil && d.Seq <= t.seq {

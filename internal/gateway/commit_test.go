@@ -30,6 +30,7 @@ type keys map[string]gwstore.Key
 
 func (k keys) Key(name string) (gwstore.Key, bool) { v, ok := k[name]; return v, ok }
 func (k keys) Host(string) (gwstore.Host, bool)    { return gwstore.Host{}, false }
+func (k keys) Dependents(string) []gwstore.Host    { return nil }
 func (k keys) origin(name string) string           { return k[name].Origin() }
 
 const testSecret = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI="
@@ -169,6 +170,14 @@ func a(name, addr string) dns.RR {
 // would hold.
 func (r *rig) streamState(t *testing.T) (*dnsupdate.Index, uint64) {
 	t.Helper()
+	g, seq := r.replay(t)
+	return g.idx, seq
+}
+
+// replay follows the stream from the start with a fresh gateway, and
+// returns it with the stream's last sequence.
+func (r *rig) replay(t *testing.T) (*Gateway, uint64) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	st, err := r.js.Stream(ctx, bus.DefaultStreamName)
@@ -196,7 +205,7 @@ func (r *rig) streamState(t *testing.T) (*dnsupdate.Index, uint64) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	return fresh.idx, info.State.LastSeq
+	return fresh, info.State.LastSeq
 }
 
 // settle waits until the gateway's follower has seen seq and nothing is in

@@ -29,6 +29,7 @@ func (d *lockedKeys) Key(name string) (gwstore.Key, bool) {
 	return k, ok
 }
 func (d *lockedKeys) Host(string) (gwstore.Host, bool) { return gwstore.Host{}, false }
+func (d *lockedKeys) Dependents(string) []gwstore.Host { return nil }
 func (d *lockedKeys) set(k gwstore.Key) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

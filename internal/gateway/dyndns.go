@@ -179,32 +179,19 @@ func (g *Gateway) updateHost(ctx context.Context, hostname, token string, req Dy
 	}
 	log := g.ddlog.With().Str("name", hostname).Str("remote", remoteAddr).Logger()
 	origin := host.Origin()
-	want := map[string][]string{}
+	addrs := strings.Join(append(slices.Clone(req.V4), req.V6...), ",")
+	var v4, v6 []string // nil: the family is left as it is
 	if len(req.V4) > 0 {
-		want["A"] = req.V4
+		v4 = req.V4
 	}
 	if len(req.V6) > 0 {
-		want["AAAA"] = req.V6
+		v6 = req.V6
 	}
-	addrs := strings.Join(append(slices.Clone(req.V4), req.V6...), ",")
-	changed := false
-	_, err = g.commit(ctx, host.Lease(), func() ([]events.Message, bool) {
-		var msgs []events.Message
-		changed = false
-		for _, typ := range []string{"A", "AAAA"} {
-			recs, ok := want[typ]
-			if !ok {
-				continue // the other family is left as it is
-			}
-			have := g.ownLocked(rrset.Key{Name: name, Type: typ}, origin)
-			if !slices.Equal(have.Records, recs) || have.TTL != host.TTL {
-				changed = true
-			}
-			msgs = append(msgs, events.Message{Version: events.Version, Name: name, Type: typ, Origin: origin, TTL: host.TTL, Records: recs})
-		}
-		// With a lease, an unchanged update is published again: it renews it.
-		return msgs, changed || host.Lease() > 0
-	})
+	from := ""
+	if remote.IsValid() {
+		from = remote.Unmap().String()
+	}
+	changed, err := g.SetAddresses(ctx, host, v4, v6, "dyndns", from)
 	if err != nil {
 		log.Error().Err(err).Msg("dyndns: publishing failed")
 		return ans(ddFail, "")

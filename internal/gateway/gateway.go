@@ -26,6 +26,8 @@ import (
 type Directory interface {
 	Key(name string) (gwstore.Key, bool)
 	Host(name string) (gwstore.Host, bool)
+	// Dependents returns the hosts whose PrefixFrom is name.
+	Dependents(name string) []gwstore.Host
 }
 
 // Config configures a Gateway.
@@ -58,6 +60,9 @@ type Config struct {
 	// after another gateway wrote a subject first, the update is
 	// evaluated again on that. Nil: such an update fails (SERVFAIL).
 	Last func(ctx context.Context, subject string) (bus.Last, error)
+	// History, when set, keeps the last changes of each dyndns host
+	// (hosts.go).
+	History HistoryStore
 }
 
 // Gateway is the state and handlers of one zonecast-gateway.
@@ -81,6 +86,11 @@ type Gateway struct {
 	pendingKeys  map[rrset.Key]int // messages in flight per RRset
 	pendingNames map[string]int    // messages in flight per name
 	delivered    uint64            // stream sequence of the last delivery followed
+	// seen and changed follow the hosts' records in the stream, for
+	// HostState.Changed (hosts.go): the records last delivered per
+	// subject, and when each host origin's last changed.
+	seen    map[subject]seenRecords
+	changed map[string]time.Time
 
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter
@@ -110,7 +120,8 @@ func New(cfg Config) *Gateway {
 		ddlog:       cfg.Log.With().Str("component", "dyndns").Logger(),
 		dnsRefusals: newRefusalLog(cfg.LogLimits), dyndnsRefusals: newRefusalLog(cfg.LogLimits),
 		idx: dnsupdate.NewIndex(), tracks: map[subject]*track{}, pendingKeys: map[rrset.Key]int{},
-		pendingNames: map[string]int{}, limiters: map[string]*rate.Limiter{}}
+		pendingNames: map[string]int{}, limiters: map[string]*rate.Limiter{},
+		seen: map[subject]seenRecords{}, changed: map[string]time.Time{}}
 	g.settled = sync.NewCond(&g.mu)
 	g.tsig = newTsigProvider(cfg.Directory)
 	// The bytes wait for the handler only between the read and the
