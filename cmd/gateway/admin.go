@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zonecast/zonecast/internal/account"
 	"github.com/zonecast/zonecast/internal/cli"
 	"github.com/zonecast/zonecast/internal/config"
 	"github.com/zonecast/zonecast/internal/gwstore"
@@ -20,8 +24,8 @@ import (
 // stdout is where secrets and listings go (tests replace it).
 var stdout io.Writer = os.Stdout
 
-// adminCommand is a key, host or token command: it runs against the
-// bucket of keys and hosts the gateways read.
+// adminCommand is a key, host, token or user command: it runs against
+// the bucket of keys, hosts and web users the gateways read.
 type adminCommand struct {
 	name, args, summary string
 	nargs               int // positional arguments it needs at least
@@ -42,6 +46,13 @@ type adminOptions struct {
 	lease                 time.Duration
 	ttl                   uint
 	json                  bool
+	// host add's prefix options (gwstore.Host) and owner
+	owner, prefixFrom, interfaceID string
+	prefixLen                      int
+	// user add and passwd
+	quota        int
+	admin        bool
+	passwordFile string
 }
 
 var adminCommands = []adminCommand{
@@ -56,6 +67,15 @@ var adminCommands = []adminCommand{
 		summary: "issue a dyndns token for a host; prints it once, only its hash is stored"},
 	{name: "token revoke", args: "HOSTNAME [ID] [flags]", nargs: 1, run: tokenRevoke,
 		summary: "revoke a host's token ID, or all its tokens without one"},
+	{name: "user add", args: "NAME [--zone ZONE]... [flags]", nargs: 1, flags: userAddFlags, run: userAdd,
+		summary: "add a user of the web page; prints the password once when it generates one"},
+	{name: "user list", args: "[flags]", flags: listFlags, run: userList, summary: "list the users, without their password hashes"},
+	{name: "user remove", args: "NAME [flags]", nargs: 1, run: userRemove,
+		summary: "remove a user and end its sessions (refused while it owns hosts)"},
+	{name: "user passwd", args: "NAME --password-file FILE [flags]", nargs: 1, flags: passwordFlag, run: userPasswd,
+		summary: "set a user's password, clear its lockout and end its sessions"},
+	{name: "user totp-reset", args: "NAME [flags]", nargs: 1, run: userTOTPReset,
+		summary: "remove a user's second factor (a lost phone)"},
 }
 
 // command makes a the row of the program's table: its flags are the NATS
@@ -103,6 +123,21 @@ func keyAddFlags(fs *flag.FlagSet, o *adminOptions) {
 func hostAddFlags(fs *flag.FlagSet, o *adminOptions) {
 	fs.UintVar(&o.ttl, "ttl", 60, "TTL of the host's A and AAAA records")
 	fs.DurationVar(&o.lease, "lease", 0, "the host's records expire this long after its last update (0: never)")
+	fs.StringVar(&o.owner, "owner", "", "user of the web page who manages the host (default: none, the operator's)")
+	fs.StringVar(&o.prefixFrom, "prefix-from", "", "host whose IPv6 prefix this host follows: its AAAA is that prefix and --interface-id")
+	fs.IntVar(&o.prefixLen, "prefix-len", 0, "length of the prefix taken from --prefix-from, 1 to 127 (default 64)")
+	fs.StringVar(&o.interfaceID, "interface-id", "", "the host's fixed IPv6 interface id behind --prefix-from, such as ::1234:5678")
+}
+
+func userAddFlags(fs *flag.FlagSet, o *adminOptions) {
+	fs.Var(&o.zones, "zone", "zone the user may add hosts in (repeatable)")
+	fs.IntVar(&o.quota, "quota", account.DefaultQuota, "most hosts the user may own")
+	fs.BoolVar(&o.admin, "admin", false, "the user may manage users, keys and every host on the web page")
+	passwordFlag(fs, o)
+}
+
+func passwordFlag(fs *flag.FlagSet, o *adminOptions) {
+	fs.StringVar(&o.passwordFile, "password-file", "", "file holding the password, surrounding whitespace trimmed (user add without it: generate one and print it once)")
 }
 
 func listFlags(fs *flag.FlagSet, o *adminOptions) {
@@ -159,7 +194,13 @@ func keyList(ctx context.Context, st *gwstore.Store, o *adminOptions, _ []string
 }
 
 func hostAdd(ctx context.Context, st *gwstore.Store, o *adminOptions, args []string) error {
+	if o.owner != "" {
+		if _, _, err := st.User(ctx, o.owner); err != nil {
+			return fmt.Errorf("adding host: owner: %w", err)
+		}
+	}
 	h, err := st.PutHost(ctx, gwstore.Host{Name: args[0], TTL: uint32(o.ttl), LeaseSeconds: int64(o.lease / time.Second),
+		Owner: o.owner, PrefixFrom: o.prefixFrom, PrefixLen: o.prefixLen, InterfaceID: o.interfaceID,
 		Created: time.Now().UTC()}, true)
 	if err != nil {
 		return fmt.Errorf("adding host: %w", err)
@@ -180,11 +221,27 @@ func hostList(ctx context.Context, st *gwstore.Store, o *adminOptions, _ []strin
 			ids = append(ids, t.ID)
 		}
 		if o.json {
-			b, _ := json.Marshal(map[string]any{"name": h.Name, "ttl": h.TTL, "lease_seconds": h.LeaseSeconds, "tokens": ids})
+			v := map[string]any{"name": h.Name, "ttl": h.TTL, "lease_seconds": h.LeaseSeconds, "tokens": ids}
+			if h.Owner != "" {
+				v["owner"] = h.Owner
+			}
+			if h.PrefixFrom != "" {
+				v["prefix_from"], v["prefix_len"], v["interface_id"] = h.PrefixFrom, h.PrefixLen, h.InterfaceID
+			}
+			b, _ := json.Marshal(v)
 			fmt.Fprintln(stdout, string(b))
 			continue
 		}
-		fmt.Fprintf(stdout, "%s\tttl=%d\tlease=%s\ttokens=%s\n", h.Name, h.TTL, h.Lease(), strings.Join(ids, ","))
+		// The options a host lacks are left out: the line of a plain host
+		// reads as before they existed.
+		var extra string
+		if h.Owner != "" {
+			extra += "\towner=" + h.Owner
+		}
+		if h.PrefixFrom != "" {
+			extra += fmt.Sprintf("\tprefix=%s/%d\tinterface_id=%s", h.PrefixFrom, h.PrefixLen, h.InterfaceID)
+		}
+		fmt.Fprintf(stdout, "%s\tttl=%d\tlease=%s\ttokens=%s%s\n", h.Name, h.TTL, h.Lease(), strings.Join(ids, ","), extra)
 	}
 	return nil
 }
@@ -263,4 +320,150 @@ func canonicalArg(s string) (string, error) {
 		return "", fmt.Errorf("%w: %w", cli.ErrUsage, err)
 	}
 	return c, nil
+}
+
+func userAdd(ctx context.Context, st *gwstore.Store, o *adminOptions, args []string) error {
+	name, err := userArg(args[0])
+	if err != nil {
+		return err
+	}
+	if o.quota < 1 {
+		// The record reads 0 as the default; a user without --zone adds
+		// no hosts.
+		return fmt.Errorf("%w: --quota under 1 (a user without --zone adds no hosts)", cli.ErrUsage)
+	}
+	pw, generated, err := readPassword(o.passwordFile, true)
+	if err != nil {
+		return err
+	}
+	hash, err := account.HashPassword(pw)
+	if err != nil {
+		return fmt.Errorf("adding user: %w", err)
+	}
+	u := account.User{Name: name, PasswordHash: hash, Admin: o.admin, Zones: o.zones, Quota: o.quota, Created: time.Now().UTC()}
+	if _, err := st.PutUser(ctx, u, 0); err != nil {
+		return fmt.Errorf("adding user: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "added user %s\n", name)
+	if generated {
+		fmt.Fprintln(stdout, pw) // the only time it is shown
+	}
+	return nil
+}
+
+// readPassword reads the password file, or with none generates a
+// password when generate is set.
+func readPassword(file string, generate bool) (pw string, generated bool, err error) {
+	if file != "" {
+		pw, err := config.ReadSecret(file)
+		return pw, false, err
+	}
+	if !generate {
+		return "", false, fmt.Errorf("%w: --password-file is required", cli.ErrUsage)
+	}
+	// 128 random bits, in letters and digits one can type.
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", false, fmt.Errorf("generating a password: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), true, nil
+}
+
+func userList(ctx context.Context, st *gwstore.Store, o *adminOptions, _ []string) error {
+	users, err := st.Users(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, u := range users {
+		locked, left := u.Locked(now)
+		if o.json {
+			b, _ := json.Marshal(map[string]any{"name": u.Name, "admin": u.Admin, "zones": u.Zones, "quota": u.Quota,
+				"totp": u.TOTPSecret != "", "failed_logins": u.FailedLogins, "locked": locked, "created": u.Created})
+			fmt.Fprintln(stdout, string(b))
+			continue
+		}
+		lock := "no"
+		if locked {
+			lock = left.Round(time.Second).String()
+		}
+		fmt.Fprintf(stdout, "%s\tadmin=%v\tquota=%d\tzones=%s\ttotp=%v\tlocked=%s\n", u.Name, u.Admin, u.Quota,
+			strings.Join(u.Zones, ","), u.TOTPSecret != "", lock)
+	}
+	return nil
+}
+
+func userRemove(ctx context.Context, st *gwstore.Store, _ *adminOptions, args []string) error {
+	name, err := userArg(args[0])
+	if err != nil {
+		return err
+	}
+	if err := st.DeleteUser(ctx, name); err != nil {
+		return fmt.Errorf("removing user: %w", err)
+	}
+	return nil
+}
+
+func userPasswd(ctx context.Context, st *gwstore.Store, o *adminOptions, args []string) error {
+	name, err := userArg(args[0])
+	if err != nil {
+		return err
+	}
+	pw, _, err := readPassword(o.passwordFile, false)
+	if err != nil {
+		return err
+	}
+	hash, err := account.HashPassword(pw)
+	if err != nil {
+		return fmt.Errorf("setting the password: %w", err)
+	}
+	if err := updateUser(ctx, st, name, func(u account.User) account.User {
+		u.PasswordHash = hash
+		return u.Succeeded()
+	}); err != nil {
+		return fmt.Errorf("setting the password: %w", err)
+	}
+	// Whoever logged in with the old password is out.
+	if err := st.DeleteUserSessions(ctx, name); err != nil {
+		return fmt.Errorf("ending the sessions of %s: %w", name, err)
+	}
+	fmt.Fprintf(os.Stderr, "set the password of %s; its sessions ended\n", name)
+	return nil
+}
+
+func userTOTPReset(ctx context.Context, st *gwstore.Store, _ *adminOptions, args []string) error {
+	name, err := userArg(args[0])
+	if err != nil {
+		return err
+	}
+	if err := updateUser(ctx, st, name, func(u account.User) account.User { u.TOTPSecret = ""; return u }); err != nil {
+		return fmt.Errorf("resetting the second factor: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "removed the second factor of %s\n", name)
+	return nil
+}
+
+// updateUser applies change to the stored user, again on what is stored
+// when a gateway wrote the user meanwhile (a login counted).
+func updateUser(ctx context.Context, st *gwstore.Store, name string, change func(account.User) account.User) error {
+	for attempt := 1; ; attempt++ {
+		u, rev, err := st.User(ctx, name)
+		if err != nil {
+			return err
+		}
+		_, err = st.PutUser(ctx, change(u), rev)
+		if err == nil || !errors.Is(err, gwstore.ErrConflict) || attempt == 5 {
+			return err
+		}
+	}
+}
+
+// userArg checks a user name given as an argument; a bad one is a usage
+// error.
+func userArg(s string) (string, error) {
+	name := strings.ToLower(s)
+	if err := account.ValidName(name); err != nil {
+		return "", fmt.Errorf("%w: %w", cli.ErrUsage, err)
+	}
+	return name, nil
 }
