@@ -1,7 +1,9 @@
 // Command zonecast-gateway accepts RFC 2136 UPDATEs signed with TSIG and
 // dyndns2 requests, and publishes the resulting RRsets to the zonecast
-// stream, with the TSIG key or the host as origin. `zonecast-gateway key`,
-// `host` and `token` manage the keys and hosts it accepts.
+// stream, with the TSIG key or the host as origin; with --web-listen it
+// serves the web page where users manage their own hosts (internal/web).
+// `zonecast-gateway key`, `host`, `token` and `user` manage the keys,
+// hosts and users it accepts.
 package main
 
 import (
@@ -26,8 +28,10 @@ func program() *cli.Program {
 		Summary: "publish RRsets from signed DNS UPDATEs and dyndns2 requests to the zonecast stream",
 		Help: `Accepts RFC 2136 UPDATEs signed with TSIG and dyndns2 requests for its
 zones, and publishes the resulting RRsets with the key or the host as
-origin. The key, host and token commands manage the keys and hosts it
-accepts, in a JetStream key-value bucket. See docs/gateway.md.`,
+origin. With --web-listen it also serves a web page where users manage
+their own hosts (docs/web.md). The key, host, token and user commands
+manage the keys, hosts and users it accepts, in a JetStream key-value
+bucket. See docs/gateway.md.`,
 		Flags: cli.ConfigFlags(registerFlags, runGateway),
 	}}}
 	for _, a := range adminCommands {
