@@ -5,12 +5,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/zonecast/zonecast/internal/account"
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/claim"
 	"github.com/zonecast/zonecast/internal/cli"
@@ -39,7 +42,20 @@ type gatewayConfig struct {
 	statusBucket            string
 	appliedPrefix           string
 	claims                  *claim.Policy // nil: no --claim-zone
+	web                     webFlags
 	log                     cli.LogFlags
+}
+
+// webFlags are the flags of the web page (--web-listen, internal/web).
+type webFlags struct {
+	listen         string
+	cert, key      string
+	sessionTTL     time.Duration
+	signup         bool
+	signupZones    []string // canonical
+	signupQuota    int
+	dyndnsURL      string // checked; derived from --dyndns-listen when not given
+	signupZoneList config.List
 }
 
 // claimFlags are the flags of --claim-zone, checked into a claim.Policy.
@@ -93,6 +109,14 @@ func registerFlags(fs *flag.FlagSet) func(args []string) (*gatewayConfig, error)
 	fs.DurationVar(&cf.lease, "claim-lease", claim.DefaultLease, "with --claim-zone: a claimed name's records expire this long after its last update (or sooner, if the update's EDNS Update Lease asks)")
 	fs.DurationVar(&cf.keyLease, "claim-key-lease", claim.DefaultKeyLease, "with --claim-zone: a claim lapses this long after its last update, and the name is free again (at least --claim-lease)")
 	fs.IntVar(&cf.perSubnet, "claim-per-subnet", 0, "with --claim-zone: the most live claims made from one /24 or /64 (0: no limit)")
+	fs.StringVar(&c.web.listen, "web-listen", "", "address of the web page where users manage their dyndns hosts, e.g. 127.0.0.1:8080; empty disables (docs/web.md)")
+	fs.StringVar(&c.web.cert, "web-cert-file", "", "certificate (PEM) to serve the web page over HTTPS")
+	fs.StringVar(&c.web.key, "web-key-file", "", "key (PEM) of --web-cert-file")
+	fs.DurationVar(&c.web.sessionTTL, "web-session-ttl", 12*time.Hour, "how long a login to the web page lasts")
+	fs.BoolVar(&c.web.signup, "web-signup", false, "let people make their own account on the web page (off: the operator makes them)")
+	fs.Var(&c.web.signupZoneList, "web-signup-zones", "with --web-signup: the zones a new account may add hosts in (repeatable; each a --zone)")
+	fs.IntVar(&c.web.signupQuota, "web-signup-quota", account.DefaultQuota, "with --web-signup: the most hosts a new account may own")
+	fs.StringVar(&c.web.dyndnsURL, "web-dyndns-url", "", "public URL of the dyndns2 endpoint, for the web page's client configurations, e.g. https://dyn.example.net (default: from --dyndns-listen)")
 	c.log.Register(fs)
 	return func(args []string) (*gatewayConfig, error) {
 		c, err := c.check(args, append(zones, cf.zones...), mode)
@@ -181,9 +205,81 @@ func (c *gatewayConfig) check(args, zones []string, mode string) (*gatewayConfig
 	if c.stream == "" || c.dnsListen == "" || c.appliedPrefix == "" {
 		return nil, usage("--stream, --dns-listen and --applied-prefix may not be empty")
 	}
+	if err := c.checkWeb(); err != nil {
+		return nil, usage("%v", err)
+	}
 	cli.LocalAuthDefaults(c.nats)
 	c.nats.Name = "zonecast-gateway/" + c.nodeID
 	return c, nil
+}
+
+// checkWeb checks the web page's flags and derives --web-dyndns-url.
+func (c *gatewayConfig) checkWeb() error {
+	w := &c.web
+	if (w.cert == "") != (w.key == "") {
+		return errors.New("--web-cert-file and --web-key-file go together")
+	}
+	if w.sessionTTL < time.Minute {
+		return errors.New("--web-session-ttl must be at least 1m")
+	}
+	if w.signupQuota < 1 {
+		return errors.New("--web-signup-quota must be at least 1")
+	}
+	for _, z := range w.signupZoneList {
+		cz, err := rrset.CanonicalName(z)
+		if err != nil || !slices.Contains(c.zones, cz) {
+			return fmt.Errorf("--web-signup-zones %q: not a --zone of the gateway", z)
+		}
+		w.signupZones = append(w.signupZones, cz)
+	}
+	if len(w.signupZones) > 0 && !w.signup {
+		return errors.New("--web-signup-zones needs --web-signup")
+	}
+	if w.dyndnsURL == "" {
+		w.dyndnsURL = dyndnsURL(c.dyndnsListen, c.dyndnsCert != "")
+	} else {
+		u, err := url.Parse(w.dyndnsURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.User != nil {
+			return fmt.Errorf("--web-dyndns-url %q: want http(s)://host[:port][/path]", w.dyndnsURL)
+		}
+	}
+	return nil
+}
+
+// dyndnsURL is the URL of the dyndns2 endpoint a gateway listening on
+// listen serves: the clients reach an unspecified address (0.0.0.0, [::])
+// under the host's name. Empty without --dyndns-listen.
+func dyndnsURL(listen string, tls bool) string {
+	if listen == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return ""
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || err == nil && ip.IsUnspecified() {
+		if host, err = os.Hostname(); err != nil || host == "" {
+			host = "localhost"
+		}
+	}
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	if port == "80" && !tls || port == "443" && tls {
+		return scheme + "://" + hostPort(host, "")
+	}
+	return scheme + "://" + hostPort(host, port)
+}
+
+func hostPort(host, port string) string {
+	if port == "" {
+		if strings.Contains(host, ":") {
+			return "[" + host + "]"
+		}
+		return host
+	}
+	return net.JoinHostPort(host, port)
 }
 
 func hostname() string {

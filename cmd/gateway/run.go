@@ -21,6 +21,8 @@ import (
 	"github.com/zonecast/zonecast/internal/gwstore"
 	"github.com/zonecast/zonecast/internal/health"
 	"github.com/zonecast/zonecast/internal/retry"
+	"github.com/zonecast/zonecast/internal/status"
+	"github.com/zonecast/zonecast/internal/web"
 )
 
 // run connects to NATS, loads the keys, replays the stream of its zones,
@@ -71,6 +73,7 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 		Confirmer:      confirmer,
 		PublishTimeout: cfg.publishTimeout,
 		Claims:         cfg.claims, ClaimStore: store, ClaimCount: cache,
+		History: store,
 	})
 	if cfg.claims != nil {
 		l := log.Info().Strs("zones", cfg.claims.Zones).Dur("lease", cfg.claims.Lease).Dur("key_lease", cfg.claims.KeyLease).
@@ -122,6 +125,17 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 	if cfg.dyndnsListen != "" {
 		g.Go(func() error { return serveDyndns(ctx, cfg, gw, log) })
 	}
+	if cfg.web.listen != "" {
+		srv, err := web.New(web.Config{Store: store, Directory: cache, Gateway: gw, Metrics: web.NewMetrics(reg), Log: log,
+			Fleet:      fleetStatus{js: js, stream: cfg.stream, bucket: cfg.statusBucket},
+			SessionTTL: cfg.web.sessionTTL, Signup: cfg.web.signup, SignupZones: cfg.web.signupZones,
+			SignupQuota: cfg.web.signupQuota, DyndnsURL: cfg.web.dyndnsURL})
+		if err != nil {
+			return g.Err(err)
+		}
+		g.Go(func() error { return serveWeb(ctx, cfg, srv.Handler(), log) })
+		g.Go(func() error { expireSessions(ctx, store, log); return nil })
+	}
 	<-ctx.Done()
 	return g.Err(nil)
 }
@@ -151,6 +165,112 @@ func waitBucket(ctx context.Context, js jetstream.JetStream, bucket string, log 
 
 // bucketPoll is the pause between looks for the status bucket.
 const bucketPoll = 250 * time.Millisecond
+
+// serveWeb serves the web page on --web-listen, over HTTPS with
+// --web-cert-file.
+func serveWeb(ctx context.Context, cfg *gatewayConfig, h http.Handler, log zerolog.Logger) error {
+	ln, err := net.Listen("tcp", cfg.web.listen)
+	if err != nil {
+		return fmt.Errorf("listening for the web page on %s: %w", cfg.web.listen, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
+	go func() {
+		<-ctx.Done()
+		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
+		defer c()
+		_ = srv.Shutdown(sctx)
+	}()
+	tls := cfg.web.cert != ""
+	log.Info().Str("addr", cfg.web.listen).Bool("tls", tls).Str("dyndns_url", cfg.web.dyndnsURL).Bool("signup", cfg.web.signup).
+		Msg("serving the web page")
+	if !tls && !loopback(ln.Addr()) {
+		log.Warn().Str("addr", cfg.web.listen).
+			Msg("the web page is served over plain HTTP: browsers keep its Secure session cookie only from localhost; use --web-cert-file or a TLS proxy in front")
+	}
+	if tls {
+		err = srv.ServeTLS(ln, cfg.web.cert, cfg.web.key)
+	} else {
+		err = srv.Serve(ln)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving the web page on %s: %w", cfg.web.listen, err)
+	}
+	return nil
+}
+
+func loopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+// expireSessions removes, every sessionSweep, the web sessions that
+// expired without a logout (those read are removed on the way). Every
+// gateway sweeps: they remove the same entries, harmlessly.
+func expireSessions(ctx context.Context, store *gwstore.Store, log zerolog.Logger) {
+	t := time.NewTicker(sessionSweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if n, err := store.ExpireSessions(ctx, now); err != nil {
+				log.Warn().Err(err).Msg("removing expired web sessions")
+			} else if n > 0 {
+				log.Debug().Int("sessions", n).Msg("expired web sessions removed")
+			}
+		}
+	}
+}
+
+// sessionSweep is the period of expireSessions.
+const sessionSweep = time.Hour
+
+// fleetStatus reads the fleet's status for the operator's page, as
+// `zonecast-syncer status` does: every node's status from the status
+// bucket, opened on each read (the gateway may run before any syncer
+// made it), and the stream's backlog of each zone.
+type fleetStatus struct {
+	js             jetstream.JetStream
+	stream, bucket string
+}
+
+// fleetOptions classify the fleet as `zonecast-syncer status` does by
+// default: the syncers publish every 5s.
+var fleetOptions = status.Options{StaleAfter: 20 * time.Second, MaxBehind: 30 * time.Second}
+
+func (f fleetStatus) Status(ctx context.Context, now time.Time) ([]status.Node, []status.Row, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	raw, err := bus.ReadStatuses(ctx, f.js, f.bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, nil, nil // no syncer yet
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var nodes []status.Node
+	var rows []status.Row
+	for key, b := range raw {
+		n, err := status.Decode(b)
+		if err != nil {
+			rows = append(rows, status.Row{Node: key, Zone: "-", State: "undecodable", Serial: "-"})
+			continue
+		}
+		backlogs := map[string]status.Backlog{}
+		for _, z := range n.Zones {
+			bl, err := bus.Backlog(ctx, f.js, f.stream, z.Filter, z.AppliedSeq)
+			if err != nil {
+				return nil, nil, fmt.Errorf("node %s zone %s: %w", n.Node, z.Zone, err)
+			}
+			backlogs[z.Zone] = bl
+		}
+		nodes = append(nodes, n)
+		rows = append(rows, status.Classify(n, backlogs, now, fleetOptions)...)
+	}
+	return nodes, rows, nil
+}
 
 func serveDyndns(ctx context.Context, cfg *gatewayConfig, h http.Handler, log zerolog.Logger) error {
 	ln, err := net.Listen("tcp", cfg.dyndnsListen)
