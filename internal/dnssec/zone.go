@@ -547,7 +547,9 @@ func (z *Zone) Resign(keys []rrset.Key, w Window) ([]rrset.Set, error) {
 // replaced drops k's signature, its content having changed. No
 // signature of the earlier content stays beside the new one: validators
 // that stop at the first signature that fails (BIND since 9.18.24) would
-// refuse the RRset when it comes first.
+// refuse the RRset when it comes first, and the signer cannot put it
+// last: PowerDNS's API sorts the records by their text (the earlier
+// signature, which expires first, leads) and its UDP answers shuffle them.
 func (z *Zone) replaced(k rrset.Key) { delete(z.sigs, k) }
 
 // unsign drops k's signatures (the other KSKs' too).

@@ -44,7 +44,8 @@ type Config struct {
 	// is in every negative answer, and PowerDNS reads an answer's SOA and
 	// its RRSIGs in separate lookups: the fewer SOA writes, the fewer
 	// answers that pair the SOA from before a write with its signature
-	// from after it.
+	// from after it. Keeping the previous SOA's signature beside the new
+	// one would break BIND instead (see dnssec.Zone's replaced).
 	SOAEvery time.Duration
 }
 
