@@ -329,7 +329,10 @@ func fleetRows(nodes []status.Node, rows []status.Row, now time.Time) []nodeRow 
 	}
 	for _, n := range nodes {
 		row := get(n.Node)
-		row.Ready, row.Age = n.Ready, max(now.Sub(n.Time), 0)
+		row.Ready = n.Ready
+		if !n.Time.IsZero() {
+			row.Age = max(now.Sub(n.Time), 0)
+		}
 		if n.Signer != nil {
 			row.Role = "signer"
 		}

@@ -42,6 +42,13 @@ var funcs = template.FuncMap{
 	"iso":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"change": historyChange,
 	"dur":    func(d time.Duration) string { return d.Round(time.Second).String() },
+	"names": func(names []string) string {
+		out := make([]string, len(names))
+		for i, n := range names {
+			out[i] = strings.TrimSuffix(n, ".")
+		}
+		return strings.Join(out, ", ")
+	},
 	"orNone": func(s []string) string {
 		if len(s) == 0 {
 			return "none"
