@@ -409,6 +409,17 @@ func TestTOTP(t *testing.T) {
 	if u, _, _ := e.store.User(context.Background(), "alice"); u.FailedLogins != 1 {
 		t.Fatalf("failures %d, want 1", u.FailedLogins)
 	}
+	// A pending login can be given up.
+	g := e.client("192.0.2.4:1")
+	g.get("/login")
+	g.post("/login", url.Values{"username": {"alice"}, "password": {pw}})
+	gave := g.cookies[sessionCookie].Value
+	if r := g.post("/logout", nil); r.code != http.StatusSeeOther {
+		t.Fatalf("giving up a pending login: %d", r.code)
+	}
+	if _, err := e.store.Session(context.Background(), account.SessionID(gave)); err == nil {
+		t.Fatal("the pending session given up is still stored")
+	}
 	// Turning it off needs a code.
 	d.get("/account")
 	if r := d.post("/account/totp/disable", url.Values{"code": {"000000"}}); r.code != http.StatusBadRequest {
