@@ -36,8 +36,12 @@ const (
 
 // Config is what the resolver serves.
 type Config struct {
-	Zone    string   // the signed zone, resolved through Stub
-	Stub    string   // 127.0.0.1:PORT of the authoritative server for Zone
+	Zone string // the signed zone, resolved through Stub
+	Stub string // 127.0.0.1:PORT of the authoritative server for Zone
+	// Also are more authoritative servers for Zone: unbound picks among
+	// them all, and asks another when one answers bogus, as a resolver
+	// does with a zone's nameservers.
+	Also    []string
 	Anchors []string // DS or DNSKEY records in presentation form: static trust anchors
 }
 
@@ -193,9 +197,13 @@ func conf(cfg Config, port int, dir string) (string, error) {
 	if _, ok := dns.IsDomainName(zone); !ok || cfg.Zone == "" {
 		return "", fmt.Errorf("zone %q is not a domain name", cfg.Zone)
 	}
-	host, sport, err := net.SplitHostPort(cfg.Stub)
-	if err != nil || net.ParseIP(host) == nil {
-		return "", fmt.Errorf("stub %q is not IP:PORT", cfg.Stub)
+	var stubs strings.Builder
+	for _, st := range append([]string{cfg.Stub}, cfg.Also...) {
+		host, sport, err := net.SplitHostPort(st)
+		if err != nil || net.ParseIP(host) == nil {
+			return "", fmt.Errorf("stub %q is not IP:PORT", st)
+		}
+		fmt.Fprintf(&stubs, "    stub-addr: %s@%s\n", host, sport)
 	}
 	if len(cfg.Anchors) == 0 {
 		return "", errors.New("no trust anchors: the zone would be insecure")
@@ -245,9 +253,8 @@ remote-control:
 
 stub-zone:
     name: %q
-    stub-addr: %s@%s
-    stub-no-cache: yes
-`, port, testport.EphemeralLow()-1, dir, zone, anchors.String(), zone, host, sport), nil
+%s    stub-no-cache: yes
+`, port, testport.EphemeralLow()-1, dir, zone, anchors.String(), zone, stubs.String()), nil
 }
 
 // anchorRR parses a DS or DNSKEY record in presentation form.
