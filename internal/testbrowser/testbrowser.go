@@ -32,7 +32,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
@@ -170,11 +172,33 @@ func (p *Page) Location(t testing.TB) string {
 }
 
 // Fill sets the value of the form field whose id is id (an input, a
-// select or a textarea), as a user typing it would leave it.
+// select or a textarea), as a user typing or choosing it would leave it:
+// the field's input and change events fire. A select without that option
+// fails the test.
 func (p *Page) Fill(t testing.TB, id, value string) {
 	t.Helper()
-	p.mustExist(t, "#"+id)
-	do(t, p, "filling #"+id, chromedp.SetValue(chromedp.ID(id), value))
+	p.setValue(t, "#"+id, value)
+}
+
+// setValue sets the value of the first element that sel finds. (Not
+// chromedp's SetValue: it reports an error for an empty value.)
+func (p *Page) setValue(t testing.TB, sel, value string) {
+	t.Helper()
+	p.mustExist(t, sel)
+	v, err := json.Marshal(value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := evaluate[string](t, p, "setting the value of "+sel, `(() => {
+		const e = document.querySelector(%s);
+		e.value = `+string(v)+`;
+		e.dispatchEvent(new Event("input", {bubbles: true}));
+		e.dispatchEvent(new Event("change", {bubbles: true}));
+		return e.value;
+	})()`, sel)
+	if got != value {
+		t.Fatalf("testbrowser: %s took the value %q, not %q (a select without that option?)", sel, got, value)
+	}
 }
 
 // Check ticks (on) or clears the checkbox whose id is id, by clicking it
@@ -217,12 +241,56 @@ func (p *Page) SubmitForm(t testing.TB, sel string) int {
 	return int(resp.Status)
 }
 
+// Click clicks the first element that sel finds, as a mouse does, and
+// does not wait for a page to load (Submit does).
+func (p *Page) Click(t testing.TB, sel string) {
+	t.Helper()
+	p.mustExist(t, sel)
+	do(t, p, "clicking "+sel, chromedp.Click(chromedp.CSS(sel)))
+}
+
+// AllowClipboard lets the pages of origin (scheme://host:port) in this
+// page's browser context write and read the clipboard without asking,
+// and keeps the page focused, as the clipboard API needs: a headless
+// browser has no user to grant it, nor a window in front.
+func (p *Page) AllowClipboard(t testing.TB, origin string) {
+	t.Helper()
+	id := chromedp.FromContext(p.ctx).BrowserContextID
+	for _, name := range []string{"clipboard-read", "clipboard-write"} {
+		params := browser.SetPermissionParams{Permission: &browser.PermissionDescriptor{Name: name, AllowWithoutSanitization: true},
+			Setting: browser.PermissionSettingGranted, Origin: origin, BrowserContextID: id}
+		ctx, cancel := context.WithTimeout(p.ctx, actionTimeout)
+		_, err := chromedp.CallBrowser(ctx, browser.SetPermission, params)
+		cancel()
+		if err != nil {
+			t.Fatalf("testbrowser: granting %s to %s: %v", name, origin, err)
+		}
+	}
+	do(t, p, "emulating focus", command(emulation.SetFocusEmulationEnabled, emulation.SetFocusEmulationEnabledParams{Enabled: true}))
+}
+
+// Clipboard returns the text on the clipboard, read by the page (see
+// AllowClipboard).
+func (p *Page) Clipboard(t testing.TB) string {
+	t.Helper()
+	return do(t, p, "reading the clipboard", chromedp.Evaluate[string](`navigator.clipboard.readText()`, chromedp.EvalAwaitPromise))
+}
+
 // Text returns the rendered text (innerText) of the first element that
 // the CSS selector sel finds; none fails the test.
 func (p *Page) Text(t testing.TB, sel string) string {
 	t.Helper()
 	p.mustExist(t, sel)
 	return do(t, p, "reading the text of "+sel, chromedp.Text(chromedp.CSS(sel)))
+}
+
+// TextContent returns the text of the first element that sel finds as
+// the document holds it (textContent: hidden parts included, whitespace
+// as written).
+func (p *Page) TextContent(t testing.TB, sel string) string {
+	t.Helper()
+	p.mustExist(t, sel)
+	return do(t, p, "reading the text content of "+sel, chromedp.TextContent(chromedp.CSS(sel)))
 }
 
 // Texts returns the rendered text of every element that sel finds, in
@@ -248,6 +316,18 @@ func (p *Page) Attr(t testing.TB, sel, name string) string {
 	return do(t, p, "reading "+name+" of "+sel, chromedp.AttributeValue(chromedp.CSS(sel), name)).Value
 }
 
+// Attrs returns the attribute name of every element that sel finds, in
+// document order ("" where absent).
+func (p *Page) Attrs(t testing.TB, sel, name string) []string {
+	t.Helper()
+	q, err := json.Marshal(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evaluate[[]string](t, p, "reading "+name+" of "+sel,
+		`Array.from(document.querySelectorAll(%s), e => e.getAttribute(`+string(q)+`) || "")`, sel)
+}
+
 // SetAttr sets the attribute name of the first element that sel finds,
 // e.g. a form's action: a test forges a request the page would not make.
 func (p *Page) SetAttr(t testing.TB, sel, name, value string) {
@@ -260,8 +340,22 @@ func (p *Page) SetAttr(t testing.TB, sel, name, value string) {
 // input included, which Fill by id cannot name).
 func (p *Page) SetValue(t testing.TB, sel, value string) {
 	t.Helper()
+	p.setValue(t, sel, value)
+}
+
+// Remove takes every element that sel finds out of the page, e.g. a
+// form's hidden field: a test forges a request the page would not make.
+func (p *Page) Remove(t testing.TB, sel string) {
+	t.Helper()
 	p.mustExist(t, sel)
-	do(t, p, "setting the value of "+sel, chromedp.SetValue(chromedp.CSS(sel), value))
+	evaluate[int](t, p, "removing "+sel, `Array.from(document.querySelectorAll(%s), e => e.remove()).length`, sel)
+}
+
+// Value returns the current value of the form field that sel finds.
+func (p *Page) Value(t testing.TB, sel string) string {
+	t.Helper()
+	p.mustExist(t, sel)
+	return evaluate[string](t, p, "reading the value of "+sel, `document.querySelector(%s).value`, sel)
 }
 
 // Count returns how many elements sel finds, at once (no waiting).

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -24,7 +25,11 @@ var testPage = template.Must(template.New("").Parse(`<!doctype html>
 <label for="color">Colour</label> <select id="color" name="color"><option>red</option><option>green</option></select>
 <label for="ok">OK</label> <input id="ok" name="ok" type="checkbox" value="yes">
 <button id="send" type="submit">Send</button>
-</form></body></html>`))
+</form>
+<pre id="conf">line one
+  line two</pre>
+<button id="copy" type="button" onclick="navigator.clipboard.writeText(document.getElementById('conf').textContent).then(() => this.textContent = 'Copied')">Copy</button>
+</body></html>`))
 
 // server answers GET / with a form and the session cookie it received, and
 // POST /form with the posted fields (escaped) and a new session cookie
@@ -148,5 +153,26 @@ func TestScreenshot(t *testing.T) {
 	}
 	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
 		t.Fatalf("%s is not a PNG: % x", path, png[:min(8, len(png))])
+	}
+}
+
+// TestClipboard: a page's copy button writes the clipboard, and the test
+// reads back what a user would paste.
+func TestClipboard(t *testing.T) {
+	srv := server(t)
+	b := Start(t)
+	p := b.NewPage(t)
+	p.AllowClipboard(t, srv.URL)
+	p.Open(t, srv.URL+"/")
+	p.Click(t, "#copy")
+	for deadline := time.Now().Add(10 * time.Second); p.Text(t, "#copy") != "Copied"; {
+		if time.Now().After(deadline) {
+			t.Fatal("the copy button did not say Copied")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	want := "line one\n  line two"
+	if got := p.Clipboard(t); got != want {
+		t.Fatalf("clipboard %q, want %q", got, want)
 	}
 }
