@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO    ?= go
 
-.PHONY: all help build test demo bench fuzz deb deps clean fmt vet
+.PHONY: all help build test demo bench fuzz deb deps clean fmt vet screenshots
 
 all: build
 
@@ -27,6 +27,10 @@ demo: ## start NATS, PowerDNS and the syncer, publish records, dig them
 
 bench: ## run the benchmarks against a real PowerDNS
 	scripts/bench.sh
+
+screenshots: ## take the web page's screenshots (docs/img/web-*.png) in a real browser, with its end-to-end test
+	scripts/deps.sh pdns gateway browser
+	ZONECAST_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -count=1 -run '^TestWebDdclient$$' ./cmd/gateway
 
 fuzz: ## fuzz every fuzz target for FUZZTIME each (default 60s); table of corpora and crashes
 	scripts/fuzz.sh
