@@ -1,6 +1,7 @@
 // Command zonecast-syncer replays the zonecast record stream and keeps the
 // local PowerDNS in line with it. Its commands (publish, status, plan,
-// approve, export, passwd, nkey) serve the operator; see program.
+// approve, export, passwd, nkey, zone add/remove/list) serve the operator;
+// see program.
 package main
 
 import (
@@ -29,7 +30,7 @@ func main() {
 
 // program is the syncer and its commands.
 func program() *cli.Program {
-	return &cli.Program{Name: "zonecast-syncer", Version: version, Commands: []cli.Command{
+	p := &cli.Program{Name: "zonecast-syncer", Version: version, Commands: []cli.Command{
 		{Args: "[flags]", Summary: "replay the zonecast record stream into the local PowerDNS and follow it",
 			Flags: cli.ConfigFlags(syncerRegister, runSyncer)},
 		{Name: "publish", Args: publishArgs, Summary: "put record events on the zonecast stream",
@@ -48,6 +49,10 @@ func program() *cli.Program {
 		{Name: "nkey", Args: "--seed-file FILE", Summary: "make a NATS user nkey and print its public key, for a users file (docs/fleet.md)",
 			Flags: nkeyFlags},
 	}}
+	for _, z := range zoneCommands {
+		p.Commands = append(p.Commands, z.command())
+	}
+	return p
 }
 
 var errUsage = cli.ErrUsage

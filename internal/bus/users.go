@@ -42,6 +42,10 @@ const DefaultGatewayBucket = "zonecast_gateway"
 // DefaultStatusBucket is the KV bucket holding every node's status.
 const DefaultStatusBucket = "zonecast_status"
 
+// DefaultZoneBucket is the KV bucket of the fleet's zone list, which
+// admins edit and syncers follow; zonestore.DefaultBucket names the same.
+const DefaultZoneBucket = "zonecast_zones"
+
 // UserSpec is one entry of a users file: who, how they authenticate and
 // what role they play.
 //
@@ -205,6 +209,7 @@ type Scope struct {
 	GatewayBucket string // the gateway's KV bucket, default DefaultGatewayBucket
 	Snapshots     string // the snapshot object store, default DefaultSnapshotBucket
 	Control       string // operators' control subjects' prefix, default DefaultControlPrefix
+	Zones         string // the zone list's KV bucket, default DefaultZoneBucket
 }
 
 func (s Scope) withDefaults() Scope {
@@ -231,6 +236,9 @@ func (s Scope) withDefaults() Scope {
 	}
 	if s.Control == "" {
 		s.Control = DefaultControlPrefix
+	}
+	if s.Zones == "" {
+		s.Zones = DefaultZoneBucket
 	}
 	return s
 }
@@ -286,11 +294,12 @@ func inboxes(u UserSpec) []string {
 //     zones its entry lists, if any, but not as a source's origin (it is
 //     for the tombstones of ended leases; NATS cannot tell a tombstone);
 //     receives operators' approve requests (ApproveSubject) and may
-//     answer them;
+//     answer them; reads the zone list (which it may create), and writes
+//     nothing there;
 //   - source: publishes only subjects of its origin in its zones
 //     (events.OriginFilter), and may look the stream up;
-//   - reader: reads the record stream and the status bucket, and
-//     subscribes to every node's applied reports;
+//   - reader: reads the record stream, the status bucket and the zone
+//     list, and subscribes to every node's applied reports;
 //   - gateway: publishes subjects of any origin in its zones
 //     (events.ZoneFilter) except the origins of the sources in sources
 //     (whose records only they may replace), follows the record stream,
@@ -304,7 +313,8 @@ func inboxes(u UserSpec) []string {
 //     its own key (its origin) of the status bucket and reads the others.
 //
 // Only the signers (and admin) publish under the signed prefix: the other
-// roles' permissions deny it outright, whatever their zones.
+// roles' permissions deny it outright, whatever their zones. Only admin
+// edits the zone list; sources, gateways and signers do not read it.
 //
 // Every role subscribes to its own inboxes (InboxPrefix) for replies and
 // deliveries, and to no one else's.
@@ -312,6 +322,7 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 	sc := scope.withDefaults()
 	kv := "KV_" + sc.StatusBucket
 	readStatus := readStream(kv) // reading a bucket needs no $KV.<bucket> publish: that is a write
+	zoneList := "KV_" + sc.Zones
 	var pub, sub, deny []string
 	var resp *server.ResponsePermission
 	switch u.Role {
@@ -333,6 +344,8 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 		pub = append(pub, "$JS.API.STREAM.CREATE."+kv, "$KV."+sc.StatusBucket+"."+u.Node)
 		pub = append(pub, events.AppliedSubject(sc.Applied, sc.Stream, u.Node))
 		pub = append(pub, snapshotAccess(sc.Snapshots)...)
+		pub = append(pub, readStream(zoneList)...)
+		pub = append(pub, "$JS.API.STREAM.CREATE."+zoneList)
 		sub = append(sub, inboxes(u)...)
 		sub = append(sub, ApproveSubject(sc.Control, sc.Stream))
 		resp = &server.ResponsePermission{MaxMsgs: 1, Expires: time.Minute}
@@ -346,6 +359,7 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 	case RoleReader:
 		pub = append(pub, readStream(sc.Stream)...)
 		pub = append(pub, readStatus...)
+		pub = append(pub, readStream(zoneList)...)
 		sub = append(sub, inboxes(u)...)
 		sub = append(sub, events.AppliedFilter(sc.Applied, sc.Stream))
 	case RoleGateway:

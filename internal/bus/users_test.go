@@ -631,3 +631,81 @@ func TestSignerPermissions(t *testing.T) {
 	}
 	cancel()
 }
+
+// TestZoneListPermissions: only admin edits the zone list; a syncer
+// creates the bucket and follows it, a reader reads it, and neither
+// writes it; sources, gateways and signers do not read it.
+func TestZoneListPermissions(t *testing.T) {
+	t.Parallel()
+	ps := startPermServer(t, "zonelistperm", func(h string) string {
+		return `{"users":[
+		{"user":"ns2","password_hash":"` + h + `","role":"syncer","node":"ns2"},
+		{"user":"ops","password_hash":"` + h + `","role":"reader"},
+		{"user":"w1","password_hash":"` + h + `","role":"source","origin":"h1","zones":["a.example"]},
+		{"user":"gw","password_hash":"` + h + `","role":"gateway","zones":["a.example"]},
+		{"user":"sg","password_hash":"` + h + `","role":"signer","origin":"signer1","zones":["a.example"]}]}`
+	})
+	ctx := ps.ctx
+	short := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, 2*time.Second) }
+	syn := ps.js(t, "ns2", ps.userPW)
+	// The bucket as zonestore.Ensure makes it, by a syncer at its start.
+	skv, err := syn.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: DefaultZoneBucket, History: 1, Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatalf("syncer creating the zone list: %v", err)
+	}
+	akv, err := ps.js(t, testUser, ps.adminPW).KeyValue(ctx, DefaultZoneBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := akv.Put(ctx, "a.example", []byte(`{"v":1}`)); err != nil {
+		t.Fatalf("admin adding a zone: %v", err)
+	}
+	if e, err := skv.Get(ctx, "a.example"); err != nil || string(e.Value()) != `{"v":1}` {
+		t.Fatalf("syncer reading the zone list: %v", err)
+	}
+	w, err := skv.WatchAll(ctx)
+	if err != nil {
+		t.Fatalf("syncer following the zone list: %v", err)
+	}
+	if e := <-w.Updates(); e == nil || e.Key() != "a.example" {
+		t.Fatalf("syncer watch: first update %v", e)
+	}
+	_ = w.Stop()
+	rkv, err := ps.js(t, "ops", ps.userPW).KeyValue(ctx, DefaultZoneBucket)
+	if err != nil {
+		t.Fatalf("reader opening the zone list: %v", err)
+	}
+	if _, err := rkv.Get(ctx, "a.example"); err != nil {
+		t.Errorf("reader reading the zone list: %v", err)
+	}
+	for who, kv := range map[string]jetstream.KeyValue{"syncer": skv, "reader": rkv} {
+		pctx, cancel := short()
+		if _, err := kv.Put(pctx, "b.example", []byte(`{"v":1}`)); err == nil {
+			t.Errorf("%s added a zone", who)
+		}
+		cancel()
+		pctx, cancel = short()
+		if err := kv.Delete(pctx, "a.example"); err == nil {
+			t.Errorf("%s removed a zone", who)
+		}
+		cancel()
+	}
+	for _, user := range []string{"w1", "gw", "sg"} {
+		pctx, cancel := short()
+		if kv, err := ps.js(t, user, ps.userPW).KeyValue(pctx, DefaultZoneBucket); err == nil {
+			if _, err := kv.Get(pctx, "a.example"); err == nil {
+				t.Errorf("%s read the zone list", user)
+			}
+			if _, err := kv.Put(pctx, "b.example", []byte(`{"v":1}`)); err == nil {
+				t.Errorf("%s added a zone", user)
+			}
+		}
+		cancel()
+	}
+	if e, err := akv.Get(ctx, "a.example"); err != nil || string(e.Value()) != `{"v":1}` {
+		t.Fatalf("the zone list changed: %v", err)
+	}
+	if _, err := akv.Get(ctx, "b.example"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("b.example listed: %v", err)
+	}
+}

@@ -17,7 +17,7 @@ import (
 )
 
 // DefaultBucket is the bucket of the zone list.
-const DefaultBucket = "zonecast_zones"
+const DefaultBucket = bus.DefaultZoneBucket
 
 // Errors of Add and Remove.
 var (
