@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
 # The signer's benchmarks (./cmd/signer) also need unbound and BIND's
-# dnssec-verify (group dnssec).
+# dnssec-verify (group dnssec). zonecast-register's (./cmd/register) run
+# the client in a network namespace (root, iproute2).
 scripts/deps.sh pdns dnssec
 # The watcher's benchmarks need a real LXD (they hold its test lock
 # exclusively and delete what they create).
@@ -14,7 +15,7 @@ scripts/lxd.sh up
 eval "$(scripts/lxd.sh env)" # a private LXD when the machine runs another
 out=.state/bench
 mkdir -p "$out"
-pkgs=${BENCH_PKGS:-./cmd/syncer ./cmd/watcher ./cmd/gateway ./cmd/signer}
+pkgs=${BENCH_PKGS:-./cmd/syncer ./cmd/watcher ./cmd/gateway ./cmd/signer ./cmd/register}
 # -benchtime 1x: each benchmark runs its own rounds and reports medians.
 # -p 1: one package at a time, so the packages' benchmarks do not load each other.
 go test -p 1 -run '^$' -bench . -benchtime 1x -count "${BENCH_COUNT:-1}" -timeout 60m -v $pkgs 2>&1 \

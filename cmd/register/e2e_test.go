@@ -57,13 +57,20 @@ type regEnv struct {
 // a veth to the host, and two gateways with the claim zone listening on
 // the host's end, accepting claims from the namespace's address only: one
 // with the default leases (2 h, 168 h), one with 3 s and 6 s.
-func newRegEnv(t *testing.T) *regEnv {
+func newRegEnv(t testing.TB) *regEnv {
+	t.Helper()
+	return newRegEnvConf(t, "")
+}
+
+// newRegEnvConf is newRegEnv with pdnsConf, lines of pdns.conf, added to
+// both PowerDNS's.
+func newRegEnvConf(t testing.TB, pdnsConf string) *regEnv {
 	t.Helper()
 	testenv.RequireRoot(t, "runs the client in a network namespace")
 	e := &regEnv{link: testenv.PrivateLink(t), bin: testenv.Binary(t, "register"), ip: testenv.Tool(t, "ip", "iproute2")}
 	nats := testenv.StartNATS(t)
 	for _, backend := range []string{"gsqlite3", "lmdb"} {
-		p := testpdns.Start(t, backend)
+		p := testpdns.StartWith(t, backend, pdnsConf)
 		s := testenv.StartSyncer(t, testenv.SyncerOptions{Zones: []string{claimZone}, PDNS: p, NATS: nats})
 		e.pdns = append(e.pdns, p)
 		if e.sync == nil {
@@ -83,7 +90,7 @@ func newRegEnv(t *testing.T) *regEnv {
 }
 
 // ipNS runs ip -n NS args.
-func (e *regEnv) ipNS(t *testing.T, args ...string) {
+func (e *regEnv) ipNS(t testing.TB, args ...string) {
 	t.Helper()
 	out, err := exec.Command(e.ip, append([]string{"-n", e.link.ServerNS}, args...)...).CombinedOutput()
 	if err != nil {
@@ -93,7 +100,7 @@ func (e *regEnv) ipNS(t *testing.T, args ...string) {
 
 // nsAddrs returns the namespace interface's IPv6 addresses as ip -j
 // shows them: address -> flags set (temporary, tentative, deprecated...).
-func (e *regEnv) nsAddrs(t *testing.T) map[string]map[string]bool {
+func (e *regEnv) nsAddrs(t testing.TB) map[string]map[string]bool {
 	t.Helper()
 	out, err := exec.Command(e.ip, "-n", e.link.ServerNS, "-6", "-j", "addr", "show", "dev", nsIf).Output()
 	if err != nil {
@@ -120,7 +127,7 @@ func (e *regEnv) nsAddrs(t *testing.T) map[string]map[string]bool {
 	return got
 }
 
-func (e *regEnv) waitDig(t *testing.T, name, typ string, want ...string) {
+func (e *regEnv) waitDig(t testing.TB, name, typ string, want ...string) {
 	t.Helper()
 	slices.Sort(want)
 	for i, p := range e.pdns {
@@ -132,7 +139,7 @@ func (e *regEnv) waitDig(t *testing.T, name, typ string, want ...string) {
 	}
 }
 
-func (e *regEnv) digNow(t *testing.T, name, typ string, want ...string) {
+func (e *regEnv) digNow(t testing.TB, name, typ string, want ...string) {
 	t.Helper()
 	slices.Sort(want)
 	for i, p := range e.pdns {
@@ -142,7 +149,7 @@ func (e *regEnv) digNow(t *testing.T, name, typ string, want ...string) {
 	}
 }
 
-func (e *regEnv) waitNXDOMAIN(t *testing.T, name string, timeout time.Duration) {
+func (e *regEnv) waitNXDOMAIN(t testing.TB, name string, timeout time.Duration) {
 	t.Helper()
 	for i, p := range e.pdns {
 		var got string
@@ -154,9 +161,9 @@ func (e *regEnv) waitNXDOMAIN(t *testing.T, name string, timeout time.Duration) 
 }
 
 // until returns how long after start both PowerDNS answered name typ
-// with (present) or without addr, asked in-process every millisecond so
-// that the figure is not dig's start-up.
-func (e *regEnv) until(t *testing.T, start time.Time, name string, typ uint16, addr string, present bool) time.Duration {
+// with (present) or without addr, asked in-process (every 10 ms,
+// testenv.Eventually) so that the figure is not dig's start-up.
+func (e *regEnv) until(t testing.TB, start time.Time, name string, typ uint16, addr string, present bool) time.Duration {
 	t.Helper()
 	c := &dns.Client{Timeout: time.Second}
 	for _, p := range e.pdns {
@@ -177,7 +184,7 @@ func (e *regEnv) until(t *testing.T, start time.Time, name string, typ uint16, a
 	return time.Since(start)
 }
 
-func (e *regEnv) lastSeq(t *testing.T) uint64 {
+func (e *regEnv) lastSeq(t testing.TB) uint64 {
 	t.Helper()
 	seq, err := e.sync.StreamLastSeq(t)
 	if err != nil {
@@ -198,7 +205,7 @@ type client struct {
 
 // start runs zonecast-register in the namespace with the key in stateDir,
 // on the veth's interface only, with args.
-func (e *regEnv) start(t *testing.T, label, stateDir string, args ...string) *client {
+func (e *regEnv) start(t testing.TB, label, stateDir string, args ...string) *client {
 	t.Helper()
 	c := &client{label: label, logPath: filepath.Join(t.TempDir(), label+".log"), done: make(chan struct{}),
 		httpAddr: net.JoinHostPort(e.link.PeerIP.String(), strconv.Itoa(testenv.FreePort(t)))}
@@ -230,7 +237,7 @@ func (e *regEnv) start(t *testing.T, label, stateDir string, args ...string) *cl
 }
 
 // stop sends sig and returns the exit code.
-func (c *client) stop(t *testing.T, sig syscall.Signal) int {
+func (c *client) stop(t testing.TB, sig syscall.Signal) int {
 	t.Helper()
 	if err := c.cmd.Process.Signal(sig); err != nil {
 		t.Fatalf("signalling %s: %v", c.label, err)
@@ -271,7 +278,7 @@ func (c *client) metric(sample string) (float64, error) {
 }
 
 // waitMetric waits until sample is at least min.
-func (c *client) waitMetric(t *testing.T, timeout time.Duration, sample string, min float64) {
+func (c *client) waitMetric(t testing.TB, timeout time.Duration, sample string, min float64) {
 	t.Helper()
 	var got float64
 	testenv.Eventually(t, timeout, fmt.Sprintf("%s: %s >= %v (last %v)", c.label, sample, min, &got), func() bool {
@@ -283,7 +290,7 @@ func (c *client) waitMetric(t *testing.T, timeout time.Duration, sample string, 
 
 // nsupdate runs BIND's nsupdate -k with the client's key file in the
 // namespace, against gw.
-func (e *regEnv) nsupdate(t *testing.T, keyFile, gw, script string) (string, error) {
+func (e *regEnv) nsupdate(t testing.TB, keyFile, gw, script string) (string, error) {
 	t.Helper()
 	bin := testenv.Tool(t, "nsupdate", "bind9-dnsutils")
 	host, port, _ := net.SplitHostPort(gw)
