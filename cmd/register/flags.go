@@ -68,7 +68,7 @@ func registerFlags(fs *flag.FlagSet) func(args []string) (*registerConfig, error
 	fs.BoolVar(&c.keep, "keep", false, "on a clean stop leave the records (until their lease ends); by default they are withdrawn")
 	fs.DurationVar(&c.timeout, "timeout", 2*time.Second, "how long to wait for a gateway's answer to one update")
 	fs.BoolVar(&c.tcp, "tcp", false, "send over TCP only (by default UDP, and TCP for an update over 512 bytes or an answer that is truncated)")
-	fs.StringVar(&c.httpListen, "http-listen", "", "address of /healthz, /readyz and /metrics, e.g. 127.0.0.1:9473; empty disables")
+	fs.StringVar(&c.httpListen, "http-listen", "", "address of /healthz, /readyz and /metrics, e.g. 127.0.0.1:9474; empty disables")
 	c.log.Register(fs)
 	return func(args []string) (*registerConfig, error) {
 		usage := func(format string, args ...any) error {
