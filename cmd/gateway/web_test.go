@@ -40,13 +40,14 @@ import (
 // sessionCookie is the web page's session cookie (docs/web.md).
 const sessionCookie = "zc_session"
 
-// pdnsNoCache turns PowerDNS's packet and query caches off. A query that
-// PowerDNS answers while a write lands can put the old answer back into
-// a cache after the write purged it, and it is then served for that
-// cache's TTL (20 s by default): BenchmarkWebHostList counts how often
-// (docs/benchmarks.md). These tests wait for dig to show each change, so
-// they would fail now and then on that instead of on the web page.
-const pdnsNoCache = "cache-ttl=0\nquery-cache-ttl=0\nnegquery-cache-ttl=0"
+// pdnsNoQueryCache turns PowerDNS's query cache off, as docs/dnssec.md
+// sets up a node. A query that PowerDNS answers while a write lands can
+// keep the old RRset in that cache after the write, and it is served for
+// the cache's TTL (20 s by default): BenchmarkWebHostList counts how
+// often (docs/benchmarks.md), and BenchmarkNetlinkToDig met it as well.
+// These tests wait for dig to show each change, so they would fail now
+// and then on that instead of on the web page. The packet cache stays on.
+const pdnsNoQueryCache = "query-cache-ttl=0\nnegquery-cache-ttl=0"
 
 // webEnv is env with the web page on the gateway and a browser.
 type webEnv struct {
@@ -56,14 +57,14 @@ type webEnv struct {
 }
 
 // newWebEnv starts NATS, a syncer on gsqlite3 and one on lmdb (PowerDNS's
-// caches off, see pdnsNoCache), a gateway with dyndns2 and the web page,
-// and chromium.
+// query cache off, see pdnsNoQueryCache), a gateway with dyndns2 and the
+// web page, and chromium.
 func newWebEnv(t *testing.T) *webEnv {
 	t.Helper()
 	nats := testenv.StartNATS(t)
 	e := &env{}
 	for _, backend := range []string{"gsqlite3", "lmdb"} {
-		p := testpdns.StartWith(t, backend, pdnsNoCache)
+		p := testpdns.StartWith(t, backend, pdnsNoQueryCache)
 		// Node ids of their own (the last --node-id counts), for the
 		// admin page's fleet table.
 		s := testenv.StartSyncer(t, testenv.SyncerOptions{Zones: []string{zone, zone2}, PDNS: p, NATS: nats,

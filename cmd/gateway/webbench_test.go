@@ -203,8 +203,8 @@ func pct(sorted []time.Duration, p int) time.Duration {
 //     throughput, and the latency it gives at saturation;
 //   - change -> dig: a user posts a new address on a host page's address
 //     form (what the browser sends), and the time until both PowerDNS
-//     answer it (polled every millisecond; PowerDNS's caches off, see
-//     pdnsNoCache), 30 changes one at a time.
+//     answer it (polled every millisecond; PowerDNS's query cache off,
+//     see pdnsNoQueryCache), 30 changes one at a time.
 //
 // Reported: p50 and p99 of each, medians over 5 rounds, the back-to-back
 // loads per second and the gateway's CPU per load. The load tool is this
@@ -213,11 +213,11 @@ func pct(sorted []time.Duration, p int) time.Duration {
 //
 //	go test -run '^$' -bench WebHostList -benchtime 1x -v ./cmd/gateway
 func BenchmarkWebHostList(b *testing.B) {
-	// PowerDNS's caches off (pdnsNoCache): this benchmark polls every
-	// millisecond and would hit their stale answers now and then; it
+	// PowerDNS's query cache off (pdnsNoQueryCache): this benchmark polls
+	// every millisecond and would hit its stale answers now and then; it
 	// counts them (stale). ZONECAST_BENCH_PDNS_CONF replaces that
 	// configuration, lines separated by ";" (empty: PowerDNS's defaults).
-	conf := pdnsNoCache
+	conf := pdnsNoQueryCache
 	if v, ok := os.LookupEnv("ZONECAST_BENCH_PDNS_CONF"); ok {
 		conf = strings.ReplaceAll(v, ";", "\n")
 	}
