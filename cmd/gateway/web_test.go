@@ -684,8 +684,8 @@ func TestWebSecurity(t *testing.T) {
 			limited = i
 			break
 		}
-		if st == http.StatusOK && r.Count(t, "table#hosts") != 0 {
-			t.Fatal("a wrong password logged in")
+		if st != http.StatusUnauthorized || r.Count(t, "table#hosts") != 0 {
+			t.Fatalf("wrong password, attempt %d: status %d, want 401 (or 429)", i, st)
 		}
 	}
 	if limited == 0 {
