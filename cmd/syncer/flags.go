@@ -53,6 +53,7 @@ type syncerConfig struct {
 	signedRaw      config.List // --signed-zone as given
 	signed         []string    // canonical signed zones, also in zones
 	signedPrefix   string
+	zoneBucket     string // the fleet's zone list; empty: none
 	dryRun         bool
 	plan, planJSON bool // zonecast-syncer plan
 	ignoredLocal   bool // --local-*-password-file given with --nats-url
@@ -66,7 +67,9 @@ func registerFlags(fs *flag.FlagSet, plan bool) func(args []string) (*syncerConf
 	c := &syncerConfig{plan: plan, dryRun: plan}
 	var zones, ns, approve, watcherZones, gatewayZones config.List
 	var refresh, retry, expire, minimum, soaTTL uint
-	fs.Var(&zones, "zone", "managed zone, e.g. lxd.example.com (repeatable; created in PowerDNS if missing)")
+	fs.Var(&zones, "zone", "managed zone, e.g. lxd.example.com (repeatable; created in PowerDNS if missing); besides those of the zone list")
+	fs.StringVar(&c.zoneBucket, "zone-bucket", bus.DefaultZoneBucket,
+		"JetStream KV bucket of the fleet's zone list (zonecast-syncer zone add): its zones are managed too, and those removed from it withdrawn from; empty: no list")
 	fs.Var(&c.signedRaw, "signed-zone", "managed zone served as presigned: its data, signatures and SOA come from zonecast-signer "+
 		"(repeatable; PowerDNS must mark it presigned, see docs/dnssec.md)")
 	fs.StringVar(&c.signedPrefix, "signed-prefix", "", "subject prefix of zonecast-signer's signed records "+
@@ -160,8 +163,8 @@ func (c *syncerConfig) finish(fs *flag.FlagSet, args []string, zones, ns, approv
 		fs.Usage()
 		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, args[0])
 	}
-	if len(zones) == 0 && len(c.signedRaw) == 0 {
-		return nil, fmt.Errorf("%w: at least one --zone or --signed-zone is required (or ZONECAST_ZONE)", errUsage)
+	if len(zones) == 0 && len(c.signedRaw) == 0 && c.zoneBucket == "" {
+		return nil, fmt.Errorf("%w: at least one --zone or --signed-zone is required (or ZONECAST_ZONE), or a zone list (--zone-bucket)", errUsage)
 	}
 	for _, z := range zones {
 		cz, err := rrset.CanonicalName(z)
@@ -223,8 +226,9 @@ func (c *syncerConfig) finish(fs *flag.FlagSet, args []string, zones, ns, approv
 		return nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	for _, z := range approve {
+		// A zone of the zone list is checked once the list is read.
 		cz, err := rrset.CanonicalName(z)
-		if err != nil || !slices.Contains(c.zones, cz) {
+		if err != nil || (c.zoneBucket == "" && !slices.Contains(c.zones, cz)) {
 			return nil, fmt.Errorf("%w: --approve-deletions %s: not one of the --zone zones", errUsage, z)
 		}
 		c.approveAtStart = append(c.approveAtStart, cz)

@@ -65,7 +65,9 @@ func syncerRegister(fs *flag.FlagSet) func(args []string) (*syncerConfig, error)
 // runSyncer runs the syncer with its checked flags.
 func runSyncer(ctx context.Context, cfg *syncerConfig) error {
 	d := cli.Daemon{Name: "zonecast-syncer", Version: version, Node: cfg.nodeID, Log: cfg.log,
-		Start: func(e *zerolog.Event) *zerolog.Event { return e.Strs("zones", cfg.zones) }}
+		Start: func(e *zerolog.Event) *zerolog.Event {
+			return e.Strs("zones", cfg.zones).Str("zone_list", cfg.zoneBucket)
+		}}
 	return d.Run(ctx, func(ctx context.Context, log zerolog.Logger) error {
 		if cfg.ignoredLocal {
 			log.Info().Msg("--local-*-password-file ignored: they define users of the embedded server, and --nats-url joins another")

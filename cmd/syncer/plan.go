@@ -42,12 +42,13 @@ type zonePlan struct {
 	Changes []syncer.Planned `json:"changes"`
 }
 
-// printPlan writes what the dry run planned, zone by zone, and what the
-// delete limit holds.
-func printPlan(ctx context.Context, cfg *syncerConfig, s *syncer.Syncer, dry *syncer.DryRun) error {
+// printPlan writes what the dry run planned in zones (managed, then those
+// removed from the zone list), zone by zone, and what the delete limit
+// holds.
+func printPlan(ctx context.Context, cfg *syncerConfig, zones []string, s *syncer.Syncer, dry *syncer.DryRun) error {
 	byZone := map[string]*zonePlan{}
-	plans := make([]*zonePlan, 0, len(cfg.zones))
-	for _, z := range cfg.zones {
+	plans := make([]*zonePlan, 0, len(zones))
+	for _, z := range zones {
 		held, err := s.HeldKeys(ctx, z)
 		if err != nil {
 			return err
@@ -70,7 +71,7 @@ func printPlan(ctx context.Context, cfg *syncerConfig, s *syncer.Syncer, dry *sy
 			p.Create++
 		case "change":
 			p.Change++
-		case "delete":
+		case "delete", "delete-zone":
 			p.Delete++
 		}
 	}
@@ -89,7 +90,7 @@ func renderPlan(w io.Writer, plans []*zonePlan) error {
 			p.Zone, p.Create, p.Change, p.Delete, len(p.Held))
 		for _, c := range p.Changes {
 			line := fmt.Sprintf("  %s\t%s\t%s", c.Op, c.Set.Name, c.Set.Type)
-			if c.Op != "delete" {
+			if c.Op != "delete" && c.Op != "delete-zone" {
 				line += fmt.Sprintf("\t%d\t%s", c.Set.TTL, strings.Join(c.Set.Records, " "))
 			} else {
 				line += "\t\t"

@@ -2,16 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/bus"
@@ -22,14 +26,21 @@ import (
 	"github.com/zonecast/zonecast/internal/health"
 	"github.com/zonecast/zonecast/internal/idlegc"
 	"github.com/zonecast/zonecast/internal/monitor"
+	"github.com/zonecast/zonecast/internal/owner"
 	"github.com/zonecast/zonecast/internal/pdnsapi"
 	"github.com/zonecast/zonecast/internal/reap"
 	"github.com/zonecast/zonecast/internal/status"
 	"github.com/zonecast/zonecast/internal/syncer"
+	"github.com/zonecast/zonecast/internal/zonelist"
+	"github.com/zonecast/zonecast/internal/zonestore"
 )
 
 // run wires NATS, PowerDNS, the syncer and the HTTP endpoints, and returns
-// when ctx is done or something fails for good.
+// when ctx is done or something fails for good. The syncer's core (the
+// writer, its monitor, the snapshots and the stream's follower) runs for
+// one assignment of zones (its flags' and the zone list's); when the zone
+// list changes it is stopped and started again with the new one, while
+// the rest stays up (see runCores).
 func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	apiKey, err := config.ReadSecret(cfg.pdnsKeyFile)
 	if err != nil {
@@ -65,143 +76,282 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	}
 
 	reg := cli.NewRegistry()
-	metrics := syncer.NewMetrics(reg)
 	api := pdnsapi.New(cfg.pdnsURL, apiKey, cfg.pdnsServerID, cfg.pdnsTimeout)
-	var pdns syncer.PDNS = api
+	sh := &shared{cfg: cfg, log: log, nc: nc, js: js, stream: stream, reg: reg, core: replacing{reg},
+		pdns: api, recent: status.NewRecent(20), started: time.Now(),
+		ready: health.NewReady("replaying the stream and converging zones")}
 	if len(cfg.signed) > 0 {
 		go checkQueryCache(ctx, api, log)
 	}
-	var dry *syncer.DryRun
 	if cfg.dryRun {
 		// Reads go to PowerDNS, writes nowhere: the stream, the status
 		// bucket, the snapshots and the claim log are left alone too.
-		dry = &syncer.DryRun{PDNS: pdns, Keep: cfg.plan}
+		sh.dry = &syncer.DryRun{PDNS: sh.pdns, Keep: cfg.plan}
 		if !cfg.plan {
-			dry.OnChange = func(p syncer.Planned) {
+			sh.dry.OnChange = func(p syncer.Planned) {
 				log.Info().Str("zone", p.Zone).Str("op", p.Op).Str("name", p.Set.Name).Str("type", p.Set.Type).
 					Strs("records", p.Set.Records).Strs("was", p.Was.Records).Msg("dry run: would write")
 			}
 		}
-		pdns = dry
+		sh.pdns = sh.dry
 		cfg.snapshotEvery = 0
 	}
-	recent := status.NewRecent(20)
 	if !cfg.dryRun {
 		if err := os.MkdirAll(cfg.stateDir, 0o700); err != nil {
 			return fmt.Errorf("creating the state directory: %w", err)
 		}
 	}
-	scfg := syncer.Config{
-		Zones: cfg.zones, Prefix: cfg.prefix, SOA: cfg.soa, NS: cfg.ns,
-		Signed: cfg.signed, SignedPrefix: cfg.signedPrefix,
-		BatchDelay: cfg.batchDelay, ReconcileInterval: cfg.reconcile,
-		DeleteLimit: cfg.deleteLimit, ApproveAtStart: cfg.approveAtStart,
-	}
-	var reaper *reap.Reaper
 	if cfg.dryRun {
 		// The claims the running syncer logged count as owned here too.
-		scfg.Claims = claimlog.ReadOnly{Path: filepath.Join(cfg.stateDir, "claims.log")}
+		sh.claims = claimlog.ReadOnly{Path: filepath.Join(cfg.stateDir, "claims.log")}
 	} else {
 		claims, err := claimlog.Open(filepath.Join(cfg.stateDir, "claims.log"))
 		if err != nil {
 			return err
 		}
 		defer claims.Close()
-		scfg.Claims = claims
+		sh.claims = claims
 		collector := idlegc.New(idleGarbage)
-		scfg.Idle = func() {
+		sh.idle = func() {
 			if collector.Idle() {
 				log.Debug().Msg("idle: collecting garbage before the next burst")
 			}
 		}
-		reaper = reap.New(reap.Config{Prefix: cfg.prefix, Publisher: bus.NewPublisher(js, cfg.stream, cfg.prefix),
+		sh.reaper = reap.New(reap.Config{Prefix: cfg.prefix, Publisher: bus.NewPublisher(js, cfg.stream, cfg.prefix),
 			Last:   func(ctx context.Context, subject string) (bus.Last, error) { return bus.LastOf(ctx, stream, subject) },
 			Jitter: reapJitter, Log: log}, reg)
-		scfg.LeasesEnded = reaper.Ended
 	}
-	s := syncer.New(scfg, pdns, metrics, log.Hook(recent))
 	watchFile := filepath.Join(cfg.stateDir, "stream.json")
 	if cfg.dryRun {
 		watchFile = ""
 	}
-	watch := newStreamWatch(stream, cfg.deleteLimit, watchFile, reg, log)
+	sh.watch = newStreamWatch(stream, cfg.deleteLimit, watchFile, reg, log)
 	// The stream's leader and replicas, read in a goroutine of their own:
 	// during an election a reading waits up to bus.StreamHealthTimeout.
-	self := ""
 	if srv != nil {
-		self = srv.Name()
+		sh.self = srv.Name()
 	}
-	streamHealth := monitor.NewStreamHealth(monitor.StreamHealthConfig{
+	sh.streamHealth = monitor.NewStreamHealth(monitor.StreamHealthConfig{
 		Read: func(ctx context.Context) status.Stream { return bus.ReadStreamHealth(ctx, js, cfg.stream) },
-		Self: self, Log: log.Hook(recent),
+		Self: sh.self, Log: log.Hook(sh.recent),
 	}, reg)
-	heal := cfg.healEvery
-	if heal == 0 {
-		heal = -1
-	}
-	mcfg := monitor.Config{
-		Node: cfg.nodeID, Version: version, Stream: cfg.stream, Zones: cfg.zones, Prefix: cfg.prefix,
-		Signed: cfg.signed, SignedPrefix: cfg.signedPrefix,
-		Interval: cfg.statusEvery, HealInterval: heal, Syncer: s, PDNS: pdns, Recent: recent,
-		Reconcile: s.RequestReconcile, Ready: s.Ready(), Started: time.Now(), Log: log.Hook(recent),
-		StreamAlarm: watch.Alarm, StreamHealth: streamHealth.Last,
-		// The healer's failed SOA reads count as the syncer's own failed
-		// calls of PowerDNS.
-		ReadFailed: func(string, error) { s.ObserveReadFailed() },
-	}
 	if !cfg.dryRun {
-		kv, err := bus.StatusBucket(ctx, js, cfg.statusBucket, cfg.replicas, log)
-		if err != nil {
+		if sh.statusKV, err = bus.StatusBucket(ctx, js, cfg.statusBucket, cfg.replicas, log); err != nil {
 			return fmt.Errorf("opening the status bucket: %w", err)
 		}
-		mcfg.Sink = kv
-		// Applied reports, for gateways running with --confirm all|any.
-		mcfg.Applied, mcfg.AppliedSubject = nc, events.AppliedSubject(cfg.appliedPrefix, cfg.stream, cfg.nodeID)
-		sub, err := bus.ServeApprovals(nc, bus.ApproveSubject(cfg.controlPrefix, cfg.stream), cfg.nodeID,
-			approveTimeout, s.Approve, log)
-		if err != nil {
-			return err
-		}
-		defer sub.Unsubscribe()
 	}
-	mon := monitor.New(mcfg, reg)
+	sh.restarts = prometheus.NewCounter(prometheus.CounterOpts{Name: "zonecast_syncer_core_restarts_total",
+		Help: "Restarts of the syncer's core with the zones of a changed zone list."})
+	reg.MustRegister(sh.restarts)
+	sh.zones = newZoneFollower(cfg.zones, reg, log)
 
-	ready := health.NewReady("replaying the stream and converging zones")
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, ctx := cli.NewGroup(ctx)
 	defer g.Stop()
-	g.Go(func() error { mon.Run(ctx); return nil })
-	if reaper != nil {
-		g.Go(func() error { reaper.Run(ctx); return nil })
+	if sh.reaper != nil {
+		g.Go(func() error { sh.reaper.Run(ctx); return nil })
 	}
-	g.Go(func() error { watch.run(ctx, cfg.statusEvery); return nil })
-	g.Go(func() error { streamHealth.Run(ctx); return nil })
+	g.Go(func() error { sh.watch.run(ctx, cfg.statusEvery); return nil })
+	g.Go(func() error { sh.streamHealth.Run(ctx); return nil })
 	g.Go(func() error {
-		mux := health.Handler(reg, ready)
-		mux.Handle("/status", mon)
+		mux := health.Handler(reg, sh.ready)
+		mux.Handle("/status", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if m := sh.mon.Load(); m != nil {
+				m.ServeHTTP(w, r)
+				return
+			}
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+		}))
 		mux.Handle("/status/fleet", fleetHandler(js, cfg))
 		if cfg.pprof {
 			health.AddPprof(mux)
 		}
 		return health.Serve(ctx, cfg.httpListen, mux)
 	})
-	g.Go(func() error { readiness(ctx, s, ready); return nil })
+	switch {
+	case cfg.zoneBucket == "":
+		sh.zones.set(nil)
+	case cfg.plan:
+		// A plan reads the list once, as it stands.
+		l, err := loadZoneList(ctx, js, cfg.zoneBucket)
+		if err != nil {
+			return g.Err(err)
+		}
+		sh.zones.set(l)
+	default:
+		g.Go(func() error {
+			sh.zones.run(ctx, func(ctx context.Context) (*zonestore.Store, error) {
+				if cfg.dryRun {
+					return zonestore.Open(ctx, js, cfg.zoneBucket)
+				}
+				return zonestore.Ensure(ctx, js, cfg.zoneBucket, cfg.replicas)
+			})
+			return nil
+		})
+	}
+	err = runCores(ctx, sh)
+	if errors.Is(err, errPlanned) {
+		err = nil
+	}
+	return g.Err(err)
+}
+
+// shared is what the daemon's cores share: they come and go with the zone
+// list, these stay.
+type shared struct {
+	cfg          *syncerConfig
+	log          zerolog.Logger
+	nc           *nats.Conn
+	js           jetstream.JetStream
+	stream       jetstream.Stream
+	self         string // the embedded server's name; empty when joining
+	reg          *prometheus.Registry
+	core         prometheus.Registerer // the cores' metrics: each replaces the previous one's
+	pdns         syncer.PDNS
+	dry          *syncer.DryRun
+	recent       *status.Recent
+	claims       owner.WAL
+	idle         func()
+	reaper       *reap.Reaper
+	watch        *streamWatch
+	streamHealth *monitor.StreamHealth
+	statusKV     jetstream.KeyValue // nil in a dry run
+	ready        *health.Ready
+	started      time.Time
+	zones        *zoneFollower
+	restarts     prometheus.Counter
+	mon          atomic.Pointer[monitor.Monitor] // the running core's, for /status
+}
+
+// zoneListWait bounds the wait for the zone list at start when the flags
+// name zones: without them there is nothing to do but wait.
+const zoneListWait = 10 * time.Second
+
+// runCores runs the syncer's core for the current assignment of zones,
+// and again for the next one each time the zone list changes it, until
+// ctx is done or a core fails.
+func runCores(ctx context.Context, sh *shared) error {
+	cfg := sh.cfg
+	wait := zoneListWait
+	if len(cfg.zones) == 0 {
+		wait = 0
+		sh.ready.NotReady("waiting for the zone list: no --zone")
+	}
+	a := sh.zones.waitLoaded(ctx, wait)
+	if ctx.Err() != nil {
+		return nil
+	}
+	for _, z := range cfg.approveAtStart {
+		if !slices.Contains(a.Zones, z) && !slices.Contains(a.Retiring, z) {
+			return fmt.Errorf("%w: --approve-deletions %s: not a zone of the flags or the zone list", cli.ErrUsage, z)
+		}
+	}
+	for first := true; ; first = false {
+		cctx, stop := context.WithCancel(ctx)
+		done, ended := make(chan error, 1), make(chan struct{})
+		go func() {
+			done <- runCore(cctx, sh, a, first)
+			close(ended)
+		}()
+		next, changed := sh.zones.waitChange(ctx, a, ended)
+		stop()
+		err := <-done
+		if !changed || ctx.Err() != nil || err != nil {
+			return err
+		}
+		added, dropped, retiring := describeChange(a, next)
+		sh.restarts.Inc()
+		sh.log.Info().Strs("added", added).Strs("dropped", dropped).Strs("removed", retiring).Int("zones", len(next.Zones)).
+			Msg("zone list changed: restarting the syncer core with its zones")
+		sh.ready.NotReady("the zone list changed: replaying the stream and converging zones")
+		sh.mon.Store(nil)
+		a = next
+	}
+}
+
+// runCore runs the writer, its monitor, the snapshots and the stream's
+// follower for the zones of a, until ctx is done or one of them fails;
+// a plan ends once printed. first: the daemon's first core, which takes
+// --approve-deletions.
+func runCore(ctx context.Context, sh *shared, a zonelist.Assignment, first bool) error {
+	cfg, log := sh.cfg, sh.log
+	signed := slices.DeleteFunc(slices.Clone(cfg.signed), func(z string) bool { return !slices.Contains(a.Zones, z) })
+	perZone := map[string]syncer.ZoneConfig{}
+	for name, z := range a.Listed {
+		if slices.Contains(signed, name) {
+			continue // its SOA and NS are the signer's
+		}
+		perZone[name] = syncer.ZoneConfig{NS: z.NS, NSTTL: z.TTL,
+			SOA: syncer.SOA{MName: z.SOA.MName, RName: z.SOA.RName, Refresh: z.SOA.Refresh, Retry: z.SOA.Retry,
+				Expire: z.SOA.Expire, Minimum: z.SOA.Minimum, TTL: z.SOA.TTL}}
+	}
+	metrics := syncer.NewMetrics(sh.core)
+	scfg := syncer.Config{
+		Zones: a.Zones, Prefix: cfg.prefix, SOA: cfg.soa, NS: cfg.ns, PerZone: perZone, Retiring: a.Retiring,
+		Signed: signed, SignedPrefix: cfg.signedPrefix,
+		BatchDelay: cfg.batchDelay, ReconcileInterval: cfg.reconcile,
+		DeleteLimit: cfg.deleteLimit, Claims: sh.claims, Idle: sh.idle,
+	}
+	if first {
+		scfg.ApproveAtStart = cfg.approveAtStart
+	}
+	if sh.reaper != nil {
+		scfg.LeasesEnded = sh.reaper.Ended
+	}
+	s := syncer.New(scfg, sh.pdns, metrics, log.Hook(sh.recent))
+	heal := cfg.healEvery
+	if heal == 0 {
+		heal = -1
+	}
+	mcfg := monitor.Config{
+		Node: cfg.nodeID, Version: version, Stream: cfg.stream, Zones: a.Zones, Prefix: cfg.prefix,
+		Signed: signed, SignedPrefix: cfg.signedPrefix, Retiring: a.Retiring, ZoneList: cfg.zoneBucket,
+		Interval: cfg.statusEvery, HealInterval: heal, Syncer: s, PDNS: sh.pdns, Recent: sh.recent,
+		Reconcile: s.RequestReconcile, Ready: s.Ready(), Started: sh.started, Log: log.Hook(sh.recent),
+		StreamAlarm: sh.watch.Alarm, StreamHealth: sh.streamHealth.Last,
+		// The healer's failed SOA reads count as the syncer's own failed
+		// calls of PowerDNS.
+		ReadFailed: func(string, error) { s.ObserveReadFailed() },
+	}
+	if sh.statusKV != nil {
+		mcfg.Sink = sh.statusKV
+		// Applied reports, for gateways running with --confirm all|any.
+		mcfg.Applied, mcfg.AppliedSubject = sh.nc, events.AppliedSubject(cfg.appliedPrefix, cfg.stream, cfg.nodeID)
+		sub, err := bus.ServeApprovals(sh.nc, bus.ApproveSubject(cfg.controlPrefix, cfg.stream), cfg.nodeID,
+			approveTimeout, s.Approve, log)
+		if err != nil {
+			return err
+		}
+		defer sub.Unsubscribe()
+	}
+	mon := monitor.New(mcfg, sh.core)
+	sh.mon.Store(mon)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, ctx := cli.NewGroup(ctx)
+	defer g.Stop()
+	g.Go(func() error { mon.Run(ctx); return nil })
+	g.Go(func() error { readiness(ctx, s, sh.ready); return nil })
 	// The syncer reads (or creates) its zones in PowerDNS while the
 	// snapshots load and the stream replays.
 	runErr := make(chan error, 1)
 	go func() { runErr <- s.Run(ctx) }()
-	snaps := openSnapshots(ctx, js, cfg, stream, s, metrics, log)
+	var snaps *snapshots
+	if len(a.Zones) > 0 {
+		snaps = openSnapshots(ctx, sh.js, cfg, a.Zones, sh.stream, s, metrics, log)
+	}
 	var after uint64 // the follower replays the stream after the snapshots loaded
 	if snaps != nil {
-		if info, err := stream.Info(ctx); err != nil {
+		if info, err := sh.stream.Info(ctx); err != nil {
 			log.Warn().Err(err).Msg("could not read the stream's state; replaying the whole stream")
 		} else {
 			after = snaps.load(ctx, info.State.LastSeq)
 		}
 		g.Go(func() error { snaps.run(ctx, s.Ready()); return nil })
 	}
-	filters := followFilters(cfg)
+	filters := followFilters(cfg.prefix, cfg.signedPrefix, a.Zones, signed)
 	// The follower hands deliveries to a goroutine of their own, in order,
 	// so that fetching the next messages overlaps decoding this one.
 	type item struct {
@@ -220,7 +370,15 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	}()
 	g.Go(func() error {
 		defer close(intake)
-		err := bus.Follow(ctx, js, bus.FollowConfig{
+		if len(filters) == 0 {
+			// No zone to follow (only zones to withdraw from, or none
+			// yet): without filters the follower would take the whole
+			// stream.
+			intake <- item{replayed: true}
+			<-ctx.Done()
+			return nil
+		}
+		err := bus.Follow(ctx, sh.js, bus.FollowConfig{
 			Stream: cfg.stream, Filters: filters, After: after, Log: log,
 			Ready:  func() { intake <- item{replayed: true} },
 			Handle: func(d events.Delivery) { intake <- item{d: d} },
@@ -237,11 +395,12 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		go func() {
 			select {
 			case <-s.Ready():
-				planned <- printPlan(ctx, cfg, s, dry)
+				planned <- printPlan(ctx, cfg, append(slices.Clone(a.Zones), a.Retiring...), s, sh.dry)
 			case <-ctx.Done():
 			}
 		}()
 	}
+	var err error
 	select {
 	case err = <-runErr:
 	case <-ctx.Done(): // the end of the parent's, or a failure in the group
@@ -249,9 +408,58 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	case err = <-planned:
 		cancel()
 		<-runErr
+		if err == nil {
+			err = errPlanned
+		}
 	}
 	return g.Err(err)
 }
+
+// errPlanned ends the daemon once a plan is printed.
+var errPlanned = errors.New("planned")
+
+// loadZoneList reads the zone list once; a bucket no syncer made yet is an
+// empty list.
+func loadZoneList(ctx context.Context, js jetstream.JetStream, bucket string) (*zonelist.List, error) {
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := zonestore.Open(lctx, js, bucket)
+	if errors.Is(err, zonestore.ErrNoBucket) {
+		return zonelist.NewList(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the zone list (--zone-bucket \"\" plans without it): %w", err)
+	}
+	l, err := st.Load(lctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the zone list (--zone-bucket \"\" plans without it): %w", err)
+	}
+	return l, nil
+}
+
+// replacing registers the metrics of a syncer core in place of the
+// previous core's: a core started again with other zones starts its
+// counters again, as after a restart of the process.
+type replacing struct{ reg *prometheus.Registry }
+
+func (r replacing) Register(c prometheus.Collector) error {
+	err := r.reg.Register(c)
+	if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
+		r.reg.Unregister(are.ExistingCollector)
+		return r.reg.Register(c)
+	}
+	return err
+}
+
+func (r replacing) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+func (r replacing) Unregister(c prometheus.Collector) bool { return r.reg.Unregister(c) }
 
 // readiness keeps /readyz in line: not ready until the first convergence,
 // then not ready while a zone holds deletions (they wait for an operator).
@@ -334,7 +542,7 @@ func connectNATS(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) (*n
 		User: cfg.nats.User, Password: password, Name: cfg.nodeID, Log: log,
 		Cluster: cluster, Users: users,
 		Scope: bus.Scope{Prefix: cfg.prefix, SignedPrefix: cfg.signedPrefix, Stream: cfg.stream, StatusBucket: cfg.statusBucket, Applied: cfg.appliedPrefix,
-			Snapshots: cfg.snapshotBucket},
+			Snapshots: cfg.snapshotBucket, Zones: cfg.zoneBucket},
 		TLSCertFile: cfg.cluster.srvCert, TLSKeyFile: cfg.cluster.srvKey, TLSCAFile: cfg.cluster.srvCA,
 	})
 	if err != nil {
@@ -384,7 +592,7 @@ func localUsers(cfg *syncerConfig) ([]bus.UserSpec, error) {
 // openSnapshots opens the snapshot bucket; nil, with a warning, when
 // snapshots are off or the bucket cannot be opened (the syncer then
 // replays the whole stream and stores none).
-func openSnapshots(ctx context.Context, js jetstream.JetStream, cfg *syncerConfig, stream jetstream.Stream,
+func openSnapshots(ctx context.Context, js jetstream.JetStream, cfg *syncerConfig, zones []string, stream jetstream.Stream,
 	s *syncer.Syncer, m *syncer.Metrics, log zerolog.Logger) *snapshots {
 	if cfg.snapshotBucket == "" {
 		return nil
@@ -403,7 +611,7 @@ func openSnapshots(ctx context.Context, js jetstream.JetStream, cfg *syncerConfi
 		return nil
 	}
 	return &snapshots{store: store, stream: cfg.stream, created: stream.CachedInfo().Created,
-		zones: cfg.zones, every: cfg.snapshotEvery, s: s, m: m,
+		zones: zones, every: cfg.snapshotEvery, s: s, m: m,
 		log: log.With().Str("component", "snapshots").Str("bucket", cfg.snapshotBucket).Logger()}
 }
 
@@ -417,14 +625,15 @@ const reapJitter = time.Second
 const idleGarbage = 16 << 20
 
 // followFilters returns the subjects the syncer follows: the record
-// subjects of its unsigned zones, and zonecast-signer's of its signed
-// ones (their record subjects are the signer's to read).
-func followFilters(cfg *syncerConfig) []string {
+// subjects (prefix) of its unsigned zones, and zonecast-signer's
+// (signedPrefix) of its signed ones (their record subjects are the
+// signer's to read).
+func followFilters(prefix, signedPrefix string, zones, signed []string) []string {
 	var plain []string
-	for _, z := range cfg.zones {
-		if !slices.Contains(cfg.signed, z) {
+	for _, z := range zones {
+		if !slices.Contains(signed, z) {
 			plain = append(plain, z)
 		}
 	}
-	return append(events.ZoneFilters(cfg.prefix, plain), events.ZoneFilters(cfg.signedPrefix, cfg.signed)...)
+	return append(events.ZoneFilters(prefix, plain), events.ZoneFilters(signedPrefix, signed)...)
 }

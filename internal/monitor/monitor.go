@@ -39,6 +39,9 @@ type Config struct {
 	// signer's subject prefix (see StatusConfig).
 	Signed       []string
 	SignedPrefix string
+	// Retiring and ZoneList: see StatusConfig.
+	Retiring []string
+	ZoneList string
 	// Interval and Poll: see StatusConfig.
 	Interval, Poll time.Duration
 	// HealInterval is the period of the data-loss check (default 10s;
@@ -77,7 +80,8 @@ func New(cfg Config, reg prometheus.Registerer) *Monitor {
 		Reconcile: cfg.Reconcile, Reachable: cfg.Syncer.ObserveReachable, ReadFailed: cfg.ReadFailed, Log: cfg.Log}, reg)
 	m := &Monitor{Healer: healer,
 		Status: NewPublisher(StatusConfig{Node: cfg.Node, Version: cfg.Version, Stream: cfg.Stream, Zones: cfg.Zones,
-			Prefix: cfg.Prefix, Signed: cfg.Signed, SignedPrefix: cfg.SignedPrefix, Interval: cfg.Interval, Poll: cfg.Poll, Progress: cfg.Syncer, Applied: applied,
+			Prefix: cfg.Prefix, Signed: cfg.Signed, SignedPrefix: cfg.SignedPrefix, Retiring: cfg.Retiring, ZoneList: cfg.ZoneList,
+			Interval: cfg.Interval, Poll: cfg.Poll, Progress: cfg.Syncer, Applied: applied,
 			Served: healer.Served, Recent: cfg.Recent, Sink: cfg.Sink, Started: cfg.Started,
 			StreamAlarm: cfg.StreamAlarm, StreamHealth: cfg.StreamHealth, Log: cfg.Log}),
 	}

@@ -35,6 +35,12 @@ type StatusConfig struct {
 	// signer's subject prefix: their filter.
 	Signed       []string
 	SignedPrefix string
+	// Retiring are the zones removed from the zone list the syncer
+	// withdraws from: shown as removing while the syncer still has them.
+	Retiring []string
+	// ZoneList is the bucket of the zone list the node follows (empty:
+	// none), for status.Node.ZoneList.
+	ZoneList string
 	// Interval is the period of status publication (default 5s); a status
 	// is also published, at most once per Poll (default 1s), when a zone's
 	// applied sequence moves or the syncer becomes ready.
@@ -174,6 +180,12 @@ func (p *Publisher) take(now time.Time, l Look) status.Node {
 		}
 		n.Zones = append(n.Zones, withServed(z, served.Zones, l.Serial))
 	}
+	for _, zone := range p.cfg.Retiring {
+		if zp, ok := pr.Zones[zone]; ok {
+			n.Zones = append(n.Zones, status.Zone{Zone: zone, Removing: true, Owned: zp.Owned, Conflicts: zp.Conflicts, Held: zp.Held})
+		}
+	}
+	n.ZoneList = p.cfg.ZoneList
 	if p.cfg.Recent != nil {
 		n.Errors = p.cfg.Recent.List()
 	}

@@ -54,6 +54,9 @@ func TestStatusFromProgress(t *testing.T) {
 	src := newFakeSyncer()
 	src.wrote("a.", 9)
 	src.edit("a.", false, func(zp *syncer.ZoneProgress) { zp.Owned, zp.Drift, zp.Conflicts, zp.Held = 4, 1, 2, 3 })
+	// r. was removed from the zone list and is being withdrawn from;
+	// gone. is done with (no progress any more).
+	src.edit("r.", false, func(zp *syncer.ZoneProgress) { zp.Owned, zp.Held = 70, 70 })
 	reconciled := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	src.mu.Lock()
 	src.prog.Desired, src.prog.LastReconcile = 11, reconciled
@@ -62,6 +65,7 @@ func TestStatusFromProgress(t *testing.T) {
 	recent := status.NewRecent(5)
 	recent.Add(status.Error{Level: "warn", Message: "x"})
 	p := NewPublisher(StatusConfig{Node: "ns1", Version: "v1", Stream: "ZONECAST", Zones: []string{"a.", "b."},
+		Retiring: []string{"gone.", "r."}, ZoneList: "zonecast_zones",
 		Progress: src, Applied: NewApplied(src, []string{"a.", "b."}, nil), Recent: recent,
 		Served: func() Served {
 			return Served{Zones: map[string]Read{"b.": {Applied: 0, Missing: true}}, Heals: 2}
@@ -70,12 +74,14 @@ func TestStatusFromProgress(t *testing.T) {
 	now := reconciled.Add(time.Minute)
 	n := p.take(now, p.cfg.Applied.Look())
 	if !n.Ready || n.PDNSReachable || n.DesiredRRsets != 11 || !n.LastReconcile.Equal(reconciled) || n.Heals != 2 ||
-		n.StreamAlarm != "emptied" || len(n.Errors) != 1 || n.Node != "ns1" || n.Stream != "ZONECAST" || !n.Time.Equal(now) {
+		n.StreamAlarm != "emptied" || len(n.Errors) != 1 || n.Node != "ns1" || n.Stream != "ZONECAST" || !n.Time.Equal(now) ||
+		n.ZoneList != "zonecast_zones" {
 		t.Fatalf("node %+v", n)
 	}
 	want := []status.Zone{
 		{Zone: "a.", Filter: events.ZoneFilter(events.DefaultSubjectPrefix, "a."), AppliedSeq: 9, Serial: 9, SerialKnown: true, Owned: 4, Drift: 1, Conflicts: 2, Held: 3},
 		{Zone: "b.", Filter: events.ZoneFilter(events.DefaultSubjectPrefix, "b."), Missing: true},
+		{Zone: "r.", Removing: true, Owned: 70, Held: 70},
 	}
 	if len(n.Zones) != len(want) {
 		t.Fatalf("zones %+v", n.Zones)

@@ -299,5 +299,23 @@ func (l *Ledger) Checkpoint(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// Forget drops zone from the ledger once the syncer no longer manages it
+// (its zone deleted, or left to others): its owned set and the claims the
+// WAL holds of it, which would otherwise wait for a Load that never comes
+// and keep the log from being cleared. With nothing else pending, the WAL
+// is cleared.
+func (l *Ledger) Forget(zone string) error {
+	delete(l.zones, zone)
+	delete(l.pending, zone)
+	if len(l.pending) > 0 || l.cfg.WAL == nil {
+		return nil
+	}
+	l.due = time.Time{}
+	if err := l.cfg.WAL.Clear(); err != nil {
+		return fmt.Errorf("clearing the claim log: %w", err)
+	}
+	return nil
+}
+
 // Pending reports whether logged claims wait for a checkpoint.
 func (l *Ledger) Pending() bool { return len(l.pending) > 0 }

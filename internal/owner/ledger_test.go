@@ -212,3 +212,38 @@ func TestLedgerRecoversLoggedClaims(t *testing.T) {
 		t.Fatal("the recovered claim did not reach the metadata")
 	}
 }
+
+// TestLedgerForget: a zone the syncer no longer manages leaves the
+// ledger, with its logged claims; the log is cleared once nothing else
+// waits for a checkpoint, and only then.
+func TestLedgerForget(t *testing.T) {
+	const other = "example.net."
+	m := &metaMap{kinds: map[string][]string{}}
+	w := &walMem{claims: map[string]Set{lz: {key("gone"): {}}, other: {{Name: "x." + other, Type: "A"}: {}}}}
+	l := NewLedger(LedgerConfig{Meta: m, WAL: w})
+	if n, _, err := l.Recover(); err != nil || n != 2 {
+		t.Fatalf("Recover = %d, %v", n, err)
+	}
+	if _, err := l.Load(t.Context(), lz); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Forget(lz); err != nil {
+		t.Fatal(err)
+	}
+	if l.Owned(lz) != nil || w.cleared != 0 || !l.Pending() {
+		t.Fatalf("after forgetting %s: owned %v, log cleared %d times, pending %v; want the other zone's claim kept",
+			lz, l.Owned(lz), w.cleared, l.Pending())
+	}
+	if err := l.Forget(other); err != nil {
+		t.Fatal(err)
+	}
+	if w.cleared != 1 || l.Pending() {
+		t.Fatalf("log cleared %d times, pending %v; want cleared once nothing is pending", w.cleared, l.Pending())
+	}
+	if _, ok := l.CheckpointDue(); ok {
+		t.Fatal("a checkpoint is due with nothing pending")
+	}
+	if m.writes != 0 {
+		t.Fatalf("forgetting wrote the metadata %d times", m.writes)
+	}
+}

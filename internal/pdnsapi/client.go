@@ -152,8 +152,9 @@ func ZoneSets(in []powerdns.RRset) []rrset.Set {
 // ZoneSpec describes a zone to create.
 type ZoneSpec struct {
 	Name    string    // canonical zone name
-	SOA     rrset.Set // the apex SOA: one record; its TTL is also the NS TTL
+	SOA     rrset.Set // the apex SOA: one record
 	NS      []string  // apex NS targets, fully qualified
+	NSTTL   uint32    // TTL of the apex NS RRset; 0: the SOA's
 	Account string    // the zone's account field
 }
 
@@ -175,10 +176,14 @@ func (c *Client) CreateZone(ctx context.Context, spec ZoneSpec) error {
 		TTL:     powerdns.Uint32(spec.SOA.TTL),
 		Records: []powerdns.Record{{Content: powerdns.String(spec.SOA.Records[0]), Disabled: powerdns.Bool(false)}},
 	}
+	nsTTL := spec.NSTTL
+	if nsTTL == 0 {
+		nsTTL = spec.SOA.TTL
+	}
 	ns := powerdns.RRset{
 		Name: powerdns.String(name),
 		Type: powerdns.RRTypePtr(powerdns.RRTypeNS),
-		TTL:  powerdns.Uint32(spec.SOA.TTL),
+		TTL:  powerdns.Uint32(nsTTL),
 	}
 	for _, n := range spec.NS {
 		ns.Records = append(ns.Records, powerdns.Record{Content: powerdns.String(canonicalName(n)), Disabled: powerdns.Bool(false)})
@@ -193,6 +198,17 @@ func (c *Client) CreateZone(ctx context.Context, spec ZoneSpec) error {
 	}
 	if _, err := c.pdns.Zones.Add(ctx, z); err != nil {
 		return fmt.Errorf("creating zone %s: %w", name, convert(err))
+	}
+	return nil
+}
+
+// DeleteZone deletes a zone with everything in it: its RRsets, metadata
+// and keys. A zone PowerDNS does not have gives an error matching
+// ErrNotFound.
+func (c *Client) DeleteZone(ctx context.Context, zone string) error {
+	name := canonicalName(zone)
+	if err := c.pdns.Zones.Delete(ctx, name); err != nil {
+		return fmt.Errorf("deleting zone %s: %w", name, convert(err))
 	}
 	return nil
 }

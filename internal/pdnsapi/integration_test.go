@@ -270,6 +270,35 @@ func TestIntegration(t *testing.T) {
 				}
 			})
 
+			t.Run("NS TTL and delete zone", func(t *testing.T) {
+				const other = "del.test."
+				spec := ZoneSpec{Name: other, SOA: soaSet(other, 1), NS: []string{"ns1." + other}, NSTTL: 120}
+				if err := c.CreateZone(ctx, spec); err != nil {
+					t.Fatal(err)
+				}
+				sets, found, err := c.Zone(ctx, other)
+				if err != nil || !found {
+					t.Fatalf("Zone(%s): found=%v err=%v", other, found, err)
+				}
+				i := slices.IndexFunc(sets, func(s rrset.Set) bool { return s.Type == "NS" })
+				j := slices.IndexFunc(sets, func(s rrset.Set) bool { return s.Type == "SOA" })
+				if i < 0 || sets[i].TTL != 120 || j < 0 || sets[j].TTL != 3600 {
+					t.Fatalf("NS and SOA TTLs: %v", sets)
+				}
+				if err := c.DeleteZone(ctx, other); err != nil {
+					t.Fatal(err)
+				}
+				if _, found, err := c.Zone(ctx, other); found || err != nil {
+					t.Fatalf("Zone(%s) after delete: found=%v err=%v", other, found, err)
+				}
+				if st := s.DigStatus(t, other, "SOA"); st != "REFUSED" {
+					t.Fatalf("dig SOA of the deleted zone: %s", st)
+				}
+				if err := c.DeleteZone(ctx, other); !errors.Is(err, ErrNotFound) {
+					t.Fatalf("deleting a missing zone: %v, want ErrNotFound", err)
+				}
+			})
+
 			t.Run("transient when stopped", func(t *testing.T) {
 				s.Stop(t)
 				err := c.Ping(ctx)

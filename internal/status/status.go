@@ -46,6 +46,9 @@ type Node struct {
 	// Signer is set in the status of a zonecast-signer (Node is its
 	// origin), instead of Zones.
 	Signer *Signer `json:"signer,omitempty"`
+	// ZoneList is the bucket of the fleet's zone list the node follows
+	// besides its --zone flags; empty: none.
+	ZoneList string `json:"zone_list,omitempty"`
 }
 
 // Signer is what a zonecast-signer publishes about its zones, as the
@@ -96,6 +99,10 @@ type Zone struct {
 	// (Filter); its serial is the signer's, not AppliedSeq. A node that
 	// is not behind on Filter serves the signer's latest change.
 	Signed bool `json:"signed,omitempty"`
+	// Removing: the zone was removed from the zone list; the node follows
+	// nothing there (no Filter) and deletes what it wrote (held beyond the
+	// delete limit: Held), then the zone, and forgets it.
+	Removing bool `json:"removing,omitempty"`
 }
 
 // Error is one recent warning or error of a node.
@@ -143,6 +150,8 @@ const (
 	NotReady    State = "starting"
 	Stale       State = "stale" // no status for too long: node down or cut off
 	Held        State = "deletions-held"
+	Removing    State = "removing" // removed from the zone list: the node withdraws from the zone
+	Absent      State = "absent"   // in the zone list, not (yet) managed by the node
 )
 
 // Row is one line of the table: one zone of one node.
@@ -204,6 +213,8 @@ func Classify(n Node, backlogs map[string]Backlog, now time.Time, o Options) []R
 			// Waits for an operator: failing at once.
 			r.State = Held
 			r.Failing = true
+		case z.Removing:
+			r.State = Removing
 		case r.BehindBy > 0:
 			r.State = Behind
 			r.Failing = r.BehindFor > o.MaxBehind
@@ -223,6 +234,37 @@ func Classify(n Node, backlogs map[string]Backlog, now time.Time, o Options) []R
 		if stale {
 			r.State, r.Failing = Stale, age > o.MaxBehind
 		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// AbsentZones returns a row for each zone of the zone list (listed, by zone,
+// with when it was added; zero: unknown) that node n, which follows the
+// list, does not manage: it fails once the zone has been listed for
+// longer than o.MaxBehind (every node restarts its core within seconds
+// of a change of the list). A node that follows no list, and a signer,
+// have none.
+func AbsentZones(n Node, listed map[string]time.Time, now time.Time, o Options) []Row {
+	if n.ZoneList == "" || n.Signer != nil {
+		return nil
+	}
+	has := make(map[string]bool, len(n.Zones))
+	for _, z := range n.Zones {
+		if !z.Removing {
+			has[z.Zone] = true
+		}
+	}
+	var rows []Row
+	for zone, added := range listed {
+		if has[zone] {
+			continue
+		}
+		r := Row{Node: n.Node, Zone: zone, State: Absent, Serial: "-", Age: now.Sub(n.Time), Errors: len(n.Errors)}
+		if !added.IsZero() {
+			r.BehindFor = max(now.Sub(added), 0)
+		}
+		r.Failing = added.IsZero() || r.BehindFor > o.MaxBehind
 		rows = append(rows, r)
 	}
 	return rows

@@ -39,6 +39,9 @@ func TestClassify(t *testing.T) {
 			b: Backlog{LastSeq: 10}, want: CaughtUp},
 		"signed, behind the signer": {n: node(time.Second, Zone{Zone: "z.", AppliedSeq: 8, Serial: 7, SerialKnown: true, Signed: true}),
 			b: Backlog{LastSeq: 10, Pending: 2, Oldest: now.Add(-time.Second)}, want: Behind, behindBy: 2},
+		"removed from the list":   {n: node(time.Second, Zone{Zone: "z.", Removing: true, Owned: 3}), want: Removing},
+		"removed, deletions held": {n: node(time.Second, Zone{Zone: "z.", Removing: true, Owned: 300, Held: 300}), want: Held, failing: true},
+		"removed, node stale":     {n: node(time.Minute, Zone{Zone: "z.", Removing: true, Owned: 3}), want: Stale, failing: true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -102,5 +105,38 @@ func TestRecent(t *testing.T) {
 	got := r.List()
 	if len(got) != 2 || got[0].Message != "b" || got[1].Message != "c" {
 		t.Fatalf("List = %+v", got)
+	}
+}
+
+func TestAbsentZones(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	opts := Options{StaleAfter: 20 * time.Second, MaxBehind: 30 * time.Second}
+	listed := map[string]time.Time{"a.": now.Add(-time.Hour), "b.": now.Add(-5 * time.Second), "c.": now.Add(-time.Hour), "d.": {}}
+	n := Node{Node: "n1", Time: now, Ready: true, PDNSReachable: true, ZoneList: "zonecast_zones",
+		Zones: []Zone{{Zone: "a."}, {Zone: "c.", Removing: true}}}
+	rows := AbsentZones(n, listed, now, opts)
+	SortRows(rows)
+	got := map[string]bool{}
+	for _, r := range rows {
+		if r.State != Absent || r.Node != "n1" {
+			t.Fatalf("row %+v", r)
+		}
+		got[r.Zone] = r.Failing
+	}
+	// b. was listed a moment ago: not failing yet; c. is being removed
+	// by the node and listed again: absent; d. without a time: failing.
+	want := map[string]bool{"b.": false, "c.": true, "d.": true}
+	if len(got) != len(want) {
+		t.Fatalf("absent rows %v, want %v", got, want)
+	}
+	for z, f := range want {
+		if g, ok := got[z]; !ok || g != f {
+			t.Fatalf("absent rows %v, want %v", got, want)
+		}
+	}
+	n.ZoneList = ""
+	if rows := AbsentZones(n, listed, now, opts); len(rows) != 0 {
+		t.Fatalf("a node that follows no list: %v", rows)
 	}
 }

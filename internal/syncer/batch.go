@@ -83,6 +83,9 @@ func (b *batch) inFlight() map[rrset.Key]struct{} {
 // desired state would not match the signatures written beside it.
 func (s *Syncer) prepare(zone string, zs *zoneState, keys []rrset.Key, ch plan.Changes, seq uint64, seqKnown bool, soa rrset.Set) *batch {
 	s.reportConflicts(zone, zs, keys, ch.Conflicts)
+	if s.retiring[zone] {
+		seqKnown = false // its SOA stays: the zone follows no stream position
+	}
 	ch, seqKnown, counted := s.holdDeletes(zone, zs, keys, ch, seqKnown)
 	if zs.notPresigned {
 		return nil

@@ -21,13 +21,14 @@ type DryRun struct {
 
 	mu      sync.Mutex
 	zones   map[string]map[rrset.Key]rrset.Set
+	deleted map[string]bool // zones the dry run deleted
 	planned []Planned
 }
 
 // Planned is one write a dry run did not make.
 type Planned struct {
 	Zone string    `json:"zone"`
-	Op   string    `json:"op"` // create-zone, create, change, delete
+	Op   string    `json:"op"` // create-zone, create, change, delete, delete-zone
 	Set  rrset.Set `json:"rrset"`
 	Was  rrset.Set `json:"was,omitzero"` // for change and delete: what PowerDNS serves
 }
@@ -52,6 +53,9 @@ func (d *DryRun) record(p Planned) {
 func (d *DryRun) Zone(ctx context.Context, zone string) ([]rrset.Set, bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.deleted[zone] {
+		return nil, false, nil
+	}
 	view, ok := d.zones[zone]
 	if !ok {
 		sets, found, err := d.PDNS.Zone(ctx, zone)
@@ -95,9 +99,27 @@ func (d *DryRun) CreateZone(_ context.Context, spec pdnsapi.ZoneSpec) error {
 	if d.zones == nil {
 		d.zones = map[string]map[rrset.Key]rrset.Set{}
 	}
-	ns := rrset.Set{Key: rrset.Key{Name: spec.Name, Type: "NS"}, TTL: spec.SOA.TTL, Records: spec.NS}
+	ttl := spec.NSTTL
+	if ttl == 0 {
+		ttl = spec.SOA.TTL
+	}
+	ns := rrset.Set{Key: rrset.Key{Name: spec.Name, Type: "NS"}, TTL: ttl, Records: spec.NS}
 	d.zones[spec.Name] = map[rrset.Key]rrset.Set{spec.SOA.Key: spec.SOA, ns.Key: ns}
+	delete(d.deleted, spec.Name)
 	d.record(Planned{Zone: spec.Name, Op: "create-zone", Set: spec.SOA})
+	return nil
+}
+
+// DeleteZone records the zone's deletion: the copy no longer has it.
+func (d *DryRun) DeleteZone(_ context.Context, zone string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.deleted == nil {
+		d.deleted = map[string]bool{}
+	}
+	d.deleted[zone] = true
+	delete(d.zones, zone)
+	d.record(Planned{Zone: zone, Op: "delete-zone", Set: rrset.Set{Key: rrset.Key{Name: zone, Type: "SOA"}}})
 	return nil
 }
 

@@ -192,6 +192,11 @@ func (s *Syncer) take(st *staging, busy map[rrset.Key]struct{}, budget int) {
 			continue
 		}
 		planned++
+		if s.retiring[e.zone] {
+			// Withdrawn from: nothing there is desired (an approval
+			// requeues its held deletions).
+			e.set = rrset.Set{Key: k}
+		}
 		d := plan.Decide(e.set, zs.actual, zs.owned)
 		st.zone(e.zone, hint).dec[k] = d
 		if d.Action == plan.Create && busy != nil && s.ledger.Logged() {

@@ -82,7 +82,10 @@ func (s *Syncer) holdDeletes(zone string, zs *zoneState, keys []rrset.Key, ch pl
 	}
 	if n := len(zs.held); n != had {
 		s.prog.setHeld(zone, n)
-		if n == 0 {
+		switch {
+		case n == 0 && s.retiring[zone]:
+			s.log.Info().Str("zone", zone).Msg("no deletion held any more in the zone removed from the zone list")
+		case n == 0:
 			s.log.Info().Str("zone", zone).Msg("no deletion held any more: the zone follows the stream again")
 			s.in.seqMoved(zone) // the SOA catches up with the stream
 			s.in.poke()
@@ -124,7 +127,7 @@ func (s *Syncer) settling() bool {
 // Approve lets the deletions that zone holds now be written, and returns
 // how many that is (0: nothing held). It waits for the writer, or ctx.
 func (s *Syncer) Approve(ctx context.Context, zone string) (int, error) {
-	if !slices.Contains(s.cfg.Zones, zone) {
+	if !slices.Contains(s.allZones(), zone) {
 		return 0, fmt.Errorf("approving deletions: %s is not a zone of this syncer", zone)
 	}
 	var n int
@@ -193,12 +196,21 @@ func (s *Syncer) approve(zone string) int {
 func (s *Syncer) Holds() []Hold {
 	p := s.Progress()
 	var out []Hold
-	for _, z := range s.cfg.Zones {
+	for _, z := range s.allZones() {
 		if zp := p.Zones[z]; zp.Held > 0 {
 			out = append(out, Hold{Zone: z, Held: zp.Held, Owned: zp.Owned})
 		}
 	}
 	return out
+}
+
+// allZones returns the managed zones, then the retiring ones (done with
+// or not).
+func (s *Syncer) allZones() []string {
+	if len(s.cfg.Retiring) == 0 {
+		return s.cfg.Zones
+	}
+	return append(slices.Clip(s.cfg.Zones), s.cfg.Retiring...)
 }
 
 // approveAtStart approves what the initial convergence held in the zones

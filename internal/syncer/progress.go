@@ -137,6 +137,19 @@ func (p *progress) setHeld(zone string, n int) {
 	p.count(p.m.HeldDeletions, zone, n, func(z *ZoneProgress) *int { return &z.Held })
 }
 
+// forget drops zone's entry and the gauges of its counts and positions:
+// a zone the syncer no longer has.
+func (p *progress) forget(zone string) {
+	for _, g := range []*prometheus.GaugeVec{p.m.OwnedRRsets, p.m.ReconcileDrift, p.m.Conflicts, p.m.HeldDeletions,
+		p.m.ZoneSeq, p.m.ZoneSerial} {
+		g.DeleteLabelValues(zone)
+	}
+	p.mu.Lock()
+	delete(p.zones, zone)
+	p.moved()
+	p.mu.Unlock()
+}
+
 func (p *progress) setDesired(n int) {
 	p.m.DesiredRRsets.Set(float64(n))
 	p.desired.Store(int64(n))

@@ -37,7 +37,7 @@ func (s *Syncer) loadAll(ctx context.Context) error {
 			return fmt.Errorf("reading zone %s: %w", zone, err)
 		}
 	}
-	return nil
+	return s.loadRetiring(wctx)
 }
 
 // loadZone reads one zone and its ownership record, creating the zone if
@@ -48,7 +48,8 @@ func (s *Syncer) loadZone(ctx context.Context, zone string) error {
 		return fmt.Errorf("reading zone: %w", err)
 	}
 	if !found {
-		spec := pdnsapi.ZoneSpec{Name: zone, SOA: s.soa(zone, 0), NS: s.nsFor(zone), Account: "zonecast"}
+		zc := s.zoneConfig(zone)
+		spec := pdnsapi.ZoneSpec{Name: zone, SOA: s.soa(zone, 0), NS: s.nsFor(zone), NSTTL: zc.NSTTL, Account: "zonecast"}
 		if err := s.pdns.CreateZone(ctx, spec); err != nil {
 			return fmt.Errorf("creating zone: %w", err)
 		}
@@ -57,6 +58,12 @@ func (s *Syncer) loadZone(ctx context.Context, zone string) error {
 			return fmt.Errorf("reading created zone: %w", err)
 		}
 	}
+	return s.takeZone(ctx, zone, sets)
+}
+
+// takeZone reads zone's ownership record and caches it with the zone's
+// RRsets as read.
+func (s *Syncer) takeZone(ctx context.Context, zone string, sets []rrset.Set) error {
 	owned, err := s.ledger.Load(ctx, zone)
 	if err != nil {
 		return err
@@ -120,18 +127,23 @@ func (s *Syncer) syncAll(ctx context.Context) error {
 			return fmt.Errorf("reconciling zone %s: %w", zone, err)
 		}
 	}
+	if err := s.syncRetiring(wctx); err != nil {
+		return err
+	}
 	s.needReconcile = false
 	s.prog.setReachable(true)
 	s.prog.reconciled(time.Now())
+	s.retire(wctx)
 	s.log.Debug().Dur("took", time.Since(start)).Msg("reconciliation done")
 	return nil
 }
 
 func (s *Syncer) nsFor(zone string) []string {
-	if len(s.cfg.NS) > 0 {
-		return s.cfg.NS
+	zc := s.zoneConfig(zone)
+	if len(zc.NS) > 0 {
+		return zc.NS
 	}
-	return []string{s.cfg.SOA.mname(zone)}
+	return []string{zc.SOA.mname(zone)}
 }
 
 // Parts of a full pass: while one part is written, the next is planned

@@ -40,6 +40,9 @@ func (r *rectifier) postpone() {
 	}
 }
 
+// forget drops zone's rectify, if one is due.
+func (r *rectifier) forget(zone string) { delete(r.due, zone) }
+
 // next returns when the next rectify is due.
 func (r *rectifier) next() (time.Time, bool) {
 	var first time.Time
@@ -68,7 +71,7 @@ func (r *rectifier) takeDue(zones []string) []string {
 // rectifyDue rectifies the zones whose rectify is due; a failure is tried
 // again a delay later.
 func (s *Syncer) rectifyDue(ctx context.Context) {
-	for _, zone := range s.rect.takeDue(s.cfg.Zones) {
+	for _, zone := range s.rect.takeDue(s.allZones()) {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
 		start := time.Now()
 		err := s.pdns.Rectify(wctx, zone)

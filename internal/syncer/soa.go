@@ -54,12 +54,33 @@ func writtenSerial(changes []pdnsapi.Change) (uint32, bool) {
 	return 0, false
 }
 
+// ZoneConfig is what one zone is created with, and its SOA template.
+type ZoneConfig struct {
+	SOA   SOA
+	NS    []string // apex NS; empty: Config.NS
+	NSTTL uint32   // TTL of the apex NS RRset; 0: the SOA's
+}
+
+// zoneConfig returns the settings of zone: its own (Config.PerZone), or
+// the syncer's.
+func (s *Syncer) zoneConfig(zone string) ZoneConfig {
+	zc, ok := s.cfg.PerZone[zone]
+	if !ok {
+		return ZoneConfig{SOA: s.cfg.SOA, NS: s.cfg.NS}
+	}
+	if len(zc.NS) == 0 {
+		zc.NS = s.cfg.NS
+	}
+	return zc
+}
+
 // soa returns the zone's SOA RRset for stream sequence seq, canonical.
 func (s *Syncer) soa(zone string, seq uint64) rrset.Set {
-	t := s.cfg.SOA
+	zc := s.zoneConfig(zone)
+	t := zc.SOA
 	mname := t.MName
-	if mname == "" && len(s.cfg.NS) > 0 {
-		mname = s.cfg.NS[0]
+	if mname == "" && len(zc.NS) > 0 {
+		mname = zc.NS[0]
 	}
 	t.MName = mname
 	content := fmt.Sprintf("%s %s %d %d %d %d %d", t.mname(zone), t.rname(zone), Serial(seq),

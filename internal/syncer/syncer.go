@@ -9,6 +9,7 @@
 //     changes and the full pass of a reconciliation;
 //   - ownership.go: claims and releases through owner.Ledger;
 //   - hold.go: the safety valve; rectify.go: rectify scheduling;
+//   - retire.go: withdrawing from zones removed from the zone list;
 //   - progress.go: applied positions for status, healing and applied
 //     reports (internal/monitor);
 //   - this file: the writer loop that ties them together.
@@ -35,6 +36,7 @@ type PDNS interface {
 	Zone(ctx context.Context, zone string) ([]rrset.Set, bool, error)
 	RRset(ctx context.Context, zone string, key rrset.Key) (rrset.Set, bool, error)
 	CreateZone(ctx context.Context, spec pdnsapi.ZoneSpec) error
+	DeleteZone(ctx context.Context, zone string) error
 	Apply(ctx context.Context, zone string, changes, always []pdnsapi.Change) ([]pdnsapi.Rejection, error)
 	owner.Metadata
 	Rectify(ctx context.Context, zone string) error
@@ -48,10 +50,19 @@ type Config struct {
 	// Signed lists zones (among Zones) served as presigned: their data,
 	// signatures, denial records, SOA and apex NS come from the signer's
 	// subjects (SignedPrefix, default events.DefaultSignedPrefix) only.
-	Signed            []string
-	SignedPrefix      string
-	SOA               SOA
-	NS                []string      // apex NS records of zones the syncer creates
+	Signed       []string
+	SignedPrefix string
+	SOA          SOA
+	NS           []string // apex NS records of zones the syncer creates
+	// PerZone gives zones of Zones their own SOA template and apex NS
+	// (those of the fleet's zone list); the others take SOA and NS.
+	PerZone map[string]ZoneConfig
+	// Retiring lists zones (not in Zones) removed from the zone list that
+	// the syncer withdraws from: it deletes the RRsets it owns there,
+	// through the delete limit like any deletion, then the zone itself
+	// once nothing but its SOA and apex NS is left (see retire.go). A
+	// zone PowerDNS does not have is done with at once.
+	Retiring          []string
 	BatchDelay        time.Duration // gathering time after the first change of a round
 	ReconcileInterval time.Duration // full reconciliation period; 0 disables
 	RectifyDelay      time.Duration // delay before rectifying a zone whose names changed
@@ -109,6 +120,7 @@ type Syncer struct {
 	needReconcile bool
 	signed        map[string]bool // Config.Signed
 	presignAt     time.Time       // next read of missing PRESIGNED marks (presignDue)
+	retiring      map[string]bool // Config.Retiring not yet done with
 }
 
 // New returns a syncer. Call HandleMessage for every stream delivery,
@@ -147,6 +159,10 @@ func New(cfg Config, pdns PDNS, m *Metrics, log zerolog.Logger) *Syncer {
 	for _, z := range cfg.Signed {
 		signed[z] = true
 	}
+	retiring := make(map[string]bool, len(cfg.Retiring))
+	for _, z := range cfg.Retiring {
+		retiring[z] = true
+	}
 	return &Syncer{
 		cfg: cfg, pdns: pdns, m: m, log: log, prog: prog,
 		in:     newIntake(cfg.Zones, cfg.Signed, cfg.Prefix, cfg.SignedPrefix, cfg.Now, m, prog, log),
@@ -158,6 +174,7 @@ func New(cfg Config, pdns PDNS, m *Metrics, log zerolog.Logger) *Syncer {
 		ready:     make(chan struct{}),
 		zones:     map[string]*zoneState{},
 		signed:    signed,
+		retiring:  retiring,
 	}
 }
 
@@ -271,6 +288,7 @@ func (s *Syncer) follow(ctx context.Context) {
 				return
 			}
 			s.retry(ctx, "applying changes", s.flush)
+			s.retire(ctx)
 			idleTimer.Reset(idleAfter)
 		case <-idle:
 			s.cfg.Idle()

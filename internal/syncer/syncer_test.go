@@ -40,6 +40,8 @@ type fakePDNS struct {
 	afterApply func(always []pdnsapi.Change)
 	rounds     []applyRound // every successful Apply
 	deleted    int          // RRset deletions written
+	missing    bool         // PowerDNS does not have the zone (DeleteZone)
+	created    []pdnsapi.ZoneSpec
 }
 
 type applyRound struct{ changes, always int }
@@ -56,7 +58,7 @@ func (f *fakePDNS) Zone(_ context.Context, z string) ([]rrset.Set, bool, error) 
 	for _, s := range f.sets {
 		out = append(out, s)
 	}
-	return out, true, nil
+	return out, !f.missing, nil
 }
 
 func (f *fakePDNS) RRset(_ context.Context, z string, k rrset.Key) (rrset.Set, bool, error) {
@@ -66,7 +68,25 @@ func (f *fakePDNS) RRset(_ context.Context, z string, k rrset.Key) (rrset.Set, b
 	return s, ok, nil
 }
 
-func (f *fakePDNS) CreateZone(context.Context, pdnsapi.ZoneSpec) error { return nil }
+func (f *fakePDNS) CreateZone(_ context.Context, spec pdnsapi.ZoneSpec) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.created = append(f.created, spec)
+	if f.missing {
+		f.missing = false
+		f.sets[spec.SOA.Key] = spec.SOA
+	}
+	return nil
+}
+
+func (f *fakePDNS) DeleteZone(context.Context, string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.missing = true
+	clear(f.sets)
+	clear(f.meta)
+	return nil
+}
 
 func (f *fakePDNS) Apply(_ context.Context, z string, changes, always []pdnsapi.Change) ([]pdnsapi.Rejection, error) {
 	if f.onApply != nil {
