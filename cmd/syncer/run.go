@@ -169,6 +169,13 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 		}
 		return health.Serve(ctx, cfg.httpListen, mux)
 	})
+	// Once for the process: between two cores SIGHUP must not find the
+	// signal's default action (the end of the process) in place.
+	cli.OnHUP(ctx, func() {
+		if s := sh.syncer.Load(); s != nil {
+			s.RequestReconcile()
+		}
+	})
 	switch {
 	case cfg.zoneBucket == "":
 		sh.zones.set(nil)
@@ -222,6 +229,7 @@ type shared struct {
 	zones        *zoneFollower
 	restarts     prometheus.Counter
 	mon          atomic.Pointer[monitor.Monitor] // the running core's, for /status
+	syncer       atomic.Pointer[syncer.Syncer]   // the running core's, for SIGHUP
 }
 
 // zoneListWait bounds the wait for the zone list at start when the flags
@@ -388,7 +396,7 @@ func runCore(ctx context.Context, sh *shared, a zonelist.Assignment, first bool)
 		}
 		return nil
 	})
-	cli.OnHUP(ctx, s.RequestReconcile)
+	sh.syncer.Store(s)
 
 	planned := make(chan error, 1)
 	if cfg.plan {
