@@ -37,6 +37,9 @@ type User struct {
 	FailedLogins int       `json:"failed_logins,omitempty"`
 	LockedUntil  time.Time `json:"locked_until,omitempty"`
 	Created      time.Time `json:"created"`
+	// Sessions are the ids of the user's newest sessions, oldest first
+	// (AddSession): a login beyond the page's bound ends the oldest.
+	Sessions []string `json:"sessions,omitempty"`
 }
 
 // The name becomes a key-value key ("user.<name>"), where a dot may not
@@ -89,6 +92,11 @@ func (u User) Validate() (User, error) {
 	}
 	if u.FailedLogins < 0 {
 		return User{}, invalidf("user %s: negative failed logins", u.Name)
+	}
+	for _, id := range u.Sessions {
+		if !ValidSessionID(id) {
+			return User{}, invalidf("user %s: session id %q", u.Name, id)
+		}
 	}
 	return u, nil
 }

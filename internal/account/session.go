@@ -65,3 +65,23 @@ func random32() (string, error) {
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
+
+// AddSession returns u with the session id as its newest, replaced (the
+// session this login takes the place of; "" none) taken out, and at most
+// keep (at least 1) kept: the ids it drops, oldest first, are the sessions
+// to end.
+func (u User) AddSession(id, replaced string, keep int) (User, []string) {
+	ids := make([]string, 0, len(u.Sessions)+1)
+	for _, s := range u.Sessions {
+		if s != replaced && s != id {
+			ids = append(ids, s)
+		}
+	}
+	ids = append(ids, id)
+	var ended []string
+	if n := len(ids) - max(keep, 1); n > 0 {
+		ended, ids = ids[:n:n], ids[n:]
+	}
+	u.Sessions = ids
+	return u, ended
+}
