@@ -56,9 +56,9 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, rq *requ
 	ctx := r.Context()
 	cur, pw, confirm := r.PostForm.Get("current"), r.PostForm.Get("new"), r.PostForm.Get("confirm")
 	now := s.now()
-	res := s.limiter(limitKey(r), now).ReserveN(now, 1)
-	if !res.OK() || res.DelayFrom(now) > 0 {
-		res.CancelAt(now)
+	a := s.limits.take(remoteIP(r), now)
+	if !a.ok {
+		retryAfter(w, a.wait)
 		s.showAccount(w, r, rq, http.StatusTooManyRequests, "Too many attempts. Wait a minute and try again.", "")
 		return
 	}
@@ -67,7 +67,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, rq *requ
 		s.showAccount(w, r, rq, http.StatusBadRequest, "The current password is wrong.", "")
 		return
 	}
-	res.CancelAt(now)
+	s.limits.refund(a, s.now())
 	if pw != confirm {
 		s.showAccount(w, r, rq, http.StatusBadRequest, "The new password and its confirmation differ.", "")
 		return

@@ -6,13 +6,11 @@ import (
 	"errors"
 	"math"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/time/rate"
 
 	"github.com/zonecast/zonecast/internal/account"
 	"github.com/zonecast/zonecast/internal/gwstore"
@@ -86,8 +84,8 @@ func loginFormOK(r *http.Request) bool {
 
 // loginPost checks a login: the password step (user name, password and,
 // for a user with TOTP, optionally the code), or the code step of a
-// pending session. Each attempt takes a token of the remote address's
-// limiter, which a successful one gives back.
+// pending session. Each attempt takes a token of every level of the login
+// limit (loginLimits), which a successful one gives back.
 func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	if !s.parseForm(w, r, nil) {
 		return
@@ -105,18 +103,15 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	res := s.limiter(limitKey(r), now).ReserveN(now, 1)
-	if !res.OK() || res.DelayFrom(now) > 0 {
-		wait := res.DelayFrom(now)
-		res.CancelAt(now)
+	a := s.limits.take(remoteIP(r), now)
+	if !a.ok {
 		s.m.login(loginRateLimited)
-		s.log.Warn().Str("remote", r.RemoteAddr).Msg("login refused: too many attempts from this address")
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(wait, time.Second).Seconds()))))
-		s.renderLogin(w, r, http.StatusTooManyRequests, "Too many login attempts from your address. Wait a minute and try again.", "")
+		s.log.Warn().Str("remote", r.RemoteAddr).Str("limit", a.refused).Msg("login refused: too many attempts")
+		retryAfter(w, a.wait)
+		s.renderLogin(w, r, http.StatusTooManyRequests, "Too many login attempts. Wait a minute and try again.", "")
 		return
 	}
-	// Cancelling at the time of the reservation gives its token back.
-	refund := func() { res.CancelAt(now) }
+	refund := func() { s.limits.refund(a, s.now()) }
 	if pending != nil {
 		s.codeStep(w, r, *pending, now, refund)
 		return
@@ -124,25 +119,43 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	s.passwordStep(w, r, now, refund)
 }
 
+// retryAfter sets Retry-After to wait, in whole seconds, at least one.
+func retryAfter(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(wait, time.Second).Seconds()))))
+}
+
+// dummyHash is the argon2id hash, with HashPassword's parameters, of a
+// password no one knows: an unknown user's password is checked against
+// it, so that a name that does not exist costs the same hashing time as
+// one that does.
+const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$AthWuKWfe/mcUubWBlqd2g$V+7NfdHDJ/N3FM7g+iLAFXtlaOvO/aG/BI+y8idk7Xs"
+
 func (s *Server) passwordStep(w http.ResponseWriter, r *http.Request, now time.Time, refund func()) {
 	ctx := r.Context()
 	name := strings.ToLower(strings.TrimSpace(r.PostForm.Get("username")))
 	pw, code := r.PostForm.Get("password"), strings.TrimSpace(r.PostForm.Get("totp"))
-	log := s.log.With().Str("user", name).Str("remote", r.RemoteAddr).Logger()
+	// A name that is not one is not logged: people paste passwords into
+	// that field.
+	valid := account.ValidName(name)
+	lc := s.log.With().Str("remote", r.RemoteAddr)
+	if valid == nil {
+		lc = lc.Str("user", name)
+	}
+	log := lc.Logger()
 	refused := func(result, reason string) {
 		s.m.login(result)
 		log.Warn().Str("reason", reason).Msg("login refused")
 		s.renderLogin(w, r, http.StatusUnauthorized, badLogin, name)
 	}
-	var u account.User
-	var rev uint64
-	err := account.ValidName(name)
-	if err == nil {
-		u, rev, err = s.cfg.Store.User(ctx, name)
+	if valid != nil {
+		s.checkPassword(ctx, dummyHash, pw) // as long as for a user who exists
+		refused(loginFailed, "not a valid user name")
+		return
 	}
+	u, rev, err := s.cfg.Store.User(ctx, name)
 	switch {
-	case err != nil && (errors.Is(err, gwstore.ErrNotFound) || errors.Is(err, account.ErrInvalid)):
-		s.checkPassword(ctx, s.dummy(), pw) // as long as for a user who exists
+	case errors.Is(err, gwstore.ErrNotFound) || errors.Is(err, account.ErrInvalid):
+		s.checkPassword(ctx, dummyHash, pw)
 		refused(loginFailed, "no such user")
 		return
 	case err != nil:
@@ -151,7 +164,7 @@ func (s *Server) passwordStep(w http.ResponseWriter, r *http.Request, now time.T
 		return
 	}
 	if locked, d := u.Locked(now); locked {
-		s.checkPassword(ctx, s.dummy(), pw)
+		s.checkPassword(ctx, dummyHash, pw)
 		refused(loginLocked, "account locked for "+d.Round(time.Second).String()+" after failed logins")
 		return
 	}
@@ -163,7 +176,7 @@ func (s *Server) passwordStep(w http.ResponseWriter, r *http.Request, now time.T
 	if u.TOTPSecret != "" {
 		if code == "" {
 			refund()
-			sess, err := s.startSession(ctx, w, r, u.Name, true)
+			sess, err := s.newSession(ctx, w, r, u, rev, true, nil)
 			if err != nil {
 				s.m.login(loginError)
 				s.internalError(w, r, nil, "start a session", err)
@@ -221,10 +234,7 @@ func (s *Server) codeStep(w http.ResponseWriter, r *http.Request, sess account.S
 // id (the pending one, if any, is deleted).
 func (s *Server) loggedIn(w http.ResponseWriter, r *http.Request, u account.User, rev uint64, refund func(), log zerolog.Logger) {
 	ctx := r.Context()
-	if u.FailedLogins > 0 || !u.LockedUntil.IsZero() {
-		s.putUser(ctx, u, rev, func(u account.User) account.User { return u.Succeeded() }, log)
-	}
-	if _, err := s.startSession(ctx, w, r, u.Name, false); err != nil {
+	if _, err := s.newSession(ctx, w, r, u, rev, false, account.User.Succeeded); err != nil {
 		s.m.login(loginError)
 		s.internalError(w, r, nil, "start a session", err)
 		return
@@ -237,19 +247,23 @@ func (s *Server) loggedIn(w http.ResponseWriter, r *http.Request, u account.User
 }
 
 // failed records a failed login in the user record, which every gateway
-// reads: the lockout holds across the fleet.
+// reads: the lockout holds across the fleet. The write runs beside the
+// answer, not before it: a wrong password of a user who exists must take
+// no longer than one of a name that does not (Wait waits for it).
 func (s *Server) failed(ctx context.Context, u account.User, rev uint64, now time.Time, log zerolog.Logger) {
-	s.putUser(ctx, u, rev, func(u account.User) account.User { return u.Failed(now) }, log)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	s.bg.Go(func() {
+		defer cancel()
+		err := s.updateUser(ctx, u, rev, func(u *account.User) error { *u = u.Failed(now); return nil })
+		if err != nil {
+			log.Error().Err(err).Msg("recording a failed login in the user record")
+		}
+	})
 }
 
-// putUser applies change to the user record (updateUser), logging a
-// failure: the login goes on either way.
-func (s *Server) putUser(ctx context.Context, u account.User, rev uint64, change func(account.User) account.User, log zerolog.Logger) {
-	err := s.updateUser(ctx, u, rev, func(u *account.User) error { *u = change(*u); return nil })
-	if err != nil {
-		log.Error().Err(err).Msg("recording a login in the user record")
-	}
-}
+// recordTimeout bounds the recording of a failed login, which no request
+// waits for.
+const recordTimeout = 10 * time.Second
 
 // casAttempts bounds the retries of a compare-and-set.
 const casAttempts = 5
@@ -276,43 +290,6 @@ func (s *Server) hashPassword(ctx context.Context, pw string) (string, error) {
 	return account.HashPassword(pw)
 }
 
-// limitKey is what login attempts are counted by: the address, or its
-// /64 for IPv6 (one subscriber's network).
-func limitKey(r *http.Request) string {
-	ip, err := netip.ParseAddr(remoteIP(r))
-	if err != nil {
-		return remoteIP(r)
-	}
-	if ip = ip.Unmap(); ip.Is6() {
-		p, _ := ip.WithZone("").Prefix(64)
-		return p.String()
-	}
-	return ip.String()
-}
-
-// maxLimiters bounds the addresses remembered; beyond, the full ones are
-// forgotten (they are as good as new).
+// maxLimiters bounds the addresses and networks the login limit
+// remembers (loginLimits).
 const maxLimiters = 10000
-
-func (s *Server) limiter(key string, now time.Time) *rate.Limiter {
-	s.limMu.Lock()
-	defer s.limMu.Unlock()
-	if l, ok := s.limiters[key]; ok {
-		return l
-	}
-	if len(s.limiters) >= maxLimiters {
-		for k, l := range s.limiters {
-			if l.TokensAt(now) >= float64(s.cfg.LoginBurst) {
-				delete(s.limiters, k)
-			}
-		}
-		if len(s.limiters) >= maxLimiters {
-			// Every one is in use: forget them all rather than grow. The
-			// lockout in the user records still holds.
-			clear(s.limiters)
-		}
-	}
-	l := rate.NewLimiter(s.cfg.LoginRate, s.cfg.LoginBurst)
-	s.limiters[key] = l
-	return l
-}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -11,10 +12,14 @@ import (
 	"github.com/zonecast/zonecast/internal/gwstore"
 )
 
-// Cookies: the session's, and the login form's double-submit token.
+// Cookies: the session's, and the login form's double-submit token. The
+// __Host- prefix makes browsers take them only from this host, Secure,
+// with Path=/ and no Domain: a page on a sibling subdomain, which counts as
+// the same site, cannot set them (and so cannot plant a login token it
+// knows).
 const (
-	sessionCookie = "zc_session"
-	loginCookie   = "zc_login"
+	sessionCookie = "__Host-zc_session"
+	loginCookie   = "__Host-zc_login"
 )
 
 // maxForm bounds a form's body.
@@ -123,26 +128,69 @@ func (s *Server) currentSession(ctx context.Context, r *http.Request) (account.S
 	return sess, nil
 }
 
+// maxSessions is the most sessions a user has at once; a login beyond
+// ends the oldest. Logins give their attempt of the login limit back, so
+// without a bound one account could fill the bucket every gateway
+// watches.
+const maxSessions = 10
+
 // startSession stores a new session of user (pending: the TOTP code is
 // still due) and sets its cookie. Any session r had is deleted: the id
 // changes at login.
 func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, user string, pending bool) (account.Session, error) {
+	u, rev, err := s.cfg.Store.User(ctx, user)
+	if err != nil {
+		return account.Session{}, err
+	}
+	return s.newSession(ctx, w, r, u, rev, pending, nil)
+}
+
+// newSession is startSession of u, read at rev. The session's id goes
+// into the user record (account.User.AddSession) before the session is
+// stored, in the same write as change (nil: none); the sessions it drops
+// are deleted.
+func (s *Server) newSession(ctx context.Context, w http.ResponseWriter, r *http.Request, u account.User, rev uint64, pending bool,
+	change func(account.User) account.User) (account.Session, error) {
 	ttl := s.cfg.SessionTTL
 	if pending {
 		ttl = pendingTTL
 	}
-	cookie, sess, err := account.NewSession(user, s.now(), ttl)
+	cookie, sess, err := account.NewSession(u.Name, s.now(), ttl)
 	if err != nil {
 		return account.Session{}, err
 	}
 	sess.Pending = pending
+	var replaced string
+	if old, err := r.Cookie(sessionCookie); err == nil && old.Value != "" {
+		replaced = account.SessionID(old.Value)
+	}
+	var ended []string
+	err = s.updateUser(ctx, u, rev, func(u *account.User) error {
+		if change != nil {
+			*u = change(*u)
+		}
+		*u, ended = u.AddSession(sess.ID, replaced, maxSessions)
+		return nil
+	})
+	if err != nil {
+		return account.Session{}, fmt.Errorf("adding the session to the user record: %w", err)
+	}
 	if err := s.cfg.Store.PutSession(ctx, sess); err != nil {
 		return account.Session{}, err
 	}
-	if old, err := r.Cookie(sessionCookie); err == nil && old.Value != "" {
-		if err := s.cfg.Store.DeleteSession(ctx, account.SessionID(old.Value)); err != nil && !errors.Is(err, gwstore.ErrNotFound) {
-			s.log.Warn().Err(err).Str("user", user).Msg("deleting the session replaced at login")
+	if replaced != "" {
+		if err := s.cfg.Store.DeleteSession(ctx, replaced); err != nil && !errors.Is(err, gwstore.ErrNotFound) {
+			s.log.Warn().Err(err).Str("user", u.Name).Msg("deleting the session replaced at login")
 		}
+	}
+	for _, id := range ended {
+		if err := s.cfg.Store.DeleteSession(ctx, id); err != nil && !errors.Is(err, gwstore.ErrNotFound) {
+			s.log.Warn().Err(err).Str("user", u.Name).Msg("deleting the oldest session beyond the bound")
+		}
+	}
+	if len(ended) > 0 {
+		s.log.Info().Str("user", u.Name).Int("sessions", len(ended)).Int("max", maxSessions).
+			Msg("oldest sessions ended: a user has at most max")
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: cookie, Path: "/", MaxAge: int(ttl / time.Second),
 		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})

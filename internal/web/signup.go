@@ -46,9 +46,9 @@ func (s *Server) signupPost(w http.ResponseWriter, r *http.Request) {
 		s.render(w, "signup", code, view{Title: "Sign up", CSRF: loginToken(w, r), Error: msg, Data: signupData{Username: name}})
 	}
 	now := s.now()
-	if res := s.limiter(limitKey(r), now).ReserveN(now, 1); !res.OK() || res.DelayFrom(now) > 0 {
-		res.CancelAt(now)
-		again(http.StatusTooManyRequests, "Too many attempts from your address. Wait a minute and try again.")
+	if a := s.limits.take(remoteIP(r), now); !a.ok {
+		retryAfter(w, a.wait)
+		again(http.StatusTooManyRequests, "Too many attempts. Wait a minute and try again.")
 		return
 	}
 	pw := r.PostForm.Get("password")

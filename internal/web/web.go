@@ -114,9 +114,14 @@ type Config struct {
 	// configurations (e.g. https://dyn.example.net); empty: placeholders.
 	DyndnsURL string
 	// LoginRate and LoginBurst limit the login attempts per remote
-	// address (a /64 for IPv6); a successful one gives its token back.
+	// address (a /64 for IPv6); an IPv6 /48 has four times both. A
+	// successful one gives its token back.
 	LoginRate  rate.Limit // default one per 10 s
 	LoginBurst int        // default 5
+	// LoginTotalRate and LoginTotalBurst limit the attempts of all
+	// addresses together.
+	LoginTotalRate  rate.Limit // default one per second
+	LoginTotalBurst int        // default 100
 	// Issuer names the service in authenticator apps (default zonecast).
 	Issuer string
 	// Settle bounds the wait for the Directory to show a change just
@@ -131,14 +136,15 @@ type Server struct {
 	m    *Metrics
 	tmpl map[string]*template.Template
 
-	limMu    sync.Mutex
-	limiters map[string]*rate.Limiter
+	limits *loginLimits
 
 	// hashing bounds the argon2id computations at once: each takes
 	// 19 MiB, and a burst of logins from many addresses must not take
 	// the gateway's memory.
 	hashing chan struct{}
-	dummy   func() string // a hash to check unknown users' passwords against
+
+	// bg is the work requests leave running after their answer (Wait).
+	bg sync.WaitGroup
 }
 
 //go:embed templates/*.html
@@ -161,6 +167,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.LoginBurst <= 0 {
 		cfg.LoginBurst = 5
 	}
+	if cfg.LoginTotalRate == 0 {
+		cfg.LoginTotalRate = 1
+	}
+	if cfg.LoginTotalBurst <= 0 {
+		cfg.LoginTotalBurst = 100
+	}
 	if cfg.Issuer == "" {
 		cfg.Issuer = "zonecast"
 	}
@@ -177,17 +189,20 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	limits := newLoginLimits(
+		limitLevel{name: "address", rate: cfg.LoginRate, burst: cfg.LoginBurst},
+		limitLevel{name: "network", rate: 4 * cfg.LoginRate, burst: 4 * cfg.LoginBurst},
+		limitLevel{name: "total", rate: cfg.LoginTotalRate, burst: cfg.LoginTotalBurst},
+		maxLimiters)
 	s := &Server{cfg: cfg, log: cfg.Log.With().Str("component", "web").Logger(), m: cfg.Metrics, tmpl: tmpl,
-		limiters: map[string]*rate.Limiter{}, hashing: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
-	s.dummy = sync.OnceValue(func() string {
-		h, err := account.HashPassword("zonecast: no such user, same work")
-		if err != nil {
-			s.log.Error().Err(err).Msg("hashing the password of unknown users")
-		}
-		return h
-	})
+		limits: limits, hashing: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
 	return s, nil
 }
+
+// Wait waits for the work that requests left running after their answer:
+// failed logins being recorded in the user records. Call it once the HTTP
+// server has shut down.
+func (s *Server) Wait() { s.bg.Wait() }
 
 // pages are the templates, each rendered inside layout.html.
 var pages = []string{"login", "hosts", "host", "account", "admin", "signup", "message"}
