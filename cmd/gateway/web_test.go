@@ -38,7 +38,7 @@ import (
 )
 
 // sessionCookie is the web page's session cookie (docs/web.md).
-const sessionCookie = "zc_session"
+const sessionCookie = "__Host-zc_session"
 
 // pdnsNoQueryCache turns PowerDNS's query cache off, as docs/dnssec.md
 // sets up a node. A query that PowerDNS answers while a write lands can
