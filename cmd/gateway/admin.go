@@ -199,9 +199,9 @@ func hostAdd(ctx context.Context, st *gwstore.Store, o *adminOptions, args []str
 			return fmt.Errorf("adding host: owner: %w", err)
 		}
 	}
-	h, err := st.PutHost(ctx, gwstore.Host{Name: args[0], TTL: uint32(o.ttl), LeaseSeconds: int64(o.lease / time.Second),
+	h, _, err := st.PutHost(ctx, gwstore.Host{Name: args[0], TTL: uint32(o.ttl), LeaseSeconds: int64(o.lease / time.Second),
 		Owner: o.owner, PrefixFrom: o.prefixFrom, PrefixLen: o.prefixLen, InterfaceID: o.interfaceID,
-		Created: time.Now().UTC()}, true)
+		Created: time.Now().UTC()}, 0)
 	if err != nil {
 		return fmt.Errorf("adding host: %w", err)
 	}
@@ -261,8 +261,10 @@ func remove(what string, del func(st *gwstore.Store, ctx context.Context, name s
 	}
 }
 
+// tokenIssue adds a token to the host, compare-and-set (gwstore.UpdateHost):
+// tokens issued or revoked at once, here or on the web page, all count.
 func tokenIssue(ctx context.Context, st *gwstore.Store, _ *adminOptions, args []string) error {
-	h, err := readHost(ctx, st, args[0])
+	name, err := canonicalArg(args[0])
 	if err != nil {
 		return err
 	}
@@ -270,8 +272,8 @@ func tokenIssue(ctx context.Context, st *gwstore.Store, _ *adminOptions, args []
 	if err != nil {
 		return err
 	}
-	h.Tokens = append(h.Tokens, rec)
-	if _, err := st.PutHost(ctx, h, false); err != nil {
+	h, err := gwstore.UpdateHost(ctx, st, name, func(h *gwstore.Host) error { h.Tokens = append(h.Tokens, rec); return nil })
+	if err != nil {
 		return fmt.Errorf("storing token: %w", err)
 	}
 	fmt.Fprintf(os.Stderr, "issued token %s for %s (shown once; only its hash is stored)\n", rec.ID, h.Name)
@@ -279,37 +281,35 @@ func tokenIssue(ctx context.Context, st *gwstore.Store, _ *adminOptions, args []
 	return nil
 }
 
+// errNoToken: the host has no token to revoke (by that id).
+var errNoToken = errors.New("no token to revoke")
+
 func tokenRevoke(ctx context.Context, st *gwstore.Store, _ *adminOptions, args []string) error {
-	h, err := readHost(ctx, st, args[0])
+	name, err := canonicalArg(args[0])
 	if err != nil {
 		return err
 	}
-	n := len(h.Tokens)
-	if len(args) > 1 {
-		h.Tokens = slices.DeleteFunc(h.Tokens, func(t gwstore.Token) bool { return t.ID == args[1] })
-	} else {
-		h.Tokens = nil
+	revoked := 0
+	_, err = gwstore.UpdateHost(ctx, st, name, func(h *gwstore.Host) error {
+		n := len(h.Tokens)
+		if len(args) > 1 {
+			h.Tokens = slices.DeleteFunc(h.Tokens, func(t gwstore.Token) bool { return t.ID == args[1] })
+		} else {
+			h.Tokens = nil
+		}
+		if revoked = n - len(h.Tokens); revoked == 0 {
+			return errNoToken
+		}
+		return nil
+	})
+	if errors.Is(err, errNoToken) {
+		return fmt.Errorf("revoking token: no token to revoke for %s", name)
 	}
-	if len(h.Tokens) == n {
-		return fmt.Errorf("revoking token: no token to revoke for %s", h.Name)
-	}
-	if _, err := st.PutHost(ctx, h, false); err != nil {
+	if err != nil {
 		return fmt.Errorf("revoking token: %w", err)
 	}
-	fmt.Fprintf(os.Stderr, "revoked %d token(s) of %s\n", n-len(h.Tokens), h.Name)
+	fmt.Fprintf(os.Stderr, "revoked %d token(s) of %s\n", revoked, name)
 	return nil
-}
-
-func readHost(ctx context.Context, st *gwstore.Store, arg string) (gwstore.Host, error) {
-	name, err := canonicalArg(arg)
-	if err != nil {
-		return gwstore.Host{}, err
-	}
-	h, err := st.Host(ctx, name)
-	if err != nil {
-		return gwstore.Host{}, fmt.Errorf("reading host: %w", err)
-	}
-	return h, nil
 }
 
 // canonicalArg returns the canonical form of a name given as an

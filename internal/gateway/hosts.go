@@ -82,6 +82,19 @@ func (g *Gateway) HostState(h gwstore.Host) HostState {
 	return s
 }
 
+// InUse reports whether name has records of any type from any origin in
+// the gateway's desired state (its own changes in flight included): a
+// TSIG key's, an LXD watcher's, a SIG(0) claim's, or a dyndns host's,
+// also one left behind by a host removed without withdrawing. Served
+// RRsets merge every origin, so a new host there would publish beside
+// them.
+func (g *Gateway) InUse(name string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.idx.ExpireDue(g.cfg.Now())
+	return len(g.idx.Types(name)) > 0 // changes in flight are folded in when sent
+}
+
 // canonicalAddrs checks addrs, all of one family (v4 or not), and
 // returns them canonical, sorted and unique; nil stays nil (the family is
 // left alone), empty stays empty (its records go).
@@ -93,7 +106,7 @@ func canonicalAddrs(addrs []string, v4 bool) ([]string, error) {
 	for _, a := range addrs {
 		ip, err := netip.ParseAddr(strings.TrimSpace(a))
 		if err != nil || ip.Zone() != "" {
-			return nil, fmt.Errorf("%w: %q is not an IP address", gwstore.ErrInvalid, a)
+			return nil, gwstore.Invalidf("%q is not an IP address", a)
 		}
 		ip = ip.Unmap()
 		if ip.Is4() != v4 {
@@ -101,7 +114,7 @@ func canonicalAddrs(addrs []string, v4 bool) ([]string, error) {
 			if v4 {
 				fam = "IPv4"
 			}
-			return nil, fmt.Errorf("%w: %s is not an %s address", gwstore.ErrInvalid, ip, fam)
+			return nil, gwstore.Invalidf("%s is not an %s address", ip, fam)
 		}
 		out = append(out, ip.String())
 	}
@@ -119,7 +132,7 @@ func canonicalAddrs(addrs []string, v4 bool) ([]string, error) {
 // update stands. It returns whether h's records changed.
 func (g *Gateway) SetAddresses(ctx context.Context, h gwstore.Host, v4, v6 []string, via, remote string) (bool, error) {
 	if _, ok := g.zoneOf(h.Name); !ok {
-		return false, fmt.Errorf("%w: %s is in none of the gateway's zones", gwstore.ErrInvalid, h.Name)
+		return false, gwstore.Invalidf("%s is in none of the gateway's zones", h.Name)
 	}
 	v4, err := canonicalAddrs(v4, true)
 	if err != nil {
@@ -129,7 +142,7 @@ func (g *Gateway) SetAddresses(ctx context.Context, h gwstore.Host, v4, v6 []str
 		return false, err
 	}
 	if len(v4)+len(v6) > events.MaxRecords {
-		return false, fmt.Errorf("%w: more than %d addresses", gwstore.ErrInvalid, events.MaxRecords)
+		return false, gwstore.Invalidf("more than %d addresses", events.MaxRecords)
 	}
 	want := map[string][]string{}
 	if v4 != nil {
@@ -143,22 +156,26 @@ func (g *Gateway) SetAddresses(ctx context.Context, h gwstore.Host, v4, v6 []str
 	_, err = g.commit(ctx, h.Lease(), func() ([]events.Message, bool) {
 		var msgs []events.Message
 		changedTypes = map[string]bool{}
+		relet := false
 		for _, typ := range []string{"A", "AAAA"} {
 			recs, ok := want[typ]
 			if !ok {
 				continue // the other family is left as it is
 			}
-			have := g.ownLocked(rrset.Key{Name: h.Name, Type: typ}, origin)
+			key := rrset.Key{Name: h.Name, Type: typ}
+			have := g.ownLocked(key, origin)
 			if len(recs) == 0 && len(have.Records) == 0 {
 				continue // nothing to remove
 			}
 			if !slices.Equal(have.Records, recs) || have.TTL != h.TTL {
 				changedTypes[typ] = true
 			}
+			relet = relet || len(recs) > 0 && g.leaseDiffersLocked(key, origin, h.Lease())
 			msgs = append(msgs, events.Message{Version: events.Version, Name: h.Name, Type: typ, Origin: origin, TTL: h.TTL, Records: recs})
 		}
-		// With a lease, an unchanged update is published again: it renews it.
-		return msgs, len(changedTypes) > 0 || h.Lease() > 0
+		// With a lease, an unchanged update is published again: it renews
+		// it; so is one whose records lose or gain a lease.
+		return msgs, len(changedTypes) > 0 || h.Lease() > 0 || relet
 	})
 	if err != nil {
 		return false, err
@@ -212,7 +229,7 @@ func (g *Gateway) FollowPrefix(ctx context.Context, h gwstore.Host) error {
 		return nil
 	}
 	if _, ok := g.zoneOf(h.Name); !ok {
-		return fmt.Errorf("%w: %s is in none of the gateway's zones", gwstore.ErrInvalid, h.Name)
+		return gwstore.Invalidf("%s is in none of the gateway's zones", h.Name)
 	}
 	published, err := g.follow(ctx, h, "")
 	if err != nil {
@@ -264,7 +281,7 @@ func (g *Gateway) follow(ctx context.Context, dep gwstore.Host, remote string) (
 		want = dep.Follow(g.ownLocked(routerKey, routerOrigin).Records)
 		have := g.ownLocked(key, origin)
 		changed = !slices.Equal(have.Records, want) || (len(want) > 0 && have.TTL != dep.TTL)
-		send = changed || (dep.Lease() > 0 && len(want) > 0)
+		send = changed || len(want) > 0 && (dep.Lease() > 0 || g.leaseDiffersLocked(key, origin, dep.Lease()))
 		return []events.Message{{Version: events.Version, Name: dep.Name, Type: "AAAA", Origin: origin, TTL: dep.TTL, Records: want}}, send
 	})
 	if err != nil {
@@ -276,6 +293,14 @@ func (g *Gateway) follow(ctx context.Context, dep gwstore.Host, remote string) (
 		g.appendHistory(ctx, dep.Name, gwstore.HistoryEntry{Time: g.cfg.Now().UTC(), Remote: remote, Via: "prefix", AAAA: want})
 	}
 	return send, nil
+}
+
+// leaseDiffersLocked reports whether the origin's records at key have a
+// lease and lease is none, or the other way round: a host's lease changed
+// on the page, the records must be published again with it even if they
+// are the same. Caller holds g.mu.
+func (g *Gateway) leaseDiffersLocked(key rrset.Key, origin string, lease time.Duration) bool {
+	return g.idx.LeaseEnd(key, origin).IsZero() != (lease == 0)
 }
 
 // appendHistory records a change of host, if there is a history. A failure

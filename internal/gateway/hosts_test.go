@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
@@ -481,5 +482,96 @@ func TestHostState(t *testing.T) {
 	fresh, _ := hr.replay(t)
 	if got, want := fresh.HostState(h), hr.g.HostState(h); !got.Changed.Equal(want.Changed) || !slices.Equal(got.A, want.A) {
 		t.Fatalf("a fresh gateway sees %+v, this one %+v", got, want)
+	}
+}
+
+// TestInUse: a name with records of any origin is in use; a dyndns host's
+// own records, left behind, count too; withdrawn ones do not.
+func TestInUse(t *testing.T) {
+	t.Parallel()
+	hr := newRig(t) // its directory has the TSIG key k1
+	ctx := context.Background()
+	if hr.g.InUse("www." + testZone) {
+		t.Fatal("an empty state has www in use")
+	}
+	// A TSIG key's record (another origin), of a type a host never has.
+	if rc := hr.update(t, func(m *dns.Msg) {
+		rr, _ := dns.NewRR("www." + testZone + " 60 IN TXT \"hello\"")
+		m.Insert([]dns.RR{rr})
+	}); rc != dns.RcodeSuccess {
+		t.Fatalf("update: rcode %d", rc)
+	}
+	if !hr.g.InUse("www." + testZone) {
+		t.Fatal("a name with a TSIG key's TXT is not in use")
+	}
+	if hr.g.InUse("other." + testZone) {
+		t.Fatal("another name is in use")
+	}
+	// A host's own records stay in use until withdrawn.
+	h, _ := gwstore.Host{Name: "left." + testZone}.Validate()
+	if _, err := hr.g.SetAddresses(ctx, h, []string{"192.0.2.1"}, nil, "web", ""); err != nil {
+		t.Fatal(err)
+	}
+	if !hr.g.InUse(h.Name) {
+		t.Fatal("a host's A does not count")
+	}
+	if err := hr.g.Withdraw(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if hr.g.InUse(h.Name) {
+		t.Fatal("withdrawn records still count")
+	}
+}
+
+// TestLeaseChangeRepublishes: the same addresses with the lease dropped,
+// or added, are published again, so that the records stop (or start)
+// expiring; no history entry, nothing changed in them.
+func TestLeaseChangeRepublishes(t *testing.T) {
+	t.Parallel()
+	h := gwstore.Host{Name: "lease." + testZone, LeaseSeconds: 3600}
+	router := gwstore.Host{Name: "router." + testZone}
+	nas := gwstore.Host{Name: "nas." + testZone, PrefixFrom: router.Name, InterfaceID: "::5", LeaseSeconds: 3600}
+	hr := newHostRig(t, nil, h, router, nas)
+	h, router, nas = hr.dir.get(h.Name), hr.dir.get(router.Name), hr.dir.get(nas.Name)
+	ctx := context.Background()
+	if _, err := hr.g.SetAddresses(ctx, h, []string{"192.0.2.1"}, nil, "web", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hr.g.SetAddresses(ctx, router, nil, []string{"2001:db8:1:2::1"}, "web", ""); err != nil {
+		t.Fatal(err)
+	}
+	leased := func(name, typ string) bool {
+		hr.g.mu.Lock()
+		defer hr.g.mu.Unlock()
+		return !hr.g.idx.LeaseEnd(rrset.Key{Name: name, Type: typ}, gwstore.Host{Name: name}.Origin()).IsZero()
+	}
+	if !leased(h.Name, "A") || !leased(nas.Name, "AAAA") {
+		t.Fatal("no lease on the first publication")
+	}
+	seq, seqNAS := hr.streamSeq(t, h.Name, "A"), hr.streamSeq(t, nas.Name, "AAAA")
+	h.LeaseSeconds, nas.LeaseSeconds = 0, 0
+	hr.dir.put(nas)
+	if changed, err := hr.g.SetAddresses(ctx, h, []string{"192.0.2.1"}, nil, "web", ""); err != nil || changed {
+		t.Fatalf("the lease dropped: changed %v, %v", changed, err)
+	}
+	if err := hr.g.FollowPrefix(ctx, hr.dir.get(nas.Name)); err != nil {
+		t.Fatal(err)
+	}
+	if leased(h.Name, "A") || hr.streamSeq(t, h.Name, "A") <= seq {
+		t.Fatal("the A is not published again without its lease")
+	}
+	if leased(nas.Name, "AAAA") || hr.streamSeq(t, nas.Name, "AAAA") <= seqNAS {
+		t.Fatal("the AAAA behind the router is not published again without its lease")
+	}
+	if n := len(hr.dir.hist(h.Name)); n != 1 {
+		t.Fatalf("%d history entries, want the first only", n)
+	}
+	// Without a lease and without a change: nothing published.
+	seq = hr.streamSeq(t, h.Name, "A")
+	if _, err := hr.g.SetAddresses(ctx, h, []string{"192.0.2.1"}, nil, "web", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := hr.streamSeq(t, h.Name, "A"); got != seq {
+		t.Fatalf("an unchanged update without a lease was published (%d, was %d)", got, seq)
 	}
 }

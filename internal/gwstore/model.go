@@ -29,12 +29,25 @@ import (
 // gateway may read and write it, no other role but admin).
 const DefaultBucket = bus.DefaultGatewayBucket
 
-// ErrInvalid is wrapped by validation errors.
+// ErrInvalid is what every validation error is (errors.Is).
 var ErrInvalid = errors.New("invalid")
 
-func invalidf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+// InvalidError is a validation error of a value someone gave: Reason says
+// what is wrong with it, for them to read (the web page shows it as it
+// is). It is ErrInvalid.
+type InvalidError struct{ Reason string }
+
+func (e *InvalidError) Error() string { return "invalid: " + e.Reason }
+
+// Is makes an InvalidError ErrInvalid.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+// Invalidf returns an InvalidError of the formatted reason.
+func Invalidf(format string, args ...any) error {
+	return &InvalidError{Reason: fmt.Sprintf(format, args...)}
 }
+
+func invalidf(format string, args ...any) error { return Invalidf(format, args...) }
 
 // Algorithms are the TSIG algorithms accepted, as miekg/dns names them.
 var Algorithms = []string{dns.HmacSHA256, dns.HmacSHA384, dns.HmacSHA512}
@@ -180,8 +193,8 @@ func (h Host) Validate() (Host, error) {
 		return Host{}, invalidf("host %s: negative lease", h.Name)
 	}
 	if h.Owner != "" {
-		if err := account.ValidName(h.Owner); err != nil {
-			return Host{}, fmt.Errorf("host %s: owner: %w", h.Name, err)
+		if account.ValidName(h.Owner) != nil {
+			return Host{}, invalidf("host %s: owner %q: not a user name", h.Name, h.Owner)
 		}
 	}
 	if h.PrefixFrom == "" {

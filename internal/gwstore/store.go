@@ -9,12 +9,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/claim"
+	"github.com/zonecast/zonecast/internal/retry"
 )
 
 // ErrNotFound is returned for a key or host that is not in the bucket.
@@ -64,13 +66,77 @@ func (s *Store) PutKey(ctx context.Context, k Key, create bool) (Key, error) {
 	return k, s.put(ctx, keyEntry(k.Name), k, create)
 }
 
-// PutHost validates and stores h.
-func (s *Store) PutHost(ctx context.Context, h Host, create bool) (Host, error) {
+// PutHost validates and stores h over revision rev of its entry, and
+// returns it canonical with the new revision. Rev 0 creates it (ErrExists
+// if it is there); otherwise another write since rev (a token issued or
+// revoked elsewhere, the host deleted) makes it fail with ErrConflict:
+// read again, apply again (UpdateHost).
+func (s *Store) PutHost(ctx context.Context, h Host, rev uint64) (Host, uint64, error) {
 	h, err := h.Validate()
 	if err != nil {
-		return Host{}, err
+		return Host{}, 0, err
 	}
-	return h, s.put(ctx, hostEntry(h.Name), h, create)
+	b, err := json.Marshal(h)
+	if err != nil {
+		return Host{}, 0, fmt.Errorf("encoding host %s: %w", h.Name, err)
+	}
+	entry := hostEntry(h.Name)
+	var n uint64
+	if rev == 0 {
+		n, err = s.kv.Create(ctx, entry, b)
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return Host{}, 0, fmt.Errorf("host %s: %w", h.Name, ErrExists)
+		}
+	} else {
+		n, err = s.kv.Update(ctx, entry, b, rev)
+		if isWrongSequence(err) {
+			return Host{}, 0, fmt.Errorf("storing host %s: %w", h.Name, ErrConflict)
+		}
+	}
+	if err != nil {
+		return Host{}, 0, fmt.Errorf("storing host %s: %w", h.Name, err)
+	}
+	return h, n, nil
+}
+
+// HostStore reads and writes hosts by revision (Store; the web page's
+// fakes).
+type HostStore interface {
+	Host(ctx context.Context, name string) (Host, uint64, error)
+	PutHost(ctx context.Context, h Host, rev uint64) (Host, uint64, error)
+}
+
+// hostAttempts bounds the compare-and-set rounds of one UpdateHost: only
+// the writers of one host race for its entry (a page, a CLI), a few at
+// most.
+const hostAttempts = 8
+
+// UpdateHost reads the host name (canonical) from st, applies change and
+// stores the result compare-and-set; when another write came between, it
+// reads the host again and applies change anew. An error of change ends
+// it, returned as it is. A host deleted meanwhile is ErrNotFound: change
+// never brings a deleted host back.
+func UpdateHost(ctx context.Context, st HostStore, name string, change func(*Host) error) (Host, error) {
+	// Writers that collided take turns rather than collide again at once.
+	turns := retry.Backoff{Min: time.Millisecond, Max: 50 * time.Millisecond, Jitter: 1}
+	for n := range hostAttempts {
+		if n > 0 && !retry.Sleep(ctx, turns.Delay(n-1)) {
+			return Host{}, fmt.Errorf("storing host %s: %w", name, ctx.Err())
+		}
+		h, rev, err := st.Host(ctx, name)
+		if err != nil {
+			return Host{}, err
+		}
+		if err := change(&h); err != nil {
+			return Host{}, err
+		}
+		h, _, err = st.PutHost(ctx, h, rev)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		return h, err
+	}
+	return Host{}, fmt.Errorf("storing host %s: %w", name, ErrConflict)
 }
 
 func (s *Store) put(ctx context.Context, entry string, v any, create bool) error {
@@ -98,10 +164,21 @@ func (s *Store) Key(ctx context.Context, name string) (Key, error) {
 	return k, s.get(ctx, keyEntry(name), &k)
 }
 
-// Host returns the host named name (canonical).
-func (s *Store) Host(ctx context.Context, name string) (Host, error) {
+// Host returns the host named name (canonical) and the revision of its
+// entry (for PutHost).
+func (s *Store) Host(ctx context.Context, name string) (Host, uint64, error) {
+	e, err := s.kv.Get(ctx, hostEntry(name))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return Host{}, 0, fmt.Errorf("host %s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return Host{}, 0, fmt.Errorf("reading host %s: %w", name, err)
+	}
 	var h Host
-	return h, s.get(ctx, hostEntry(name), &h)
+	if err := json.Unmarshal(e.Value(), &h); err != nil {
+		return Host{}, 0, fmt.Errorf("decoding host %s: %w", name, err)
+	}
+	return h, e.Revision(), nil
 }
 
 func (s *Store) get(ctx context.Context, entry string, v any) error {
@@ -170,6 +247,19 @@ func (s *Store) Hosts(ctx context.Context) ([]Host, error) {
 	return out, err
 }
 
+// OwnedHosts lists the hosts of owner (an account name), by name, as the
+// bucket holds them now: what a quota is counted on, where the Cache may
+// lag behind another gateway's write.
+func (s *Store) OwnedHosts(ctx context.Context, owner string) ([]Host, error) {
+	hosts, err := s.Hosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hosts = slices.DeleteFunc(hosts, func(h Host) bool { return h.Owner != owner })
+	slices.SortFunc(hosts, func(a, b Host) int { return strings.Compare(a.Name, b.Name) })
+	return hosts, nil
+}
+
 func (s *Store) list(ctx context.Context, prefix string, fn func([]byte) error) error {
 	lister, err := s.kv.ListKeys(ctx)
 	if err != nil {
@@ -208,12 +298,15 @@ type Cache struct {
 	// byRouter indexes hosts by their PrefixFrom: a router's update
 	// finds the hosts behind it without a scan.
 	byRouter map[string]map[string]bool
+	// byOwner indexes hosts by their Owner: a user's list of hosts is
+	// read without a scan of the fleet's.
+	byOwner map[string]map[string]bool
 }
 
 // NewCache returns an empty cache.
 func NewCache() *Cache {
 	return &Cache{keys: map[string]Key{}, hosts: map[string]Host{}, claims: map[string]claim.Claim{}, revs: map[string]uint64{},
-		bySubnet: map[netip.Prefix]map[string]bool{}, byRouter: map[string]map[string]bool{}}
+		bySubnet: map[netip.Prefix]map[string]bool{}, byRouter: map[string]map[string]bool{}, byOwner: map[string]map[string]bool{}}
 }
 
 // Key returns the key named name (canonical).
@@ -246,10 +339,17 @@ func (c *Cache) Hosts() []Host {
 
 // Dependents returns the hosts whose PrefixFrom is name (canonical), by
 // name.
-func (c *Cache) Dependents(name string) []Host {
+func (c *Cache) Dependents(name string) []Host { return c.indexed(c.byRouter, name) }
+
+// Owned returns the hosts whose Owner is user, by name; user "" gives the
+// operator's.
+func (c *Cache) Owned(user string) []Host { return c.indexed(c.byOwner, user) }
+
+// indexed returns the hosts of index[k], by name.
+func (c *Cache) indexed(index map[string]map[string]bool, k string) []Host {
 	c.mu.RLock()
-	out := make([]Host, 0, len(c.byRouter[name]))
-	for n := range c.byRouter[name] {
+	out := make([]Host, 0, len(index[k]))
+	for n := range index[k] {
 		out = append(out, c.hosts[n])
 	}
 	c.mu.RUnlock()
@@ -258,13 +358,13 @@ func (c *Cache) Dependents(name string) []Host {
 }
 
 // setHost puts h in the cache, or takes name out when h is nil, and
-// keeps byRouter along. Caller holds c.mu.
+// keeps byRouter and byOwner along. Caller holds c.mu.
 func (c *Cache) setHost(name string, h *Host) {
-	if old, ok := c.hosts[name]; ok && old.PrefixFrom != "" {
-		delete(c.byRouter[old.PrefixFrom], name)
-		if len(c.byRouter[old.PrefixFrom]) == 0 {
-			delete(c.byRouter, old.PrefixFrom)
+	if old, ok := c.hosts[name]; ok {
+		if old.PrefixFrom != "" {
+			unindex(c.byRouter, old.PrefixFrom, name)
 		}
+		unindex(c.byOwner, old.Owner, name)
 	}
 	if h == nil {
 		delete(c.hosts, name)
@@ -272,10 +372,22 @@ func (c *Cache) setHost(name string, h *Host) {
 	}
 	c.hosts[name] = *h
 	if h.PrefixFrom != "" {
-		if c.byRouter[h.PrefixFrom] == nil {
-			c.byRouter[h.PrefixFrom] = map[string]bool{}
-		}
-		c.byRouter[h.PrefixFrom][name] = true
+		index(c.byRouter, h.PrefixFrom, name)
+	}
+	index(c.byOwner, h.Owner, name)
+}
+
+func index(idx map[string]map[string]bool, k, name string) {
+	if idx[k] == nil {
+		idx[k] = map[string]bool{}
+	}
+	idx[k][name] = true
+}
+
+func unindex(idx map[string]map[string]bool, k, name string) {
+	delete(idx[k], name)
+	if len(idx[k]) == 0 {
+		delete(idx, k)
 	}
 }
 

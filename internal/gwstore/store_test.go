@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,7 +116,7 @@ func TestStoreAndCache(t *testing.T) {
 		t.Fatalf("origin collision: %v", err)
 	}
 	tok, rec, _ := NewToken(time.Now())
-	if _, err := st.PutHost(ctx, Host{Name: "home.example.test", Tokens: []Token{rec}}, true); err != nil {
+	if _, _, err := st.PutHost(ctx, Host{Name: "home.example.test", Tokens: []Token{rec}}, 0); err != nil {
 		t.Fatal(err)
 	}
 	c := NewCache()
@@ -152,5 +154,77 @@ func TestStoreAndCache(t *testing.T) {
 	wcancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPutHostRevisions: a host is created once, then written over the
+// revision it was read at; a write in between is a conflict, which
+// UpdateHost reads again and applies anew. Tokens issued at once all
+// stay, a revoked one does not come back, a deleted host is not made
+// again.
+func TestPutHostRevisions(t *testing.T) {
+	t.Parallel()
+	st, ctx := openStore(t)
+	const name = "home.example.test."
+	h, rev, err := st.PutHost(ctx, Host{Name: name}, 0)
+	if err != nil || rev == 0 {
+		t.Fatalf("create: rev %d %v", rev, err)
+	}
+	if _, _, err := st.PutHost(ctx, h, 0); !errors.Is(err, ErrExists) {
+		t.Fatalf("create again: %v", err)
+	}
+	_, old, _ := NewToken(time.Now())
+	h.Tokens = []Token{old}
+	if _, _, err := st.PutHost(ctx, h, rev); err != nil {
+		t.Fatal(err)
+	}
+	h.TTL = 300
+	if _, _, err := st.PutHost(ctx, h, rev); !errors.Is(err, ErrConflict) {
+		t.Fatalf("a write over a stale revision: %v", err)
+	}
+	// Ten tokens issued at once, the old one revoked meanwhile.
+	var wg sync.WaitGroup
+	errs := make(chan error, 11)
+	for range 10 {
+		wg.Go(func() {
+			_, tok, _ := NewToken(time.Now())
+			_, err := UpdateHost(ctx, st, name, func(h *Host) error { h.Tokens = append(h.Tokens, tok); return nil })
+			errs <- err
+		})
+	}
+	wg.Go(func() {
+		_, err := UpdateHost(ctx, st, name, func(h *Host) error {
+			h.Tokens = slices.DeleteFunc(h.Tokens, func(t Token) bool { return t.ID == old.ID })
+			return nil
+		})
+		errs <- err
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _, err := st.Host(ctx, name)
+	if err != nil || len(got.Tokens) != 10 || slices.ContainsFunc(got.Tokens, func(t Token) bool { return t.ID == old.ID }) {
+		t.Fatalf("after 10 issues and a revoke: %d tokens, %v", len(got.Tokens), err)
+	}
+	// An error of the change stores nothing; a deleted host stays deleted.
+	stop := errors.New("stop")
+	if _, err := UpdateHost(ctx, st, name, func(h *Host) error { h.Tokens = nil; return stop }); !errors.Is(err, stop) {
+		t.Fatalf("a change failing: %v", err)
+	}
+	if err := st.DeleteHost(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.PutHost(ctx, got, rev); !errors.Is(err, ErrConflict) {
+		t.Fatalf("a write over a deleted host: %v", err)
+	}
+	if _, err := UpdateHost(ctx, st, name, func(*Host) error { return nil }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("updating a deleted host: %v", err)
+	}
+	if _, _, err := st.Host(ctx, name); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the deleted host came back: %v", err)
 	}
 }

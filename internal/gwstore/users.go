@@ -91,18 +91,15 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 	if _, _, err := s.User(ctx, name); err != nil {
 		return err
 	}
-	hosts, err := s.Hosts(ctx)
+	hosts, err := s.OwnedHosts(ctx, name)
 	if err != nil {
 		return err
 	}
 	var owned []string
 	for _, h := range hosts {
-		if h.Owner == name {
-			owned = append(owned, h.Name)
-		}
+		owned = append(owned, h.Name)
 	}
 	if len(owned) > 0 {
-		slices.Sort(owned)
 		return invalidf("user %s owns %s: remove or hand over those hosts first", name, strings.Join(owned, ", "))
 	}
 	if err := s.del(ctx, userEntry(name)); err != nil {

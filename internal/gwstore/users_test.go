@@ -66,7 +66,7 @@ func TestUsers(t *testing.T) {
 
 	// An owner of hosts is not removed; once they are gone it is, with
 	// its sessions.
-	if _, err := st.PutHost(ctx, Host{Name: "a.dyn.example.test", Owner: "alice"}, true); err != nil {
+	if _, _, err := st.PutHost(ctx, Host{Name: "a.dyn.example.test", Owner: "alice"}, 0); err != nil {
 		t.Fatal(err)
 	}
 	cookie, sess, _ := account.NewSession("alice", time.Now(), time.Hour)
@@ -208,7 +208,7 @@ func TestHistory(t *testing.T) {
 		t.Fatalf("newest %+v of %d", h[0], len(h))
 	}
 	// The history goes with its host.
-	if _, err := st.PutHost(ctx, Host{Name: host}, true); err != nil {
+	if _, _, err := st.PutHost(ctx, Host{Name: host}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.DeleteHost(ctx, host); err != nil {
@@ -225,15 +225,17 @@ func TestHistory(t *testing.T) {
 func TestCacheHosts(t *testing.T) {
 	t.Parallel()
 	st, ctx := openStore(t)
-	put := func(h Host, create bool) {
+	put := func(h Host) {
 		t.Helper()
-		if _, err := st.PutHost(ctx, h, create); err != nil {
+		if _, err := UpdateHost(ctx, st, h.Name+".", func(old *Host) error { *old = h; return nil }); errors.Is(err, ErrNotFound) {
+			_, _, err = st.PutHost(ctx, h, 0)
+		} else if err != nil {
 			t.Fatal(err)
 		}
 	}
-	put(Host{Name: "router.dyn.example.test"}, true)
-	put(Host{Name: "nas.dyn.example.test", PrefixFrom: "router.dyn.example.test", InterfaceID: "::2"}, true)
-	put(Host{Name: "cam.dyn.example.test", PrefixFrom: "router.dyn.example.test", InterfaceID: "::3"}, true)
+	put(Host{Name: "router.dyn.example.test", Owner: "alice"})
+	put(Host{Name: "nas.dyn.example.test", PrefixFrom: "router.dyn.example.test", InterfaceID: "::2", Owner: "alice"})
+	put(Host{Name: "cam.dyn.example.test", PrefixFrom: "router.dyn.example.test", InterfaceID: "::3"})
 	hash, _ := account.HashPassword("password1")
 	if _, err := st.PutUser(ctx, account.User{Name: "alice", PasswordHash: hash}, 0); err != nil {
 		t.Fatal(err)
@@ -268,14 +270,24 @@ func TestCacheHosts(t *testing.T) {
 	if got := c.Dependents("nas.dyn.example.test."); len(got) != 0 {
 		t.Fatalf("dependents of a host behind a router: %v", got)
 	}
-	// The camera moves behind another router, the NAS goes.
-	put(Host{Name: "cam.dyn.example.test", PrefixFrom: "other.dyn.example.test", InterfaceID: "::3"}, false)
+	if got := names(c.Owned("alice")); !slices.Equal(got, []string{"nas.dyn.example.test.", "router.dyn.example.test."}) {
+		t.Fatalf("alice's hosts %v", got)
+	}
+	if got := names(c.Owned("")); !slices.Equal(got, []string{"cam.dyn.example.test."}) {
+		t.Fatalf("the operator's hosts %v", got)
+	}
+	// The camera moves behind another router and to bob, the NAS goes.
+	put(Host{Name: "cam.dyn.example.test", PrefixFrom: "other.dyn.example.test", InterfaceID: "::3", Owner: "bob"})
 	if err := st.DeleteHost(ctx, "nas.dyn.example.test."); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool {
-		return len(c.Dependents("router.dyn.example.test.")) == 0 && len(c.Dependents("other.dyn.example.test.")) == 1
+		return len(c.Dependents("router.dyn.example.test.")) == 0 && len(c.Dependents("other.dyn.example.test.")) == 1 &&
+			len(c.Owned("alice")) == 1 && len(c.Owned("bob")) == 1 && len(c.Owned("")) == 0
 	})
+	if c.Owned("alice")[0].Name != "router.dyn.example.test." {
+		t.Fatalf("alice's hosts %v", names(c.Owned("alice")))
+	}
 	if _, hosts := c.Len(); hosts != 2 {
 		t.Fatalf("%d hosts cached", hosts)
 	}

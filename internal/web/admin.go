@@ -172,7 +172,7 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request, rq *request) {
 		s.internalError(w, r, rq, "add the user", err)
 		return
 	}
-	s.log.Info().Str("user", rq.user.Name).Str("added", u.Name).Bool("admin", u.Admin).Strs("zones", u.Zones).Msg("user added")
+	s.log.Info().Str("user", u.Name).Str("by", rq.user.Name).Bool("admin", u.Admin).Strs("zones", u.Zones).Msg("user added")
 	if !generated {
 		seeOther(w, r, "/admin", "user")
 		return
@@ -208,8 +208,15 @@ func (s *Server) editUser(w http.ResponseWriter, r *http.Request, rq *request) {
 	if pw := r.PostForm.Get("password"); err == nil && pw != "" {
 		hash, err = s.hashPassword(ctx, pw)
 	}
+	var owned []gwstore.Host
+	if err == nil {
+		owned, err = s.cfg.Store.OwnedHosts(ctx, u.Name)
+	}
 	if err == nil {
 		err = s.updateUser(ctx, u, rev, func(u *account.User) error {
+			if err := s.keepsHostZones(*u, zones, owned); err != nil {
+				return err
+			}
 			u.Zones, u.Quota, u.Admin = zones, quota, admin
 			if hash != "" {
 				u.PasswordHash = hash
@@ -232,7 +239,7 @@ func (s *Server) editUser(w http.ResponseWriter, r *http.Request, rq *request) {
 		s.internalError(w, r, rq, "save the user", err)
 		return
 	}
-	s.log.Info().Str("user", rq.user.Name).Str("edited", u.Name).Bool("admin", admin).Strs("zones", zones).Int("quota", quota).
+	s.log.Info().Str("user", u.Name).Str("by", rq.user.Name).Bool("admin", admin).Strs("zones", zones).Int("quota", quota).
 		Bool("password", hash != "").Msg("user changed")
 	if hash != "" {
 		// A new password ends the user's sessions (an admin's own: this
@@ -251,9 +258,38 @@ func (s *Server) editUser(w http.ResponseWriter, r *http.Request, rq *request) {
 	seeOther(w, r, "/admin", "user")
 }
 
+// keepsHostZones refuses to take from u a zone they still own hosts in
+// (owned): the page lets a user manage their hosts by owner alone, so a
+// zone taken away must have none of them left.
+func (s *Server) keepsHostZones(u account.User, zones []string, owned []gwstore.Host) error {
+	all := slices.Concat(u.Zones, zones, s.cfg.Gateway.Zones())
+	byZone := map[string][]string{}
+	var dropped []string
+	for _, h := range owned {
+		z, ok := rrset.ZoneOf(h.Name, all)
+		if !ok || !slices.Contains(u.Zones, z) || slices.Contains(zones, z) {
+			continue
+		}
+		if byZone[z] == nil {
+			dropped = append(dropped, z)
+		}
+		byZone[z] = append(byZone[z], strings.TrimSuffix(h.Name, "."))
+	}
+	if len(dropped) == 0 {
+		return nil
+	}
+	slices.Sort(dropped)
+	var parts []string
+	for _, z := range dropped {
+		parts = append(parts, fmt.Sprintf("%s (%s)", strings.TrimSuffix(z, "."), strings.Join(byZone[z], ", ")))
+	}
+	return refuse(fmt.Sprintf("hosts left in %s: they must go first (deleted by the user), or the zone stays", strings.Join(parts, "; ")))
+}
+
 // removeUser deletes a user. Their hosts stay, the operator's now (like
 // those of `zonecast-gateway host add`): removing a user does not take
-// names off the DNS.
+// names off the DNS. Their tokens go: the clients of a removed user
+// cannot update the names any more.
 func (s *Server) removeUser(w http.ResponseWriter, r *http.Request, rq *request) {
 	ctx := r.Context()
 	name := r.PathValue("name")
@@ -268,26 +304,32 @@ func (s *Server) removeUser(w http.ResponseWriter, r *http.Request, rq *request)
 		s.internalError(w, r, rq, "read the user", err)
 		return
 	}
-	for _, c := range s.ownHosts(name) {
-		h, err := s.cfg.Store.Host(ctx, c.Name)
-		if errors.Is(err, gwstore.ErrNotFound) {
-			continue
-		}
-		if err == nil {
-			h.Owner = ""
-			_, err = s.cfg.Store.PutHost(ctx, h, false)
-		}
-		if err != nil {
+	owned, err := s.cfg.Store.OwnedHosts(ctx, name)
+	if err != nil {
+		s.internalError(w, r, rq, "list the user's hosts", err)
+		return
+	}
+	for _, c := range owned {
+		_, err := gwstore.UpdateHost(ctx, s.cfg.Store, c.Name, func(h *gwstore.Host) error {
+			if h.Owner != name {
+				return errNotYours // handed over meanwhile
+			}
+			h.Owner, h.Tokens = "", nil
+			return nil
+		})
+		if err != nil && !errors.Is(err, gwstore.ErrNotFound) && !errors.Is(err, errNotYours) {
 			s.internalError(w, r, rq, "hand the user's hosts to the operator", err)
 			return
 		}
+		s.log.Info().Str("user", name).Str("by", rq.user.Name).Str("name", c.Name).Msg("host handed to the operator, its tokens revoked")
 	}
 	if err := s.cfg.Store.DeleteUser(ctx, name); err != nil && !errors.Is(err, gwstore.ErrNotFound) {
 		s.internalError(w, r, rq, "remove the user", err)
 		return
 	}
-	s.log.Info().Str("user", rq.user.Name).Str("removed", name).Msg("user removed")
+	s.log.Info().Str("user", name).Str("by", rq.user.Name).Msg("user removed")
 	s.settle(ctx, func() bool { return len(s.ownHosts(name)) == 0 })
+
 	seeOther(w, r, "/admin", "removed")
 }
 

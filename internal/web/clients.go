@@ -69,12 +69,23 @@ login=%[1]s
 password='%[4]s'
 %[1]s
 `, host, ssl, e.Host+e.Path, token)
+	// curl reads the credentials as its configuration from stdin (-K -):
+	// on its command line, ps would show the token to every user of the
+	// machine. A token is base64url and a host name has no quote: both
+	// fit a quoted value of curl's configuration as they are.
 	q := e.url() + "?hostname=" + url.QueryEscape(host)
-	c.Curl = fmt.Sprintf(`# The address the gateway sees the request come from:
-curl -u '%[1]s:%[2]s' '%[3]s'
+	c.Curl = fmt.Sprintf(`# The token goes to curl on stdin (-K -), not on its command line (ps).
+# Run it from a script: a shell's history keeps what is typed.
+# The address the gateway sees the request come from:
+curl -sS -K - '%[3]s' <<'EOF'
+user = "%[1]s:%[2]s"
+EOF
 # Given addresses (IPv4 and IPv6, comma separated):
-curl -u '%[1]s:%[2]s' '%[3]s&myip=192.0.2.1,2001:db8::1'
+curl -sS -K - '%[3]s&myip=192.0.2.1,2001:db8::1' <<'EOF'
+user = "%[1]s:%[2]s"
+EOF
 `, host, token, q)
+
 	port := "80 (HTTP)"
 	if e.HTTPS {
 		port = "443 (HTTPS)"

@@ -41,13 +41,16 @@ func TestClientConfigs(t *testing.T) {
 			c := configs(ep, "h.dyn.example.net", "TOKEN")
 			all := c.Ddclient + c.Router + c.Curl
 			for _, w := range append(tc.want, "password='TOKEN'", "login=h.dyn.example.net\n", "protocol=dyndns2\n",
-				"curl -u 'h.dyn.example.net:TOKEN'", "Password:            TOKEN\n") {
+				"curl -sS -K - 'http", "user = \"h.dyn.example.net:TOKEN\"\n", "Password:            TOKEN\n") {
 				if !strings.Contains(all, w) {
 					t.Errorf("no %q in\n%s", w, all)
 				}
 			}
 			if !strings.HasSuffix(c.Ddclient, "\nh.dyn.example.net\n") {
 				t.Errorf("the ddclient configuration does not end with the host:\n%s", c.Ddclient)
+			}
+			if strings.Contains(c.Curl, "-u ") || strings.Count(c.Curl, "TOKEN") != strings.Count(c.Curl, "user = ") {
+				t.Errorf("the token is on curl's command line:\n%s", c.Curl)
 			}
 			if p := configs(ep, "h.dyn.example.net", ""); !strings.Contains(p.Ddclient, "password='<token>'") || strings.Contains(p.Curl, "TOKEN") {
 				t.Errorf("without a token: %+v", p)

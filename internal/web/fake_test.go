@@ -19,6 +19,7 @@ import (
 	"github.com/zonecast/zonecast/internal/account"
 	"github.com/zonecast/zonecast/internal/gateway"
 	"github.com/zonecast/zonecast/internal/gwstore"
+	"github.com/zonecast/zonecast/internal/rrset"
 	"github.com/zonecast/zonecast/internal/status"
 )
 
@@ -30,13 +31,14 @@ type fakeStore struct {
 	rev      uint64
 	sessions map[string]account.Session
 	hosts    map[string]gwstore.Host
+	hostRevs map[string]uint64
 	history  map[string][]gwstore.HistoryEntry
 	keys     []gwstore.Key
 }
 
 func newFakeStore() *fakeStore {
 	return &fakeStore{users: map[string]account.User{}, revs: map[string]uint64{}, sessions: map[string]account.Session{},
-		hosts: map[string]gwstore.Host{}, history: map[string][]gwstore.HistoryEntry{}}
+		hosts: map[string]gwstore.Host{}, hostRevs: map[string]uint64{}, history: map[string][]gwstore.HistoryEntry{}}
 }
 
 func (f *fakeStore) User(_ context.Context, name string) (account.User, uint64, error) {
@@ -126,28 +128,38 @@ func (f *fakeStore) DeleteUserSessions(_ context.Context, user string) error {
 	return nil
 }
 
-func (f *fakeStore) Host(_ context.Context, name string) (gwstore.Host, error) {
+func (f *fakeStore) Host(_ context.Context, name string) (gwstore.Host, uint64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	h, ok := f.hosts[name]
 	if !ok {
-		return gwstore.Host{}, gwstore.ErrNotFound
+		return gwstore.Host{}, 0, gwstore.ErrNotFound
 	}
-	return h, nil
+	h.Tokens = slices.Clone(h.Tokens) // a copy, as decoded from the bucket
+	return h, f.hostRevs[name], nil
 }
 
-func (f *fakeStore) PutHost(_ context.Context, h gwstore.Host, create bool) (gwstore.Host, error) {
+// PutHost creates (rev 0) or compares and sets, as gwstore.Store; a
+// deleted host's revision is gone, so a write over it conflicts.
+func (f *fakeStore) PutHost(_ context.Context, h gwstore.Host, rev uint64) (gwstore.Host, uint64, error) {
 	h, err := h.Validate()
 	if err != nil {
-		return gwstore.Host{}, err
+		return gwstore.Host{}, 0, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, ok := f.hosts[h.Name]; ok && create {
-		return gwstore.Host{}, fmt.Errorf("%w: host %w", gwstore.ErrInvalid, gwstore.ErrExists)
+	_, exists := f.hosts[h.Name]
+	switch {
+	case rev == 0 && exists:
+		return gwstore.Host{}, 0, fmt.Errorf("host %s: %w", h.Name, gwstore.ErrExists)
+	case rev != 0 && (!exists || f.hostRevs[h.Name] != rev):
+		return gwstore.Host{}, 0, fmt.Errorf("host %s: %w", h.Name, gwstore.ErrConflict)
 	}
-	f.hosts[h.Name] = h
-	return h, nil
+	f.rev++
+	stored := h
+	stored.Tokens = slices.Clone(h.Tokens)
+	f.hosts[h.Name], f.hostRevs[h.Name] = stored, f.rev
+	return h, f.rev, nil
 }
 
 func (f *fakeStore) DeleteHost(_ context.Context, name string) error {
@@ -157,7 +169,12 @@ func (f *fakeStore) DeleteHost(_ context.Context, name string) error {
 		return gwstore.ErrNotFound
 	}
 	delete(f.hosts, name)
+	delete(f.hostRevs, name)
 	return nil
+}
+
+func (f *fakeStore) OwnedHosts(_ context.Context, owner string) ([]gwstore.Host, error) {
+	return f.matching(func(h gwstore.Host) bool { return h.Owner == owner }), nil
 }
 
 func (f *fakeStore) History(_ context.Context, host string) ([]gwstore.HistoryEntry, error) {
@@ -174,9 +191,19 @@ func (f *fakeStore) Keys(context.Context) ([]gwstore.Key, error) {
 
 // Directory: the fake store is its own cache, always current.
 func (f *fakeStore) Hosts() []gwstore.Host {
+	return f.matching(func(gwstore.Host) bool { return true })
+}
+
+// matching returns the hosts match accepts, by name.
+func (f *fakeStore) matching(match func(gwstore.Host) bool) []gwstore.Host {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := slices.Collect(maps.Values(f.hosts))
+	var out []gwstore.Host
+	for _, h := range f.hosts {
+		if match(h) {
+			out = append(out, h)
+		}
+	}
 	slices.SortFunc(out, func(a, b gwstore.Host) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
@@ -192,6 +219,14 @@ type fakeDir struct{ *fakeStore }
 
 func (d fakeDir) Host(name string) (gwstore.Host, bool) { return d.cachedHost(name) }
 
+func (d fakeDir) Owned(user string) []gwstore.Host {
+	return d.matching(func(h gwstore.Host) bool { return h.Owner == user })
+}
+
+func (d fakeDir) Dependents(name string) []gwstore.Host {
+	return d.matching(func(h gwstore.Host) bool { return h.PrefixFrom == name })
+}
+
 // snapshot is everything the store and the gateway hold, to show that a
 // refused request changed nothing.
 func (f *fakeStore) snapshot(g *fakeGateway) string {
@@ -202,13 +237,24 @@ func (f *fakeStore) snapshot(g *fakeGateway) string {
 	return fmt.Sprintf("%v|%v|%v|%v|%v|%v", f.users, f.sessions, f.hosts, f.history, g.state, g.calls)
 }
 
-// fakeGateway keeps each host's records and the calls made.
+// fakeGateway keeps each host's records and the calls made; inUse are
+// names with records of other origins.
 type fakeGateway struct {
 	mu    sync.Mutex
 	zones []string
 	state map[string]gateway.HostState
+	inUse map[string]bool
 	calls []string
 	now   func() time.Time
+	// withdrawing, when set, is called as Withdraw starts.
+	withdrawing func(h gwstore.Host)
+}
+
+func (g *fakeGateway) InUse(name string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st := g.state[name]
+	return g.inUse[name] || len(st.A)+len(st.AAAA) > 0
 }
 
 func (g *fakeGateway) HostState(h gwstore.Host) gateway.HostState {
@@ -220,6 +266,9 @@ func (g *fakeGateway) HostState(h gwstore.Host) gateway.HostState {
 func (g *fakeGateway) SetAddresses(_ context.Context, h gwstore.Host, v4, v6 []string, via, remote string) (bool, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if _, ok := rrset.ZoneOf(h.Name, g.zones); !ok {
+		return false, gwstore.Invalidf("%s is in none of the gateway's zones", h.Name)
+	}
 	g.calls = append(g.calls, fmt.Sprintf("set %s %v %v %s %s ttl %d", h.Name, v4, v6, via, remote, h.TTL))
 	st := g.state[h.Name]
 	if v4 != nil {
@@ -234,6 +283,9 @@ func (g *fakeGateway) SetAddresses(_ context.Context, h gwstore.Host, v4, v6 []s
 }
 
 func (g *fakeGateway) Withdraw(_ context.Context, h gwstore.Host) error {
+	if g.withdrawing != nil {
+		g.withdrawing(h)
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.calls = append(g.calls, "withdraw "+h.Name)
@@ -336,11 +388,27 @@ func (e *testEnv) addUser(name, pw string, edit ...func(*account.User)) account.
 // addHost stores a host of owner.
 func (e *testEnv) addHost(name, owner string) gwstore.Host {
 	e.t.Helper()
-	h, err := e.store.PutHost(context.Background(), gwstore.Host{Name: name, Owner: owner, TTL: 60, Created: e.clock.Now()}, true)
+	h, _, err := e.store.PutHost(context.Background(), gwstore.Host{Name: name, Owner: owner, TTL: 60, Created: e.clock.Now()}, 0)
+
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return h
+}
+
+// putHost stores h over what is stored.
+func (e *testEnv) putHost(h gwstore.Host) {
+	e.t.Helper()
+	_, rev, _ := e.store.Host(context.Background(), h.Name)
+	if _, _, err := e.store.PutHost(context.Background(), h, rev); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// host reads a host from the store.
+func (e *testEnv) host(name string) (gwstore.Host, error) {
+	h, _, err := e.store.Host(context.Background(), name)
+	return h, err
 }
 
 // client is a browser: it keeps cookies (Secure ones included: the test

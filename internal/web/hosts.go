@@ -41,16 +41,9 @@ type hostsData struct {
 	Form        hostForm
 }
 
-// ownHosts returns the user's hosts, sorted by name (the Directory's).
-func (s *Server) ownHosts(user string) []gwstore.Host {
-	var out []gwstore.Host
-	for _, h := range s.cfg.Directory.Hosts() {
-		if h.Owner == user {
-			out = append(out, h)
-		}
-	}
-	return out
-}
+// ownHosts returns the user's hosts, sorted by name (the Directory's
+// index by owner: a list costs the user's hosts, not the fleet's).
+func (s *Server) ownHosts(user string) []gwstore.Host { return s.cfg.Directory.Owned(user) }
 
 func (s *Server) row(h gwstore.Host) hostRow {
 	st := s.cfg.Gateway.HostState(h)
@@ -110,9 +103,14 @@ func (s *Server) addHost(w http.ResponseWriter, r *http.Request, rq *request) {
 		Lease: r.PostForm.Get("lease"), PrefixFrom: r.PostForm.Get("prefix_from"), InterfaceID: r.PostForm.Get("interface_id")}
 	h, err := s.newHost(rq, f)
 	if err == nil {
-		h, err = s.cfg.Store.PutHost(ctx, h, true)
-		if errors.Is(err, gwstore.ErrExists) || errors.Is(err, gwstore.ErrInvalid) && strings.Contains(err.Error(), "exists") {
-			err = refuse(fmt.Sprintf("%s is taken: choose another label", strings.TrimSuffix(h.Name, ".")))
+		var created gwstore.Host
+		created, _, err = s.cfg.Store.PutHost(ctx, h, 0)
+		if errors.Is(err, gwstore.ErrExists) {
+			err = taken(h.Name)
+		}
+		if err == nil {
+			h = created
+			err = s.withinQuota(ctx, rq, h)
 		}
 	}
 	if msg := shown(err); msg != "" {
@@ -135,6 +133,34 @@ func (s *Server) addHost(w http.ResponseWriter, r *http.Request, rq *request) {
 	seeOther(w, r, hostPath(h.Name), "added")
 }
 
+func taken(name string) error {
+	return refuse(fmt.Sprintf("%s is taken: choose another label", strings.TrimSuffix(name, ".")))
+}
+
+func overQuota(n int) error {
+	return refuse(fmt.Sprintf("you have %d hosts, your quota: delete one first, or ask the operator for more", n))
+}
+
+// withinQuota counts the user's hosts in the store after h, just created,
+// and deletes h again if they are over the quota. The count before the
+// creation is read from the Directory, which another gateway's (or this
+// one's) addition a moment ago may not be in yet: two additions at once
+// each pass it. This one cannot be passed that way: of those at once,
+// the last created sees all the others that stay.
+func (s *Server) withinQuota(ctx context.Context, rq *request, h gwstore.Host) error {
+	own, err := s.cfg.Store.OwnedHosts(ctx, rq.user.Name)
+	if err == nil && len(own) <= rq.user.Quota {
+		return nil
+	}
+	if derr := s.cfg.Store.DeleteHost(ctx, h.Name); derr != nil && !errors.Is(derr, gwstore.ErrNotFound) {
+		return errors.Join(err, fmt.Errorf("deleting %s again, over the quota: %w", h.Name, derr))
+	}
+	if err != nil {
+		return fmt.Errorf("counting the hosts of %s: %w", rq.user.Name, err)
+	}
+	return overQuota(len(own) - 1)
+}
+
 // newHost checks the add form into a host of rq's user.
 func (s *Server) newHost(rq *request, f hostForm) (gwstore.Host, error) {
 	label, err := parseLabel(f.Label)
@@ -145,11 +171,23 @@ func (s *Server) newHost(rq *request, f hostForm) (gwstore.Host, error) {
 	if err != nil || !slices.Contains(s.zonesOf(rq.user), zone) {
 		return gwstore.Host{}, refuse(fmt.Sprintf("zone “%s”: not one of your zones", f.Zone))
 	}
+	name := label + "." + zone
+	// With zones inside zones (example.org and dyn.example.org), the
+	// records of a name go to the most specific zone served: a label of
+	// example.org must not reach the apex of dyn.example.org.
+	if z, _ := rrset.ZoneOf(name, s.cfg.Gateway.Zones()); z != zone {
+		return gwstore.Host{}, refuse(fmt.Sprintf("%s is a zone of its own: choose another label", strings.TrimSuffix(name, ".")))
+	}
 	own := s.ownHosts(rq.user.Name)
 	if len(own) >= rq.user.Quota {
-		return gwstore.Host{}, refuse(fmt.Sprintf("you have %d hosts, your quota: delete one first, or ask the operator for more", len(own)))
+		return gwstore.Host{}, overQuota(len(own))
 	}
-	h := gwstore.Host{Name: label + "." + zone, Owner: rq.user.Name, Created: s.now().UTC()}
+	// Records of another source there (a TSIG key's, a watcher's, a
+	// claim's, a removed host's): the host would publish beside them.
+	if s.cfg.Gateway.InUse(name) {
+		return gwstore.Host{}, taken(name)
+	}
+	h := gwstore.Host{Name: name, Owner: rq.user.Name, Created: s.now().UTC()}
 	if h.TTL, err = parseTTL(f.TTL, 60); err != nil {
 		return gwstore.Host{}, err
 	}
@@ -229,8 +267,25 @@ func (s *Server) ownedHost(ctx context.Context, r *http.Request, rq *request) (g
 	if err != nil {
 		return gwstore.Host{}, errNotYours
 	}
-	h, err := s.cfg.Store.Host(ctx, name)
+	h, _, err := s.cfg.Store.Host(ctx, name)
 	if errors.Is(err, gwstore.ErrNotFound) || err == nil && h.Owner != rq.user.Name {
+		return gwstore.Host{}, errNotYours
+	}
+	return h, err
+}
+
+// changeHost applies change to the user's host name as stored now,
+// compare-and-set (gwstore.UpdateHost): a token issued or revoked at the
+// same moment elsewhere is kept, a host deleted meanwhile is not made
+// again. errNotYours when the host is gone or is no longer the user's.
+func (s *Server) changeHost(ctx context.Context, rq *request, name string, change func(*gwstore.Host) error) (gwstore.Host, error) {
+	h, err := gwstore.UpdateHost(ctx, s.cfg.Store, name, func(h *gwstore.Host) error {
+		if h.Owner != rq.user.Name {
+			return errNotYours
+		}
+		return change(h)
+	})
+	if errors.Is(err, gwstore.ErrNotFound) {
 		return gwstore.Host{}, errNotYours
 	}
 	return h, err
@@ -293,36 +348,54 @@ const maxTokens = 10
 // issueToken adds a token to the host and shows it, this once.
 func (s *Server) issueToken(w http.ResponseWriter, r *http.Request, rq *request) {
 	s.withHost(w, r, rq, func(h gwstore.Host) {
-		if len(h.Tokens) >= maxTokens {
-			s.showHost(w, r, rq, h, http.StatusBadRequest, fmt.Sprintf("A host has at most %d tokens: revoke one first.", maxTokens), "", nil)
-			return
-		}
 		tok, t, err := gwstore.NewToken(s.now())
 		if err != nil {
 			s.internalError(w, r, rq, "issue a token", err)
 			return
 		}
-		h.Tokens = append(h.Tokens, t)
-		if h, err = s.cfg.Store.PutHost(r.Context(), h, false); err != nil {
-			s.internalError(w, r, rq, "issue a token", err)
+		stored, err := s.changeHost(r.Context(), rq, h.Name, func(h *gwstore.Host) error {
+			if len(h.Tokens) >= maxTokens {
+				return refuse(fmt.Sprintf("A host has at most %d tokens: revoke one first.", maxTokens))
+			}
+			h.Tokens = append(h.Tokens, t)
+			return nil
+		})
+		if s.hostChangeFailed(w, r, rq, h, "issue a token", err) {
 			return
 		}
 		s.log.Info().Str("user", rq.user.Name).Str("name", h.Name).Str("token", t.ID).Msg("token issued")
-		s.showHost(w, r, rq, h, http.StatusOK, "", tok, nil)
+		s.showHost(w, r, rq, stored, http.StatusOK, "", tok, nil)
 	})
+}
+
+// hostChangeFailed answers a failed changeHost, if it failed: 404 for a
+// host no longer the user's, the page with the refusal, or an error.
+func (s *Server) hostChangeFailed(w http.ResponseWriter, r *http.Request, rq *request, h gwstore.Host, what string, err error) bool {
+	switch msg := shown(err); {
+	case err == nil:
+		return false
+	case errors.Is(err, errNotYours):
+		s.notFoundAs(w, r, rq)
+	case msg != "":
+		s.showHost(w, r, rq, h, http.StatusBadRequest, msg, "", nil)
+	default:
+		s.internalError(w, r, rq, what, err)
+	}
+	return true
 }
 
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, rq *request) {
 	s.withHost(w, r, rq, func(h gwstore.Host) {
 		id := r.PathValue("id")
-		i := slices.IndexFunc(h.Tokens, func(t gwstore.Token) bool { return t.ID == id })
-		if i < 0 {
-			s.notFoundAs(w, r, rq)
-			return
-		}
-		h.Tokens = slices.Delete(h.Tokens, i, i+1)
-		if _, err := s.cfg.Store.PutHost(r.Context(), h, false); err != nil {
-			s.internalError(w, r, rq, "revoke the token", err)
+		_, err := s.changeHost(r.Context(), rq, h.Name, func(h *gwstore.Host) error {
+			i := slices.IndexFunc(h.Tokens, func(t gwstore.Token) bool { return t.ID == id })
+			if i < 0 {
+				return errNotYours // no such token: 404, as a host that is not there
+			}
+			h.Tokens = slices.Delete(h.Tokens, i, i+1)
+			return nil
+		})
+		if s.hostChangeFailed(w, r, rq, h, "revoke the token", err) {
 			return
 		}
 		s.log.Info().Str("user", rq.user.Name).Str("name", h.Name).Str("token", id).Msg("token revoked")
@@ -345,7 +418,13 @@ func (s *Server) setAddress(w http.ResponseWriter, r *http.Request, rq *request)
 			s.showHost(w, r, rq, h, http.StatusBadRequest, msg, "", func(d *hostData) { d.A, d.AAAA = a, aaaa })
 			return
 		}
-		if _, err := s.cfg.Gateway.SetAddresses(r.Context(), h, v4, v6, "web", remoteIP(r)); err != nil {
+		_, err = s.cfg.Gateway.SetAddresses(r.Context(), h, v4, v6, "web", remoteIP(r))
+		if msg := shown(err); msg != "" {
+			// Such as a host of a zone this gateway does not serve.
+			s.showHost(w, r, rq, h, http.StatusBadRequest, msg, "", func(d *hostData) { d.A, d.AAAA = a, aaaa })
+			return
+		}
+		if err != nil {
 			s.internalError(w, r, rq, "publish the addresses", err)
 			return
 		}
@@ -377,15 +456,24 @@ func (s *Server) saveOptions(w http.ResponseWriter, r *http.Request, rq *request
 			s.showHost(w, r, rq, old, http.StatusBadRequest, msg, "", func(d *hostData) { d.Options = f })
 			return
 		}
-		if err == nil {
-			h, err = s.cfg.Store.PutHost(ctx, h, false)
-		}
 		if err != nil {
 			s.internalError(w, r, rq, "save the options", err)
 			return
 		}
+		// Only the options go onto the host as stored now: its tokens
+		// may have changed since it was read.
+		var before gwstore.Host
+		h, err = s.changeHost(ctx, rq, h.Name, func(c *gwstore.Host) error {
+			before = *c
+			c.TTL, c.LeaseSeconds = h.TTL, h.LeaseSeconds
+			c.PrefixFrom, c.PrefixLen, c.InterfaceID = h.PrefixFrom, h.PrefixLen, h.InterfaceID
+			return nil
+		})
+		if s.hostChangeFailed(w, r, rq, old, "save the options", err) {
+			return
+		}
 		s.log.Info().Str("user", rq.user.Name).Str("name", h.Name).Msg("host options saved")
-		if err := s.republish(ctx, old, h, remoteIP(r)); err != nil {
+		if err := s.republish(ctx, before, h, remoteIP(r)); err != nil {
 			s.internalError(w, r, rq, "publish the host with its new options", err)
 			return
 		}
@@ -393,12 +481,15 @@ func (s *Server) saveOptions(w http.ResponseWriter, r *http.Request, rq *request
 	})
 }
 
-// republish publishes h after its options changed from old: a host
-// following a prefix from its router's, another with its TTL and lease
-// if they changed.
+// republish publishes h after its options changed from old: its current
+// addresses again with its TTL and lease if they changed; a host behind a
+// router takes its AAAA from the router's (FollowPrefix), its A is its
+// own.
 func (s *Server) republish(ctx context.Context, old, h gwstore.Host, remote string) error {
 	if h.PrefixFrom != "" {
-		return s.cfg.Gateway.FollowPrefix(ctx, h)
+		if err := s.cfg.Gateway.FollowPrefix(ctx, h); err != nil {
+			return err
+		}
 	}
 	if h.TTL == old.TTL && h.LeaseSeconds == old.LeaseSeconds {
 		return nil
@@ -408,7 +499,7 @@ func (s *Server) republish(ctx context.Context, old, h gwstore.Host, remote stri
 	if len(st.A) > 0 {
 		v4 = st.A
 	}
-	if len(st.AAAA) > 0 {
+	if len(st.AAAA) > 0 && h.PrefixFrom == "" {
 		v6 = st.AAAA
 	}
 	if v4 == nil && v6 == nil {
@@ -418,43 +509,46 @@ func (s *Server) republish(ctx context.Context, old, h gwstore.Host, remote stri
 	return err
 }
 
-// deleteHost withdraws the host's records and deletes it, unless other
-// hosts take their prefix from it.
+// deleteHost deletes the host and withdraws its records, unless other
+// hosts take their prefix from it. The host goes first, and its records
+// once the Directory no longer has it: a dyndns update in between, which
+// the gateway checks against the Directory, would otherwise publish them
+// again with no host left to own them.
 func (s *Server) deleteHost(w http.ResponseWriter, r *http.Request, rq *request) {
 	s.withHost(w, r, rq, func(h gwstore.Host) {
 		ctx := r.Context()
 		var followers []string
-		for _, o := range s.cfg.Directory.Hosts() {
-			if o.PrefixFrom == h.Name {
-				followers = append(followers, strings.TrimSuffix(o.Name, "."))
-			}
+		for _, o := range s.cfg.Directory.Dependents(h.Name) {
+			followers = append(followers, strings.TrimSuffix(o.Name, "."))
 		}
 		if len(followers) > 0 {
 			s.showHost(w, r, rq, h, http.StatusBadRequest, fmt.Sprintf("%s take their prefix from this host: change or delete them first.",
 				strings.Join(followers, ", ")), "", nil)
 			return
 		}
-		if err := s.cfg.Gateway.Withdraw(ctx, h); err != nil {
-			s.internalError(w, r, rq, "withdraw the host's records", err)
-			return
-		}
 		if err := s.cfg.Store.DeleteHost(ctx, h.Name); err != nil && !errors.Is(err, gwstore.ErrNotFound) {
 			s.internalError(w, r, rq, "delete the host", err)
 			return
 		}
+		if !s.settle(ctx, func() bool { _, ok := s.cfg.Directory.Host(h.Name); return !ok }) {
+			s.log.Warn().Str("user", rq.user.Name).Str("name", h.Name).Dur("waited", s.cfg.Settle).
+				Msg("the deleted host is still cached: withdrawing its records anyway")
+		}
+		if err := s.cfg.Gateway.Withdraw(ctx, h); err != nil {
+			s.internalError(w, r, rq, "withdraw the host's records", err)
+			return
+		}
 		s.log.Info().Str("user", rq.user.Name).Str("name", h.Name).Msg("host deleted")
-		s.settle(ctx, func() bool { _, ok := s.cfg.Directory.Host(h.Name); return !ok })
 		seeOther(w, r, "/", "deleted")
 	})
 }
 
 // settle waits, at most cfg.Settle, until the Directory shows a change
-// just written (done), so that the next page lists it. The Directory
-// follows the bucket within milliseconds; on a timeout the page is shown
-// anyway.
-func (s *Server) settle(ctx context.Context, done func() bool) {
+// just written (done), and reports whether it did. The Directory follows
+// the bucket within milliseconds.
+func (s *Server) settle(ctx context.Context, done func() bool) bool {
 	if done() {
-		return
+		return true
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Settle)
 	defer cancel()
@@ -463,10 +557,10 @@ func (s *Server) settle(ctx context.Context, done func() bool) {
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return done()
 		case <-t.C:
 			if done() {
-				return
+				return true
 			}
 		}
 	}

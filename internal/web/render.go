@@ -119,11 +119,16 @@ func refuse(msg string) error { return userError{msg} }
 // refused by the page or the model's validation), or "".
 func shown(err error) string {
 	var ue userError
+	var inv *gwstore.InvalidError
 	switch {
 	case errors.As(err, &ue):
 		return ue.msg
-	case errors.Is(err, gwstore.ErrInvalid), errors.Is(err, account.ErrInvalid):
-		return strings.TrimPrefix(err.Error(), "invalid: ")
+	case errors.As(err, &inv):
+		return inv.Reason
+	case errors.Is(err, account.ErrInvalid):
+		// account's validation errors carry no reason apart from their
+		// text, "invalid: " and the reason (account.invalidf).
+		return strings.TrimPrefix(err.Error(), account.ErrInvalid.Error()+": ")
 	}
 	return ""
 }
@@ -140,7 +145,7 @@ var notices = map[string]string{
 	"totp-on":  "Two-factor login is on.",
 	"totp-off": "Two-factor login is off.",
 	"user":     "User saved.",
-	"removed":  "User removed; their hosts now belong to the operator.",
+	"removed":  "User removed; their hosts now belong to the operator, their tokens are revoked.",
 }
 
 func notice(r *http.Request) string { return notices[r.URL.Query().Get("done")] }

@@ -49,12 +49,16 @@ type Sessions interface {
 }
 
 // Hosts are the dyndns hosts as stored (gwstore.Store): read there, not
-// in the cache, before a change, so that a change starts from the last
-// write.
+// in the cache, before a change, and written compare-and-set over the
+// revision read (gwstore.UpdateHost), so that a change starts from the
+// last write and two at once both count. PutHost with rev 0 creates
+// (gwstore.ErrExists if present). OwnedHosts lists a user's hosts as the
+// bucket holds them now, for the quota.
 type Hosts interface {
-	Host(ctx context.Context, name string) (gwstore.Host, error)
-	PutHost(ctx context.Context, h gwstore.Host, create bool) (gwstore.Host, error)
+	Host(ctx context.Context, name string) (gwstore.Host, uint64, error)
+	PutHost(ctx context.Context, h gwstore.Host, rev uint64) (gwstore.Host, uint64, error)
 	DeleteHost(ctx context.Context, name string) error
+	OwnedHosts(ctx context.Context, owner string) ([]gwstore.Host, error)
 	History(ctx context.Context, host string) ([]gwstore.HistoryEntry, error)
 }
 
@@ -72,18 +76,23 @@ type Store interface {
 }
 
 // Directory is the in-memory copy of the bucket (gwstore.Cache): the
-// lists of hosts come from there.
+// lists of hosts come from there, each sorted by name.
 type Directory interface {
 	Host(name string) (gwstore.Host, bool)
-	Hosts() []gwstore.Host // sorted by name
+	Hosts() []gwstore.Host
+	Owned(user string) []gwstore.Host      // the hosts whose Owner is user
+	Dependents(name string) []gwstore.Host // the hosts whose PrefixFrom is name
 }
 
-// Gateway publishes a host's records (gateway.Gateway).
+// Gateway publishes a host's records (gateway.Gateway). InUse reports
+// whether a name has records of any origin: a new host is not added
+// beside another source's records.
 type Gateway interface {
 	HostState(h gwstore.Host) gateway.HostState
 	SetAddresses(ctx context.Context, h gwstore.Host, v4, v6 []string, via, remote string) (bool, error)
 	Withdraw(ctx context.Context, h gwstore.Host) error
 	FollowPrefix(ctx context.Context, h gwstore.Host) error
+	InUse(name string) bool
 	Zones() []string
 }
 

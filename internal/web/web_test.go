@@ -105,12 +105,13 @@ func TestLogoutEndsTheSessionOnTheServer(t *testing.T) {
 
 func TestCSRFRefusalChangesNothing(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
+	e := newTestEnv(t, func(c *Config) { c.Signup, c.SignupZones = true, []string{testZone} })
 	e.addUser("alice", pw, func(u *account.User) { u.Admin = true })
+	e.addUser("bob", pw)
 	h := e.addHost("home."+testZone, "alice")
 	_, tok, _ := gwstore.NewToken(e.clock.Now())
 	h.Tokens = append(h.Tokens, tok)
-	_, _ = e.store.PutHost(context.Background(), h, false)
+	e.putHost(h)
 	c := e.client("192.0.2.1:1234")
 	c.login("alice", pw)
 
@@ -124,7 +125,10 @@ func TestCSRFRefusalChangesNothing(t *testing.T) {
 		"/account/password":                                         {"current": {pw}, "new": {"another password"}, "confirm": {"another password"}},
 		"/account/totp":                                             {"secret": {"JBSWY3DPEHPK3PXP"}, "code": {"123456"}},
 		"/admin/users":                                              {"username": {"mallory"}, "password": {"mallory's password"}, "zones": {testZone}},
+		"/account/totp/disable":                                     {"code": {"123456"}},
 		"/admin/users/alice":                                        {"zones": {otherZone}, "quota": {"99"}, "admin": {"on"}},
+		"/admin/users/bob/delete":                                   {},
+		"/signup":                                                   {"username": {"mallory"}, "password": {"mallory's password"}, "confirm": {"mallory's password"}},
 		"/logout":                                                   {},
 	}
 	before := e.store.snapshot(e.gw)
@@ -171,7 +175,7 @@ func TestAnotherUsersHostIsNotFound(t *testing.T) {
 	e.addHost("operator."+testZone, "")
 	_, tok, _ := gwstore.NewToken(e.clock.Now())
 	h.Tokens = append(h.Tokens, tok)
-	_, _ = e.store.PutHost(context.Background(), h, false)
+	e.putHost(h)
 	bob := e.client("192.0.2.3:1")
 	bob.login("bob", pw)
 	before := e.store.snapshot(e.gw)
@@ -458,7 +462,7 @@ func TestHostLifecycle(t *testing.T) {
 	if res.code != http.StatusSeeOther || res.header.Get("Location") != "/hosts/router.dyn.example.test?done=added" {
 		t.Fatalf("add: %d %q\n%s", res.code, res.header.Get("Location"), res.body)
 	}
-	h, err := e.store.Host(context.Background(), "router."+testZone)
+	h, err := e.host("router." + testZone)
 	if err != nil || h.Owner != "alice" || h.TTL != 120 {
 		t.Fatalf("stored %+v %v", h, err)
 	}
@@ -470,12 +474,12 @@ func TestHostLifecycle(t *testing.T) {
 	res = c.post("/hosts/router.dyn.example.test/tokens", nil)
 	tok := regexpFind(t, res.body, `<code id="new-token">([A-Za-z0-9_-]+)</code>`)
 	for _, want := range []string{"password=&#39;" + tok + "&#39;", "server=dyn.example.test\n", "ssl=yes", "protocol=dyndns2", "login=router.dyn.example.test",
-		"curl -u &#39;router.dyn.example.test:" + tok, "https://dyn.example.test/nic/update?hostname=router.dyn.example.test"} {
+		"curl -sS -K - &#39;https://dyn.example.test/nic/update", "user = &#34;router.dyn.example.test:" + tok + "&#34;\n", "https://dyn.example.test/nic/update?hostname=router.dyn.example.test"} {
 		if !strings.Contains(res.body, want) {
 			t.Errorf("issued page lacks %q", want)
 		}
 	}
-	h, _ = e.store.Host(context.Background(), h.Name)
+	h, _ = e.host(h.Name)
 	if len(h.Tokens) != 1 || !h.Check(tok) || strings.Contains(e.store.snapshot(e.gw), tok) {
 		t.Fatalf("token stored %+v (the token itself must not be)", h.Tokens)
 	}
@@ -503,7 +507,7 @@ func TestHostLifecycle(t *testing.T) {
 	if res.code != http.StatusSeeOther {
 		t.Fatalf("add behind the router: %d\n%s", res.code, res.body)
 	}
-	nas, _ := e.store.Host(context.Background(), "nas."+testZone)
+	nas, _ := e.host("nas." + testZone)
 	if nas.PrefixFrom != "router."+testZone || nas.PrefixLen != 64 || nas.InterfaceID != "::42" {
 		t.Fatalf("nas %+v", nas)
 	}
@@ -518,7 +522,7 @@ func TestHostLifecycle(t *testing.T) {
 	if res := c.post("/hosts/router.dyn.example.test/options", url.Values{"ttl": {"300"}, "lease": {"3600"}}); res.code != http.StatusSeeOther {
 		t.Fatalf("options: %d\n%s", res.code, res.body)
 	}
-	h, _ = e.store.Host(context.Background(), h.Name)
+	h, _ = e.host(h.Name)
 	if h.TTL != 300 || h.LeaseSeconds != 3600 || len(h.Tokens) != 1 {
 		t.Fatalf("after options %+v", h)
 	}
@@ -532,7 +536,7 @@ func TestHostLifecycle(t *testing.T) {
 	if res := c.post("/hosts/router.dyn.example.test/tokens/"+h.Tokens[0].ID+"/revoke", nil); res.code != http.StatusSeeOther {
 		t.Fatalf("revoke: %d", res.code)
 	}
-	if h, _ = e.store.Host(context.Background(), h.Name); len(h.Tokens) != 0 {
+	if h, _ = e.host(h.Name); len(h.Tokens) != 0 {
 		t.Fatal("token not revoked")
 	}
 	for _, n := range []string{"nas", "router"} {
@@ -550,7 +554,7 @@ func TestHostLifecycle(t *testing.T) {
 	if got := e.gw.called(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("gateway calls:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if _, err := e.store.Host(context.Background(), h.Name); err == nil {
+	if _, err := e.host(h.Name); err == nil {
 		t.Fatal("router not deleted")
 	}
 }
@@ -616,7 +620,7 @@ func TestAdminPage(t *testing.T) {
 	if res := c.post("/admin/users/alice/delete", nil); res.code != http.StatusSeeOther {
 		t.Fatalf("remove: %d\n%s", res.code, res.body)
 	}
-	if h, err := e.store.Host(context.Background(), "home."+testZone); err != nil || h.Owner != "" {
+	if h, err := e.host("home." + testZone); err != nil || h.Owner != "" || len(h.Tokens) != 0 {
 		t.Fatalf("alice's host after her removal: %+v %v", h, err)
 	}
 	if res := a.get("/"); res.code != http.StatusSeeOther {
