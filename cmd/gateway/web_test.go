@@ -374,6 +374,30 @@ func TestWebDdclient(t *testing.T) {
 	if st := p.Open(t, w.web+"/admin"); st != http.StatusNotFound {
 		t.Errorf("GET /admin as a user: status %d, want 404", st)
 	}
+
+	// The curl configuration, copied from the page and run as it is by
+	// bash with the real curl: the token goes on stdin, and both of its
+	// commands update the host.
+	token, _ = issueToken(t, p, w.web, host)
+	script := copied(t, p, w.web, "curl")
+	if strings.Contains(script, "-u ") || !strings.Contains(script, "-K -") {
+		t.Errorf("the curl configuration puts the token on the command line:\n%s", script)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ran, err := exec.CommandContext(ctx, "bash", "-c", script).CombinedOutput()
+	if err != nil || !strings.Contains(string(ran), "good 127.0.0.1\n") || !strings.Contains(string(ran), "good 192.0.2.1,2001:db8::1") {
+		t.Fatalf("the page's curl configuration (%v):\n%s\nscript:\n%s", err, ran, script)
+	}
+	w.waitDig(t, host, "AAAA", "2001:db8::1")
+
+	// The TOTP link is an otpauth: link an authenticator app opens, not
+	// html/template's #ZgotmplZ.
+	p.Open(t, w.web+"/account")
+	if href := p.Attr(t, "#totp-uri", "href"); !strings.HasPrefix(href, "otpauth://totp/zonecast:alice?") ||
+		!strings.Contains(href, "secret="+p.Text(t, "#totp-secret")) {
+		t.Errorf("#totp-uri href %q", href)
+	}
 }
 
 // copied clicks the copy button of the client configuration in pre#id
