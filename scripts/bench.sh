@@ -2,13 +2,17 @@
 # `make bench`: the performance targets, measured side by side in one run
 # against a real PowerDNS (see docs/benchmarks.md for method and figures).
 # BENCH_PKGS narrows the packages; BENCH_COUNT repeats each benchmark.
+# BENCH_SCALE=full adds 10^6 RRsets to the scale curve (BenchmarkScale in
+# ./cmd/syncer; by default 10^4 and 10^5), which is then drawn with gnuplot
+# into docs/img/scale-curve.svg.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
 # The signer's benchmarks (./cmd/signer) also need unbound and BIND's
 # dnssec-verify (group dnssec). zonecast-register's (./cmd/register) run
 # the client in a network namespace (root, iproute2).
-scripts/deps.sh pdns dnssec
+# The scale curve's plot needs gnuplot (group plot).
+scripts/deps.sh pdns dnssec plot
 # The watcher's benchmarks need a real LXD (they hold its test lock
 # exclusively and delete what they create).
 scripts/lxd.sh up
@@ -16,8 +20,16 @@ eval "$(scripts/lxd.sh env)" # a private LXD when the machine runs another
 out=.state/bench
 mkdir -p "$out"
 pkgs=${BENCH_PKGS:-./cmd/syncer ./cmd/watcher ./cmd/gateway ./cmd/signer ./cmd/register}
+# BenchmarkScale appends one line per zone size here (columns: its header).
+export BENCH_SCALE=${BENCH_SCALE:-}
+export ZONECAST_BENCH_SCALE_FILE=$PWD/$out/scale.tsv
+rm -f "$ZONECAST_BENCH_SCALE_FILE"
 # -benchtime 1x: each benchmark runs its own rounds and reports medians.
 # -p 1: one package at a time, so the packages' benchmarks do not load each other.
 go test -p 1 -run '^$' -bench . -benchtime 1x -count "${BENCH_COUNT:-1}" -timeout 60m -v $pkgs 2>&1 \
   | grep -vE '^\{"level"' | tee "$out/bench.txt"
 echo "results: $out/bench.txt"
+if [ -s "$ZONECAST_BENCH_SCALE_FILE" ]; then
+  gnuplot -e "data='$ZONECAST_BENCH_SCALE_FILE'; out='docs/img/scale-curve.svg'" scripts/scale-curve.gp
+  echo "scale curve: $ZONECAST_BENCH_SCALE_FILE, docs/img/scale-curve.svg"
+fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, idempotently, the Debian packages that tests, the demo and the
-# benchmarks need. Usage: scripts/deps.sh [all|pdns|lxd|deb|gateway|alerts|dnssec|browser]...
+# benchmarks need. Usage: scripts/deps.sh [all|pdns|lxd|deb|gateway|alerts|dnssec|browser|plot]...
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
@@ -28,6 +28,8 @@ declare -A groups=(
   # Its fonts come from Recommends, which deps.sh does not install:
   # without one, text in the screenshots would be empty boxes.
   [browser]="chromium fonts-dejavu-core"
+  # The scale curve's plot (scripts/bench.sh, scripts/scale-curve.gp).
+  [plot]="gnuplot-nox"
 )
 
 want=()

@@ -46,114 +46,42 @@ func BenchmarkConverge100k(b *testing.B) {
 	}
 	const zone = "conv.bench.test."
 	ctx := context.Background()
-
-	nats := testenv.StartNATS(b)
-	nc, err := bus.Connect(ctx, bus.ClientConfig{URL: nats.URL, User: "zonecast", PasswordFile: nats.PasswordFile}, zerolog.Nop())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := bus.EnsureStream(ctx, js, bus.StreamConfig{}); err != nil {
-		b.Fatal(err)
-	}
-	pub := bus.NewPublisher(js, "ZONECAST", events.DefaultSubjectPrefix)
-	for j := 0; j < n; j++ {
-		if err := pub.PublishAsync(ctx, events.Message{Version: 1, Name: fmt.Sprintf("h%d.%s", j, zone), Type: "AAAA",
-			Origin: "bench", TTL: 60, Records: []string{fmt.Sprintf("2001:db8:1:%x::%x", j/60000, j%60000+1)}}, 0); err != nil {
-			b.Fatal(err)
-		}
-	}
-	fctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	if _, err := pub.Flush(fctx); err != nil {
-		b.Fatal(err)
-	}
-	cancel()
-	st, err := js.Stream(ctx, "ZONECAST")
-	if err != nil {
-		b.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	lastSeq := info.State.LastSeq
-
-	c := &dns.Client{Timeout: 2 * time.Second}
-	testenv.Binary(b, "syncer") // build before timing
-	// A peer of the fleet: converges, stores the zone's snapshot, stops.
-	func() {
-		p := testpdns.Start(b, "gsqlite3")
-		defer p.Stop(b)
-		s := testenv.StartSyncer(b, testenv.SyncerOptions{Zones: []string{zone}, PDNS: p, NATS: nats})
-		defer s.Stop(b)
-		snaps, err := bus.SnapshotBucket(ctx, js, "", 1, zerolog.Nop())
-		if err != nil {
-			b.Fatal(err)
-		}
-		for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
-			if info, err := snaps.Info(ctx, zone); err == nil && info.Seq == lastSeq {
-				b.Logf("peer stored the zone's snapshot: %d bytes", info.Size)
-				break
-			}
-			if time.Since(start) > time.Minute {
-				b.Fatalf("no snapshot after a minute:\n%s", s.LogTail(20))
-			}
-		}
-	}()
+	cv := newConvergence(b, zone, n)
+	c, lastSeq := cv.dns, cv.lastSeq
 	var bulk, conv, replay, axfr, rss, replayRSS []float64
 	var bulkCPU, convCPU, syncerCPU, replayCPU []float64 // CPU seconds of PowerDNS in each load, of the syncer
 	for i := 0; i < b.N; i++ {
 		for r := 0; r < rounds; r++ {
-			// Bulk load: a fresh pdns_server, a zone of its own, PATCHes.
 			bulkLoad := func() {
-				p := testpdns.Start(b, "gsqlite3")
-				defer p.Stop(b)
-				api := pdnsapi.New(p.APIURL, p.APIKey, "localhost", 5*time.Minute)
-				bz := newBulkZone(b, api, "bulk.bench.test.", n,
-					func(j int) string { return fmt.Sprintf("2001:db8:1:%x::%x", j/60000, j%60000+1) })
-				quiesce()
-				c0 := cpuTime(p.PID())
-				bulk = append(bulk, bz.load(b))
-				bulkCPU = append(bulkCPU, (cpuTime(p.PID()) - c0).Seconds())
+				secs, cpu := cv.bulk()
+				bulk, bulkCPU = append(bulk, secs), append(bulkCPU, cpu)
 			}
 
 			// A new syncer converging the 100k zone from the stream into
 			// a fresh pdns_server, then a secondary taking it by AXFR.
 			syncerLoad := func() {
-				p := testpdns.Start(b, "gsqlite3")
-				defer p.Stop(b)
 				level := "info"
 				if os.Getenv("ZONECAST_BENCH_TRACE") != "" {
 					level = "debug"
 				}
-				quiesce()
-				c0 := cpuTime(p.PID())
-				start := time.Now()
-				s := testenv.StartSyncer(b, testenv.SyncerOptions{Zones: []string{zone}, PDNS: p, NATS: nats,
-					Extra: []string{"--log-level", level}})
-				conv = append(conv, time.Since(start).Seconds())
-				convCPU = append(convCPU, (cpuTime(p.PID()) - c0).Seconds())
-				syncerCPU = append(syncerCPU, cpuTime(s.PID()).Seconds())
+				node := cv.converge("--log-level", level)
+				defer node.stop()
+				conv = append(conv, node.secs)
+				convCPU = append(convCPU, node.pdnsCPU)
+				syncerCPU = append(syncerCPU, cpuTime(node.s.PID()).Seconds())
 				if tr := os.Getenv("ZONECAST_BENCH_TRACE"); tr != "" && r == 0 {
-					data, _ := os.ReadFile(s.LogPath)
+					data, _ := os.ReadFile(node.s.LogPath)
 					_ = os.WriteFile(tr, data, 0o600)
 				}
-				if serial, ok := soaSerial(c, p.DNSAddr, zone); !ok || serial != uint32(lastSeq) {
-					b.Fatalf("ready but SOA serial %d, want %d", serial, lastSeq)
-				}
-				rss = append(rss, float64(testenv.ProcStatus(s.PID(), "VmRSS"))/1024)
-				s.Stop(b)
+				rss = append(rss, float64(testenv.ProcStatus(node.s.PID(), "VmRSS"))/1024)
+				node.s.Stop(b)
 
 				sec := testpdns.StartWith(b, "gsqlite3", "secondary=yes")
 				defer sec.Stop(b)
-				if err := createSecondary(ctx, sec, zone, p.DNSAddr); err != nil {
+				if err := createSecondary(ctx, sec, zone, node.p.DNSAddr); err != nil {
 					b.Fatal(err)
 				}
-				start = time.Now()
+				start := time.Now()
 				if err := retrieve(ctx, sec, zone); err != nil {
 					b.Fatal(err)
 				}
@@ -164,19 +92,11 @@ func BenchmarkConverge100k(b *testing.B) {
 			}
 			// A new syncer replaying the whole stream, without snapshots.
 			replayLoad := func() {
-				p := testpdns.Start(b, "gsqlite3")
-				defer p.Stop(b)
-				quiesce()
-				start := time.Now()
-				s := testenv.StartSyncer(b, testenv.SyncerOptions{Zones: []string{zone}, PDNS: p, NATS: nats,
-					Extra: []string{"--snapshot-bucket", ""}})
-				replay = append(replay, time.Since(start).Seconds())
-				replayCPU = append(replayCPU, cpuTime(s.PID()).Seconds())
-				if serial, ok := soaSerial(c, p.DNSAddr, zone); !ok || serial != uint32(lastSeq) {
-					b.Fatalf("ready but SOA serial %d, want %d", serial, lastSeq)
-				}
-				replayRSS = append(replayRSS, float64(testenv.ProcStatus(s.PID(), "VmRSS"))/1024)
-				s.Stop(b)
+				node := cv.converge("--snapshot-bucket", "")
+				defer node.stop()
+				replay = append(replay, node.secs)
+				replayCPU = append(replayCPU, cpuTime(node.s.PID()).Seconds())
+				replayRSS = append(replayRSS, float64(testenv.ProcStatus(node.s.PID(), "VmRSS"))/1024)
 			}
 			loads := []func(){bulkLoad, syncerLoad, replayLoad}
 			for k := range loads {
@@ -198,6 +118,133 @@ func BenchmarkConverge100k(b *testing.B) {
 	b.Logf("  syncer resident memory    %.0f MB (%s); whole replay %.0f MB", median(rss), fmtSecs(rss), median(replayRSS))
 	b.Logf("  CPU: PowerDNS in bulk %.2fs, in converge %.2fs; syncer %.2fs, replaying %.2fs",
 		median(bulkCPU), median(convCPU), median(syncerCPU), median(replayCPU))
+}
+
+// convergence is the setting of the convergence benchmarks: a NATS apart
+// whose stream holds n record events (AAAA h<j>.<zone>) for one zone, and
+// that zone's snapshot, stored by a peer of the fleet that converged it
+// (its own pdns_server), as a new node finds them when it joins.
+type convergence struct {
+	b       *testing.B
+	zone    string
+	n       int
+	nats    *testenv.NATS
+	js      jetstream.JetStream
+	pub     *bus.Publisher
+	lastSeq uint64
+	dns     *dns.Client
+}
+
+// convAddr is the address of the j-th RRset of a convergence.
+func convAddr(j int) string { return fmt.Sprintf("2001:db8:1:%x::%x", j/60000, j%60000+1) }
+
+func newConvergence(b *testing.B, zone string, n int) *convergence {
+	b.Helper()
+	ctx := context.Background()
+	cv := &convergence{b: b, zone: zone, n: n, nats: testenv.StartNATS(b), dns: &dns.Client{Timeout: 2 * time.Second}}
+	nc, err := bus.Connect(ctx, bus.ClientConfig{URL: cv.nats.URL, User: "zonecast", PasswordFile: cv.nats.PasswordFile}, zerolog.Nop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	if cv.js, err = jetstream.New(nc); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := bus.EnsureStream(ctx, cv.js, bus.StreamConfig{}); err != nil {
+		b.Fatal(err)
+	}
+	cv.pub = bus.NewPublisher(cv.js, "ZONECAST", events.DefaultSubjectPrefix)
+	for j := 0; j < n; j++ {
+		if err := cv.pub.PublishAsync(ctx, events.Message{Version: 1, Name: fmt.Sprintf("h%d.%s", j, zone), Type: "AAAA",
+			Origin: "bench", TTL: 60, Records: []string{convAddr(j)}}, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	if _, err := cv.pub.Flush(fctx); err != nil {
+		b.Fatal(err)
+	}
+	cv.lastSeq = cv.streamLastSeq()
+
+	testenv.Binary(b, "syncer") // build before timing
+	// A peer of the fleet: converges, stores the zone's snapshot, stops.
+	p := testpdns.Start(b, "gsqlite3")
+	defer p.Stop(b)
+	s := testenv.StartSyncer(b, testenv.SyncerOptions{Zones: []string{zone}, PDNS: p, NATS: cv.nats,
+		ReadyTimeout: 30*time.Second + time.Duration(n)*200*time.Microsecond})
+	defer s.Stop(b)
+	snaps, err := bus.SnapshotBucket(ctx, cv.js, "", 1, zerolog.Nop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		if info, err := snaps.Info(ctx, zone); err == nil && info.Seq == cv.lastSeq {
+			b.Logf("peer stored the zone's snapshot: %d bytes", info.Size)
+			break
+		}
+		if time.Since(start) > 5*time.Minute {
+			b.Fatalf("no snapshot after 5 minutes:\n%s", s.LogTail(20))
+		}
+	}
+	return cv
+}
+
+func (cv *convergence) streamLastSeq() uint64 {
+	ctx := context.Background()
+	st, err := cv.js.Stream(ctx, "ZONECAST")
+	if err != nil {
+		cv.b.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		cv.b.Fatal(err)
+	}
+	return info.State.LastSeq
+}
+
+// bulk loads the same n RRsets straight through the API into a zone of
+// their own on a fresh pdns_server, 1,000 per PATCH, and returns the
+// seconds it took and PowerDNS's CPU seconds.
+func (cv *convergence) bulk() (secs, pdnsCPU float64) {
+	p := testpdns.Start(cv.b, "gsqlite3")
+	defer p.Stop(cv.b)
+	api := pdnsapi.New(p.APIURL, p.APIKey, "localhost", 10*time.Minute)
+	bz := newBulkZone(cv.b, api, "bulk.bench.test.", cv.n, convAddr)
+	quiesce()
+	c0 := cpuTime(p.PID())
+	secs = bz.load(cv.b)
+	return secs, (cpuTime(p.PID()) - c0).Seconds()
+}
+
+// newNode is a new syncer that converged the zone into a fresh pdns_server.
+type newNode struct {
+	p       *testpdns.Server
+	s       *testenv.Syncer
+	secs    float64 // from process start to /readyz
+	pdnsCPU float64 // PowerDNS's CPU seconds meanwhile
+	stop    func()
+}
+
+// converge starts a new syncer with an empty zone on a fresh pdns_server,
+// times it from process start until /readyz (the first full reconciliation
+// is done: everything written, SOA included) and checks the SOA serial.
+// The caller calls stop.
+func (cv *convergence) converge(extra ...string) *newNode {
+	b := cv.b
+	p := testpdns.Start(b, "gsqlite3")
+	quiesce()
+	c0 := cpuTime(p.PID())
+	start := time.Now()
+	s := testenv.StartSyncer(b, testenv.SyncerOptions{Zones: []string{cv.zone}, PDNS: p, NATS: cv.nats, Extra: extra,
+		ReadyTimeout: 30*time.Second + time.Duration(cv.n)*200*time.Microsecond})
+	node := &newNode{p: p, s: s, secs: time.Since(start).Seconds(), pdnsCPU: (cpuTime(p.PID()) - c0).Seconds(),
+		stop: func() { s.Stop(b); p.Stop(b) }}
+	if serial, ok := soaSerial(cv.dns, p.DNSAddr, cv.zone); !ok || serial != uint32(cv.lastSeq) {
+		node.stop()
+		b.Fatalf("ready but SOA serial %d, want %d", serial, cv.lastSeq)
+	}
+	return node
 }
 
 // quiesce writes the dirty pages of earlier rounds out before a timed load:

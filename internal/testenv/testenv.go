@@ -106,6 +106,9 @@ type SyncerOptions struct {
 	StateDir string   // default: a new temp dir
 	NATS     *NATS    // join this NATS instead of embedding one
 	Extra    []string // further flags
+	// ReadyTimeout bounds the wait for /readyz (default 30 s); a new
+	// node converging a zone of 10^6 RRsets needs longer.
+	ReadyTimeout time.Duration
 }
 
 // Syncer is a running zonecast-syncer process.
@@ -137,7 +140,12 @@ func StartSyncer(t testing.TB, opts SyncerOptions) *Syncer {
 // until /readyz answers.
 func (s *Syncer) Start(t testing.TB) {
 	t.Helper()
-	s.start(t, Binary(t, "syncer"), s.args(t), "ZONECAST_RECONCILE_INTERVAL=1h")
+	s.spawn(t, Binary(t, "syncer"), s.args(t), "ZONECAST_RECONCILE_INTERVAL=1h")
+	timeout := s.Opts.ReadyTimeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	s.waitReady(t, timeout)
 }
 
 // Launch (re)starts the process without waiting for /readyz (a syncer
