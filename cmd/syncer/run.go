@@ -77,12 +77,13 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 
 	reg := cli.NewRegistry()
 	api := pdnsapi.New(cfg.pdnsURL, apiKey, cfg.pdnsServerID, cfg.pdnsTimeout)
+	// Writes are followed by a late flush of PowerDNS's caches of the zone
+	// (internal/syncer/cacheflush.go), unless they are off.
+	flush := syncer.NewLateFlush(api, syncer.LateFlushConfig{Log: log}, reg)
 	sh := &shared{cfg: cfg, log: log, nc: nc, js: js, stream: stream, reg: reg, core: replacing{reg},
-		pdns: api, recent: status.NewRecent(20), started: time.Now(),
+		pdns: flush, recent: status.NewRecent(20), started: time.Now(),
 		ready: health.NewReady("replaying the stream and converging zones")}
-	if len(cfg.signed) > 0 {
-		go checkQueryCache(ctx, api, log)
-	}
+	go checkCaches(ctx, api, len(cfg.signed) > 0, flush.CachesOn, log)
 	if cfg.dryRun {
 		// Reads go to PowerDNS, writes nowhere: the stream, the status
 		// bucket, the snapshots and the claim log are left alone too.
@@ -152,6 +153,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	if sh.reaper != nil {
 		g.Go(func() error { sh.reaper.Run(ctx); return nil })
 	}
+	g.Go(func() error { flush.Run(ctx); return nil })
 	g.Go(func() error { sh.watch.run(ctx, cfg.statusEvery); return nil })
 	g.Go(func() error { sh.streamHealth.Run(ctx); return nil })
 	g.Go(func() error {

@@ -1,0 +1,222 @@
+package syncer
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/zonecast/zonecast/internal/pdnsapi"
+)
+
+// PowerDNS (4.7) purges a zone's caches when a write to it commits (a
+// PATCH: ws-auth.cc patchZone -> purgeAuthCaches(zone + "$")): first its
+// packet cache, then its query cache. A query that comes in between misses
+// the packet cache, finds the old answer still in the query cache, and
+// puts it back in the packet cache, where it is served for cache-ttl
+// (20 s). A query whose backend lookup began before the commit can put the
+// old answer in the query cache after the purge the same way. Neither
+// cache checks, when it inserts, whether a purge came meanwhile. So after
+// a write the zone's caches are flushed once more (PUT cache/flush, which
+// purges the zone and every name below it), lateFlushDelay after the
+// zone's last write, from a goroutine of its own: no write waits for it.
+//
+// A write purges the whole zone, so in a burst each write also ends what
+// the race of the one before left: only the burst's last write needs the
+// late flush, and a burst costs one.
+
+// lateFlushDelay is how long after a zone's last write its caches are
+// flushed again. The answers put back are those of queries answered across
+// the write's purge; such a query is done within a millisecond, or some
+// tens of milliseconds when PowerDNS's threads wait for a busy CPU. The
+// flush has to come after them, and an answer put back is served until it
+// comes.
+const lateFlushDelay = 100 * time.Millisecond
+
+// flushTimes keeps when each zone's late flush is due: lateFlushDelay (or
+// delay) after its last write.
+type flushTimes struct {
+	delay time.Duration
+	due   map[string]time.Time
+}
+
+func newFlushTimes(delay time.Duration) *flushTimes {
+	return &flushTimes{delay: delay, due: map[string]time.Time{}}
+}
+
+// wrote makes zone's flush due a delay after a write that ended at.
+func (f *flushTimes) wrote(zone string, at time.Time) {
+	f.due[zone] = at.Add(f.delay)
+}
+
+// next returns when the first flush is due.
+func (f *flushTimes) next() (time.Time, bool) {
+	var first time.Time
+	for _, due := range f.due {
+		if first.IsZero() || due.Before(first) {
+			first = due
+		}
+	}
+	return first, !first.IsZero()
+}
+
+// take returns the zones whose flush is due at now, sorted, and forgets
+// them.
+func (f *flushTimes) take(now time.Time) []string {
+	var out []string
+	for z, due := range f.due {
+		if !due.After(now) {
+			delete(f.due, z)
+			out = append(out, z)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// LateFlushConfig configures a LateFlush.
+type LateFlushConfig struct {
+	Delay   time.Duration // after a zone's last write; default lateFlushDelay
+	Timeout time.Duration // bound of one flush; default 10 s
+	Now     func() time.Time
+	Log     zerolog.Logger
+}
+
+// LateFlush is a PDNS that flushes PowerDNS's caches of a zone a while
+// after the last write to it (see above); everything else passes through.
+// Run does the flushes.
+type LateFlush struct {
+	PDNS
+	cfg     LateFlushConfig
+	log     zerolog.Logger
+	flushes *prometheus.CounterVec
+	off     atomic.Bool // PowerDNS's caches are off
+
+	mu    sync.Mutex
+	times *flushTimes
+	wake  chan struct{}
+}
+
+// NewLateFlush returns p with late flushes; its metric
+// zonecast_syncer_cache_flushes_total is registered on reg.
+func NewLateFlush(p PDNS, cfg LateFlushConfig, reg prometheus.Registerer) *LateFlush {
+	if cfg.Delay <= 0 {
+		cfg.Delay = lateFlushDelay
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	m := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zonecast_syncer_cache_flushes_total",
+		Help: "Flushes of PowerDNS's caches of a zone a while after the last write to it, which end old answers a query answered during the write put back: done (ok) or failed."},
+		[]string{"result"})
+	reg.MustRegister(m)
+	m.WithLabelValues("ok")
+	m.WithLabelValues("failed")
+	return &LateFlush{PDNS: p, cfg: cfg, log: cfg.Log.With().Str("component", "cacheflush").Logger(), flushes: m,
+		times: newFlushTimes(cfg.Delay), wake: make(chan struct{}, 1)}
+}
+
+// CachesOn tells whether PowerDNS's caches are on (the default). With all
+// of them off (query-cache-ttl, negquery-cache-ttl and cache-ttl 0) no
+// write is followed by a flush.
+func (l *LateFlush) CachesOn(on bool) { l.off.Store(!on) }
+
+// Apply writes, then schedules the zone's late flush.
+func (l *LateFlush) Apply(ctx context.Context, zone string, changes, always []pdnsapi.Change) ([]pdnsapi.Rejection, error) {
+	rejected, err := l.PDNS.Apply(ctx, zone, changes, always)
+	l.wrote(zone, err)
+	return rejected, err
+}
+
+// Rectify rectifies (the caller flushes at once), then schedules the
+// zone's late flush: a rectify writes empty non-terminals.
+func (l *LateFlush) Rectify(ctx context.Context, zone string) error {
+	err := l.PDNS.Rectify(ctx, zone)
+	l.wrote(zone, err)
+	return err
+}
+
+// CreateZone creates the zone, then schedules its late flush: until then
+// its names were answered REFUSED, and the packet cache keeps that too.
+func (l *LateFlush) CreateZone(ctx context.Context, spec pdnsapi.ZoneSpec) error {
+	err := l.PDNS.CreateZone(ctx, spec)
+	l.wrote(spec.Name, err)
+	return err
+}
+
+// DeleteZone deletes the zone, then schedules its late flush.
+func (l *LateFlush) DeleteZone(ctx context.Context, zone string) error {
+	err := l.PDNS.DeleteZone(ctx, zone)
+	l.wrote(zone, err)
+	return err
+}
+
+// wrote schedules zone's late flush after a write that succeeded. A
+// failed write is written again, and flushed after that.
+func (l *LateFlush) wrote(zone string, err error) {
+	if err != nil || l.off.Load() {
+		return
+	}
+	l.mu.Lock()
+	l.times.wrote(zone, l.cfg.Now())
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run flushes the zones whose late flush is due until ctx is done.
+func (l *LateFlush) Run(ctx context.Context) {
+	for {
+		l.mu.Lock()
+		now := l.cfg.Now()
+		zones := l.times.take(now)
+		next, ok := l.times.next()
+		l.mu.Unlock()
+		for _, z := range zones {
+			l.flush(ctx, z)
+		}
+		var timer *time.Timer
+		var fire <-chan time.Time
+		if ok {
+			timer = time.NewTimer(next.Sub(now))
+			fire = timer.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-l.wake:
+		case <-fire:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// flush flushes zone's caches; a failure is logged and counted, and the
+// old answers it would have ended expire with PowerDNS's cache TTLs.
+func (l *LateFlush) flush(ctx context.Context, zone string) {
+	fctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+	err := l.PDNS.FlushCache(fctx, zone)
+	cancel()
+	switch {
+	case err == nil:
+		l.flushes.WithLabelValues("ok").Inc()
+	case ctx.Err() != nil: // stopping
+	default:
+		l.flushes.WithLabelValues("failed").Inc()
+		l.log.Warn().Err(err).Str("zone", zone).
+			Msg("late cache flush failed: answers from before the last write may be served until powerdns's caches expire")
+	}
+}
