@@ -126,7 +126,10 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 		g.Go(func() error { return serveDyndns(ctx, cfg, gw, log) })
 	}
 	if cfg.web.listen != "" {
-		srv, err := web.New(web.Config{Store: store, Directory: cache, Gateway: gw, Metrics: web.NewMetrics(reg), Log: log,
+		// Users and sessions, read on every request, from the cache the
+		// watch keeps (gwstore.CachedStore).
+		srv, err := web.New(web.Config{Store: gwstore.CachedStore{Store: store, Cache: cache}, Directory: cache, Gateway: gw,
+			Metrics: web.NewMetrics(reg), Log: log,
 			Fleet:      fleetStatus{js: js, stream: cfg.stream, bucket: cfg.statusBucket},
 			SessionTTL: cfg.web.sessionTTL, Signup: cfg.web.signup, SignupZones: cfg.web.signupZones,
 			SignupQuota: cfg.web.signupQuota, DyndnsURL: cfg.web.dyndnsURL})

@@ -301,6 +301,8 @@ type Cache struct {
 	// byOwner indexes hosts by their Owner: a user's list of hosts is
 	// read without a scan of the fleet's.
 	byOwner map[string]map[string]bool
+	// accounts are the web page's users and sessions (CachedStore).
+	accounts entries
 }
 
 // NewCache returns an empty cache.
@@ -456,7 +458,9 @@ func (s *Store) Watch(ctx context.Context, c *Cache, ready func(), log zerolog.L
 		switch k := e.Key(); {
 		case strings.HasPrefix(k, "claim."):
 			c.updateClaim(k, value, e.Revision(), log)
-		case strings.HasPrefix(k, "user."), strings.HasPrefix(k, "session."), strings.HasPrefix(k, "hist."):
+		case strings.HasPrefix(k, "user."), strings.HasPrefix(k, "session."):
+			c.accounts.watched(k, value, e.Revision(), time.Now())
+		case strings.HasPrefix(k, "hist."):
 			// The web page's: read from the bucket when needed, not cached.
 		default:
 			c.update(k, value, log)

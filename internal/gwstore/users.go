@@ -43,30 +43,36 @@ func (s *Store) User(ctx context.Context, name string) (account.User, uint64, er
 // another gateway, makes it fail with ErrConflict: read again, apply
 // again.
 func (s *Store) PutUser(ctx context.Context, u account.User, rev uint64) (uint64, error) {
+	n, _, err := s.putUser(ctx, u, rev)
+	return n, err
+}
+
+// putUser is PutUser, also returning the bytes stored.
+func (s *Store) putUser(ctx context.Context, u account.User, rev uint64) (uint64, []byte, error) {
 	u, err := u.Validate()
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	b, err := json.Marshal(u)
 	if err != nil {
-		return 0, fmt.Errorf("encoding user %s: %w", u.Name, err)
+		return 0, nil, fmt.Errorf("encoding user %s: %w", u.Name, err)
 	}
 	var n uint64
 	if rev == 0 {
 		n, err = s.kv.Create(ctx, userEntry(u.Name), b)
 		if errors.Is(err, jetstream.ErrKeyExists) {
-			return 0, fmt.Errorf("user %s: %w", u.Name, ErrExists)
+			return 0, nil, fmt.Errorf("user %s: %w", u.Name, ErrExists)
 		}
 	} else {
 		n, err = s.kv.Update(ctx, userEntry(u.Name), b, rev)
 		if isWrongSequence(err) {
-			return 0, fmt.Errorf("storing user %s: %w", u.Name, ErrConflict)
+			return 0, nil, fmt.Errorf("storing user %s: %w", u.Name, ErrConflict)
 		}
 	}
 	if err != nil {
-		return 0, fmt.Errorf("storing user %s: %w", u.Name, err)
+		return 0, nil, fmt.Errorf("storing user %s: %w", u.Name, err)
 	}
-	return n, nil
+	return n, b, nil
 }
 
 // Users lists every account, by name.
@@ -128,13 +134,28 @@ func (s *Store) Session(ctx context.Context, id string) (account.Session, error)
 
 // PutSession stores a session (new, or its Pending step done).
 func (s *Store) PutSession(ctx context.Context, sess account.Session) error {
+	_, _, err := s.putSession(ctx, sess)
+	return err
+}
+
+// putSession is PutSession, also returning the bytes stored and their
+// revision.
+func (s *Store) putSession(ctx context.Context, sess account.Session) ([]byte, uint64, error) {
 	if !account.ValidSessionID(sess.ID) {
-		return invalidf("session id %q", sess.ID)
+		return nil, 0, invalidf("session id %q", sess.ID)
 	}
 	if account.ValidName(sess.User) != nil {
-		return invalidf("session of user %q", sess.User)
+		return nil, 0, invalidf("session of user %q", sess.User)
 	}
-	return s.put(ctx, sessionEntry(sess.ID), sess, false)
+	b, err := json.Marshal(sess)
+	if err != nil {
+		return nil, 0, fmt.Errorf("encoding a session: %w", err)
+	}
+	rev, err := s.kv.Put(ctx, sessionEntry(sess.ID), b)
+	if err != nil {
+		return nil, 0, fmt.Errorf("storing a session: %w", err)
+	}
+	return b, rev, nil
 }
 
 // DeleteSession ends the session stored under id; one already gone is no

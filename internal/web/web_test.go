@@ -771,6 +771,7 @@ func TestHistoryChange(t *testing.T) {
 // the real gateway fits the interface.
 var _ Gateway = (*gateway.Gateway)(nil)
 var _ Store = (*gwstore.Store)(nil)
+var _ Store = gwstore.CachedStore{}
 var _ Directory = (*gwstore.Cache)(nil)
 
 func regexpFind(t *testing.T, body, re string) string {
