@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -25,6 +26,27 @@ type hostRow struct {
 	Changed time.Time
 	Follows string // PrefixFrom
 	Tokens  int
+	// The user's list shows these as they are: worked out here once,
+	// where a template function per cell would cost a reflected call
+	// each, on the page loaded most.
+	Key, Path, AText, AAAAText, FollowsKey string
+	ChangedISO, ChangedText                string // empty: never changed
+}
+
+// option is one entry of a select.
+type option struct {
+	Value, Label string
+	Selected     bool
+}
+
+// options returns the entries of a select of names (canonical), the one
+// equal to selected selected.
+func options(names []string, selected string) []option {
+	out := make([]option, len(names))
+	for i, n := range names {
+		out[i] = option{Value: n, Label: strings.TrimSuffix(n, "."), Selected: n == selected}
+	}
+	return out
 }
 
 // hostForm holds the add form's values, shown again after a refusal.
@@ -39,6 +61,9 @@ type hostsData struct {
 	Zones       []string // the user's zones this gateway serves
 	Routers     []string // the user's hosts others may take their prefix from
 	Form        hostForm
+	// The add form's selects: Zones, Routers, the form's entry selected.
+	ZoneOptions, RouterOptions []option
+	Rows                       template.HTML // Hosts, written by hostRowsHTML
 }
 
 // ownHosts returns the user's hosts, sorted by name (the Directory's
@@ -47,7 +72,13 @@ func (s *Server) ownHosts(user string) []gwstore.Host { return s.cfg.Directory.O
 
 func (s *Server) row(h gwstore.Host) hostRow {
 	st := s.cfg.Gateway.HostState(h)
-	return hostRow{Name: h.Name, Owner: h.Owner, A: st.A, AAAA: st.AAAA, Changed: st.Changed, Follows: h.PrefixFrom, Tokens: len(h.Tokens)}
+	r := hostRow{Name: h.Name, Owner: h.Owner, A: st.A, AAAA: st.AAAA, Changed: st.Changed, Follows: h.PrefixFrom, Tokens: len(h.Tokens),
+		Key: strings.TrimSuffix(h.Name, "."), Path: hostPath(h.Name), AText: strings.Join(st.A, ", "), AAAAText: strings.Join(st.AAAA, ", "),
+		FollowsKey: strings.TrimSuffix(h.PrefixFrom, ".")}
+	if !st.Changed.IsZero() {
+		r.ChangedISO, r.ChangedText = st.Changed.UTC().Format(time.RFC3339), when(st.Changed)
+	}
+	return r
 }
 
 // routers are the hosts of own a host may take its prefix from: those
@@ -76,7 +107,8 @@ func (s *Server) zonesOf(u account.User) []string {
 
 func (s *Server) hostsView(rq *request, f hostForm) view {
 	own := s.ownHosts(rq.user.Name)
-	d := hostsData{Used: len(own), Quota: rq.user.Quota, Zones: s.zonesOf(rq.user), Routers: routers(own, ""), Form: f}
+	d := hostsData{Used: len(own), Quota: rq.user.Quota, Zones: s.zonesOf(rq.user), Routers: routers(own, ""), Form: f,
+		Hosts: make([]hostRow, 0, len(own))}
 	for _, h := range own {
 		d.Hosts = append(d.Hosts, s.row(h))
 	}
@@ -86,6 +118,9 @@ func (s *Server) hostsView(rq *request, f hostForm) view {
 	if d.Form.Lease == "" {
 		d.Form.Lease = "0"
 	}
+	d.ZoneOptions, d.RouterOptions = options(d.Zones, d.Form.Zone), options(d.Routers, d.Form.PrefixFrom)
+	d.Rows = hostRowsHTML(d.Hosts)
+
 	return view{Title: "Your hosts", Nav: "hosts", User: &rq.user, CSRF: rq.sess.CSRF, Data: d}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/zonecast/zonecast/internal/account"
@@ -33,15 +34,10 @@ var funcs = template.FuncMap{
 	"join":     func(s []string) string { return strings.Join(s, ", ") },
 	"nodot":    func(name string) string { return strings.TrimSuffix(name, ".") },
 	"hostpath": hostPath,
-	"when": func(t time.Time) string {
-		if t.IsZero() {
-			return "never"
-		}
-		return t.UTC().Format("2006-01-02 15:04:05 UTC")
-	},
-	"iso":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"change": historyChange,
-	"dur":    func(d time.Duration) string { return d.Round(time.Second).String() },
+	"when":     when,
+	"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"change":   historyChange,
+	"dur":      func(d time.Duration) string { return d.Round(time.Second).String() },
 	"names": func(names []string) string {
 		out := make([]string, len(names))
 		for i, n := range names {
@@ -57,11 +53,33 @@ var funcs = template.FuncMap{
 	},
 }
 
+// when is a time as the pages show it.
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+// pageBuffers holds the buffers pages are rendered into: a page is several
+// kilobytes, grown anew for each request otherwise.
+var pageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooled is the largest buffer kept for the next page: an admin page
+// of a big fleet is not kept around.
+const maxPooled = 256 << 10
+
 // render writes the page name with code. The page is rendered whole
 // first, so that a template error never sends half a page.
 func (s *Server) render(w http.ResponseWriter, name string, code int, v view) {
-	var b bytes.Buffer
-	if err := s.tmpl[name].Execute(&b, v); err != nil {
+	b := pageBuffers.Get().(*bytes.Buffer)
+	b.Reset()
+	defer func() {
+		if b.Cap() <= maxPooled {
+			pageBuffers.Put(b)
+		}
+	}()
+	if err := s.tmpl[name].Execute(b, v); err != nil {
 		s.log.Error().Err(err).Str("page", name).Msg("rendering a page")
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
