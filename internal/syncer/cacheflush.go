@@ -19,11 +19,14 @@ import (
 // the packet cache, finds the old answer still in the query cache, and
 // puts it back in the packet cache, where it is served for cache-ttl
 // (20 s). A query whose backend lookup began before the commit can put the
-// old answer in the query cache after the purge the same way. Neither
-// cache checks, when it inserts, whether a purge came meanwhile. So after
-// a write the zone's caches are flushed once more (PUT cache/flush, which
-// purges the zone and every name below it), lateFlushDelay after the
+// old answer in the query cache after the purge the same way (rarer).
+// Neither cache checks, when it inserts, whether a purge came meanwhile.
+// So the zone's caches are flushed once more, lateFlushDelay after the
 // zone's last write, from a goroutine of its own: no write waits for it.
+// (PUT cache/flush?domain=ZONE purges the zone and every name below it:
+// 4.7 appends the "$" itself, and refuses one in the query.) That flush
+// purges in the same order, but finds the query cache clean, unless a
+// lookup from before the write got into it.
 //
 // A write purges the whole zone, so in a burst each write also ends what
 // the race of the one before left: only the burst's last write needs the
@@ -213,6 +216,7 @@ func (l *LateFlush) flush(ctx context.Context, zone string) {
 	switch {
 	case err == nil:
 		l.flushes.WithLabelValues("ok").Inc()
+		l.log.Debug().Str("zone", zone).Msg("flushed the zone's caches after writes")
 	case ctx.Err() != nil: // stopping
 	default:
 		l.flushes.WithLabelValues("failed").Inc()
