@@ -44,10 +44,11 @@ import (
 // zone this small: this part stays below it). Reported as rrset-*.
 //
 // Both PowerDNS run with their query cache off (query-cache-ttl=0,
-// negquery-cache-ttl=0), as docs/dnssec.md sets up a node: with 4.7's
-// defaults an answer can stay stale after a write until its query cache
-// entry expires (query-cache-ttl, 20 s). ZONECAST_BENCH_QUERY_CACHE=1
-// keeps the defaults; samples are waited for up to 30 s.
+// negquery-cache-ttl=0), as docs/dnssec.md sets up a node.
+// ZONECAST_BENCH_QUERY_CACHE=1 keeps 4.7's defaults: an answer put back in
+// a cache by a query during a write is then served until the syncer's late
+// flush of the zone's caches (internal/syncer/cacheflush.go); samples are
+// waited for up to 30 s, beyond the caches' 20 s.
 //
 //	go test -run '^$' -bench NetlinkToDig -benchtime 1x -v ./cmd/register
 func BenchmarkNetlinkToDig(b *testing.B) {
