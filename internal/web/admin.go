@@ -317,7 +317,10 @@ func (s *Server) removeUser(w http.ResponseWriter, r *http.Request, rq *request)
 			h.Owner, h.Tokens = "", nil
 			return nil
 		})
-		if err != nil && !errors.Is(err, gwstore.ErrNotFound) && !errors.Is(err, errNotYours) {
+		if errors.Is(err, gwstore.ErrNotFound) || errors.Is(err, errNotYours) {
+			continue // deleted or handed over meanwhile
+		}
+		if err != nil {
 			s.internalError(w, r, rq, "hand the user's hosts to the operator", err)
 			return
 		}
