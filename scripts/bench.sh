@@ -4,7 +4,7 @@
 # BENCH_PKGS narrows the packages; BENCH_COUNT repeats each benchmark.
 # BENCH_SCALE=full adds 10^6 RRsets to the scale curve (BenchmarkScale in
 # ./cmd/syncer; by default 10^4 and 10^5), which is then drawn with gnuplot
-# into docs/img/scale-curve.svg.
+# (into .state/bench/scale-curve.svg, with full into docs/img/scale-curve.svg).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
@@ -29,7 +29,11 @@ rm -f "$ZONECAST_BENCH_SCALE_FILE"
 go test -p 1 -run '^$' -bench . -benchtime 1x -count "${BENCH_COUNT:-1}" -timeout 60m -v $pkgs 2>&1 \
   | grep -vE '^\{"level"' | tee "$out/bench.txt"
 echo "results: $out/bench.txt"
+# The committed plot (docs/img) is redrawn only by a full run, so that a
+# default run does not replace a curve to 10^6 with one to 10^5.
 if [ -s "$ZONECAST_BENCH_SCALE_FILE" ]; then
-  gnuplot -e "data='$ZONECAST_BENCH_SCALE_FILE'; out='docs/img/scale-curve.svg'" scripts/scale-curve.gp
-  echo "scale curve: $ZONECAST_BENCH_SCALE_FILE, docs/img/scale-curve.svg"
+  plot=$out/scale-curve.svg
+  [ "$BENCH_SCALE" = full ] && plot=docs/img/scale-curve.svg
+  gnuplot -e "data='$ZONECAST_BENCH_SCALE_FILE'; out='$plot'" scripts/scale-curve.gp
+  echo "scale curve: $ZONECAST_BENCH_SCALE_FILE, $plot"
 fi

@@ -28,25 +28,30 @@ plot data using 1:2 smooth unique with linespoints lw 2 pt 7 title "bulk load, P
 set title "ratios (targets at 10^6 dashed)"
 unset logscale y
 set ylabel "ratio"
-set yrange [0:*]
+set yrange [0:3]
+set key bottom right
 plot data using 1:4:5:6 with yerrorbars pt 7 lc 1 notitle, \
      data using 1:4 smooth unique with lines lw 2 lc 1 title "converge / bulk (bars: rounds)", \
      data using 1:13 smooth unique with linespoints lw 2 pt 5 lc 2 title "reconciliation / GET", \
      1.25 with lines dt 2 lc 1 title "1.25", 2 with lines dt 2 lc 2 title "2"
 set yrange [*:*]
+set key top left
 
 set title "syncer resident memory (VmHWM)"
+set key bottom right
 set logscale y 10
 set ylabel "MB"
 set y2label "bytes per RRset"
 set y2tics
 set logscale y2 10
-plot data using 1:7 smooth unique with linespoints lw 2 pt 7 title "VmHWM, MB", \
+plot data using 1:7 smooth unique with linespoints lw 2 pt 7 title "VmHWM after reconciliations, MB", \
+     data using 1:17 smooth unique with linespoints lw 2 pt 9 title "VmHWM converged, MB", \
      1024 with lines dt 2 lc 1 title "1 GB target", \
      data using 1:9 axes x1y2 smooth unique with linespoints lw 2 pt 5 lc 3 title "bytes / RRset (right)"
 unset y2label
 unset y2tics
 unset logscale y2
+set key top left
 
 set title "publish -> dig, no load"
 set ylabel "ms"

@@ -23,8 +23,9 @@ import (
 //   - a new node's convergence (convergence.converge, with the fleet's
 //     snapshot) against the same PowerDNS's bulk load (convergence.bulk),
 //     taking turns going first;
-//   - the new syncer's peak and current resident memory (VmHWM, VmRSS)
-//     and bytes per RRset;
+//   - the new syncer's peak resident memory (VmHWM) once converged and
+//     after the reconciliations, its VmRSS once converged, and bytes per
+//     RRset at the peak;
 //   - reconciliations that find no drift (SIGHUP), timed to the syncer's
 //     last_reconcile_timestamp_seconds, with the syncer's CPU and the PATCHes
 //     it sent meanwhile (apply_seconds_count), taking turns with PowerDNS's
@@ -32,7 +33,9 @@ import (
 //   - publish -> dig p50 and p99 on the converged zone, under no load:
 //     100 changes of existing RRsets, each polled by UDP every millisecond.
 //
-// With ZONECAST_BENCH_SCALE_FILE set, one line per size is appended to that
+// ZONECAST_BENCH_PROFILE=FILE keeps a CPU profile of the syncer during the
+// last round's second reconciliation, ZONECAST_BENCH_TRACE=FILE the last
+// node's debug log. With ZONECAST_BENCH_SCALE_FILE set, one line per size is appended to that
 // file (tab-separated, a header first) for scripts/bench.sh to plot.
 func BenchmarkScale(b *testing.B) {
 	sizes := []int{10000, 100000}
@@ -56,7 +59,7 @@ func benchScale(b *testing.B, n int) {
 	const zone = "scale.bench.test."
 	const reconciles, samples = 3, 100
 	cv := newConvergence(b, zone, n)
-	var bulk, conv, ratio, hwm, rss, recon, reconCPU, get, patches, lat []float64
+	var bulk, conv, ratio, hwmConv, hwm, rss, recon, reconCPU, get, patches, lat []float64
 	var getBytes int64
 	for i := 0; i < b.N; i++ {
 		rounds := scaleRounds(n)
@@ -67,7 +70,14 @@ func benchScale(b *testing.B, n int) {
 			}
 			var node *newNode
 			syncerLoad := func() {
-				node = cv.converge()
+				var extra []string
+				if os.Getenv("ZONECAST_BENCH_PROFILE") != "" {
+					extra = append(extra, "--pprof")
+				}
+				if os.Getenv("ZONECAST_BENCH_TRACE") != "" {
+					extra = append(extra, "--log-level", "debug")
+				}
+				node = cv.converge(extra...)
 				conv = append(conv, node.secs)
 			}
 			if r%2 == 0 {
@@ -85,19 +95,29 @@ func benchScale(b *testing.B, n int) {
 				// collection.
 				time.Sleep(2 * time.Second)
 				pid := node.s.PID()
-				hwm = append(hwm, float64(testenv.ProcStatus(pid, "VmHWM"))/1024)
+				hwmConv = append(hwmConv, float64(testenv.ProcStatus(pid, "VmHWM"))/1024)
 				rss = append(rss, float64(testenv.ProcStatus(pid, "VmRSS"))/1024)
 				for k := 0; k < reconciles; k++ {
+					if prof := os.Getenv("ZONECAST_BENCH_PROFILE"); prof != "" && k == 1 && r == rounds-1 {
+						// The second reconciliation, profiled for about as long as
+						// the first took.
+						go fetchProfileFor(node.s.HTTPAddr, prof, int(recon[len(recon)-1])+1)
+						time.Sleep(100 * time.Millisecond)
+					}
 					secs, cpu, np := noDriftReconcile(b, node.s, zone)
 					recon, reconCPU, patches = append(recon, secs), append(reconCPU, cpu), append(patches, np)
 					secs, size := zoneGET(b, node.p, zone)
 					get, getBytes = append(get, secs), size
 				}
-				// The peak after the reconciliations (a full read of the zone).
-				hwm[len(hwm)-1] = float64(testenv.ProcStatus(pid, "VmHWM")) / 1024
+				// The peak after the reconciliations (each a full read of the zone).
+				hwm = append(hwm, float64(testenv.ProcStatus(pid, "VmHWM"))/1024)
 				if r == rounds-1 {
 					lat = publishToDig(b, cv, node.p, samples)
 					cv.lastSeq = cv.streamLastSeq() // a next node replays them after the snapshot
+					if tr := os.Getenv("ZONECAST_BENCH_TRACE"); tr != "" {
+						data, _ := os.ReadFile(node.s.LogPath)
+						_ = os.WriteFile(tr, data, 0o600)
+					}
 				}
 			}()
 		}
@@ -109,6 +129,7 @@ func benchScale(b *testing.B, n int) {
 	b.ReportMetric(mc/mb, "converge/bulk")
 	b.ReportMetric(mc, "converge-s")
 	b.ReportMetric(mh, "hwm-MB")
+	b.ReportMetric(median(hwmConv), "hwm-converged-MB")
 	b.ReportMetric(bytesPer, "bytes/rrset")
 	b.ReportMetric(mr, "reconcile-s")
 	b.ReportMetric(median(reconCPU), "reconcile-cpu-s")
@@ -119,22 +140,22 @@ func benchScale(b *testing.B, n int) {
 	b.Logf("%d RRsets in one zone, medians of %d rounds:", n, len(bulk))
 	b.Logf("  bulk PATCH x1000           %.3fs (%s)", mb, fmtSecs(bulk))
 	b.Logf("  new syncer, snapshot       %.3fs (%s)  = %.2f x bulk (per round %s)", mc, fmtSecs(conv), mc/mb, fmtSecs(ratio))
-	b.Logf("  syncer VmHWM %.1f MB (%s), VmRSS %.1f MB (%s), %.0f bytes/RRset at the peak",
-		mh, fmtSecs(hwm), median(rss), fmtSecs(rss), bytesPer)
+	b.Logf("  syncer VmHWM %.1f MB (%s) after the reconciliations, %.1f MB (%s) converged; VmRSS converged %.1f MB (%s); %.0f bytes/RRset at the peak",
+		mh, fmtSecs(hwm), median(hwmConv), fmtSecs(hwmConv), median(rss), fmtSecs(rss), bytesPer)
 	b.Logf("  no-drift reconciliation    %.3fs (%s), syncer CPU %.2fs (%s), PATCHes %s",
 		mr, fmtSecs(recon), median(reconCPU), fmtSecs(reconCPU), fmtSecs(patches))
 	b.Logf("  PowerDNS full-zone GET     %.3fs (%s), %d bytes; reconcile/GET %.2f", mg, fmtSecs(get), getBytes, mr/mg)
 	b.Logf("  publish -> dig over %d samples: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms",
 		len(lat), p50, percentile(lat, 0.9), p99, percentile(lat, 1))
 	if path := os.Getenv("ZONECAST_BENCH_SCALE_FILE"); path != "" {
-		writeScaleLine(b, path, fmt.Sprintf("%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.1f\t%.1f\t%.0f\t%.3f\t%.2f\t%.3f\t%.2f\t%.0f\t%.2f\t%.2f",
+		writeScaleLine(b, path, fmt.Sprintf("%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.1f\t%.1f\t%.0f\t%.3f\t%.2f\t%.3f\t%.2f\t%.0f\t%.2f\t%.2f\t%.1f",
 			n, mb, mc, mc/mb, percentile(ratio, 0), percentile(ratio, 1), mh, median(rss), bytesPer,
-			mr, median(reconCPU), mg, mr/mg, percentile(patches, 1), p50, p99))
+			mr, median(reconCPU), mg, mr/mg, percentile(patches, 1), p50, p99, median(hwmConv)))
 	}
 }
 
 const scaleHeader = "# rrsets\tbulk_s\tconverge_s\tconverge_bulk\tratio_min\tratio_max\thwm_mb\trss_mb\tbytes_per_rrset" +
-	"\treconcile_s\treconcile_cpu_s\tget_s\treconcile_get\treconcile_patches\tp50_ms\tp99_ms"
+	"\treconcile_s\treconcile_cpu_s\tget_s\treconcile_get\treconcile_patches\tp50_ms\tp99_ms\thwm_converged_mb"
 
 func writeScaleLine(b *testing.B, path, line string) {
 	b.Helper()
@@ -177,6 +198,18 @@ func noDriftReconcile(b *testing.B, s *testenv.Syncer, zone string) (secs, cpu, 
 		b.Errorf("a reconciliation without drift wrote %v RRsets in %v PATCHes", drift, patches)
 	}
 	return secs, cpu, patches
+}
+
+// fetchProfileFor saves a CPU profile of the syncer over secs seconds
+// (ZONECAST_BENCH_PROFILE).
+func fetchProfileFor(addr, path string, secs int) {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs))
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	_ = os.WriteFile(path, data, 0o600)
 }
 
 // zoneGET times PowerDNS's own full-zone GET of zone, body read to the end.
