@@ -136,7 +136,11 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 		if err != nil {
 			return g.Err(err)
 		}
-		g.Go(func() error { return serveWeb(ctx, cfg, srv.Handler(), log) })
+		g.Go(func() error {
+			err := serveWeb(ctx, cfg, srv.Handler(), log)
+			srv.Wait() // failed logins still being recorded, before NATS closes
+			return err
+		})
 		g.Go(func() error { expireSessions(ctx, store, log); return nil })
 	}
 	<-ctx.Done()
