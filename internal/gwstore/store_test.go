@@ -3,16 +3,14 @@ package gwstore
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/testenv"
 )
 
 func TestTokens(t *testing.T) {
@@ -71,22 +69,7 @@ func dnsLower(s string) string {
 // own, and returns it with a context that ends with the test.
 func openStore(t *testing.T) (*Store, context.Context) {
 	t.Helper()
-	srv, err := bus.StartEmbedded(bus.ServerConfig{StoreDir: filepath.Join(t.TempDir(), "js"), Name: "gwstore-test", Log: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	nc, err := bus.ConnectInProcess(srv, "", "", zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
+	js, ctx := testenv.JetStream(t, "gwstore-test")
 	st, err := Open(ctx, js, "", 1)
 	if err != nil {
 		t.Fatal(err)

@@ -3,40 +3,12 @@ package zonestore
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"slices"
 	"testing"
-	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
-
-	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/testenv"
 	"github.com/zonecast/zonecast/internal/zonelist"
 )
-
-// jetStream starts an embedded NATS server of the test's own and returns
-// its JetStream, with a context that ends with the test.
-func jetStream(t *testing.T) (jetstream.JetStream, context.Context) {
-	t.Helper()
-	srv, err := bus.StartEmbedded(bus.ServerConfig{StoreDir: filepath.Join(t.TempDir(), "js"), Name: "zonestore-test", Log: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	nc, err := bus.ConnectInProcess(srv, "", "", zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return js, ctx
-}
 
 func zone(name string) zonelist.Zone {
 	return zonelist.Zone{Name: name, SOA: zonelist.DefaultSOA}
@@ -44,7 +16,7 @@ func zone(name string) zonelist.Zone {
 
 func TestAddRemove(t *testing.T) {
 	t.Parallel()
-	js, ctx := jetStream(t)
+	js, ctx := testenv.JetStream(t, "zonestore-test")
 	if _, err := Open(ctx, js, ""); !errors.Is(err, ErrNoBucket) {
 		t.Fatalf("Open before the bucket exists: %v, want ErrNoBucket", err)
 	}
@@ -119,7 +91,7 @@ func TestAddRemove(t *testing.T) {
 // neither listed nor removed, and may be removed.
 func TestBadEntry(t *testing.T) {
 	t.Parallel()
-	js, ctx := jetStream(t)
+	js, ctx := testenv.JetStream(t, "zonestore-test")
 	st, err := Ensure(ctx, js, "zones_bad", 1)
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +122,7 @@ func TestBadEntry(t *testing.T) {
 
 func TestFollow(t *testing.T) {
 	t.Parallel()
-	js, ctx := jetStream(t)
+	js, ctx := testenv.JetStream(t, "zonestore-test")
 	st, err := Ensure(ctx, js, "", 1)
 	if err != nil {
 		t.Fatal(err)
