@@ -88,16 +88,7 @@ func (s *Server) showAdmin(w http.ResponseWriter, r *http.Request, rq *request, 
 	if !ok {
 		return
 	}
-	v.Error = msg
-	if code == http.StatusOK {
-		v.Notice = notice(r)
-	}
-	if edit != nil {
-		d := v.Data.(adminData)
-		edit(&d)
-		v.Data = d
-	}
-	s.render(w, "admin", code, v)
+	show(s, w, r, "admin", code, v, msg, edit)
 }
 
 func (s *Server) adminPage(w http.ResponseWriter, r *http.Request, rq *request) {

@@ -361,16 +361,7 @@ func (s *Server) showHost(w http.ResponseWriter, r *http.Request, rq *request, h
 		s.internalError(w, r, rq, "read the host's history", err)
 		return
 	}
-	v.Error = msg
-	if code == http.StatusOK {
-		v.Notice = notice(r)
-	}
-	if edit != nil {
-		d := v.Data.(hostData)
-		edit(&d)
-		v.Data = d
-	}
-	s.render(w, "host", code, v)
+	show(s, w, r, "host", code, v, msg, edit)
 }
 
 func (s *Server) hostPage(w http.ResponseWriter, r *http.Request, rq *request) {

@@ -69,6 +69,21 @@ var pageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // of a big fleet is not kept around.
 const maxPooled = 256 << 10
 
+// show renders page name with msg as its error, the request's notice when
+// code is 200, and its data, a D, changed first by edit (when not nil).
+func show[D any](s *Server, w http.ResponseWriter, r *http.Request, name string, code int, v view, msg string, edit func(*D)) {
+	v.Error = msg
+	if code == http.StatusOK {
+		v.Notice = notice(r)
+	}
+	if edit != nil {
+		d := v.Data.(D)
+		edit(&d)
+		v.Data = d
+	}
+	s.render(w, name, code, v)
+}
+
 // render writes the page name with code. The page is rendered whole
 // first, so that a template error never sends half a page.
 func (s *Server) render(w http.ResponseWriter, name string, code int, v view) {
