@@ -12,7 +12,6 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/testenv"
 	"github.com/zonecast/zonecast/internal/testpdns"
 )
@@ -243,32 +242,12 @@ func zoneGET(b *testing.B, p *testpdns.Server, zone string) (float64, int64) {
 // flush is for). Milliseconds.
 func publishToDig(b *testing.B, cv *convergence, p *testpdns.Server, samples int) []float64 {
 	b.Helper()
-	ctx := context.Background()
 	c := &dns.Client{Timeout: time.Second}
 	var lat []float64
 	for j := 0; j < samples; j++ {
 		name := fmt.Sprintf("l%d-%d.%s", cv.lastSeq, j, cv.zone)
 		want := fmt.Sprintf("2001:db8:2::%x", j+1)
-		start := time.Now()
-		if _, err := cv.pub.Publish(ctx, events.Message{Version: 1, Name: name, Type: "AAAA", Origin: "bench",
-			TTL: 60, Records: []string{want}}, 0); err != nil {
-			b.Fatal(err)
-		}
-		for {
-			m := new(dns.Msg)
-			m.SetQuestion(name, dns.TypeAAAA)
-			r, _, err := c.Exchange(m, p.DNSAddr)
-			if err == nil && len(r.Answer) == 1 {
-				if a, ok := r.Answer[0].(*dns.AAAA); ok && a.AAAA.String() == want {
-					break
-				}
-			}
-			if time.Since(start) > 10*time.Second {
-				b.Fatalf("%s not answered after 10s", name)
-			}
-			time.Sleep(time.Millisecond)
-		}
-		lat = append(lat, time.Since(start).Seconds()*1000)
+		lat = append(lat, publishAndDig(b, cv.pub, c, p.DNSAddr, name, want))
 		time.Sleep(20 * time.Millisecond)
 	}
 	return lat
