@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,12 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
-
 	"github.com/zonecast/zonecast/internal/account"
-	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/gwstore"
+	"github.com/zonecast/zonecast/internal/testenv"
 )
 
 // The admin commands, each run as the program runs it, against an
@@ -24,17 +20,8 @@ import (
 func TestAdminCommands(t *testing.T) {
 	// Not parallel: it replaces stdout.
 	dir := t.TempDir()
-	srv, err := bus.StartEmbedded(bus.ServerConfig{StoreDir: filepath.Join(dir, "js"), Listen: "127.0.0.1:0",
-		User: "zonecast", Password: "admin-test-password", Name: "admin-test", Log: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	pw := filepath.Join(dir, "nats-password")
-	if err := os.WriteFile(pw, []byte("admin-test-password\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	natsFlags := []string{"--nats-url", "nats://" + srv.Addr().String(), "--nats-password-file", pw}
+	ns := testenv.StartCommandNATS(t, "admin-test")
+	natsFlags := ns.Flags
 	userPw, shortPw, newPw := filepath.Join(dir, "user-password"), filepath.Join(dir, "short-password"), filepath.Join(dir, "new-password")
 	for f, content := range map[string]string{userPw: "first password\n", shortPw: "short\n", newPw: "  second password  \n"} {
 		if err := os.WriteFile(f, []byte(content), 0o600); err != nil {
@@ -118,17 +105,7 @@ func TestAdminCommands(t *testing.T) {
 	// passwd and totp-reset, read back from the bucket: bob, locked out
 	// with a second factor and a session, gets a new password, no lock
 	// and no session; then loses the second factor.
-	nc, err := bus.ConnectInProcess(srv, "zonecast", "admin-test-password", zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	js, ctx := ns.JetStream(t)
 	st, err := gwstore.Open(ctx, js, "", 1)
 	if err != nil {
 		t.Fatal(err)

@@ -2,18 +2,11 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
-
-	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/testenv"
 	"github.com/zonecast/zonecast/internal/zonestore"
 )
 
@@ -22,18 +15,8 @@ import (
 // input changes nothing.
 func TestZoneCommands(t *testing.T) {
 	// Not parallel: it replaces zoneOut.
-	dir := t.TempDir()
-	srv, err := bus.StartEmbedded(bus.ServerConfig{StoreDir: filepath.Join(dir, "js"), Listen: "127.0.0.1:0",
-		User: "zonecast", Password: "zone-test-password", Name: "zone-test", Log: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	pw := filepath.Join(dir, "nats-password")
-	if err := os.WriteFile(pw, []byte("zone-test-password\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	natsFlags := []string{"--nats-url", "nats://" + srv.Addr().String(), "--nats-password-file", pw}
+	ns := testenv.StartCommandNATS(t, "zone-test")
+	natsFlags := ns.Flags
 	var out bytes.Buffer
 	old := zoneOut
 	zoneOut = &out
@@ -53,17 +36,7 @@ func TestZoneCommands(t *testing.T) {
 	if _, stderr := run(t, 1, "zone", "list"); !strings.Contains(stderr, "no zone list bucket") {
 		t.Fatalf("zone list without a bucket: %q", stderr)
 	}
-	nc, err := bus.ConnectInProcess(srv, "zonecast", "zone-test-password", zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
+	js, ctx := ns.JetStream(t)
 	st, err := zonestore.Ensure(ctx, js, "", 1)
 	if err != nil {
 		t.Fatal(err)
