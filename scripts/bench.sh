@@ -5,6 +5,8 @@
 # BENCH_SCALE=full adds 10^6 RRsets to the scale curve (BenchmarkScale in
 # ./cmd/syncer; by default 10^4 and 10^5), which is then drawn with gnuplot
 # (into .state/bench/scale-curve.svg, with full into docs/img/scale-curve.svg).
+# It also takes BenchmarkManyZones (./cmd/syncer) from 200 to 1,000 zones of
+# 100 RRsets (docs/benchmarks.md, "Many zones").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin

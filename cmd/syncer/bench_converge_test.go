@@ -141,19 +141,8 @@ func convAddr(j int) string { return fmt.Sprintf("2001:db8:1:%x::%x", j/60000, j
 func newConvergence(b *testing.B, zone string, n int) *convergence {
 	b.Helper()
 	ctx := context.Background()
-	cv := &convergence{b: b, zone: zone, n: n, nats: testenv.StartNATS(b), dns: &dns.Client{Timeout: 2 * time.Second}}
-	nc, err := bus.Connect(ctx, bus.ClientConfig{URL: cv.nats.URL, User: "zonecast", PasswordFile: cv.nats.PasswordFile}, zerolog.Nop())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(nc.Close)
-	if cv.js, err = jetstream.New(nc); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := bus.EnsureStream(ctx, cv.js, bus.StreamConfig{}); err != nil {
-		b.Fatal(err)
-	}
-	cv.pub = bus.NewPublisher(cv.js, "ZONECAST", events.DefaultSubjectPrefix)
+	cv := &convergence{b: b, zone: zone, n: n, dns: &dns.Client{Timeout: 2 * time.Second}}
+	cv.nats, cv.js, cv.pub = benchStream(b)
 	for j := 0; j < n; j++ {
 		if err := cv.pub.PublishAsync(ctx, events.Message{Version: 1, Name: fmt.Sprintf("h%d.%s", j, zone), Type: "AAAA",
 			Origin: "bench", TTL: 60, Records: []string{convAddr(j)}}, 0); err != nil {
