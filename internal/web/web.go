@@ -213,13 +213,14 @@ func New(cfg Config) (*Server, error) {
 // server has shut down.
 func (s *Server) Wait() { s.bg.Wait() }
 
-// pages are the templates, each rendered inside layout.html.
+// pages are the templates, each rendered inside layout.html, with the
+// fields of forms.html.
 var pages = []string{"login", "hosts", "host", "account", "admin", "signup", "message"}
 
 func parseTemplates() (map[string]*template.Template, error) {
 	out := map[string]*template.Template{}
 	for _, p := range pages {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html")
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/forms.html", "templates/"+p+".html")
 		if err != nil {
 			return nil, fmt.Errorf("parsing template %s: %w", p, err)
 		}
