@@ -6,15 +6,18 @@
 # ./cmd/syncer; by default 10^4 and 10^5), which is then drawn with gnuplot
 # (into .state/bench/scale-curve.svg, with full into docs/img/scale-curve.svg).
 # It also takes BenchmarkManyZones (./cmd/syncer) from 200 to 1,000 zones of
-# 100 RRsets (docs/benchmarks.md, "Many zones").
+# 100 RRsets (docs/benchmarks.md, "Many zones"), and makes BenchmarkFleetLoad's
+# streams of changes last 60 s instead of 20 s; their latency distributions
+# are drawn into .state/bench/fleet-load.svg (with full, docs/img/fleet-load.svg).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
 # The signer's benchmarks (./cmd/signer) also need unbound and BIND's
 # dnssec-verify (group dnssec). zonecast-register's (./cmd/register) run
 # the client in a network namespace (root, iproute2).
-# The scale curve's plot needs gnuplot (group plot).
-scripts/deps.sh pdns dnssec plot
+# The scale curve's plot needs gnuplot (group plot); the fleet under load
+# (BenchmarkFleetLoad) measures query rates with dnsperf (group load).
+scripts/deps.sh pdns dnssec plot load
 # The watcher's benchmarks need a real LXD (they hold its test lock
 # exclusively and delete what they create).
 scripts/lxd.sh up
@@ -26,6 +29,11 @@ pkgs=${BENCH_PKGS:-./cmd/syncer ./cmd/watcher ./cmd/gateway ./cmd/signer ./cmd/r
 export BENCH_SCALE=${BENCH_SCALE:-}
 export ZONECAST_BENCH_SCALE_FILE=$PWD/$out/scale.tsv
 rm -f "$ZONECAST_BENCH_SCALE_FILE"
+# BenchmarkFleetLoad writes its latency quantiles per case and node here
+# (lat-<case>-<node>.tsv) and one summary line per case and node (fleet.tsv).
+export ZONECAST_BENCH_FLEET_DIR=$PWD/$out/fleet
+rm -rf "$ZONECAST_BENCH_FLEET_DIR"
+mkdir -p "$ZONECAST_BENCH_FLEET_DIR"
 # -benchtime 1x: each benchmark runs its own rounds and reports medians.
 # -p 1: one package at a time, so the packages' benchmarks do not load each other.
 go test -p 1 -run '^$' -bench . -benchtime 1x -count "${BENCH_COUNT:-1}" -timeout 60m -v $pkgs 2>&1 \
@@ -38,4 +46,12 @@ if [ -s "$ZONECAST_BENCH_SCALE_FILE" ]; then
   [ "$BENCH_SCALE" = full ] && plot=docs/img/scale-curve.svg
   gnuplot -e "data='$ZONECAST_BENCH_SCALE_FILE'; out='$plot'" scripts/scale-curve.gp
   echo "scale curve: $ZONECAST_BENCH_SCALE_FILE, $plot"
+fi
+# The same for the fleet's latency distributions under sustained load
+# (BENCH_SCALE=full: 60 s of load per case instead of 20 s).
+if compgen -G "$ZONECAST_BENCH_FLEET_DIR/lat-*.tsv" >/dev/null; then
+  plot=$out/fleet-load.svg
+  [ "$BENCH_SCALE" = full ] && plot=docs/img/fleet-load.svg
+  gnuplot -e "dir='$ZONECAST_BENCH_FLEET_DIR'; out='$plot'" scripts/fleet-load.gp
+  echo "fleet under load: $ZONECAST_BENCH_FLEET_DIR/fleet.tsv, $plot"
 fi

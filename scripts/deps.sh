@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, idempotently, the Debian packages that tests, the demo and the
-# benchmarks need. Usage: scripts/deps.sh [all|pdns|lxd|deb|gateway|alerts|dnssec|browser|plot]...
+# benchmarks need. Usage: scripts/deps.sh [all|pdns|lxd|deb|gateway|alerts|dnssec|browser|plot|load]...
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
@@ -30,6 +30,9 @@ declare -A groups=(
   [browser]="chromium fonts-dejavu-core"
   # The scale curve's plot (scripts/bench.sh, scripts/scale-curve.gp).
   [plot]="gnuplot-nox"
+  # Query load on PowerDNS while the fleet takes a stream of changes
+  # (BenchmarkFleetLoad, cmd/syncer/bench_fleet_test.go).
+  [load]="dnsperf"
 )
 
 want=()
