@@ -338,6 +338,16 @@ func TestWebDdclient(t *testing.T) {
 		t.Errorf("#quota %q, want 2 of 5", got)
 	}
 	p.Screenshot(t, "web-hosts")
+	// On a phone's 360 px the host list and a host's page fit the screen:
+	// nothing to scroll sideways (tables become one card per row).
+	p.Viewport(t, 360, 740)
+	for _, page := range []string{"/", "/hosts/" + hostKey(nas)} {
+		p.Open(t, w.web+page)
+		if over := p.Overflow(t); over > 0 {
+			t.Errorf("%s at 360 px is %d px wider than the screen", page, over)
+		}
+	}
+	p.Viewport(t, 1280, 800)
 
 	// The operator's page, by an admin made with the CLI: the users, the
 	// TSIG keys without their secrets, every host, the fleet caught up.

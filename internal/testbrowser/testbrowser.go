@@ -423,6 +423,22 @@ func (p *Page) Screenshot(t testing.TB, name string) string {
 	return path
 }
 
+// Viewport sets the tab's window to width × height CSS pixels, as a
+// phone's (a mobile viewport: the page's own meta viewport applies).
+func (p *Page) Viewport(t testing.TB, width, height int64) {
+	t.Helper()
+	do(t, p, fmt.Sprintf("setting the viewport to %dx%d", width, height),
+		chromedp.EmulateViewport(width, height, chromedp.EmulateMobile))
+}
+
+// Overflow returns by how many CSS pixels the page is wider than its
+// window: more than 0 means the reader must scroll sideways.
+func (p *Page) Overflow(t testing.TB) int {
+	t.Helper()
+	return do(t, p, "measuring the page's width",
+		chromedp.Evaluate[int](`document.documentElement.scrollWidth - document.documentElement.clientWidth`))
+}
+
 // Cookies returns the cookies the browser context would send to url, with
 // their flags (HttpOnly, Secure, SameSite) as the browser stored them.
 func (p *Page) Cookies(t testing.TB, url string) []*network.Cookie {
