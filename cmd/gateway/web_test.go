@@ -709,6 +709,20 @@ func TestWebSecurity(t *testing.T) {
 	// browser until 429; then the right one is refused as well.
 	gw2, web2 := w.startGateway(t)
 	_ = gw2
+	// The page's state is the fleet's: bert's session, made on the first
+	// gateway, shows his host on the second, and anna's, ended on the
+	// first, is ended there too.
+	bc := b.Cookie(t, w.web, sessionCookie)
+	if bc == nil {
+		t.Fatalf("bert has no session cookie")
+	}
+	if st, _, body := webGet(t, web2, "/", bc.Value); st != http.StatusOK || !strings.Contains(body, `data-host="`+hostKey(bHost)+`"`) {
+		t.Errorf("bert's session on a second gateway: status %d, his host %s listed %v; want 200 and listed",
+			st, bHost, strings.Contains(body, hostKey(bHost)))
+	}
+	if st, loc, _ := webGet(t, web2, "/", old.Value); st != http.StatusSeeOther || loc != "/login" {
+		t.Errorf("anna's logged-out session on a second gateway: status %d, Location %q; want 303 to /login", st, loc)
+	}
 	r := w.browser.NewPage(t)
 	limited := 0
 	for i := 1; i <= 20; i++ {
