@@ -53,7 +53,8 @@ import (
 // The default load lasts 20 s; BENCH_SCALE=full makes it 60 s.
 // ZONECAST_BENCH_FLEET_RATES overrides zonecast's rates (default
 // "200,500"), ZONECAST_BENCH_FLEET_CASES="zonecast" or "native" runs one
-// side only. With ZONECAST_BENCH_FLEET_DIR set, each case's latency
+// side only; ZONECAST_BENCH_FLEET_SYNCER_FLAGS adds flags to every syncer
+// (e.g. "--batch-delay 50ms"). With ZONECAST_BENCH_FLEET_DIR set, each case's latency
 // quantiles per node go to that directory (lat-<case>-<node>.tsv: quantile,
 // ms) and one summary line per case to fleet.tsv, for
 // scripts/fleet-load.gp.
@@ -498,7 +499,11 @@ func writeQuantiles(b *testing.B, path string, xs []float64) {
 
 func benchFleetZonecast(b *testing.B, rates []int, dur time.Duration) {
 	ctx := context.Background()
-	f := testenv.StartFleet(b, testenv.FleetOptions{Zones: []string{fleetLoadZone}, Extra: []string{"--log-level", "info"}})
+	extra := []string{"--log-level", "info"}
+	if x := os.Getenv("ZONECAST_BENCH_FLEET_SYNCER_FLAGS"); x != "" {
+		extra = append(extra, strings.Fields(x)...)
+	}
+	f := testenv.StartFleet(b, testenv.FleetOptions{Zones: []string{fleetLoadZone}, Extra: extra})
 	var nodes []loadNode
 	for _, n := range f.Nodes {
 		nodes = append(nodes, loadNode{id: n.ID, dns: n.Opts.PDNS.DNSAddr, pid: n.Opts.PDNS.PID(), syncer: n.PID()})
