@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/zonecast/zonecast/internal/testbrowser"
 	"github.com/zonecast/zonecast/internal/testenv"
@@ -275,6 +276,15 @@ func TestWebDdclient(t *testing.T) {
 	login := w.browser.NewPage(t)
 	login.Open(t, w.web+"/login")
 	login.Screenshot(t, "web-login")
+	// With the keyboard alone: the name, Tab to the password, Enter.
+	login.Focus(t, "username")
+	login.Keys(t, "alice")
+	login.Keys(t, kb.Tab)
+	if f := login.Focused(t); f != "password" {
+		t.Errorf("Tab from the user name focuses %q, want the password", f)
+	}
+	login.Keys(t, pw+kb.Enter)
+	login.WaitFor(t, "table#hosts")
 
 	p := w.login(t, w.web, "alice", pw)
 	c := p.Cookie(t, w.web, sessionCookie)

@@ -249,6 +249,35 @@ func (p *Page) Click(t testing.TB, sel string) {
 	do(t, p, "clicking "+sel, chromedp.Click(chromedp.CSS(sel)))
 }
 
+// Keys types keys into the focused element, as a keyboard does: "\t"
+// is Tab and "\r" Enter (chromedp/kb). It does not wait for a page that
+// a key may load (WaitFor does).
+func (p *Page) Keys(t testing.TB, keys string) {
+	t.Helper()
+	do(t, p, fmt.Sprintf("typing %q", keys), chromedp.KeyEvent(keys))
+}
+
+// Focus gives the element of id the keyboard focus.
+func (p *Page) Focus(t testing.TB, id string) {
+	t.Helper()
+	p.mustExist(t, "#"+id)
+	do(t, p, "focusing #"+id, chromedp.Focus(chromedp.ID(id)))
+}
+
+// Focused returns the id of the element that has the keyboard focus, ""
+// when it has none.
+func (p *Page) Focused(t testing.TB) string {
+	t.Helper()
+	return do(t, p, "reading the focus",
+		chromedp.Evaluate[string](`document.activeElement && document.activeElement.id || ""`))
+}
+
+// WaitFor waits until an element that sel finds is visible.
+func (p *Page) WaitFor(t testing.TB, sel string) {
+	t.Helper()
+	do(t, p, "waiting for "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
+}
+
 // AllowClipboard lets the pages of origin (scheme://host:port) in this
 // page's browser context write and read the clipboard without asking,
 // and keeps the page focused, as the clipboard API needs: a headless
