@@ -329,10 +329,14 @@ func (mz *manyZones) bench(b *testing.B, backend string) {
 				mb := mz.newBulk(b, backend)
 				create = append(create, mb.create)
 				bulk[w] = append(bulk[w], mz.load(b, mb, per, 0, w))
+				// Each figure is logged as it is taken, so that a run that
+				// fails later keeps it.
+				b.Logf("round %d: create %.3fs, bulk with %d writer(s) %.3fs", r, mb.create, w, bulk[w][len(bulk[w])-1])
 				if w == 1 {
 					// The bursts' shapes, straight to the API, one writer.
 					bulkOne = append(bulkOne, mz.load(b, mb, 1, 1, 1))
 					bulkAll = append(bulkAll, mz.load(b, mb, per, 2, 1))
+					b.Logf("round %d: bulk 1 change per zone %.3fs, all changed %.3fs", r, bulkOne[len(bulkOne)-1], bulkAll[len(bulkAll)-1])
 				}
 				mb.p.Stop(b)
 			}
@@ -341,8 +345,11 @@ func (mz *manyZones) bench(b *testing.B, backend string) {
 				// and reconciliations.
 				p, s, secs := mz.node(b, backend)
 				conv = append(conv, secs)
+				b.Logf("round %d: new node with snapshots %.3fs", r, secs)
 				burstOne = append(burstOne, mz.burst(b, p, s, 1))
+				b.Logf("round %d: queued burst of 1 per zone %.3fs", r, burstOne[len(burstOne)-1])
 				burstAll = append(burstAll, mz.burst(b, p, s, per))
+				b.Logf("round %d: queued burst of %d per zone %.3fs", r, per, burstAll[len(burstAll)-1])
 				time.Sleep(2 * time.Second)
 				for k := 0; k < 3; k++ {
 					secs, cpu, np := noDriftReconcile(b, s, mz.zones[0])
