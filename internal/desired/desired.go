@@ -6,7 +6,6 @@ package desired
 
 import (
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/zonecast/zonecast/internal/events"
@@ -23,8 +22,12 @@ type contribution struct {
 // State is the desired state of a set of zones. It is not safe for
 // concurrent use.
 type State struct {
-	zones  []string
-	sets   map[rrset.Key][]contribution
+	zones []string
+	index rrset.ZoneSet
+	// sets holds each zone's RRsets apart, so that one zone's snapshot
+	// or reconciliation walks that zone only, not the whole fleet's.
+	sets   map[string]map[rrset.Key][]contribution
+	n      int // RRsets desired, over every zone
 	seq    map[string]uint64
 	leases lease.Schedule
 	leased int             // contributions with a lease
@@ -33,15 +36,17 @@ type State struct {
 
 // New returns an empty state for the canonical zones.
 func New(zones []string) *State {
-	return &State{zones: zones, sets: make(map[rrset.Key][]contribution), seq: make(map[string]uint64)}
+	return &State{zones: zones, index: rrset.NewZoneSet(zones),
+		sets: make(map[string]map[rrset.Key][]contribution, len(zones)), seq: make(map[string]uint64)}
 }
 
 // Reserve makes room for n RRsets in a state that is still empty (a
 // replay that knows how many messages it brings), sparing the map its
-// repeated growth.
+// repeated growth. With several zones the share of each is unknown, so
+// only a single zone's map is sized.
 func (s *State) Reserve(n int) {
-	if len(s.sets) == 0 && n > 0 {
-		s.sets = make(map[rrset.Key][]contribution, n)
+	if s.n == 0 && n > 0 && len(s.zones) == 1 {
+		s.sets[s.zones[0]] = make(map[rrset.Key][]contribution, n)
 	}
 }
 
@@ -64,7 +69,7 @@ func (s *State) Signed(zone string) bool { return s.signed[zone] }
 func (s *State) Zones() []string { return s.zones }
 
 // ZoneOf returns the managed zone of a canonical name.
-func (s *State) ZoneOf(name string) (string, bool) { return rrset.ZoneOf(name, s.zones) }
+func (s *State) ZoneOf(name string) (string, bool) { return s.index.Of(name) }
 
 // Check reports why a canonical message may not be applied to these zones:
 // its name is outside every managed zone, or it would replace the syncer's
@@ -102,7 +107,7 @@ func (s *State) ApplyLease(m events.Message, seq uint64, expires time.Time) (zon
 	if !expires.IsZero() {
 		exp = expires.UnixNano()
 	}
-	changed = s.set(m.Key(), m.Origin, rrset.Contribution{TTL: m.TTL, Records: m.Records}, exp)
+	changed = s.set(zone, m.Key(), m.Origin, rrset.Contribution{TTL: m.TTL, Records: m.Records}, exp)
 	s.advance(zone, seq)
 	return zone, changed, nil
 }
@@ -114,7 +119,7 @@ func (s *State) ApplySigned(m events.Message, seq uint64) (zone string, changed 
 	if !ok || !s.signed[zone] {
 		return "", false, fmt.Errorf("%w: name %s is outside the signed zones", events.ErrInvalid, m.Name)
 	}
-	changed = s.set(m.Key(), m.Origin, rrset.Contribution{TTL: m.TTL, Records: m.Records}, 0)
+	changed = s.set(zone, m.Key(), m.Origin, rrset.Contribution{TTL: m.TTL, Records: m.Records}, 0)
 	s.advance(zone, seq)
 	return zone, changed, nil
 }
@@ -127,7 +132,7 @@ func (s *State) Withdraw(key rrset.Key, origin string, seq uint64) (zone string,
 	if !ok {
 		return "", false, false
 	}
-	changed = s.set(key, origin, rrset.Contribution{}, 0)
+	changed = s.set(zone, key, origin, rrset.Contribution{}, 0)
 	s.advance(zone, seq)
 	return zone, changed, true
 }
@@ -138,9 +143,14 @@ func (s *State) advance(zone string, seq uint64) {
 	}
 }
 
-func (s *State) set(key rrset.Key, origin string, c rrset.Contribution, expires int64) bool {
-	before := s.Get(key)
-	cs := s.sets[key]
+func (s *State) set(zone string, key rrset.Key, origin string, c rrset.Contribution, expires int64) bool {
+	sets := s.sets[zone]
+	if sets == nil {
+		sets = make(map[rrset.Key][]contribution)
+		s.sets[zone] = sets
+	}
+	cs := sets[key]
+	before := merged(key, cs)
 	i := 0
 	for ; i < len(cs); i++ {
 		if cs[i].origin == origin {
@@ -166,12 +176,18 @@ func (s *State) set(key rrset.Key, origin string, c rrset.Contribution, expires 
 	default:
 		cs = append(cs, contribution{origin: origin, Contribution: c, expires: expires})
 	}
-	if len(cs) == 0 {
-		delete(s.sets, key)
-	} else {
-		s.sets[key] = cs
+	switch _, had := sets[key]; {
+	case len(cs) == 0 && had:
+		delete(sets, key)
+		s.n--
+	case len(cs) == 0:
+	default:
+		if !had {
+			s.n++
+		}
+		sets[key] = cs
 	}
-	return !before.Equal(s.Get(key))
+	return !before.Equal(merged(key, cs))
 }
 
 // Expired is a contribution whose lease ExpireDue ended.
@@ -200,7 +216,7 @@ func (s *State) ExpireDue(now time.Time) []Expired {
 	out := make([]Expired, 0, len(due))
 	for _, r := range due {
 		zone, _ := s.ZoneOf(r.Key.Name)
-		out = append(out, Expired{Ref: r, Zone: zone, Changed: s.set(r.Key, r.Origin, rrset.Contribution{}, 0)})
+		out = append(out, Expired{Ref: r, Zone: zone, Changed: s.set(zone, r.Key, r.Origin, rrset.Contribution{}, 0)})
 	}
 	s.leases.Compact(s.leased, s.holdsLease)
 	return out
@@ -208,7 +224,7 @@ func (s *State) ExpireDue(now time.Time) []Expired {
 
 // holdsLease reports whether r's contribution has the lease ending at at.
 func (s *State) holdsLease(r lease.Ref, at int64) bool {
-	for _, c := range s.sets[r.Key] {
+	for _, c := range s.contributions(r.Key) {
 		if c.origin == r.Origin {
 			return c.expires == at
 		}
@@ -218,8 +234,19 @@ func (s *State) holdsLease(r lease.Ref, at int64) bool {
 
 // Get returns the merged RRset for key; it has no records if nothing is
 // desired there.
-func (s *State) Get(key rrset.Key) rrset.Set {
-	cs := s.sets[key]
+func (s *State) Get(key rrset.Key) rrset.Set { return merged(key, s.contributions(key)) }
+
+// contributions returns the contributions to key.
+func (s *State) contributions(key rrset.Key) []contribution {
+	zone, ok := s.ZoneOf(key.Name)
+	if !ok {
+		return nil
+	}
+	return s.sets[zone][key]
+}
+
+// merged returns the RRset the contributions cs to key make.
+func merged(key rrset.Key, cs []contribution) rrset.Set {
 	switch len(cs) {
 	case 0:
 		return rrset.Set{Key: key}
@@ -236,7 +263,7 @@ func (s *State) Get(key rrset.Key) rrset.Set {
 // Origins returns the origins contributing to key.
 func (s *State) Origins(key rrset.Key) []string {
 	var out []string
-	for _, c := range s.sets[key] {
+	for _, c := range s.contributions(key) {
 		out = append(out, c.origin)
 	}
 	return out
@@ -244,9 +271,9 @@ func (s *State) Origins(key rrset.Key) []string {
 
 // Each calls fn with every desired RRset and its zone, in no order.
 func (s *State) Each(fn func(zone string, set rrset.Set)) {
-	for k := range s.sets {
-		if zone, ok := s.ZoneOf(k.Name); ok {
-			fn(zone, s.Get(k))
+	for zone, sets := range s.sets {
+		for k, cs := range sets {
+			fn(zone, merged(k, cs))
 		}
 	}
 }
@@ -264,10 +291,7 @@ type Contributed struct {
 // in place.
 func (s *State) Contributions(zone string) []Contributed {
 	var out []Contributed
-	for k, cs := range s.sets {
-		if z, ok := s.ZoneOf(k.Name); !ok || z != zone {
-			continue
-		}
+	for k, cs := range s.sets[zone] {
 		for _, c := range cs {
 			e := Contributed{Key: k, Origin: c.origin, Contribution: c.Contribution}
 			if c.expires != 0 {
@@ -282,7 +306,7 @@ func (s *State) Contributions(zone string) []Contributed {
 // Advance moves zone's sequence forward to seq (a loaded snapshot's); a
 // lower seq changes nothing.
 func (s *State) Advance(zone string, seq uint64) {
-	if slices.Contains(s.zones, zone) {
+	if _, ok := s.index[zone]; ok {
 		s.advance(zone, seq)
 	}
 }
@@ -291,4 +315,4 @@ func (s *State) Advance(zone string, seq uint64) {
 func (s *State) Seq(zone string) uint64 { return s.seq[zone] }
 
 // Len returns the number of RRsets desired.
-func (s *State) Len() int { return len(s.sets) }
+func (s *State) Len() int { return s.n }

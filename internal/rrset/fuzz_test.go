@@ -50,6 +50,33 @@ func FuzzCanonicalName(f *testing.F) {
 	})
 }
 
+// FuzzZoneSet checks ZoneSet.Of against ZoneOf, the definition: the zones
+// are the canonical names among the input's comma-separated parts.
+func FuzzZoneSet(f *testing.F) {
+	f.Add("www.sub.example.com", "example.com,sub.example.com,com")
+	f.Add("a.b.c", ".,c,b.c")
+	f.Add("x.example.org", "ample.org,example.org.")
+	f.Fuzz(func(t *testing.T, name, zones string) {
+		n, err := CanonicalName(name)
+		if err != nil {
+			return
+		}
+		var zs []string
+		for _, p := range strings.Split(zones, ",") {
+			if p == "." {
+				zs = append(zs, ".")
+			} else if z, err := CanonicalName(p); err == nil {
+				zs = append(zs, z)
+			}
+		}
+		want, wok := ZoneOf(n, zs)
+		got, ok := NewZoneSet(zs).Of(n)
+		if got != want || ok != wok {
+			t.Fatalf("ZoneSet.Of(%q) in %q = %q, %v; ZoneOf = %q, %v", n, zs, got, ok, want, wok)
+		}
+	})
+}
+
 // fuzzTypes are the types FuzzCanonicalContent picks from by index: the
 // sources' types first, so that the corpus's indexes keep their types.
 var fuzzTypes = slices.Clone(SignedTypes)

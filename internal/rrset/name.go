@@ -118,3 +118,36 @@ func ZoneOf(name string, zones []string) (string, bool) {
 	}
 	return best, best != ""
 }
+
+// ZoneSet finds a name's zone among many: its lookups cost one map access
+// per label of the name, where ZoneOf compares the name with every zone, so
+// a syncer with a thousand zones does not pay a thousand comparisons per
+// RRset.
+type ZoneSet map[string]string
+
+// NewZoneSet returns the set of the canonical zones.
+func NewZoneSet(zones []string) ZoneSet {
+	s := make(ZoneSet, len(zones))
+	for _, z := range zones {
+		s[z] = z
+	}
+	return s
+}
+
+// Of returns the most specific zone of the set that contains the canonical
+// name, as ZoneOf does. The zone returned is the set's own string, not a
+// part of name.
+func (s ZoneSet) Of(name string) (string, bool) {
+	for n := name; ; {
+		if z, ok := s[n]; ok {
+			return z, true
+		}
+		i := strings.IndexByte(n, '.')
+		if i < 0 || i == len(n)-1 {
+			break
+		}
+		n = n[i+1:]
+	}
+	z, ok := s["."]
+	return z, ok
+}

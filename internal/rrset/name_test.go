@@ -161,6 +161,8 @@ func TestZoneOf(t *testing.T) {
 		"outside every zone":         {name: "www.example.net.", zones: zones},
 		"no zones":                   {name: "www.example.com."},
 		"parent of every zone":       {name: "com.", zones: zones},
+		"root zone":                  {name: "www.example.net.", zones: append([]string{"."}, zones...), want: "."},
+		"root zone loses to deeper":  {name: "www.example.org.", zones: []string{".", "example.org."}, want: "example.org."},
 		"order does not matter": {
 			name:  "a.sub.example.com.",
 			zones: []string{"sub.example.com.", "example.com."},
@@ -173,6 +175,10 @@ func TestZoneOf(t *testing.T) {
 			got, ok := ZoneOf(tc.name, tc.zones)
 			if ok != (tc.want != "") || got != tc.want {
 				t.Fatalf("ZoneOf(%q) = %q, %v, want %q", tc.name, got, ok, tc.want)
+			}
+			got, ok = NewZoneSet(tc.zones).Of(tc.name)
+			if ok != (tc.want != "") || got != tc.want {
+				t.Fatalf("ZoneSet.Of(%q) = %q, %v, want %q", tc.name, got, ok, tc.want)
 			}
 		})
 	}
