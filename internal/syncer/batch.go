@@ -2,6 +2,7 @@ package syncer
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/zonecast/zonecast/internal/pdnsapi"
@@ -20,28 +21,79 @@ type zoneState struct {
 	// is written to it (it would serve the signer's data as unsigned, and
 	// sign it online where it holds keys) until a check finds the mark.
 	notPresigned bool
+	// deep counts the RRsets of actual that a rectify has work for (see
+	// deepKey); deepKnown says whether it has been counted yet.
+	deep      int
+	deepKnown bool
 }
 
-// takeIn updates the cached actual state with a written plan, leaving out
-// what PowerDNS refused, and reports whether names came or went.
-func (zs *zoneState) takeIn(ch plan.Changes, bad map[rrset.Key]bool) (structural bool) {
+// takeIn updates the cached actual state of zone with a written plan,
+// leaving out what PowerDNS refused, and reports whether the zone needs a
+// rectify.
+//
+// A rectify of an unsigned zone computes its empty non-terminals and which
+// records are below a delegation. In a flat zone (only the apex and names
+// one label below it, no delegation) neither exists, and a name one label
+// below the apex that comes or goes adds none, so only RRsets that make or
+// unmake depth (deepKey), or names coming or going in a zone that has
+// depth, need one. The common host zone never needs one, and its new
+// names do not wait for a pass over the whole zone.
+func (zs *zoneState) takeIn(zone string, ch plan.Changes, bad map[rrset.Key]bool) (rectify bool) {
+	if !zs.deepKnown {
+		for k := range zs.actual {
+			if deepKey(zone, k) {
+				zs.deep++
+			}
+		}
+		zs.deepKnown = true
+	}
+	var came, deep bool
 	for _, set := range ch.Upserts {
 		if bad[set.Key] {
 			continue
 		}
 		if _, existed := zs.actual[set.Key]; !existed {
-			structural = true
+			came = true
+			if deepKey(zone, set.Key) {
+				deep = true
+				zs.deep++
+			}
 		}
 		zs.actual[set.Key] = set
 	}
 	for _, k := range ch.Deletes {
-		if !bad[k] {
-			delete(zs.actual, k)
-			delete(zs.approved, k)
-			structural = true
+		if bad[k] {
+			continue
 		}
+		if _, existed := zs.actual[k]; existed {
+			came = true
+			if deepKey(zone, k) {
+				deep = true
+				zs.deep--
+			}
+		}
+		delete(zs.actual, k)
+		delete(zs.approved, k)
 	}
-	return structural
+	return deep || (came && zs.deep > 0)
+}
+
+// deepKey reports whether an RRset of zone gives a rectify work: a name
+// more than one label below the apex (it may have empty non-terminals
+// above it, or sit below a delegation), or a delegation (NS or DS below the
+// apex).
+func deepKey(zone string, k rrset.Key) bool {
+	if k.Name == zone {
+		return false
+	}
+	if k.Type == "NS" || k.Type == "DS" {
+		return true
+	}
+	below := strings.TrimSuffix(k.Name, "."+zone)
+	if zone == "." {
+		below = strings.TrimSuffix(k.Name, ".")
+	}
+	return strings.Contains(below, ".")
 }
 
 // batch is one zone's planned write: the RRset changes, the SOA that goes

@@ -26,12 +26,15 @@ type Metrics struct {
 	LeasesEnded     *prometheus.CounterVec
 	HeldDeletions   *prometheus.GaugeVec
 	NotPresigned    *prometheus.GaugeVec
+	Rectifies       *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	const ns = "zonecast_syncer_"
 	m := &Metrics{
+		Rectifies: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "rectifies_total",
+			Help: "Rectifies of a zone the syncer asked PowerDNS for, after a change to its empty non-terminals or delegations, by zone."}, []string{"zone"}),
 		NotPresigned: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "zone_not_presigned",
 			Help: "1 for a signed zone that PowerDNS does not serve as presigned: the syncer writes nothing to it (pdnsutil set-presigned)."}, []string{"zone"}),
 		HeldDeletions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "deletions_held",
@@ -78,6 +81,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.HeldDeletions, m.LeasesEnded, m.Messages, m.Invalid, m.Applied, m.Rejected, m.Conflicts, m.BatchSize, m.ApplySeconds,
 		m.PDNSErrors, m.LastReconcile, m.ReconcileDrift, m.ZoneSeq, m.ZoneSerial, m.OwnedRRsets, m.DesiredRRsets,
-		m.PDNSReachable, m.ReplayCompleted, m.Snapshots, m.NotPresigned)
+		m.PDNSReachable, m.ReplayCompleted, m.Snapshots, m.NotPresigned, m.Rectifies)
 	return m
 }

@@ -122,7 +122,7 @@ func (s *Syncer) await(ctx context.Context, b *batch, done <-chan applied, src s
 
 // land takes the outcome of a batch's PATCHes into the cached state: what
 // PowerDNS now serves, the zone's position, the ownership it no longer
-// needs, and a rectify when names came or went.
+// needs, and a rectify when the zone's structure changed.
 func (s *Syncer) land(ctx context.Context, b *batch, r applied) (int, error) {
 	if r.err != nil {
 		s.gate.Uncount(b.zone, b.counted)
@@ -134,7 +134,7 @@ func (s *Syncer) land(ctx context.Context, b *batch, r applied) (int, error) {
 	bad := s.reportRejected(b.zone, r.rejected)
 	// PowerDNS refuses to rectify a presigned zone: its denial records
 	// are the signer's.
-	if b.zs.takeIn(b.ch, bad) && !s.signed[b.zone] {
+	if b.zs.takeIn(b.zone, b.ch, bad) && !s.signed[b.zone] {
 		s.rect.schedule(b.zone)
 	}
 	for _, c := range b.always {

@@ -6,9 +6,10 @@ import (
 )
 
 // API rectify is off (it would cost a whole-zone rectify per PATCH), so
-// the empty non-terminals and delegation flags of a zone whose names
-// changed are fixed here, once per burst: a rectify is due RectifyDelay
-// after the first structural change, and waits while changes keep coming.
+// the empty non-terminals and delegation flags of a zone whose structure
+// changed (zoneState.takeIn) are fixed here, once per burst: a rectify is
+// due RectifyDelay after the first structural change, and waits while
+// changes keep coming.
 
 // rectifier keeps when each zone's rectify is due.
 type rectifier struct {
@@ -79,10 +80,12 @@ func (s *Syncer) rectifyDue(ctx context.Context) {
 			err = s.pdns.FlushCache(wctx, zone)
 		}
 		cancel()
-		s.log.Debug().Str("zone", zone).Dur("took", time.Since(start)).Msg("rectified zone")
 		if err != nil {
 			s.rect.schedule(zone)
 			s.log.Warn().Err(err).Str("zone", zone).Msg("rectify failed; will retry")
+			continue
 		}
+		s.m.Rectifies.WithLabelValues(zone).Inc()
+		s.log.Debug().Str("zone", zone).Dur("took", time.Since(start)).Msg("rectified zone")
 	}
 }
