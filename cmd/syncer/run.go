@@ -81,7 +81,7 @@ func run(ctx context.Context, cfg *syncerConfig, log zerolog.Logger) error {
 	// (internal/syncer/cacheflush.go), unless they are off.
 	flush := syncer.NewLateFlush(api, syncer.LateFlushConfig{Log: log}, reg)
 	sh := &shared{cfg: cfg, log: log, nc: nc, js: js, stream: stream, reg: reg, core: replacing{reg},
-		pdns: flush, recent: status.NewRecent(20), started: time.Now(),
+		pdns: flush, api: api, recent: status.NewRecent(20), started: time.Now(),
 		ready: health.NewReady("replaying the stream and converging zones")}
 	go checkCaches(ctx, api, len(cfg.signed) > 0, flush.CachesOn, log)
 	if cfg.dryRun {
@@ -218,6 +218,7 @@ type shared struct {
 	reg          *prometheus.Registry
 	core         prometheus.Registerer // the cores' metrics: each replaces the previous one's
 	pdns         syncer.PDNS
+	api          *pdnsapi.Client // reads that need no syncer.PDNS wrapper (the healer's)
 	dry          *syncer.DryRun
 	recent       *status.Recent
 	claims       owner.WAL
@@ -317,12 +318,12 @@ func runCore(ctx context.Context, sh *shared, a zonelist.Assignment, first bool)
 	mcfg := monitor.Config{
 		Node: cfg.nodeID, Version: version, Stream: cfg.stream, Zones: a.Zones, Prefix: cfg.prefix,
 		Signed: signed, SignedPrefix: cfg.signedPrefix, Retiring: a.Retiring, ZoneList: cfg.zoneBucket,
-		Interval: cfg.statusEvery, HealInterval: heal, Syncer: s, PDNS: sh.pdns, Recent: sh.recent,
+		Interval: cfg.statusEvery, HealInterval: heal, Syncer: s, PDNS: sh.api, Recent: sh.recent,
 		Reconcile: s.RequestReconcile, Ready: s.Ready(), Started: sh.started, Log: log.Hook(sh.recent),
 		StreamAlarm: sh.watch.Alarm, StreamHealth: sh.streamHealth.Last,
 		// The healer's failed SOA reads count as the syncer's own failed
 		// calls of PowerDNS.
-		ReadFailed: func(string, error) { s.ObserveReadFailed() },
+		ReadFailed: func(error) { s.ObserveReadFailed() },
 	}
 	if sh.statusKV != nil {
 		mcfg.Sink = sh.statusKV

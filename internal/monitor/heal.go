@@ -2,25 +2,21 @@ package monitor
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"maps"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
-
-	"github.com/zonecast/zonecast/internal/pdnsapi"
-	"github.com/zonecast/zonecast/internal/rrset"
 )
 
-// SOAReader reads one RRset; the healer reads each zone's SOA with it.
+// SOAReader lists the SOA serial of every zone PowerDNS has (0: a zone
+// without SOA). One listing per check, not one read per zone: with a
+// thousand zones, reads per zone would be a steady stream of API requests
+// beside the writes.
 type SOAReader interface {
-	RRset(ctx context.Context, zone string, key rrset.Key) (rrset.Set, bool, error)
+	ZoneSerials(ctx context.Context) (map[string]uint32, error)
 }
 
 // HealConfig configures a Healer.
@@ -43,7 +39,7 @@ type HealConfig struct {
 	Reachable func(ok bool)
 	// ReadFailed, when set, hears of every read PowerDNS did not answer
 	// (cmd/syncer counts them as transient PowerDNS errors).
-	ReadFailed func(zone string, err error)
+	ReadFailed func(err error)
 	Log        zerolog.Logger
 }
 
@@ -136,17 +132,26 @@ func (h *Healer) Run(ctx context.Context) {
 func (h *Healer) check(ctx context.Context) {
 	before := h.cfg.Applied.Look()
 	reads := make(map[string]Read, len(h.cfg.Zones))
-	reachable := true
+	serials, err := h.readAll(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return // stopping: no news of PowerDNS
+		}
+		h.log.Debug().Err(err).Msg("reading the soa serials failed")
+		if h.cfg.ReadFailed != nil {
+			h.cfg.ReadFailed(err)
+		}
+	}
+	reachable := err == nil
 	for _, zone := range h.cfg.Zones {
 		r := Read{Applied: before.Seq[zone]}
-		if err := h.read(ctx, zone, &r); err != nil {
-			if ctx.Err() != nil {
-				return // stopping: no news of PowerDNS
-			}
-			reachable = false
-			h.log.Debug().Err(err).Str("zone", zone).Msg("reading the soa serial failed")
-			if h.cfg.ReadFailed != nil {
-				h.cfg.ReadFailed(zone, err)
+		if reachable {
+			serial, ok := serials[zone]
+			switch {
+			case !ok, serial == 0:
+				r.Missing = true // a zone without SOA is as good as missing
+			default:
+				r.Serial, r.Known = serial, true
 			}
 		}
 		// Rounds land while PowerDNS is read, and PowerDNS serves a
@@ -197,27 +202,15 @@ func (h *Healer) observe(ok bool) {
 	}
 }
 
-// readTimeout bounds one SOA read: a PowerDNS that does not answer is
-// reported at this check, not at the end of a hung call.
+// readTimeout bounds one listing of the serials: a PowerDNS that does
+// not answer is reported at this check, not at the end of a hung call.
 const readTimeout = 5 * time.Second
 
-// read reads zone's SOA serial into r; an error says PowerDNS could not
-// be asked (a missing zone is an answer).
-func (h *Healer) read(ctx context.Context, zone string, r *Read) error {
+// readAll lists the zones' SOA serials.
+func (h *Healer) readAll(ctx context.Context) (map[string]uint32, error) {
 	rctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
-	set, found, err := h.cfg.PDNS.RRset(rctx, zone, rrset.Key{Name: zone, Type: "SOA"})
-	switch {
-	case errors.Is(err, pdnsapi.ErrZoneNotFound):
-		r.Missing = true
-	case err != nil:
-		return fmt.Errorf("reading the soa of %s: %w", zone, err)
-	case !found:
-		r.Missing = true // a zone without SOA is as good as missing
-	default:
-		r.Serial, r.Known = soaSerial(set)
-	}
-	return nil
+	return h.cfg.PDNS.ZoneSerials(rctx)
 }
 
 // losses decides, check after check, which zones lost data. A missing
@@ -248,17 +241,4 @@ func (l *losses) check(zones []string, reads map[string]Read) []string {
 		}
 	}
 	return out
-}
-
-// soaSerial returns the serial of a SOA RRset.
-func soaSerial(set rrset.Set) (uint32, bool) {
-	if len(set.Records) != 1 {
-		return 0, false
-	}
-	f := strings.Fields(set.Records[0])
-	if len(f) < 3 {
-		return 0, false
-	}
-	v, err := strconv.ParseUint(f[2], 10, 32)
-	return uint32(v), err == nil
 }

@@ -10,8 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
-
-	"github.com/zonecast/zonecast/internal/rrset"
 )
 
 func TestLosses(t *testing.T) {
@@ -46,25 +44,6 @@ func TestLosses(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestSOASerial(t *testing.T) {
-	t.Parallel()
-	cases := map[string]struct {
-		rec  []string
-		want uint32
-		ok   bool
-	}{
-		"normal":  {rec: []string{"ns1.z. hostmaster.z. 42 10800 3600 604800 60"}, want: 42, ok: true},
-		"garbage": {rec: []string{"x"}},
-		"none":    {},
-	}
-	for name, c := range cases {
-		got, ok := soaSerial(rrset.Set{Key: rrset.Key{Name: "z.", Type: "SOA"}, TTL: 60, Records: c.rec})
-		if got != c.want || ok != c.ok {
-			t.Errorf("%s: got %d %v", name, got, ok)
-		}
 	}
 }
 

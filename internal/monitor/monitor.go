@@ -52,7 +52,7 @@ type Config struct {
 	Reconcile    func()          // asks the syncer for a full reconciliation
 	Ready        <-chan struct{} // closed once the syncer is ready
 	// ReadFailed: see HealConfig.
-	ReadFailed   func(zone string, err error)
+	ReadFailed   func(err error)
 	Recent       *status.Recent // may be nil
 	Sink         StatusSink     // may be nil: no publication
 	StreamAlarm  func() string

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"github.com/zonecast/zonecast/internal/events"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -14,8 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/zonecast/zonecast/internal/pdnsapi"
-	"github.com/zonecast/zonecast/internal/rrset"
 	"github.com/zonecast/zonecast/internal/status"
 	"github.com/zonecast/zonecast/internal/syncer"
 )
@@ -134,7 +131,7 @@ func (f *soaPDNS) set(fn func(*soaPDNS)) {
 	fn(f)
 }
 
-func (f *soaPDNS) RRset(_ context.Context, zone string, _ rrset.Key) (rrset.Set, bool, error) {
+func (f *soaPDNS) ZoneSerials(context.Context) (map[string]uint32, error) {
 	f.mu.Lock()
 	hook := f.onRead
 	f.reads++
@@ -150,12 +147,11 @@ func (f *soaPDNS) RRset(_ context.Context, zone string, _ rrset.Key) (rrset.Set,
 	}
 	switch {
 	case down:
-		return rrset.Set{}, false, errors.New("dial tcp 127.0.0.1:8081: connect: connection refused")
+		return nil, errors.New("dial tcp 127.0.0.1:8081: connect: connection refused")
 	case missing:
-		return rrset.Set{}, false, pdnsapi.ErrZoneNotFound
+		return map[string]uint32{}, nil
 	}
-	return rrset.Set{Key: rrset.Key{Name: zone, Type: "SOA"}, TTL: 60,
-		Records: []string{"ns1.z. hostmaster.z. " + strconv.FormatUint(uint64(serial), 10) + " 10800 3600 604800 3600"}}, true, nil
+	return map[string]uint32{"z.": serial}, nil
 }
 
 // statuses keeps every status put; while down, puts fail as during the

@@ -205,7 +205,7 @@ func TestIdleSyncerSeesPDNSGone(t *testing.T) {
 		failed := 0
 		m := New(Config{Node: "ns1", Zones: []string{"z."}, Syncer: src, PDNS: pdns, Sink: sink,
 			Interval: 5 * time.Second, HealInterval: 10 * time.Second,
-			ReadFailed: func(string, error) { mu.Lock(); failed++; mu.Unlock() },
+			ReadFailed: func(error) { mu.Lock(); failed++; mu.Unlock() },
 			Started:    time.Now(), Log: zerolog.Nop()}, prometheus.NewRegistry())
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
