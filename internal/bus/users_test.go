@@ -80,8 +80,14 @@ func TestRolePermissions(t *testing.T) {
 			t.Errorf("source publish %v lacks %s", src.Publish.Allow, want)
 		}
 	}
-	if len(src.Publish.Allow) != 4 {
-		t.Errorf("source publish = %v, want exactly 4 subjects", src.Publish.Allow)
+	// Its records, the stream's lookup, and the zone list's watch.
+	if n := len(src.Publish.Allow); n != 4+len(watchKV(DefaultZoneBucket)) {
+		t.Errorf("source publish = %v, want exactly %d subjects", src.Publish.Allow, 4+len(watchKV(DefaultZoneBucket)))
+	}
+	for _, s := range src.Publish.Allow {
+		if strings.HasPrefix(s, "$KV.") || strings.Contains(s, "DIRECT.GET") || strings.Contains(s, "MSG.GET") {
+			t.Errorf("source may publish %s", s)
+		}
 	}
 	syn := RolePermissions(UserSpec{Role: RoleSyncer, Node: "ns2"}, Scope{}, nil)
 	if !contains(syn.Publish.Allow, "$KV.zonecast_status.ns2") || contains(syn.Publish.Allow, "$KV.zonecast_status.>") {
