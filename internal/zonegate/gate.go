@@ -68,6 +68,7 @@ type Gate struct {
 	unlisted []string          // as last decided
 	bad      map[string]string // own zones' keys that did not read, as last logged
 	known    bool              // decided once on a list read (or on no bucket)
+	fromList bool              // a list was read from the bucket once (empty or not)
 	settled  chan struct{}     // closed at the first outcome: read, no bucket or a failure
 	isSet    bool
 	changes  chan struct{} // a value after each change of the writable zones
@@ -154,9 +155,9 @@ func (g *Gate) Run(ctx context.Context, open Opener) {
 // hand): that list stays.
 func (g *Gate) noBucket(wait time.Duration) {
 	g.mu.Lock()
-	known := g.known
+	fromList := g.fromList
 	g.mu.Unlock()
-	if known {
+	if fromList {
 		g.log.Warn().Dur("retry_in", wait).Msg("zone list bucket gone; keeping the zone list last read")
 		g.settle()
 		return
@@ -167,10 +168,10 @@ func (g *Gate) noBucket(wait time.Duration) {
 
 func (g *Gate) failed(err error, wait time.Duration) {
 	g.mu.Lock()
-	known := g.known
+	fromList := g.fromList
 	g.mu.Unlock()
 	ev := g.log.Warn().Err(err).Dur("retry_in", wait)
-	if known {
+	if fromList {
 		ev.Msg("zone list unavailable; keeping the zone list last read")
 	} else {
 		ev.Strs("zones", g.own).Msg("zone list unavailable and never read; every --zone is writable until it is read")
@@ -198,6 +199,7 @@ func (g *Gate) update(l *zonelist.List) {
 	first := !g.known
 	before := g.unlisted
 	g.known, g.unlisted = true, unlisted
+	g.fromList = g.fromList || l != nil
 	g.logBadLocked(l)
 	g.mu.Unlock()
 
@@ -207,12 +209,14 @@ func (g *Gate) update(l *zonelist.List) {
 	g.zones.WithLabelValues("unlisted").Set(float64(len(unlisted)))
 	g.read.Set(1)
 	switch {
+	case first && !l.InUse():
+		g.log.Info().Strs("writable", writable).Msg("no zone list in use (no bucket, or an empty one): every --zone is writable")
 	case first:
-		ev := g.log.Info().Strs("writable", writable).Bool("list", l.InUse())
+		ev := g.log.Info().Strs("writable", writable)
 		if len(unlisted) > 0 {
-			ev = g.log.Warn().Strs("writable", writable).Strs("unlisted", unlisted).Bool("list", true)
+			ev = g.log.Warn().Strs("writable", writable).Strs("unlisted", unlisted)
 		}
-		ev.Msg("zone list read: records are written only into listed zones of the flags")
+		ev.Msg("zone list read: records are written only into the zones of the flags that it lists")
 	default:
 		for _, z := range writable {
 			if !old[z] {

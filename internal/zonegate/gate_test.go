@@ -197,3 +197,20 @@ func TestGateEmptyBucketIsNoList(t *testing.T) {
 		t.Error("writable though unlisted")
 	}
 }
+
+// TestGateKeepsTheListRead: once a list was read, a bucket gone or a
+// failure keeps it; before, a missing bucket is no list.
+func TestGateKeepsTheListRead(t *testing.T) {
+	t.Parallel()
+	g := New(Config{Own: []string{"a.example.", "b.example."}, Daemon: "test", Log: zerolog.Nop()})
+	g.noBucket(0)
+	if got := writable(g, "a.example.", "b.example."); got != "a.example.=true b.example.=true " {
+		t.Fatalf("no bucket: %s", got)
+	}
+	g.update(list(t, []string{"b.example."}))
+	g.noBucket(0)
+	g.failed(errors.New("nats: timeout"), 0)
+	if got := writable(g, "a.example.", "b.example."); got != "a.example.=false b.example.=true " {
+		t.Fatalf("after the bucket went: %s", got)
+	}
+}
