@@ -17,8 +17,8 @@ import (
 
 // TestZoneListGateway: with a zone list in use, the gateway writes only
 // into its zones that are listed: an update into its unlisted zone is
-// refused NOTAUTH and publishes nothing, one into a listed zone is
-// served by the syncer; `zone add` makes the zone writable without a
+// refused NOTAUTH (dyndns2: nohost) and publishes nothing, one into a
+// listed zone is served by the syncer; `zone add` makes the zone writable without a
 // restart, `zone remove` stops it.
 func TestZoneListGateway(t *testing.T) {
 	t.Parallel()
@@ -38,10 +38,23 @@ func TestZoneListGateway(t *testing.T) {
 	// The list holds the other zone only: the gateway's first zone,
 	// which the syncer serves by its flag, is not listed.
 	admin("zone", "add", zone2)
-	gw := testenv.StartGateway(t, testenv.GatewayOptions{Syncer: s, Zones: []string{zone, zone2},
+	gw := testenv.StartGateway(t, testenv.GatewayOptions{Syncer: s, Zones: []string{zone, zone2}, Dyndns: true,
 		Extra: []string{"--nats-user", "gw", "--nats-password-file", rolePW}})
 	e := &env{pdns: []*testpdns.Server{p}, sync: s, gw: gw}
 	key := e.addKey(t, "zl", "--zone", zone, "--zone", zone2)
+	host := "home." + zone
+	gw.Admin(t, "host", "add", host, "--ttl", "30")
+	token := strings.TrimSpace(gw.Admin(t, "token", "issue", host))
+	before := e.lastSeq(t)
+	if got := e.curl(t, host, token, "hostname="+host+"&myip=192.0.2.50"); got != "nohost" {
+		t.Fatalf("dyndns into the unlisted zone: %q, want nohost", got)
+	}
+	if after := e.lastSeq(t); after != before {
+		t.Fatalf("refused dyndns request published: %d -> %d", before, after)
+	}
+	if n := gw.Metric(t, `zonecast_gateway_zone_list_refusals_total{via="dyndns"}`); n != 1 {
+		t.Errorf("dyndns refusals counted %v, want 1", n)
+	}
 
 	e.failNsupdate(t, key, "update add a."+zone+" 60 A 192.0.2.1", "NOTAUTH")
 	if n := gw.Metric(t, `zonecast_gateway_zone_list_refusals_total{via="dns"}`); n != 1 {
@@ -62,6 +75,10 @@ func TestZoneListGateway(t *testing.T) {
 	})
 	e.mustNsupdate(t, key, "update add a."+zone+" 60 A 192.0.2.1")
 	e.waitDig(t, "a."+zone, "A", "192.0.2.1")
+	if got := e.curl(t, host, token, "hostname="+host+"&myip=192.0.2.50"); got != "good 192.0.2.50" {
+		t.Fatalf("dyndns into the listed zone: %q", got)
+	}
+	e.waitDig(t, host, "A", "192.0.2.50")
 
 	// Removed: refused again.
 	admin("zone", "remove", zone2)
