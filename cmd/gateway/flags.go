@@ -29,6 +29,7 @@ type gatewayConfig struct {
 	nodeID                  string
 	nats                    *bus.ClientConfig
 	stream, prefix, bucket  string
+	zoneBucket              string // the fleet's zone list; empty: none
 	kvReplicas              int
 	dnsListen, dyndnsListen string
 	dyndnsCert, dyndnsKey   string
@@ -83,6 +84,8 @@ func registerFlags(fs *flag.FlagSet) func(args []string) (*gatewayConfig, error)
 	c.nats = cli.NATSFlags(fs, "nats://127.0.0.1:4222", "NATS server URL(s), comma separated")
 	fs.StringVar(&c.stream, "stream", bus.DefaultStreamName, "JetStream stream name (created by zonecast-syncer, never by the gateway)")
 	fs.StringVar(&c.prefix, "subject-prefix", events.DefaultSubjectPrefix, "subject prefix of record events")
+	fs.StringVar(&c.zoneBucket, "zone-bucket", bus.DefaultZoneBucket,
+		"JetStream KV bucket of the fleet's zone list (zonecast-syncer zone add): once it holds entries, updates go only into the --zone zones it lists (NOTAUTH for the others, docs/zones.md); empty: no list")
 	fs.StringVar(&c.bucket, "bucket", gwstore.DefaultBucket, "JetStream key-value bucket of TSIG keys and dyndns hosts (created if missing)")
 	fs.IntVar(&c.kvReplicas, "bucket-replicas", 1, "replicas of the bucket when the gateway creates it")
 	fs.StringVar(&c.dnsListen, "dns-listen", "127.0.0.1:5353", "address for DNS UPDATE, UDP and TCP")

@@ -44,7 +44,8 @@ bucket. See docs/gateway.md.`,
 func runGateway(ctx context.Context, cfg *gatewayConfig) error {
 	d := cli.Daemon{Name: "zonecast-gateway", Version: version, Node: cfg.nodeID, Log: cfg.log,
 		Start: func(e *zerolog.Event) *zerolog.Event {
-			return e.Strs("zones", cfg.zones).Str("dns_listen", cfg.dnsListen).Str("dyndns_listen", cfg.dyndnsListen)
+			return e.Strs("zones", cfg.zones).Str("zone_list", cfg.zoneBucket).Str("dns_listen", cfg.dnsListen).
+				Str("dyndns_listen", cfg.dyndnsListen)
 		}}
 	return d.Run(ctx, func(ctx context.Context, log zerolog.Logger) error { return run(ctx, cfg, log) })
 }

@@ -23,6 +23,8 @@ import (
 	"github.com/zonecast/zonecast/internal/retry"
 	"github.com/zonecast/zonecast/internal/status"
 	"github.com/zonecast/zonecast/internal/web"
+	"github.com/zonecast/zonecast/internal/zonegate"
+	"github.com/zonecast/zonecast/internal/zonestore"
 )
 
 // run connects to NATS, loads the keys, replays the stream of its zones,
@@ -63,6 +65,14 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 	if err != nil {
 		return g.Err(fmt.Errorf("looking up stream %s: %w", cfg.stream, err))
 	}
+	// --zone-bucket: updates go only into the zones the list holds.
+	var zoneList gateway.ZoneList
+	var gate *zonegate.Gate
+	if cfg.zoneBucket != "" {
+		gate = zonegate.New(zonegate.Config{Own: cfg.zones, Daemon: "gateway", Reg: reg, Log: log})
+		zoneList = gate
+		g.Go(func() error { gate.Run(ctx, openZoneList(js, cfg.zoneBucket)); return nil })
+	}
 	gw := gateway.New(gateway.Config{
 		Zones: cfg.zones, Prefix: cfg.prefix, Directory: cache, Metrics: metrics, Log: log,
 		Publisher: gateway.NewStreamPublisher(js, cfg.stream, cfg.prefix),
@@ -73,7 +83,7 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 		Confirmer:      confirmer,
 		PublishTimeout: cfg.publishTimeout,
 		Claims:         cfg.claims, ClaimStore: store, ClaimCount: cache,
-		History: store,
+		History: store, ZoneList: zoneList,
 	})
 	if cfg.claims != nil {
 		l := log.Info().Strs("zones", cfg.claims.Zones).Dur("lease", cfg.claims.Lease).Dur("key_lease", cfg.claims.KeyLease).
@@ -84,11 +94,15 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 		l.Msg("names in the claim zones are claimed first come, with SIG(0)")
 	}
 
-	// Ready once the keys are loaded and the zones' state replayed.
+	// Ready once the keys are loaded, the zones' state replayed and the
+	// zone list read (or found missing, or failed once).
 	var pending atomic.Int32
 	loadedAll := make(chan struct{})
 	pending.Store(2)
 	if tracker != nil {
+		pending.Add(1)
+	}
+	if gate != nil {
 		pending.Add(1)
 	}
 	loaded := func(what string) func() {
@@ -106,6 +120,17 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 	ready.NotReady("loading keys and replaying the stream")
 	keysLoaded, replayed := loaded("keys and hosts loaded"), loaded("stream replayed")
 	g.Go(func() error { return store.Watch(ctx, cache, keysLoaded, log) })
+	if gate != nil {
+		listRead := loaded("zone list settled")
+		g.Go(func() error {
+			select {
+			case <-gate.Settled():
+				listRead()
+			case <-ctx.Done():
+			}
+			return nil
+		})
+	}
 	if tracker != nil {
 		statusLoaded := loaded("syncer status loaded")
 		g.Go(func() error {
@@ -145,6 +170,18 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 	}
 	<-ctx.Done()
 	return g.Err(nil)
+}
+
+// openZoneList opens the zone list's bucket (the syncers make it) for a
+// zonegate.Gate.
+func openZoneList(js jetstream.JetStream, bucket string) zonegate.Opener {
+	return func(ctx context.Context) (zonegate.Follower, error) {
+		st, err := zonestore.Open(ctx, js, bucket)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
 }
 
 // waitBucket opens an existing key-value bucket (the syncers create the

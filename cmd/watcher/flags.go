@@ -24,6 +24,7 @@ type watcherConfig struct {
 	nats       *bus.ClientConfig
 	stream     string
 	prefix     string
+	zoneBucket string // the fleet's zone list; empty: none
 	httpListen string
 	pprof      bool
 	log        cli.LogFlags
@@ -52,6 +53,8 @@ func registerFlags(fs *flag.FlagSet) func(args []string) (*watcherConfig, error)
 		" if it exists, which a local zonecast-syncer generates)"
 	fs.StringVar(&c.stream, "stream", bus.DefaultStreamName, "JetStream stream name (created by zonecast-syncer, never by the watcher)")
 	fs.StringVar(&c.prefix, "subject-prefix", events.DefaultSubjectPrefix, "subject prefix of record events")
+	fs.StringVar(&c.zoneBucket, "zone-bucket", bus.DefaultZoneBucket,
+		"JetStream KV bucket of the fleet's zone list (zonecast-syncer zone add): once it holds entries, records go only into the --zone and --reverse-zone zones it lists, the others are skipped (docs/zones.md); empty: no list")
 	fs.StringVar(&c.lxd.Socket, "lxd-socket", "", "LXD unix socket (default: $LXD_SOCKET, else $LXD_DIR/unix.socket, else the first of "+strings.Join(lxdwatch.SocketPaths, ", ")+" that exists)")
 	fs.StringVar(&c.lxd.URL, "lxd-url", "", "remote LXD over HTTPS, e.g. https://lxd1.example.com:8443 (instead of the socket)")
 	fs.StringVar(&c.lxd.CertFile, "lxd-cert", "", "client certificate (PEM) for --lxd-url, trusted by that LXD")

@@ -40,7 +40,8 @@ defaults. See docs/watcher.md.`,
 func runWatcher(ctx context.Context, cfg *watcherConfig) error {
 	d := cli.Daemon{Name: "zonecast-watcher", Version: version, Node: cfg.mapping.Origin, Log: cfg.log,
 		Start: func(e *zerolog.Event) *zerolog.Event {
-			return e.Strs("zones", cfg.mapping.Zones).Strs("projects", cfg.follow.Projects).Bool("dry_run", cfg.follow.DryRun)
+			return e.Strs("zones", cfg.mapping.Zones).Str("zone_list", cfg.zoneBucket).Strs("projects", cfg.follow.Projects).
+				Bool("dry_run", cfg.follow.DryRun)
 		}}
 	return d.Run(ctx, func(ctx context.Context, log zerolog.Logger) error { return run(ctx, cfg, log) })
 }

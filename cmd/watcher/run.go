@@ -7,15 +7,19 @@ import (
 	"time"
 
 	lxd "github.com/canonical/lxd/client"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/bus"
 	"github.com/zonecast/zonecast/internal/cli"
+	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/health"
 	"github.com/zonecast/zonecast/internal/instance"
 	"github.com/zonecast/zonecast/internal/lxdwatch"
 	"github.com/zonecast/zonecast/internal/retry"
 	"github.com/zonecast/zonecast/internal/rrset"
+	"github.com/zonecast/zonecast/internal/zonegate"
+	"github.com/zonecast/zonecast/internal/zonestore"
 )
 
 // lxdWait spaces the looks for a local LXD socket that does not exist yet
@@ -58,6 +62,24 @@ func run(ctx context.Context, cfg *watcherConfig, log zerolog.Logger) error {
 		opts.Previous = func(ctx context.Context) ([]rrset.Key, error) {
 			return bus.OriginKeys(ctx, js, cfg.stream, cfg.prefix, mc.Origin, zones)
 		}
+		if cfg.zoneBucket != "" {
+			// --zone-bucket: records go only into the zones the list holds;
+			// the first sync waits for the list.
+			gate := zonegate.New(zonegate.Config{Own: zones, Daemon: "watcher", Reg: reg, Log: log})
+			g.Go(func() error { gate.Run(ctx, openZoneList(js, cfg.zoneBucket)); return nil })
+			opts.Writable = func(name string) bool {
+				z, ok := rrset.ZoneOf(name, zones)
+				return ok && gate.Writable(z)
+			}
+			opts.WritableChanged = gate.Changes()
+			opts.Skipped = func(events.Message) { gate.Refused("lxd") }
+			ready.NotReady("reading the zone list " + cfg.zoneBucket)
+			select {
+			case <-gate.Settled():
+			case <-ctx.Done():
+				return g.Err(nil)
+			}
+		}
 	}
 
 	ready.NotReady("connecting to lxd")
@@ -75,6 +97,18 @@ func run(ctx context.Context, cfg *watcherConfig, log zerolog.Logger) error {
 		return g.Err(fmt.Errorf("following lxd: %w", err))
 	}
 	return g.Err(nil)
+}
+
+// openZoneList opens the zone list's bucket (the syncers make it) for a
+// zonegate.Gate.
+func openZoneList(js jetstream.JetStream, bucket string) zonegate.Opener {
+	return func(ctx context.Context) (zonegate.Follower, error) {
+		st, err := zonestore.Open(ctx, js, bucket)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
 }
 
 // connectLXD returns the LXD client; while no local socket exists yet (LXD

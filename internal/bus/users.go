@@ -260,6 +260,23 @@ func readStream(stream string) []string {
 	}
 }
 
+// watchKV is what following a key-value bucket with a watch
+// (FollowKV: the gateway's and the watcher's view of the zone list) needs,
+// and no more: the stream's info (opening the bucket), an ordered push
+// consumer on it (created, and created again and the old one deleted
+// after a gap) and the flow control replies of its deliveries. No direct
+// or stream get, no pull, no $KV.<bucket> publish (a write), no purge.
+func watchKV(bucket string) []string {
+	s := "KV_" + bucket
+	return []string{
+		"$JS.API.STREAM.INFO." + s,
+		"$JS.API.CONSUMER.CREATE." + s,
+		"$JS.API.CONSUMER.CREATE." + s + ".>",
+		"$JS.API.CONSUMER.DELETE." + s + ".>",
+		"$JS.FC." + s + ".>",
+	}
+}
+
 // snapshotAccess is what reading and writing the snapshot object store
 // needs: its stream, its objects, flow control of the push consumer that
 // reads an object, and the purge of a replaced object's chunks.
@@ -297,14 +314,16 @@ func inboxes(u UserSpec) []string {
 //     answer them; reads the zone list (which it may create), and writes
 //     nothing there;
 //   - source: publishes only subjects of its origin in its zones
-//     (events.OriginFilter), and may look the stream up;
+//     (events.OriginFilter), and may look the stream up; follows the zone
+//     list with a watch (watchKV), and writes nothing there;
 //   - reader: reads the record stream, the status bucket and the zone
 //     list, and subscribes to every node's applied reports;
 //   - gateway: publishes subjects of any origin in its zones
 //     (events.ZoneFilter) except the origins of the sources in sources
 //     (whose records only they may replace), follows the record stream,
 //     reads and writes its own bucket (which it may create), reads the
-//     status bucket and the applied reports (--confirm all|any). No other
+//     status bucket and the applied reports (--confirm all|any); follows
+//     the zone list with a watch (watchKV), and writes nothing there. No other
 //     role but admin may read the gateway's bucket: it holds the TSIG
 //     secrets;
 //   - signer: follows the record stream, publishes only the signed
@@ -314,7 +333,8 @@ func inboxes(u UserSpec) []string {
 //
 // Only the signers (and admin) publish under the signed prefix: the other
 // roles' permissions deny it outright, whatever their zones. Only admin
-// edits the zone list; sources, gateways and signers do not read it.
+// edits the zone list; sources and gateways follow it (they write only
+// into listed zones, internal/zonegate), signers do not read it.
 //
 // Every role subscribes to its own inboxes (InboxPrefix) for replies and
 // deliveries, and to no one else's.
@@ -355,6 +375,7 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 			pub = append(pub, events.OriginFilter(sc.Prefix, u.Origin, z))
 		}
 		deny = append(deny, sc.SignedPrefix+".>")
+		pub = append(pub, watchKV(sc.Zones)...)
 		sub = append(sub, inboxes(u)...)
 	case RoleReader:
 		pub = append(pub, readStream(sc.Stream)...)
@@ -375,6 +396,7 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 		pub = append(pub, readStream(gw)...)
 		pub = append(pub, "$JS.API.STREAM.CREATE."+gw, "$KV."+sc.GatewayBucket+".>")
 		pub = append(pub, readStatus...)
+		pub = append(pub, watchKV(sc.Zones)...)
 		sub = append(sub, inboxes(u)...)
 		sub = append(sub, events.AppliedFilter(sc.Applied, sc.Stream))
 	case RoleSigner:

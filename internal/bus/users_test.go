@@ -5,7 +5,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,8 +80,14 @@ func TestRolePermissions(t *testing.T) {
 			t.Errorf("source publish %v lacks %s", src.Publish.Allow, want)
 		}
 	}
-	if len(src.Publish.Allow) != 4 {
-		t.Errorf("source publish = %v, want exactly 4 subjects", src.Publish.Allow)
+	// Its records, the stream's lookup, and the zone list's watch.
+	if n := len(src.Publish.Allow); n != 4+len(watchKV(DefaultZoneBucket)) {
+		t.Errorf("source publish = %v, want exactly %d subjects", src.Publish.Allow, 4+len(watchKV(DefaultZoneBucket)))
+	}
+	for _, s := range src.Publish.Allow {
+		if strings.HasPrefix(s, "$KV.") || strings.Contains(s, "DIRECT.GET") || strings.Contains(s, "MSG.GET") {
+			t.Errorf("source may publish %s", s)
+		}
 	}
 	syn := RolePermissions(UserSpec{Role: RoleSyncer, Node: "ns2"}, Scope{}, nil)
 	if !contains(syn.Publish.Allow, "$KV.zonecast_status.ns2") || contains(syn.Publish.Allow, "$KV.zonecast_status.>") {
@@ -634,7 +642,8 @@ func TestSignerPermissions(t *testing.T) {
 
 // TestZoneListPermissions: only admin edits the zone list; a syncer
 // creates the bucket and follows it, a reader reads it, and neither
-// writes it; sources, gateways and signers do not read it.
+// writes it; sources and gateways follow it with a watch and can do
+// nothing else there; signers do not read it.
 func TestZoneListPermissions(t *testing.T) {
 	t.Parallel()
 	ps := startPermServer(t, "zonelistperm", func(h string) string {
@@ -690,18 +699,62 @@ func TestZoneListPermissions(t *testing.T) {
 		}
 		cancel()
 	}
-	for _, user := range []string{"w1", "gw", "sg"} {
-		pctx, cancel := short()
-		if kv, err := ps.js(t, user, ps.userPW).KeyValue(pctx, DefaultZoneBucket); err == nil {
-			if _, err := kv.Get(pctx, "a.example"); err == nil {
-				t.Errorf("%s read the zone list", user)
-			}
-			if _, err := kv.Put(pctx, "b.example", []byte(`{"v":1}`)); err == nil {
-				t.Errorf("%s added a zone", user)
-			}
+	// Sources and gateways follow it with a watch, and that is all.
+	var wg sync.WaitGroup
+	for _, user := range []string{"w1", "gw"} {
+		js := ps.js(t, user, ps.userPW)
+		kv, err := js.KeyValue(ctx, DefaultZoneBucket)
+		if err != nil {
+			t.Fatalf("%s opening the zone list: %v", user, err)
 		}
+		wctx, cancel := short()
+		var keys []string
+		err = FollowKV(wctx, kv, "zone list", func(e jetstream.KeyValueEntry) { keys = append(keys, e.Key()) }, cancel)
 		cancel()
+		if err != nil || !slices.Equal(keys, []string{"a.example"}) {
+			t.Errorf("%s following the zone list: %v, keys %v", user, err, keys)
+		}
+		st, err := js.Stream(ctx, "KV_"+DefaultZoneBucket)
+		if err != nil {
+			t.Fatalf("%s looking the zone list's stream up: %v", user, err)
+		}
+		// Each denied request waits for its own timeout: together.
+		for what, op := range map[string]func(context.Context) error{
+			"added a zone": func(c context.Context) error { _, err := kv.Put(c, "b.example", []byte(`{"v":1}`)); return err },
+			"created a zone": func(c context.Context) error {
+				_, err := kv.Create(c, "b.example", []byte(`{"v":1}`))
+				return err
+			},
+			"removed a zone":                func(c context.Context) error { return kv.Delete(c, "a.example") },
+			"purged a zone":                 func(c context.Context) error { return kv.Purge(c, "a.example") },
+			"read a value directly":         func(c context.Context) error { _, err := kv.Get(c, "a.example"); return err },
+			"deleted the zone list":         func(c context.Context) error { return js.DeleteKeyValue(c, DefaultZoneBucket) },
+			"purged the zone list's stream": func(c context.Context) error { return st.Purge(c) },
+			"changed the zone list's bucket": func(c context.Context) error {
+				_, err := js.UpdateKeyValue(c, jetstream.KeyValueConfig{Bucket: DefaultZoneBucket, History: 5})
+				return err
+			},
+		} {
+			wg.Go(func() {
+				pctx, cancel := short()
+				defer cancel()
+				if err := op(pctx); err == nil {
+					t.Errorf("%s %s", user, what)
+				}
+			})
+		}
 	}
+	wg.Wait()
+	pctx, cancel := short()
+	if kv, err := ps.js(t, "sg", ps.userPW).KeyValue(pctx, DefaultZoneBucket); err == nil {
+		if _, err := kv.Get(pctx, "a.example"); err == nil {
+			t.Errorf("sg read the zone list")
+		}
+		if _, err := kv.Put(pctx, "b.example", []byte(`{"v":1}`)); err == nil {
+			t.Errorf("sg added a zone")
+		}
+	}
+	cancel()
 	if e, err := akv.Get(ctx, "a.example"); err != nil || string(e.Value()) != `{"v":1}` {
 		t.Fatalf("the zone list changed: %v", err)
 	}

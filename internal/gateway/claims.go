@@ -53,6 +53,9 @@ func (g *Gateway) handleClaim(ctx context.Context, req, resp *dns.Msg, remote ne
 	if g.cfg.Claims == nil || !g.cfg.Claims.Zone(zone) {
 		return refuse(dns.RcodeRefused, "refused", "SIG(0) is accepted only in claim zones (--claim-zone)")
 	}
+	if reason := g.unlistedUpdate(req, "dns"); reason != "" {
+		return refuse(dns.RcodeNotAuth, "refused", reason)
+	}
 	raw, ok := g.capture.Take(remote, req)
 	if !ok {
 		return refuse(dns.RcodeServerFailure, "error", "the message's bytes were not captured: its SIG(0) cannot be checked")

@@ -217,6 +217,11 @@ func (g *Gateway) Handle(ctx context.Context, req *dns.Msg, tsigStatus error, re
 	}
 	origin := key.Origin()
 	log.origin = origin
+	if reason := g.unlistedUpdate(req, "dns"); reason != "" {
+		resp.Rcode = dns.RcodeNotAuth
+		g.count(log, resp.Rcode, "", reason, 0)
+		return g.sign(req, resp, nil)
+	}
 
 	res, err := g.apply(ctx, dnsupdate.Request{Msg: req, Zones: g.cfg.Zones, Policy: key.Policy(), Origin: origin}, key.Lease())
 	if err != nil {

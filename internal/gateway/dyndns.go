@@ -167,7 +167,13 @@ func (g *Gateway) updateHost(ctx context.Context, hostname, token string, req Dy
 	}
 	host, ok := g.cfg.Directory.Host(name)
 	if _, inZone := g.zoneOf(name); !ok || !inZone {
-		return refuse(ddNohost, "unknown host")
+		reason := "unknown host"
+		if ok {
+			if why := g.unlisted(name, "dyndns"); why != "" {
+				reason = why
+			}
+		}
+		return refuse(ddNohost, reason)
 	}
 	// Token first: a stranger must not spend the host's rate. Tokens are
 	// 256 random bits, so guessing needs no rate limit.

@@ -63,6 +63,9 @@ type Config struct {
 	// History, when set, keeps the last changes of each dyndns host
 	// (hosts.go).
 	History HistoryStore
+	// ZoneList, when set, is the fleet's zone list: records go only into
+	// the zones of Zones it lists (listed.go). Nil: every zone of Zones.
+	ZoneList ZoneList
 }
 
 // Gateway is the state and handlers of one zonecast-gateway.
@@ -161,8 +164,12 @@ func (g *Gateway) limiter(host string) *rate.Limiter {
 	return l
 }
 
-// zoneOf returns the gateway zone of a canonical name.
-func (g *Gateway) zoneOf(name string) (string, bool) { return rrset.ZoneOf(name, g.cfg.Zones) }
+// zoneOf returns the gateway zone of a canonical name, false when the name
+// is in none or in one the zone list does not hold (listed.go).
+func (g *Gateway) zoneOf(name string) (string, bool) {
+	z, ok := rrset.ZoneOf(name, g.cfg.Zones)
+	return z, ok && g.listed(z)
+}
 
 // Zones returns the zones served.
 func (g *Gateway) Zones() []string { return slices.Clone(g.cfg.Zones) }

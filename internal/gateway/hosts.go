@@ -132,6 +132,9 @@ func canonicalAddrs(addrs []string, v4 bool) ([]string, error) {
 // update stands. It returns whether h's records changed.
 func (g *Gateway) SetAddresses(ctx context.Context, h gwstore.Host, v4, v6 []string, via, remote string) (bool, error) {
 	if _, ok := g.zoneOf(h.Name); !ok {
+		if why := g.unlisted(h.Name, via); why != "" {
+			return false, gwstore.Invalidf("%s: %s", h.Name, why)
+		}
 		return false, gwstore.Invalidf("%s is in none of the gateway's zones", h.Name)
 	}
 	v4, err := canonicalAddrs(v4, true)
@@ -229,6 +232,9 @@ func (g *Gateway) FollowPrefix(ctx context.Context, h gwstore.Host) error {
 		return nil
 	}
 	if _, ok := g.zoneOf(h.Name); !ok {
+		if why := g.unlisted(h.Name, "web"); why != "" {
+			return gwstore.Invalidf("%s: %s", h.Name, why)
+		}
 		return gwstore.Invalidf("%s is in none of the gateway's zones", h.Name)
 	}
 	published, err := g.follow(ctx, h, "")

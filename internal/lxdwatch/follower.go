@@ -67,6 +67,19 @@ type Options struct {
 	// withdrawn: instances deleted while the watcher was down do not wait
 	// for their lease. If it fails, they do (and a warning says so).
 	Previous func(ctx context.Context) ([]rrset.Key, error)
+	// Writable, if set, says whether the zone of a name may be written
+	// into now (the fleet's zone list, internal/zonegate): a refused
+	// name's records are neither published nor withdrawn, and what was
+	// published there before is no longer refreshed (its lease runs
+	// out). Nil: every name.
+	Writable func(name string) bool
+	// WritableChanged receives a value when Writable's answers may have
+	// changed: the follower then publishes what it held back, and stops
+	// refreshing what it may no longer write.
+	WritableChanged <-chan struct{}
+	// Skipped, if set, is told of each RRset held back by Writable, once
+	// until it is published or no longer desired.
+	Skipped func(m events.Message)
 }
 
 func (o Options) withDefaults() Options {
@@ -157,6 +170,9 @@ type state struct {
 	fullAgain bool
 	failed    bool // a publish failed: retry later
 	retries   int
+	// skipped are the desired RRsets Writable held back at the last
+	// reconcile.
+	skipped map[rrset.Key]bool
 	// synced counts the followed instances of the last applied full
 	// listing, or is -1 when no full listing awaits its publication.
 	synced int
@@ -185,7 +201,7 @@ func (f *Follower) Run(ctx context.Context) error {
 	st := &state{
 		lastGen: map[ref]uint64{}, desired: map[ref][]events.Message{},
 		published: map[rrset.Key]events.Message{}, fast: map[ref]time.Time{},
-		inflight: map[ref]bool{}, again: map[ref]bool{}, synced: -1,
+		inflight: map[ref]bool{}, again: map[ref]bool{}, synced: -1, skipped: map[rrset.Key]bool{},
 	}
 	st.previous = f.previous(ctx)
 	startFull := func() {
@@ -289,6 +305,9 @@ func (f *Follower) Run(ctx context.Context) error {
 			startFull()
 		case <-refresh.C:
 			f.refresh(ctx, st)
+		case <-f.opt.WritableChanged:
+			f.unwritable(st)
+			reconcile()
 		case <-again.C:
 			reconcile()
 		case res := <-results:
@@ -510,21 +529,62 @@ func (f *Follower) reconcile(ctx context.Context, st *state) bool {
 	}
 	ch := instance.Diff(f.origin, st.published, instance.Index(all))
 	if !ch.HasChanges() {
+		clear(st.skipped)
 		return true
 	}
+	skipped := map[rrset.Key]bool{}
 	for _, m := range ch.Publish {
+		if !f.writable(m.Name) {
+			f.skip(st, skipped, m)
+			continue
+		}
 		if err := f.publish(ctx, m, "publish"); err != nil {
 			return false
 		}
 		st.published[m.Key()] = m
 	}
 	for _, m := range ch.Tombstones {
+		if !f.writable(m.Name) { // not ours to withdraw any more: the lease ends it
+			delete(st.published, m.Key())
+			continue
+		}
 		if err := f.publish(ctx, m, "withdraw"); err != nil {
 			return false
 		}
 		delete(st.published, m.Key())
 	}
+	st.skipped = skipped
 	return true
+}
+
+func (f *Follower) writable(name string) bool { return f.opt.Writable == nil || f.opt.Writable(name) }
+
+// skip holds m back: logged and reported the first time only.
+func (f *Follower) skip(st *state, skipped map[rrset.Key]bool, m events.Message) {
+	skipped[m.Key()] = true
+	if st.skipped[m.Key()] {
+		return
+	}
+	f.log.Warn().Str("name", m.Name).Str("type", m.Type).Msg("not publishing: the name's zone is not in the fleet's zone list")
+	if f.opt.Skipped != nil {
+		f.opt.Skipped(m)
+	}
+}
+
+// unwritable forgets what was published into names no longer writable:
+// it is not refreshed (its lease ends it), and published again once
+// writable.
+func (f *Follower) unwritable(st *state) {
+	n := 0
+	for k, m := range st.published {
+		if !f.writable(m.Name) {
+			delete(st.published, k)
+			n++
+		}
+	}
+	if n > 0 {
+		f.log.Warn().Int("rrsets", n).Msg("zone list changed: records in zones no longer listed are not refreshed any more; their lease ends them")
+	}
 }
 
 // previous asks Options.Previous what this origin published before.
@@ -570,8 +630,8 @@ func (f *Follower) inherit(st *state) bool {
 func (f *Follower) refresh(ctx context.Context, st *state) {
 	keys := make([]rrset.Key, 0, len(st.published))
 	for k, m := range st.published {
-		if m.Tombstone() {
-			continue // inherited, and not reconciled yet: nothing to refresh
+		if m.Tombstone() || !f.writable(m.Name) {
+			continue // inherited and not reconciled yet, or no longer writable: nothing to refresh
 		}
 		keys = append(keys, k)
 	}

@@ -295,3 +295,74 @@ func TestPreviousRecordsWithdrawn(t *testing.T) {
 		t.Error("a second identical listing changed something")
 	}
 }
+
+// TestUnwritableZones: names in a zone Writable refuses are held back
+// (reported once), neither published, refreshed nor withdrawn; once the
+// zone is writable they are published; when it stops being writable what
+// was published there is forgotten, not refreshed, and published again
+// when writable again.
+func TestUnwritableZones(t *testing.T) {
+	t.Parallel()
+	m, err := instance.NewMapper(instance.Config{Zones: []string{"z."}, Origin: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := newRecorder()
+	open := map[string]bool{}
+	var skipped []rrset.Key
+	opt := Options{Writable: func(name string) bool { z, _ := rrset.ZoneOf(name, []string{"z."}); return open[z] },
+		Skipped: func(m events.Message) { skipped = append(skipped, m.Key()) }}.withDefaults()
+	f := &Follower{mapper: m, pub: pub, log: zerolog.Nop(), opt: opt, origin: "n1"}
+	st := &state{lastGen: map[ref]uint64{}, desired: map[ref][]events.Message{}, published: map[rrset.Key]events.Message{},
+		fast: map[ref]time.Time{}, skipped: map[rrset.Key]bool{}}
+	ctx := context.Background()
+	c1 := running("c1", "default", "192.0.2.1")
+	msgs := f.mapInstance(c1)
+	if len(msgs) != 1 {
+		t.Fatalf("c1 maps to %v", msgs)
+	}
+	k := msgs[0].Key()
+	f.applyOne(st, result{Gen: 1, Ref: ref{"default", "c1"}, Insts: []instance.Instance{c1}})
+	for range 2 {
+		if !f.reconcile(ctx, st) {
+			t.Fatal("reconcile failed")
+		}
+	}
+	if pub.count() != 0 || !reflect.DeepEqual(skipped, []rrset.Key{k}) {
+		t.Fatalf("unlisted zone: published %d, skipped %v; want nothing published and %v skipped once", pub.count(), skipped, k)
+	}
+	f.refresh(ctx, st)
+	if pub.count() != 0 {
+		t.Fatal("refresh published into an unlisted zone")
+	}
+
+	// Listed: published at the change.
+	open["z."] = true
+	f.unwritable(st)
+	f.reconcile(ctx, st)
+	if sets, tombs := published(pub, 0); !reflect.DeepEqual(sets, []rrset.Key{k}) || tombs != nil {
+		t.Fatalf("listed: published %v, withdrew %v", sets, tombs)
+	}
+	// Unlisted again: forgotten, neither refreshed nor withdrawn.
+	clear(open)
+	f.unwritable(st)
+	n := pub.count()
+	f.reconcile(ctx, st)
+	f.refresh(ctx, st)
+	f.applyOne(st, result{Gen: 2, Ref: ref{"default", "c1"}}) // gone
+	f.reconcile(ctx, st)
+	if pub.count() != n || len(st.published) != 0 {
+		t.Fatalf("unlisted again: %d more messages, published %v", pub.count()-n, st.published)
+	}
+	// Back, and listed again: published again.
+	f.applyOne(st, result{Gen: 3, Ref: ref{"default", "c1"}, Insts: []instance.Instance{c1}})
+	open["z."] = true
+	f.unwritable(st)
+	f.reconcile(ctx, st)
+	if sets, _ := published(pub, n); !reflect.DeepEqual(sets, []rrset.Key{k}) {
+		t.Fatalf("listed again: published %v", sets)
+	}
+	if len(skipped) != 2 {
+		t.Errorf("skipped %v, want c1 twice (once per unlisted spell it was desired in)", skipped)
+	}
+}
