@@ -364,8 +364,10 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 		pub = append(pub, "$JS.API.STREAM.CREATE."+kv, "$KV."+sc.StatusBucket+"."+u.Node)
 		pub = append(pub, events.AppliedSubject(sc.Applied, sc.Stream, u.Node))
 		pub = append(pub, snapshotAccess(sc.Snapshots)...)
+		// The zone list is followed with a watch: its deliveries' flow
+		// control is answered, or a big list stalls the watch.
 		pub = append(pub, readStream(zoneList)...)
-		pub = append(pub, "$JS.API.STREAM.CREATE."+zoneList)
+		pub = append(pub, "$JS.API.STREAM.CREATE."+zoneList, "$JS.FC."+zoneList+".>")
 		sub = append(sub, inboxes(u)...)
 		sub = append(sub, ApproveSubject(sc.Control, sc.Stream))
 		resp = &server.ResponsePermission{MaxMsgs: 1, Expires: time.Minute}
@@ -381,6 +383,7 @@ func RolePermissions(u UserSpec, scope Scope, sources []string) *server.Permissi
 		pub = append(pub, readStream(sc.Stream)...)
 		pub = append(pub, readStatus...)
 		pub = append(pub, readStream(zoneList)...)
+		pub = append(pub, "$JS.FC."+zoneList+".>")
 		sub = append(sub, inboxes(u)...)
 		sub = append(sub, events.AppliedFilter(sc.Applied, sc.Stream))
 	case RoleGateway:
