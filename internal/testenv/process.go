@@ -56,7 +56,7 @@ func (p *proc) start(t testing.TB, binary string, args []string, env ...string) 
 }
 
 // waitReady waits until /readyz answers 200, failing the test when the
-// process exits first or timeout passes.
+// process exits first or timeout passes (then stopping it).
 func (p *proc) waitReady(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -67,6 +67,9 @@ func (p *proc) waitReady(t testing.TB, timeout time.Duration) {
 		default:
 		}
 		if time.Now().After(deadline) {
+			// Stopped here: the caller's cleanup that would stop it is
+			// registered only once it is ready.
+			p.stop(syscall.SIGTERM)
 			t.Fatalf("%s not ready after %s:\n%s", p.label, timeout, p.LogTail(40))
 		}
 		time.Sleep(20 * time.Millisecond)
