@@ -181,6 +181,16 @@ func (s *Syncer) take(st *staging, busy map[rrset.Key]struct{}, budget int) {
 	if budget > 0 {
 		hint = min(hint, budget)
 	}
+	// A zone's staged map is made with room for its share of the marks:
+	// the whole take's count for each of a thousand zones would be a
+	// thousand maps of a burst's size.
+	var perZone map[string]int
+	if len(s.zones) > 1 && hint > 1 {
+		perZone = make(map[string]int, len(s.zones))
+		for _, e := range taken {
+			perZone[e.zone]++
+		}
+	}
 	for k, e := range taken {
 		zs := s.zones[e.zone]
 		_, inFlight := busy[k]
@@ -198,7 +208,11 @@ func (s *Syncer) take(st *staging, busy map[rrset.Key]struct{}, budget int) {
 			e.set = rrset.Set{Key: k}
 		}
 		d := plan.Decide(e.set, zs.actual, zs.owned)
-		st.zone(e.zone, hint).dec[k] = d
+		zh := hint
+		if perZone != nil {
+			zh = min(hint, perZone[e.zone])
+		}
+		st.zone(e.zone, zh).dec[k] = d
 		if d.Action == plan.Create && busy != nil && s.ledger.Logged() {
 			if creates == nil {
 				creates = map[string][]rrset.Key{}
