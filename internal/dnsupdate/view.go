@@ -30,6 +30,10 @@ type View interface {
 type Part struct {
 	Origin string
 	rrset.Contribution
+	// What the index knows of the contribution's message, beside it: one
+	// object per RRset for the collector to follow, not three.
+	seq uint64 // its stream sequence; 0: not yet stored
+	end int64  // its lease end, Unix ns; 0: none
 }
 
 // Parts are the contributions of the origins to one RRset: a few at most
@@ -51,13 +55,12 @@ func (ps Parts) Of(origin string) rrset.Contribution {
 //
 // It holds every RRset of the gateway's zones, so its shape decides the
 // gateway's memory and the garbage collector's work as zones grow: one
-// map entry per RRset pointing to one small record of its contributions
-// (with their sequences and lease ends beside them), and one per name
-// with its types as bits, instead of maps within maps, whose tables were
-// almost all empty slots for the one origin and the one type most names
-// have.
+// map entry per RRset holding its contributions (their sequences and
+// lease ends beside them, in the same array), and one per name with its
+// types as bits, instead of maps within maps, whose tables were almost
+// all empty slots for the one origin and the one type most names have.
 type Index struct {
-	sets    map[rrset.Key]*entry
+	sets    map[rrset.Key]Parts
 	names   map[string]typeSet   // name -> types with a contribution
 	tombs   map[lease.Ref]uint64 // subjects without a contribution whose sequence is known
 	origins map[string]string    // interned: an origin read from a subject keeps the whole subject alive
@@ -67,28 +70,13 @@ type Index struct {
 	leases  lease.Schedule
 }
 
-// entry is what the index knows of one RRset: meta[i] is of parts[i].
-type entry struct {
-	parts Parts
-	meta  []subjectMeta
-}
-
-func (e *entry) find(origin string) int {
-	if e == nil {
-		return -1
-	}
-	for i := range e.parts {
-		if e.parts[i].Origin == origin {
+func (ps Parts) find(origin string) int {
+	for i := range ps {
+		if ps[i].Origin == origin {
 			return i
 		}
 	}
 	return -1
-}
-
-// subjectMeta is what the index knows of a contribution's message.
-type subjectMeta struct {
-	seq uint64 // its stream sequence; 0: not yet stored
-	end int64  // its lease end, Unix ns; 0: none
 }
 
 // typeSet is the types of one name: bit i for rrset.Types[i]. A type
@@ -113,7 +101,7 @@ var typeLists = func() [][]string {
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
-	return &Index{sets: map[rrset.Key]*entry{}, names: map[string]typeSet{}, tombs: map[lease.Ref]uint64{},
+	return &Index{sets: map[rrset.Key]Parts{}, names: map[string]typeSet{}, tombs: map[lease.Ref]uint64{},
 		origins: map[string]string{}, odd: map[string][]string{}}
 }
 
@@ -143,9 +131,9 @@ func (x *Index) Subjects() int { return x.parts + len(x.tombs) }
 // Seq returns the stream sequence of the origin's contribution to key, as
 // given to ApplyAt; 0 if none is known.
 func (x *Index) Seq(key rrset.Key, origin string) uint64 {
-	e := x.sets[key]
-	if i := e.find(origin); i >= 0 {
-		return e.meta[i].seq
+	ps := x.sets[key]
+	if i := ps.find(origin); i >= 0 {
+		return ps[i].seq
 	}
 	if len(x.tombs) == 0 {
 		return 0
@@ -156,9 +144,9 @@ func (x *Index) Seq(key rrset.Key, origin string) uint64 {
 // leaseEnd returns the lease end (Unix ns) of the origin's contribution
 // to key; 0: none.
 func (x *Index) leaseEnd(key rrset.Key, origin string) int64 {
-	e := x.sets[key]
-	if i := e.find(origin); i >= 0 {
-		return e.meta[i].end
+	ps := x.sets[key]
+	if i := ps.find(origin); i >= 0 {
+		return ps[i].end
 	}
 	return 0
 }
@@ -199,22 +187,22 @@ func (x *Index) intern(origin string) string {
 }
 
 func (x *Index) set(key rrset.Key, origin string, c rrset.Contribution, seq uint64, end time.Time) {
-	e := x.sets[key]
-	i := e.find(origin)
-	if i >= 0 && e.meta[i].end != 0 {
+	ps := x.sets[key]
+	i := ps.find(origin)
+	if i >= 0 && ps[i].end != 0 {
 		x.leased--
 	}
 	if len(c.Records) == 0 {
 		if i >= 0 {
 			// Swap with the last: the order of the parts means nothing.
-			last := len(e.parts) - 1
-			e.parts[i], e.meta[i] = e.parts[last], e.meta[last]
-			e.parts[last], e.meta[last] = Part{}, subjectMeta{}
-			e.parts, e.meta = e.parts[:last], e.meta[:last]
+			last := len(ps) - 1
+			ps[i], ps[last] = ps[last], Part{}
 			x.parts--
 			if last == 0 {
 				delete(x.sets, key)
 				x.dropType(key)
+			} else {
+				x.sets[key] = ps[:last]
 			}
 		}
 		// A tombstone (or an invalid body) stays in the stream: an update
@@ -229,26 +217,24 @@ func (x *Index) set(key rrset.Key, origin string, c rrset.Contribution, seq uint
 	if len(x.tombs) > 0 {
 		delete(x.tombs, lease.Ref{Key: key, Origin: origin})
 	}
-	md := subjectMeta{seq: seq}
+	p := Part{Contribution: c, seq: seq}
 	if !end.IsZero() {
-		md.end = end.UnixNano()
+		p.end = end.UnixNano()
 		x.leased++
 	}
 	if i >= 0 {
-		e.parts[i].Contribution, e.meta[i] = c, md
-		origin = e.parts[i].Origin
+		p.Origin = ps[i].Origin
+		ps[i] = p
 	} else {
-		origin = x.intern(origin)
-		if e == nil {
-			e = &entry{}
-			x.sets[key] = e
+		p.Origin = x.intern(origin)
+		if len(ps) == 0 {
 			x.addType(key)
 		}
-		e.parts, e.meta = append(e.parts, Part{Origin: origin, Contribution: c}), append(e.meta, md)
+		x.sets[key] = append(ps, p)
 		x.parts++
 	}
-	if md.end != 0 {
-		x.leases.Add(lease.Ref{Key: key, Origin: origin}, md.end)
+	if p.end != 0 {
+		x.leases.Add(lease.Ref{Key: key, Origin: p.Origin}, p.end)
 	}
 }
 
@@ -281,12 +267,7 @@ func (x *Index) dropType(key rrset.Key) {
 }
 
 // Parts implements View.
-func (x *Index) Parts(key rrset.Key) Parts {
-	if e := x.sets[key]; e != nil {
-		return e.parts
-	}
-	return nil
-}
+func (x *Index) Parts(key rrset.Key) Parts { return x.sets[key] }
 
 // Own returns the origin's contribution to key (empty when none).
 func (x *Index) Own(key rrset.Key, origin string) rrset.Contribution {
