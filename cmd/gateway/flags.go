@@ -36,6 +36,7 @@ type gatewayConfig struct {
 	dyndnsRate              float64
 	dyndnsBurst             int
 	httpListen              string
+	pprof                   bool
 	confirm                 confirm.Mode
 	confirmTimeout          time.Duration
 	publishTimeout          time.Duration
@@ -95,6 +96,7 @@ func registerFlags(fs *flag.FlagSet) func(args []string) (*gatewayConfig, error)
 	fs.Float64Var(&c.dyndnsRate, "dyndns-rate", 0.1, "dyndns updates per second allowed per host name (sustained)")
 	fs.IntVar(&c.dyndnsBurst, "dyndns-burst", 3, "dyndns updates per host name allowed in a burst")
 	fs.StringVar(&c.httpListen, "http-listen", "127.0.0.1:9472", "address of /healthz, /readyz and /metrics; empty disables")
+	fs.BoolVar(&c.pprof, "pprof", false, "also serve Go's profiler under /debug/pprof/ on --http-listen")
 	var mode string
 	fs.StringVar(&mode, "confirm", "none", "when to answer NOERROR: none = once JetStream stored the change; all = once every live syncer of the zone applied it too; any = once one did")
 	fs.DurationVar(&c.publishTimeout, "publish-timeout", 5*time.Second, "longest wait for JetStream to store an update, sending it again through a leader election of the stream; then the answer is SERVFAIL (dyndns: 911), nothing stored")

@@ -36,7 +36,13 @@ func run(ctx context.Context, cfg *gatewayConfig, log zerolog.Logger) error {
 
 	g, ctx := cli.NewGroup(ctx)
 	defer g.Stop()
-	g.Go(func() error { return health.Serve(ctx, cfg.httpListen, health.Handler(reg, ready)) })
+	g.Go(func() error {
+		mux := health.Handler(reg, ready)
+		if cfg.pprof {
+			health.AddPprof(mux)
+		}
+		return health.Serve(ctx, cfg.httpListen, mux)
+	})
 
 	nc, js, err := cli.ConnectStream(ctx, *cfg.nats, cfg.stream, ready, log)
 	if err != nil {

@@ -210,7 +210,7 @@ func checkPrereqs(v View, zones []string, zone string, rrs []dns.RR) Result {
 				exists = apex || (ok && len(v.Types(name)) > 0)
 			} else {
 				exists = (apex && (h.Rrtype == dns.TypeSOA || h.Rrtype == dns.TypeNS)) ||
-					(ok && len(merged(rrset.Key{Name: name, Type: typ}, v.Contributions(rrset.Key{Name: name, Type: typ})).Records) > 0)
+					(ok && len(merged(rrset.Key{Name: name, Type: typ}, v.Parts(rrset.Key{Name: name, Type: typ})).Records) > 0)
 			}
 			switch {
 			case h.Class == dns.ClassANY && h.Rrtype == dns.TypeANY && !exists:
@@ -248,7 +248,7 @@ func checkPrereqs(v View, zones []string, zone string, rrs []dns.RR) Result {
 		w := want[key]
 		slices.Sort(w)
 		w = slices.Compact(w)
-		have := merged(key, v.Contributions(key))
+		have := merged(key, v.Parts(key))
 		if !slices.Equal(w, have.Records) {
 			return fail(dns.RcodeNXRrset, zone, "prerequisite: rrset %s %s does not match", key.Name, key.Type)
 		}
@@ -351,7 +351,7 @@ func (o *overlay) get(key rrset.Key) rrset.Contribution {
 	if c, ok := o.own[key]; ok {
 		return c
 	}
-	return o.v.Contributions(key)[o.origin]
+	return o.v.Parts(key).Of(o.origin)
 }
 
 func (o *overlay) put(key rrset.Key, c rrset.Contribution) {
@@ -367,8 +367,8 @@ func (o *overlay) served(key rrset.Key) bool {
 	if len(o.get(key).Records) > 0 {
 		return true
 	}
-	for origin, c := range o.v.Contributions(key) {
-		if origin != o.origin && len(c.Records) > 0 {
+	for _, p := range o.v.Parts(key) {
+		if p.Origin != o.origin && len(p.Records) > 0 {
 			return true
 		}
 	}
@@ -455,7 +455,7 @@ func (o *overlay) messages() ([]events.Message, error) {
 	rrset.SortKeys(o.order)
 	for _, key := range o.order {
 		c := o.own[key]
-		before := o.v.Contributions(key)[o.origin]
+		before := o.v.Parts(key).Of(o.origin)
 		if c.TTL == before.TTL && slices.Equal(c.Records, before.Records) ||
 			len(c.Records) == 0 && len(before.Records) == 0 {
 			continue

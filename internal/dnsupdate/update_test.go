@@ -436,7 +436,7 @@ func TestConflictResolution(t *testing.T) {
 		}
 	}
 	records := func(typ string) []string {
-		return merged(rrset.Key{Name: name, Type: typ}, x.Contributions(rrset.Key{Name: name, Type: typ})).Records
+		return merged(rrset.Key{Name: name, Type: typ}, x.Parts(rrset.Key{Name: name, Type: typ})).Records
 	}
 
 	expect("A adds", send(add("192.0.2.10", dhcA)), dns.RcodeSuccess)

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zonecast/zonecast/internal/bus"
+	"github.com/zonecast/zonecast/internal/dnsupdate"
 	"github.com/zonecast/zonecast/internal/events"
 	"github.com/zonecast/zonecast/internal/retry"
 	"github.com/zonecast/zonecast/internal/rrset"
@@ -98,7 +99,7 @@ func (g *Gateway) sendLocked(msgs []events.Message, lease time.Duration) ([]infl
 		t := g.tracks[sub]
 		if t == nil {
 			// The view holds what was stored up to the follower's position.
-			t = &track{seq: g.idx.Seq(sub.key, sub.origin), val: g.idx.Contributions(sub.key)[sub.origin],
+			t = &track{seq: g.idx.Seq(sub.key, sub.origin), val: g.idx.Own(sub.key, sub.origin),
 				end: g.idx.LeaseEnd(sub.key, sub.origin)}
 		}
 		f, err := g.cfg.Publisher.PublishFutureIf(m, lease, t.seq)
@@ -375,11 +376,11 @@ type pendingView struct {
 	read bool
 }
 
-func (v *pendingView) Contributions(key rrset.Key) map[string]rrset.Contribution {
+func (v *pendingView) Parts(key rrset.Key) dnsupdate.Parts {
 	if v.g.pendingKeys[key] > 0 {
 		v.read = true
 	}
-	return v.g.idx.Contributions(key)
+	return v.g.idx.Parts(key)
 }
 
 func (v *pendingView) Types(name string) []string {

@@ -150,7 +150,7 @@ func (g *Gateway) Observe(d events.Delivery) {
 
 // own returns the origin's contribution to key.
 func (g *Gateway) ownLocked(key rrset.Key, origin string) rrset.Contribution {
-	return g.idx.Contributions(key)[origin]
+	return g.idx.Own(key, origin)
 }
 
 func (g *Gateway) limiter(host string) *rate.Limiter {
