@@ -11,8 +11,8 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// SOAReader lists the SOA serial of every zone PowerDNS has (0: a zone
-// without SOA). One listing per check, not one read per zone: with a
+// SOAReader lists the SOA serial of every zone PowerDNS has (0 also for
+// a zone without SOA). One listing per check, not one read per zone: with a
 // thousand zones, reads per zone would be a steady stream of API requests
 // beside the writes.
 type SOAReader interface {
@@ -146,12 +146,13 @@ func (h *Healer) check(ctx context.Context) {
 	for _, zone := range h.cfg.Zones {
 		r := Read{Applied: before.Seq[zone]}
 		if reachable {
-			serial, ok := serials[zone]
-			switch {
-			case !ok, serial == 0:
-				r.Missing = true // a zone without SOA is as good as missing
-			default:
+			// Serial 0 is an empty zone's (no message yet), or a zone
+			// that lost its SOA: the latter differs from what was
+			// written once anything was, and heals as a mismatch.
+			if serial, ok := serials[zone]; ok {
 				r.Serial, r.Known = serial, true
+			} else {
+				r.Missing = true
 			}
 		}
 		// Rounds land while PowerDNS is read, and PowerDNS serves a

@@ -158,3 +158,28 @@ func TestHealReconciles(t *testing.T) {
 		}
 	})
 }
+
+// TestHealEmptyZone: a zone that no message reached yet serves serial 0,
+// which is no loss, check after check; one that lost its SOA after a
+// write (serial 0 again) is.
+func TestHealEmptyZone(t *testing.T) {
+	t.Parallel()
+	src, pdns := newFakeSyncer(), &soaPDNS{serial: 0}
+	src.wrote("z.", 0)
+	heals := 0
+	h := NewHealer(HealConfig{Zones: []string{"z."}, PDNS: pdns, Applied: NewApplied(src, []string{"z."}, nil),
+		Reconcile: func() { heals++ }, Log: zerolog.Nop()}, prometheus.NewRegistry())
+	for range 3 {
+		h.check(context.Background())
+	}
+	if got, want := h.Served().Zones["z."], (Read{Serial: 0, Known: true}); got != want || heals != 0 {
+		t.Fatalf("empty zone: read %+v, %d heals; want %+v and none", got, heals, want)
+	}
+	src.wrote("z.", 5)
+	for range 2 {
+		h.check(context.Background())
+	}
+	if heals != 1 {
+		t.Fatalf("a zone whose SOA is gone after a write: %d heals, want 1", heals)
+	}
+}
