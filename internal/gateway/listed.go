@@ -27,6 +27,10 @@ func (g *Gateway) listed(zone string) bool {
 	return g.cfg.ZoneList == nil || g.cfg.ZoneList.Writable(zone)
 }
 
+// Writable reports whether zone, one of the gateway's, may be written
+// into now (the web page offers only those).
+func (g *Gateway) Writable(zone string) bool { return g.listed(zone) }
+
 // unlisted returns why a write into a name is refused because its zone
 // (the most specific of the gateway's zones holding it) is not in the
 // fleet's zone list, and counts it under via; "" when that is not why.

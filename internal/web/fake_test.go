@@ -242,10 +242,12 @@ func (f *fakeStore) snapshot(g *fakeGateway) string {
 type fakeGateway struct {
 	mu    sync.Mutex
 	zones []string
-	state map[string]gateway.HostState
-	inUse map[string]bool
-	calls []string
-	now   func() time.Time
+	// unlisted are zones the fleet's zone list does not allow now.
+	unlisted []string
+	state    map[string]gateway.HostState
+	inUse    map[string]bool
+	calls    []string
+	now      func() time.Time
 	// withdrawing, when set, is called as Withdraw starts.
 	withdrawing func(h gwstore.Host)
 }
@@ -301,6 +303,12 @@ func (g *fakeGateway) FollowPrefix(_ context.Context, h gwstore.Host) error {
 }
 
 func (g *fakeGateway) Zones() []string { return slices.Clone(g.zones) }
+
+func (g *fakeGateway) Writable(zone string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return !slices.Contains(g.unlisted, zone)
+}
 
 func (g *fakeGateway) called() []string {
 	g.mu.Lock()

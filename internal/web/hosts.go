@@ -93,12 +93,13 @@ func routers(own []gwstore.Host, skip string) []string {
 	return out
 }
 
-// zonesOf are the zones u may add hosts in and this gateway serves.
+// zonesOf are the zones u may add hosts in, this gateway serves and the
+// fleet's zone list allows now.
 func (s *Server) zonesOf(u account.User) []string {
 	served := s.cfg.Gateway.Zones()
 	var out []string
 	for _, z := range u.Zones {
-		if slices.Contains(served, z) {
+		if slices.Contains(served, z) && s.cfg.Gateway.Writable(z) {
 			out = append(out, z)
 		}
 	}

@@ -94,6 +94,9 @@ type Gateway interface {
 	FollowPrefix(ctx context.Context, h gwstore.Host) error
 	InUse(name string) bool
 	Zones() []string
+	// Writable reports whether one of Zones may be written into now (the
+	// fleet's zone list lists it, or there is none).
+	Writable(zone string) bool
 }
 
 // Fleet reads the fleet's status: every node's own, and its zones

@@ -785,3 +785,32 @@ func regexpFind(t *testing.T, body, re string) string {
 
 // withoutCSRF blanks the CSRF tokens of a page, which differ per browser.
 func withoutCSRF(body string) string { return csrfRe.ReplaceAllString(body, `name="csrf" value=""`) }
+
+// TestUnlistedZoneNotOffered: a zone of the user's that the fleet's zone
+// list does not allow now is neither offered nor accepted for a new host,
+// and is again once listed.
+func TestUnlistedZoneNotOffered(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.addUser("alice", pw)
+	c := e.client("192.0.2.1:1")
+	c.login("alice", pw)
+	e.gw.mu.Lock()
+	e.gw.unlisted = []string{testZone}
+	e.gw.mu.Unlock()
+	if body := c.get("/").body; strings.Contains(body, `<option value="dyn.example.test.">`) {
+		t.Fatalf("an unlisted zone is offered:\n%s", body)
+	}
+	if res := c.post("/hosts", url.Values{"label": {"router"}, "zone": {testZone}}); res.code != http.StatusBadRequest {
+		t.Fatalf("a host in an unlisted zone: %d", res.code)
+	}
+	e.gw.mu.Lock()
+	e.gw.unlisted = nil
+	e.gw.mu.Unlock()
+	if body := c.get("/").body; !strings.Contains(body, `<option value="dyn.example.test.">`) {
+		t.Fatalf("a listed zone is not offered:\n%s", body)
+	}
+	if res := c.post("/hosts", url.Values{"label": {"router"}, "zone": {testZone}}); res.code != http.StatusSeeOther {
+		t.Fatalf("a host in a listed zone: %d\n%s", res.code, res.body)
+	}
+}
