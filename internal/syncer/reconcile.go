@@ -43,7 +43,7 @@ func (s *Syncer) loadAll(ctx context.Context) error {
 // loadZone reads one zone and its ownership record, creating the zone if
 // PowerDNS does not have it.
 func (s *Syncer) loadZone(ctx context.Context, zone string) error {
-	sets, found, err := s.pdns.Zone(ctx, zone)
+	actual, found, err := s.readZone(ctx, zone)
 	if err != nil {
 		return fmt.Errorf("reading zone: %w", err)
 	}
@@ -54,28 +54,28 @@ func (s *Syncer) loadZone(ctx context.Context, zone string) error {
 			return fmt.Errorf("creating zone: %w", err)
 		}
 		s.log.Info().Str("zone", zone).Msg("created zone")
-		if sets, _, err = s.pdns.Zone(ctx, zone); err != nil {
+		if actual, _, err = s.readZone(ctx, zone); err != nil {
 			return fmt.Errorf("reading created zone: %w", err)
 		}
 	}
-	return s.takeZone(ctx, zone, sets)
+	return s.takeZone(ctx, zone, actual)
 }
 
 // takeZone reads zone's ownership record and caches it with the zone's
-// RRsets as read.
-func (s *Syncer) takeZone(ctx context.Context, zone string, sets []rrset.Set) error {
+// RRsets as read (readZone).
+func (s *Syncer) takeZone(ctx context.Context, zone string, actual map[rrset.Key]rrset.Set) error {
 	owned, err := s.ledger.Load(ctx, zone)
 	if err != nil {
 		return err
 	}
-	zs := &zoneState{actual: make(map[rrset.Key]rrset.Set, len(sets)), owned: owned, conflicts: map[rrset.Key]bool{},
+	if actual == nil {
+		actual = map[rrset.Key]rrset.Set{}
+	}
+	zs := &zoneState{actual: actual, owned: owned, conflicts: map[rrset.Key]bool{},
 		held: map[rrset.Key]struct{}{}, approved: map[rrset.Key]struct{}{}}
 	if old, ok := s.zones[zone]; ok {
 		zs.conflicts = old.conflicts
 		zs.held, zs.approved = old.held, old.approved
-	}
-	for _, set := range sets {
-		zs.actual[set.Key] = set
 	}
 	if s.signed[zone] {
 		if err := s.setUpSigned(ctx, zone, zs); err != nil {
