@@ -171,9 +171,15 @@ type pass struct {
 	// ahead at most, so that a part needing no write does not move the
 	// zone's sequence while an earlier one is still being written.
 	planned *batch
+	// still: the pass needs no RRset written (see inStep), planned as
+	// one part without the name order, which only writes need.
+	still bool
 }
 
 func newPass(s *Syncer, zone string, zs *zoneState, p *zonePass) *pass {
+	if inStep(zs, p) {
+		return &pass{s: s, zone: zone, zs: zs, p: p, still: true}
+	}
 	// In name order across parts, as within one: PowerDNS (SQLite) takes
 	// a zone's new names in order markedly faster. Only the first part
 	// must be in order before PowerDNS can start: it is selected and
@@ -236,6 +242,9 @@ func (ps *pass) abandon() {
 
 // plan plans the next part; nil when it needs no write.
 func (ps *pass) plan() *batch {
+	if ps.still {
+		return ps.planStill()
+	}
 	size := passPart
 	if ps.from == 0 {
 		size = firstPart
@@ -263,6 +272,46 @@ func (ps *pass) plan() *batch {
 		soa = part[i]
 	}
 	return ps.s.prepare(ps.zone, ps.zs, keys, ch, ps.p.seq, last, soa)
+}
+
+// inStep reports whether a full pass would plan nothing for any of its
+// RRsets: every desired one kept as PowerDNS serves it, and no owned key
+// undesired. That is a reconciliation without drift, the common one, and
+// on a large zone sorting the pass into name order was the biggest part
+// of its own work. It stops at the first RRset that needs more.
+func inStep(zs *zoneState, p *zonePass) bool {
+	if len(p.undesired) > 0 {
+		return false // owned and undesired: always a delete or a release
+	}
+	for _, set := range p.sets {
+		if plan.Decide(set, zs.actual, zs.owned).Action != plan.Keep {
+			return false
+		}
+	}
+	return true
+}
+
+// planStill plans a pass in step (inStep) as one last part: the SOA, if
+// the zone's position is not served yet, and the bookkeeping of its keys.
+// Of those, only the keys held, approved or in conflict have marks to
+// lose (prepare): the others are not handed over.
+func (ps *pass) planStill() *batch {
+	ps.done = true
+	zs := ps.zs
+	var keys []rrset.Key
+	var soa rrset.Set
+	for _, set := range ps.p.sets {
+		k := set.Key
+		if set.Type == "SOA" && set.Name == ps.zone {
+			soa = set
+		}
+		_, held := zs.held[k]
+		_, approved := zs.approved[k]
+		if held || approved || zs.conflicts[k] {
+			keys = append(keys, k)
+		}
+	}
+	return ps.s.prepare(ps.zone, zs, keys, plan.Changes{}, ps.p.seq, true, soa)
 }
 
 // selectFirst reorders s so that s[:k] holds its k smallest elements, in
