@@ -3,6 +3,8 @@ package syncer
 import (
 	"maps"
 	"testing"
+	"testing/synctest"
+	"time"
 	"unsafe"
 
 	"github.com/zonecast/zonecast/internal/rrset"
@@ -68,4 +70,52 @@ func TestZoneReadKeepsCachedStrings(t *testing.T) {
 	if unsafe.StringData(got.Name) != unsafe.StringData(cur.Name) || &got.Records[0] != &cur.Records[0] {
 		t.Fatal("an RRset read as cached replaced the cached one")
 	}
+}
+
+// TestReconcileReadsDrift: a reconciliation without drift writes nothing;
+// one after hand edits (an owned RRset changed, one deleted, a foreign one
+// added) puts the owned ones back and leaves the foreign one alone.
+func TestReconcileReadsDrift(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		s, stop := startReady(t, f)
+		defer stop()
+		web, db := rrset.Key{Name: "web." + zone, Type: "AAAA"}, rrset.Key{Name: "db." + zone, Type: "AAAA"}
+		deliver(t, s, 1, web.Name, "2001:db8::1")
+		deliver(t, s, 2, db.Name, "2001:db8::2")
+		waitFor(t, "both rrsets", func() bool { return f.has(web) && f.has(db) })
+		reconcile := func() {
+			t.Helper()
+			_, _, reads := f.counts()
+			s.RequestReconcile()
+			waitFor(t, "a reconciliation", func() bool { _, _, r := f.counts(); return r > reads })
+			advance(100 * time.Millisecond)
+		}
+
+		before, _, _ := f.counts()
+		reconcile()
+		if applies, _, _ := f.counts(); applies != before {
+			t.Fatalf("a reconciliation without drift wrote %d times", applies-before)
+		}
+
+		foreign := rrset.Key{Name: "hand." + zone, Type: "AAAA"}
+		f.mu.Lock()
+		f.sets[web] = rrset.Set{Key: web, TTL: 60, Records: []string{"2001:db8::99"}}
+		delete(f.sets, db)
+		f.sets[foreign] = rrset.Set{Key: foreign, TTL: 60, Records: []string{"2001:db8::7"}}
+		f.mu.Unlock()
+		reconcile()
+		f.mu.Lock()
+		got, gotDB, gotForeign := f.sets[web], f.sets[db], f.sets[foreign]
+		f.mu.Unlock()
+		if got.Records[0] != "2001:db8::1" || len(gotDB.Records) == 0 || len(gotForeign.Records) == 0 {
+			t.Fatalf("after the reconciliation web=%v db=%v hand=%v; want web and db put back, hand kept", got, gotDB, gotForeign)
+		}
+		before, _, _ = f.counts()
+		reconcile()
+		if applies, _, _ := f.counts(); applies != before {
+			t.Fatalf("a reconciliation after the drift was mended wrote %d times", applies-before)
+		}
+	})
 }
