@@ -274,14 +274,13 @@ func (l *Ledger) Checkpoint(ctx context.Context) (int, error) {
 		if b == nil {
 			continue
 		}
-		keys := make([]rrset.Key, 0, len(pending))
-		for _, k := range pending {
-			if b.owned.Has(k) { // not released since
-				keys = append(keys, k)
-			}
-		}
+		// In place: after a new node's first pass the log holds every
+		// RRset of its zones, and a copy would double that at the peak.
+		// What it drops (released keys, repeats) stays unowned either way.
+		keys := slices.DeleteFunc(pending, func(k rrset.Key) bool { return !b.owned.Has(k) })
 		rrset.SortKeys(keys)
 		keys = slices.Compact(keys)
+		l.pending[zone] = keys
 		if err := l.write(ctx, zone, b, keys, true); err != nil {
 			l.due = l.cfg.Now().Add(l.cfg.CheckpointDelay)
 			return n, fmt.Errorf("copying logged claims of %s into the zone metadata: %w", zone, err)
