@@ -114,6 +114,23 @@ func (l *Ledger) Load(ctx context.Context, zone string) (Set, error) {
 	for _, k := range l.pending[zone] {
 		rec.Owned[k] = struct{}{}
 	}
+	if old := l.zones[zone]; old != nil && old.owned != nil {
+		// Keep the set the ledger has, brought in line with the record:
+		// its keys' strings are those the desired and actual state hold,
+		// and each reconciliation reads the record again; a set of new
+		// keys would stay beside them after it.
+		for k := range old.owned {
+			if !rec.Owned.Has(k) {
+				delete(old.owned, k)
+			}
+		}
+		for k := range rec.Owned {
+			if !old.owned.Has(k) {
+				old.owned[k] = struct{}{}
+			}
+		}
+		rec.Owned = old.owned
+	}
 	b := &book{owned: rec.Owned, journal: rec.Journal, next: rec.NextSeq, touched: map[int]bool{}}
 	if len(rec.Journal) > 0 {
 		for i := 0; i < Buckets; i++ {
