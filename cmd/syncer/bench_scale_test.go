@@ -127,6 +127,11 @@ func benchScale(b *testing.B, n int) {
 				if heap != "" && r == rounds-1 {
 					fetchHeap(node.s.HTTPAddr, heap+"-reconciled.pprof")
 				}
+				// Logged per round, so that a later failure (publish -> dig)
+				// does not lose them.
+				b.Logf("round %d: node %.3fs, bulk %.3fs; VmHWM %.1f MB converged, %.1f MB after the reconciliations; reconciliations %s, GETs %s",
+					r, conv[len(conv)-1], bulk[len(bulk)-1], hwmConv[len(hwmConv)-1], hwm[len(hwm)-1],
+					fmtSecs(recon[len(recon)-reconciles:]), fmtSecs(get[len(get)-reconciles:]))
 				if r == rounds-1 {
 					lat = publishToDig(b, cv, node.p, samples)
 					cv.lastSeq = cv.streamLastSeq() // a next node replays them after the snapshot
