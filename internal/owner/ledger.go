@@ -114,6 +114,23 @@ func (l *Ledger) Load(ctx context.Context, zone string) (Set, error) {
 	for _, k := range l.pending[zone] {
 		rec.Owned[k] = struct{}{}
 	}
+	if old := l.zones[zone]; old != nil && old.owned != nil {
+		// Keep the set the ledger has, brought in line with the record:
+		// its keys' strings are those the desired and actual state hold,
+		// and each reconciliation reads the record again; a set of new
+		// keys would stay beside them after it.
+		for k := range old.owned {
+			if !rec.Owned.Has(k) {
+				delete(old.owned, k)
+			}
+		}
+		for k := range rec.Owned {
+			if !old.owned.Has(k) {
+				old.owned[k] = struct{}{}
+			}
+		}
+		rec.Owned = old.owned
+	}
 	b := &book{owned: rec.Owned, journal: rec.Journal, next: rec.NextSeq, touched: map[int]bool{}}
 	if len(rec.Journal) > 0 {
 		for i := 0; i < Buckets; i++ {
@@ -274,14 +291,13 @@ func (l *Ledger) Checkpoint(ctx context.Context) (int, error) {
 		if b == nil {
 			continue
 		}
-		keys := make([]rrset.Key, 0, len(pending))
-		for _, k := range pending {
-			if b.owned.Has(k) { // not released since
-				keys = append(keys, k)
-			}
-		}
+		// In place: after a new node's first pass the log holds every
+		// RRset of its zones, and a copy would double that at the peak.
+		// What it drops (released keys, repeats) stays unowned either way.
+		keys := slices.DeleteFunc(pending, func(k rrset.Key) bool { return !b.owned.Has(k) })
 		rrset.SortKeys(keys)
 		keys = slices.Compact(keys)
+		l.pending[zone] = keys
 		if err := l.write(ctx, zone, b, keys, true); err != nil {
 			l.due = l.cfg.Now().Add(l.cfg.CheckpointDelay)
 			return n, fmt.Errorf("copying logged claims of %s into the zone metadata: %w", zone, err)

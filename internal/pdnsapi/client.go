@@ -13,7 +13,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -100,19 +99,20 @@ func (c *Client) ZoneNames(ctx context.Context) ([]string, error) {
 // canonicalise, and types rrset does not support, are kept as PowerDNS
 // returned them); RRsets without records (4.7's comment-only entries) are
 // dropped; a disabled record is kept with DisabledPrefix. Sets are sorted by
-// key. A missing zone gives found=false and no error.
+// key. A missing zone gives found=false and no error. EachRRset reads the
+// same without holding the zone.
 func (c *Client) Zone(ctx context.Context, zone string) (sets []rrset.Set, found bool, err error) {
-	z, err := c.pdns.Zones.Get(ctx, canonicalName(zone))
-	if err != nil {
-		if err = convert(err); errors.Is(err, ErrZoneNotFound) {
-			return nil, false, nil
-		}
-		return nil, false, fmt.Errorf("reading zone %s: %w", zone, err)
+	sets = []rrset.Set{}
+	found, err = c.EachRRset(ctx, zone, func(s rrset.Set) { sets = append(sets, s) })
+	if err != nil || !found {
+		return nil, found, err
 	}
-	return ZoneSets(z.RRsets), true, nil
+	sortSets(sets)
+	return sets, true, nil
 }
 
-// ZoneSets converts the RRsets of a zone answer as Zone does.
+// ZoneSets converts the RRsets of a zone answer decoded by go-powerdns as
+// Zone does.
 func ZoneSets(in []powerdns.RRset) []rrset.Set {
 	sets := make([]rrset.Set, 0, len(in))
 	for _, rs := range in {
@@ -137,16 +137,12 @@ func ZoneSets(in []powerdns.RRset) []rrset.Set {
 		}
 		sets = append(sets, rrset.Normalize(s))
 	}
-	slices.SortFunc(sets, func(a, b rrset.Set) int {
-		if a.Key == b.Key {
-			return 0
-		}
-		if a.Key.Less(b.Key) {
-			return -1
-		}
-		return 1
-	})
+	sortSets(sets)
 	return sets
+}
+
+func sortSets(sets []rrset.Set) {
+	slices.SortFunc(sets, func(a, b rrset.Set) int { return rrset.CompareKeys(a.Key, b.Key) })
 }
 
 // ZoneSpec describes a zone to create.
@@ -322,6 +318,25 @@ func (c *Client) FlushCache(ctx context.Context, zone string) error {
 // any), decodes a 2xx answer into out (if not nil) and turns any other
 // answer into *Error.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body []byte, out any) error {
+	var read func(io.Reader) error
+	if out != nil {
+		read = func(r io.Reader) error {
+			if err := json.NewDecoder(r).Decode(out); err != nil {
+				return fmt.Errorf("decoding answer: %w", err)
+			}
+			return nil
+		}
+	}
+	return c.send(ctx, method, path, query, body, read)
+}
+
+// stream sends a GET as do does and hands a 2xx answer's body to read as it
+// arrives.
+func (c *Client) stream(ctx context.Context, path string, query url.Values, read func(io.Reader) error) error {
+	return c.send(ctx, http.MethodGet, path, query, nil, read)
+}
+
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, body []byte, read func(io.Reader) error) error {
 	u := c.base + "/api/v1/servers/" + url.PathEscape(c.serverID) + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
@@ -347,9 +362,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return readError(resp)
 	}
-	if out != nil && resp.StatusCode != http.StatusNoContent {
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			return fmt.Errorf("decoding answer: %w", err)
+	if read != nil && resp.StatusCode != http.StatusNoContent {
+		if err := read(resp.Body); err != nil {
+			return err
 		}
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)

@@ -13,21 +13,11 @@ import (
 
 func TestZoneConversion(t *testing.T) {
 	t.Parallel()
-	// A 4.7 answer: a phantom comment-only entry, a disabled record,
-	// uncompressed AAAA, upper-case CNAME target, a DS digest in upper case
-	// and content that does not canonicalise, out of order.
-	const answer = `{"name":"z.test.","kind":"Native","rrsets":[
-	 {"name":"www.z.test.","type":"AAAA","ttl":60,"records":[{"content":"2001:DB8:0:0::0001","disabled":false}],"comments":[]},
-	 {"name":"phantom.z.test.","type":"A","ttl":60,"records":[],"comments":[{"content":"c","account":"a"}]},
-	 {"name":"alias.z.test.","type":"CNAME","ttl":60,"records":[{"content":"WWW.Z.TEST.","disabled":false}]},
-	 {"name":"www.z.test.","type":"A","ttl":60,"records":[{"content":"192.0.2.2","disabled":true},{"content":"192.0.2.1","disabled":false}]},
-	 {"name":"sub.z.test.","type":"DS","ttl":60,"records":[{"content":"1 8 2 ABCDEF","disabled":false}]},
-	 {"name":"odd.z.test.","type":"MX","ttl":60,"records":[{"content":"not an mx","disabled":false}]}]}`
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/api/v1/servers/localhost/zones/z.test.":
 			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write([]byte(answer))
+			_, _ = w.Write([]byte(zoneAnswer))
 		case "/api/v1/servers/localhost/zones/gone422.test.":
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(422)
@@ -61,3 +51,14 @@ func TestZoneConversion(t *testing.T) {
 		}
 	}
 }
+
+// A 4.7 answer: a phantom comment-only entry, a disabled record,
+// uncompressed AAAA, upper-case CNAME target, a DS digest in upper case
+// and content that does not canonicalise, out of order.
+const zoneAnswer = `{"name":"z.test.","kind":"Native","rrsets":[
+	 {"name":"www.z.test.","type":"AAAA","ttl":60,"records":[{"content":"2001:DB8:0:0::0001","disabled":false}],"comments":[]},
+	 {"name":"phantom.z.test.","type":"A","ttl":60,"records":[],"comments":[{"content":"c","account":"a"}]},
+	 {"name":"alias.z.test.","type":"CNAME","ttl":60,"records":[{"content":"WWW.Z.TEST.","disabled":false}]},
+	 {"name":"www.z.test.","type":"A","ttl":60,"records":[{"content":"192.0.2.2","disabled":true},{"content":"192.0.2.1","disabled":false}]},
+	 {"name":"sub.z.test.","type":"DS","ttl":60,"records":[{"content":"1 8 2 ABCDEF","disabled":false}]},
+	 {"name":"odd.z.test.","type":"MX","ttl":60,"records":[{"content":"not an mx","disabled":false}]}]}`

@@ -49,6 +49,18 @@ func (d *DryRun) record(p Planned) {
 	}
 }
 
+// EachRRset passes on the RRsets Zone returns.
+func (d *DryRun) EachRRset(ctx context.Context, zone string, fn func(rrset.Set)) (bool, error) {
+	sets, found, err := d.Zone(ctx, zone)
+	if err != nil || !found {
+		return found, err
+	}
+	for _, s := range sets {
+		fn(s)
+	}
+	return true, nil
+}
+
 // Zone returns the zone as read, with the changes planned so far.
 func (d *DryRun) Zone(ctx context.Context, zone string) ([]rrset.Set, bool, error) {
 	d.mu.Lock()

@@ -43,7 +43,7 @@ func (s *Syncer) loadAll(ctx context.Context) error {
 // loadZone reads one zone and its ownership record, creating the zone if
 // PowerDNS does not have it.
 func (s *Syncer) loadZone(ctx context.Context, zone string) error {
-	sets, found, err := s.pdns.Zone(ctx, zone)
+	actual, found, err := s.readZone(ctx, zone)
 	if err != nil {
 		return fmt.Errorf("reading zone: %w", err)
 	}
@@ -54,28 +54,28 @@ func (s *Syncer) loadZone(ctx context.Context, zone string) error {
 			return fmt.Errorf("creating zone: %w", err)
 		}
 		s.log.Info().Str("zone", zone).Msg("created zone")
-		if sets, _, err = s.pdns.Zone(ctx, zone); err != nil {
+		if actual, _, err = s.readZone(ctx, zone); err != nil {
 			return fmt.Errorf("reading created zone: %w", err)
 		}
 	}
-	return s.takeZone(ctx, zone, sets)
+	return s.takeZone(ctx, zone, actual)
 }
 
 // takeZone reads zone's ownership record and caches it with the zone's
-// RRsets as read.
-func (s *Syncer) takeZone(ctx context.Context, zone string, sets []rrset.Set) error {
+// RRsets as read (readZone).
+func (s *Syncer) takeZone(ctx context.Context, zone string, actual map[rrset.Key]rrset.Set) error {
 	owned, err := s.ledger.Load(ctx, zone)
 	if err != nil {
 		return err
 	}
-	zs := &zoneState{actual: make(map[rrset.Key]rrset.Set, len(sets)), owned: owned, conflicts: map[rrset.Key]bool{},
+	if actual == nil {
+		actual = map[rrset.Key]rrset.Set{}
+	}
+	zs := &zoneState{actual: actual, owned: owned, conflicts: map[rrset.Key]bool{},
 		held: map[rrset.Key]struct{}{}, approved: map[rrset.Key]struct{}{}}
 	if old, ok := s.zones[zone]; ok {
 		zs.conflicts = old.conflicts
 		zs.held, zs.approved = old.held, old.approved
-	}
-	for _, set := range sets {
-		zs.actual[set.Key] = set
 	}
 	if s.signed[zone] {
 		if err := s.setUpSigned(ctx, zone, zs); err != nil {
@@ -171,9 +171,15 @@ type pass struct {
 	// ahead at most, so that a part needing no write does not move the
 	// zone's sequence while an earlier one is still being written.
 	planned *batch
+	// still: the pass needs no RRset written (see inStep), planned as
+	// one part without the name order, which only writes need.
+	still bool
 }
 
 func newPass(s *Syncer, zone string, zs *zoneState, p *zonePass) *pass {
+	if inStep(zs, p) {
+		return &pass{s: s, zone: zone, zs: zs, p: p, still: true}
+	}
 	// In name order across parts, as within one: PowerDNS (SQLite) takes
 	// a zone's new names in order markedly faster. Only the first part
 	// must be in order before PowerDNS can start: it is selected and
@@ -236,6 +242,9 @@ func (ps *pass) abandon() {
 
 // plan plans the next part; nil when it needs no write.
 func (ps *pass) plan() *batch {
+	if ps.still {
+		return ps.planStill()
+	}
 	size := passPart
 	if ps.from == 0 {
 		size = firstPart
@@ -263,6 +272,46 @@ func (ps *pass) plan() *batch {
 		soa = part[i]
 	}
 	return ps.s.prepare(ps.zone, ps.zs, keys, ch, ps.p.seq, last, soa)
+}
+
+// inStep reports whether a full pass would plan nothing for any of its
+// RRsets: every desired one kept as PowerDNS serves it, and no owned key
+// undesired. That is a reconciliation without drift, the common one, and
+// on a large zone sorting the pass into name order was the biggest part
+// of its own work. It stops at the first RRset that needs more.
+func inStep(zs *zoneState, p *zonePass) bool {
+	if len(p.undesired) > 0 {
+		return false // owned and undesired: always a delete or a release
+	}
+	for _, set := range p.sets {
+		if plan.Decide(set, zs.actual, zs.owned).Action != plan.Keep {
+			return false
+		}
+	}
+	return true
+}
+
+// planStill plans a pass in step (inStep) as one last part: the SOA, if
+// the zone's position is not served yet, and the bookkeeping of its keys.
+// Of those, only the keys held, approved or in conflict have marks to
+// lose (prepare): the others are not handed over.
+func (ps *pass) planStill() *batch {
+	ps.done = true
+	zs := ps.zs
+	var keys []rrset.Key
+	var soa rrset.Set
+	for _, set := range ps.p.sets {
+		k := set.Key
+		if set.Type == "SOA" && set.Name == ps.zone {
+			soa = set
+		}
+		_, held := zs.held[k]
+		_, approved := zs.approved[k]
+		if held || approved || zs.conflicts[k] {
+			keys = append(keys, k)
+		}
+	}
+	return ps.s.prepare(ps.zone, zs, keys, plan.Changes{}, ps.p.seq, true, soa)
 }
 
 // selectFirst reorders s so that s[:k] holds its k smallest elements, in

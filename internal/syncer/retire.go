@@ -26,7 +26,7 @@ import (
 // one); a zone PowerDNS does not have is done with.
 func (s *Syncer) loadRetiring(ctx context.Context) error {
 	for _, zone := range slices.Sorted(maps.Keys(s.retiring)) {
-		sets, found, err := s.pdns.Zone(ctx, zone)
+		actual, found, err := s.readZone(ctx, zone)
 		if err != nil {
 			s.needReconcile = true
 			return fmt.Errorf("reading zone %s (removed from the zone list): %w", zone, err)
@@ -36,7 +36,7 @@ func (s *Syncer) loadRetiring(ctx context.Context) error {
 			s.dropZone(zone)
 			continue
 		}
-		if err := s.takeZone(ctx, zone, sets); err != nil {
+		if err := s.takeZone(ctx, zone, actual); err != nil {
 			s.needReconcile = true
 			return fmt.Errorf("reading zone %s (removed from the zone list): %w", zone, err)
 		}

@@ -34,6 +34,9 @@ import (
 // PDNS is what the syncer needs of a PowerDNS server.
 type PDNS interface {
 	Zone(ctx context.Context, zone string) ([]rrset.Set, bool, error)
+	// EachRRset reads a zone as Zone does, passing on one RRset at a time,
+	// in no particular order; what fn saw counts only without an error.
+	EachRRset(ctx context.Context, zone string, fn func(rrset.Set)) (bool, error)
 	RRset(ctx context.Context, zone string, key rrset.Key) (rrset.Set, bool, error)
 	CreateZone(ctx context.Context, spec pdnsapi.ZoneSpec) error
 	DeleteZone(ctx context.Context, zone string) error

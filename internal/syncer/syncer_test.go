@@ -50,6 +50,14 @@ func newFake() *fakePDNS {
 	return &fakePDNS{sets: map[rrset.Key]rrset.Set{}, meta: map[string][]string{}}
 }
 
+func (f *fakePDNS) EachRRset(ctx context.Context, z string, fn func(rrset.Set)) (bool, error) {
+	sets, found, err := f.Zone(ctx, z)
+	for _, s := range sets {
+		fn(s)
+	}
+	return found, err
+}
+
 func (f *fakePDNS) Zone(_ context.Context, z string) ([]rrset.Set, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
