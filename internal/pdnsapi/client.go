@@ -306,7 +306,12 @@ func (c *Client) Settings(ctx context.Context) (map[string]string, error) {
 	return out, nil
 }
 
-// FlushCache purges the packet and query caches of a zone and its names.
+// AllZones, given to FlushCache, purges every name PowerDNS has cached:
+// every name is at or below the root.
+const AllZones = "."
+
+// FlushCache purges the packet and query caches of a zone and its names
+// (of every zone: AllZones).
 func (c *Client) FlushCache(ctx context.Context, zone string) error {
 	if _, err := c.pdns.Servers.CacheFlush(ctx, c.serverID, canonicalName(zone)); err != nil {
 		return fmt.Errorf("flushing cache of zone %s: %w", zone, convert(err))

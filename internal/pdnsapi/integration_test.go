@@ -270,6 +270,43 @@ func TestIntegration(t *testing.T) {
 				}
 			})
 
+			t.Run("flush one zone, then all", func(t *testing.T) {
+				const other = "flush.test."
+				if err := c.CreateZone(ctx, ZoneSpec{Name: other, SOA: soaSet(other, 1), NS: []string{"ns1." + other}}); err != nil {
+					t.Fatal(err)
+				}
+				defer func() {
+					if err := c.DeleteZone(ctx, other); err != nil {
+						t.Fatal(err)
+					}
+				}()
+				// count is what PowerDNS purged: entries of its packet and
+				// query caches.
+				flush := func(zone string) uint32 {
+					t.Helper()
+					res, err := c.pdns.Servers.CacheFlush(ctx, "localhost", zone)
+					if err != nil || res.Count == nil {
+						t.Fatalf("flushing %s: %+v, %v", zone, res, err)
+					}
+					return *res.Count
+				}
+				if err := c.FlushCache(ctx, AllZones); err != nil {
+					t.Fatalf("FlushCache(AllZones): %v", err)
+				}
+				s.Dig(t, zone, "SOA")
+				s.Dig(t, other, "SOA")
+				if n := flush(zone); n == 0 {
+					t.Fatalf("flushing %s purged nothing after a query", zone)
+				}
+				// Only the other zone's entries are left, and "." reaches them.
+				if n := flush(AllZones); n == 0 {
+					t.Fatalf("flushing %q purged nothing: %s's entries were left", AllZones, other)
+				}
+				if n := flush(AllZones); n != 0 {
+					t.Fatalf("flushing %q again purged %d: the first left them", AllZones, n)
+				}
+			})
+
 			t.Run("NS TTL and delete zone", func(t *testing.T) {
 				const other = "del.test."
 				spec := ZoneSpec{Name: other, SOA: soaSet(other, 1), NS: []string{"ns1." + other}, NSTTL: 120}

@@ -31,6 +31,14 @@ import (
 // A write purges the whole zone, so in a burst each write also ends what
 // the race of the one before left: only the burst's last write needs the
 // late flush, and a burst costs one.
+//
+// A burst across many zones would still cost a flush per zone, each a
+// request PowerDNS serves while it takes the burst's next PATCHes (about
+// half as long again as the PATCHes alone, docs/benchmarks.md). So the
+// flushes go in rounds, at least flushGap apart: a round of up to
+// flushEach zones flushes them one by one, a larger one flushes all of
+// PowerDNS's caches with one request. A zone's flush then comes between
+// lateFlushDelay and lateFlushDelay+flushGap after its last write.
 
 // lateFlushDelay is how long after a zone's last write its caches are
 // flushed again. The answers put back are those of queries answered across
@@ -39,6 +47,15 @@ import (
 // flush has to come after them, and an answer put back is served until it
 // comes.
 const lateFlushDelay = 100 * time.Millisecond
+
+// flushGap is the least time between two rounds of flushes, and flushEach
+// the most zones a round flushes one by one (see above). Emptying all of
+// PowerDNS's caches costs the zones not written a backend lookup per name
+// asked next, so a few zones are flushed apart.
+const (
+	flushGap  = lateFlushDelay / 2
+	flushEach = 4
+)
 
 // flushTimes keeps when each zone's late flush is due: lateFlushDelay (or
 // delay) after its last write.
@@ -84,6 +101,7 @@ func (f *flushTimes) take(now time.Time) []string {
 // LateFlushConfig configures a LateFlush.
 type LateFlushConfig struct {
 	Delay   time.Duration // after a zone's last write; default lateFlushDelay
+	Gap     time.Duration // least time between two rounds of flushes; default flushGap
 	Timeout time.Duration // bound of one flush; default 10 s
 	Now     func() time.Time
 	Log     zerolog.Logger
@@ -109,6 +127,9 @@ type LateFlush struct {
 func NewLateFlush(p PDNS, cfg LateFlushConfig, reg prometheus.Registerer) *LateFlush {
 	if cfg.Delay <= 0 {
 		cfg.Delay = lateFlushDelay
+	}
+	if cfg.Gap <= 0 {
+		cfg.Gap = flushGap
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
@@ -176,21 +197,27 @@ func (l *LateFlush) wrote(zone string, err error) {
 	}
 }
 
-// Run flushes the zones whose late flush is due until ctx is done.
+// Run flushes the zones whose late flush is due, in rounds at least Gap
+// apart, until ctx is done.
 func (l *LateFlush) Run(ctx context.Context) {
+	var last time.Time // of the last round
 	for {
 		l.mu.Lock()
 		now := l.cfg.Now()
-		zones := l.times.take(now)
+		var zones []string
+		if now.Sub(last) >= l.cfg.Gap {
+			zones = l.times.take(now)
+		}
 		next, ok := l.times.next()
 		l.mu.Unlock()
-		for _, z := range zones {
-			l.flush(ctx, z)
+		if len(zones) > 0 {
+			l.round(ctx, zones)
+			last = now
 		}
 		var timer *time.Timer
 		var fire <-chan time.Time
 		if ok {
-			timer = time.NewTimer(next.Sub(now))
+			timer = time.NewTimer(max(next.Sub(now), last.Add(l.cfg.Gap).Sub(now)))
 			fire = timer.C
 		}
 		select {
@@ -207,20 +234,36 @@ func (l *LateFlush) Run(ctx context.Context) {
 	}
 }
 
-// flush flushes zone's caches; a failure is logged and counted, and the
-// old answers it would have ended expire with PowerDNS's cache TTLs.
-func (l *LateFlush) flush(ctx context.Context, zone string) {
+// round flushes the caches of zones, due together: one by one, or all of
+// PowerDNS's caches at once when there are more than flushEach.
+func (l *LateFlush) round(ctx context.Context, zones []string) {
+	if len(zones) > flushEach {
+		l.flush(ctx, pdnsapi.AllZones, len(zones))
+		return
+	}
+	for _, z := range zones {
+		l.flush(ctx, z, 1)
+	}
+}
+
+// flush flushes zone's caches (all of them: pdnsapi.AllZones, for n
+// zones); a failure is logged and counted, and the old answers it would
+// have ended expire with PowerDNS's cache TTLs.
+func (l *LateFlush) flush(ctx context.Context, zone string, n int) {
 	fctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	err := l.PDNS.FlushCache(fctx, zone)
 	cancel()
 	switch {
+	case err == nil && zone == pdnsapi.AllZones:
+		l.flushes.WithLabelValues("ok").Inc()
+		l.log.Debug().Int("zones", n).Msg("flushed all of powerdns's caches after writes to many zones")
 	case err == nil:
 		l.flushes.WithLabelValues("ok").Inc()
 		l.log.Debug().Str("zone", zone).Msg("flushed the zone's caches after writes")
 	case ctx.Err() != nil: // stopping
 	default:
 		l.flushes.WithLabelValues("failed").Inc()
-		l.log.Warn().Err(err).Str("zone", zone).
+		l.log.Warn().Err(err).Str("zone", zone).Int("zones", n).
 			Msg("late cache flush failed: answers from before the last write may be served until powerdns's caches expire")
 	}
 }

@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -156,9 +157,67 @@ func TestLateFlush(t *testing.T) {
 			time.Sleep(time.Second)
 			synctest.Wait()
 			zones, at := p.got()
-			want := []time.Time{start.Add(lateFlushDelay), start.Add(40*time.Millisecond + lateFlushDelay)}
+			// b. is due 40 ms after a., within the gap after a.'s round.
+			want := []time.Time{start.Add(lateFlushDelay), start.Add(lateFlushDelay + flushGap)}
 			if !slices.Equal(zones, []string{"a.", "b."}) || !slices.EqualFunc(at, want, time.Time.Equal) {
 				t.Fatalf("flushed %v at %v, want a., b. at %v", zones, at, want)
+			}
+		})
+	})
+	t.Run("a burst across many zones, rounds that flush all caches", func(t *testing.T) {
+		run(t, func(l *LateFlush, p *flushPDNS) {
+			// 300 zones, one write each, 2 ms apart (about the pace of one
+			// change per zone here), then zone 0 again.
+			const n = 300
+			wrote := map[string]time.Time{}
+			for i := range n {
+				z := fmt.Sprintf("z%d.", i)
+				apply(t, l, z)
+				wrote[z] = time.Now()
+				time.Sleep(2 * time.Millisecond)
+			}
+			apply(t, l, "z0.")
+			wrote["z0."] = time.Now()
+			time.Sleep(time.Second)
+			synctest.Wait()
+			zones, at := p.got()
+			// A round every flushGap from the first zone's due time, up to
+			// the last one's: far fewer requests than zones.
+			if len(zones) > int((2*n*time.Millisecond+lateFlushDelay)/flushGap)+2 {
+				t.Fatalf("%d flushes for %d zones: %v", len(zones), n, zones)
+			}
+			// Each zone's last write is followed by a flush that covers it,
+			// between lateFlushDelay and lateFlushDelay+flushGap later.
+			covered := func(z string, w time.Time) bool {
+				for i, f := range zones {
+					if d := at[i].Sub(w); (f == z || f == pdnsapi.AllZones) && d >= lateFlushDelay && d <= lateFlushDelay+flushGap {
+						return true
+					}
+				}
+				return false
+			}
+			for z, w := range wrote {
+				if !covered(z, w) {
+					t.Fatalf("no flush of %s (or of all) %v-%v after its write; flushed %v at %v", z, lateFlushDelay, lateFlushDelay+flushGap, zones, at)
+				}
+			}
+			if !slices.Contains(zones, pdnsapi.AllZones) {
+				t.Fatalf("no round flushed all caches: %v", zones)
+			}
+			if counted(l, "ok") != float64(len(zones)) {
+				t.Fatalf("counted %v ok for %d flushes", counted(l, "ok"), len(zones))
+			}
+		})
+	})
+	t.Run("a few zones due together, flushed one by one", func(t *testing.T) {
+		run(t, func(l *LateFlush, p *flushPDNS) {
+			for _, z := range []string{"d.", "c.", "b.", "a."} {
+				apply(t, l, z)
+			}
+			time.Sleep(time.Second)
+			synctest.Wait()
+			if zones, _ := p.got(); !slices.Equal(zones, []string{"a.", "b.", "c.", "d."}) {
+				t.Fatalf("flushed %v, want a.-d. apart", zones)
 			}
 		})
 	})
