@@ -133,6 +133,7 @@ type convergence struct {
 	pub     *bus.Publisher
 	lastSeq uint64
 	dns     *dns.Client
+	env     []string // the new nodes' added environment
 }
 
 // convAddr is the address of the j-th RRset of a convergence.
@@ -225,7 +226,7 @@ func (cv *convergence) converge(extra ...string) *newNode {
 	quiesce()
 	c0 := cpuTime(p.PID())
 	start := time.Now()
-	s := testenv.StartSyncer(b, testenv.SyncerOptions{Zones: []string{cv.zone}, PDNS: p, NATS: cv.nats, Extra: extra,
+	s := testenv.StartSyncer(b, testenv.SyncerOptions{Zones: []string{cv.zone}, PDNS: p, NATS: cv.nats, Extra: extra, Env: cv.env,
 		ReadyTimeout: 30*time.Second + time.Duration(cv.n)*200*time.Microsecond})
 	node := &newNode{p: p, s: s, secs: time.Since(start).Seconds(), pdnsCPU: (cpuTime(p.PID()) - c0).Seconds(),
 		stop: func() { s.Stop(b); p.Stop(b) }}

@@ -61,6 +61,12 @@ func benchScale(b *testing.B, n int) {
 	const zone = "scale.bench.test."
 	const reconciles, samples = 3, 100
 	cv := newConvergence(b, zone, n)
+	if lim := os.Getenv("ZONECAST_BENCH_SYNCER_GOMEMLIMIT"); lim != "" {
+		// The Go runtime's soft memory limit for the new nodes only (not
+		// for the benchmark's own process), as an operator sets it in the
+		// syncer's environment file.
+		cv.env = []string{"GOMEMLIMIT=" + lim}
+	}
 	var bulk, conv, ratio, hwmConv, hwm, rss, recon, reconCPU, get, patches, lat []float64
 	var getBytes int64
 	for i := 0; i < b.N; i++ {

@@ -106,6 +106,7 @@ type SyncerOptions struct {
 	StateDir string   // default: a new temp dir
 	NATS     *NATS    // join this NATS instead of embedding one
 	Extra    []string // further flags
+	Env      []string // added to the process's environment, as KEY=value
 	// ReadyTimeout bounds the wait for /readyz (default 30 s); a new
 	// node converging a zone of 10^6 RRsets needs longer.
 	ReadyTimeout time.Duration
@@ -140,7 +141,7 @@ func StartSyncer(t testing.TB, opts SyncerOptions) *Syncer {
 // until /readyz answers.
 func (s *Syncer) Start(t testing.TB) {
 	t.Helper()
-	s.spawn(t, Binary(t, "syncer"), s.args(t), "ZONECAST_RECONCILE_INTERVAL=1h")
+	s.spawn(t, Binary(t, "syncer"), s.args(t), s.env()...)
 	timeout := s.Opts.ReadyTimeout
 	if timeout == 0 {
 		timeout = 30 * time.Second
@@ -148,11 +149,17 @@ func (s *Syncer) Start(t testing.TB) {
 	s.waitReady(t, timeout)
 }
 
+// env is what the process gets beside the test's environment: a
+// reconciliation interval longer than any test, and Opts.Env.
+func (s *Syncer) env() []string {
+	return append([]string{"ZONECAST_RECONCILE_INTERVAL=1h"}, s.Opts.Env...)
+}
+
 // Launch (re)starts the process without waiting for /readyz (a syncer
 // holding deletions is not ready).
 func (s *Syncer) Launch(t testing.TB) {
 	t.Helper()
-	s.spawn(t, Binary(t, "syncer"), s.args(t), "ZONECAST_RECONCILE_INTERVAL=1h")
+	s.spawn(t, Binary(t, "syncer"), s.args(t), s.env()...)
 }
 
 // Readyz reports /readyz: whether it answers 200, and its body.
