@@ -107,6 +107,19 @@ func (l *Ledger) Load(ctx context.Context, zone string) (Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading ownership metadata: %w", err)
 	}
+	return l.take(zone, meta)
+}
+
+// LoadNew is Load for a zone just created, whose metadata holds no
+// ownership record: nothing is read.
+func (l *Ledger) LoadNew(zone string) Set {
+	owned, _ := l.take(zone, nil) // an empty record always decodes
+	return owned
+}
+
+// take makes meta zone's ownership record, with the logged claims it does
+// not have yet.
+func (l *Ledger) take(zone string, meta map[string][]string) (Set, error) {
 	rec, err := Decode(zone, meta)
 	if err != nil {
 		return nil, err

@@ -154,6 +154,32 @@ type ZoneSpec struct {
 	Account string    // the zone's account field
 }
 
+// Sets returns the RRsets a zone created from spec holds, as Zone reads
+// them back: the apex SOA and NS.
+func (spec ZoneSpec) Sets() []rrset.Set {
+	name := canonicalName(spec.Name)
+	nsTTL := spec.NSTTL
+	if nsTTL == 0 {
+		nsTTL = spec.SOA.TTL
+	}
+	ns := rrset.Set{Key: rrset.Key{Name: name, Type: "NS"}, TTL: nsTTL}
+	for _, n := range spec.NS {
+		ns.Records = append(ns.Records, canonicalName(n))
+	}
+	soa := rrset.Set{Key: rrset.Key{Name: name, Type: "SOA"}, TTL: spec.SOA.TTL, Records: slices.Clone(spec.SOA.Records)}
+	out := []rrset.Set{rrset.Normalize(soa), rrset.Normalize(ns)}
+	for i := range out {
+		for j, r := range out[i].Records {
+			if cc, err := rrset.CanonicalContent(out[i].Type, r); err == nil {
+				out[i].Records[j] = cc
+			}
+		}
+		out[i] = rrset.Normalize(out[i])
+	}
+	sortSets(out)
+	return out
+}
+
 // CreateZone creates a Native zone with its SOA and NS RRsets, soa_edit_api
 // "" (the caller writes the serial) and api_rectify false (metadata
 // API-RECTIFY "0": the caller rectifies when names change). An existing

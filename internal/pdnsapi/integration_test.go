@@ -84,6 +84,19 @@ func TestIntegration(t *testing.T) {
 				if err != nil || !slices.Equal(md, []string{"0"}) {
 					t.Fatalf("API-RECTIFY = %q, %v; want [0]", md, err)
 				}
+				// What the syncer caches for a zone it just created, without
+				// reading it back.
+				spec := ZoneSpec{Name: "Spec.Test", SOA: soaSet("spec.test.", 7), NS: []string{"NS2.spec.test", "ns1.spec.test."}, NSTTL: 300}
+				if err := c.CreateZone(ctx, spec); err != nil {
+					t.Fatal(err)
+				}
+				if sets, _, err := c.Zone(ctx, "spec.test."); err != nil || !slices.EqualFunc(sets, spec.Sets(), rrset.Set.Equal) ||
+					!slices.EqualFunc(sets, spec.Sets(), func(a, b rrset.Set) bool { return a.Key == b.Key }) {
+					t.Fatalf("zone created from %+v reads %+v, %v; Sets() = %+v", spec, sets, err, spec.Sets())
+				}
+				if err := c.DeleteZone(ctx, "spec.test."); err != nil {
+					t.Fatal(err)
+				}
 				if got := s.Dig(t, zone, "SOA"); len(got) != 1 || !strings.HasPrefix(got[0], "ns1.z.test. hostmaster.z.test. 1 ") {
 					t.Fatalf("dig SOA = %q", got)
 				}

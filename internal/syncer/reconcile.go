@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/zonecast/zonecast/internal/owner"
 	"github.com/zonecast/zonecast/internal/pdnsapi"
 	"github.com/zonecast/zonecast/internal/plan"
 	"github.com/zonecast/zonecast/internal/rrset"
@@ -54,19 +55,29 @@ func (s *Syncer) loadZone(ctx context.Context, zone string) error {
 			return fmt.Errorf("creating zone: %w", err)
 		}
 		s.log.Info().Str("zone", zone).Msg("created zone")
-		if actual, _, err = s.readZone(ctx, zone); err != nil {
-			return fmt.Errorf("reading created zone: %w", err)
+		// The zone holds what it was created with and no ownership record:
+		// reading both back would cost two more requests per zone, which
+		// for a new node with a thousand zones is seconds.
+		actual = map[rrset.Key]rrset.Set{}
+		for _, set := range spec.Sets() {
+			actual[set.Key] = set
 		}
+		return s.takeZone(ctx, zone, actual, true)
 	}
-	return s.takeZone(ctx, zone, actual)
+	return s.takeZone(ctx, zone, actual, false)
 }
 
-// takeZone reads zone's ownership record and caches it with the zone's
-// RRsets as read (readZone).
-func (s *Syncer) takeZone(ctx context.Context, zone string, actual map[rrset.Key]rrset.Set) error {
-	owned, err := s.ledger.Load(ctx, zone)
-	if err != nil {
-		return err
+// takeZone caches zone's RRsets as read (readZone) with its ownership
+// record, read from PowerDNS unless the zone was just created.
+func (s *Syncer) takeZone(ctx context.Context, zone string, actual map[rrset.Key]rrset.Set, created bool) error {
+	var owned owner.Set
+	if created {
+		owned = s.ledger.LoadNew(zone)
+	} else {
+		var err error
+		if owned, err = s.ledger.Load(ctx, zone); err != nil {
+			return err
+		}
 	}
 	if actual == nil {
 		actual = map[rrset.Key]rrset.Set{}

@@ -36,7 +36,7 @@ func (s *Syncer) loadRetiring(ctx context.Context) error {
 			s.dropZone(zone)
 			continue
 		}
-		if err := s.takeZone(ctx, zone, actual); err != nil {
+		if err := s.takeZone(ctx, zone, actual, false); err != nil {
 			s.needReconcile = true
 			return fmt.Errorf("reading zone %s (removed from the zone list): %w", zone, err)
 		}
