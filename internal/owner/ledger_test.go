@@ -12,11 +12,13 @@ import (
 // metaMap is zone metadata in a map, as PowerDNS keeps it.
 type metaMap struct {
 	kinds  map[string][]string
+	reads  int
 	writes int
 	fail   error
 }
 
 func (m *metaMap) AllMetadata(context.Context, string) (map[string][]string, error) {
+	m.reads++
 	out := map[string][]string{}
 	for k, v := range m.kinds {
 		if len(v) > 0 {
@@ -210,6 +212,33 @@ func TestLedgerRecoversLoggedClaims(t *testing.T) {
 	}
 	if !reread(t, m).Has(key("crash")) {
 		t.Fatal("the recovered claim did not reach the metadata")
+	}
+}
+
+// TestLedgerLoadNew: a zone just created reads nothing and owns only what
+// the claim log holds for it; claims then go to its metadata as after Load.
+func TestLedgerLoadNew(t *testing.T) {
+	m := &metaMap{kinds: map[string][]string{}}
+	w := &walMem{claims: map[string]Set{lz: {key("crash"): {}}}}
+	l := NewLedger(LedgerConfig{Meta: m, WAL: w})
+	if _, _, err := l.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	owned := l.LoadNew(lz)
+	if len(owned) != 1 || !owned.Has(key("crash")) {
+		t.Fatalf("LoadNew owns %v, want the logged claim only", owned)
+	}
+	if m.reads != 0 {
+		t.Fatalf("LoadNew read the metadata %d times", m.reads)
+	}
+	if err := l.Claim(t.Context(), lz, []rrset.Key{key("new")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Checkpoint(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := reread(t, m); !got.Has(key("crash")) || !got.Has(key("new")) {
+		t.Fatalf("metadata after a claim and a checkpoint: %v", got)
 	}
 }
 
