@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -37,8 +38,11 @@ func (sn *snapshots) load(ctx context.Context, lastSeq uint64) uint64 {
 	start := time.Now()
 	after := uint64(math.MaxUint64)
 	loaded := 0
-	for _, zone := range sn.zones {
-		h, n, err := sn.loadZone(ctx, zone, lastSeq)
+	actx, stop := context.WithCancel(ctx)
+	defer stop()
+	ahead := sn.readAhead(actx)
+	for i, zone := range sn.zones {
+		h, n, err := sn.loadZone(ctx, zone, <-ahead[i], lastSeq)
 		if err != nil {
 			sn.s.ResetDesired()
 			result := "failed"
@@ -70,13 +74,83 @@ func (sn *snapshots) load(ctx context.Context, lastSeq uint64) uint64 {
 // errRefused is wrapped by load errors about a snapshot of another stream.
 var errRefused = errors.New("snapshot refused")
 
-func (sn *snapshots) loadZone(ctx context.Context, zone string, lastSeq uint64) (snapshot.Header, int, error) {
-	rc, _, err := sn.store.Open(ctx, zone)
+// Snapshots are read ahead of their folding into the desired state, a few
+// at a time: each is an object-store read from NATS with round trips of
+// its own, and a thousand small zones read one after the other took
+// seconds. A snapshot larger than readAheadMax is left to be read in turn,
+// streamed, so that reading ahead never holds large ones in memory.
+const (
+	readAheadMax     = 1 << 20
+	readAheadReaders = 8
+)
+
+// early is a snapshot read ahead: its bytes, or the error of opening it;
+// neither (a large snapshot) means it is to be read in turn.
+type early struct {
+	data []byte
+	err  error
+}
+
+// readAhead reads the zones' snapshots in the background, readAheadReaders
+// at a time, and returns a channel per zone, in sn.zones' order, that
+// gives what was read. Cancelling ctx ends it.
+func (sn *snapshots) readAhead(ctx context.Context) []chan early {
+	out := make([]chan early, len(sn.zones))
+	for i := range out {
+		out[i] = make(chan early, 1)
+	}
+	sem := make(chan struct{}, readAheadReaders)
+	go func() {
+		for i, zone := range sn.zones {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				defer func() { <-sem }()
+				out[i] <- sn.readEarly(ctx, zone)
+			}()
+		}
+	}()
+	return out
+}
+
+func (sn *snapshots) readEarly(ctx context.Context, zone string) early {
+	rc, info, err := sn.store.Open(ctx, zone)
 	if err != nil {
-		return snapshot.Header{}, 0, err
+		return early{err: err}
 	}
 	defer rc.Close()
-	r, err := snapshot.NewReader(rc)
+	if info.Size > readAheadMax {
+		return early{}
+	}
+	data, err := io.ReadAll(io.LimitReader(rc, readAheadMax+1))
+	if err != nil {
+		return early{err: fmt.Errorf("reading the snapshot of %s: %w", zone, err)}
+	}
+	if len(data) > readAheadMax {
+		return early{} // grew since its info was read
+	}
+	return early{data: data}
+}
+
+// loadZone folds zone's snapshot, as read ahead (e), into the desired
+// state.
+func (sn *snapshots) loadZone(ctx context.Context, zone string, e early, lastSeq uint64) (snapshot.Header, int, error) {
+	if e.err != nil {
+		return snapshot.Header{}, 0, e.err
+	}
+	var src io.Reader = bytes.NewReader(e.data)
+	if e.data == nil {
+		rc, _, err := sn.store.Open(ctx, zone)
+		if err != nil {
+			return snapshot.Header{}, 0, err
+		}
+		defer rc.Close()
+		src = rc
+	}
+	r, err := snapshot.NewReader(src)
 	if err != nil {
 		return snapshot.Header{}, 0, err
 	}
