@@ -2,6 +2,8 @@ package syncer
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/zonecast/zonecast/internal/pdnsapi"
@@ -47,6 +49,28 @@ func (d *DryRun) record(p Planned) {
 	if d.OnChange != nil {
 		d.OnChange(p)
 	}
+}
+
+// ZoneNames lists the zones as the dry run sees them: PowerDNS's, less
+// those it deleted, with those it created.
+func (d *DryRun) ZoneNames(ctx context.Context) ([]string, error) {
+	names, err := d.PDNS.ZoneNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	seen := map[string]bool{}
+	for _, n := range names {
+		seen[n] = true
+	}
+	for n := range d.zones {
+		seen[n] = true
+	}
+	for n := range d.deleted {
+		delete(seen, n)
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
 }
 
 // EachRRset passes on the RRsets Zone returns.
@@ -111,12 +135,11 @@ func (d *DryRun) CreateZone(_ context.Context, spec pdnsapi.ZoneSpec) error {
 	if d.zones == nil {
 		d.zones = map[string]map[rrset.Key]rrset.Set{}
 	}
-	ttl := spec.NSTTL
-	if ttl == 0 {
-		ttl = spec.SOA.TTL
+	view := map[rrset.Key]rrset.Set{}
+	for _, set := range spec.Sets() {
+		view[set.Key] = set
 	}
-	ns := rrset.Set{Key: rrset.Key{Name: spec.Name, Type: "NS"}, TTL: ttl, Records: spec.NS}
-	d.zones[spec.Name] = map[rrset.Key]rrset.Set{spec.SOA.Key: spec.SOA, ns.Key: ns}
+	d.zones[spec.Name] = view
 	delete(d.deleted, spec.Name)
 	d.record(Planned{Zone: spec.Name, Op: "create-zone", Set: spec.SOA})
 	return nil

@@ -32,8 +32,20 @@ func (s *Syncer) reconcileAll(ctx context.Context) error {
 func (s *Syncer) loadAll(ctx context.Context) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
 	defer cancel()
+	// One listing tells which zones PowerDNS lacks, so that a new node
+	// creates each with one request, not a read that finds nothing and
+	// then the POST; without it every zone is read.
+	var have map[string]bool
+	if names, err := s.pdns.ZoneNames(wctx); err == nil {
+		have = make(map[string]bool, len(names))
+		for _, n := range names {
+			have[n] = true
+		}
+	} else {
+		s.log.Debug().Err(err).Msg("could not list powerdns's zones; reading each")
+	}
 	for _, zone := range s.cfg.Zones {
-		if err := s.loadZone(wctx, zone); err != nil {
+		if err := s.loadZone(wctx, zone, have); err != nil {
 			s.needReconcile = true
 			return fmt.Errorf("reading zone %s: %w", zone, err)
 		}
@@ -42,16 +54,25 @@ func (s *Syncer) loadAll(ctx context.Context) error {
 }
 
 // loadZone reads one zone and its ownership record, creating the zone if
-// PowerDNS does not have it.
-func (s *Syncer) loadZone(ctx context.Context, zone string) error {
-	actual, found, err := s.readZone(ctx, zone)
-	if err != nil {
-		return fmt.Errorf("reading zone: %w", err)
+// PowerDNS does not have it. have, if not nil, lists the zones PowerDNS
+// has: one it lacks is created without a read first.
+func (s *Syncer) loadZone(ctx context.Context, zone string, have map[string]bool) error {
+	var actual map[rrset.Key]rrset.Set
+	found := false
+	if have == nil || have[zone] {
+		var err error
+		if actual, found, err = s.readZone(ctx, zone); err != nil {
+			return fmt.Errorf("reading zone: %w", err)
+		}
 	}
 	if !found {
 		zc := s.zoneConfig(zone)
 		spec := pdnsapi.ZoneSpec{Name: zone, SOA: s.soa(zone, 0), NS: s.nsFor(zone), NSTTL: zc.NSTTL, Account: "zonecast"}
 		if err := s.pdns.CreateZone(ctx, spec); err != nil {
+			if have != nil && errors.Is(err, pdnsapi.ErrConflict) {
+				// Created since the listing: read it.
+				return s.loadZone(ctx, zone, nil)
+			}
 			return fmt.Errorf("creating zone: %w", err)
 		}
 		s.log.Info().Str("zone", zone).Msg("created zone")

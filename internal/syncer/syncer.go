@@ -33,6 +33,8 @@ import (
 
 // PDNS is what the syncer needs of a PowerDNS server.
 type PDNS interface {
+	// ZoneNames lists the zones PowerDNS has, canonical.
+	ZoneNames(ctx context.Context) ([]string, error)
 	Zone(ctx context.Context, zone string) ([]rrset.Set, bool, error)
 	// EachRRset reads a zone as Zone does, passing on one RRset at a time,
 	// in no particular order; what fn saw counts only without an error.

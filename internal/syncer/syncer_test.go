@@ -5,7 +5,9 @@ package syncer
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,12 +44,24 @@ type fakePDNS struct {
 	deleted    int          // RRset deletions written
 	missing    bool         // PowerDNS does not have the zone (DeleteZone)
 	created    []pdnsapi.ZoneSpec
+	// list, when set, is the zone listing; without it listing fails and
+	// the syncer reads every zone.
+	list []string
 }
 
 type applyRound struct{ changes, always int }
 
 func newFake() *fakePDNS {
 	return &fakePDNS{sets: map[rrset.Key]rrset.Set{}, meta: map[string][]string{}}
+}
+
+func (f *fakePDNS) ZoneNames(context.Context) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.list == nil {
+		return nil, errors.New("zone listing not faked")
+	}
+	return slices.Clone(f.list), nil
 }
 
 func (f *fakePDNS) EachRRset(ctx context.Context, z string, fn func(rrset.Set)) (bool, error) {
@@ -508,6 +522,35 @@ func TestIdleAfterWrites(t *testing.T) {
 	})
 }
 
+// TestLoadAllCreatesListedMissing: a zone missing from PowerDNS's listing
+// is created without a read first, and cached as created; without a
+// listing it is read, found missing, then created.
+func TestLoadAllCreatesListedMissing(t *testing.T) {
+	for _, listed := range []bool{true, false} {
+		f := newFake()
+		f.missing = true
+		if listed {
+			f.list = []string{"other.test."}
+		}
+		s := New(Config{Zones: []string{zone}}, f, NewMetrics(prometheus.NewRegistry()), zerolog.Nop())
+		if err := s.loadAll(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		wantReads := 1
+		if listed {
+			wantReads = 0
+		}
+		if f.reads != wantReads || len(f.created) != 1 {
+			t.Fatalf("listed %v: %d reads, %d created; want %d, 1", listed, f.reads, len(f.created), wantReads)
+		}
+		zs := s.zones[zone]
+		soa := rrset.Key{Name: zone, Type: "SOA"}
+		if zs == nil || len(zs.actual[soa].Records) != 1 || len(zs.actual) != 2 {
+			t.Fatalf("listed %v: cached %+v, want the created SOA and NS", listed, zs)
+		}
+	}
+}
+
 // take with a budget plans at most that many changes and leaves the others
 // dirty, with the zone's sequence: the first batch of a round must not
 // claim the SOA for changes it does not hold.
@@ -515,7 +558,7 @@ func TestTakeBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFake()
 		s := New(Config{Zones: []string{zone}}, f, NewMetrics(prometheus.NewRegistry()), zerolog.Nop())
-		if err := s.loadZone(context.Background(), zone); err != nil {
+		if err := s.loadZone(context.Background(), zone, nil); err != nil {
 			t.Fatal(err)
 		}
 		s.in.mu.Lock()
