@@ -2,12 +2,10 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/zonecast/zonecast/internal/bus"
@@ -19,18 +17,7 @@ import (
 // larger than readAheadMax is left to be streamed in turn.
 func TestSnapshotsReadAhead(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	n := testenv.StartNATS(t)
-	nc, err := bus.Connect(ctx, bus.ClientConfig{URL: n.URL, User: "zonecast", PasswordFile: n.PasswordFile}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js, ctx := testenv.JetStream(t, "readahead")
 	store, err := bus.SnapshotBucket(ctx, js, "", 1, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
