@@ -76,8 +76,8 @@ var errRefused = errors.New("snapshot refused")
 
 // Snapshots are read ahead of their folding into the desired state, a few
 // at a time: each is an object-store read from NATS with round trips of
-// its own, and a thousand small zones read one after the other took
-// seconds. A snapshot larger than readAheadMax is left to be read in turn,
+// its own, which a node of many small zones would otherwise wait for one
+// after the other. A snapshot larger than readAheadMax is left to be read in turn,
 // streamed, so that reading ahead never holds large ones in memory.
 const (
 	readAheadMax     = 1 << 20

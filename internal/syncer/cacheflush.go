@@ -33,8 +33,8 @@ import (
 // late flush, and a burst costs one.
 //
 // A burst across many zones would still cost a flush per zone, each a
-// request PowerDNS serves while it takes the burst's next PATCHes (about
-// half as long again as the PATCHes alone, docs/benchmarks.md). So the
+// request PowerDNS serves while it takes the burst's next PATCHes, which
+// it then takes markedly slower (docs/benchmarks.md). So the
 // flushes go in rounds, at least flushGap apart: a round of up to
 // flushEach zones flushes them one by one, a larger one flushes all of
 // PowerDNS's caches with one request. A zone's flush then comes between

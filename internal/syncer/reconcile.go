@@ -77,8 +77,8 @@ func (s *Syncer) loadZone(ctx context.Context, zone string, have map[string]bool
 		}
 		s.log.Info().Str("zone", zone).Msg("created zone")
 		// The zone holds what it was created with and no ownership record:
-		// reading both back would cost two more requests per zone, which
-		// for a new node with a thousand zones is seconds.
+		// reading both back would cost two more requests per zone created,
+		// and a new node creates all of its zones.
 		actual = map[rrset.Key]rrset.Set{}
 		for _, set := range spec.Sets() {
 			actual[set.Key] = set
