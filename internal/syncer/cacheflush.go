@@ -58,26 +58,41 @@ const (
 )
 
 // flushTimes keeps when each zone's late flush is due: lateFlushDelay (or
-// delay) after its last write.
+// delay) after its last write. A zone with a write in flight is not
+// flushed: that write's commit purges the zone again, and its end makes
+// the flush due anew (a write to a large zone outlasts the delay).
 type flushTimes struct {
-	delay time.Duration
-	due   map[string]time.Time
+	delay   time.Duration
+	due     map[string]time.Time
+	writing map[string]int // writes in flight
 }
 
 func newFlushTimes(delay time.Duration) *flushTimes {
-	return &flushTimes{delay: delay, due: map[string]time.Time{}}
+	return &flushTimes{delay: delay, due: map[string]time.Time{}, writing: map[string]int{}}
 }
 
-// wrote makes zone's flush due a delay after a write that ended at.
+// begin notes a write to zone in flight; end or wrote ends it.
+func (f *flushTimes) begin(zone string) { f.writing[zone]++ }
+
+// end ends a write to zone that changed nothing (it failed).
+func (f *flushTimes) end(zone string) {
+	if f.writing[zone]--; f.writing[zone] <= 0 {
+		delete(f.writing, zone)
+	}
+}
+
+// wrote ends a write to zone that ended at, and makes the zone's flush
+// due a delay after it.
 func (f *flushTimes) wrote(zone string, at time.Time) {
+	f.end(zone)
 	f.due[zone] = at.Add(f.delay)
 }
 
 // next returns when the first flush is due.
 func (f *flushTimes) next() (time.Time, bool) {
 	var first time.Time
-	for _, due := range f.due {
-		if first.IsZero() || due.Before(first) {
+	for z, due := range f.due {
+		if f.writing[z] == 0 && (first.IsZero() || due.Before(first)) {
 			first = due
 		}
 	}
@@ -89,7 +104,7 @@ func (f *flushTimes) next() (time.Time, bool) {
 func (f *flushTimes) take(now time.Time) []string {
 	var out []string
 	for z, due := range f.due {
-		if !due.After(now) {
+		if !due.After(now) && f.writing[z] == 0 {
 			delete(f.due, z)
 			out = append(out, z)
 		}
@@ -154,6 +169,7 @@ func (l *LateFlush) CachesOn(on bool) { l.off.Store(!on) }
 
 // Apply writes, then schedules the zone's late flush.
 func (l *LateFlush) Apply(ctx context.Context, zone string, changes, always []pdnsapi.Change) ([]pdnsapi.Rejection, error) {
+	l.begin(zone)
 	rejected, err := l.PDNS.Apply(ctx, zone, changes, always)
 	l.wrote(zone, err)
 	return rejected, err
@@ -162,6 +178,7 @@ func (l *LateFlush) Apply(ctx context.Context, zone string, changes, always []pd
 // Rectify rectifies (the caller flushes at once), then schedules the
 // zone's late flush: a rectify writes empty non-terminals.
 func (l *LateFlush) Rectify(ctx context.Context, zone string) error {
+	l.begin(zone)
 	err := l.PDNS.Rectify(ctx, zone)
 	l.wrote(zone, err)
 	return err
@@ -170,6 +187,7 @@ func (l *LateFlush) Rectify(ctx context.Context, zone string) error {
 // CreateZone creates the zone, then schedules its late flush: until then
 // its names were answered REFUSED, and the packet cache keeps that too.
 func (l *LateFlush) CreateZone(ctx context.Context, spec pdnsapi.ZoneSpec) error {
+	l.begin(spec.Name)
 	err := l.PDNS.CreateZone(ctx, spec)
 	l.wrote(spec.Name, err)
 	return err
@@ -177,19 +195,28 @@ func (l *LateFlush) CreateZone(ctx context.Context, spec pdnsapi.ZoneSpec) error
 
 // DeleteZone deletes the zone, then schedules its late flush.
 func (l *LateFlush) DeleteZone(ctx context.Context, zone string) error {
+	l.begin(zone)
 	err := l.PDNS.DeleteZone(ctx, zone)
 	l.wrote(zone, err)
 	return err
 }
 
-// wrote schedules zone's late flush after a write that succeeded. A
-// failed write is written again, and flushed after that.
-func (l *LateFlush) wrote(zone string, err error) {
-	if err != nil || l.off.Load() {
-		return
-	}
+// begin notes a write to zone in flight.
+func (l *LateFlush) begin(zone string) {
 	l.mu.Lock()
-	l.times.wrote(zone, l.cfg.Now())
+	l.times.begin(zone)
+	l.mu.Unlock()
+}
+
+// wrote ends a write to zone and schedules the zone's late flush if it
+// succeeded. A failed write is written again, and flushed after that.
+func (l *LateFlush) wrote(zone string, err error) {
+	l.mu.Lock()
+	if err != nil || l.off.Load() {
+		l.times.end(zone)
+	} else {
+		l.times.wrote(zone, l.cfg.Now())
+	}
 	l.mu.Unlock()
 	select {
 	case l.wake <- struct{}{}:

@@ -62,6 +62,37 @@ func TestFlushTimes(t *testing.T) {
 	}
 }
 
+// TestFlushTimesWriteInFlight: a zone with a write in flight is not
+// flushed, nor waited for; the write's end makes its flush due anew, and a
+// failed write leaves the earlier one due.
+func TestFlushTimesWriteInFlight(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	f := newFlushTimes(100 * time.Millisecond)
+	f.wrote("a.", ms(0))
+	f.begin("a.")
+	if got := f.take(ms(200)); got != nil {
+		t.Fatalf("took %v with a write in flight", got)
+	}
+	if next, ok := f.next(); ok {
+		t.Fatalf("next %v with a write in flight", next)
+	}
+	f.wrote("a.", ms(250))
+	if got := f.take(ms(349)); got != nil {
+		t.Fatalf("took %v before the delay after the write in flight ended", got)
+	}
+	if got := f.take(ms(350)); !slices.Equal(got, []string{"a."}) {
+		t.Fatalf("took %v at 350 ms, want a.", got)
+	}
+	f.wrote("b.", ms(400))
+	f.begin("b.")
+	f.end("b.") // failed
+	if got := f.take(ms(500)); !slices.Equal(got, []string{"b."}) {
+		t.Fatalf("took %v after a failed write, want b. from the write before", got)
+	}
+}
+
 // flushPDNS records what LateFlush passes on, with the (bubble's) time.
 type flushPDNS struct {
 	PDNS // nil: other calls are not expected
