@@ -305,12 +305,16 @@ func (p *Page) Clipboard(t testing.TB) string {
 	return do(t, p, "reading the clipboard", chromedp.Evaluate[string](`navigator.clipboard.readText()`, chromedp.EvalAwaitPromise))
 }
 
+// Reads go through JavaScript in the page, not through DevTools' DOM
+// nodes: a node id chromedp resolved can belong to a document that a
+// navigation just replaced ("No node with given id found").
+
 // Text returns the rendered text (innerText) of the first element that
 // the CSS selector sel finds; none fails the test.
 func (p *Page) Text(t testing.TB, sel string) string {
 	t.Helper()
 	p.mustExist(t, sel)
-	return do(t, p, "reading the text of "+sel, chromedp.Text(chromedp.CSS(sel)))
+	return evaluate[string](t, p, "reading the text of "+sel, `document.querySelector(%s).innerText`, sel)
 }
 
 // TextContent returns the text of the first element that sel finds as
@@ -319,7 +323,7 @@ func (p *Page) Text(t testing.TB, sel string) string {
 func (p *Page) TextContent(t testing.TB, sel string) string {
 	t.Helper()
 	p.mustExist(t, sel)
-	return do(t, p, "reading the text content of "+sel, chromedp.TextContent(chromedp.CSS(sel)))
+	return evaluate[string](t, p, "reading the text content of "+sel, `document.querySelector(%s).textContent`, sel)
 }
 
 // Texts returns the rendered text of every element that sel finds, in
@@ -334,7 +338,7 @@ func (p *Page) Texts(t testing.TB, sel string) []string {
 func (p *Page) HTML(t testing.TB, sel string) string {
 	t.Helper()
 	p.mustExist(t, sel)
-	return do(t, p, "reading the HTML of "+sel, chromedp.OuterHTML(chromedp.CSS(sel)))
+	return evaluate[string](t, p, "reading the HTML of "+sel, `document.querySelector(%s).outerHTML`, sel)
 }
 
 // Attr returns the attribute name of the first element that sel finds
@@ -342,7 +346,12 @@ func (p *Page) HTML(t testing.TB, sel string) string {
 func (p *Page) Attr(t testing.TB, sel, name string) string {
 	t.Helper()
 	p.mustExist(t, sel)
-	return do(t, p, "reading "+name+" of "+sel, chromedp.AttributeValue(chromedp.CSS(sel), name)).Value
+	q, err := json.Marshal(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evaluate[string](t, p, "reading "+name+" of "+sel,
+		`document.querySelector(%s).getAttribute(`+string(q)+`) || ""`, sel)
 }
 
 // Attrs returns the attribute name of every element that sel finds, in
