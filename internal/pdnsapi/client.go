@@ -158,16 +158,12 @@ type ZoneSpec struct {
 // them back: the apex SOA and NS.
 func (spec ZoneSpec) Sets() []rrset.Set {
 	name := canonicalName(spec.Name)
-	nsTTL := spec.NSTTL
-	if nsTTL == 0 {
-		nsTTL = spec.SOA.TTL
-	}
-	ns := rrset.Set{Key: rrset.Key{Name: name, Type: "NS"}, TTL: nsTTL}
+	ns := rrset.Set{Key: rrset.Key{Name: name, Type: "NS"}, TTL: spec.nsTTL()}
 	for _, n := range spec.NS {
 		ns.Records = append(ns.Records, canonicalName(n))
 	}
 	soa := rrset.Set{Key: rrset.Key{Name: name, Type: "SOA"}, TTL: spec.SOA.TTL, Records: slices.Clone(spec.SOA.Records)}
-	out := []rrset.Set{rrset.Normalize(soa), rrset.Normalize(ns)}
+	out := []rrset.Set{soa, ns}
 	for i := range out {
 		for j, r := range out[i].Records {
 			if cc, err := rrset.CanonicalContent(out[i].Type, r); err == nil {
@@ -178,6 +174,14 @@ func (spec ZoneSpec) Sets() []rrset.Set {
 	}
 	sortSets(out)
 	return out
+}
+
+// nsTTL is the apex NS RRset's TTL: NSTTL, or the SOA's.
+func (spec ZoneSpec) nsTTL() uint32 {
+	if spec.NSTTL == 0 {
+		return spec.SOA.TTL
+	}
+	return spec.NSTTL
 }
 
 // CreateZone creates a Native zone with its SOA and NS RRsets, soa_edit_api
@@ -198,14 +202,10 @@ func (c *Client) CreateZone(ctx context.Context, spec ZoneSpec) error {
 		TTL:     powerdns.Uint32(spec.SOA.TTL),
 		Records: []powerdns.Record{{Content: powerdns.String(spec.SOA.Records[0]), Disabled: powerdns.Bool(false)}},
 	}
-	nsTTL := spec.NSTTL
-	if nsTTL == 0 {
-		nsTTL = spec.SOA.TTL
-	}
 	ns := powerdns.RRset{
 		Name: powerdns.String(name),
 		Type: powerdns.RRTypePtr(powerdns.RRTypeNS),
-		TTL:  powerdns.Uint32(nsTTL),
+		TTL:  powerdns.Uint32(spec.nsTTL()),
 	}
 	for _, n := range spec.NS {
 		ns.Records = append(ns.Records, powerdns.Record{Content: powerdns.String(canonicalName(n)), Disabled: powerdns.Bool(false)})

@@ -42,6 +42,15 @@ func Normalize(s Set) Set {
 	return s
 }
 
+// Keyed returns sets by their keys (a later set of the same key wins).
+func Keyed(sets []Set) map[Key]Set {
+	out := make(map[Key]Set, len(sets))
+	for _, s := range sets {
+		out[s.Key] = s
+	}
+	return out
+}
+
 // Contribution is what one origin wants in one RRset.
 type Contribution struct {
 	TTL     uint32

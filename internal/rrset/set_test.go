@@ -159,3 +159,14 @@ func TestSortKeysAndLess(t *testing.T) {
 		t.Fatalf("Key.String() = %q", got)
 	}
 }
+
+func TestKeyed(t *testing.T) {
+	a := Set{Key: Key{Name: "a.", Type: "A"}, TTL: 1, Records: []string{"192.0.2.1"}}
+	b := Set{Key: Key{Name: "a.", Type: "AAAA"}, TTL: 1, Records: []string{"2001:db8::1"}}
+	a2 := a
+	a2.TTL = 2
+	got := Keyed([]Set{a, b, a2})
+	if len(got) != 2 || got[a.Key].TTL != 2 || !got[b.Key].Equal(b) {
+		t.Fatalf("Keyed = %v", got)
+	}
+}

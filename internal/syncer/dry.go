@@ -98,10 +98,7 @@ func (d *DryRun) Zone(ctx context.Context, zone string) ([]rrset.Set, bool, erro
 		if err != nil || !found {
 			return sets, found, err
 		}
-		view = make(map[rrset.Key]rrset.Set, len(sets))
-		for _, s := range sets {
-			view[s.Key] = s
-		}
+		view = rrset.Keyed(sets)
 		if d.zones == nil {
 			d.zones = map[string]map[rrset.Key]rrset.Set{}
 		}
@@ -135,11 +132,7 @@ func (d *DryRun) CreateZone(_ context.Context, spec pdnsapi.ZoneSpec) error {
 	if d.zones == nil {
 		d.zones = map[string]map[rrset.Key]rrset.Set{}
 	}
-	view := map[rrset.Key]rrset.Set{}
-	for _, set := range spec.Sets() {
-		view[set.Key] = set
-	}
-	d.zones[spec.Name] = view
+	d.zones[spec.Name] = rrset.Keyed(spec.Sets())
 	delete(d.deleted, spec.Name)
 	d.record(Planned{Zone: spec.Name, Op: "create-zone", Set: spec.SOA})
 	return nil

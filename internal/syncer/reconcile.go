@@ -79,11 +79,7 @@ func (s *Syncer) loadZone(ctx context.Context, zone string, have map[string]bool
 		// The zone holds what it was created with and no ownership record:
 		// reading both back would cost two more requests per zone created,
 		// and a new node creates all of its zones.
-		actual = map[rrset.Key]rrset.Set{}
-		for _, set := range spec.Sets() {
-			actual[set.Key] = set
-		}
-		return s.takeZone(ctx, zone, actual, true)
+		return s.takeZone(ctx, zone, rrset.Keyed(spec.Sets()), true)
 	}
 	return s.takeZone(ctx, zone, actual, false)
 }

@@ -346,24 +346,26 @@ func (p *Page) HTML(t testing.TB, sel string) string {
 func (p *Page) Attr(t testing.TB, sel, name string) string {
 	t.Helper()
 	p.mustExist(t, sel)
+	return evaluate[string](t, p, "reading "+name+" of "+sel, `document.querySelector(%s)`+getAttribute(t, name), sel)
+}
+
+// getAttribute is the JavaScript that reads attribute name of the element
+// before it ("" where absent).
+func getAttribute(t testing.TB, name string) string {
+	t.Helper()
 	q, err := json.Marshal(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return evaluate[string](t, p, "reading "+name+" of "+sel,
-		`document.querySelector(%s).getAttribute(`+string(q)+`) || ""`, sel)
+	return `.getAttribute(` + string(q) + `) || ""`
 }
 
 // Attrs returns the attribute name of every element that sel finds, in
 // document order ("" where absent).
 func (p *Page) Attrs(t testing.TB, sel, name string) []string {
 	t.Helper()
-	q, err := json.Marshal(name)
-	if err != nil {
-		t.Fatal(err)
-	}
 	return evaluate[[]string](t, p, "reading "+name+" of "+sel,
-		`Array.from(document.querySelectorAll(%s), e => e.getAttribute(`+string(q)+`) || "")`, sel)
+		`Array.from(document.querySelectorAll(%s), e => e`+getAttribute(t, name)+`)`, sel)
 }
 
 // SetAttr sets the attribute name of the first element that sel finds,
