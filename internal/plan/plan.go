@@ -15,6 +15,26 @@ type Conflict struct {
 	Actual  rrset.Set
 }
 
+// Actual is what PowerDNS serves, normalised: the RRset of a key and
+// whether it is present. The syncer's cache implements it without holding
+// each key twice; Sets is the plain map.
+type Actual interface {
+	Served(k rrset.Key) (rrset.Set, bool)
+	Len() int
+}
+
+// Sets is an Actual held as a map of sets.
+type Sets map[rrset.Key]rrset.Set
+
+// Served returns the set of k and whether it is present.
+func (m Sets) Served(k rrset.Key) (rrset.Set, bool) {
+	s, ok := m[k]
+	return s, ok
+}
+
+// Len is the number of RRsets held.
+func (m Sets) Len() int { return len(m) }
+
 // Changes is the outcome of Compute.
 type Changes struct {
 	Upserts   []rrset.Set // RRsets to write (create or replace)
@@ -42,7 +62,7 @@ func (c Changes) Writes() int { return len(c.Upserts) + len(c.Deletes) }
 //   - not desired, owned and present: delete it, then release it;
 //   - not desired, owned and absent: release it;
 //   - not desired, not owned: not ours, left alone.
-func Compute(keys []rrset.Key, desired func(rrset.Key) rrset.Set, actual map[rrset.Key]rrset.Set, owned owner.Set) Changes {
+func Compute(keys []rrset.Key, desired func(rrset.Key) rrset.Set, actual Actual, owned owner.Set) Changes {
 	var c Changes
 	for _, k := range keys {
 		c.add(desired(k), actual, owned)
@@ -53,9 +73,9 @@ func Compute(keys []rrset.Key, desired func(rrset.Key) rrset.Set, actual map[rrs
 // ComputeSets is Compute for desired RRsets given as values, plus keys
 // where nothing is desired any more: a full pass needs no lookups of the
 // desired state then.
-func ComputeSets(desired []rrset.Set, undesired []rrset.Key, actual map[rrset.Key]rrset.Set, owned owner.Set) Changes {
+func ComputeSets(desired []rrset.Set, undesired []rrset.Key, actual Actual, owned owner.Set) Changes {
 	var c Changes
-	if n := len(desired) - len(actual); n > 0 {
+	if n := len(desired) - actual.Len(); n > 0 {
 		// Mostly new RRsets (a new node): size the output once.
 		c.Upserts = make([]rrset.Set, 0, n)
 		c.Claims = make([]rrset.Key, 0, n)
@@ -91,12 +111,12 @@ type Decision struct {
 
 // Decide plans one key; d has no records when nothing is desired there.
 // A claim comes with Create only when the key is not owned yet.
-func Decide(d rrset.Set, actual map[rrset.Key]rrset.Set, owned owner.Set) Decision {
+func Decide(d rrset.Set, actual Actual, owned owner.Set) Decision {
 	k := d.Key
 	if k.Type == "SOA" {
 		return Decision{Action: Keep, Desired: d}
 	}
-	a, present := actual[k]
+	a, present := actual.Served(k)
 	own := owned.Has(k)
 	switch {
 	case len(d.Records) > 0 && !present:
@@ -139,6 +159,6 @@ func (c *Changes) Add(dec Decision) {
 }
 
 // add decides one key; d has no records when nothing is desired there.
-func (c *Changes) add(d rrset.Set, actual map[rrset.Key]rrset.Set, owned owner.Set) {
+func (c *Changes) add(d rrset.Set, actual Actual, owned owner.Set) {
 	c.Add(Decide(d, actual, owned))
 }

@@ -21,7 +21,7 @@ func TestCompute(t *testing.T) {
 	want := set("a.z.", "AAAA", 60, "2001:db8::1")
 	tests := map[string]struct {
 		desired map[rrset.Key]rrset.Set
-		actual  map[rrset.Key]rrset.Set
+		actual  Sets
 		owned   owner.Set
 		want    Changes
 	}{
@@ -36,31 +36,31 @@ func TestCompute(t *testing.T) {
 		},
 		"owned and equal: nothing": {
 			desired: map[rrset.Key]rrset.Set{a: want},
-			actual:  map[rrset.Key]rrset.Set{a: want},
+			actual:  Sets{a: want},
 			owned:   owner.Set{a: {}},
 		},
 		"owned and different content: replace": {
 			desired: map[rrset.Key]rrset.Set{a: want},
-			actual:  map[rrset.Key]rrset.Set{a: set("a.z.", "AAAA", 60, "2001:db8::2")},
+			actual:  Sets{a: set("a.z.", "AAAA", 60, "2001:db8::2")},
 			owned:   owner.Set{a: {}},
 			want:    Changes{Upserts: []rrset.Set{want}},
 		},
 		"owned and different ttl: replace": {
 			desired: map[rrset.Key]rrset.Set{a: want},
-			actual:  map[rrset.Key]rrset.Set{a: set("a.z.", "AAAA", 300, "2001:db8::1")},
+			actual:  Sets{a: set("a.z.", "AAAA", 300, "2001:db8::1")},
 			owned:   owner.Set{a: {}},
 			want:    Changes{Upserts: []rrset.Set{want}},
 		},
 		"foreign rrset: conflict, untouched": {
 			desired: map[rrset.Key]rrset.Set{a: want},
-			actual:  map[rrset.Key]rrset.Set{a: set("a.z.", "AAAA", 60, "2001:db8::9")},
+			actual:  Sets{a: set("a.z.", "AAAA", 60, "2001:db8::9")},
 			want:    Changes{Conflicts: []Conflict{{Desired: want, Actual: set("a.z.", "AAAA", 60, "2001:db8::9")}}},
 		},
 		"foreign rrset not desired: untouched": {
-			actual: map[rrset.Key]rrset.Set{a: want},
+			actual: Sets{a: want},
 		},
 		"owned, not desired, present: delete then release": {
-			actual: map[rrset.Key]rrset.Set{a: want},
+			actual: Sets{a: want},
 			owned:  owner.Set{a: {}},
 			want:   Changes{Deletes: []rrset.Key{a}, Releases: []rrset.Key{a}},
 		},
@@ -104,7 +104,7 @@ func TestComputeSkipsSOA(t *testing.T) {
 	t.Parallel()
 	soa := key("z.", "SOA")
 	got := Compute([]rrset.Key{soa}, func(k rrset.Key) rrset.Set { return set("z.", "SOA", 1, "x") },
-		nil, owner.Set{soa: {}})
+		Sets{}, owner.Set{soa: {}})
 	if got.HasChanges() || len(got.Conflicts) > 0 {
 		t.Fatalf("SOA must never be planned, got %+v", got)
 	}

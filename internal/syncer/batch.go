@@ -12,7 +12,7 @@ import (
 
 // zoneState is the writer's view of one zone in PowerDNS.
 type zoneState struct {
-	actual    map[rrset.Key]rrset.Set
+	actual    *served
 	owned     map[rrset.Key]struct{} // the ledger's owned set of the zone, the same map (loadZone)
 	conflicts map[rrset.Key]bool
 	held      map[rrset.Key]struct{} // deletions the valve holds
@@ -40,7 +40,7 @@ type zoneState struct {
 // names do not wait for a pass over the whole zone.
 func (zs *zoneState) takeIn(zone string, ch plan.Changes, bad map[rrset.Key]bool) (rectify bool) {
 	if !zs.deepKnown {
-		for k := range zs.actual {
+		for k := range zs.actual.keys() {
 			if deepKey(zone, k) {
 				zs.deep++
 			}
@@ -52,27 +52,27 @@ func (zs *zoneState) takeIn(zone string, ch plan.Changes, bad map[rrset.Key]bool
 		if bad[set.Key] {
 			continue
 		}
-		if _, existed := zs.actual[set.Key]; !existed {
+		if !zs.actual.has(set.Key) {
 			came = true
 			if deepKey(zone, set.Key) {
 				deep = true
 				zs.deep++
 			}
 		}
-		zs.actual[set.Key] = set
+		zs.actual.put(set)
 	}
 	for _, k := range ch.Deletes {
 		if bad[k] {
 			continue
 		}
-		if _, existed := zs.actual[k]; existed {
+		if zs.actual.has(k) {
 			came = true
 			if deepKey(zone, k) {
 				deep = true
 				zs.deep--
 			}
 		}
-		delete(zs.actual, k)
+		zs.actual.drop(k)
 		delete(zs.approved, k)
 	}
 	return deep || (came && zs.deep > 0)
@@ -148,13 +148,13 @@ func (s *Syncer) prepare(zone string, zs *zoneState, keys []rrset.Key, ch plan.C
 	case s.signed[zone]:
 		// The signer's SOA, with the serial it signed, never the syncer's.
 		if len(soa.Records) > 0 {
-			if cur, ok := zs.actual[soaKey]; !ok || !cur.Equal(soa) {
+			if cur, ok := zs.actual.Served(soaKey); !ok || !cur.Equal(soa) {
 				b.always = append(b.always, pdnsapi.Change{Set: soa})
 			}
 		}
 	case seqKnown:
 		soa := s.soa(zone, seq)
-		if cur, ok := zs.actual[soaKey]; !ok || !cur.Equal(soa) {
+		if cur, ok := zs.actual.Served(soaKey); !ok || !cur.Equal(soa) {
 			b.always = append(b.always, pdnsapi.Change{Set: soa})
 		}
 	}

@@ -52,21 +52,18 @@ func TestTakeInRectify(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			zs := &zoneState{actual: map[rrset.Key]rrset.Set{}, approved: map[rrset.Key]struct{}{}}
-			for _, s := range tc.have {
-				zs.actual[s.Key] = s
-			}
+			zs := &zoneState{actual: servedOf(tc.have), approved: map[rrset.Key]struct{}{}}
 			if got := zs.takeIn(tc.zone, tc.ch, tc.bad); got != tc.want {
 				t.Fatalf("takeIn = %v, want %v", got, tc.want)
 			}
-			if len(zs.actual) != tc.wantLen {
-				t.Fatalf("actual holds %d RRsets, want %d", len(zs.actual), tc.wantLen)
+			if zs.actual.Len() != tc.wantLen {
+				t.Fatalf("actual holds %d RRsets, want %d", zs.actual.Len(), tc.wantLen)
 			}
 		})
 	}
 	t.Run("depth counted across batches", func(t *testing.T) {
 		t.Parallel()
-		zs := &zoneState{actual: map[rrset.Key]rrset.Set{}, approved: map[rrset.Key]struct{}{}}
+		zs := &zoneState{actual: newServed(0), approved: map[rrset.Key]struct{}{}}
 		steps := []struct {
 			ch   plan.Changes
 			want bool

@@ -311,7 +311,7 @@ func (s *Syncer) batchOf(ctx context.Context, zone string, zs *zoneState, sz *st
 				return nil, fmt.Errorf("checking %s before creating it: %w", k, err)
 			}
 			if ok {
-				zs.actual[k] = set
+				zs.actual.put(set)
 				found = true
 			}
 		}

@@ -138,7 +138,7 @@ func (s *Syncer) land(ctx context.Context, b *batch, r applied) (int, error) {
 		s.rect.schedule(b.zone)
 	}
 	for _, c := range b.always {
-		b.zs.actual[c.Set.Key] = c.Set
+		b.zs.actual.put(c.Set)
 	}
 	serial, wroteSOA := writtenSerial(b.always)
 	s.prog.landed(b.zone, b.seq, b.seqKnown, serial, wroteSOA)

@@ -57,7 +57,7 @@ func (s *Syncer) loadAll(ctx context.Context) error {
 // PowerDNS does not have it. have, if not nil, lists the zones PowerDNS
 // has: one it lacks is created without a read first.
 func (s *Syncer) loadZone(ctx context.Context, zone string, have map[string]bool) error {
-	var actual map[rrset.Key]rrset.Set
+	var actual *served
 	found := false
 	if have == nil || have[zone] {
 		var err error
@@ -79,14 +79,14 @@ func (s *Syncer) loadZone(ctx context.Context, zone string, have map[string]bool
 		// The zone holds what it was created with and no ownership record:
 		// reading both back would cost two more requests per zone created,
 		// and a new node creates all of its zones.
-		return s.takeZone(ctx, zone, rrset.Keyed(spec.Sets()), true)
+		return s.takeZone(ctx, zone, servedOf(spec.Sets()), true)
 	}
 	return s.takeZone(ctx, zone, actual, false)
 }
 
 // takeZone caches zone's RRsets as read (readZone) with its ownership
 // record, read from PowerDNS unless the zone was just created.
-func (s *Syncer) takeZone(ctx context.Context, zone string, actual map[rrset.Key]rrset.Set, created bool) error {
+func (s *Syncer) takeZone(ctx context.Context, zone string, actual *served, created bool) error {
 	var owned owner.Set
 	if created {
 		owned = s.ledger.LoadNew(zone)
@@ -97,7 +97,7 @@ func (s *Syncer) takeZone(ctx context.Context, zone string, actual map[rrset.Key
 		}
 	}
 	if actual == nil {
-		actual = map[rrset.Key]rrset.Set{}
+		actual = newServed(0)
 	}
 	zs := &zoneState{actual: actual, owned: owned, conflicts: map[rrset.Key]bool{},
 		held: map[rrset.Key]struct{}{}, approved: map[rrset.Key]struct{}{}}

@@ -12,70 +12,66 @@ import (
 // cache: the cache's sets mostly share their strings with the desired
 // state (they were written from it), and a copy of the whole zone beside
 // them would double the syncer's memory at the peak of every
-// reconciliation, for a zone that usually did not drift. The cache itself
-// changes only in result, once the whole zone was read.
+// reconciliation, for a zone that usually did not drift. The cache's
+// contents change only in result, once the whole zone was read; until
+// then the read only marks what it saw (served.read).
 type zoneRead struct {
-	cached map[rrset.Key]rrset.Set // read only until result
-	// seen holds the keys of cached read so far (cached's strings): the
-	// rest is gone from PowerDNS.
-	seen map[rrset.Key]struct{}
+	cached *served
+	mark   uint32
 	// changed holds the sets read that differ from cached or are not in
 	// it, in the order read: a key read twice ends as read last.
 	changed []rrset.Set
 	// fresh, with nothing cached, takes every set as read.
-	fresh map[rrset.Key]rrset.Set
+	fresh *served
 }
 
-func newZoneRead(cached map[rrset.Key]rrset.Set) *zoneRead {
-	if len(cached) == 0 {
-		return &zoneRead{fresh: map[rrset.Key]rrset.Set{}}
+func newZoneRead(cached *served) *zoneRead {
+	if cached == nil || cached.Len() == 0 {
+		return &zoneRead{fresh: newServed(0)}
 	}
-	return &zoneRead{cached: cached, seen: make(map[rrset.Key]struct{}, len(cached))}
+	// A read that failed half-way left its marks: the next one's differ.
+	cached.read++
+	return &zoneRead{cached: cached, mark: cached.read}
 }
 
 // add takes one set as read.
 func (r *zoneRead) add(set rrset.Set) {
 	if r.fresh != nil {
-		r.fresh[set.Key] = set
+		r.fresh.put(set)
 		return
 	}
-	if cur, ok := r.cached[set.Key]; ok {
-		set.Key = cur.Key // the cache's strings, not the answer's copies
-		if _, again := r.seen[cur.Key]; !again {
-			r.seen[cur.Key] = struct{}{}
-			if cur.TTL == set.TTL && slices.Equal(cur.Records, set.Records) {
-				return
-			}
+	if cur, ok := r.cached.sets[set.Key]; ok && cur.seen != r.mark {
+		cur.seen = r.mark
+		if cur.TTL == set.TTL && slices.Equal(cur.Records, set.Records) {
+			return
 		}
 	}
 	r.changed = append(r.changed, set)
 }
 
 // result returns the actual state of the zone as read: the cache, updated
-// in place, or the fresh map.
-func (r *zoneRead) result() map[rrset.Key]rrset.Set {
+// in place, or the fresh one.
+func (r *zoneRead) result() *served {
 	if r.fresh != nil {
 		return r.fresh
 	}
-	if len(r.seen) < len(r.cached) {
-		for k := range r.cached {
-			if _, ok := r.seen[k]; !ok {
-				delete(r.cached, k)
-			}
+	for k, v := range r.cached.sets {
+		if v.seen != r.mark {
+			delete(r.cached.sets, k)
 		}
 	}
 	for _, set := range r.changed {
-		r.cached[set.Key] = set
+		r.cached.put(set)
 	}
-	r.seen, r.changed = nil, nil
+	r.changed = nil
 	return r.cached
 }
 
 // readZone reads zone from PowerDNS into its cached actual state, if any
 // (see zoneRead). A zone PowerDNS does not have gives found=false and
 // leaves the cache alone, as does an error.
-func (s *Syncer) readZone(ctx context.Context, zone string) (actual map[rrset.Key]rrset.Set, found bool, err error) {
-	var cached map[rrset.Key]rrset.Set
+func (s *Syncer) readZone(ctx context.Context, zone string) (actual *served, found bool, err error) {
+	var cached *served
 	if zs := s.zones[zone]; zs != nil {
 		cached = zs.actual
 	}

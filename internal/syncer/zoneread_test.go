@@ -31,24 +31,20 @@ func TestZoneRead(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			var cached map[rrset.Key]rrset.Set
+			var cached *served
 			if tc.cached != nil {
-				cached = map[rrset.Key]rrset.Set{}
-				for _, s := range tc.cached {
-					cached[s.Key] = s
+				cached = servedOf(tc.cached)
+			}
+			// Twice: the second read finds the first's marks.
+			for range 2 {
+				r := newZoneRead(cached)
+				for _, s := range tc.read {
+					r.add(s)
 				}
-			}
-			r := newZoneRead(cached)
-			for _, s := range tc.read {
-				r.add(s)
-			}
-			got := r.result()
-			want := map[rrset.Key]rrset.Set{}
-			for _, s := range tc.want {
-				want[s.Key] = s
-			}
-			if !maps.EqualFunc(got, want, rrset.Set.Equal) {
-				t.Fatalf("result %v, want %v", got, want)
+				cached = r.result()
+				if got, want := servedSets(cached), rrset.Keyed(tc.want); !maps.EqualFunc(got, want, rrset.Set.Equal) {
+					t.Fatalf("result %v, want %v", got, want)
+				}
 			}
 		})
 	}
@@ -60,15 +56,26 @@ func TestZoneReadKeepsCachedStrings(t *testing.T) {
 	t.Parallel()
 	k := rrset.Key{Name: "a.z.test.", Type: "AAAA"}
 	cur := rrset.Set{Key: k, TTL: 60, Records: []string{"2001:db8::1"}}
-	cached := map[rrset.Key]rrset.Set{k: cur}
-	r := newZoneRead(cached)
+	r := newZoneRead(servedOf([]rrset.Set{cur}))
 	// The answer's copies: equal strings in other memory.
 	read := rrset.Set{Key: rrset.Key{Name: string([]byte(k.Name)), Type: string([]byte(k.Type))}, TTL: 60,
 		Records: []string{string([]byte("2001:db8::1"))}}
 	r.add(read)
-	got := r.result()[k]
-	if unsafe.StringData(got.Name) != unsafe.StringData(cur.Name) || &got.Records[0] != &cur.Records[0] {
-		t.Fatal("an RRset read as cached replaced the cached one")
+	got := r.result()
+	for key, v := range got.sets {
+		if unsafe.StringData(key.Name) != unsafe.StringData(k.Name) || &v.Records[0] != &cur.Records[0] {
+			t.Fatal("an RRset read as cached replaced the cached one")
+		}
+	}
+	// A changed RRset keeps the cache's key strings too.
+	r = newZoneRead(got)
+	changed := read
+	changed.Records = []string{"2001:db8::2"}
+	r.add(changed)
+	for key, v := range r.result().sets {
+		if unsafe.StringData(key.Name) != unsafe.StringData(k.Name) || v.Records[0] != "2001:db8::2" {
+			t.Fatalf("changed RRset cached as %v %v", key, v.Records)
+		}
 	}
 }
 
@@ -118,4 +125,31 @@ func TestReconcileReadsDrift(t *testing.T) {
 			t.Fatalf("a reconciliation after the drift was mended wrote %d times", applies-before)
 		}
 	})
+}
+
+// servedSets returns what a is caching, as sets by key.
+func servedSets(a *served) map[rrset.Key]rrset.Set {
+	out := map[rrset.Key]rrset.Set{}
+	for k := range a.keys() {
+		out[k], _ = a.Served(k)
+	}
+	return out
+}
+
+// A read that fails half-way leaves the cache as it was, and the next one
+// is not fooled by its marks.
+func TestZoneReadAfterFailedRead(t *testing.T) {
+	t.Parallel()
+	a := rrset.Set{Key: rrset.Key{Name: "a.", Type: "A"}, TTL: 60, Records: []string{"192.0.2.1"}}
+	b := rrset.Set{Key: rrset.Key{Name: "b.", Type: "A"}, TTL: 60, Records: []string{"192.0.2.2"}}
+	cached := servedOf([]rrset.Set{a, b})
+	newZoneRead(cached).add(a) // abandoned: no result
+	if cached.Len() != 2 {
+		t.Fatalf("an abandoned read changed the cache: %v", servedSets(cached))
+	}
+	r := newZoneRead(cached)
+	r.add(b)
+	if got := servedSets(r.result()); len(got) != 1 || !got[b.Key].Equal(b) {
+		t.Fatalf("result %v, want only %v", got, b)
+	}
 }
