@@ -42,6 +42,12 @@ type LedgerConfig struct {
 // due to be folded into its buckets.
 const CompactAfter = 16
 
+// BulkCheckpoint is the number of logged claims of one zone from which a
+// checkpoint that copies more claims than the zone owned before writes the
+// zone's buckets instead of a journal. Below it the journal is a write or
+// two, and its keys are few to decode.
+const BulkCheckpoint = 10000
+
 // Ledger keeps the ownership record of the syncer's zones: the owned sets,
 // their journals in the zone metadata, and the claims a WAL holds that the
 // metadata does not have yet. It is not safe for concurrent use: the
@@ -120,29 +126,21 @@ func (l *Ledger) LoadNew(zone string) Set {
 // take makes meta zone's ownership record, with the logged claims it does
 // not have yet.
 func (l *Ledger) take(zone string, meta map[string][]string) (Set, error) {
-	rec, err := Decode(zone, meta)
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range l.pending[zone] {
-		rec.Owned[k] = struct{}{}
-	}
+	var rec Record
+	var err error
 	if old := l.zones[zone]; old != nil && old.owned != nil {
 		// Keep the set the ledger has, brought in line with the record:
 		// its keys' strings are those the desired and actual state hold,
 		// and each reconciliation reads the record again; a set of new
 		// keys would stay beside them after it.
-		for k := range old.owned {
-			if !rec.Owned.Has(k) {
-				delete(old.owned, k)
-			}
+		rec, err = DecodeOnto(zone, meta, old.owned, l.pending[zone])
+	} else if rec, err = Decode(zone, meta); err == nil {
+		for _, k := range l.pending[zone] {
+			rec.Owned[k] = struct{}{}
 		}
-		for k := range rec.Owned {
-			if !old.owned.Has(k) {
-				old.owned[k] = struct{}{}
-			}
-		}
-		rec.Owned = old.owned
+	}
+	if err != nil {
+		return nil, err
 	}
 	b := &book{owned: rec.Owned, journal: rec.Journal, next: rec.NextSeq, touched: map[int]bool{}}
 	if len(rec.Journal) > 0 {
@@ -311,7 +309,20 @@ func (l *Ledger) Checkpoint(ctx context.Context) (int, error) {
 		rrset.SortKeys(keys)
 		keys = slices.Compact(keys)
 		l.pending[zone] = keys
-		if err := l.write(ctx, zone, b, keys, true); err != nil {
+		var err error
+		if len(keys) >= BulkCheckpoint && len(keys) > len(b.owned)/2 {
+			// Most of the record would be journal (a new node's first
+			// pass): written as buckets instead, every later read of the
+			// record decodes onto the owned set (DecodeOnto) rather than
+			// building a journal's worth of keys beside it.
+			for i := range Buckets {
+				b.touched[i] = true
+			}
+			err = l.Compact(ctx, zone)
+		} else {
+			err = l.write(ctx, zone, b, keys, true)
+		}
+		if err != nil {
 			l.due = l.cfg.Now().Add(l.cfg.CheckpointDelay)
 			return n, fmt.Errorf("copying logged claims of %s into the zone metadata: %w", zone, err)
 		}

@@ -3,6 +3,9 @@ package owner
 import (
 	"context"
 	"errors"
+	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -274,5 +277,59 @@ func TestLedgerForget(t *testing.T) {
 	}
 	if m.writes != 0 {
 		t.Fatalf("forgetting wrote the metadata %d times", m.writes)
+	}
+}
+
+// A checkpoint of a new node's first pass (more claims than the zone
+// owned, BulkCheckpoint or more) writes buckets, no journal: a later
+// Load decodes onto the owned set.
+func TestLedgerBulkCheckpointWritesBuckets(t *testing.T) {
+	m := &metaMap{kinds: map[string][]string{}}
+	w := &walMem{claims: map[string]Set{}}
+	l := NewLedger(LedgerConfig{Meta: m, WAL: w, CheckpointDelay: time.Second, Now: time.Now})
+	if _, err := l.Load(t.Context(), lz); err != nil {
+		t.Fatal(err)
+	}
+	keys := make([]rrset.Key, BulkCheckpoint)
+	for i := range keys {
+		keys[i] = key(fmt.Sprintf("h%d", i))
+	}
+	if err := l.Claim(t.Context(), lz, keys); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := l.Checkpoint(t.Context()); err != nil || n != len(keys) {
+		t.Fatalf("Checkpoint = %d, %v; want %d", n, err, len(keys))
+	}
+	for kind, v := range m.kinds {
+		if strings.HasPrefix(kind, JournalPrefix) && len(v) > 0 {
+			t.Fatalf("the bulk checkpoint wrote journal %s", kind)
+		}
+	}
+	if got := reread(t, m); len(got) != len(keys) {
+		t.Fatalf("metadata owns %d keys, want %d", len(got), len(keys))
+	}
+	owned := l.Owned(lz)
+	again, err := l.Load(t.Context(), lz)
+	if err != nil || len(again) != len(keys) {
+		t.Fatalf("Load = %d keys, %v", len(again), err)
+	}
+	if reflect.ValueOf(again).UnsafePointer() != reflect.ValueOf(owned).UnsafePointer() {
+		t.Fatal("Load replaced the owned set instead of decoding onto it")
+	}
+	// One claim more is a journal write again.
+	if err := l.Claim(t.Context(), lz, []rrset.Key{key("late")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Checkpoint(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	journal := 0
+	for kind, v := range m.kinds {
+		if strings.HasPrefix(kind, JournalPrefix) && len(v) > 0 {
+			journal++
+		}
+	}
+	if journal != 1 || !reread(t, m).Has(key("late")) {
+		t.Fatalf("%d journal kinds after a small checkpoint, want 1 holding the claim", journal)
 	}
 }

@@ -103,6 +103,167 @@ func parseKey(e, kind, zone string) (rrset.Key, error) {
 // the syncer delete data it does not own.
 func Decode(zone string, meta map[string][]string) (Record, error) {
 	r := Record{Owned: Set{}}
+	err := eachBucketKey(zone, meta, func(_ int, k rrset.Key) { r.Owned[k] = struct{}{} })
+	if err != nil {
+		return Record{}, err
+	}
+	ops, err := journalOps(zone, meta, &r)
+	if err != nil {
+		return Record{}, err
+	}
+	for _, o := range ops {
+		o.apply(r.Owned)
+	}
+	return r, nil
+}
+
+// DecodeOnto is Decode for a zone whose owned set is known already: prev,
+// from an earlier Decode and the claims and releases since, changed in
+// place into the record's set with the claims extra added (logged, not in
+// the metadata yet). Reading the record again then costs no second set of
+// the zone's keys beside prev, with strings of their own: at a million
+// RRsets that is most of what a reconciliation holds. prev's keys that
+// the record and extra mention are its strings still. A record that is
+// not as this package writes it (a key in another bucket than its own) is
+// decoded in full, and prev is brought in line with that. On error prev is
+// left as it was.
+func DecodeOnto(zone string, meta map[string][]string, prev Set, extra []rrset.Key) (Record, error) {
+	r := Record{}
+	ops, err := journalOps(zone, meta, &r)
+	if err != nil {
+		return Record{}, err
+	}
+	for _, k := range extra {
+		ops = append(ops, op{k: k, claim: true})
+	}
+	// The keys the journal and extra mention are settled apart, in order;
+	// every other key of the result is a bucket key, so prev is right for
+	// those once it holds them all and only them.
+	mentioned := make(map[rrset.Key]bool, len(ops)) // key -> in a bucket
+	for _, o := range ops {
+		mentioned[o.k] = false
+	}
+	others := len(prev)
+	for k := range mentioned {
+		if prev.Has(k) {
+			others--
+		}
+	}
+	var added []rrset.Key
+	seen, misplaced := 0, false
+	bucket := Set{} // one bucket's keys: an entry listed twice counts once
+	last := -1
+	err = eachBucketKey(zone, meta, func(b int, k rrset.Key) {
+		if b != last {
+			clear(bucket)
+			last = b
+		}
+		if b != Bucket(k) {
+			misplaced = true
+		}
+		if bucket.Has(k) {
+			return
+		}
+		bucket[k] = struct{}{}
+		if _, ok := mentioned[k]; ok {
+			mentioned[k] = true
+			return
+		}
+		if prev.Has(k) {
+			seen++
+		} else {
+			added = append(added, k)
+		}
+	})
+	if err != nil {
+		return Record{}, err
+	}
+	if misplaced || seen != others {
+		full, err := Decode(zone, meta)
+		if err != nil {
+			return Record{}, err
+		}
+		for _, k := range extra {
+			full.Owned[k] = struct{}{}
+		}
+		for k := range prev {
+			if !full.Owned.Has(k) {
+				delete(prev, k)
+			}
+		}
+		for k := range full.Owned {
+			if !prev.Has(k) {
+				prev[k] = struct{}{}
+			}
+		}
+		full.Owned = prev
+		return full, nil
+	}
+	for _, k := range added {
+		prev[k] = struct{}{}
+	}
+	for k, inBucket := range mentioned {
+		if !inBucket {
+			delete(prev, k)
+		} else if !prev.Has(k) {
+			prev[k] = struct{}{}
+		}
+	}
+	for _, o := range ops {
+		o.apply(prev)
+	}
+	r.Owned = prev
+	return r, nil
+}
+
+// op is one journal entry: a key claimed or released.
+type op struct {
+	k     rrset.Key
+	claim bool
+}
+
+func (o op) apply(s Set) {
+	if o.claim {
+		if !s.Has(o.k) { // an owned key keeps its strings
+			s[o.k] = struct{}{}
+		}
+	} else {
+		delete(s, o.k)
+	}
+}
+
+// eachBucketKey calls f with every entry of the bucket kinds, one kind
+// after the other, and the bucket the kind names as Kind writes it (-1: a
+// kind that names none that way, never the bucket of a key).
+func eachBucketKey(zone string, meta map[string][]string, f func(b int, k rrset.Key)) error {
+	for kind, values := range meta {
+		if !strings.HasPrefix(kind, KindPrefix) {
+			continue
+		}
+		b := -1
+		if n, err := strconv.ParseUint(strings.TrimPrefix(kind, KindPrefix), 16, 8); err == nil && n < Buckets && kind == Kind(int(n)) {
+			b = int(n)
+		}
+		for _, v := range values {
+			v, err := unpack(v, kind)
+			if err != nil {
+				return err
+			}
+			for _, e := range strings.Fields(v) {
+				k, err := parseKey(e, kind, zone)
+				if err != nil {
+					return err
+				}
+				f(b, k)
+			}
+		}
+	}
+	return nil
+}
+
+// journalOps returns the journal's entries in order, and sets r's journal
+// kinds and next number.
+func journalOps(zone string, meta map[string][]string, r *Record) ([]op, error) {
 	type journal struct {
 		n      uint64
 		kind   string
@@ -110,57 +271,40 @@ func Decode(zone string, meta map[string][]string) (Record, error) {
 	}
 	var journals []journal
 	for kind, values := range meta {
-		switch {
-		case strings.HasPrefix(kind, KindPrefix):
-			for _, v := range values {
-				v, err := unpack(v, kind)
-				if err != nil {
-					return Record{}, err
-				}
-				for _, e := range strings.Fields(v) {
-					k, err := parseKey(e, kind, zone)
-					if err != nil {
-						return Record{}, err
-					}
-					r.Owned[k] = struct{}{}
-				}
-			}
-		case strings.HasPrefix(kind, JournalPrefix):
-			n, err := strconv.ParseUint(strings.TrimPrefix(kind, JournalPrefix), 16, 64)
-			if err != nil {
-				return Record{}, fmt.Errorf("decoding ownership journal kind %s: %w", kind, err)
-			}
-			if len(values) > 0 {
-				journals = append(journals, journal{n, kind, values})
-			}
-			r.NextSeq = max(r.NextSeq, n+1)
+		if !strings.HasPrefix(kind, JournalPrefix) {
+			continue
 		}
+		n, err := strconv.ParseUint(strings.TrimPrefix(kind, JournalPrefix), 16, 64)
+		if err != nil {
+			return nil, fmt.Errorf("decoding ownership journal kind %s: %w", kind, err)
+		}
+		if len(values) > 0 {
+			journals = append(journals, journal{n, kind, values})
+		}
+		r.NextSeq = max(r.NextSeq, n+1)
 	}
 	slices.SortFunc(journals, func(a, b journal) int { return cmp.Compare(a.n, b.n) })
+	var ops []op
 	for _, j := range journals {
 		r.Journal = append(r.Journal, j.kind)
 		for _, v := range j.values {
 			v, err := unpack(v, j.kind)
 			if err != nil {
-				return Record{}, err
+				return nil, err
 			}
 			for _, e := range strings.Fields(v) {
 				if len(e) < 2 || (e[0] != '+' && e[0] != '-') {
-					return Record{}, fmt.Errorf("decoding ownership journal entry %q in %s: want +name/TYPE or -name/TYPE", e, j.kind)
+					return nil, fmt.Errorf("decoding ownership journal entry %q in %s: want +name/TYPE or -name/TYPE", e, j.kind)
 				}
 				k, err := parseKey(e[1:], j.kind, zone)
 				if err != nil {
-					return Record{}, err
+					return nil, err
 				}
-				if e[0] == '+' {
-					r.Owned[k] = struct{}{}
-				} else {
-					delete(r.Owned, k)
-				}
+				ops = append(ops, op{k: k, claim: e[0] == '+'})
 			}
 		}
 	}
-	return r, nil
+	return ops, nil
 }
 
 // EncodeJournal returns the values of journal kinds recording keys as
