@@ -416,19 +416,24 @@ type zonePass struct {
 // takeAll takes the whole desired state for a full pass, with the owned
 // keys no longer desired (owned returns a zone's owned set, nil if not
 // loaded), and starts keeping marks: from now on the writer follows
-// changes. HandleMessage waits only for this, not for PowerDNS.
-func (in *intake) takeAll(zones []string, owned func(zone string) map[rrset.Key]struct{}) map[string]*zonePass {
+// changes. HandleMessage waits only for this, not for PowerDNS. The sets
+// settled reports true for are left out: the pass would have nothing to
+// do with them, and after a reconciliation's read that is nearly the
+// whole zone, which a copy would hold beside the desired state.
+func (in *intake) takeAll(zones []string, owned func(zone string) map[rrset.Key]struct{}, settled func(zone string, set rrset.Set) bool) map[string]*zonePass {
 	passes := make(map[string]*zonePass, len(zones))
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	for _, z := range zones {
 		passes[z] = &zonePass{seq: in.desired.Seq(z)}
 	}
-	if len(passes) == 1 {
+	if len(passes) == 1 && len(owned(zones[0])) == 0 {
+		// Nothing owned, nothing settled (a new node): the pass takes
+		// every set, sized once.
 		passes[zones[0]].sets = make([]rrset.Set, 0, in.desired.Len())
 	}
 	in.desired.Each(func(zone string, set rrset.Set) {
-		if p, ok := passes[zone]; ok {
+		if p, ok := passes[zone]; ok && !settled(zone, set) {
 			p.sets = append(p.sets, set)
 		}
 	})

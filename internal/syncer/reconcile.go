@@ -124,6 +124,9 @@ func (s *Syncer) syncAll(ctx context.Context) error {
 			return zs.owned
 		}
 		return nil
+	}, func(zone string, set rrset.Set) bool {
+		zs := s.zones[zone]
+		return zs != nil && zs.settled(zone, set)
 	})
 	s.log.Debug().Dur("took", time.Since(start)).Msg("took the desired state for a full pass")
 
@@ -317,6 +320,23 @@ func inStep(zs *zoneState, p *zonePass) bool {
 		}
 	}
 	return true
+}
+
+// settled reports whether a full pass of zone has nothing to do with set:
+// kept as PowerDNS serves it (plan.Decide), with no mark of its key to
+// settle (held, approved, in conflict; see planStill). The zone's SOA is
+// never settled: the pass writes the zone's position with it.
+func (zs *zoneState) settled(zone string, set rrset.Set) bool {
+	k := set.Key
+	if k.Type == "SOA" && k.Name == zone {
+		return false
+	}
+	_, held := zs.held[k]
+	_, approved := zs.approved[k]
+	if held || approved || zs.conflicts[k] {
+		return false
+	}
+	return plan.Decide(set, zs.actual, zs.owned).Action == plan.Keep
 }
 
 // planStill plans a pass in step (inStep) as one last part: the SOA, if
