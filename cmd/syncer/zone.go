@@ -31,7 +31,8 @@ var zoneOut io.Writer = os.Stdout
 // NATS ones and --zone-bucket, and what runs it.
 type zoneCommand struct {
 	name, args, summary, help string
-	nargs                     int // positional arguments, exactly
+	nargs                     int  // positional arguments, exactly (or at least, with many)
+	many                      bool // nargs or more
 	flags                     func(fs *flag.FlagSet, o *zoneOptions)
 	// run runs the command; open connects and opens the bucket, after the
 	// command has checked its input.
@@ -57,7 +58,11 @@ records published into it. The SOA settings are the template of every
 SOA the syncers write (the serial is the stream's); --ns and --ttl apply
 when a syncer creates the zone. Without --ns each syncer takes its own
 --ns; --soa-mname defaults to the first NS, --soa-rname to hostmaster.ZONE.
-A zone listed already is refused: remove it first. Every flag is also a
+A zone listed already is refused: remove it first. Several zones take
+the same settings, in one go: each syncer restarts its core once for
+them all (a script adding zones one command at a time may cost several
+restarts). If any of them is listed already, or any name is bad,
+nothing is written. Every flag is also a
 ZONECAST_* variable, so that set -a; . /etc/zonecast/syncer.env gives
 the fleet's ZONECAST_NS. Needs an admin NATS user (by default the local
 syncer's password file).`
@@ -70,14 +75,15 @@ limit, which holds them when they are more than --delete-limit-min
 approve --zone ZONE lets them through, on every node), and then deletes
 the zone from its PowerDNS once nothing but its SOA and NS is left. A zone
 in which others' RRsets remain stays in PowerDNS, no longer managed.
-zone add ZONE before the approval stops it: nothing is deleted. Needs an
-admin NATS user.`
+zone add ZONE before the approval stops it: nothing is deleted. Several
+zones are taken off in one go; if any of them is not listed, nothing is
+written. Needs an admin NATS user.`
 
 var zoneCommands = []zoneCommand{
-	{name: "zone add", args: "ZONE [--ns NS]... [--soa-* N] [--ttl N] [NATS flags]", nargs: 1, flags: zoneAddFlags, run: zoneAdd,
-		summary: "list a zone fleet-wide: every syncer creates it and follows it", help: zoneAddHelp},
-	{name: "zone remove", args: "ZONE [NATS flags]", nargs: 1, run: zoneRemove,
-		summary: "take a zone off the list: the syncers withdraw from it through the delete limit", help: zoneRemoveHelp},
+	{name: "zone add", args: "ZONE... [--ns NS]... [--soa-* N] [--ttl N] [NATS flags]", nargs: 1, many: true, flags: zoneAddFlags, run: zoneAdd,
+		summary: "list zones fleet-wide: every syncer creates them and follows them", help: zoneAddHelp},
+	{name: "zone remove", args: "ZONE... [NATS flags]", nargs: 1, many: true, run: zoneRemove,
+		summary: "take zones off the list: the syncers withdraw from them through the delete limit", help: zoneRemoveHelp},
 	{name: "zone list", args: "[--json] [--removed] [NATS flags]", flags: zoneListFlags, run: zoneList,
 		summary: "print the fleet's zone list", help: `Prints the zones of the list with their settings, one per line; --json
 prints one JSON object per zone. --removed prints the zones removed from
@@ -96,7 +102,10 @@ func (z zoneCommand) command() cli.Command {
 				z.flags(fs, o)
 			}
 			return func(ctx context.Context, args []string) error {
-				if len(args) != z.nargs {
+				switch {
+				case z.many && len(args) < z.nargs:
+					return fmt.Errorf("%w: %s takes at least %d argument(s), got %d", cli.ErrUsage, z.name, z.nargs, len(args))
+				case !z.many && len(args) != z.nargs:
 					return fmt.Errorf("%w: %s takes %d argument(s), got %d", cli.ErrUsage, z.name, z.nargs, len(args))
 				}
 				if *bucket == "" {
@@ -174,38 +183,100 @@ func zoneOf(name string, o *zoneOptions, now time.Time) (zonelist.Zone, error) {
 }
 
 func zoneAdd(ctx context.Context, o *zoneOptions, args []string, open openZones) error {
-	z, err := zoneOf(args[0], o, time.Now())
-	if err != nil {
-		return err
+	now := time.Now()
+	zones := make([]zonelist.Zone, 0, len(args))
+	for _, name := range args {
+		z, err := zoneOf(name, o, now)
+		if err != nil {
+			return err
+		}
+		if slices.ContainsFunc(zones, func(y zonelist.Zone) bool { return y.Name == z.Name }) {
+			return fmt.Errorf("%w: zone %s given twice", cli.ErrUsage, z.Name)
+		}
+		zones = append(zones, z)
 	}
 	st, err := open(ctx)
 	if err != nil {
 		return err
 	}
-	if z, err = st.Add(ctx, z); err != nil {
-		return err
+	if len(zones) > 1 {
+		// All or nothing, as far as the list can tell: a zone listed
+		// meanwhile still stops the adds where it comes.
+		l, err := st.Load(ctx)
+		if err != nil {
+			return err
+		}
+		var listed []string
+		for _, z := range zones {
+			if _, ok := l.Zones[z.Name]; ok {
+				listed = append(listed, z.Name)
+			}
+		}
+		if len(listed) > 0 {
+			return fmt.Errorf("%w: %s; nothing added", zonestore.ErrExists, strings.Join(listed, ", "))
+		}
 	}
-	fmt.Fprintf(os.Stderr, "added zone %s to the zone list %s: every syncer that follows it creates and manages it\n", z.Name, st.Bucket())
-	return printZones(zoneOut, []zonelist.Zone{z}, false)
+	added := make([]zonelist.Zone, 0, len(zones))
+	for _, z := range zones {
+		z, err := st.Add(ctx, z)
+		if err != nil {
+			if len(added) > 0 {
+				_ = printZones(zoneOut, added, false)
+				return fmt.Errorf("%w (the %d zones printed were added)", err, len(added))
+			}
+			return err
+		}
+		added = append(added, z)
+	}
+	if len(added) == 1 {
+		fmt.Fprintf(os.Stderr, "added zone %s to the zone list %s: every syncer that follows it creates and manages it\n", added[0].Name, st.Bucket())
+	} else {
+		fmt.Fprintf(os.Stderr, "added %d zones to the zone list %s: every syncer that follows it creates and manages them\n", len(added), st.Bucket())
+	}
+	return printZones(zoneOut, added, false)
 }
 
 func zoneRemove(ctx context.Context, _ *zoneOptions, args []string, open openZones) error {
-	key, err := zonelist.Key(args[0])
-	if err != nil {
-		return fmt.Errorf("%w: %w", cli.ErrUsage, err)
+	keys := make([]string, 0, len(args))
+	for _, name := range args {
+		key, err := zonelist.Key(name)
+		if err != nil {
+			return fmt.Errorf("%w: %w", cli.ErrUsage, err)
+		}
+		if slices.Contains(keys, key) {
+			return fmt.Errorf("%w: zone %s. given twice", cli.ErrUsage, key)
+		}
+		keys = append(keys, key)
 	}
 	st, err := open(ctx)
 	if err != nil {
 		return err
 	}
-	z, err := st.Remove(ctx, key)
-	if err != nil {
-		return err
+	if len(keys) > 1 {
+		var missing []string
+		for _, key := range keys {
+			if _, err := st.Get(ctx, key); errors.Is(err, zonestore.ErrNotFound) {
+				missing = append(missing, key+".")
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("%w: %s; nothing removed", zonestore.ErrNotFound, strings.Join(missing, ", "))
+		}
 	}
-	fmt.Fprintf(zoneOut, "removed zone %s from the zone list %s\n", z.Name, st.Bucket())
-	fmt.Fprintf(os.Stderr, "the syncers that manage it through the list withdraw from it: beyond the delete limit they hold "+
+	for _, key := range keys {
+		z, err := st.Remove(ctx, key)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(zoneOut, "removed zone %s from the zone list %s\n", z.Name, st.Bucket())
+	}
+	zone, it, them := keys[0], "it", "it"
+	if len(keys) > 1 {
+		zone, it, them = "ZONE", "that zone", "them"
+	}
+	fmt.Fprintf(os.Stderr, "the syncers that manage %s through the list withdraw from %s: beyond the delete limit they hold "+
 		"the deletions (zonecast-syncer status: holding N deletions) until zonecast-syncer approve --zone %s; "+
-		"zonecast-syncer zone add %s before that keeps it\n", z.Name, key)
+		"zonecast-syncer zone add %s before that keeps %s\n", them, them, zone, zone, it)
 	return nil
 }
 

@@ -59,7 +59,8 @@ func TestZoneCommands(t *testing.T) {
 		{[]string{"zone", "add", "c3.example.com", "--soa-refresh", "4294967296"}, 2, `^$`},
 		{[]string{"zone", "add", "c3.example.com", "--ns", "a..b"}, 2, `^$`},
 		{[]string{"zone", "add", "c3.example.com", "--ns", "x.example", "--ns", "X.example."}, 2, `^$`},
-		{[]string{"zone", "add", "c3.example.com", "c4.example.com"}, 2, `^$`},
+		{[]string{"zone", "add", "c3.example.com", "C3.example.com."}, 2, `^$`},
+		{[]string{"zone", "add", "c3.example.com", "*.example.com"}, 2, `^$`},
 		{[]string{"zone", "add"}, 2, `^$`},
 		{[]string{"zone", "remove", "c3.example.com"}, 1, `^$`}, // not listed
 		{[]string{"zone", "remove", "a b"}, 2, `^$`},
@@ -71,6 +72,19 @@ func TestZoneCommands(t *testing.T) {
 		{[]string{"zone", "list"}, 0, `^` + header + `c1\.example\.com\..*\n$`},
 		{[]string{"zone", "add", "c2.example.com", "--soa-ttl", "60"}, 0, `^` + header + `c2\.example\.com\.\s+\(each syncer's --ns\)\s+60\s+- - 10800 3600 604800 60 60\s+\S+\n$`},
 		{[]string{"zone", "list", "--removed"}, 0, `^$`},
+		// Several zones: all or nothing.
+		{[]string{"zone", "add", "c3.example.com", "c1.example.com"}, 1, `^$`},
+		{[]string{"zone", "remove", "c3.example.com"}, 1, `^$`}, // so c3 was not added
+		{[]string{"zone", "add", "c3.example.com", "c4.example.com", "--ttl", "60"}, 0,
+			`^` + header + `c3\.example\.com\.\s+\(each syncer's --ns\)\s+60\s.*\nc4\.example\.com\.\s+\(each syncer's --ns\)\s+60\s.*\n$`},
+		{[]string{"zone", "remove", "c3.example.com", "c5.example.com"}, 1, `^$`},
+		{[]string{"zone", "remove", "c3.example.com", "c3.example.com."}, 2, `^$`},
+		{[]string{"zone", "remove"}, 2, `^$`},
+		{[]string{"zone", "remove", "c3.example.com", "c4.example.com"}, 0,
+			`^removed zone c3\.example\.com\. from the zone list zonecast_zones\nremoved zone c4\.example\.com\. from the zone list zonecast_zones\n$`},
+		{[]string{"zone", "add", "c3.example.com"}, 0, `^` + header + `c3\.example\.com\..*\n$`}, // removed, added again
+		{[]string{"zone", "remove", "c3.example.com"}, 0, `^removed zone c3\.example\.com\. .*\n$`},
+		{[]string{"zone", "list", "--removed"}, 0, `^c3\.example\.com\.\nc4\.example\.com\.\n$`},
 	}
 	for _, s := range steps {
 		got, _ := run(t, s.code, s.args...)
@@ -82,7 +96,7 @@ func TestZoneCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(l.Zones) != 2 || len(l.Removed) != 0 || len(l.Bad) != 0 {
+	if len(l.Zones) != 2 || len(l.Removed) != 2 || len(l.Bad) != 0 {
 		t.Fatalf("the list holds %v, removed %v, bad %v", l.Zones, l.Removed, l.Bad)
 	}
 }
