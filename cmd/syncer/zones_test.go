@@ -315,6 +315,27 @@ func TestZoneList(t *testing.T) {
 	if err != nil || !strings.Contains(plan, "zone "+c3+": 0 to create, 0 to change, 0 to delete, 0 deletions held") {
 		t.Errorf("plan of n2: %v\n%s", err, plan)
 	}
+	// Several zones in one command: each node restarts its core once for
+	// them all, and serves every one.
+	before := map[*testenv.Syncer]float64{}
+	for _, s := range e.lists {
+		before[s] = s.Metric(t, "zonecast_syncer_core_restarts_total")
+	}
+	batch := []string{"d1.example.test.", "d2.example.test.", "d3.example.test."}
+	out = e.cmd(t, "zone", "add", "d1.example.test", "d2.example.test", "d3.example.test")
+	for _, z := range batch {
+		if !strings.Contains(out, z) {
+			t.Fatalf("zone add of three zones printed %q", out)
+		}
+	}
+	for _, s := range e.lists {
+		for _, z := range batch {
+			testenv.Eventually(t, 30*time.Second, z+" served", func() bool { return s.Opts.PDNS.DigStatus(t, z, "SOA") == "NOERROR" })
+		}
+		if n := s.Metric(t, "zonecast_syncer_core_restarts_total"); n != before[s]+1 {
+			t.Errorf("%v restarts of the core for three zones added in one command, want 1", n-before[s])
+		}
+	}
 	// Through it all, the node without a list kept its zone.
 	e.publish(t, "www."+soloZone, "A", "192.0.2.83")
 	waitDig(t, e.solo, 10*time.Second, "www."+soloZone, "A", "192.0.2.83")
