@@ -308,6 +308,9 @@ func TestLedgerBulkCheckpointWritesBuckets(t *testing.T) {
 	if got := reread(t, m); len(got) != len(keys) {
 		t.Fatalf("metadata owns %d keys, want %d", len(got), len(keys))
 	}
+	if w.cleared != 1 || l.Pending() {
+		t.Fatalf("log cleared %d times, pending %v after the bulk checkpoint", w.cleared, l.Pending())
+	}
 	owned := l.Owned(lz)
 	again, err := l.Load(t.Context(), lz)
 	if err != nil || len(again) != len(keys) {

@@ -346,12 +346,20 @@ func encodeJournal(zone string, keys []rrset.Key, claim bool, pack func(string) 
 // EncodeBuckets returns, for each of the given buckets, the metadata
 // values holding the owned set's keys in that bucket: one value with the
 // sorted entries, or none when the bucket is empty. One pass over the set.
+// The zone's apex NS is never recorded: the syncer makes it with the zone
+// and does not publish it, and the writer of a signed zone owns it in
+// memory only, for the signer's to replace; recorded, it would be owned
+// and undesired once the zone is no longer signed, and deleted.
 func EncodeBuckets(zone string, s Set, buckets []int) map[int][]string {
 	want := make(map[int][]string, len(buckets))
 	for _, b := range buckets {
 		want[b] = nil
 	}
+	apexNS := rrset.Key{Name: zone, Type: "NS"}
 	for k := range s {
+		if k == apexNS {
+			continue
+		}
 		b := Bucket(k)
 		if entries, ok := want[b]; ok {
 			want[b] = append(entries, entry(k, zone))

@@ -30,7 +30,10 @@ func newZoneRead(cached *served) *zoneRead {
 		return &zoneRead{fresh: newServed(0)}
 	}
 	// A read that failed half-way left its marks: the next one's differ.
-	cached.read++
+	// 0 is the mark of a set never read.
+	if cached.read++; cached.read == 0 {
+		cached.read = 1
+	}
 	return &zoneRead{cached: cached, mark: cached.read}
 }
 
