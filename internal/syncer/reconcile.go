@@ -185,6 +185,12 @@ const (
 	passPart  = 5 * pdnsapi.MaxBatch
 )
 
+// firstPartOf sizes the first part of a pass of n sets in name order.
+// While PowerDNS takes it, the rest is sorted (see plan), which grows as
+// n log n: a first part of one PATCH would leave PowerDNS idle through
+// most of the sort of a large zone, so the part grows with the zone.
+func firstPartOf(n int) int { return max(firstPart, n/16) }
+
 // pass is the pipeline's source of one zone's full pass: the desired sets,
 // then the owned keys no longer desired with the last part, which also
 // carries the SOA for the zone's sequence.
@@ -193,6 +199,7 @@ type pass struct {
 	zone   string
 	zs     *zoneState
 	p      *zonePass
+	first  int    // the size of the first part (firstPartOf)
 	from   int    // the next part starts at p.sets[from]
 	sorted bool   // p.sets is in name order beyond the first part
 	done   bool   // the last part is planned
@@ -215,13 +222,14 @@ func newPass(s *Syncer, zone string, zs *zoneState, p *zonePass) *pass {
 	// a zone's new names in order markedly faster. Only the first part
 	// must be in order before PowerDNS can start: it is selected and
 	// sorted, the rest is sorted while it is written.
-	if len(p.sets) > firstPart {
-		selectFirst(p.sets, firstPart, bySetKey)
-		slices.SortFunc(p.sets[:firstPart], bySetKey)
+	first := firstPartOf(len(p.sets))
+	if len(p.sets) > first {
+		selectFirst(p.sets, first, bySetKey)
+		slices.SortFunc(p.sets[:first], bySetKey)
 	} else {
 		slices.SortFunc(p.sets, bySetKey)
 	}
-	return &pass{s: s, zone: zone, zs: zs, p: p}
+	return &pass{s: s, zone: zone, zs: zs, p: p, first: first}
 }
 
 func (*pass) disjoint() {}
@@ -278,7 +286,7 @@ func (ps *pass) plan() *batch {
 	}
 	size := passPart
 	if ps.from == 0 {
-		size = firstPart
+		size = ps.first
 	} else if !ps.sorted {
 		slices.SortFunc(ps.p.sets[ps.from:], bySetKey)
 		ps.sorted = true
@@ -328,7 +336,8 @@ func inStep(zs *zoneState, p *zonePass) bool {
 // never settled: the pass writes the zone's position with it.
 func (zs *zoneState) settled(zone string, set rrset.Set) bool {
 	k := set.Key
-	if k.Type == "SOA" && k.Name == zone {
+	if len(zs.owned) == 0 || k.Type == "SOA" && k.Name == zone {
+		// Nothing owned, nothing kept (a new node): no lookups.
 		return false
 	}
 	_, held := zs.held[k]
